@@ -1,0 +1,46 @@
+/**
+ * Shared output for benchmarks: a readable table, and with `--json` a last
+ * line holding one JSON object with the figures.
+ */
+import { cpus, totalmem } from "node:os"
+
+export const wantsJson = process.argv.includes("--json")
+
+export const machine = (): string =>
+  `${cpus()[0]?.model ?? "unknown cpu"} x${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`
+
+export const gc = (): void => {
+  const g = (globalThis as { gc?: () => void }).gc
+  if (g === undefined) throw new Error("run with node --expose-gc")
+  g()
+  g()
+}
+
+export const heapUsed = (): number => {
+  gc()
+  return process.memoryUsage().heapUsed
+}
+
+export const table = (title: string, headers: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string | number>>) => {
+  const cells = rows.map((r) => r.map((c) => (typeof c === "number" ? fmt(c) : c)))
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => String(r[i] ?? "").length)))
+  const line = (r: ReadonlyArray<string>) => "| " + r.map((c, i) => c.padEnd(widths[i]!)).join(" | ") + " |"
+  console.log(`\n${title}\n`)
+  console.log(line(headers))
+  console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|")
+  for (const r of cells) console.log(line(r.map(String)))
+  console.log()
+}
+
+export const fmt = (n: number): string =>
+  !Number.isFinite(n)
+    ? String(n)
+    : Number.isInteger(n) || Math.abs(n) >= 1000
+    ? Math.round(n).toLocaleString("en-US")
+    : Math.abs(n) >= 10
+    ? n.toFixed(1)
+    : n.toFixed(3)
+
+export const emitJson = (figures: unknown): void => {
+  if (wantsJson) console.log(JSON.stringify(figures))
+}

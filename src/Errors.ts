@@ -1,0 +1,32 @@
+/**
+ * Errors raised inside the process. Boundary errors live in `schema/Errors.ts`.
+ */
+import { Data } from "effect"
+import type { EventKind } from "../schema/Event.js"
+import type { PoolType } from "./Event.js"
+
+/**
+ * A pooled object was read or written after it was recycled. Raised (as a
+ * defect) by debug mode's views on the first access, naming the field and
+ * carrying the stack of the recycle that revoked the view.
+ */
+export class UseAfterRecycle extends Data.TaggedError("UseAfterRecycle")<{
+  readonly pool: PoolType
+  readonly field: string
+  readonly operation: "get" | "set" | "has" | "delete" | "keys" | "define"
+  readonly recycleStack: string
+  readonly acquireStack: string
+}> {
+  override get message(): string {
+    return `use after recycle: ${this.operation} '${this.field}' on a recycled ${this.pool}\n` +
+      `recycled at:\n${this.recycleStack}`
+  }
+}
+
+/** A consumer's lambda failed or died on an event: the context an operator needs. */
+export class ConsumerFailure extends Data.TaggedError("ConsumerFailure")<{
+  readonly consumerId: string
+  readonly traceId: string
+  readonly kind: EventKind
+  readonly cause: unknown
+}> {}

@@ -1,0 +1,196 @@
+/**
+ * The pooled, in-process form of the canonical events in `schema/Event.ts`.
+ *
+ * These objects are mutable and reused: they come from the `Pool`, have exactly
+ * one owner at a time, and go back through the `Recycler`. Payloads are
+ * immutable values, so a clone shares them and copies only the envelope.
+ */
+import type {
+  EventKind,
+  EventPayload,
+  ExecReportPayload,
+  MarketKind,
+  MergedPayload,
+  WireAny,
+  WireEvent,
+  WireExecReport,
+  WireMergedEvent
+} from "../schema/Event.js"
+import { EVENT_SCHEMA_VERSION } from "../schema/Event.js"
+
+/** The pooled types: one pool each. */
+export type PoolType = "Event" | "MergedEvent" | "ExecReport"
+export const poolTypes: ReadonlyArray<PoolType> = ["Event", "MergedEvent", "ExecReport"]
+
+/** Fields every pooled event carries. */
+abstract class Envelope {
+  abstract readonly _pool: PoolType
+  abstract kind: EventKind
+  /** @internal ownership state: true from acquire until recycle (the double-put guard). */
+  _owned = false
+  traceId = ""
+  provider = ""
+  symbol = ""
+  seqProvider: number | undefined = undefined
+  /** Epoch microseconds. */
+  ingestTs = 0
+  routingVersion = 0
+
+  protected resetEnvelope(): void {
+    this.traceId = ""
+    this.provider = ""
+    this.symbol = ""
+    this.seqProvider = undefined
+    this.ingestTs = 0
+    this.routingVersion = 0
+  }
+
+  protected copyEnvelope(src: Envelope): void {
+    this.traceId = src.traceId
+    this.provider = src.provider
+    this.symbol = src.symbol
+    this.seqProvider = src.seqProvider
+    this.ingestTs = src.ingestTs
+    this.routingVersion = src.routingVersion
+  }
+
+  protected fillEnvelope(w: WireAny): void {
+    this.traceId = w.traceId
+    this.provider = w.provider
+    this.symbol = w.symbol
+    this.seqProvider = w.seqProvider
+    this.ingestTs = w.ingestTs
+    this.routingVersion = w.routingVersion
+  }
+
+  protected envelopeWire() {
+    const base = {
+      schemaVersion: EVENT_SCHEMA_VERSION,
+      traceId: this.traceId,
+      provider: this.provider,
+      symbol: this.symbol,
+      ingestTs: this.ingestTs,
+      routingVersion: this.routingVersion
+    }
+    return this.seqProvider === undefined ? base : { ...base, seqProvider: this.seqProvider }
+  }
+}
+
+/** A market-data event, or a ControlAck / ControlResult. */
+export class Event extends Envelope {
+  readonly _pool = "Event" as const
+  kind: EventKind = "trade"
+  payload: EventPayload | undefined = undefined
+
+  reset(): void {
+    this.resetEnvelope()
+    this.kind = "trade"
+    this.payload = undefined
+  }
+
+  copyFrom(src: Event): void {
+    this.copyEnvelope(src)
+    this.kind = src.kind
+    this.payload = src.payload
+  }
+
+  fill(w: WireEvent): void {
+    this.fillEnvelope(w)
+    this.kind = w.kind
+    this.payload = w.payload
+  }
+
+  toWire(): WireEvent {
+    return { _tag: "Event", ...this.envelopeWire(), kind: this.kind, payload: this.payload! }
+  }
+}
+
+/** One event composed by the Orchestrator from the fragments of a merge window. */
+export class MergedEvent extends Envelope {
+  readonly _pool = "MergedEvent" as const
+  kind: MarketKind = "ticker"
+  mergeId = ""
+  sourceProviders: ReadonlyArray<string> = []
+  payload: MergedPayload | undefined = undefined
+
+  reset(): void {
+    this.resetEnvelope()
+    this.kind = "ticker"
+    this.mergeId = ""
+    this.sourceProviders = []
+    this.payload = undefined
+  }
+
+  copyFrom(src: MergedEvent): void {
+    this.copyEnvelope(src)
+    this.kind = src.kind
+    this.mergeId = src.mergeId
+    this.sourceProviders = src.sourceProviders
+    this.payload = src.payload
+  }
+
+  fill(w: WireMergedEvent): void {
+    this.fillEnvelope(w)
+    this.kind = w.kind
+    this.mergeId = w.mergeId
+    this.sourceProviders = w.sourceProviders
+    this.payload = w.payload
+  }
+
+  toWire(): WireMergedEvent {
+    return {
+      _tag: "MergedEvent",
+      ...this.envelopeWire(),
+      kind: this.kind,
+      mergeId: this.mergeId,
+      sourceProviders: this.sourceProviders,
+      payload: this.payload!
+    }
+  }
+}
+
+/** An execution report: critical, lossless, in order per order. */
+export class ExecReport extends Envelope {
+  readonly _pool = "ExecReport" as const
+  readonly kind = "exec_report" as const
+  payload: ExecReportPayload | undefined = undefined
+
+  reset(): void {
+    this.resetEnvelope()
+    this.payload = undefined
+  }
+
+  copyFrom(src: ExecReport): void {
+    this.copyEnvelope(src)
+    this.payload = src.payload
+  }
+
+  fill(w: WireExecReport): void {
+    this.fillEnvelope(w)
+    this.payload = w.payload
+  }
+
+  toWire(): WireExecReport {
+    return { _tag: "ExecReport", ...this.envelopeWire(), kind: "exec_report", payload: this.payload! }
+  }
+}
+
+/** Any pooled event a consumer can receive. */
+export type AnyEvent = Event | MergedEvent | ExecReport
+
+/** The class of each pool type. */
+export interface PooledByType {
+  Event: Event
+  MergedEvent: MergedEvent
+  ExecReport: ExecReport
+}
+
+export const constructors: { readonly [K in PoolType]: new() => PooledByType[K] } = {
+  Event,
+  MergedEvent,
+  ExecReport
+}
+
+/** The stream key that orders events: (provider, symbol, kind). */
+export const streamKey = (e: AnyEvent): string =>
+  e._pool === "MergedEvent" ? `merged|${e.symbol}|${e.kind}` : `${e.provider}|${e.symbol}|${e.kind}`
