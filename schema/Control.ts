@@ -1,0 +1,420 @@
+/**
+ * Canonical, versioned wire contract for control commands.
+ *
+ * A consumer sends commands on the Control Bus inside a `ControlEnvelope`
+ * (`{ schemaVersion: 1, command }`). Every command carries a non-empty
+ * `commandId` (echoed in its ControlAck and ControlResult) and the issuing
+ * `consumerId`.
+ *
+ * Two layers of validation:
+ * - structural, in the schemas below (missing fields, a bad window, a
+ *   non-positive quantity, a limit order without a price, ...): a decode
+ *   failure, turned into an `InvalidCommand` by `invalidCommandFromParseError`;
+ * - semantic, in `validateCommand`, against what the gateway carries (unknown
+ *   symbol, unknown provider).
+ */
+import { Array as Arr, Either, ParseResult, Schema } from "effect"
+import { Decimal, MarketKind, OrderType, Side } from "./Event.js"
+import { InvalidCommand } from "./Errors.js"
+import DecimalJs from "decimal.js"
+
+/** The version of the control contract. Bumped on any incompatible change. */
+export const CONTROL_SCHEMA_VERSION = 1 as const
+
+/** The most a merge window may last. */
+export const MAX_WINDOW_MS = 60_000
+
+// ---------------------------------------------------------------------------
+// Building blocks
+// ---------------------------------------------------------------------------
+
+const nonEmpty = (name: string) =>
+  Schema.String.pipe(Schema.filter((s) => s.length > 0 || `${name} must be a non-empty string`))
+
+const CommandId = nonEmpty("commandId")
+const ConsumerId = nonEmpty("consumerId")
+const ClientOrderId = nonEmpty("clientOrderId")
+const ProviderId = nonEmpty("provider")
+
+/** A symbol the gateway carries, e.g. "BTC-USDT". */
+export const SymbolId = nonEmpty("symbol")
+
+const base = { commandId: CommandId, consumerId: ConsumerId }
+
+/** A literal union with one clear message instead of one issue per literal. */
+const oneOf = <L extends ReadonlyArray<string>>(name: string, literals: L) =>
+  Schema.Literal(...(literals as unknown as readonly [L[number], ...Array<L[number]>])).annotations({
+    message: (issue) => ({
+      message: `${name} must be one of ${literals.join(", ")} (got ${JSON.stringify(issue.actual)})`,
+      override: true
+    })
+  })
+
+const distinct = (name: string) => (xs: ReadonlyArray<string>) => {
+  const seen = new Set<string>()
+  for (const x of xs) {
+    if (seen.has(x)) return `${name} must be distinct (duplicate ${JSON.stringify(x)})`
+    seen.add(x)
+  }
+  return true
+}
+
+/** The kinds a window can merge. */
+export const MergeKind = oneOf("kind", ["ticker", "book_snapshot", "trade"] as const)
+export type MergeKind = typeof MergeKind.Type
+
+/** A non-empty array, with a clear message when it is empty. */
+const nonEmptyArray = <S extends Schema.Schema.Any>(item: S, name: string) =>
+  Schema.Array(item).pipe(
+    Schema.filter(Arr.isNonEmptyReadonlyArray, { message: () => `${name} must not be empty` })
+  )
+
+const MarketKinds = nonEmptyArray(oneOf("kind", MarketKind.literals), "kinds").pipe(Schema.filter(distinct("kinds")))
+
+/** The providers of a merge: at least two, distinct. */
+const MergeProviders = nonEmptyArray(ProviderId, "providers").pipe(
+  Schema.filter((ps) => ps.length >= 2 || `providers must name at least 2 providers to merge (got ${ps.length})`),
+  Schema.filter(distinct("providers"))
+)
+
+const WindowMs = Schema.Number.pipe(
+  Schema.filter((n) =>
+    (Number.isInteger(n) && n > 0 && n <= MAX_WINDOW_MS) ||
+    `windowMs must be an integer in 1..${MAX_WINDOW_MS} (got ${n})`
+  )
+)
+
+const MaxFragments = Schema.Number.pipe(
+  Schema.filter((n) => (Number.isInteger(n) && n > 0) || `maxFragments must be a positive integer (got ${n})`)
+)
+
+/** A merge needs room for one fragment per provider, or a window would always close incomplete. */
+const fragmentsFitProviders = (m: { readonly providers: ReadonlyArray<string>; readonly maxFragments: number }) =>
+  m.maxFragments >= m.providers.length ||
+  `maxFragments (${m.maxFragments}) must be at least the number of providers (${m.providers.length})`
+
+/** Runs after `Decimal`'s pattern check, so the string always parses. */
+const PositiveDecimal = (name: string) =>
+  Decimal.pipe(Schema.filter((s) => new DecimalJs(s).gt(0) || `${name} must be greater than 0 (got ${s})`))
+
+// ---------------------------------------------------------------------------
+// Subscriptions
+// ---------------------------------------------------------------------------
+
+/** Subscribe the consumer to market data of one symbol. */
+export class Subscribe extends Schema.TaggedClass<Subscribe>()("Subscribe", {
+  ...base,
+  symbol: SymbolId,
+  kinds: MarketKinds
+}) {}
+
+/** Remove the consumer's subscription to these kinds of one symbol. */
+export class Unsubscribe extends Schema.TaggedClass<Unsubscribe>()("Unsubscribe", {
+  ...base,
+  symbol: SymbolId,
+  kinds: MarketKinds
+}) {}
+
+/**
+ * Subscribe the consumer to merged events of (symbol, kind) over a provider
+ * set: see `src/internal/mergeWindow.ts` for the window semantics.
+ */
+export class SubscribeMerged extends Schema.TaggedClass<SubscribeMerged>()(
+  "SubscribeMerged",
+  Schema.Struct({
+    ...base,
+    symbol: SymbolId,
+    kind: MergeKind,
+    providers: MergeProviders,
+    windowMs: WindowMs,
+    maxFragments: MaxFragments
+  }).pipe(Schema.filter(fragmentsFitProviders))
+) {}
+
+// ---------------------------------------------------------------------------
+// Orders
+// ---------------------------------------------------------------------------
+
+/**
+ * Submit an order to the execution venue. Idempotent by `clientOrderId`: a
+ * resubmission returns the existing order and never fills twice. A limit order
+ * carries a price; a market order does not.
+ */
+export class SubmitOrder extends Schema.TaggedClass<SubmitOrder>()(
+  "SubmitOrder",
+  Schema.Struct({
+    ...base,
+    clientOrderId: ClientOrderId,
+    symbol: SymbolId,
+    side: oneOf("side", Side.literals),
+    orderType: oneOf("orderType", OrderType.literals),
+    quantity: PositiveDecimal("quantity"),
+    price: Schema.optionalWith(PositiveDecimal("price"), { exact: true })
+  }).pipe(
+    Schema.filter((o) => {
+      if (o.orderType === "limit" && o.price === undefined) return "a limit order requires a price"
+      if (o.orderType === "market" && o.price !== undefined) return "a market order must not carry a price"
+      return true
+    })
+  )
+) {}
+
+/** Cancel a working order of this consumer. */
+export class CancelOrder extends Schema.TaggedClass<CancelOrder>()("CancelOrder", {
+  ...base,
+  clientOrderId: ClientOrderId
+}) {}
+
+/** Ask for the current state of an order of this consumer. */
+export class QueryOrder extends Schema.TaggedClass<QueryOrder>()("QueryOrder", {
+  ...base,
+  clientOrderId: ClientOrderId
+}) {}
+
+// ---------------------------------------------------------------------------
+// Routing
+// ---------------------------------------------------------------------------
+
+/** A merge to run for a route's symbol: the same parameters as `SubscribeMerged`. */
+export class MergeSpec extends Schema.Class<MergeSpec>("MergeSpec")(
+  Schema.Struct({
+    kind: MergeKind,
+    providers: MergeProviders,
+    windowMs: WindowMs,
+    maxFragments: MaxFragments
+  }).pipe(Schema.filter(fragmentsFitProviders))
+) {}
+
+/**
+ * One symbol's routing: the providers that feed it, and the merges that run
+ * over some of them (a merge's providers are a subset of the route's, and at
+ * most one merge per kind).
+ */
+export class SymbolRoute extends Schema.Class<SymbolRoute>("SymbolRoute")(
+  Schema.Struct({
+    symbol: SymbolId,
+    providers: nonEmptyArray(ProviderId, "providers").pipe(Schema.filter(distinct("providers"))),
+    merges: Schema.optionalWith(Schema.Array(MergeSpec), { default: () => [] })
+  }).pipe(
+    Schema.filter((r) => {
+      const kinds = distinct("merge kinds")(r.merges.map((m) => m.kind))
+      if (kinds !== true) return `route ${r.symbol}: ${kinds}`
+      const feeds = new Set(r.providers)
+      for (const m of r.merges) {
+        const outside = m.providers.filter((p) => !feeds.has(p))
+        if (outside.length > 0) {
+          return `route ${r.symbol}: the ${m.kind} merge uses providers that do not feed the symbol: ${
+            outside.join(", ")
+          }`
+        }
+      }
+      return true
+    })
+  )
+) {}
+
+/**
+ * Stage a new routing table. The table is complete: after the flip, exactly
+ * these symbols are routed, from exactly these providers, with exactly these
+ * merges. Staging again replaces what was staged; nothing changes until the
+ * flip. The staged table is identified by this command's `commandId`.
+ */
+export class StageRouting extends Schema.TaggedClass<StageRouting>()("StageRouting", {
+  ...base,
+  routes: nonEmptyArray(SymbolRoute, "routes").pipe(
+    Schema.filter((rs) => distinct("route symbols")(rs.map((r) => r.symbol)))
+  )
+}) {}
+
+/**
+ * Atomically switch to the staged routing table, bumping the routing version.
+ * With `expectedStagedId`, the flip is rejected unless the staged table is the
+ * one staged by the `StageRouting` command with that `commandId`.
+ */
+export class FlipRouting extends Schema.TaggedClass<FlipRouting>()("FlipRouting", {
+  ...base,
+  expectedStagedId: Schema.optionalWith(nonEmpty("expectedStagedId"), { exact: true })
+}) {}
+
+// ---------------------------------------------------------------------------
+// Union, envelope, decoders
+// ---------------------------------------------------------------------------
+
+export const ControlCommand = Schema.Union(
+  Subscribe,
+  Unsubscribe,
+  SubscribeMerged,
+  SubmitOrder,
+  CancelOrder,
+  QueryOrder,
+  StageRouting,
+  FlipRouting
+)
+export type ControlCommand = typeof ControlCommand.Type
+export type ControlCommandTag = ControlCommand["_tag"]
+
+/** What crosses the wire: a command with the contract version. */
+export const ControlEnvelope = Schema.Struct({
+  schemaVersion: Schema.Literal(CONTROL_SCHEMA_VERSION).annotations({
+    message: (issue) => ({
+      message: `unsupported schemaVersion ${JSON.stringify(issue.actual)} (expected ${CONTROL_SCHEMA_VERSION})`,
+      override: true
+    })
+  }),
+  command: ControlCommand
+}).annotations({
+  message: (issue) => ({
+    message: `expected a control envelope { schemaVersion, command } (got ${JSON.stringify(issue.actual)})`,
+    override: false
+  })
+})
+export type ControlEnvelope = typeof ControlEnvelope.Type
+
+const jsonProblem = (issue: ParseResult.ParseIssue): string => {
+  const inner = issue._tag === "Transformation" ? issue.issue : issue
+  return inner._tag === "Type" && inner.message !== undefined ? inner.message : "not a JSON text"
+}
+
+/** JSON text, with a clear message when it is not JSON. */
+const JsonText = Schema.parseJson().annotations({
+  message: (issue) => ({
+    message: `malformed JSON: ${jsonProblem(issue)}`,
+    override: true
+  })
+})
+
+const ControlEnvelopeJson = Schema.compose(JsonText, ControlEnvelope)
+
+/** Every problem of an input is reported, not just the first. */
+const allErrors = { errors: "all", onExcessProperty: "ignore" } as const
+
+/** Compiled once: JSON text -> envelope. */
+export const decodeControlJson = Schema.decodeUnknownEither(ControlEnvelopeJson, allErrors)
+/** Compiled once: envelope -> JSON text. */
+export const encodeControlJson = Schema.encodeEither(ControlEnvelopeJson)
+/** Compiled once: an already parsed value -> envelope. */
+export const decodeControl = Schema.decodeUnknownEither(ControlEnvelope, allErrors)
+/** Compiled once: a bare command (no envelope) -> command. */
+export const decodeCommand = Schema.decodeUnknownEither(ControlCommand, allErrors)
+/** Compiled once: command -> its encoded (plain object) form. */
+export const encodeCommand = Schema.encodeEither(ControlCommand)
+
+/** Wraps a command in the current envelope. */
+export const envelope = (command: ControlCommand): ControlEnvelope => ({
+  schemaVersion: CONTROL_SCHEMA_VERSION,
+  command
+})
+
+// ---------------------------------------------------------------------------
+// Rejections
+// ---------------------------------------------------------------------------
+
+/** A parse error as one line: `path: message; path: message`. */
+export const formatParseError = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error)
+    .map((issue) => issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`)
+    .join("; ")
+
+const field = (o: Record<string, unknown>, key: string): string | undefined => {
+  const v = o[key]
+  return typeof v === "string" && v.length > 0 ? v : undefined
+}
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** The raw command inside raw input: JSON text or a parsed value, an envelope or a bare command. */
+const rawCommand = (raw: unknown): Record<string, unknown> | undefined => {
+  let value = raw
+  if (typeof raw === "string") {
+    try {
+      value = JSON.parse(raw)
+    } catch {
+      return undefined
+    }
+  }
+  if (!isRecord(value)) return undefined
+  return isRecord(value["command"]) ? value["command"] : value
+}
+
+/**
+ * The `InvalidCommand` for raw input that failed to decode: the reason is the
+ * formatted parse issue; the command id, command name and consumer id are
+ * taken from the raw command when present, else "unknown".
+ */
+export const invalidCommandFromParseError = (raw: unknown, error: ParseResult.ParseError): InvalidCommand => {
+  const cmd = rawCommand(raw) ?? {}
+  return new InvalidCommand({
+    commandId: field(cmd, "commandId") ?? "unknown",
+    command: field(cmd, "_tag") ?? "unknown",
+    consumerId: field(cmd, "consumerId") ?? "unknown",
+    reason: formatParseError(error)
+  })
+}
+
+/** Decodes an envelope from JSON text; a failure is the typed rejection. */
+export const decodeControlJsonCommand = (text: string): Either.Either<ControlCommand, InvalidCommand> =>
+  Either.match(decodeControlJson(text), {
+    onLeft: (error) => Either.left(invalidCommandFromParseError(text, error)),
+    onRight: (env) => Either.right(env.command)
+  })
+
+/** Decodes an envelope from a parsed value; a failure is the typed rejection. */
+export const decodeControlCommand = (raw: unknown): Either.Either<ControlCommand, InvalidCommand> =>
+  Either.match(decodeControl(raw), {
+    onLeft: (error) => Either.left(invalidCommandFromParseError(raw, error)),
+    onRight: (env) => Either.right(env.command)
+  })
+
+/** What the gateway carries, for the semantic checks. */
+export interface ValidationContext {
+  readonly knownSymbols: ReadonlySet<string>
+  readonly knownProviders: ReadonlySet<string>
+}
+
+/**
+ * The semantic checks a schema cannot make: every symbol and every provider a
+ * command names must be known to the gateway. All problems are listed in the
+ * reason, not just the first.
+ */
+export const validateCommand = (
+  cmd: ControlCommand,
+  ctx: ValidationContext
+): Either.Either<ControlCommand, InvalidCommand> => {
+  const problems: Array<string> = []
+  const symbol = (s: string, where: string) => {
+    if (!ctx.knownSymbols.has(s)) problems.push(`unknown symbol ${JSON.stringify(s)}${where}`)
+  }
+  const providers = (ps: ReadonlyArray<string>, where: string) => {
+    for (const p of ps) if (!ctx.knownProviders.has(p)) problems.push(`unknown provider ${JSON.stringify(p)}${where}`)
+  }
+  switch (cmd._tag) {
+    case "Subscribe":
+    case "Unsubscribe":
+    case "SubmitOrder":
+      symbol(cmd.symbol, "")
+      break
+    case "SubscribeMerged":
+      symbol(cmd.symbol, "")
+      providers(cmd.providers, "")
+      break
+    case "StageRouting":
+      for (const r of cmd.routes) {
+        const where = ` in route ${r.symbol}`
+        symbol(r.symbol, "")
+        providers(r.providers, where)
+      }
+      break
+    case "CancelOrder":
+    case "QueryOrder":
+    case "FlipRouting":
+      break
+  }
+  return problems.length === 0 ? Either.right(cmd) : Either.left(
+    new InvalidCommand({
+      commandId: cmd.commandId,
+      command: cmd._tag,
+      consumerId: cmd.consumerId,
+      reason: problems.join("; ")
+    })
+  )
+}

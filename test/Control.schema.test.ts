@@ -1,0 +1,551 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Either, Schema } from "effect"
+import {
+  CancelOrder,
+  CONTROL_SCHEMA_VERSION,
+  ControlCommand,
+  decodeCommand,
+  decodeControl,
+  decodeControlCommand,
+  decodeControlJson,
+  decodeControlJsonCommand,
+  encodeControlJson,
+  envelope,
+  FlipRouting,
+  invalidCommandFromParseError,
+  MergeSpec,
+  QueryOrder,
+  StageRouting,
+  SubmitOrder,
+  Subscribe,
+  SubscribeMerged,
+  SymbolRoute,
+  Unsubscribe,
+  validateCommand
+} from "../schema/Control.js"
+import { InvalidCommand } from "../schema/Errors.js"
+import { decimal } from "../schema/Event.js"
+
+const ctx = {
+  knownSymbols: new Set(["BTC-USDT", "ETH-USDT"]),
+  knownProviders: new Set(["binance", "kraken", "coinbase"])
+}
+
+const ids = { commandId: "cmd-1", consumerId: "strat-a" }
+
+const good: ReadonlyArray<ControlCommand> = [
+  Subscribe.make({ ...ids, symbol: "BTC-USDT", kinds: ["ticker", "trade"] }),
+  Unsubscribe.make({ ...ids, symbol: "BTC-USDT", kinds: ["trade"] }),
+  SubscribeMerged.make({
+    ...ids,
+    symbol: "BTC-USDT",
+    kind: "book_snapshot",
+    providers: ["binance", "kraken"],
+    windowMs: 250,
+    maxFragments: 4
+  }),
+  SubmitOrder.make({
+    ...ids,
+    clientOrderId: "o-1",
+    symbol: "BTC-USDT",
+    side: "buy",
+    orderType: "limit",
+    quantity: decimal("0.010"),
+    price: decimal("64000.50")
+  }),
+  SubmitOrder.make({
+    ...ids,
+    clientOrderId: "o-2",
+    symbol: "ETH-USDT",
+    side: "sell",
+    orderType: "market",
+    quantity: decimal("1e-3")
+  }),
+  CancelOrder.make({ ...ids, clientOrderId: "o-1" }),
+  QueryOrder.make({ ...ids, clientOrderId: "o-1" }),
+  StageRouting.make({
+    ...ids,
+    routes: [
+      SymbolRoute.make({
+        symbol: "BTC-USDT",
+        providers: ["binance", "kraken", "coinbase"],
+        merges: [MergeSpec.make({ kind: "ticker", providers: ["binance", "kraken"], windowMs: 100, maxFragments: 2 })]
+      }),
+      SymbolRoute.make({ symbol: "ETH-USDT", providers: ["binance"], merges: [] })
+    ]
+  }),
+  FlipRouting.make({ ...ids, expectedStagedId: "cmd-0" }),
+  FlipRouting.make(ids)
+]
+
+/** An encoded command with the envelope, as a consumer would send it. */
+const wire = (command: Record<string, unknown>, schemaVersion: unknown = 1) =>
+  JSON.stringify({ schemaVersion, command })
+
+const submit = (over: Record<string, unknown>) =>
+  wire({
+    _tag: "SubmitOrder",
+    ...ids,
+    clientOrderId: "o-9",
+    symbol: "BTC-USDT",
+    side: "buy",
+    orderType: "limit",
+    quantity: "1",
+    price: "100",
+    ...over
+  })
+
+const merged = (over: Record<string, unknown>) =>
+  wire({
+    _tag: "SubscribeMerged",
+    ...ids,
+    symbol: "BTC-USDT",
+    kind: "ticker",
+    providers: ["binance", "kraken"],
+    windowMs: 100,
+    maxFragments: 2,
+    ...over
+  })
+
+const route = (over: Record<string, unknown>) =>
+  wire({ _tag: "StageRouting", ...ids, routes: [{ symbol: "BTC-USDT", providers: ["binance", "kraken"], ...over }] })
+
+interface BadCase {
+  readonly name: string
+  readonly input: string
+  /** The expected rejection: command name, ids, and the exact reason. */
+  readonly command: string
+  readonly commandId: string
+  readonly consumerId: string
+  readonly reason: string
+}
+
+const bad: ReadonlyArray<BadCase> = [
+  {
+    name: "malformed JSON",
+    input: "{\"schemaVersion\": 1, \"command\": ",
+    command: "unknown",
+    commandId: "unknown",
+    consumerId: "unknown",
+    reason: "malformed JSON: Unexpected end of JSON input"
+  },
+  {
+    name: "not an envelope",
+    input: "[1,2]",
+    command: "unknown",
+    commandId: "unknown",
+    consumerId: "unknown",
+    reason: "expected a control envelope { schemaVersion, command } (got [1,2])"
+  },
+  {
+    name: "wrong schemaVersion",
+    input: wire({ _tag: "QueryOrder", ...ids, clientOrderId: "o-1" }, 2),
+    command: "QueryOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "schemaVersion: unsupported schemaVersion 2 (expected 1)"
+  },
+  {
+    name: "missing schemaVersion",
+    input: JSON.stringify({ command: { _tag: "QueryOrder", ...ids, clientOrderId: "o-1" } }),
+    command: "QueryOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "schemaVersion: is missing"
+  },
+  {
+    name: "unknown tag",
+    input: wire({ _tag: "Liquidate", ...ids }),
+    command: "Liquidate",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command._tag: Expected \"Subscribe\" | \"Unsubscribe\" | \"SubscribeMerged\" | \"SubmitOrder\" | " +
+      "\"CancelOrder\" | \"QueryOrder\" | \"StageRouting\" | \"FlipRouting\", actual \"Liquidate\""
+  },
+  {
+    name: "missing fields (all reported)",
+    input: wire({ _tag: "Subscribe", commandId: "cmd-1" }),
+    command: "Subscribe",
+    commandId: "cmd-1",
+    consumerId: "unknown",
+    reason: "command.consumerId: is missing; command.symbol: is missing; command.kinds: is missing"
+  },
+  {
+    name: "empty commandId",
+    input: wire({ _tag: "CancelOrder", commandId: "", consumerId: "strat-a", clientOrderId: "o-1" }),
+    command: "CancelOrder",
+    commandId: "unknown",
+    consumerId: "strat-a",
+    reason: "command.commandId: commandId must be a non-empty string"
+  },
+  {
+    name: "empty kinds",
+    input: wire({ _tag: "Subscribe", ...ids, symbol: "BTC-USDT", kinds: [] }),
+    command: "Subscribe",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.kinds: kinds must not be empty"
+  },
+  {
+    name: "unknown kind",
+    input: wire({ _tag: "Unsubscribe", ...ids, symbol: "BTC-USDT", kinds: ["candles"] }),
+    command: "Unsubscribe",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.kinds.0: kind must be one of trade, ticker, book_snapshot, book_delta (got \"candles\")"
+  },
+  {
+    name: "window of zero",
+    input: merged({ windowMs: 0 }),
+    command: "SubscribeMerged",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.windowMs: windowMs must be an integer in 1..60000 (got 0)"
+  },
+  {
+    name: "window too long",
+    input: merged({ windowMs: 60_001 }),
+    command: "SubscribeMerged",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.windowMs: windowMs must be an integer in 1..60000 (got 60001)"
+  },
+  {
+    name: "fractional window",
+    input: merged({ windowMs: 12.5 }),
+    command: "SubscribeMerged",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.windowMs: windowMs must be an integer in 1..60000 (got 12.5)"
+  },
+  {
+    name: "merge of one provider",
+    input: merged({ providers: ["binance"] }),
+    command: "SubscribeMerged",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.providers: providers must name at least 2 providers to merge (got 1)"
+  },
+  {
+    name: "duplicate providers",
+    input: merged({ providers: ["binance", "binance"] }),
+    command: "SubscribeMerged",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.providers: providers must be distinct (duplicate \"binance\")"
+  },
+  {
+    name: "maxFragments of zero",
+    input: merged({ maxFragments: 0 }),
+    command: "SubscribeMerged",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.maxFragments: maxFragments must be a positive integer (got 0)"
+  },
+  {
+    name: "maxFragments below the provider count",
+    input: merged({ providers: ["binance", "kraken", "coinbase"], maxFragments: 2 }),
+    command: "SubscribeMerged",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command: maxFragments (2) must be at least the number of providers (3)"
+  },
+  {
+    name: "merge of a kind that cannot merge",
+    input: merged({ kind: "book_delta" }),
+    command: "SubscribeMerged",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.kind: kind must be one of ticker, book_snapshot, trade (got \"book_delta\")"
+  },
+  {
+    name: "zero quantity",
+    input: submit({ quantity: "0" }),
+    command: "SubmitOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.quantity: quantity must be greater than 0 (got 0)"
+  },
+  {
+    name: "negative quantity",
+    input: submit({ quantity: "-0.5" }),
+    command: "SubmitOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.quantity: quantity must be greater than 0 (got -0.5)"
+  },
+  {
+    name: "quantity as a float number",
+    input: submit({ quantity: 0.1 }),
+    command: "SubmitOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.quantity: Expected string, actual 0.1"
+  },
+  {
+    name: "quantity not a decimal",
+    input: submit({ quantity: "1,5" }),
+    command: "SubmitOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason:
+      "command.quantity: Expected a string matching the pattern ^-?(0|[1-9]\\d*)(\\.\\d+)?([eE][+-]?\\d+)?$, actual \"1,5\""
+  },
+  {
+    name: "zero price",
+    input: submit({ price: "0.000" }),
+    command: "SubmitOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.price: price must be greater than 0 (got 0.000)"
+  },
+  {
+    name: "limit without price",
+    input: submit({ price: undefined }),
+    command: "SubmitOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command: a limit order requires a price"
+  },
+  {
+    name: "market with price",
+    input: submit({ orderType: "market" }),
+    command: "SubmitOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command: a market order must not carry a price"
+  },
+  {
+    name: "unknown side",
+    input: submit({ side: "short" }),
+    command: "SubmitOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.side: side must be one of buy, sell (got \"short\")"
+  },
+  {
+    name: "empty routing table",
+    input: wire({ _tag: "StageRouting", ...ids, routes: [] }),
+    command: "StageRouting",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.routes: routes must not be empty"
+  },
+  {
+    name: "route merging a provider that does not feed the symbol",
+    input: route({ merges: [{ kind: "trade", providers: ["binance", "coinbase"], windowMs: 50, maxFragments: 10 }] }),
+    command: "StageRouting",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.routes.0: route BTC-USDT: the trade merge uses providers that do not feed the symbol: coinbase"
+  },
+  {
+    name: "route with two merges of one kind",
+    input: route({
+      merges: [
+        { kind: "ticker", providers: ["binance", "kraken"], windowMs: 50, maxFragments: 2 },
+        { kind: "ticker", providers: ["kraken", "binance"], windowMs: 90, maxFragments: 2 }
+      ]
+    }),
+    command: "StageRouting",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.routes.0: route BTC-USDT: merge kinds must be distinct (duplicate \"ticker\")"
+  },
+  {
+    name: "a symbol routed twice",
+    input: wire({
+      _tag: "StageRouting",
+      ...ids,
+      routes: [{ symbol: "BTC-USDT", providers: ["binance"] }, { symbol: "BTC-USDT", providers: ["kraken"] }]
+    }),
+    command: "StageRouting",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.routes: route symbols must be distinct (duplicate \"BTC-USDT\")"
+  },
+  {
+    name: "empty expectedStagedId",
+    input: wire({ _tag: "FlipRouting", ...ids, expectedStagedId: "" }),
+    command: "FlipRouting",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.expectedStagedId: expectedStagedId must be a non-empty string"
+  }
+]
+
+/** Inputs that decode but name what the gateway does not carry. */
+const semanticallyBad: ReadonlyArray<BadCase> = [
+  {
+    name: "unknown symbol",
+    input: wire({ _tag: "Subscribe", ...ids, symbol: "DOGE-USDT", kinds: ["trade"] }),
+    command: "Subscribe",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "unknown symbol \"DOGE-USDT\""
+  },
+  {
+    name: "order on an unknown symbol",
+    input: submit({ symbol: "DOGE-USDT" }),
+    command: "SubmitOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "unknown symbol \"DOGE-USDT\""
+  },
+  {
+    name: "unknown provider",
+    input: merged({ providers: ["binance", "bitmex"] }),
+    command: "SubscribeMerged",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "unknown provider \"bitmex\""
+  },
+  {
+    name: "unknown symbol and providers, all reported",
+    input: merged({ symbol: "DOGE-USDT", providers: ["ftx", "bitmex"] }),
+    command: "SubscribeMerged",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "unknown symbol \"DOGE-USDT\"; unknown provider \"ftx\"; unknown provider \"bitmex\""
+  },
+  {
+    name: "routing table naming an unknown provider",
+    input: route({ providers: ["binance", "bitmex"] }),
+    command: "StageRouting",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "unknown provider \"bitmex\" in route BTC-USDT"
+  }
+]
+
+/** The whole path a Control Bus takes: decode, then validate. */
+const accept = (text: string) =>
+  Either.flatMap(decodeControlJsonCommand(text), (cmd) => validateCommand(cmd, ctx))
+
+describe("Control schema", () => {
+  describe("good commands round-trip", () => {
+    for (const cmd of good) {
+      it(`${cmd._tag}${"orderType" in cmd ? ` (${cmd.orderType})` : ""}`, () => {
+        const text = Either.getOrThrow(encodeControlJson(envelope(cmd)))
+        const parsed = JSON.parse(text)
+        assert.strictEqual(parsed.schemaVersion, CONTROL_SCHEMA_VERSION)
+        assert.strictEqual(parsed.command._tag, cmd._tag)
+        const back = Either.getOrThrow(decodeControlJson(text))
+        assert.deepStrictEqual(back.command, cmd)
+        assert.strictEqual(Object.getPrototypeOf(back.command), Object.getPrototypeOf(cmd), "a class instance")
+        assert.deepStrictEqual(Either.getOrThrow(accept(text)), cmd, "valid against the gateway")
+      })
+    }
+
+    it("keeps decimal strings exactly as sent", () => {
+      const text = submit({ quantity: "0.0100", price: "64000.50" })
+      const cmd = Either.getOrThrow(decodeControlJsonCommand(text))
+      assert.strictEqual(cmd._tag, "SubmitOrder")
+      if (cmd._tag !== "SubmitOrder") return
+      assert.strictEqual(cmd.quantity, "0.0100")
+      assert.strictEqual(cmd.price, "64000.50")
+    })
+
+    it("a route without merges decodes with an empty merge list", () => {
+      const text = route({})
+      const cmd = Either.getOrThrow(decodeControlJsonCommand(text))
+      assert.strictEqual(cmd._tag, "StageRouting")
+      if (cmd._tag !== "StageRouting") return
+      assert.deepStrictEqual(cmd.routes[0].merges, [])
+    })
+
+    it("decodes an already parsed envelope and a bare command", () => {
+      const cmd = good[3]!
+      const encoded = JSON.parse(Either.getOrThrow(encodeControlJson(envelope(cmd))))
+      assert.deepStrictEqual(Either.getOrThrow(decodeControl(encoded)).command, cmd)
+      assert.deepStrictEqual(Either.getOrThrow(decodeControlCommand(encoded)), cmd)
+      assert.deepStrictEqual(Either.getOrThrow(decodeCommand(encoded.command)), cmd)
+    })
+  })
+
+  describe("structural rejections", () => {
+    for (const c of bad) {
+      it(c.name, () => {
+        const result = accept(c.input)
+        assert.isTrue(Either.isLeft(result), "rejected")
+        if (Either.isRight(result)) return
+        assert.instanceOf(result.left, InvalidCommand)
+        assert.deepStrictEqual(
+          {
+            command: result.left.command,
+            commandId: result.left.commandId,
+            consumerId: result.left.consumerId,
+            reason: result.left.reason
+          },
+          { command: c.command, commandId: c.commandId, consumerId: c.consumerId, reason: c.reason }
+        )
+      })
+    }
+  })
+
+  describe("semantic rejections", () => {
+    for (const c of semanticallyBad) {
+      it(c.name, () => {
+        const decoded = decodeControlJsonCommand(c.input)
+        assert.isTrue(Either.isRight(decoded), "structurally valid")
+        const result = accept(c.input)
+        assert.isTrue(Either.isLeft(result), "rejected")
+        if (Either.isRight(result)) return
+        assert.instanceOf(result.left, InvalidCommand)
+        assert.deepStrictEqual(
+          {
+            command: result.left.command,
+            commandId: result.left.commandId,
+            consumerId: result.left.consumerId,
+            reason: result.left.reason
+          },
+          { command: c.command, commandId: c.commandId, consumerId: c.consumerId, reason: c.reason }
+        )
+      })
+    }
+
+    it("commands that name no symbol or provider are always valid", () => {
+      for (const cmd of good.filter((c) => ["CancelOrder", "QueryOrder", "FlipRouting"].includes(c._tag))) {
+        const empty = { knownSymbols: new Set<string>(), knownProviders: new Set<string>() }
+        assert.isTrue(Either.isRight(validateCommand(cmd, empty)), cmd._tag)
+      }
+    })
+  })
+
+  describe("invalidCommandFromParseError", () => {
+    const error = (u: unknown) => {
+      const r = decodeControl(u)
+      assert.isTrue(Either.isLeft(r))
+      return (r as Either.Left<import("effect/ParseResult").ParseError, unknown>).left
+    }
+
+    it("takes the ids from a raw envelope, a bare command or JSON text", () => {
+      const raw = { schemaVersion: 1, command: { _tag: "CancelOrder", commandId: "c-7", consumerId: "s-7" } }
+      const fromEnvelope = invalidCommandFromParseError(raw, error(raw))
+      assert.deepStrictEqual(
+        [fromEnvelope.commandId, fromEnvelope.command, fromEnvelope.consumerId, fromEnvelope.reason],
+        ["c-7", "CancelOrder", "s-7", "command.clientOrderId: is missing"]
+      )
+      const fromBare = invalidCommandFromParseError(raw.command, error(raw))
+      assert.deepStrictEqual([fromBare.commandId, fromBare.consumerId], ["c-7", "s-7"])
+      const fromText = invalidCommandFromParseError(JSON.stringify(raw), error(raw))
+      assert.deepStrictEqual([fromText.commandId, fromText.consumerId], ["c-7", "s-7"])
+    })
+
+    it("falls back to \"unknown\" when the raw input has no usable ids", () => {
+      for (const raw of [42, null, "not json", { command: { commandId: 5, consumerId: "" } }]) {
+        const e = invalidCommandFromParseError(raw, error(raw))
+        assert.deepStrictEqual([e.commandId, e.command, e.consumerId], ["unknown", "unknown", "unknown"])
+        assert.isAbove(e.reason.length, 0)
+      }
+    })
+
+    it("is a Schema.TaggedError that itself crosses the wire", () => {
+      const e = Either.getLeft(accept(merged({ windowMs: -5 })))
+      assert.isTrue(e._tag === "Some")
+      if (e._tag !== "Some") return
+      const encoded = Schema.encodeSync(InvalidCommand)(e.value)
+      assert.deepStrictEqual(Schema.decodeUnknownSync(InvalidCommand)(encoded), e.value)
+    })
+  })
+})
