@@ -30,3 +30,31 @@ export class ConsumerFailure extends Data.TaggedError("ConsumerFailure")<{
   readonly kind: EventKind
   readonly cause: unknown
 }> {}
+
+/** A consumer id that has no mailbox on the bus. */
+export class UnknownConsumer extends Data.TaggedError("UnknownConsumer")<{
+  readonly consumerId: string
+}> {
+  override get message(): string {
+    return `unknown consumer: ${this.consumerId}`
+  }
+}
+
+/** A hand-over to a consumer's mailbox that failed (a remote bus). */
+export class DeliveryError extends Data.TaggedError("DeliveryError")<{
+  readonly consumerId: string
+  readonly reason: string
+}> {}
+
+/** One delivery of a fan-out that failed (a remote bus). */
+export interface DeliveryFailure {
+  readonly consumerId: string
+  readonly traceId: string
+  readonly kind: EventKind
+  readonly cause: unknown
+}
+
+/** Every delivery of one fan-out that failed, not just the first. */
+export class FanoutFailed extends Data.TaggedError("FanoutFailed")<{
+  readonly failures: ReadonlyArray<DeliveryFailure>
+}> {}

@@ -35,6 +35,8 @@ abstract class Envelope {
   /** Epoch microseconds. */
   ingestTs = 0
   routingVersion = 0
+  /** @internal monotonic microseconds at which the dispatcher handed it over (latency telemetry; not on the wire). */
+  _dispatchTs = 0
 
   protected resetEnvelope(): void {
     this.traceId = ""
@@ -43,6 +45,7 @@ abstract class Envelope {
     this.seqProvider = undefined
     this.ingestTs = 0
     this.routingVersion = 0
+    this._dispatchTs = 0
   }
 
   protected copyEnvelope(src: Envelope): void {
@@ -52,6 +55,7 @@ abstract class Envelope {
     this.seqProvider = src.seqProvider
     this.ingestTs = src.ingestTs
     this.routingVersion = src.routingVersion
+    this._dispatchTs = src._dispatchTs
   }
 
   protected fillEnvelope(w: WireAny): void {

@@ -1,0 +1,340 @@
+/**
+ * Fan-out benchmark, all in one process run: a plain function-call loop over
+ * subscriber functions (the floor), Node's EventEmitter, an RxJS Subject,
+ * Effect's PubSub with an Effect lambda per subscriber fiber, and our whole
+ * path (dispatch, pooled clone, mailbox, consumer lambda ran, recycled), for
+ * N = 1, 10 and 50 subscribers.
+ *
+ * Throughput runs push events as fast as the variant takes them; latency runs
+ * pace 20,000 events/s and record dispatch-to-lambda-start per delivery and the
+ * spread of lambda starts across the subscribers of each event.
+ *
+ *   npm run bench:fanout [-- --json] [-- --deliveries N] [-- --concurrency C]
+ */
+import { Chunk, Effect, Layer, Logger, LogLevel, PubSub, Queue } from "effect"
+import { EventEmitter } from "node:events"
+import { Subject } from "rxjs"
+import { layerCore } from "../layers/Core.js"
+import { decimal, Ticker } from "../schema/Event.js"
+import { Consumers } from "../src/Consumer.js"
+import { Dispatcher } from "../src/Dispatcher.js"
+import type { AnyEvent } from "../src/Event.js"
+import { Histogram, nowUs } from "../src/internal/histogram.js"
+import { Pool } from "../src/Pool.js"
+import { emitJson, heapUsed, machine, table } from "./internal/report.js"
+
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(name)
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback
+}
+const DELIVERIES = arg("--deliveries", 10_000_000)
+const CONCURRENCY = arg("--concurrency", 1)
+const RATE = 20_000
+const LATENCY_EVENTS = arg("--latency-events", 40_000)
+const ONLY = arg("--only", 0)
+const SIZES = ONLY > 0 ? [ONLY] : [1, 10, 50]
+
+const payload = Ticker.make({
+  bidPrice: decimal("64000.10"),
+  bidQty: decimal("1.5"),
+  askPrice: decimal("64000.20"),
+  askQty: decimal("0.7"),
+  exchangeTs: 1
+})
+
+interface Msg {
+  id: number
+  ts: number
+}
+
+interface Throughput {
+  readonly nsPerEvent: number
+  readonly deliveriesPerSec: number
+  readonly heapGrowthBytes: number
+}
+
+interface Latency {
+  readonly p50Us: number
+  readonly p99Us: number
+  readonly spreadP99Us: number
+}
+
+/** Lambda-start bookkeeping for latency runs: per delivery latency, per event spread. */
+class Probe {
+  readonly latency = new Histogram()
+  readonly spread = new Histogram()
+  private first = new Float64Array(0)
+  private last = new Float64Array(0)
+  private seen = new Uint16Array(0)
+  constructor(readonly n: number, events: number) {
+    this.first = new Float64Array(events)
+    this.last = new Float64Array(events)
+    this.seen = new Uint16Array(events)
+  }
+  hit(id: number, dispatchTs: number): void {
+    const t = nowUs()
+    this.latency.record(t - dispatchTs)
+    if (this.seen[id] === 0) this.first[id] = t
+    this.last[id] = t
+    if (++this.seen[id]! === this.n) this.spread.record(this.last[id]! - this.first[id]!)
+  }
+  result(): Latency {
+    return { p50Us: this.latency.quantile(0.5), p99Us: this.latency.quantile(0.99), spreadP99Us: this.spread.quantile(0.99) }
+  }
+}
+
+/** Busy-waits (synchronously) until `due` microseconds. */
+const spinUntil = (due: number) => {
+  while (nowUs() < due) { /* pacing */ }
+}
+
+const measureSync = (events: number, run: (count: number) => void): Throughput & { readonly heapGrowthBytes: number } => {
+  run(Math.min(events, 200_000)) // warm-up
+  const before = heapUsed()
+  const t0 = process.hrtime.bigint()
+  run(events)
+  const ns = Number(process.hrtime.bigint() - t0)
+  return { nsPerEvent: ns / events, deliveriesPerSec: 0, heapGrowthBytes: heapUsed() - before }
+}
+
+// --- plain loop, EventEmitter, RxJS ----------------------------------------
+
+type SyncVariant = (n: number) => {
+  readonly publish: (m: Msg) => void
+  readonly setHandler: (h: (m: Msg) => void) => void
+}
+
+const loopVariant: SyncVariant = (n) => {
+  let handler: (m: Msg) => void = () => {}
+  const subs = Array.from({ length: n }, () => (m: Msg) => handler(m))
+  return {
+    publish: (m) => {
+      for (let i = 0; i < subs.length; i++) subs[i]!(m)
+    },
+    setHandler: (h) => (handler = h)
+  }
+}
+
+const emitterVariant: SyncVariant = (n) => {
+  let handler: (m: Msg) => void = () => {}
+  const ee = new EventEmitter()
+  ee.setMaxListeners(n + 1)
+  for (let i = 0; i < n; i++) ee.on("e", (m: Msg) => handler(m))
+  return { publish: (m) => ee.emit("e", m), setHandler: (h) => (handler = h) }
+}
+
+const rxVariant: SyncVariant = (n) => {
+  let handler: (m: Msg) => void = () => {}
+  const subject = new Subject<Msg>()
+  for (let i = 0; i < n; i++) subject.subscribe((m) => handler(m))
+  return { publish: (m) => subject.next(m), setHandler: (h) => (handler = h) }
+}
+
+const runSync = (variant: SyncVariant, n: number) => {
+  const events = Math.ceil(DELIVERIES / n)
+  const v = variant(n)
+  let count = 0
+  v.setHandler(() => {
+    count++
+  })
+  const msg: Msg = { id: 0, ts: 0 }
+  const throughput = measureSync(events, (k) => {
+    for (let i = 0; i < k; i++) {
+      msg.id = i
+      v.publish(msg)
+    }
+  })
+  if (count < events * n) throw new Error("lost deliveries")
+  const latencyEvents = LATENCY_EVENTS
+  const probe = new Probe(n, latencyEvents)
+  v.setHandler((m) => probe.hit(m.id, m.ts))
+  const t0 = nowUs()
+  for (let i = 0; i < latencyEvents; i++) {
+    spinUntil(t0 + (i * 1e6) / RATE)
+    v.publish({ id: i, ts: nowUs() })
+  }
+  return {
+    throughput: { ...throughput, deliveriesPerSec: (n * 1e9) / throughput.nsPerEvent },
+    latency: probe.result()
+  }
+}
+
+// --- Effect PubSub ----------------------------------------------------------
+
+/** Paces `publish` at RATE events/s, yielding to other fibers while it waits. */
+const paced = (events: number, publish: (i: number) => Effect.Effect<void>) =>
+  Effect.suspend(() => {
+    const t0 = nowUs()
+    let i = 0
+    const wait: Effect.Effect<void> = Effect.suspend(() =>
+      nowUs() < t0 + (i * 1e6) / RATE ? Effect.zipRight(Effect.yieldNow(), wait) : Effect.void
+    )
+    return Effect.whileLoop({
+      while: () => i < events,
+      body: () => Effect.zipRight(wait, Effect.suspend(() => publish(i))),
+      step: () => i++
+    })
+  })
+
+/**
+ * Pushes `events` through `publish` as fast as it goes, yielding to the
+ * subscriber fibers every BURST events so that queues stay short, then waits
+ * until `done()` says every delivery ran.
+ */
+const BURST = arg("--burst", 64)
+const flood = (events: number, publish: (i: number) => Effect.Effect<void>, done: () => boolean) =>
+  Effect.gen(function*() {
+    let i = 0
+    yield* Effect.whileLoop({
+      while: () => i < events,
+      body: () => (i % BURST === BURST - 1 ? Effect.zipRight(publish(i), Effect.yieldNow()) : publish(i)),
+      step: () => i++
+    })
+    while (!done()) yield* Effect.yieldNow()
+  })
+
+const timed = <E, R>(events: number, n: number, self: Effect.Effect<void, E, R>) =>
+  Effect.gen(function*() {
+    const before = heapUsed()
+    const t0 = process.hrtime.bigint()
+    yield* self
+    const ns = Number(process.hrtime.bigint() - t0)
+    return {
+      nsPerEvent: ns / events,
+      deliveriesPerSec: (events * n * 1e9) / ns,
+      heapGrowthBytes: heapUsed() - before
+    }
+  })
+
+const runPubSub = (n: number) =>
+  Effect.scoped(Effect.gen(function*() {
+    const events = Math.ceil(DELIVERIES / n)
+    const hub = yield* PubSub.unbounded<Msg>()
+    let count = 0
+    let onMsg: (m: Msg) => void = () => {
+      count++
+    }
+    const lambda = (m: Msg) => Effect.sync(() => onMsg(m))
+    for (let s = 0; s < n; s++) {
+      const sub = yield* PubSub.subscribe(hub)
+      yield* Queue.takeBetween(sub, 1, 256).pipe(
+        Effect.flatMap((chunk) => Effect.forEach(Chunk.toReadonlyArray(chunk), lambda, { discard: true })),
+        Effect.forever,
+        Effect.forkScoped
+      )
+    }
+    const msg = (i: number): Msg => ({ id: i, ts: 0 })
+    const warm = Math.min(events, 100_000)
+    yield* flood(warm, (i) => PubSub.publish(hub, msg(i)), () => count >= warm * n)
+    count = 0
+    const throughput = yield* timed(events, n, flood(events, (i) => PubSub.publish(hub, msg(i)), () => count >= events * n))
+    const probe = new Probe(n, LATENCY_EVENTS)
+    onMsg = (m) => probe.hit(m.id, m.ts)
+    yield* paced(LATENCY_EVENTS, (i) => PubSub.publish(hub, { id: i, ts: nowUs() }))
+    return { throughput, latency: probe.result() }
+  }))
+
+// --- our path ---------------------------------------------------------------
+
+const runOurs = (n: number) =>
+  Effect.gen(function*() {
+    const events = Math.ceil(DELIVERIES / n)
+    const pool = yield* Pool
+    const dispatcher = yield* Dispatcher
+    const consumers = yield* Consumers
+    let count = 0
+    let onEvent: (e: AnyEvent) => void = () => {
+      count++
+    }
+    const handles = []
+    for (let s = 0; s < n; s++) {
+      handles.push(yield* consumers.start({
+        id: `strategy-${s}`,
+        handle: (e) => Effect.sync(() => onEvent(e)),
+        subscriptions: [{ symbol: "BTC-USDT", kind: "ticker", merged: false }],
+        mailbox: { marketCapacity: 1 << 20 }
+      }))
+    }
+    const make = (i: number) => {
+      const e = pool.acquireEvent()
+      e.provider = "bench"
+      e.symbol = "BTC-USDT"
+      e.kind = "ticker"
+      e.payload = payload
+      e.seqProvider = seq++
+      e.traceId = "bench"
+      e.ingestTs = i
+      return e
+    }
+    let seq = 1
+    const warm = Math.min(events, 100_000)
+    yield* flood(warm, (i) => dispatcher.dispatch(make(i)), () => count >= warm * n)
+    count = 0
+    const heapAllocatedBefore = pool.stats().Event.heapAllocated
+    const throughput = yield* timed(events, n, flood(events, (i) => dispatcher.dispatch(make(i)), () => count >= events * n))
+    const heapAllocations = pool.stats().Event.heapAllocated - heapAllocatedBefore
+    const probe = new Probe(n, LATENCY_EVENTS)
+    onEvent = (e) => probe.hit(e.ingestTs, e._dispatchTs)
+    yield* paced(LATENCY_EVENTS, (i) => dispatcher.dispatch(make(i)))
+    while (probe.spread.count < LATENCY_EVENTS) yield* Effect.yieldNow()
+    for (const h of handles) yield* h.stop
+    const outstanding = pool.stats().Event.outstanding
+    return { throughput, latency: probe.result(), heapAllocations, outstanding }
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(layerCore({ pool: { capacity: { Event: 1 << 16, MergedEvent: 1024, ExecReport: 1024 } }, dispatcher: { fanoutConcurrency: CONCURRENCY } }))
+  )
+
+// --- run ----------------------------------------------------------------------
+
+const main = Effect.gen(function*() {
+  const rows: Array<Array<string | number>> = []
+  const json: Record<string, unknown> = {}
+  for (const n of SIZES) {
+    const loop = runSync(loopVariant, n)
+    const ee = runSync(emitterVariant, n)
+    const rx = runSync(rxVariant, n)
+    const ps = yield* runPubSub(n)
+    const ours = yield* runOurs(n)
+    const floor = loop.throughput.nsPerEvent
+    const line = (name: string, r: { throughput: Throughput; latency: Latency }) => [
+      `N=${n}`,
+      name,
+      r.throughput.nsPerEvent,
+      r.throughput.deliveriesPerSec,
+      r.throughput.nsPerEvent / floor,
+      r.latency.p50Us,
+      r.latency.p99Us,
+      r.latency.spreadP99Us,
+      r.throughput.heapGrowthBytes
+    ]
+    rows.push(
+      line("plain loop (floor)", loop),
+      line("EventEmitter", ee),
+      line("RxJS Subject", rx),
+      line("Effect PubSub", ps),
+      line("meltica (pooled, mailbox, Effect lambda)", ours)
+    )
+    json[`n${n}`] = {
+      deliveriesPerSec: ours.throughput.deliveriesPerSec,
+      ratioToLoop: ours.throughput.nsPerEvent / floor,
+      ratioToPubSub: ours.throughput.nsPerEvent / ps.throughput.nsPerEvent,
+      p99LatencyUs: ours.latency.p99Us,
+      spreadUs: ours.latency.spreadP99Us,
+      heapGrowthBytes: ours.throughput.heapGrowthBytes,
+      poolHeapAllocations: ours.heapAllocations,
+      outstandingAfter: ours.outstanding,
+      pubsubDeliveriesPerSec: ps.throughput.deliveriesPerSec
+    }
+  }
+  console.log(`fan-out benchmark: ${machine()}, ${new Date().toISOString().slice(0, 10)}`)
+  console.log(`${DELIVERIES.toLocaleString("en-US")} deliveries per throughput run; latency at ${RATE.toLocaleString("en-US")} events/s; fan-out concurrency ${CONCURRENCY}`)
+  table(
+    "fan-out: throughput, latency and heap",
+    ["N", "variant", "ns/event", "deliveries/s", "ratio to loop", "p50 us", "p99 us", "spread p99 us", "heap growth (bytes)"],
+    rows
+  )
+  emitJson(json)
+})
+
+Effect.runPromise(main.pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)), Effect.provide(Layer.empty)))

@@ -1,0 +1,243 @@
+/**
+ * The consumer runtime: strategies are lambdas `(event) => Effect<void, E>`.
+ *
+ * Each consumer runs in its own fiber, owned by the runtime's `FiberSet`, and
+ * drains its mailbox in batches. The wrapper around the lambda:
+ * - skips market data whose `routingVersion` is older than the consumer's
+ *   minimum accepted version (counted); critical kinds always reach the lambda;
+ * - moves the minimum accepted version when a ControlAck for this consumer
+ *   says so;
+ * - recycles every event however the lambda ends: success, failure, defect
+ *   (the seeds' panic) or interruption. Success, failure and defect recycle
+ *   the event as the lambda's effect completes; one finalizer around the
+ *   drain loop recycles the event in flight and the rest of the batch when the
+ *   fiber is interrupted, so the guarantee costs no finalizer per event;
+ * - logs a failure or defect with trace_id, consumer id, event kind and the
+ *   full cause, counts it, and goes on with the next event.
+ *
+ * A slow consumer only slows itself: its mailbox coalesces market data and
+ * keeps every critical event.
+ */
+import { Cause, Effect, ExecutionStrategy, Exit, Fiber, FiberSet, Scope } from "effect"
+import type { EventKind } from "../schema/Event.js"
+import { isCritical } from "../schema/Event.js"
+import { DataBus, type Mailbox, type MailboxOptions } from "./DataBus.js"
+import { Dispatcher, type RouteKey } from "./Dispatcher.js"
+import type { UnknownConsumer } from "./Errors.js"
+import type { AnyEvent } from "./Event.js"
+import { Histogram, type LatencySummary, nowUs } from "./internal/histogram.js"
+import { Recycler } from "./Recycler.js"
+
+export interface ConsumerSpec<E = never> {
+  readonly id: string
+  /** The strategy. The event is lent for the duration of the returned effect only. */
+  readonly handle: (event: AnyEvent) => Effect.Effect<unknown, E>
+  readonly subscriptions?: ReadonlyArray<RouteKey>
+  readonly minVersion?: number
+  readonly mailbox?: Partial<MailboxOptions>
+  /** Events taken from the mailbox per drain. */
+  readonly batchSize?: number
+}
+
+export interface ConsumerStats {
+  readonly id: string
+  readonly minVersion: number
+  readonly processed: number
+  readonly failures: number
+  readonly skippedStale: number
+  readonly criticalProcessed: number
+  /** Dispatch hand-over to lambda start, microseconds. */
+  readonly dispatchToLambda: LatencySummary
+  /** Lambda run time, microseconds. */
+  readonly processing: LatencySummary
+  readonly lag: number
+}
+
+export interface ConsumerHandle {
+  readonly id: string
+  readonly stats: () => ConsumerStats
+  readonly minVersion: () => number
+  readonly setMinVersion: (version: number) => void
+  readonly subscribe: (key: RouteKey) => Effect.Effect<void, UnknownConsumer>
+  readonly unsubscribe: (key: RouteKey) => Effect.Effect<void>
+  /** Stops the consumer: no more deliveries, queued events recycled. */
+  readonly stop: Effect.Effect<void>
+}
+
+/** The context an operator needs about a lambda that failed or died. */
+export interface FailureContext {
+  readonly consumerId: string
+  readonly traceId: string
+  readonly kind: EventKind
+}
+
+export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", {
+  scoped: Effect.gen(function*() {
+    const bus = yield* DataBus
+    const dispatcher = yield* Dispatcher
+    const recycler = yield* Recycler
+    const recycle = recycler.unsafeRecycle
+    const runtimeScope = yield* Effect.scope
+    const fibers = yield* FiberSet.make<void>()
+    const handles = new Map<string, ConsumerHandle>()
+
+    const reportFailure = (ctx: FailureContext, cause: Cause.Cause<unknown>) =>
+      Effect.logError("consumer lambda failed", cause).pipe(
+        Effect.annotateLogs({ consumer_id: ctx.consumerId, trace_id: ctx.traceId, kind: ctx.kind })
+      )
+
+    const runLoop = <E>(spec: ConsumerSpec<E>, box: Mailbox, state: {
+      minVersion: number
+      processed: number
+      failures: number
+      skippedStale: number
+      criticalProcessed: number
+      readonly dispatchToLambda: Histogram
+      readonly processing: Histogram
+    }): Effect.Effect<void> => {
+      const batchSize = spec.batchSize ?? 256
+      const batch: Array<AnyEvent> = []
+      let index = 0
+      // The event in flight: one at a time per consumer, so its context lives
+      // here rather than in closures made per event.
+      let inFlight: AnyEvent | undefined
+      let inFlightCritical = false
+      let inFlightStart = 0
+      let inFlightTrace = ""
+      let inFlightKind: EventKind = "trade"
+
+      const onSuccess = (): Effect.Effect<void> => {
+        const e = inFlight!
+        inFlight = undefined
+        recycle(e)
+        state.processed++
+        if (inFlightCritical) state.criticalProcessed++
+        state.processing.record(nowUs() - inFlightStart)
+        return Effect.void
+      }
+
+      const onFailure = (cause: Cause.Cause<E>): Effect.Effect<void> => {
+        const e = inFlight!
+        inFlight = undefined
+        recycle(e)
+        state.failures++
+        if (inFlightCritical) state.criticalProcessed++
+        return reportFailure({ consumerId: spec.id, traceId: inFlightTrace, kind: inFlightKind }, cause)
+      }
+
+      const handlers = { onSuccess, onFailure }
+
+      const processOne = (e: AnyEvent): Effect.Effect<void> => {
+        const critical = isCritical(e.kind)
+        if (critical) {
+          if (e.kind === "control_ack") {
+            const ack = e.payload as { readonly consumerId: string; readonly appliesToVersion: number }
+            if (ack.consumerId === spec.id && ack.appliesToVersion > state.minVersion) {
+              state.minVersion = ack.appliesToVersion
+            }
+          }
+        } else if (e.routingVersion < state.minVersion) {
+          state.skippedStale++
+          recycle(e)
+          return Effect.void
+        }
+        const start = nowUs()
+        if (e._dispatchTs > 0) state.dispatchToLambda.record(start - e._dispatchTs)
+        inFlight = e
+        inFlightCritical = critical
+        inFlightStart = start
+        inFlightTrace = e.traceId
+        inFlightKind = e.kind
+        let effect: Effect.Effect<unknown, E>
+        try {
+          effect = spec.handle(e)
+        } catch (defect) {
+          effect = Effect.die(defect)
+        }
+        return Effect.matchCauseEffect(effect, handlers)
+      }
+
+      const processBatch = Effect.whileLoop({
+        while: () => index < batch.length,
+        body: () => processOne(batch[index++]!),
+        step: () => {}
+      })
+
+      const drain: Effect.Effect<void> = Effect.suspend(() => {
+        batch.length = 0
+        index = 0
+        let e: AnyEvent | undefined
+        while (batch.length < batchSize && (e = box.poll()) !== undefined) batch.push(e)
+        return batch.length === 0 ? box.awaitEvent : processBatch
+      })
+
+      return Effect.forever(drain).pipe(
+        Effect.onExit(() =>
+          Effect.sync(() => {
+            if (inFlight !== undefined) recycle(inFlight)
+            inFlight = undefined
+            for (let i = index; i < batch.length; i++) recycle(batch[i]!)
+            batch.length = 0
+          })
+        ),
+        Effect.asVoid
+      )
+    }
+
+    const start = <E>(spec: ConsumerSpec<E>): Effect.Effect<ConsumerHandle, UnknownConsumer> =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.fork(runtimeScope, ExecutionStrategy.sequential)
+        const box = yield* bus.register(spec.id, spec.mailbox).pipe(Scope.extend(scope))
+        const state = {
+          minVersion: spec.minVersion ?? 0,
+          processed: 0,
+          failures: 0,
+          skippedStale: 0,
+          criticalProcessed: 0,
+          dispatchToLambda: new Histogram(),
+          processing: new Histogram()
+        }
+        const fiber = yield* FiberSet.run(fibers, runLoop(spec, box, state))
+        // Finalizers run last-added first: routes removed, then the fiber
+        // interrupted (it recycles its batch), then the mailbox closed (it
+        // recycles what is still queued).
+        yield* Scope.addFinalizer(scope, Fiber.interrupt(fiber))
+        yield* Scope.addFinalizer(scope, Effect.sync(() => handles.delete(spec.id)))
+        yield* Scope.addFinalizer(scope, dispatcher.removeConsumer(spec.id))
+        const handle: ConsumerHandle = {
+          id: spec.id,
+          stats: () => ({
+            id: spec.id,
+            minVersion: state.minVersion,
+            processed: state.processed,
+            failures: state.failures,
+            skippedStale: state.skippedStale,
+            criticalProcessed: state.criticalProcessed,
+            dispatchToLambda: state.dispatchToLambda.summary(),
+            processing: state.processing.summary(),
+            lag: box.size
+          }),
+          minVersion: () => state.minVersion,
+          setMinVersion: (v) => {
+            if (v > state.minVersion) state.minVersion = v
+          },
+          subscribe: (key) => dispatcher.subscribe(spec.id, key),
+          unsubscribe: (key) => dispatcher.unsubscribe(spec.id, key),
+          stop: Scope.close(scope, Exit.void)
+        }
+        handles.set(spec.id, handle)
+        yield* Effect.forEach(spec.subscriptions ?? [], handle.subscribe, { discard: true }).pipe(
+          Effect.tapErrorCause(() => handle.stop)
+        )
+        return handle
+      })
+
+    return {
+      start,
+      get: (id: string) => handles.get(id),
+      list: () => [...handles.values()],
+      /** Running consumer fibers: 0 once every consumer has stopped. */
+      running: () => FiberSet.size(fibers)
+    } as const
+  })
+}) {}

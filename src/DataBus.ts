@@ -1,0 +1,274 @@
+/**
+ * The Data Bus: one mailbox per consumer, with two lanes.
+ *
+ * - Market-data lane: bounded. Under backpressure (the lane at its bound) the
+ *   latest event per stream key wins: the queued event of the same stream is
+ *   replaced in place and the replaced one is recycled and counted. A stream
+ *   never loses its latest value, so the lane can exceed its bound only by the
+ *   number of distinct streams.
+ * - Critical lane (ExecReport, ControlAck, ControlResult): lossless. Never
+ *   dropped, coalesced or filtered; drained before queued market data; its
+ *   depth is reported, with a warning when it crosses the high-water mark.
+ *
+ * `DataBus` is a port: `layerMemory` is the embedded default; a remote bus
+ * delivers into the same local `Mailbox` on the consumer's side.
+ */
+import { Context, Effect, Layer, Queue, Scope } from "effect"
+import { isCritical } from "../schema/Event.js"
+import type { DeliveryError } from "./Errors.js"
+import type { AnyEvent } from "./Event.js"
+import { Recycler } from "./Recycler.js"
+
+export interface MailboxOptions {
+  /** Bound of the market-data lane. */
+  readonly marketCapacity: number
+  /** Critical-lane depth that triggers a high-water warning. */
+  readonly criticalHighWater: number
+}
+
+export const defaultMailboxOptions: MailboxOptions = { marketCapacity: 4_096, criticalHighWater: 10_000 }
+
+export interface MailboxStats {
+  readonly consumerId: string
+  readonly marketDepth: number
+  readonly criticalDepth: number
+  readonly criticalHighWaterMark: number
+  readonly offered: number
+  readonly coalesced: number
+  readonly criticalOffered: number
+}
+
+/** A simple growable FIFO ring: O(1) push and shift, no per-element allocation. */
+class Ring<A> {
+  private items: Array<A | undefined>
+  private head = 0
+  size = 0
+  constructor(initial = 64) {
+    this.items = new Array(initial)
+  }
+  push(a: A): void {
+    if (this.size === this.items.length) this.grow()
+    this.items[(this.head + this.size) % this.items.length] = a
+    this.size++
+  }
+  shift(): A | undefined {
+    if (this.size === 0) return undefined
+    const a = this.items[this.head]
+    this.items[this.head] = undefined
+    this.head = (this.head + 1) % this.items.length
+    this.size--
+    return a
+  }
+  /** Index of the first element satisfying `f`, from the head. */
+  findIndex(f: (a: A) => boolean): number {
+    for (let i = 0; i < this.size; i++) {
+      if (f(this.items[(this.head + i) % this.items.length]!)) return i
+    }
+    return -1
+  }
+  at(i: number): A {
+    return this.items[(this.head + i) % this.items.length]!
+  }
+  set(i: number, a: A): void {
+    this.items[(this.head + i) % this.items.length] = a
+  }
+  private grow(): void {
+    const next = new Array<A | undefined>(this.items.length * 2)
+    for (let i = 0; i < this.size; i++) next[i] = this.items[(this.head + i) % this.items.length]
+    this.items = next
+    this.head = 0
+  }
+}
+
+const sameStream = (a: AnyEvent, b: AnyEvent): boolean =>
+  a._pool === b._pool && a.kind === b.kind && a.symbol === b.symbol && a.provider === b.provider
+
+/**
+ * A consumer's mailbox. `offer` is synchronous and never suspends: the
+ * producer (the dispatcher) is never held up by a slow consumer.
+ */
+export class Mailbox {
+  private readonly market = new Ring<AnyEvent>()
+  private readonly critical = new Ring<AnyEvent>()
+  private waiter: ((_: Effect.Effect<void>) => void) | undefined = undefined
+  private closed = false
+  private highWaterWarned = false
+  offered = 0
+  coalesced = 0
+  criticalOffered = 0
+  criticalHighWaterMark = 0
+
+  constructor(
+    readonly consumerId: string,
+    readonly options: MailboxOptions,
+    private readonly recycle: (e: AnyEvent) => boolean,
+    private readonly warn: (message: string, depth: number) => void
+  ) {}
+
+  /** Takes ownership of `e`. */
+  offer(e: AnyEvent): void {
+    if (this.closed) {
+      this.recycle(e)
+      return
+    }
+    if (isCritical(e.kind)) {
+      this.criticalOffered++
+      this.critical.push(e)
+      const depth = this.critical.size
+      if (depth > this.criticalHighWaterMark) this.criticalHighWaterMark = depth
+      if (depth >= this.options.criticalHighWater && !this.highWaterWarned) {
+        this.highWaterWarned = true
+        this.warn("critical lane above its high-water mark", depth)
+      } else if (this.highWaterWarned && depth < this.options.criticalHighWater / 2) {
+        this.highWaterWarned = false
+      }
+    } else {
+      this.offered++
+      if (this.market.size >= this.options.marketCapacity) {
+        const i = this.market.findIndex((q) => sameStream(q, e))
+        if (i >= 0) {
+          const replaced = this.market.at(i)
+          this.market.set(i, e)
+          this.coalesced++
+          this.recycle(replaced)
+          return
+        }
+      }
+      this.market.push(e)
+    }
+    const w = this.waiter
+    if (w !== undefined) {
+      this.waiter = undefined
+      w(Effect.void)
+    }
+  }
+
+  /** The next event: critical lane first. */
+  poll(): AnyEvent | undefined {
+    return this.critical.size > 0 ? this.critical.shift() : this.market.shift()
+  }
+
+  get size(): number {
+    return this.critical.size + this.market.size
+  }
+
+  /** Completes when the mailbox holds an event (at once if it already does). */
+  readonly awaitEvent: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.size > 0 || this.closed) return resume(Effect.void)
+    this.waiter = resume
+    return Effect.sync(() => {
+      if (this.waiter === resume) this.waiter = undefined
+    })
+  })
+
+  /** Refuses further offers and recycles everything still queued. */
+  close(): void {
+    this.closed = true
+    let e: AnyEvent | undefined
+    while ((e = this.poll()) !== undefined) this.recycle(e)
+  }
+
+  stats(): MailboxStats {
+    return {
+      consumerId: this.consumerId,
+      marketDepth: this.market.size,
+      criticalDepth: this.critical.size,
+      criticalHighWaterMark: this.criticalHighWaterMark,
+      offered: this.offered,
+      coalesced: this.coalesced,
+      criticalOffered: this.criticalOffered
+    }
+  }
+}
+
+/** Where the dispatcher delivers a consumer's events. */
+export interface Endpoint {
+  readonly consumerId: string
+  /**
+   * Hands `e` over at once if that can be done without suspending, and says
+   * whether it did (ownership passes only on true). An in-memory mailbox
+   * always can; a remote bus can for fire-and-forget market data.
+   */
+  readonly offer: (e: AnyEvent) => boolean
+  /** Hands `e` over, suspending as long as it takes (ownership passes). */
+  readonly deliver: (e: AnyEvent) => Effect.Effect<void, DeliveryError>
+}
+
+export interface DataBusShape {
+  /** Opens the consumer's mailbox for the life of the scope; closing it recycles what is left. */
+  readonly register: (consumerId: string, options?: Partial<MailboxOptions>) => Effect.Effect<Mailbox, never, Scope.Scope>
+  /** The endpoint that delivers to a registered consumer, if it is registered. */
+  readonly endpoint: (consumerId: string) => Endpoint | undefined
+  /** Delivers to a consumer by id; an event for an unknown consumer is recycled and counted. */
+  readonly publish: (consumerId: string, e: AnyEvent) => Effect.Effect<void>
+  readonly mailboxes: () => ReadonlyArray<MailboxStats>
+  readonly stats: () => { readonly undeliverable: number }
+}
+
+export class DataBus extends Context.Tag("meltica/DataBus")<DataBus, DataBusShape>() {
+  /** The embedded default: mailboxes in this process. */
+  static readonly layerMemory: Layer.Layer<DataBus, never, Recycler> = Layer.scoped(
+    DataBus,
+    Effect.gen(function*() {
+      const recycler = yield* Recycler
+      const warnings = yield* Queue.sliding<{ consumerId: string; message: string; depth: number }>(256)
+      yield* Queue.take(warnings).pipe(
+        Effect.flatMap((w) =>
+          Effect.logWarning(w.message).pipe(Effect.annotateLogs({ consumer_id: w.consumerId, depth: w.depth }))
+        ),
+        Effect.forever,
+        Effect.forkScoped
+      )
+      const boxes = new Map<string, Mailbox>()
+      const endpoints = new Map<string, Endpoint>()
+      let undeliverable = 0
+
+      const register = (consumerId: string, options: Partial<MailboxOptions> = {}) =>
+        Effect.acquireRelease(
+          Effect.sync(() => {
+            const box = new Mailbox(
+              consumerId,
+              { ...defaultMailboxOptions, ...options },
+              recycler.unsafeRecycle,
+              (message, depth) => Queue.unsafeOffer(warnings, { consumerId, message, depth })
+            )
+            boxes.set(consumerId, box)
+            endpoints.set(consumerId, {
+              consumerId,
+              offer: (e) => {
+                box.offer(e)
+                return true
+              },
+              deliver: (e) => Effect.sync(() => box.offer(e))
+            })
+            return box
+          }),
+          (box) =>
+            Effect.sync(() => {
+              if (boxes.get(consumerId) === box) {
+                boxes.delete(consumerId)
+                endpoints.delete(consumerId)
+              }
+              box.close()
+            })
+        )
+
+      const publish = (consumerId: string, e: AnyEvent) =>
+        Effect.sync(() => {
+          const box = boxes.get(consumerId)
+          if (box === undefined) {
+            undeliverable++
+            recycler.unsafeRecycle(e)
+          } else box.offer(e)
+        })
+
+      return {
+        register,
+        endpoint: (id) => endpoints.get(id),
+        publish,
+        mailboxes: () => [...boxes.values()].map((b) => b.stats()),
+        stats: () => ({ undeliverable })
+      }
+    })
+  )
+}

@@ -1,0 +1,320 @@
+/**
+ * The Dispatcher: per-stream ordering, the routing table, and fan-out.
+ *
+ * `dispatch` takes ownership of an event and:
+ * 1. orders it within its stream (provider, symbol, kind): see `internal/ordering.ts`;
+ * 2. looks up its subscribers by (symbol, kind), merged and raw streams apart;
+ * 3. fans out: 0 subscribers, the event goes to the Recycler; 1 subscriber,
+ *    the original is delivered as it is; N > 1, N clones from the pool are
+ *    handed over starting at a rotating position, so no subscriber is always
+ *    first, and the original goes to the Recycler once every clone is made.
+ *
+ * A hand-over that can complete without suspending (an in-memory mailbox, a
+ * fire-and-forget publish) is done in place: every subscriber has its event
+ * before any consumer runs, and no fiber is forked for it. Hand-overs that can
+ * suspend (a remote bus, a lossless lane with flow control) go through
+ * `Effect.forEach` at the configured bounded concurrency, and every failure
+ * among them is collected and reported together. `bench/fanout.ts` measures
+ * both shapes side by side.
+ *
+ * Critical events (ExecReport, ControlAck, ControlResult) are not ordered or
+ * routed by subscription: they go to the consumer named in their payload.
+ */
+import { Cause, Context, Effect, type Exit, FiberSet, Layer } from "effect"
+import type { EventKind, MarketKind } from "../schema/Event.js"
+import { isCritical } from "../schema/Event.js"
+import { DataBus, type Endpoint } from "./DataBus.js"
+import { type DeliveryError, type DeliveryFailure, FanoutFailed, UnknownConsumer } from "./Errors.js"
+import type { AnyEvent } from "./Event.js"
+import { Histogram, nowUs } from "./internal/histogram.js"
+import { StreamOrdering } from "./internal/ordering.js"
+import { Pool } from "./Pool.js"
+import { Recycler } from "./Recycler.js"
+
+export interface DispatcherSettings {
+  /** How long a sequence gap may hold later events of its stream back. */
+  readonly latenessMs: number
+  /** Events buffered per stream behind a gap. */
+  readonly reorderBuffer: number
+  /** Hand-overs of one fan-out in flight at once (matters only where a hand-over can suspend). */
+  readonly fanoutConcurrency: number
+}
+
+export const defaultDispatcherSettings: DispatcherSettings = {
+  latenessMs: 50,
+  reorderBuffer: 1_024,
+  fanoutConcurrency: 1
+}
+
+export class DispatcherConfig extends Context.Tag("meltica/DispatcherConfig")<DispatcherConfig, DispatcherSettings>() {
+  static readonly layer = (settings: Partial<DispatcherSettings> = {}): Layer.Layer<DispatcherConfig> =>
+    Layer.succeed(DispatcherConfig, { ...defaultDispatcherSettings, ...settings })
+  static readonly Default = DispatcherConfig.layer()
+}
+
+export interface RouteKey {
+  readonly symbol: string
+  readonly kind: MarketKind
+  /** The Orchestrator's merged stream rather than each venue's own. */
+  readonly merged: boolean
+}
+
+export interface DispatcherStats {
+  readonly dispatched: number
+  readonly deliveries: number
+  readonly noSubscriber: number
+  readonly fanouts: number
+  readonly deliveryFailures: number
+  readonly gapsSkipped: number
+  readonly gapEvents: number
+  readonly duplicates: number
+  readonly late: number
+  readonly buffered: number
+  /** Wall time of one fan-out (clone + hand-over to every subscriber), microseconds. */
+  readonly fanoutDuration: ReturnType<Histogram["summary"]>
+  /** Hand-overs of one fan-out, by degree: the largest seen. */
+  readonly maxParallelism: number
+}
+
+interface Delivery {
+  readonly endpoint: Endpoint
+  readonly dup: AnyEvent
+}
+
+const deliverOne = (d: Delivery): Effect.Effect<Exit.Exit<void, DeliveryError>> => Effect.exit(d.endpoint.deliver(d.dup))
+
+const criticalOwner = (e: AnyEvent): string | undefined => {
+  const p = e.payload as { readonly consumerId?: string } | undefined
+  return p?.consumerId
+}
+
+type Routes = Map<string, Map<EventKind, ReadonlyArray<Endpoint>>>
+
+export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher", {
+  scoped: Effect.gen(function*() {
+    const settings = yield* DispatcherConfig
+    const pool = yield* Pool
+    const recycler = yield* Recycler
+    const bus = yield* DataBus
+    const clock = yield* Effect.clock
+    const timers = yield* FiberSet.make<void>()
+    const recycle = recycler.unsafeRecycle
+
+    const ordering = new StreamOrdering(
+      { latenessMs: settings.latenessMs, bufferSize: settings.reorderBuffer },
+      recycle
+    )
+    const scratch: Array<AnyEvent> = []
+    const nowMs = () => clock.unsafeCurrentTimeMillis()
+    const raw: Routes = new Map()
+    const merged: Routes = new Map()
+    const subscriptions = new Map<string, Set<string>>() // consumer -> route ids, for removal
+    let rotation = 0
+    let dispatched = 0
+    let deliveries = 0
+    let noSubscriber = 0
+    let fanouts = 0
+    let deliveryFailures = 0
+    let maxParallelism = 0
+    let timerRunning = false
+    const fanoutDuration = new Histogram()
+
+    const routesOf = (e: AnyEvent): ReadonlyArray<Endpoint> | undefined =>
+      (e._pool === "MergedEvent" ? merged : raw).get(e.symbol)?.get(e.kind)
+
+    const reportFailures = (failures: ReadonlyArray<DeliveryFailure>) =>
+      Effect.logError("fan-out deliveries failed", new FanoutFailed({ failures })).pipe(
+        Effect.annotateLogs({
+          failed: failures.length,
+          trace_id: failures[0]!.traceId,
+          consumers: failures.map((f) => f.consumerId).join(",")
+        })
+      )
+
+    /** Hands one released event to its subscribers. Ownership of `e` ends here. */
+    const fanOut = (e: AnyEvent): Effect.Effect<void> => {
+      const subs = routesOf(e)
+      const n = subs === undefined ? 0 : subs.length
+      if (n === 0) {
+        noSubscriber++
+        recycle(e)
+        return Effect.void
+      }
+      const t0 = nowUs()
+      e._dispatchTs = t0
+      deliveries += n
+      if (n === 1) {
+        const sub = subs![0]!
+        return sub.offer(e) ? Effect.void : handOver(new Fanout(e.traceId, e.kind, t0, [{ endpoint: sub, dup: e }]))
+      }
+      fanouts++
+      if (n > maxParallelism) maxParallelism = n
+      // Every subscriber gets its clone before any consumer runs; the start
+      // rotates so that no subscriber is always first.
+      const start = rotation++ % n
+      let pending: Array<Delivery> | undefined
+      for (let i = 0; i < n; i++) {
+        const sub = subs![(start + i) % n]!
+        const dup = pool.clone(e)
+        if (!sub.offer(dup)) (pending ??= []).push({ endpoint: sub, dup })
+      }
+      const traceId = e.traceId
+      const kind = e.kind
+      recycle(e)
+      if (pending === undefined) {
+        fanoutDuration.record(nowUs() - t0)
+        return Effect.void
+      }
+      return handOver(new Fanout(traceId, kind, t0, pending))
+    }
+
+    /**
+     * The hand-overs that can suspend (a remote bus), at bounded concurrency;
+     * every failure is collected and reported together.
+     */
+    const handOver = (fan: Fanout): Effect.Effect<void> =>
+      Effect.flatMap(
+        Effect.forEach(fan.deliveries, deliverOne, { concurrency: settings.fanoutConcurrency }),
+        fan.finish
+      )
+
+    /** One fan-out in flight: its hand-overs, and the failures collected across all of them. */
+    class Fanout {
+      constructor(
+        readonly traceId: string,
+        readonly kind: EventKind,
+        readonly t0: number,
+        readonly deliveries: ReadonlyArray<Delivery>
+      ) {}
+      readonly finish = (exits: ReadonlyArray<Exit.Exit<void, DeliveryError>>): Effect.Effect<void> => {
+        fanoutDuration.record(nowUs() - this.t0)
+        let failures: Array<DeliveryFailure> | undefined
+        for (let i = 0; i < exits.length; i++) {
+          const exit = exits[i]!
+          if (exit._tag === "Failure") {
+            ;(failures ??= []).push({
+              consumerId: this.deliveries[i]!.endpoint.consumerId,
+              traceId: this.traceId,
+              kind: this.kind,
+              cause: Cause.squash(exit.cause)
+            })
+          }
+        }
+        if (failures === undefined) return Effect.void
+        deliveryFailures += failures.length
+        return reportFailures(failures)
+      }
+    }
+
+    const fanOutAll = (events: ReadonlyArray<AnyEvent>): Effect.Effect<void> =>
+      events.length === 1 ? fanOut(events[0]!) : Effect.forEach(events, fanOut, { discard: true })
+
+    /** Skips gaps whose lateness ran out, then sleeps until the next deadline. */
+    const timerLoop: Effect.Effect<void> = Effect.suspend(() => {
+      const deadline = ordering.nextDeadline()
+      if (deadline === undefined) {
+        timerRunning = false
+        return Effect.void
+      }
+      return Effect.sleep(Math.max(0, deadline - nowMs())).pipe(
+        Effect.zipRight(Effect.suspend(() => {
+          const out: Array<AnyEvent> = []
+          ordering.expire(nowMs(), out)
+          return fanOutAll(out)
+        })),
+        Effect.zipRight(timerLoop)
+      )
+    })
+
+    const armTimer = (): Effect.Effect<void> => {
+      if (timerRunning || ordering.nextDeadline() === undefined) return Effect.void
+      timerRunning = true
+      return FiberSet.run(timers, timerLoop).pipe(Effect.asVoid)
+    }
+
+    const dispatch = (e: AnyEvent): Effect.Effect<void> => {
+      dispatched++
+      if (isCritical(e.kind)) {
+        const owner = criticalOwner(e)
+        if (owner === undefined) {
+          recycle(e)
+          return Effect.logError("critical event without an owner").pipe(
+            Effect.annotateLogs({ trace_id: e.traceId, kind: e.kind })
+          )
+        }
+        e._dispatchTs = nowUs()
+        deliveries++
+        return bus.publish(owner, e)
+      }
+      if (ordering.accept(e, nowMs, scratch)) return fanOut(e)
+      if (scratch.length === 0) return timerRunning || ordering.stats.buffered === 0 ? Effect.void : armTimer()
+      const released = scratch.splice(0, scratch.length)
+      const fan = fanOutAll(released)
+      return ordering.stats.buffered > 0 && !timerRunning ? Effect.zipRight(fan, armTimer()) : fan
+    }
+
+    const routeId = (k: RouteKey) => `${k.merged ? "merged" : "raw"}|${k.symbol}|${k.kind}`
+
+    const subscribe = (consumerId: string, key: RouteKey): Effect.Effect<void, UnknownConsumer> =>
+      Effect.suspend(() => {
+        const endpoint = bus.endpoint(consumerId)
+        if (endpoint === undefined) return Effect.fail(new UnknownConsumer({ consumerId }))
+        const table = key.merged ? merged : raw
+        let byKind = table.get(key.symbol)
+        if (byKind === undefined) table.set(key.symbol, byKind = new Map())
+        const current = byKind.get(key.kind) ?? []
+        if (!current.some((s) => s.consumerId === consumerId)) byKind.set(key.kind, [...current, endpoint])
+        let mine = subscriptions.get(consumerId)
+        if (mine === undefined) subscriptions.set(consumerId, mine = new Set())
+        mine.add(routeId(key))
+        return Effect.void
+      })
+
+    const unsubscribe = (consumerId: string, key: RouteKey): Effect.Effect<void> =>
+      Effect.sync(() => {
+        const byKind = (key.merged ? merged : raw).get(key.symbol)
+        const current = byKind?.get(key.kind)
+        if (byKind !== undefined && current !== undefined) {
+          byKind.set(key.kind, current.filter((s) => s.consumerId !== consumerId))
+        }
+        subscriptions.get(consumerId)?.delete(routeId(key))
+      })
+
+    const removeConsumer = (consumerId: string): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const mine = subscriptions.get(consumerId)
+        subscriptions.delete(consumerId)
+        if (mine === undefined) return Effect.void
+        return Effect.forEach(mine, (id) => {
+          const [m, symbol, kind] = id.split("|") as [string, string, MarketKind]
+          return unsubscribe(consumerId, { merged: m === "merged", symbol, kind })
+        }, { discard: true })
+      })
+
+    const subscribersOf = (key: RouteKey): ReadonlyArray<string> =>
+      ((key.merged ? merged : raw).get(key.symbol)?.get(key.kind) ?? []).map((s) => s.consumerId)
+
+    const stats = (): DispatcherStats => ({
+      dispatched,
+      deliveries,
+      noSubscriber,
+      fanouts,
+      deliveryFailures,
+      ...ordering.stats,
+      fanoutDuration: fanoutDuration.summary(),
+      maxParallelism
+    })
+
+    // Events held behind gaps at shutdown go back to the pool.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        const left: Array<AnyEvent> = []
+        ordering.drain(left)
+        recycler.unsafeRecycleMany(left)
+      })
+    )
+
+    return { dispatch, subscribe, unsubscribe, removeConsumer, subscribersOf, stats } as const
+  }),
+  dependencies: [DispatcherConfig.Default]
+}) {}
