@@ -237,7 +237,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       get: (id: string) => handles.get(id),
       list: () => [...handles.values()],
       /** Running consumer fibers: 0 once every consumer has stopped. */
-      running: () => FiberSet.size(fibers)
+      running: FiberSet.size(fibers)
     } as const
   })
 }) {}

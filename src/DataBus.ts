@@ -2,10 +2,10 @@
  * The Data Bus: one mailbox per consumer, with two lanes.
  *
  * - Market-data lane: bounded. Under backpressure (the lane at its bound) the
- *   latest event per stream key wins: the queued event of the same stream is
- *   replaced in place and the replaced one is recycled and counted. A stream
- *   never loses its latest value, so the lane can exceed its bound only by the
- *   number of distinct streams.
+ *   latest event per stream key wins: the most recent queued event of the same
+ *   stream is replaced in place, and the replaced one is recycled and counted.
+ *   A stream never loses its latest value, so the lane can exceed its bound
+ *   only by the number of distinct streams.
  * - Critical lane (ExecReport, ControlAck, ControlResult): lossless. Never
  *   dropped, coalesced or filtered; drained before queued market data; its
  *   depth is reported, with a warning when it crosses the high-water mark.
@@ -59,9 +59,9 @@ class Ring<A> {
     this.size--
     return a
   }
-  /** Index of the first element satisfying `f`, from the head. */
-  findIndex(f: (a: A) => boolean): number {
-    for (let i = 0; i < this.size; i++) {
+  /** Index of the last element satisfying `f`, searching from the tail. */
+  findLastIndex(f: (a: A) => boolean): number {
+    for (let i = this.size - 1; i >= 0; i--) {
       if (f(this.items[(this.head + i) % this.items.length]!)) return i
     }
     return -1
@@ -125,7 +125,9 @@ export class Mailbox {
     } else {
       this.offered++
       if (this.market.size >= this.options.marketCapacity) {
-        const i = this.market.findIndex((q) => sameStream(q, e))
+        // the stream's most recent queued value gives way: values of one
+        // stream stay in order and the newest is always the last one seen
+        const i = this.market.findLastIndex((q) => sameStream(q, e))
         if (i >= 0) {
           const replaced = this.market.at(i)
           this.market.set(i, e)

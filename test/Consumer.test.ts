@@ -1,0 +1,257 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Logger, TestClock } from "effect"
+import { layerCore } from "../layers/Core.js"
+import { Consumers } from "../src/Consumer.js"
+import { Dispatcher } from "../src/Dispatcher.js"
+import { UseAfterRecycle } from "../src/Errors.js"
+import type { AnyEvent } from "../src/Event.js"
+import { Pool } from "../src/Pool.js"
+import { controlAck, eventually, execReport, market } from "./support/events.js"
+import { runAndCountLeftFibers } from "./support/leaks.js"
+
+const services = Effect.all({ pool: Pool, dispatcher: Dispatcher, consumers: Consumers })
+const btc = { symbol: "BTC-USDT", kind: "ticker", merged: false } as const
+
+/** A small deterministic generator, so a failing run can be replayed. */
+const lcg = (seed: number) => () => {
+  seed = (seed * 1_103_515_245 + 12_345) & 0x7fffffff
+  return seed / 0x7fffffff
+}
+
+describe("Consumer runtime", () => {
+  it.effect("SC-005: 100,000 events to 10 subscribers with 10% of lambda calls dying: all recycled, all reported, no fiber left", () =>
+    Effect.gen(function*() {
+      const reported: Array<Record<string, unknown>> = []
+      const capture = Logger.make(({ annotations, message }) => {
+        if (!String(message).includes("consumer lambda failed")) return
+        const a: Record<string, unknown> = {}
+        for (const [k, v] of annotations) a[k] = v
+        reported.push(a)
+      })
+      const EVENTS = 100_000
+      const SUBSCRIBERS = 10
+      const random = lcg(42)
+      let deaths = 0
+      let completed = 0
+      let outstandingAtEnd = -1
+      const { left } = yield* runAndCountLeftFibers(
+        layerCore(),
+        Effect.gen(function*() {
+          const { pool, dispatcher, consumers } = yield* services
+          for (let i = 0; i < SUBSCRIBERS; i++) {
+            yield* consumers.start({
+              id: `strategy-${i}`,
+              subscriptions: [btc],
+              mailbox: { marketCapacity: EVENTS },
+              handle: () =>
+                Effect.suspend(() => {
+                  completed++
+                  if (random() < 0.1) {
+                    deaths++
+                    return Effect.die(new Error("strategy panicked"))
+                  }
+                  return Effect.void
+                })
+            })
+          }
+          for (let seq = 1; seq <= EVENTS; seq++) {
+            yield* dispatcher.dispatch(market(pool, { seq }))
+            if (seq % 1_000 === 0) yield* Effect.yieldNow()
+          }
+          yield* eventually(() => completed === EVENTS * SUBSCRIBERS, "every delivery")
+          const failures = consumers.list().reduce((n, h) => n + h.stats().failures, 0)
+          assert.strictEqual(failures, deaths)
+          outstandingAtEnd = pool.stats().Event.outstanding
+        })
+      ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, capture)))
+      assert.isAbove(deaths, EVENTS * SUBSCRIBERS * 0.09)
+      assert.isBelow(deaths, EVENTS * SUBSCRIBERS * 0.11)
+      assert.strictEqual(outstandingAtEnd, 0, "every event recycled, dead or alive")
+      assert.strictEqual(reported.length, deaths, "every death reported")
+      for (const r of reported.slice(0, 100)) {
+        assert.match(String(r["consumer_id"]), /^strategy-\d$/)
+        assert.match(String(r["trace_id"]), /^trace-\d+$/)
+        assert.strictEqual(r["kind"], "ticker")
+      }
+      assert.strictEqual(left, 0, "no fiber left running")
+    }), 120_000)
+
+  it.scoped("a consumer taking 1 s per event never delays the other nine", () =>
+    Effect.gen(function*() {
+      const { pool, dispatcher, consumers } = yield* services
+      const fast: Array<Array<number>> = []
+      for (let i = 0; i < 9; i++) {
+        const got: Array<number> = []
+        fast.push(got)
+        yield* consumers.start({ id: `fast-${i}`, subscriptions: [btc], handle: (e) => Effect.sync(() => got.push(e.seqProvider!)) })
+      }
+      const slowSeen: Array<number> = []
+      const slow = yield* consumers.start({
+        id: "slow",
+        subscriptions: [btc],
+        handle: (e) => Effect.sync(() => slowSeen.push(e.seqProvider!)).pipe(Effect.zipRight(Effect.sleep("1 second")))
+      })
+      for (let seq = 1; seq <= 20; seq++) yield* dispatcher.dispatch(market(pool, { seq }))
+      yield* eventually(() => fast.every((g) => g.length === 20), "the nine fast consumers")
+      assert.deepStrictEqual(slowSeen, [1], "the slow one is still on its first event")
+      assert.strictEqual(slow.stats().processed, 0)
+      yield* TestClock.adjust("1 second")
+      yield* eventually(() => slow.stats().processed === 1)
+      assert.deepStrictEqual(slowSeen, [1, 2])
+    }).pipe(Effect.provide(layerCore())))
+
+  it.scoped("backpressure: market data coalesces to the latest per stream; every critical event arrives, in order, first", () =>
+    Effect.gen(function*() {
+      const { pool, dispatcher, consumers } = yield* services
+      const gate = yield* Deferred.make<void>()
+      const seen: Array<AnyEvent> = []
+      const seenView: Array<{ kind: string; provider: string; seq: number | undefined; report?: number }> = []
+      const h = yield* consumers.start({
+        id: "busy",
+        subscriptions: [btc],
+        mailbox: { marketCapacity: 8 },
+        handle: (e) =>
+          Deferred.await(gate).pipe(Effect.zipRight(Effect.sync(() => {
+            seen.push(e)
+            seenView.push({
+              kind: e.kind,
+              provider: e.provider,
+              seq: e.seqProvider,
+              ...(e._pool === "ExecReport" ? { report: e.payload!.reportSeq } : {})
+            })
+          })))
+      })
+      // the first event blocks the lambda; everything after it queues
+      yield* dispatcher.dispatch(market(pool, { provider: "sim-a", seq: 1 }))
+      yield* eventually(() => h.stats().lag === 0)
+      const providers = ["sim-a", "sim-b", "sim-c"]
+      let report = 0
+      for (let seq = 2; seq <= 101; seq++) {
+        for (const provider of providers) yield* dispatcher.dispatch(market(pool, { provider, seq }))
+        if (seq % 2 === 0) yield* dispatcher.dispatch(execReport(pool, "busy", ++report))
+      }
+      const mailbox = h.stats()
+      assert.strictEqual(mailbox.lag, 8 + report, "bounded market lane plus every critical event")
+      yield* Deferred.succeed(gate, undefined)
+      yield* eventually(() => h.stats().lag === 0 && h.stats().processed === 1 + 8 + report)
+      const reports = seenView.filter((s) => s.kind === "exec_report").map((s) => s.report)
+      assert.deepStrictEqual(reports, Array.from({ length: report }, (_, i) => i + 1), "all critical, in order")
+      const firstMarketAfterGate = seenView.findIndex((s, i) => i > 0 && s.kind === "ticker")
+      assert.isTrue(seenView.slice(1, firstMarketAfterGate).every((s) => s.kind === "exec_report"), "critical first")
+      for (const provider of providers) {
+        const last = seenView.filter((s) => s.kind === "ticker" && s.provider === provider).at(-1)
+        assert.strictEqual(last?.seq, 101, `${provider}: the latest value won`)
+      }
+      assert.isAbove(consumers.list()[0]!.stats().processed, 0)
+      assert.strictEqual(pool.stats().Event.outstanding + pool.stats().ExecReport.outstanding, 0)
+      void seen
+    }).pipe(Effect.provide(layerCore())))
+
+  describe("recycles the event however the lambda ends", () => {
+    const outcomes = {
+      success: () => Effect.void,
+      failure: () => Effect.fail("rejected"),
+      defect: () => Effect.die(new Error("panic")),
+      thrown: (): Effect.Effect<void> => {
+        throw new Error("thrown outside the effect")
+      }
+    } as const
+    for (const [name, handle] of Object.entries(outcomes)) {
+      it.scoped(name, () =>
+        Effect.gen(function*() {
+          const { pool, dispatcher, consumers } = yield* services
+          const h = yield* consumers.start({ id: "c", subscriptions: [btc], handle })
+          yield* dispatcher.dispatch(market(pool, { seq: 1 }))
+          yield* dispatcher.dispatch(market(pool, { seq: 2 }))
+          yield* eventually(() => h.stats().processed + h.stats().failures === 2)
+          assert.strictEqual(h.stats().failures, name === "success" ? 0 : 2, "the next event still runs")
+          assert.strictEqual(pool.stats().Event.outstanding, 0)
+        }).pipe(Effect.provide(layerCore({ pool: { debug: true } })), Effect.provide(Logger.remove(Logger.defaultLogger))))
+    }
+
+    it.scoped("interruption, with events still queued", () =>
+      Effect.gen(function*() {
+        const { pool, dispatcher, consumers } = yield* services
+        const started = yield* Deferred.make<void>()
+        const h = yield* consumers.start({
+          id: "c",
+          subscriptions: [btc],
+          handle: () => Deferred.succeed(started, undefined).pipe(Effect.zipRight(Effect.never))
+        })
+        for (let seq = 1; seq <= 5; seq++) yield* dispatcher.dispatch(market(pool, { seq }))
+        yield* Deferred.await(started)
+        assert.strictEqual(pool.stats().Event.outstanding, 5)
+        yield* h.stop
+        assert.strictEqual(pool.stats().Event.outstanding, 0)
+        assert.strictEqual(yield* consumers.running, 0)
+        yield* dispatcher.dispatch(market(pool, { seq: 6 }))
+        assert.strictEqual(pool.stats().Event.outstanding, 0, "a stopped consumer receives nothing")
+      }).pipe(Effect.provide(layerCore({ pool: { debug: true } }))))
+  })
+
+  it.scoped("skips market data older than its routing version, never critical events; a ControlAck moves the version", () =>
+    Effect.gen(function*() {
+      const { pool, dispatcher, consumers } = yield* services
+      const seen: Array<string> = []
+      const h = yield* consumers.start({
+        id: "v",
+        subscriptions: [btc],
+        minVersion: 5,
+        handle: (e) => Effect.sync(() => seen.push(`${e.kind}@${e.routingVersion}`))
+      })
+      yield* dispatcher.dispatch(market(pool, { seq: 1, routingVersion: 4 }))
+      yield* dispatcher.dispatch(market(pool, { seq: 2, routingVersion: 5 }))
+      yield* dispatcher.dispatch(execReport(pool, "v", 1, 0))
+      yield* eventually(() => h.stats().processed === 2)
+      assert.deepStrictEqual(seen.sort(), ["exec_report@0", "ticker@5"])
+      assert.strictEqual(h.stats().skippedStale, 1)
+      yield* dispatcher.dispatch(controlAck(pool, "v", 7))
+      yield* eventually(() => h.minVersion() === 7)
+      yield* dispatcher.dispatch(market(pool, { seq: 3, routingVersion: 6 }))
+      yield* dispatcher.dispatch(market(pool, { seq: 4, routingVersion: 7 }))
+      yield* eventually(() => h.stats().processed === 4)
+      assert.deepStrictEqual(seen.slice(2), ["control_ack@0", "ticker@7"])
+      assert.strictEqual(h.stats().skippedStale, 2)
+    }).pipe(Effect.provide(layerCore())))
+
+  it.scoped("debug mode: a reference kept past the lambda fails with UseAfterRecycle on the first read", () =>
+    Effect.gen(function*() {
+      const { pool, dispatcher, consumers } = yield* services
+      let kept: AnyEvent | undefined
+      const h = yield* consumers.start({ id: "leaky", subscriptions: [btc], handle: (e) => Effect.sync(() => (kept = e)) })
+      yield* dispatcher.dispatch(market(pool, { seq: 1 }))
+      yield* eventually(() => h.stats().processed === 1)
+      const error = yield* Effect.try(() => kept!.symbol).pipe(Effect.flip)
+      assert.instanceOf(error.error, UseAfterRecycle)
+      assert.strictEqual((error.error as UseAfterRecycle).field, "symbol")
+    }).pipe(Effect.provide(layerCore({ pool: { debug: true } }))))
+
+  it.scoped("latency telemetry: dispatch-to-lambda and processing time per consumer", () =>
+    Effect.gen(function*() {
+      const { pool, dispatcher, consumers } = yield* services
+      const h = yield* consumers.start({ id: "t", subscriptions: [btc], handle: () => Effect.void })
+      for (let seq = 1; seq <= 100; seq++) yield* dispatcher.dispatch(market(pool, { seq }))
+      yield* eventually(() => h.stats().processed === 100)
+      const s = h.stats()
+      assert.strictEqual(s.dispatchToLambda.count, 100)
+      assert.strictEqual(s.processing.count, 100)
+      assert.isAbove(s.dispatchToLambda.max, 0)
+      assert.isAtLeast(s.dispatchToLambda.p99, s.dispatchToLambda.p50)
+    }).pipe(Effect.provide(layerCore())))
+
+  it.effect("a stopped consumer leaves no fiber behind", () =>
+    Effect.gen(function*() {
+      const { left } = yield* runAndCountLeftFibers(
+        layerCore(),
+        Effect.gen(function*() {
+          const { consumers } = yield* services
+          const a = yield* consumers.start({ id: "a", handle: () => Effect.void })
+          yield* consumers.start({ id: "b", handle: () => Effect.void })
+          assert.strictEqual(yield* consumers.running, 2)
+          yield* a.stop
+          assert.strictEqual(yield* consumers.running, 1)
+        })
+      )
+      assert.strictEqual(left, 0)
+    }))
+})
