@@ -1,0 +1,129 @@
+/**
+ * Provider configuration: which venues feed the gateway, with what symbols,
+ * rates, endpoints and fault injection. The gateway configuration embeds a
+ * list of these.
+ *
+ * Symbols are canonical ("BTC-USDT"); each adapter maps them to the venue's
+ * own spelling ("BTCUSDT", "BTC/USDT", ...) unless `symbolMap` says otherwise.
+ */
+import { Schema } from "effect"
+
+export const VenueKind = Schema.Literal("simulated", "binance", "kraken", "okx", "coinbase")
+export type VenueKind = typeof VenueKind.Type
+
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+const NonNegative = Schema.Number.pipe(Schema.nonNegative())
+const Probability = Schema.Number.pipe(Schema.between(0, 1))
+
+/** A canonical symbol: BASE-QUOTE in upper case. */
+export const CanonicalSymbol = Schema.String.pipe(
+  Schema.pattern(/^[A-Z0-9]+-[A-Z0-9]+$/, { message: () => "a canonical symbol is BASE-QUOTE, e.g. BTC-USDT" })
+)
+
+/** Reconnect backoff: exponential from `initialMs` by `factor`, capped at `maxMs`, with a random jitter. */
+export class Backoff extends Schema.Class<Backoff>("Backoff")({
+  initialMs: Schema.optionalWith(PositiveInt, { default: () => 500 }),
+  maxMs: Schema.optionalWith(PositiveInt, { default: () => 30_000 }),
+  factor: Schema.optionalWith(Schema.Number.pipe(Schema.greaterThanOrEqualTo(1)), { default: () => 2 }),
+  /** Each delay is multiplied by a random factor in [1 - jitter, 1 + jitter]. */
+  jitter: Schema.optionalWith(Schema.Number.pipe(Schema.between(0, 1)), { default: () => 0.2 })
+}) {}
+
+/** Faults a simulated venue injects at random (per generator tick), for demos and soak tests. */
+export class SimulatedFaults extends Schema.Class<SimulatedFaults>("SimulatedFaults")({
+  gap: Schema.optionalWith(Probability, { default: () => 0 }),
+  badChecksum: Schema.optionalWith(Probability, { default: () => 0 }),
+  malformed: Schema.optionalWith(Probability, { default: () => 0 }),
+  disconnect: Schema.optionalWith(Probability, { default: () => 0 })
+}) {}
+
+export class SimulatedVenueConfig extends Schema.TaggedClass<SimulatedVenueConfig>()("simulated", {
+  name: Schema.String.pipe(Schema.nonEmptyString()),
+  symbols: Schema.NonEmptyArray(CanonicalSymbol),
+  seed: Schema.optionalWith(Schema.Int, { default: () => 1 }),
+  /** Events per second, per symbol. */
+  tradesPerSecond: Schema.optionalWith(NonNegative, { default: () => 5 }),
+  tickersPerSecond: Schema.optionalWith(NonNegative, { default: () => 5 }),
+  deltasPerSecond: Schema.optionalWith(NonNegative, { default: () => 10 }),
+  /** Periodic consistent book snapshot. */
+  snapshotIntervalMs: Schema.optionalWith(PositiveInt, { default: () => 5_000 }),
+  /** Generator resolution: events due within a tick are produced together. */
+  tickMs: Schema.optionalWith(PositiveInt, { default: () => 10 }),
+  /** Levels per side in the venue book and in emitted snapshots. */
+  depth: Schema.optionalWith(PositiveInt, { default: () => 20 }),
+  /** Delay of a resync (the REST snapshot round trip of a real venue). */
+  resyncDelayMs: Schema.optionalWith(NonNegative, { default: () => 50 }),
+  /** Downtime after an injected disconnect. */
+  reconnectDelayMs: Schema.optionalWith(NonNegative, { default: () => 200 }),
+  faults: Schema.optionalWith(SimulatedFaults, { default: () => SimulatedFaults.make({}) })
+}) {}
+
+const venueFields = {
+  /** The provider's name on events ("binance", "kraken-eu", ...). Defaults to the venue kind. */
+  name: Schema.optional(Schema.String.pipe(Schema.nonEmptyString())),
+  symbols: Schema.NonEmptyArray(CanonicalSymbol),
+  /** Canonical symbol -> the venue's own symbol, where the default mapping does not fit. */
+  symbolMap: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) }),
+  /** WebSocket endpoint; defaults to the venue's public endpoint. */
+  wsUrl: Schema.optional(Schema.String),
+  /** REST endpoint for book snapshots; defaults to the venue's public endpoint. */
+  restUrl: Schema.optional(Schema.String),
+  /** Levels per side kept in the book and in emitted snapshots. */
+  depth: Schema.optionalWith(PositiveInt, { default: () => 20 }),
+  /** Periodic consistent snapshot of each book. */
+  snapshotIntervalMs: Schema.optionalWith(PositiveInt, { default: () => 5_000 }),
+  /** No frame for this long: the connection is considered dead and is replaced. */
+  stallTimeoutMs: Schema.optionalWith(PositiveInt, { default: () => 30_000 }),
+  /** Application-level keepalive ping, where the venue has one. */
+  pingIntervalMs: Schema.optionalWith(PositiveInt, { default: () => 20_000 }),
+  openTimeoutMs: Schema.optionalWith(PositiveInt, { default: () => 10_000 }),
+  backoff: Schema.optionalWith(Backoff, { default: () => Backoff.make({}) }),
+  /** Buffered diffs per symbol while a snapshot is fetched, before the sync restarts. */
+  maxBuffered: Schema.optionalWith(PositiveInt, { default: () => 10_000 })
+}
+
+export class BinanceConfig extends Schema.TaggedClass<BinanceConfig>()("binance", {
+  ...venueFields,
+  /** Levels requested from the REST depth snapshot (Binance allows up to 5000). */
+  snapshotLimit: Schema.optionalWith(PositiveInt, { default: () => 1000 }),
+  /** Diff depth stream speed. */
+  depthSpeed: Schema.optionalWith(Schema.Literal("100ms", "1000ms"), { default: () => "100ms" as const })
+}) {}
+
+export class KrakenConfig extends Schema.TaggedClass<KrakenConfig>()("kraken", {
+  ...venueFields,
+  /** Subscribed book depth (Kraken: 10, 25, 100, 500, 1000). */
+  bookDepth: Schema.optionalWith(Schema.Literal(10, 25, 100, 500, 1000), { default: () => 10 as const })
+}) {}
+
+export class OkxConfig extends Schema.TaggedClass<OkxConfig>()("okx", {
+  ...venueFields,
+  /** Levels requested from the REST books snapshot. */
+  snapshotLimit: Schema.optionalWith(PositiveInt, { default: () => 400 })
+}) {}
+
+export class CoinbaseConfig extends Schema.TaggedClass<CoinbaseConfig>()("coinbase", {
+  ...venueFields
+}) {}
+
+export const ProviderConfig = Schema.Union(SimulatedVenueConfig, BinanceConfig, KrakenConfig, OkxConfig, CoinbaseConfig)
+export type ProviderConfig = typeof ProviderConfig.Type
+export type ProviderConfigEncoded = typeof ProviderConfig.Encoded
+
+export type RealVenueConfig = BinanceConfig | KrakenConfig | OkxConfig | CoinbaseConfig
+
+/** The embedded default: three simulated venues quoting the same symbols. */
+export const defaultSimulatedVenues = (
+  symbols: ReadonlyArray<string> = ["BTC-USDT", "ETH-USDT", "SOL-USDT"],
+  seed = 1
+): ReadonlyArray<SimulatedVenueConfig> =>
+  ["sim-a", "sim-b", "sim-c"].map((name, i) =>
+    SimulatedVenueConfig.make({ name, symbols: symbols as [string, ...Array<string>], seed: seed + i })
+  )
+
+/** Compiled once: unknown input -> provider configuration (defaults filled in). */
+export const decodeProviderConfig = Schema.decodeUnknown(ProviderConfig, { errors: "all" })
+
+/** A fault a simulated venue can be told to inject. */
+export const Fault = Schema.Literal("gap", "bad_checksum", "malformed", "disconnect")
+export type Fault = typeof Fault.Type

@@ -1,0 +1,129 @@
+/**
+ * The runtime shared by the real venue adapters: one actor fiber per
+ * provider owns all book state and consumes a single inbox, fed in order by
+ * the WebSocket connection (frames, connected, disconnected), by REST snapshot
+ * fetches and by the periodic refresh timer. Nothing else touches the books,
+ * so there are no races between a snapshot arriving and a diff being applied.
+ */
+import type { Context, Scope } from "effect"
+import { Duration, Effect, FiberSet, Queue } from "effect"
+import type { HttpClient } from "@effect/platform/HttpClient"
+import { filterStatusOk } from "@effect/platform/HttpClient"
+import { WebSocketConstructor } from "@effect/platform/Socket"
+import type { RealVenueConfig } from "../../../schema/ProviderConfig.js"
+import type { Connection } from "./connection.js"
+import { backoffSchedule, makeConnection } from "./connection.js"
+import type { Counters, Emitter, FeedServices, Sink } from "./feed.js"
+import { makeEmitter } from "./feed.js"
+
+export type Input =
+  | { readonly _tag: "Frame"; readonly data: string }
+  | { readonly _tag: "Connected" }
+  | { readonly _tag: "Disconnected"; readonly reason: string }
+  | { readonly _tag: "Snapshot"; readonly symbol: string; readonly generation: number; readonly body: string }
+  | { readonly _tag: "Refresh" }
+
+export interface VenueRuntime {
+  readonly emitter: Emitter
+  readonly counters: Counters
+  /** Sends on the current connection (dropped when disconnected). */
+  readonly send: (text: string) => Effect.Effect<boolean>
+  /**
+   * Fetches a REST snapshot in the background, retrying with the backoff
+   * schedule; the body arrives in the inbox tagged with `generation`.
+   */
+  readonly fetchSnapshot: (symbol: string, generation: number, url: string) => Effect.Effect<void>
+  /** Abandons every snapshot fetch in flight. */
+  readonly cancelFetches: Effect.Effect<void>
+}
+
+export interface VenueSpec {
+  readonly provider: string
+  readonly config: RealVenueConfig
+  readonly url: string
+  readonly counters: Counters
+  readonly keepalive?: string | undefined
+  /** Subscription messages sent on every (re)connect. */
+  readonly subscriptions: () => ReadonlyArray<string>
+  /** Handles one input; all book state lives behind this function. */
+  readonly handle: (input: Input, rt: VenueRuntime) => Effect.Effect<void>
+}
+
+export interface VenuePlatform {
+  readonly http: HttpClient
+  readonly webSocket: Context.Tag.Service<typeof WebSocketConstructor>
+}
+
+export const runVenue = (
+  spec: VenueSpec,
+  services: FeedServices,
+  platform: VenuePlatform,
+  sink: Sink,
+  onConnection: (c: Connection) => void
+): Effect.Effect<never, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const clock = yield* Effect.clock
+    const { config, counters } = spec
+    const emitter = makeEmitter(spec.provider, services, counters, clock, sink)
+    const inbox = yield* Effect.acquireRelease(Queue.unbounded<Input>(), Queue.shutdown)
+    const fetches = yield* FiberSet.make<void, never>()
+    const http = filterStatusOk(platform.http)
+
+    const connection = makeConnection({
+      provider: spec.provider,
+      url: spec.url,
+      openTimeoutMs: config.openTimeoutMs,
+      stallTimeoutMs: config.stallTimeoutMs,
+      backoff: config.backoff,
+      counters,
+      keepalive: spec.keepalive === undefined ? undefined : { intervalMs: config.pingIntervalMs, message: spec.keepalive },
+      onOpen: (send) => Effect.forEach(spec.subscriptions(), send, { discard: true }),
+      onFrame: (data) => Queue.unsafeOffer(inbox, { _tag: "Frame", data }),
+      onConnected: () => Queue.unsafeOffer(inbox, { _tag: "Connected" }),
+      onDisconnected: (reason) => Queue.unsafeOffer(inbox, { _tag: "Disconnected", reason })
+    })
+    onConnection(connection)
+
+    const fetchSnapshot = (symbol: string, generation: number, url: string): Effect.Effect<void> =>
+      FiberSet.run(
+        fetches,
+        Effect.suspend(() => {
+          counters.snapshotFetches++
+          return http.get(url).pipe(Effect.flatMap((r) => r.text), Effect.timeout(Duration.millis(config.openTimeoutMs)))
+        }).pipe(
+          Effect.tapError((e) =>
+            Effect.sync(() => counters.snapshotFailures++).pipe(
+              Effect.zipRight(Effect.logWarning("book snapshot fetch failed").pipe(
+                Effect.annotateLogs({ provider: spec.provider, symbol, url, error: String(e) })
+              ))
+            )
+          ),
+          Effect.retry(backoffSchedule(config.backoff)),
+          Effect.flatMap((body) => Queue.offer(inbox, { _tag: "Snapshot", symbol, generation, body })),
+          Effect.asVoid,
+          Effect.orDie
+        )
+      ).pipe(Effect.asVoid)
+
+    const rt: VenueRuntime = {
+      emitter,
+      counters,
+      send: connection.send,
+      fetchSnapshot,
+      cancelFetches: FiberSet.clear(fetches)
+    }
+
+    yield* connection.run.pipe(
+      Effect.provideService(WebSocketConstructor, platform.webSocket),
+      Effect.forkScoped
+    )
+    yield* Effect.sleep(Duration.millis(config.snapshotIntervalMs)).pipe(
+      Effect.zipRight(Queue.offer(inbox, { _tag: "Refresh" })),
+      Effect.forever,
+      Effect.forkScoped
+    )
+    return yield* Queue.take(inbox).pipe(
+      Effect.flatMap((input) => spec.handle(input, rt)),
+      Effect.forever
+    )
+  })
