@@ -331,8 +331,13 @@ export const makePaperVenue = (
       outbox.push({ payload, symbol: o.symbol, traceId, ingestTs: ts })
     }
 
-    /** Hands every pending report to the sink, in FIFO order, one fiber at a time. */
-    const flush: Effect.Effect<void> = Effect.uninterruptible(lock.withPermits(1)(Effect.whileLoop({
+    /**
+     * Hands every pending report to the sink, in FIFO order, one fiber at a
+     * time. Waiting for the permit is interruptible: whoever holds it drains
+     * the outbox until it is empty, reports queued by the waiter included.
+     * Draining is not: a report taken from the outbox always reaches the sink.
+     */
+    const flush: Effect.Effect<void> = lock.withPermits(1)(Effect.uninterruptible(Effect.whileLoop({
       while: () => outbox.length > 0,
       body: () =>
         Effect.suspend(() => {

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Either, Exit, Layer, TestClock } from "effect"
+import { Context, Deferred, Effect, Either, Exit, Fiber, Layer, TestClock } from "effect"
 import { CancelOrder, QueryOrder, SubmitOrder } from "../schema/Control.js"
 import type { OrderStatus, WireExecReport } from "../schema/Event.js"
 import { BookDelta, BookSnapshot, decimal, Ticker } from "../schema/Event.js"
@@ -479,6 +479,48 @@ describe("ExecutionVenue (paper)", () => {
         assert.strictEqual(s.venue.stats().reportsEmitted, s.received.length)
       })
     ))
+
+  it.effect("a submitter interrupted while another fiber is emitting loses none of its reports", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const entered = yield* Deferred.make<void>()
+      const GatedSink = Layer.effect(
+        ExecReportSink,
+        Effect.gen(function*() {
+          const recycler = yield* Recycler
+          const received = yield* Received
+          return (report) =>
+            Deferred.succeed(entered, undefined).pipe(
+              Effect.zipRight(Deferred.await(gate)),
+              Effect.zipRight(Effect.sync(() => {
+                received.push(report.toWire())
+                recycler.unsafeRecycle(report)
+              }))
+            )
+        })
+      )
+      const gated = ExecutionVenue.layerPaper.pipe(
+        Layer.provideMerge(GatedSink),
+        Layer.provideMerge(Layer.sync(Received, () => [])),
+        Layer.provideMerge(Recycler.DefaultWithoutDependencies.pipe(Layer.provideMerge(Pool.layer({}))))
+      )
+      yield* Effect.gen(function*() {
+        const s = yield* services
+        yield* snapshot(s, [["99", "1"]], [["100", "1"]])
+        const first = yield* s.venue.submit(market("g-1", "buy", "1")).pipe(Effect.fork)
+        yield* Deferred.await(entered)
+        const second = yield* s.venue.submit(limit("g-2", "sell", "1", "105")).pipe(Effect.fork)
+        yield* Effect.yieldNow()
+        yield* Fiber.interrupt(second)
+        yield* Deferred.succeed(gate, undefined)
+        yield* Fiber.join(first)
+        assert.deepStrictEqual(trail(s.received, "g-1"), ["1 new filled=0", "2 filled 1@100 filled=1"])
+        assert.deepStrictEqual(trail(s.received, "g-2"), ["1 new filled=0"], "emitted by the fiber that was draining")
+        assert.strictEqual(s.venue.stats().reportsPending, 0)
+        assert.strictEqual(s.pool.stats().ExecReport.outstanding, 0)
+        yield* s.venue.cancel(cancel("g-2"))
+      }).pipe(Effect.provide(gated))
+    }))
 
   it.effect("ignores merged events and execution reports offered as market data", () =>
     withVenue((s) =>
