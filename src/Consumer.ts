@@ -50,6 +50,7 @@ export interface ConsumerStats {
   readonly dispatchToLambda: LatencySummary
   /** Lambda run time, microseconds. */
   readonly processing: LatencySummary
+  /** Events delivered and not yet processed: queued in the mailbox or taken in a batch. */
   readonly lag: number
 }
 
@@ -87,6 +88,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       )
 
     const runLoop = <E>(spec: ConsumerSpec<E>, box: Mailbox, state: {
+      pending: () => number
       minVersion: number
       processed: number
       failures: number
@@ -101,6 +103,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       // The event in flight: one at a time per consumer, so its context lives
       // here rather than in closures made per event.
       let inFlight: AnyEvent | undefined
+      state.pending = () => batch.length - index
       let inFlightCritical = false
       let inFlightStart = 0
       let inFlightTrace = ""
@@ -157,9 +160,15 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         return Effect.matchCauseEffect(effect, handlers)
       }
 
+      // A critical event that arrives while a batch is being worked through
+      // goes ahead of the batch's remaining market data: an ack that moves the
+      // routing version is applied before the stale events behind it.
       const processBatch = Effect.whileLoop({
         while: () => index < batch.length,
-        body: () => processOne(batch[index++]!),
+        body: () => {
+          const critical = box.pollCritical()
+          return critical !== undefined ? processOne(critical) : processOne(batch[index++]!)
+        },
         step: () => {}
       })
 
@@ -189,6 +198,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         const scope = yield* Scope.fork(runtimeScope, ExecutionStrategy.sequential)
         const box = yield* bus.register(spec.id, spec.mailbox).pipe(Scope.extend(scope))
         const state = {
+          pending: () => 0,
           minVersion: spec.minVersion ?? 0,
           processed: 0,
           failures: 0,
@@ -215,7 +225,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
             criticalProcessed: state.criticalProcessed,
             dispatchToLambda: state.dispatchToLambda.summary(),
             processing: state.processing.summary(),
-            lag: box.size
+            lag: box.size + state.pending()
           }),
           minVersion: () => state.minVersion,
           setMinVersion: (v) => {

@@ -145,6 +145,11 @@ export class Mailbox {
     }
   }
 
+  /** The next critical event, if one is queued. */
+  pollCritical(): AnyEvent | undefined {
+    return this.critical.size > 0 ? this.critical.shift() : undefined
+  }
+
   /** The next event: critical lane first. */
   poll(): AnyEvent | undefined {
     return this.critical.size > 0 ? this.critical.shift() : this.market.shift()

@@ -1,0 +1,44 @@
+/**
+ * The in-memory application layer: the embedded default.
+ *
+ * Everything but the providers, in one process: Pool and Recycler, the
+ * in-memory Data Bus, Dispatcher and consumer runtime (`Core.ts`), the
+ * Orchestrator, the paper execution venue (its reports go to the Dispatcher,
+ * which hands each to the consumer that owns the order), the Control Plane
+ * behind the in-memory Control Bus, and the dead-letter queue.
+ */
+import { Effect, Layer } from "effect"
+import { ControlBus } from "../src/ControlBus.js"
+import { ControlPlane, Topology } from "../src/ControlPlane.js"
+import { DeadLetter, type DeadLetterSettings } from "../src/DeadLetter.js"
+import { Dispatcher } from "../src/Dispatcher.js"
+import { ExecReportSink, ExecutionVenue } from "../src/ExecutionVenue.js"
+import { Orchestrator, OrchestratorConfig, type OrchestratorSettings } from "../src/Orchestrator.js"
+import { type CoreOptions, layerCore } from "./Core.js"
+
+export interface MemoryOptions extends CoreOptions {
+  /** The symbols the gateway carries (commands naming others are rejected). */
+  readonly symbols: ReadonlyArray<string>
+  /** The providers that feed it. */
+  readonly providers: ReadonlyArray<string>
+  readonly orchestrator?: Partial<OrchestratorSettings>
+  readonly deadLetter?: Partial<DeadLetterSettings>
+}
+
+/** Execution reports go through the Dispatcher to the consumer that owns the order. */
+const reportsToDispatcher = Layer.effect(ExecReportSink, Effect.map(Dispatcher, (d) => d.dispatch))
+
+/** The control side and the orchestrator over a given pipeline. */
+export const controlAndOrchestration = (options: MemoryOptions) =>
+  ControlBus.layerMemory.pipe(
+    Layer.provideMerge(ControlPlane.Default),
+    Layer.provideMerge(Topology.layer(options.symbols, options.providers)),
+    Layer.provideMerge(Orchestrator.DefaultWithoutDependencies),
+    Layer.provideMerge(OrchestratorConfig.layer(options.orchestrator)),
+    Layer.provideMerge(ExecutionVenue.layerPaperWith({ symbols: options.symbols })),
+    Layer.provideMerge(reportsToDispatcher),
+    Layer.provideMerge(DeadLetter.layer(options.deadLetter))
+  )
+
+export const layerMemory = (options: MemoryOptions) =>
+  controlAndOrchestration(options).pipe(Layer.provideMerge(layerCore(options)))

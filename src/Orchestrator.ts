@@ -1,0 +1,233 @@
+/**
+ * The Orchestrator: between the providers and the Dispatcher.
+ *
+ * - It is the one place that stamps `routingVersion` on every event it
+ *   forwards, merged or not.
+ * - It applies the active routing table: an event from a provider that does
+ *   not feed its symbol is dropped (counted and recycled). With no table
+ *   flipped in yet, every provider's events pass.
+ * - It runs the windowed merges (`internal/mergeWindow.ts`): a fragment of a
+ *   merged (symbol, kind) is cloned into its window while the original goes on
+ *   to raw subscribers. A complete window becomes one pooled `MergedEvent`; an
+ *   incomplete one is suppressed and counted with its missing providers; a late
+ *   fragment is dropped and counted. Every fragment goes to the Recycler the
+ *   moment its window closes.
+ * - Routing updates are staged, then flipped atomically, which bumps the
+ *   routing version.
+ * - When an execution venue is present, it sees the market data first (it
+ *   does not take ownership), so paper orders fill against the live book.
+ */
+import { Context, Data, Effect, FiberSet, Layer, Option } from "effect"
+import type { MergeKind, StageRouting, SymbolRoute } from "../schema/Control.js"
+import { Dispatcher } from "./Dispatcher.js"
+import type { Event, MergedEvent } from "./Event.js"
+import { ExecutionVenue } from "./ExecutionVenue.js"
+import { type MergeConfig, MergeWindows, type Outcome } from "./internal/mergeWindow.js"
+import { Pool } from "./Pool.js"
+import { Recycler } from "./Recycler.js"
+
+export class NothingStaged extends Data.TaggedError("NothingStaged")<{
+  readonly expectedStagedId: string | undefined
+}> {
+  override get message(): string {
+    return this.expectedStagedId === undefined
+      ? "no routing table is staged"
+      : `the staged routing table is not ${this.expectedStagedId}`
+  }
+}
+
+export interface OrchestratorStats {
+  readonly routingVersion: number
+  readonly stagedId: string | undefined
+  readonly ingested: number
+  readonly forwarded: number
+  readonly unrouted: number
+  readonly merged: number
+  readonly suppressed: number
+  /** Missing providers of suppressed windows, by provider. */
+  readonly missing: Readonly<Record<string, number>>
+  readonly late: number
+  readonly replaced: number
+  readonly openWindows: number
+  readonly heldFragments: number
+}
+
+export interface OrchestratorSettings {
+  /** The routing version the gateway starts at. */
+  readonly initialVersion: number
+}
+
+export class OrchestratorConfig extends Context.Tag("meltica/OrchestratorConfig")<
+  OrchestratorConfig,
+  OrchestratorSettings
+>() {
+  static readonly layer = (settings: Partial<OrchestratorSettings> = {}) =>
+    Layer.succeed(OrchestratorConfig, { initialVersion: 1, ...settings })
+  static readonly Default = OrchestratorConfig.layer()
+}
+
+interface ActiveRoute {
+  readonly providers: ReadonlySet<string>
+}
+
+export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orchestrator", {
+  scoped: Effect.gen(function*() {
+    const settings = yield* OrchestratorConfig
+    const pool = yield* Pool
+    const recycler = yield* Recycler
+    const dispatcher = yield* Dispatcher
+    const venue = yield* Effect.serviceOption(ExecutionVenue)
+    const clock = yield* Effect.clock
+    const timers = yield* FiberSet.make<void>()
+    const recycle = recycler.unsafeRecycle
+    const nowMs = () => clock.unsafeCurrentTimeMillis()
+
+    const windows = new MergeWindows()
+    let version = settings.initialVersion
+    let routes: ReadonlyMap<string, ActiveRoute> | undefined
+    let staged: { readonly id: string; readonly routes: ReadonlyArray<SymbolRoute> } | undefined
+    let mergeSeq = 0
+    let timerRunning = false
+    const counts = { ingested: 0, forwarded: 0, unrouted: 0, merged: 0, suppressed: 0, late: 0, replaced: 0 }
+    const missing: Record<string, number> = {}
+
+    const forward = (e: Event | MergedEvent): Effect.Effect<void> => {
+      e.routingVersion = version
+      counts.forwarded++
+      return dispatcher.dispatch(e)
+    }
+
+    /** Turns the engine's outcomes into events, counts and recycles. */
+    const settle = (outcomes: ReadonlyArray<Outcome>): Effect.Effect<void> => {
+      let out: Effect.Effect<void> = Effect.void
+      for (const o of outcomes) {
+        switch (o._tag) {
+          case "Merged": {
+            recycler.unsafeRecycleMany(o.fragments)
+            counts.merged++
+            const m = pool.acquireMerged()
+            m.kind = o.kind
+            m.symbol = o.symbol
+            m.provider = "merged"
+            m.mergeId = o.mergeId
+            m.traceId = `merge-${o.mergeId}-${++mergeSeq}`
+            m.sourceProviders = o.sourceProviders
+            m.payload = o.payload
+            m.ingestTs = clock.unsafeCurrentTimeMillis() * 1000
+            out = Effect.zipRight(out, forward(m))
+            break
+          }
+          case "Suppressed":
+            recycler.unsafeRecycleMany(o.fragments)
+            counts.suppressed++
+            for (const p of o.missing) missing[p] = (missing[p] ?? 0) + 1
+            break
+          case "Late":
+            counts.late++
+            recycle(o.fragment)
+            break
+          case "Replaced":
+            counts.replaced++
+            recycle(o.fragment)
+            break
+          case "Ignored":
+            recycle(o.fragment)
+            break
+        }
+      }
+      return out
+    }
+
+    /** Closes windows whose duration has elapsed, then sleeps until the next deadline. */
+    const timerLoop: Effect.Effect<void> = Effect.suspend(() => {
+      const deadline = windows.nextDeadline()
+      if (deadline === undefined) {
+        timerRunning = false
+        return Effect.void
+      }
+      return Effect.sleep(Math.max(0, deadline - nowMs())).pipe(
+        Effect.zipRight(Effect.suspend(() => settle(windows.expire(nowMs())))),
+        Effect.zipRight(timerLoop)
+      )
+    })
+
+    const armTimer = (): Effect.Effect<void> => {
+      if (timerRunning || windows.nextDeadline() === undefined) return Effect.void
+      timerRunning = true
+      return FiberSet.run(timers, timerLoop).pipe(Effect.asVoid)
+    }
+
+    const ingest = (e: Event): Effect.Effect<void> => {
+      counts.ingested++
+      if (routes !== undefined && routes.get(e.symbol)?.providers.has(e.provider) !== true) {
+        counts.unrouted++
+        recycle(e)
+        return Effect.void
+      }
+      const tap = Option.isSome(venue) ? venue.value.onMarketData(e) : Effect.void
+      if (!windows.has(e.symbol, e.kind)) return Effect.zipRight(tap, forward(e))
+      const settled = settle(windows.add(pool.clone(e), nowMs()))
+      return Effect.zipRight(tap, Effect.zipRight(settled, Effect.zipRight(armTimer(), forward(e))))
+    }
+
+    /** Configures (or reconfigures) a merge; fragments of a window cut short are recycled. */
+    const configureMerge = (cfg: MergeConfig): Effect.Effect<void> =>
+      Effect.sync(() => recycler.unsafeRecycleMany(windows.configure(cfg)))
+
+    const stage = (cmd: StageRouting): Effect.Effect<string> =>
+      Effect.sync(() => {
+        staged = { id: cmd.commandId, routes: cmd.routes }
+        return cmd.commandId
+      })
+
+    /** Switches to the staged table in one step and bumps the routing version. */
+    const flip = (expectedStagedId?: string): Effect.Effect<number, NothingStaged> =>
+      Effect.suspend(() => {
+        if (staged === undefined || (expectedStagedId !== undefined && staged.id !== expectedStagedId)) {
+          return Effect.fail(new NothingStaged({ expectedStagedId }))
+        }
+        const next = staged
+        staged = undefined
+        const wanted = new Map<string, MergeConfig>()
+        for (const r of next.routes) {
+          for (const m of r.merges) {
+            wanted.set(`${r.symbol}|${m.kind}`, {
+              symbol: r.symbol,
+              kind: m.kind,
+              providers: m.providers,
+              windowMs: m.windowMs,
+              maxFragments: m.maxFragments
+            })
+          }
+        }
+        for (const c of windows.configs()) {
+          if (!wanted.has(`${c.symbol}|${c.kind}`)) recycler.unsafeRecycleMany(windows.remove(c.symbol, c.kind))
+        }
+        for (const c of wanted.values()) recycler.unsafeRecycleMany(windows.configure(c))
+        routes = new Map(next.routes.map((r) => [r.symbol, { providers: new Set(r.providers) }]))
+        version++
+        return Effect.succeed(version)
+      })
+
+    yield* Effect.addFinalizer(() => Effect.sync(() => recycler.unsafeRecycleMany(windows.drain())))
+
+    return {
+      ingest,
+      routingVersion: () => version,
+      configureMerge,
+      removeMerge: (symbol: string, kind: MergeKind) =>
+        Effect.sync(() => recycler.unsafeRecycleMany(windows.remove(symbol, kind))),
+      stage,
+      flip,
+      stats: (): OrchestratorStats => ({
+        routingVersion: version,
+        stagedId: staged?.id,
+        ...counts,
+        missing: { ...missing },
+        openWindows: windows.openWindows(),
+        heldFragments: windows.heldFragments()
+      })
+    } as const
+  }),
+  dependencies: [OrchestratorConfig.Default]
+}) {}
