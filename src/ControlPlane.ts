@@ -161,9 +161,11 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("meltica/Contro
         handled++
         const valid = validateCommand(cmd, { knownSymbols: topology.symbols, knownProviders: topology.providers })
         if (Either.isLeft(valid)) return yield* reject(valid.left)
+        // the ack comes first, ahead of anything the command causes (an
+        // order's execution reports); a flip's ack carries the version it made
+        if (cmd._tag !== "FlipRouting") yield* ack(cmd.consumerId, cmd.commandId, cmd._tag, orchestrator.routingVersion())
         const outcome = yield* execute(cmd)
-        const version = orchestrator.routingVersion()
-        yield* ack(cmd.consumerId, cmd.commandId, cmd._tag, version)
+        if (cmd._tag === "FlipRouting") yield* ack(cmd.consumerId, cmd.commandId, cmd._tag, orchestrator.routingVersion())
         yield* result(cmd.consumerId, cmd.commandId, cmd._tag, outcome)
       }).pipe(Effect.annotateLogs({ command: cmd._tag, consumer_id: cmd.consumerId }))
 

@@ -232,7 +232,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
       return FiberSet.run(timers, timerLoop).pipe(Effect.asVoid)
     }
 
-    const dispatch = (e: AnyEvent): Effect.Effect<void> => {
+    const dispatchNow = (e: AnyEvent): Effect.Effect<void> => {
       dispatched++
       if (isCritical(e.kind)) {
         const owner = criticalOwner(e)
@@ -252,6 +252,9 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
       const fan = fanOutAll(released)
       return ordering.stats.buffered > 0 && !timerRunning ? Effect.zipRight(fan, armTimer()) : fan
     }
+
+    /** Takes ownership of `e` when the returned effect runs. */
+    const dispatch = (e: AnyEvent): Effect.Effect<void> => Effect.suspend(() => dispatchNow(e))
 
     const routeId = (k: RouteKey) => `${k.merged ? "merged" : "raw"}|${k.symbol}|${k.kind}`
 

@@ -91,11 +91,12 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
     const counts = { ingested: 0, forwarded: 0, unrouted: 0, merged: 0, suppressed: 0, late: 0, replaced: 0 }
     const missing: Record<string, number> = {}
 
-    const forward = (e: Event | MergedEvent): Effect.Effect<void> => {
-      e.routingVersion = version
-      counts.forwarded++
-      return dispatcher.dispatch(e)
-    }
+    const forward = (e: Event | MergedEvent): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        e.routingVersion = version
+        counts.forwarded++
+        return dispatcher.dispatch(e)
+      })
 
     /** Turns the engine's outcomes into events, counts and recycles. */
     const settle = (outcomes: ReadonlyArray<Outcome>): Effect.Effect<void> => {
@@ -157,7 +158,7 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
       return FiberSet.run(timers, timerLoop).pipe(Effect.asVoid)
     }
 
-    const ingest = (e: Event): Effect.Effect<void> => {
+    const ingestNow = (e: Event): Effect.Effect<void> => {
       counts.ingested++
       if (routes !== undefined && routes.get(e.symbol)?.providers.has(e.provider) !== true) {
         counts.unrouted++
@@ -169,6 +170,9 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
       const settled = settle(windows.add(pool.clone(e), nowMs()))
       return Effect.zipRight(tap, Effect.zipRight(settled, Effect.zipRight(armTimer(), forward(e))))
     }
+
+    /** Takes ownership of `e` when the returned effect runs. */
+    const ingest = (e: Event): Effect.Effect<void> => Effect.suspend(() => ingestNow(e))
 
     /** Configures (or reconfigures) a merge; fragments of a window cut short are recycled. */
     const configureMerge = (cfg: MergeConfig): Effect.Effect<void> =>

@@ -1,0 +1,257 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Logger } from "effect"
+import { layerMemory } from "../layers/Memory.js"
+import { BookSnapshot, decimal } from "../schema/Event.js"
+import { Consumers } from "../src/Consumer.js"
+import { ControlBus } from "../src/ControlBus.js"
+import { ControlPlane } from "../src/ControlPlane.js"
+import { DeadLetter } from "../src/DeadLetter.js"
+import { Dispatcher } from "../src/Dispatcher.js"
+import type { AnyEvent } from "../src/Event.js"
+import { ExecutionVenue } from "../src/ExecutionVenue.js"
+import { Orchestrator } from "../src/Orchestrator.js"
+import { Pool } from "../src/Pool.js"
+import { eventually } from "./support/events.js"
+
+const layer = () => layerMemory({ symbols: ["BTC-USDT"], providers: ["sim-a", "sim-b"] })
+const services = Effect.all({
+  pool: Pool,
+  consumers: Consumers,
+  control: ControlBus,
+  plane: ControlPlane,
+  orchestrator: Orchestrator,
+  dispatcher: Dispatcher,
+  venue: ExecutionVenue,
+  deadLetter: DeadLetter
+})
+
+interface Reply {
+  readonly kind: string
+  readonly commandId?: string
+  readonly outcome?: string
+  readonly reason?: string
+  readonly status?: string
+  readonly clientOrderId?: string
+  readonly reportSeq?: number
+  readonly filledQty?: string
+}
+
+const reply = (e: AnyEvent): Reply => {
+  const p = e.payload
+  switch (p?._tag) {
+    case "control_ack":
+      return { kind: e.kind, commandId: p.commandId }
+    case "control_result":
+      return { kind: e.kind, commandId: p.commandId, outcome: p.outcome, ...(p.reason === undefined ? {} : { reason: p.reason }) }
+    case "exec_report":
+      return {
+        kind: e.kind,
+        status: p.status,
+        clientOrderId: p.clientOrderId,
+        reportSeq: p.reportSeq,
+        filledQty: p.filledQty
+      }
+    default:
+      return { kind: e.kind }
+  }
+}
+
+/** A book on sim-a: asks 100 x 1, 101 x 2; bids 99 x 1. */
+const seedBook = Effect.gen(function*() {
+  const { pool, orchestrator } = yield* services
+  const e = pool.acquireEvent()
+  e.provider = "sim-a"
+  e.symbol = "BTC-USDT"
+  e.kind = "book_snapshot"
+  e.traceId = "book-1"
+  e.payload = BookSnapshot.make({
+    bids: [[decimal("99"), decimal("1")]],
+    asks: [[decimal("100"), decimal("1")], [decimal("101"), decimal("2")]],
+    state: "consistent"
+  })
+  yield* orchestrator.ingest(e)
+})
+
+const trader = (id: string, die: (r: Reply) => boolean = () => false) =>
+  Effect.gen(function*() {
+    const { consumers } = yield* services
+    const got: Array<Reply> = []
+    const h = yield* consumers.start({
+      id,
+      handle: (e) =>
+        Effect.suspend(() => {
+          const r = reply(e)
+          got.push(r)
+          return die(r) ? Effect.die(new Error("strategy bug")) : Effect.void
+        })
+    })
+    return { got, handle: h }
+  })
+
+const order = (commandId: string, clientOrderId: string, extra: Record<string, unknown>) =>
+  JSON.stringify({
+    schemaVersion: 1,
+    command: {
+      _tag: "SubmitOrder",
+      commandId,
+      consumerId: "trader",
+      clientOrderId,
+      symbol: "BTC-USDT",
+      side: "buy",
+      ...extra
+    }
+  })
+
+describe("Control Bus and orders", () => {
+  it.scoped("a market order: ack, its execution reports in order (partial fill across levels), then the result", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* services
+      yield* seedBook
+      const { got } = yield* trader("trader")
+      const { control } = yield* services
+      yield* control.submitJson(order("c1", "o-1", { orderType: "market", quantity: "2" }))
+      yield* eventually(() => got.some((r) => r.kind === "control_result"))
+      assert.deepStrictEqual(got.map((r) => r.kind), [
+        "control_ack",
+        "exec_report",
+        "exec_report",
+        "exec_report",
+        "control_result"
+      ])
+      const reports = got.filter((r) => r.kind === "exec_report")
+      assert.deepStrictEqual(reports.map((r) => r.status), ["new", "partially_filled", "filled"])
+      assert.deepStrictEqual(reports.map((r) => r.reportSeq), [1, 2, 3])
+      assert.strictEqual(reports.at(-1)!.filledQty, "2")
+      yield* eventually(() => pool.stats().ExecReport.outstanding === 0 && pool.stats().Event.outstanding === 0)
+    }).pipe(Effect.provide(layer())))
+
+  it.scoped("resubmitting a client order id returns the existing order and never fills twice", () =>
+    Effect.gen(function*() {
+      const { control, venue } = yield* services
+      yield* seedBook
+      const { got } = yield* trader("trader")
+      yield* control.submitJson(order("c1", "o-1", { orderType: "market", quantity: "1" }))
+      yield* control.submitJson(order("c2", "o-1", { orderType: "market", quantity: "1" }))
+      yield* eventually(() => got.filter((r) => r.kind === "control_result").length === 2)
+      const results = got.filter((r) => r.kind === "control_result")
+      assert.deepStrictEqual(results.map((r) => r.outcome), ["ok", "ok"])
+      assert.strictEqual(got.filter((r) => r.status === "filled").length, 1)
+      assert.strictEqual(venue.stats().orders, 1)
+      assert.strictEqual(venue.stats().fills, 1)
+    }).pipe(Effect.provide(layer())))
+
+  it.scoped("a resting limit order can be queried and canceled", () =>
+    Effect.gen(function*() {
+      const { control } = yield* services
+      yield* seedBook
+      const { got } = yield* trader("trader")
+      yield* control.submitJson(order("c1", "o-9", { orderType: "limit", quantity: "1", price: "95" }))
+      yield* control.submitJson(JSON.stringify({
+        schemaVersion: 1,
+        command: { _tag: "QueryOrder", commandId: "q1", consumerId: "trader", clientOrderId: "o-9" }
+      }))
+      yield* control.submitJson(JSON.stringify({
+        schemaVersion: 1,
+        command: { _tag: "CancelOrder", commandId: "x1", consumerId: "trader", clientOrderId: "o-9" }
+      }))
+      yield* eventually(() => got.some((r) => r.status === "canceled"))
+      assert.deepStrictEqual(got.filter((r) => r.kind === "exec_report").map((r) => r.status), ["new", "canceled"])
+      assert.deepStrictEqual(got.filter((r) => r.kind === "control_result").map((r) => `${r.commandId}:${r.outcome}`), [
+        "c1:ok",
+        "q1:ok",
+        "x1:ok"
+      ])
+    }).pipe(Effect.provide(layer())))
+
+  it.scoped("a consumer that dies on an ExecReport still has it recycled and gets the next one", () =>
+    Effect.gen(function*() {
+      const { control, pool } = yield* services
+      yield* seedBook
+      const { got, handle } = yield* trader("trader", (r) => r.status === "new")
+      yield* control.submitJson(order("c1", "o-1", { orderType: "market", quantity: "1" }))
+      yield* eventually(() => got.some((r) => r.status === "filled"))
+      assert.strictEqual(handle.stats().failures, 1)
+      yield* eventually(() => pool.stats().ExecReport.outstanding === 0)
+    }).pipe(Effect.provide(layer()), Effect.provide(Logger.remove(Logger.defaultLogger))))
+
+  describe("invalid commands: a typed rejection each, counted, and nothing else changes", () => {
+    const table: ReadonlyArray<readonly [string, string, RegExp]> = [
+      ["unknown symbol", order("b1", "o-1", { symbol: "DOGE-USDT", orderType: "market", quantity: "1" }), /unknown symbol "DOGE-USDT"/],
+      ["zero quantity", order("b2", "o-2", { orderType: "market", quantity: "0" }), /quantity/],
+      ["limit without price", order("b3", "o-3", { orderType: "limit", quantity: "1" }), /a limit order requires a price/],
+      [
+        "bad window",
+        JSON.stringify({
+          schemaVersion: 1,
+          command: {
+            _tag: "SubscribeMerged",
+            commandId: "b4",
+            consumerId: "trader",
+            symbol: "BTC-USDT",
+            kind: "ticker",
+            providers: ["sim-a", "sim-b"],
+            windowMs: -5,
+            maxFragments: 4
+          }
+        }),
+        /windowMs/
+      ],
+      [
+        "unknown provider",
+        JSON.stringify({
+          schemaVersion: 1,
+          command: {
+            _tag: "SubscribeMerged",
+            commandId: "b5",
+            consumerId: "trader",
+            symbol: "BTC-USDT",
+            kind: "ticker",
+            providers: ["sim-a", "nowhere"],
+            windowMs: 100,
+            maxFragments: 4
+          }
+        }),
+        /unknown provider "nowhere"/
+      ],
+      [
+        "unknown command",
+        JSON.stringify({ schemaVersion: 1, command: { _tag: "Launch", commandId: "b6", consumerId: "trader" } }),
+        /./
+      ],
+      [
+        "cancel of an unknown order",
+        JSON.stringify({ schemaVersion: 1, command: { _tag: "CancelOrder", commandId: "b7", consumerId: "trader", clientOrderId: "nope" } }),
+        /nope/
+      ]
+    ]
+    for (const [name, raw, reason] of table) {
+      it.scoped(name, () =>
+        Effect.gen(function*() {
+          const { control, plane, orchestrator, dispatcher, venue } = yield* services
+          const { got } = yield* trader("trader")
+          const version = orchestrator.routingVersion()
+          yield* control.submitJson(raw)
+          yield* eventually(() => got.some((r) => r.kind === "control_result"), "the rejection")
+          const result = got.find((r) => r.kind === "control_result")!
+          assert.strictEqual(result.outcome, "rejected")
+          assert.match(result.reason!, reason)
+          assert.isTrue(got.some((r) => r.kind === "control_ack"), "acknowledged first")
+          assert.strictEqual(plane.stats().rejected, 1)
+          assert.strictEqual(orchestrator.routingVersion(), version)
+          assert.deepStrictEqual(dispatcher.subscribersOf({ symbol: "BTC-USDT", kind: "ticker", merged: true }), [])
+          assert.strictEqual(venue.stats().orders, 0)
+          assert.strictEqual(orchestrator.stats().openWindows, 0)
+        }).pipe(Effect.provide(layer()), Effect.provide(Logger.remove(Logger.defaultLogger))))
+    }
+
+    it.scoped("malformed JSON is counted and dead-lettered", () =>
+      Effect.gen(function*() {
+        const { control, deadLetter, plane } = yield* services
+        yield* control.submitJson("{ not json")
+        assert.strictEqual(control.stats().malformed, 1)
+        assert.strictEqual(deadLetter.entries().length, 1)
+        assert.strictEqual(deadLetter.entries()[0]!.source, "control")
+        assert.strictEqual(plane.stats().handled, 0)
+      }).pipe(Effect.provide(layer()), Effect.provide(Logger.remove(Logger.defaultLogger))))
+  })
+})
