@@ -157,7 +157,8 @@ export const makeBinance = (
           return bufferDiff(rt, sb, ev)
         }
 
-        const bufferDiff = (rt: VenueRuntime, sb: SymbolBook<DepthUpdate>, ev: DepthUpdate): Effect.Effect<void> => {
+        const bufferDiff = (rt: VenueRuntime, sb: SymbolBook<DepthUpdate>, ev: DepthUpdate): Effect.Effect<void> =>
+          Effect.suspend(() => {
           sb.phase = "buffering"
           if (sb.buffer.length >= config.maxBuffered) {
             rt.counters.bufferOverflows++
@@ -167,7 +168,7 @@ export const makeBinance = (
           }
           sb.buffer.push(ev)
           return sb.fetching ? Effect.void : startSync(rt, sb)
-        }
+          })
 
         const onSnapshot = (rt: VenueRuntime, sb: SymbolBook<DepthUpdate>, body: string): Effect.Effect<void> => {
           sb.fetching = false

@@ -146,7 +146,8 @@ export const makeOkx = (
           return undefined
         }
 
-        const bufferUpdate = (rt: VenueRuntime, sb: SymbolBook<BookData>, d: BookData): Effect.Effect<void> => {
+        const bufferUpdate = (rt: VenueRuntime, sb: SymbolBook<BookData>, d: BookData): Effect.Effect<void> =>
+          Effect.suspend(() => {
           sb.phase = "buffering"
           if (sb.buffer.length >= config.maxBuffered) {
             rt.counters.bufferOverflows++
@@ -156,7 +157,7 @@ export const makeOkx = (
           }
           sb.buffer.push(d)
           return sb.fetching ? Effect.void : startSync(rt, sb)
-        }
+          })
 
         /** Installs a snapshot, applies what was buffered after it, and publishes the book. */
         const install = (rt: VenueRuntime, sb: SymbolBook<BookData>, snap: BookData, pending: ReadonlyArray<BookData>): Effect.Effect<void> => {

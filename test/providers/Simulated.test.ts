@@ -22,6 +22,8 @@ const config = (overrides: Partial<ConstructorParameters<typeof SimulatedVenueCo
     ...overrides
   })
 
+const lastWhere = <A>(xs: ReadonlyArray<A>, p: (a: A) => boolean): A | undefined => [...xs].reverse().find(p)
+
 const services = Effect.all({ pool: Pool, recycler: Recycler, deadLetter: DeadLetter })
 
 /** Runs one simulated venue for `ms` of TestClock time and returns what the sink saw. */
@@ -96,21 +98,21 @@ describe("Simulated venues", () => {
 
       yield* provider.inject("gap", "ETH-USDT")
       yield* TestClock.adjust(50)
-      const stale = rec.seen.findLast((s) => isSnapshot(s) && s.symbol === "ETH-USDT")!
+      const stale = lastWhere(rec.seen, (s) => isSnapshot(s) && s.symbol === "ETH-USDT")!
       assert.strictEqual((stale.payload as any).state, "stale")
       assert.match((stale.payload as any).staleReason, /^gap: expected \d+, received \d+$/)
       let status = yield* provider.status
       assert.deepStrictEqual(status.books.find((b) => b.symbol === "ETH-USDT")!.state, "stale")
       assert.strictEqual(status.books.find((b) => b.symbol === "BTC-USDT")!.state, "consistent")
       yield* TestClock.adjust(100)
-      const back = rec.seen.findLast((s) => isSnapshot(s) && s.symbol === "ETH-USDT")!
+      const back = lastWhere(rec.seen, (s) => isSnapshot(s) && s.symbol === "ETH-USDT")!
       assert.strictEqual((back.payload as any).state, "consistent")
       assert.strictEqual(provider.stats().gaps, 1)
       assert.strictEqual(provider.stats().resyncs, 1)
 
       yield* provider.inject("bad_checksum", "BTC-USDT")
       yield* TestClock.adjust(50)
-      const bad = rec.seen.findLast((s) => isSnapshot(s) && s.symbol === "BTC-USDT")!
+      const bad = lastWhere(rec.seen, (s) => isSnapshot(s) && s.symbol === "BTC-USDT")!
       assert.match((bad.payload as any).staleReason, /^checksum mismatch: venue \d+, local \d+$/)
       assert.strictEqual(provider.stats().checksumMismatches, 1)
       yield* TestClock.adjust(100)

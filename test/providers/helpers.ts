@@ -3,6 +3,8 @@
  * that records what it receives and recycles it (as the real pipeline would).
  */
 import { Effect, Layer, Queue } from "effect"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
 import type { BookDelta, BookSnapshot, EventPayload, MarketKind } from "../../schema/Event.js"
 import { DeadLetter } from "../../src/DeadLetter.js"
 import type { Event } from "../../src/Event.js"
@@ -44,9 +46,20 @@ export const recordingSink = Effect.gen(function*() {
       seen.push(s)
       Queue.unsafeOffer(queue, s)
     })
-  /** Waits (in the test's time) for the next event that satisfies `p`, returning it. */
-  const waitFor = (p: (s: Seen) => boolean) =>
-    Queue.take(queue).pipe(Effect.repeat({ until: p }))
+  const returned = new Set<Seen>()
+  /**
+   * The first event (in arrival order) that satisfies `p` and was not returned
+   * by an earlier call, waiting for it if it has not arrived yet.
+   */
+  const waitFor = (p: (s: Seen) => boolean): Effect.Effect<Seen> =>
+    Effect.suspend(() => {
+      const hit = seen.find((s) => !returned.has(s) && p(s))
+      if (hit !== undefined) {
+        returned.add(hit)
+        return Effect.succeed(hit)
+      }
+      return Queue.take(queue).pipe(Effect.zipRight(waitFor(p)))
+    })
   return { sink, seen, waitFor }
 })
 
@@ -100,4 +113,17 @@ export const replayBooks = (seen: ReadonlyArray<Seen>, depth: number): Array<str
     }
   }
   return problems
+}
+
+/** Reads a hand-written frames file: "## name" starts a section, "#" lines are comments. */
+export const readFrames = (name: string): Record<string, Array<string>> => {
+  const text = readFileSync(join(import.meta.dirname, "..", "fixtures", name), "utf8")
+  const sections: Record<string, Array<string>> = {}
+  let current: Array<string> | undefined
+  for (const line of text.split("\n")) {
+    if (line.startsWith("## ")) sections[line.slice(3).trim()] = current = []
+    else if (line.startsWith("#") || line.trim() === "") continue
+    else current?.push(line)
+  }
+  return sections
 }

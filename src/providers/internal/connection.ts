@@ -150,7 +150,7 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
       const error = exit._tag === "Failure" ? Cause.failureOption(exit.cause) : Option.none()
       const reason = Option.match(error, {
         onNone: () => exit._tag === "Failure" ? Cause.pretty(exit.cause) : "ended",
-        onSome: (e) => e.message
+        onSome: (e) => e._tag === "ConnectionLost" ? e.reason : e.message
       })
       if (Option.isSome(error) && error.value._tag === "FeedStalled") counters.stalls++
       if (opened) {
