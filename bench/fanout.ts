@@ -11,7 +11,7 @@
  *
  *   npm run bench:fanout [-- --json] [-- --deliveries N] [-- --concurrency C]
  */
-import { Chunk, Effect, Layer, Logger, LogLevel, PubSub, Queue } from "effect"
+import { Chunk, Effect, Logger, LogLevel, PubSub, Queue, Scheduler } from "effect"
 import { EventEmitter } from "node:events"
 import { Subject } from "rxjs"
 import { layerCore } from "../layers/Core.js"
@@ -177,20 +177,21 @@ const paced = (events: number, publish: (i: number) => Effect.Effect<void>) =>
   })
 
 /**
- * Pushes `events` through `publish` as fast as it goes, yielding to the
- * subscriber fibers every BURST events so that queues stay short, then waits
- * until `done()` says every delivery ran.
+ * Pushes `events` through `publish` in bursts of BURST, yielding to the
+ * subscriber fibers between bursts, then waits until `done()` says every
+ * delivery ran.
  */
 const BURST = arg("--burst", 64)
+const nextTick = Effect.yieldNow()
 const flood = (events: number, publish: (i: number) => Effect.Effect<void>, done: () => boolean) =>
   Effect.gen(function*() {
     let i = 0
     yield* Effect.whileLoop({
       while: () => i < events,
-      body: () => (i % BURST === BURST - 1 ? Effect.zipRight(publish(i), Effect.yieldNow()) : publish(i)),
+      body: () => (i % BURST === BURST - 1 ? Effect.zipRight(publish(i), nextTick) : publish(i)),
       step: () => i++
     })
-    while (!done()) yield* Effect.yieldNow()
+    while (!done()) yield* nextTick
   })
 
 const timed = <E, R>(events: number, n: number, self: Effect.Effect<void, E, R>) =>
@@ -274,8 +275,13 @@ const runOurs = (n: number) =>
     const throughput = yield* timed(events, n, flood(events, (i) => dispatcher.dispatch(make(i)), () => count >= events * n))
     const heapAllocations = pool.stats().Event.heapAllocated - heapAllocatedBefore
     const probe = new Probe(n, LATENCY_EVENTS)
-    onEvent = (e) => probe.hit(e.ingestTs, e._dispatchTs)
-    yield* paced(LATENCY_EVENTS, (i) => dispatcher.dispatch(make(i)))
+    const sentAt = new Float64Array(LATENCY_EVENTS)
+    onEvent = (e) => probe.hit(e.ingestTs, sentAt[e.ingestTs]!)
+    yield* paced(LATENCY_EVENTS, (i) =>
+      Effect.suspend(() => {
+        sentAt[i] = nowUs()
+        return dispatcher.dispatch(make(i))
+      }))
     while (probe.spread.count < LATENCY_EVENTS) yield* Effect.yieldNow()
     for (const h of handles) yield* h.stop
     const outstanding = pool.stats().Event.outstanding
@@ -337,4 +343,13 @@ const main = Effect.gen(function*() {
   emitJson(json)
 })
 
-Effect.runPromise(main.pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)), Effect.provide(Layer.empty)))
+/**
+ * Effect's default scheduler hands a fiber to the timer queue (setTimeout, at
+ * least 1 ms in Node) after 2,048 consecutive microtask drains; a producer and
+ * consumers that all stay busy then stall each other in turns. Every variant
+ * here runs on a scheduler without that fallback, so the figures measure the
+ * work and not the timer granularity (see BENCHMARKS.md).
+ */
+const scheduler = new Scheduler.MixedScheduler(Number.MAX_SAFE_INTEGER)
+
+Effect.runPromise(main.pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)), Effect.withScheduler(scheduler)))

@@ -46,9 +46,9 @@ export interface ConsumerStats {
   readonly failures: number
   readonly skippedStale: number
   readonly criticalProcessed: number
-  /** Dispatch hand-over to lambda start, microseconds. */
+  /** Dispatch hand-over to lambda start, microseconds (over the dispatcher's latency sample). */
   readonly dispatchToLambda: LatencySummary
-  /** Lambda run time, microseconds. */
+  /** Lambda run time, microseconds (over the same sample). */
   readonly processing: LatencySummary
   /** Events delivered and not yet processed: queued in the mailbox or taken in a batch. */
   readonly lag: number
@@ -101,7 +101,8 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       const batch: Array<AnyEvent> = []
       let index = 0
       // The event in flight: one at a time per consumer, so its context lives
-      // here rather than in closures made per event.
+      // here rather than in closures made per event; the interruption
+      // finalizer below recycles it.
       let inFlight: AnyEvent | undefined
       state.pending = () => batch.length - index
       let inFlightCritical = false
@@ -109,28 +110,37 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       let inFlightTrace = ""
       let inFlightKind: EventKind = "trade"
 
-      const onSuccess = (): Effect.Effect<void> => {
-        const e = inFlight!
+      /** The in-flight event's lambda succeeded (called by the loop with its result). */
+      const complete = (): void => {
+        const e = inFlight
+        if (e === undefined) return // a skipped event: already recycled
         inFlight = undefined
+        e._ack?.()
         recycle(e)
         state.processed++
         if (inFlightCritical) state.criticalProcessed++
-        state.processing.record(nowUs() - inFlightStart)
-        return Effect.void
+        if (inFlightStart > 0) state.processing.record(nowUs() - inFlightStart)
       }
 
-      const onFailure = (cause: Cause.Cause<E>): Effect.Effect<void> => {
-        const e = inFlight!
+      /** The in-flight event's lambda failed or died: recycle, count, report, go on. */
+      const failed = (cause: Cause.Cause<E>): Effect.Effect<void> => {
+        const e = inFlight
         inFlight = undefined
-        recycle(e)
+        if (e !== undefined) {
+          e._ack?.()
+          recycle(e)
+        }
         state.failures++
         if (inFlightCritical) state.criticalProcessed++
-        return reportFailure({ consumerId: spec.id, traceId: inFlightTrace, kind: inFlightKind }, cause)
+        return Effect.zipRight(
+          reportFailure({ consumerId: spec.id, traceId: inFlightTrace, kind: inFlightKind }, cause),
+          processBatch
+        )
       }
 
-      const handlers = { onSuccess, onFailure }
-
-      const processOne = (e: AnyEvent): Effect.Effect<void> => {
+      /** Starts the lambda on the next event: a critical one waiting first, else the batch's next. */
+      const next = (): Effect.Effect<unknown, E> => {
+        const e = box.pollCritical() ?? batch[index++]!
         const critical = isCritical(e.kind)
         if (critical) {
           if (e.kind === "control_ack") {
@@ -144,33 +154,32 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
           recycle(e)
           return Effect.void
         }
-        const start = nowUs()
-        if (e._dispatchTs > 0) state.dispatchToLambda.record(start - e._dispatchTs)
+        // timed when the dispatcher sampled this event for latency
+        const start = e._dispatchTs > 0 ? nowUs() : 0
+        if (start > 0) state.dispatchToLambda.record(start - e._dispatchTs)
         inFlight = e
         inFlightCritical = critical
         inFlightStart = start
         inFlightTrace = e.traceId
         inFlightKind = e.kind
-        let effect: Effect.Effect<unknown, E>
         try {
-          effect = spec.handle(e)
+          return spec.handle(e)
         } catch (defect) {
-          effect = Effect.die(defect)
+          return Effect.die(defect)
         }
-        return Effect.matchCauseEffect(effect, handlers)
       }
 
-      // A critical event that arrives while a batch is being worked through
-      // goes ahead of the batch's remaining market data: an ack that moves the
-      // routing version is applied before the stale events behind it.
-      const processBatch = Effect.whileLoop({
-        while: () => index < batch.length,
-        body: () => {
-          const critical = box.pollCritical()
-          return critical !== undefined ? processOne(critical) : processOne(batch[index++]!)
-        },
-        step: () => {}
-      })
+      // One loop per batch: the lambda's effect runs as the loop's body and
+      // the success bookkeeping is the loop's step, so a delivery costs no
+      // frame of its own; a failure is caught once around the loop, which
+      // then resumes with the next event. A critical event that arrives while
+      // a batch is being worked through goes ahead of the batch's remaining
+      // market data: an ack that moves the routing version is applied before
+      // the stale events behind it.
+      const processBatch: Effect.Effect<void> = Effect.catchAllCause(
+        Effect.whileLoop({ while: () => index < batch.length, body: next, step: complete }),
+        failed
+      )
 
       const drain: Effect.Effect<void> = Effect.suspend(() => {
         batch.length = 0

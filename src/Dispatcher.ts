@@ -38,12 +38,19 @@ export interface DispatcherSettings {
   readonly reorderBuffer: number
   /** Hand-overs of one fan-out in flight at once (matters only where a hand-over can suspend). */
   readonly fanoutConcurrency: number
+  /**
+   * One event in this many carries a dispatch timestamp, from which the
+   * consumers measure dispatch-to-lambda latency and their processing time
+   * (1: every event). Critical events are always timed.
+   */
+  readonly latencySampleEvery: number
 }
 
 export const defaultDispatcherSettings: DispatcherSettings = {
   latenessMs: 50,
   reorderBuffer: 1_024,
-  fanoutConcurrency: 1
+  fanoutConcurrency: 1,
+  latencySampleEvery: 8
 }
 
 export class DispatcherConfig extends Context.Tag("meltica/DispatcherConfig")<DispatcherConfig, DispatcherSettings>() {
@@ -110,6 +117,8 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
     const merged: Routes = new Map()
     const subscriptions = new Map<string, Set<string>>() // consumer -> route ids, for removal
     let rotation = 0
+    let sampled = 0
+    const sampleEvery = Math.max(1, Math.floor(settings.latencySampleEvery))
     let dispatched = 0
     let deliveries = 0
     let noSubscriber = 0
@@ -140,7 +149,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
         recycle(e)
         return Effect.void
       }
-      const t0 = nowUs()
+      const t0 = ++sampled % sampleEvery === 0 ? nowUs() : 0
       e._dispatchTs = t0
       deliveries += n
       if (n === 1) {
@@ -162,7 +171,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
       const kind = e.kind
       recycle(e)
       if (pending === undefined) {
-        fanoutDuration.record(nowUs() - t0)
+        if (t0 > 0) fanoutDuration.record(nowUs() - t0)
         return Effect.void
       }
       return handOver(new Fanout(traceId, kind, t0, pending))
@@ -187,7 +196,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
         readonly deliveries: ReadonlyArray<Delivery>
       ) {}
       readonly finish = (exits: ReadonlyArray<Exit.Exit<void, DeliveryError>>): Effect.Effect<void> => {
-        fanoutDuration.record(nowUs() - this.t0)
+        if (this.t0 > 0) fanoutDuration.record(nowUs() - this.t0)
         let failures: Array<DeliveryFailure> | undefined
         for (let i = 0; i < exits.length; i++) {
           const exit = exits[i]!

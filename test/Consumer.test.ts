@@ -237,7 +237,17 @@ describe("Consumer runtime", () => {
       assert.strictEqual(s.processing.count, 100)
       assert.isAbove(s.dispatchToLambda.max, 0)
       assert.isAtLeast(s.dispatchToLambda.p99, s.dispatchToLambda.p50)
-    }).pipe(Effect.provide(layerCore())))
+    }).pipe(Effect.provide(layerCore({ dispatcher: { latencySampleEvery: 1 } }))))
+
+  it.scoped("latency telemetry samples one event in N by default", () =>
+    Effect.gen(function*() {
+      const { pool, dispatcher, consumers } = yield* services
+      const h = yield* consumers.start({ id: "t", subscriptions: [btc], handle: () => Effect.void })
+      for (let seq = 1; seq <= 80; seq++) yield* dispatcher.dispatch(market(pool, { seq }))
+      yield* eventually(() => h.stats().processed === 80)
+      assert.strictEqual(h.stats().dispatchToLambda.count, 10)
+      assert.strictEqual(h.stats().processing.count, 10)
+    }).pipe(Effect.provide(layerCore({ dispatcher: { latencySampleEvery: 8 } }))))
 
   it.effect("a stopped consumer leaves no fiber behind", () =>
     Effect.gen(function*() {
