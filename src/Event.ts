@@ -37,6 +37,8 @@ abstract class Envelope {
   routingVersion = 0
   /** @internal monotonic microseconds at which the dispatcher handed it over (latency telemetry; not on the wire). */
   _dispatchTs = 0
+  /** @internal acknowledges a remote delivery once the consumer's lambda has run (not on the wire, not copied). */
+  _ack: (() => void) | undefined = undefined
 
   protected resetEnvelope(): void {
     this.traceId = ""
@@ -46,6 +48,7 @@ abstract class Envelope {
     this.ingestTs = 0
     this.routingVersion = 0
     this._dispatchTs = 0
+    this._ack = undefined
   }
 
   protected copyEnvelope(src: Envelope): void {
