@@ -34,13 +34,14 @@ export type CriticalKind = typeof CriticalKind.Type
 export const EventKind = Schema.Literal(...MarketKind.literals, ...CriticalKind.literals)
 export type EventKind = typeof EventKind.Type
 
-const criticalKinds: ReadonlySet<string> = new Set(CriticalKind.literals)
-
 /**
  * The one answer to "is this kind critical?". Critical kinds are never
  * filtered, coalesced or dropped, by infrastructure or by the consumer wrapper.
+ * (Asked on every hand-over and delivery: plain comparisons of interned
+ * strings, no lookup.)
  */
-export const isCritical = (kind: EventKind): kind is CriticalKind => criticalKinds.has(kind)
+export const isCritical = (kind: EventKind): kind is CriticalKind =>
+  kind === "exec_report" || kind === "control_ack" || kind === "control_result"
 
 // ---------------------------------------------------------------------------
 // Payloads

@@ -107,8 +107,6 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       state.pending = () => batch.length - index
       let inFlightCritical = false
       let inFlightStart = 0
-      let inFlightTrace = ""
-      let inFlightKind: EventKind = "trade"
 
       /** The in-flight event's lambda succeeded (called by the loop with its result). */
       const complete = (): void => {
@@ -124,18 +122,14 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
 
       /** The in-flight event's lambda failed or died: recycle, count, report, go on. */
       const failed = (cause: Cause.Cause<E>): Effect.Effect<void> => {
-        const e = inFlight
+        const e = inFlight!
         inFlight = undefined
-        if (e !== undefined) {
-          e._ack?.()
-          recycle(e)
-        }
+        const context: FailureContext = { consumerId: spec.id, traceId: e.traceId, kind: e.kind }
+        e._ack?.()
+        recycle(e)
         state.failures++
         if (inFlightCritical) state.criticalProcessed++
-        return Effect.zipRight(
-          reportFailure({ consumerId: spec.id, traceId: inFlightTrace, kind: inFlightKind }, cause),
-          processBatch
-        )
+        return Effect.zipRight(reportFailure(context, cause), processBatch)
       }
 
       /** Starts the lambda on the next event: a critical one waiting first, else the batch's next. */
@@ -160,8 +154,6 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         inFlight = e
         inFlightCritical = critical
         inFlightStart = start
-        inFlightTrace = e.traceId
-        inFlightKind = e.kind
         try {
           return spec.handle(e)
         } catch (defect) {

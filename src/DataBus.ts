@@ -159,13 +159,15 @@ export class Mailbox {
     return this.critical.size + this.market.size
   }
 
-  /** Completes when the mailbox holds an event (at once if it already does). */
+  private readonly cancelWait: Effect.Effect<void> = Effect.sync(() => {
+    this.waiter = undefined
+  })
+
+  /** Completes when the mailbox holds an event (at once if it already does). One waiter at a time: its consumer. */
   readonly awaitEvent: Effect.Effect<void> = Effect.async<void>((resume) => {
     if (this.size > 0 || this.closed) return resume(Effect.void)
     this.waiter = resume
-    return Effect.sync(() => {
-      if (this.waiter === resume) this.waiter = undefined
-    })
+    return this.cancelWait
   })
 
   /** Refuses further offers and recycles everything still queued. */

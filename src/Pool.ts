@@ -127,9 +127,10 @@ const makePool = (settings: PoolSettings) => {
 
   /** A new object of the same type, from the pool, holding a copy of `src`. */
   const clone = <A extends AnyEvent>(src: A): A => {
-    const dup = acquire(src._pool) as AnyEvent
-    ;(dup as { copyFrom(s: AnyEvent): void }).copyFrom(src)
-    return dup as A
+    const obj = (lists[src._pool] as FreeList<AnyEvent>).take()
+    obj._owned = true
+    ;(obj as { copyFrom(s: AnyEvent): void }).copyFrom(src)
+    return (views === undefined ? obj : views.wrap(obj)) as A
   }
 
   const stats = (): PoolStats => ({
