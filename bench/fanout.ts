@@ -9,14 +9,18 @@
  * pace 20,000 events/s and record dispatch-to-lambda-start per delivery and the
  * spread of lambda starts across the subscribers of each event.
  *
- *   npm run bench:fanout [-- --json] [-- --deliveries N] [-- --concurrency C]
+ * Our path also runs with every hand-over forced through `Effect.forEach`
+ * (sequential, and at concurrency N): the shape a remote bus takes.
+ *
+ *   npm run bench:fanout [-- --json] [-- --deliveries N] [-- --concurrency C] [-- --only N]
  */
-import { Chunk, Effect, Logger, LogLevel, PubSub, Queue, Scheduler } from "effect"
+import { Chunk, Effect, Layer, Logger, LogLevel, PubSub, Queue, Scheduler } from "effect"
 import { EventEmitter } from "node:events"
 import { Subject } from "rxjs"
-import { layerCore } from "../layers/Core.js"
+import { layerCore, pipeline } from "../layers/Core.js"
 import { decimal, Ticker } from "../schema/Event.js"
 import { Consumers } from "../src/Consumer.js"
+import { DataBus } from "../src/DataBus.js"
 import { Dispatcher } from "../src/Dispatcher.js"
 import type { AnyEvent } from "../src/Event.js"
 import { Histogram, nowUs } from "../src/internal/histogram.js"
@@ -28,7 +32,8 @@ const arg = (name: string, fallback: number) => {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback
 }
 const DELIVERIES = arg("--deliveries", 10_000_000)
-const CONCURRENCY = arg("--concurrency", 1)
+/** Concurrency of the forced `Effect.forEach` variant (default: N). */
+const CONCURRENCY = arg("--concurrency", 0)
 const RATE = 20_000
 const LATENCY_EVENTS = arg("--latency-events", 40_000)
 const ONLY = arg("--only", 0)
@@ -246,7 +251,25 @@ const runPubSub = (n: number) =>
 
 // --- our path ---------------------------------------------------------------
 
-const runOurs = (n: number) =>
+/**
+ * The in-memory bus with every hand-over sent through the suspending path, so
+ * that the fan-out goes through `Effect.forEach` at the given concurrency:
+ * the shape a remote bus takes, measured against the in-place hand-over.
+ */
+const forEachBus = Layer.effect(
+  DataBus,
+  Effect.map(DataBus, (memory) => ({
+    ...memory,
+    endpoint: (id: string) => {
+      const inner = memory.endpoint(id)
+      return inner === undefined ? undefined : { ...inner, offer: () => false }
+    }
+  }))
+).pipe(Layer.provide(DataBus.layerMemory))
+
+type Shape = { readonly _tag: "InPlace" } | { readonly _tag: "ForEach"; readonly concurrency: number }
+
+const runOurs = (n: number, shape: Shape = { _tag: "InPlace" }) =>
   Effect.gen(function*() {
     const events = Math.ceil(DELIVERIES / n)
     const pool = yield* Pool
@@ -297,8 +320,14 @@ const runOurs = (n: number) =>
     return { throughput, latency: probe.result(), heapAllocations, outstanding }
   }).pipe(
     Effect.scoped,
-    Effect.provide(layerCore({ pool: { capacity: { Event: 1 << 16, MergedEvent: 1024, ExecReport: 1024 } }, dispatcher: { fanoutConcurrency: CONCURRENCY } }))
+    Effect.provide(
+      shape._tag === "InPlace"
+        ? layerCore({ pool: poolSettings })
+        : pipeline(forEachBus, { pool: poolSettings, dispatcher: { fanoutConcurrency: shape.concurrency } })
+    )
   )
+
+const poolSettings = { capacity: { Event: 1 << 16, MergedEvent: 1024, ExecReport: 1024 } }
 
 // --- run ----------------------------------------------------------------------
 
@@ -311,6 +340,8 @@ const main = Effect.gen(function*() {
     const rx = runSync(rxVariant, n)
     const ps = yield* runPubSub(n)
     const ours = yield* runOurs(n)
+    const viaForEach1 = n > 1 ? yield* runOurs(n, { _tag: "ForEach", concurrency: 1 }) : undefined
+    const viaForEachN = n > 1 ? yield* runOurs(n, { _tag: "ForEach", concurrency: (CONCURRENCY || n) }) : undefined
     const floor = loop.throughput.nsPerEvent
     const line = (name: string, r: { throughput: Throughput; latency: Latency }) => [
       `N=${n}`,
@@ -330,6 +361,12 @@ const main = Effect.gen(function*() {
       line("Effect PubSub", ps),
       line("meltica (pooled, mailbox, Effect lambda)", ours)
     )
+    if (viaForEach1 !== undefined && viaForEachN !== undefined) {
+      rows.push(
+        line("  same, every hand-over via Effect.forEach, concurrency 1", viaForEach1),
+        line(`  same, every hand-over via Effect.forEach, concurrency ${(CONCURRENCY || n)}`, viaForEachN)
+      )
+    }
     json[`n${n}`] = {
       deliveriesPerSec: ours.throughput.deliveriesPerSec,
       ratioToLoop: ours.throughput.nsPerEvent / floor,
@@ -339,11 +376,15 @@ const main = Effect.gen(function*() {
       heapGrowthBytes: ours.throughput.heapGrowthBytes,
       poolHeapAllocations: ours.heapAllocations,
       outstandingAfter: ours.outstanding,
-      pubsubDeliveriesPerSec: ps.throughput.deliveriesPerSec
+      pubsubDeliveriesPerSec: ps.throughput.deliveriesPerSec,
+      ...(viaForEach1 === undefined || viaForEachN === undefined ? {} : {
+        forEachSequentialDeliveriesPerSec: viaForEach1.throughput.deliveriesPerSec,
+        forEachConcurrentDeliveriesPerSec: viaForEachN.throughput.deliveriesPerSec
+      })
     }
   }
   console.log(`fan-out benchmark: ${machine()}, ${new Date().toISOString().slice(0, 10)}`)
-  console.log(`${DELIVERIES.toLocaleString("en-US")} deliveries per throughput run; latency at ${RATE.toLocaleString("en-US")} events/s; fan-out concurrency ${CONCURRENCY}`)
+  console.log(`${DELIVERIES.toLocaleString("en-US")} deliveries per throughput run; latency at ${RATE.toLocaleString("en-US")} events/s`)
   table(
     "fan-out: throughput, latency and heap",
     ["N", "variant", "ns/event", "deliveries/s", "ratio to loop", "p50 us", "p99 us", "spread p99 us", "heap growth (bytes)"],
