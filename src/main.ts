@@ -1,35 +1,153 @@
 /**
- * Entry point: `npm start`.
+ * Entry point: `npm start` (`tsx src/main.ts`).
+ *
+ *   meltica [run] [--config <file>] [--debug]   run the gateway (the default command)
+ *   meltica check-config [--config <file>]       validate a configuration and print its summary
+ *
+ * Without `--config`, the embedded default runs: simulated venues, in-memory
+ * buses, the paper venue, production-mode pools, the two example strategies.
+ * SIGINT / SIGTERM stop it gracefully; it prints the leak report and the
+ * number of fibers left, and exits 0.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
-import { decimal, Ticker } from "../schema/Event.js"
-import { Pool } from "../src/Pool.js"
-import { formatLeakReport, Recycler } from "../src/Recycler.js"
+import { Command, Options } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Console, Context, Effect, Exit, Layer, Logger, Option, Scope, Supervisor } from "effect"
+import { makeBboFollower } from "../examples/bboFollower.js"
+import { makePaperTrader } from "../examples/paperTrader.js"
+import { layerDebug } from "../layers/Debug.js"
+import { layerMemory } from "../layers/Memory.js"
+import type { GatewayConfig } from "../schema/Config.js"
+import { ConfigIssue, InvalidConfig } from "../schema/Errors.js"
+import * as Config from "./Config.js"
+import * as Gateway from "./Gateway.js"
+import * as Http from "./Http.js"
+import { formatLeakReport, Recycler } from "./Recycler.js"
 
-const program = Effect.gen(function*() {
-  const pool = yield* Pool
-  const recycler = yield* Recycler
-  for (let i = 0; i < 100_000; i++) {
-    const e = pool.acquireEvent()
-    e.kind = "ticker"
-    e.symbol = "BTC-USDT"
-    e.payload = Ticker.make({
-      bidPrice: decimal("64000.1"),
-      bidQty: decimal("1"),
-      askPrice: decimal("64000.2"),
-      askQty: decimal("1"),
-      exchangeTs: Date.now()
-    })
-    const copies = Array.from({ length: 10 }, () => pool.clone(e))
-    recycler.unsafeRecycleMany(copies)
-    recycler.unsafeRecycle(e)
+/** The example strategies, as the configuration enables them. */
+const strategiesOf = (config: GatewayConfig): ReadonlyArray<Gateway.Strategy<unknown>> => {
+  const out: Array<Gateway.Strategy<unknown>> = []
+  const { bbo, orders } = config.strategies
+  if (bbo.enabled) {
+    const merge = config.merges.find((m) => m.symbol === bbo.symbol && m.kind === "ticker")!
+    out.push(
+      makeBboFollower("bbo-follower", {
+        symbol: bbo.symbol,
+        providers: merge.providers as unknown as readonly [string, string, ...Array<string>],
+        windowMs: merge.windowMs,
+        maxFragments: merge.maxFragments
+      }).strategy
+    )
   }
-  yield* Effect.log("pool", pool.stats().Event)
-  yield* Effect.log(formatLeakReport(recycler.leakReport()))
-})
+  if (orders.enabled) {
+    out.push(
+      makePaperTrader("paper-trader", { symbol: orders.symbol, quantity: orders.quantity, intervalMs: orders.intervalMs })
+        .strategy
+    )
+  }
+  return out
+}
 
-program.pipe(
-  Effect.provide(Recycler.Default.pipe(Layer.provideMerge(Pool.Default))),
-  NodeRuntime.runMain
+/** The application layer for a configuration: Memory (or Debug), providers, metrics, operator endpoints. */
+const appLayer = (config: GatewayConfig) => {
+  const options = Gateway.memoryOptions(config)
+  const base = config.debug ? layerDebug(options) : layerMemory(options)
+  const core = Gateway.layerOn(config, base)
+  return config.http.enabled
+    ? Http.layer({ host: config.http.host, port: config.http.port }).pipe(Layer.provideMerge(core))
+    : core
+}
+
+/** The NATS buses are not part of this build: say so rather than start on another bus. */
+const requireMemoryBus = (config: GatewayConfig, source: string) =>
+  config.bus._tag === "memory"
+    ? Effect.void
+    : Effect.fail(
+      new InvalidConfig({
+        source,
+        issues: [ConfigIssue.make({ path: "bus", message: "the NATS bus is not available in this build; use type: memory" })]
+      })
+    )
+
+const runGateway = (config: GatewayConfig) =>
+  Effect.gen(function*() {
+    const supervisor = yield* Supervisor.track
+    yield* Effect.logInfo("starting gateway").pipe(Effect.annotateLogs({ config: Config.summary(config) }))
+    const scope = yield* Scope.make()
+    let recycler: Recycler | undefined
+    // Built and run in an interruptible region, so that every fiber the
+    // layers fork can be interrupted when the scope closes.
+    yield* Effect.gen(function*() {
+      const context = yield* Layer.buildWithScope(appLayer(config), scope).pipe(Effect.supervised(supervisor))
+      recycler = Context.get(context, Recycler)
+      return yield* Gateway.run(config, { strategies: strategiesOf(config) }).pipe(
+        Effect.scoped,
+        Effect.provide(context),
+        Effect.supervised(supervisor)
+      )
+    }).pipe(
+      Effect.onExit((exit) =>
+        Effect.gen(function*() {
+          yield* Effect.logInfo("shutting down").pipe(
+            Effect.annotateLogs({ reason: Exit.isInterrupted(exit) ? "signal" : "failure" })
+          )
+          yield* Scope.close(scope, exit)
+          const alive = (yield* supervisor.value).filter((f) => f.unsafePoll() === null)
+          if (recycler !== undefined) {
+            const report = recycler.leakReport()
+            yield* Effect.logInfo(formatLeakReport(report)).pipe(
+              Effect.annotateLogs({ outstanding: report.total, fibers_left: alive.length })
+            )
+          }
+          yield* Effect.logInfo(`fibers left: ${alive.length}`)
+        })
+      )
+    )
+  })
+
+const configOption = Options.text("config").pipe(
+  Options.withAlias("c"),
+  Options.withDescription("a YAML or JSON configuration file (default: the embedded default)"),
+  Options.optional
+)
+const debugOption = Options.boolean("debug").pipe(
+  Options.withDescription("pool debug mode: poisoning views and a leak report with acquire stacks")
+)
+
+const loadConfig = (file: Option.Option<string>, debug: boolean) =>
+  Config.load({ file: Option.getOrUndefined(file), debug }).pipe(
+    Effect.tap((config) => requireMemoryBus(config, Option.getOrElse(file, () => "embedded default")))
+  )
+
+const runCommand = Command.make("run", { config: configOption, debug: debugOption }, ({ config, debug }) =>
+  Effect.flatMap(loadConfig(config, debug), runGateway)).pipe(
+    Command.withDescription("run the gateway until SIGINT or SIGTERM")
+  )
+
+const checkConfigCommand = Command.make(
+  "check-config",
+  { config: configOption, debug: debugOption },
+  ({ config, debug }) =>
+    loadConfig(config, debug).pipe(
+      Effect.flatMap((c) => Console.log(`configuration OK (${Option.getOrElse(config, () => "embedded default")})\n${Config.summary(c)}`))
+    )
+).pipe(Command.withDescription("validate a configuration, list every problem, and exit"))
+
+const root = Command.make("meltica", { config: configOption, debug: debugOption }, ({ config, debug }) =>
+  Effect.flatMap(loadConfig(config, debug), runGateway)).pipe(
+    Command.withDescription("Meltica gateway: real-time event distribution for trading systems"),
+    Command.withSubcommands([runCommand, checkConfigCommand])
+  )
+
+const cli = Command.run(root, { name: "meltica", version: "0.1.0" })
+
+/** JSON lines when the output is not a terminal, pretty lines when it is. */
+const logger = process.stdout.isTTY ? Logger.pretty : Logger.json
+
+cli(process.argv).pipe(
+  Effect.catchTag("InvalidConfig", (e) =>
+    Console.error(e.message).pipe(Effect.zipRight(Effect.sync(() => {
+      process.exitCode = 1
+    })))),
+  Effect.provide(Layer.mergeAll(NodeContext.layer, logger)),
+  NodeRuntime.runMain({ disablePrettyLogger: true })
 )

@@ -1,0 +1,195 @@
+/**
+ * The gateway configuration: what a YAML or JSON file (with environment
+ * overrides and CLI flags on top) says the gateway runs.
+ *
+ * Every field has a default, so an empty file (or no file) is the embedded
+ * default: three simulated venues on BTC-USDT, ETH-USDT and SOL-USDT, the
+ * in-memory buses, the paper venue, production-mode pools, and the two example
+ * strategies.
+ *
+ * Structural rules live in the schemas below; rules that relate one section to
+ * another (a merge over a venue that is not configured, a symbol a venue does
+ * not quote, two venues with one name) are in `crossCheck`, and both are
+ * reported together by `src/Config.ts`.
+ */
+import { Schema } from "effect"
+import { MAX_WINDOW_MS, MergeKind } from "./Control.js"
+import { defaultSimulatedVenues, ProviderConfig } from "./ProviderConfig.js"
+
+const PositiveInt = (name: string) =>
+  Schema.Number.pipe(
+    Schema.filter((n) => (Number.isInteger(n) && n > 0) || `${name} must be a positive integer (got ${n})`)
+  )
+
+const NonNegativeInt = (name: string) =>
+  Schema.Number.pipe(
+    Schema.filter((n) => (Number.isInteger(n) && n >= 0) || `${name} must be a non-negative integer (got ${n})`)
+  )
+
+const Port = Schema.Number.pipe(
+  Schema.filter((n) => (Number.isInteger(n) && n >= 0 && n <= 65_535) || `port must be an integer in 0..65535 (got ${n})`)
+)
+
+/** One windowed merge the gateway runs from the start (see `src/internal/mergeWindow.ts`). */
+export class MergeWindowConfig extends Schema.Class<MergeWindowConfig>("MergeWindowConfig")(
+  Schema.Struct({
+    symbol: Schema.String.pipe(Schema.nonEmptyString()),
+    kind: MergeKind,
+    providers: Schema.Array(Schema.String).pipe(
+      Schema.filter((ps) => ps.length >= 2 || `a merge needs at least 2 providers (got ${ps.length})`),
+      Schema.filter((ps) => new Set(ps).size === ps.length || "providers must be distinct")
+    ),
+    windowMs: Schema.Number.pipe(
+      Schema.filter((n) =>
+        (Number.isInteger(n) && n > 0 && n <= MAX_WINDOW_MS) ||
+        `windowMs must be an integer in 1..${MAX_WINDOW_MS} (got ${n})`
+      )
+    ),
+    maxFragments: PositiveInt("maxFragments")
+  }).pipe(
+    Schema.filter((m) =>
+      m.maxFragments >= m.providers.length ||
+      `maxFragments (${m.maxFragments}) must be at least the number of providers (${m.providers.length})`
+    )
+  )
+) {}
+
+export class PoolCapacities extends Schema.Class<PoolCapacities>("PoolCapacities")({
+  Event: Schema.optionalWith(PositiveInt("Event"), { default: () => 16_384 }),
+  MergedEvent: Schema.optionalWith(PositiveInt("MergedEvent"), { default: () => 2_048 }),
+  ExecReport: Schema.optionalWith(PositiveInt("ExecReport"), { default: () => 4_096 })
+}) {}
+
+export class PoolSection extends Schema.Class<PoolSection>("PoolSection")({
+  capacity: Schema.optionalWith(PoolCapacities, { default: () => PoolCapacities.make({}) }),
+  prewarm: Schema.optionalWith(NonNegativeInt("prewarm"), { default: () => 256 })
+}) {}
+
+/** Bounds of each consumer's two-lane mailbox. */
+export class MailboxSection extends Schema.Class<MailboxSection>("MailboxSection")({
+  marketCapacity: Schema.optionalWith(PositiveInt("marketCapacity"), { default: () => 4_096 }),
+  criticalHighWater: Schema.optionalWith(PositiveInt("criticalHighWater"), { default: () => 10_000 })
+}) {}
+
+export class DispatcherSection extends Schema.Class<DispatcherSection>("DispatcherSection")({
+  /** How long a sequence gap may hold later events of its stream back. */
+  latenessMs: Schema.optionalWith(NonNegativeInt("latenessMs"), { default: () => 50 }),
+  reorderBuffer: Schema.optionalWith(PositiveInt("reorderBuffer"), { default: () => 1_024 }),
+  fanoutConcurrency: Schema.optionalWith(PositiveInt("fanoutConcurrency"), { default: () => 1 })
+}) {}
+
+export class HttpSection extends Schema.Class<HttpSection>("HttpSection")({
+  host: Schema.optionalWith(
+    Schema.String.pipe(Schema.filter((h) =>
+      ["127.0.0.1", "localhost", "::1"].includes(h) ||
+      `operator endpoints listen on loopback only: 127.0.0.1, localhost or ::1 (got ${JSON.stringify(h)})`
+    )),
+    { default: () => "127.0.0.1" }
+  ),
+  /** 0 picks a free port (logged at start). */
+  port: Schema.optionalWith(Port, { default: () => 9464 }),
+  enabled: Schema.optionalWith(Schema.Boolean, { default: () => true })
+}) {}
+
+export const MemoryBus = Schema.TaggedStruct("memory", {})
+export const NatsBus = Schema.TaggedStruct("nats", {
+  url: Schema.String.pipe(
+    Schema.filter((u) => /^(nats|tls|ws|wss):\/\/[^\s]+$/.test(u) || `url must be a nats:// (or tls://, ws://, wss://) URL (got ${JSON.stringify(u)})`)
+  )
+})
+export const BusSection = Schema.Union(MemoryBus, NatsBus)
+export type BusSection = typeof BusSection.Type
+
+/** The strategy that follows the merged best bid/offer across venues. */
+export class BboStrategyConfig extends Schema.Class<BboStrategyConfig>("BboStrategyConfig")({
+  enabled: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  symbol: Schema.optionalWith(Schema.String, { default: () => "BTC-USDT" })
+}) {}
+
+/** The strategy that places and cancels small paper orders. */
+export class OrdersStrategyConfig extends Schema.Class<OrdersStrategyConfig>("OrdersStrategyConfig")({
+  enabled: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  symbol: Schema.optionalWith(Schema.String, { default: () => "BTC-USDT" }),
+  quantity: Schema.optionalWith(
+    Schema.String.pipe(Schema.pattern(/^(0|[1-9]\d*)(\.\d+)?$/, { message: () => "quantity must be a decimal string, e.g. \"0.001\"" })),
+    { default: () => "0.001" }
+  ),
+  intervalMs: Schema.optionalWith(PositiveInt("intervalMs"), { default: () => 1_000 })
+}) {}
+
+export class StrategiesSection extends Schema.Class<StrategiesSection>("StrategiesSection")({
+  bbo: Schema.optionalWith(BboStrategyConfig, { default: () => BboStrategyConfig.make({}) }),
+  orders: Schema.optionalWith(OrdersStrategyConfig, { default: () => OrdersStrategyConfig.make({}) })
+}) {}
+
+export const defaultMerges = (): ReadonlyArray<MergeWindowConfig> =>
+  ["BTC-USDT", "ETH-USDT"].map((symbol) =>
+    MergeWindowConfig.make({ symbol, kind: "ticker", providers: ["sim-a", "sim-b", "sim-c"], windowMs: 250, maxFragments: 3 })
+  )
+
+export class GatewayConfig extends Schema.Class<GatewayConfig>("GatewayConfig")({
+  venues: Schema.optionalWith(
+    Schema.Array(ProviderConfig).pipe(Schema.filter((vs) => vs.length > 0 || "at least one venue is required")),
+    { default: () => defaultSimulatedVenues() }
+  ),
+  merges: Schema.optionalWith(Schema.Array(MergeWindowConfig), { default: defaultMerges }),
+  pool: Schema.optionalWith(PoolSection, { default: () => PoolSection.make({}) }),
+  mailbox: Schema.optionalWith(MailboxSection, { default: () => MailboxSection.make({}) }),
+  dispatcher: Schema.optionalWith(DispatcherSection, { default: () => DispatcherSection.make({}) }),
+  http: Schema.optionalWith(HttpSection, { default: () => HttpSection.make({}) }),
+  bus: Schema.optionalWith(BusSection, { default: () => MemoryBus.make({}) }),
+  /** Pool debug mode: poisoning views and a leak report with acquire stacks. */
+  debug: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /** How often the status line is printed. */
+  statusIntervalMs: Schema.optionalWith(PositiveInt("statusIntervalMs"), { default: () => 5_000 }),
+  strategies: Schema.optionalWith(StrategiesSection, { default: () => StrategiesSection.make({}) })
+}) {}
+
+export type GatewayConfigEncoded = typeof GatewayConfig.Encoded
+
+/** One problem that relates sections to each other. */
+export interface CrossIssue {
+  readonly path: string
+  readonly message: string
+}
+
+/**
+ * The rules between sections, over a decoded configuration: venue names are
+ * unique; a merge runs over configured venues that quote its symbol; a
+ * strategy trades a symbol some venue quotes.
+ */
+export const crossCheck = (config: GatewayConfig): ReadonlyArray<CrossIssue> => {
+  const issues: Array<CrossIssue> = []
+  const names = config.venues.map((v) => v.name ?? v._tag)
+  const quotes = new Map<string, ReadonlySet<string>>()
+  names.forEach((name, i) => {
+    if (names.indexOf(name) !== i) {
+      issues.push({ path: `venues[${i}].name`, message: `duplicate venue name ${JSON.stringify(name)} (also venues[${names.indexOf(name)}])` })
+    } else quotes.set(name, new Set(config.venues[i]!.symbols))
+  })
+  const allSymbols = new Set(config.venues.flatMap((v) => v.symbols))
+  const seen = new Map<string, number>()
+  config.merges.forEach((m, i) => {
+    const key = `${m.symbol}|${m.kind}`
+    const first = seen.get(key)
+    if (first !== undefined) {
+      issues.push({ path: `merges[${i}]`, message: `a second ${m.kind} merge for ${m.symbol} (also merges[${first}])` })
+    } else seen.set(key, i)
+    m.providers.forEach((p, j) => {
+      const symbols = quotes.get(p)
+      if (symbols === undefined) {
+        issues.push({ path: `merges[${i}].providers[${j}]`, message: `unknown venue ${JSON.stringify(p)} (configured: ${[...quotes.keys()].join(", ")})` })
+      } else if (!symbols.has(m.symbol)) {
+        issues.push({ path: `merges[${i}].providers[${j}]`, message: `venue ${JSON.stringify(p)} does not quote ${m.symbol}` })
+      }
+    })
+  })
+  const strategies = config.strategies
+  if (strategies.bbo.enabled && !config.merges.some((m) => m.symbol === strategies.bbo.symbol && m.kind === "ticker")) {
+    issues.push({ path: "strategies.bbo.symbol", message: `no ticker merge is configured for ${strategies.bbo.symbol}` })
+  }
+  if (strategies.orders.enabled && !allSymbols.has(strategies.orders.symbol)) {
+    issues.push({ path: "strategies.orders.symbol", message: `no venue quotes ${strategies.orders.symbol}` })
+  }
+  return issues
+}

@@ -1,0 +1,153 @@
+/**
+ * Operator endpoints, on a loopback address only:
+ *
+ * | path | what |
+ * |---|---|
+ * | `/metrics` | every metric, Prometheus text format (OpenTelemetry's exporter, see `Metrics.ts`) |
+ * | `/health` | 200 while the process serves |
+ * | `/ready` | 200 when every provider is connected with every book consistent; else 503 with the reasons |
+ * | `/status.json` | the status snapshot: rates, totals, pools, consumers and lanes, latencies, providers |
+ * | `/` | a read-only status page that polls `/status.json` every second |
+ *
+ * The server is held by the layer's scope: closing it stops listening.
+ */
+import { createServer } from "node:http"
+import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { Metrics } from "./Metrics.js"
+
+export interface HttpOptions {
+  readonly host: string
+  /** 0 picks a free port; the bound address is logged. */
+  readonly port: number
+}
+
+const router = HttpRouter.empty.pipe(
+  HttpRouter.get(
+    "/metrics",
+    Effect.flatMap(Metrics, (m) => m.scrape).pipe(
+      Effect.map((body) => HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" }))
+    )
+  ),
+  HttpRouter.get("/health", Effect.flatMap(Metrics, (m) => m.latest).pipe(
+    Effect.map((s) => HttpServerResponse.unsafeJson({ status: "ok", uptimeMs: s.uptimeMs }))
+  )),
+  HttpRouter.get(
+    "/ready",
+    Effect.flatMap(Metrics, (m) => m.snapshot).pipe(
+      Effect.map(({ readiness }) => HttpServerResponse.unsafeJson(readiness, { status: readiness.ready ? 200 : 503 }))
+    )
+  ),
+  HttpRouter.get(
+    "/status.json",
+    Effect.flatMap(Metrics, (m) => m.latest).pipe(
+      Effect.map((s) => HttpServerResponse.unsafeJson(s, { headers: { "cache-control": "no-store" } }))
+    )
+  ),
+  HttpRouter.get("/", Effect.sync(() => HttpServerResponse.html(statusPage)))
+)
+
+/** Logs the bound address (the e2e test and operators read it there). */
+const announce = HttpServer.addressFormattedWith((url) =>
+  Effect.logInfo("operator endpoints listening").pipe(Effect.annotateLogs({ http_url: url }))
+)
+
+/** The endpoints on a Node HTTP server bound to `options`. */
+export const layer = (options: HttpOptions): Layer.Layer<never, never, Metrics> =>
+  Layer.mergeAll(HttpServer.serve(router), Layer.effectDiscard(announce)).pipe(
+    Layer.provide(NodeHttpServer.layer(createServer, { host: options.host, port: options.port })),
+    Layer.orDie
+  )
+
+const statusPage = /* html */ `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Meltica gateway</title>
+<style>
+  body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #1d1d1f; }
+  h1 { font-size: 1.3rem; margin: 0 0 .3rem; }
+  h2 { font-size: 1rem; margin: 1.2rem 0 .4rem; }
+  table { border-collapse: collapse; }
+  th, td { padding: .2rem .7rem; border-bottom: 1px solid #ddd; text-align: right; }
+  th:first-child, td:first-child { text-align: left; }
+  .figures { display: flex; gap: 1.5rem; flex-wrap: wrap; }
+  .figure b { display: block; font-size: 1.3rem; font-variant-numeric: tabular-nums; }
+  .ok { color: #16794c; } .bad { color: #b3261e; }
+  #error { color: #b3261e; }
+</style>
+</head>
+<body>
+<h1>Meltica gateway</h1>
+<div>updated <span id="updated">never</span>, uptime <span id="uptime">0</span> s, routing version <span id="routing-version">-</span>,
+ <span id="ready">-</span> <span id="error"></span></div>
+<h2>Flow</h2>
+<div class="figures">
+  <div class="figure">events in /s<b id="events-in-rate">0</b></div>
+  <div class="figure">events out /s<b id="events-out-rate">0</b></div>
+  <div class="figure">deliveries /s<b id="deliveries-rate">0</b></div>
+  <div class="figure">p99 dispatch&rarr;lambda (&micro;s)<b id="p99-latency">0</b></div>
+  <div class="figure">events in<b id="events-in-total">0</b></div>
+  <div class="figure">deliveries<b id="deliveries-total">0</b></div>
+  <div class="figure">merged<b id="merged-total">0</b></div>
+  <div class="figure">dropped<b id="dropped-total">0</b></div>
+  <div class="figure">coalesced<b id="coalesced-total">0</b></div>
+  <div class="figure">skipped<b id="skipped-total">0</b></div>
+  <div class="figure">orders / fills / reports<b id="orders-total">0</b></div>
+</div>
+<h2>Pools</h2>
+<table><thead><tr><th>pool</th><th>outstanding</th><th>free</th><th>capacity</th><th>utilization</th><th>heap allocations</th></tr></thead>
+<tbody id="pools"></tbody></table>
+<h2>Consumers and lanes</h2>
+<table><thead><tr><th>consumer</th><th>processed</th><th>failures</th><th>skipped stale</th><th>market lane</th><th>critical lane</th>
+<th>coalesced</th><th>p50 &micro;s</th><th>p99 &micro;s</th><th>max &micro;s</th><th>min version</th></tr></thead>
+<tbody id="consumers"></tbody></table>
+<h2>Providers</h2>
+<table><thead><tr><th>provider</th><th>connected</th><th>events</th><th>malformed</th><th>gaps</th><th>resyncs</th><th>books</th></tr></thead>
+<tbody id="providers"></tbody></table>
+<script>
+const fmt = (n, d = 0) => Number(n).toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+const text = (id, v) => { document.getElementById(id).textContent = v; };
+const cell = (v) => { const td = document.createElement("td"); td.textContent = v; return td; };
+const rows = (id, items, f) => {
+  const body = document.getElementById(id);
+  body.replaceChildren(...items.map((it) => { const tr = document.createElement("tr"); tr.dataset.key = f(it)[0]; tr.append(...f(it).map(cell)); return tr; }));
+};
+async function tick() {
+  try {
+    const r = await fetch("/status.json", { cache: "no-store" });
+    const s = await r.json();
+    text("updated", new Date(s.at).toISOString().slice(11, 19));
+    text("uptime", fmt(s.uptimeMs / 1000));
+    text("routing-version", s.routingVersion);
+    const ready = document.getElementById("ready");
+    ready.textContent = s.readiness.ready ? "ready" : "not ready: " + s.readiness.reasons.join("; ");
+    ready.className = s.readiness.ready ? "ok" : "bad";
+    text("events-in-rate", fmt(s.rates.eventsIn, 1));
+    text("events-out-rate", fmt(s.rates.eventsOut, 1));
+    text("deliveries-rate", fmt(s.rates.deliveries, 1));
+    text("p99-latency", fmt(s.p99DispatchToLambdaUs, 1));
+    text("events-in-total", s.totals.eventsIn);
+    text("deliveries-total", s.totals.deliveries);
+    text("merged-total", s.totals.merged);
+    text("dropped-total", s.totals.dropped);
+    text("coalesced-total", s.totals.coalesced);
+    text("skipped-total", s.totals.skipped);
+    text("orders-total", s.totals.orders + " / " + s.totals.fills + " / " + s.totals.execReports);
+    rows("pools", s.pools, (p) => [p.pool, p.outstanding, p.free, p.capacity, fmt(p.utilization * 100, 2) + "%", p.heapAllocated]);
+    rows("consumers", s.consumers, (c) => [c.id, c.processed, c.failures, c.skippedStale, c.marketDepth, c.criticalDepth,
+      c.coalesced, fmt(c.p50Us, 1), fmt(c.p99Us, 1), fmt(c.maxUs, 1), c.minVersion]);
+    rows("providers", s.providers, (p) => [p.name, p.connected ? "yes" : "no", p.events, p.malformed, p.gaps, p.resyncs,
+      p.books.map((b) => b.symbol + " " + b.state).join(", ")]);
+    text("error", "");
+  } catch (e) {
+    text("error", "status unavailable: " + e);
+  }
+}
+tick();
+setInterval(tick, 1000);
+</script>
+</body>
+</html>
+`

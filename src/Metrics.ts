@@ -1,0 +1,450 @@
+/**
+ * All of the gateway's metrics, in one module.
+ *
+ * Every component keeps plain-number counters on its hot path (`stats()`);
+ * this module reads them once a second (and before every scrape) and
+ * publishes them as Effect `Metric`s: monotonic counts as incremental counters
+ * (exported as Prometheus counters), levels as gauges. Names are snake_case
+ * with the `meltica_` prefix; tags are low-cardinality (provider, symbol,
+ * consumer, lane, pool).
+ *
+ * The Prometheus text comes from OpenTelemetry's maintained exporter
+ * (`@opentelemetry/exporter-prometheus`, its HTTP server not started) fed by
+ * `@effect/opentelemetry`'s metric producer; `/metrics` in `Http.ts` serves it.
+ *
+ * The same sampling produces the `StatusSnapshot` behind the status line, the
+ * status page and `/ready`: figures per second are computed between two
+ * samples.
+ */
+import * as OtelMetrics from "@effect/opentelemetry/Metrics"
+import * as OtelResource from "@effect/opentelemetry/Resource"
+import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
+import { Effect, Metric, MetricLabel, Option, Schedule } from "effect"
+import { Consumers } from "./Consumer.js"
+import { ControlBus } from "./ControlBus.js"
+import { ControlPlane } from "./ControlPlane.js"
+import { DataBus } from "./DataBus.js"
+import { DeadLetter } from "./DeadLetter.js"
+import { Dispatcher } from "./Dispatcher.js"
+import { poolTypes, type PoolType } from "./Event.js"
+import { ExecutionVenue } from "./ExecutionVenue.js"
+import { Orchestrator } from "./Orchestrator.js"
+import { Pool } from "./Pool.js"
+import { Providers } from "./Provider.js"
+import { Recycler } from "./Recycler.js"
+
+// ---------------------------------------------------------------------------
+// Metric definitions
+// ---------------------------------------------------------------------------
+
+const counter = (name: string, description: string) => Metric.counter(name, { incremental: true, description })
+const gauge = (name: string, description: string) => Metric.gauge(name, { description })
+
+export const providerEvents = counter("meltica_provider_events", "Events a provider handed on, by provider and kind")
+export const providerFrames = counter("meltica_provider_frames", "Frames received from the venue")
+export const providerMalformed = counter("meltica_provider_malformed_frames", "Frames refused (dead-lettered), by reason")
+export const providerGaps = counter("meltica_provider_sequence_gaps", "Book sequence gaps detected")
+export const providerChecksumMismatches = counter("meltica_provider_checksum_mismatches", "Book checksum mismatches")
+export const providerResyncs = counter("meltica_provider_book_resyncs", "Books resynchronised from a fresh snapshot")
+export const providerReconnects = counter("meltica_provider_reconnects", "Reconnections to the venue")
+export const providerConnected = gauge("meltica_provider_connected", "1 when the provider is connected")
+export const bookConsistent = gauge("meltica_book_consistent", "1 when the provider's book of the symbol is consistent")
+
+export const orchestratorIngested = counter("meltica_orchestrator_ingested", "Events taken in from providers")
+export const orchestratorForwarded = counter("meltica_orchestrator_forwarded", "Events stamped and forwarded to the dispatcher")
+export const orchestratorUnrouted = counter("meltica_orchestrator_unrouted", "Events dropped: their provider does not feed the symbol")
+export const mergesEmitted = counter("meltica_merge_windows_merged", "Merge windows closed complete (one merged event)")
+export const mergesSuppressed = counter("meltica_merge_windows_suppressed", "Merge windows closed incomplete (suppressed)")
+export const mergeMissing = counter("meltica_merge_missing_provider", "Suppressed windows, by missing provider")
+export const mergeLate = counter("meltica_merge_late_fragments", "Fragments for a window that had closed")
+export const routingVersion = gauge("meltica_routing_version", "The current routing version")
+export const openWindows = gauge("meltica_merge_open_windows", "Merge windows open now")
+
+export const dispatched = counter("meltica_dispatcher_dispatched", "Events handed to the dispatcher")
+export const deliveries = counter("meltica_dispatcher_deliveries", "Deliveries to consumer mailboxes")
+export const noSubscriber = counter("meltica_dispatcher_no_subscriber", "Events without a subscriber (recycled)")
+export const gapsSkipped = counter("meltica_dispatcher_gaps_skipped", "Sequence gaps skipped after the lateness tolerance")
+export const duplicates = counter("meltica_dispatcher_duplicates", "Duplicate or older sequences dropped")
+export const deliveryFailures = counter("meltica_dispatcher_delivery_failures", "Fan-out hand-overs that failed")
+export const fanoutDuration = gauge("meltica_dispatcher_fanout_duration_us", "Fan-out duration since start, by quantile, microseconds")
+
+export const mailboxDepth = gauge("meltica_mailbox_depth", "Events queued in a consumer's mailbox, by lane")
+export const mailboxCoalesced = counter("meltica_mailbox_coalesced", "Market data replaced by a newer event of its stream")
+export const criticalHighWater = gauge("meltica_mailbox_critical_high_water", "Deepest the critical lane has been")
+export const undeliverable = counter("meltica_databus_undeliverable", "Events for a consumer that has no mailbox")
+
+export const consumerProcessed = counter("meltica_consumer_processed", "Events a consumer's lambda completed")
+export const consumerFailures = counter("meltica_consumer_failures", "Lambda failures and defects")
+export const consumerSkippedStale = counter("meltica_consumer_skipped_stale", "Market data skipped for an older routing version")
+export const consumerLatency = gauge("meltica_consumer_dispatch_to_lambda_us", "Dispatch to lambda start since start, by quantile, microseconds")
+export const consumerLag = gauge("meltica_consumer_lag", "Events waiting in the consumer's mailbox")
+
+export const poolOutstanding = gauge("meltica_pool_outstanding", "Pooled objects held by an owner")
+export const poolFree = gauge("meltica_pool_free", "Objects on the free list")
+export const poolCapacity = gauge("meltica_pool_capacity", "Free-list capacity")
+export const poolUtilization = gauge("meltica_pool_utilization", "Outstanding / capacity")
+export const poolAcquired = counter("meltica_pool_acquired", "Objects acquired")
+export const poolHeapAllocated = counter("meltica_pool_heap_allocated", "Acquisitions that fell back to the heap")
+export const recycled = counter("meltica_recycler_recycled", "Objects returned to their pool")
+export const doublePuts = counter("meltica_recycler_double_puts", "Second recycles of one object, refused")
+
+export const controlSubmitted = counter("meltica_control_commands", "Commands submitted on the control bus")
+export const controlMalformed = counter("meltica_control_malformed", "Control messages that did not decode")
+export const controlRejected = counter("meltica_control_rejected", "Commands rejected with a typed reason")
+export const routingFlips = counter("meltica_routing_flips", "Routing flips")
+export const deadLetters = counter("meltica_dead_letters", "Inputs refused into the dead-letter queue")
+
+export const venueOrders = counter("meltica_venue_orders", "Orders accepted by the execution venue")
+export const venueFills = counter("meltica_venue_fills", "Fills")
+export const venueReports = counter("meltica_venue_exec_reports", "Execution reports emitted")
+export const venueResting = gauge("meltica_venue_resting_orders", "Resting orders")
+
+// ---------------------------------------------------------------------------
+// Snapshot
+// ---------------------------------------------------------------------------
+
+export interface ProviderStatusView {
+  readonly name: string
+  readonly connected: boolean
+  readonly events: number
+  readonly malformed: number
+  readonly gaps: number
+  readonly resyncs: number
+  readonly books: ReadonlyArray<{ readonly symbol: string; readonly state: "consistent" | "stale"; readonly reason?: string }>
+}
+
+export interface ConsumerStatusView {
+  readonly id: string
+  readonly processed: number
+  readonly failures: number
+  readonly skippedStale: number
+  readonly lag: number
+  readonly marketDepth: number
+  readonly criticalDepth: number
+  readonly coalesced: number
+  readonly minVersion: number
+  readonly p50Us: number
+  readonly p99Us: number
+  readonly maxUs: number
+}
+
+export interface PoolStatusView {
+  readonly pool: PoolType
+  readonly capacity: number
+  readonly outstanding: number
+  readonly free: number
+  readonly utilization: number
+  readonly heapAllocated: number
+}
+
+export interface Readiness {
+  readonly ready: boolean
+  /** Why not, provider by provider. */
+  readonly reasons: ReadonlyArray<string>
+}
+
+export interface StatusSnapshot {
+  readonly at: number
+  readonly uptimeMs: number
+  readonly routingVersion: number
+  readonly rates: { readonly eventsIn: number; readonly eventsOut: number; readonly deliveries: number }
+  readonly totals: {
+    readonly eventsIn: number
+    readonly dispatched: number
+    readonly deliveries: number
+    readonly merged: number
+    readonly suppressed: number
+    readonly dropped: number
+    readonly coalesced: number
+    readonly skipped: number
+    readonly deadLetters: number
+    readonly orders: number
+    readonly fills: number
+    readonly execReports: number
+  }
+  /** The worst consumer's p99 dispatch-to-lambda latency, microseconds (since start). */
+  readonly p99DispatchToLambdaUs: number
+  readonly pools: ReadonlyArray<PoolStatusView>
+  readonly consumers: ReadonlyArray<ConsumerStatusView>
+  readonly providers: ReadonlyArray<ProviderStatusView>
+  readonly readiness: Readiness
+}
+
+/** A provider is ready when it is connected and every one of its books is consistent. */
+export const readiness = (providers: ReadonlyArray<ProviderStatusView>): Readiness => {
+  const reasons: Array<string> = []
+  for (const p of providers) {
+    if (!p.connected) reasons.push(`${p.name}: not connected`)
+    if (p.books.length === 0) reasons.push(`${p.name}: no book yet`)
+    for (const b of p.books) {
+      if (b.state !== "consistent") reasons.push(`${p.name} ${b.symbol}: book ${b.state}${b.reason === undefined ? "" : ` (${b.reason})`}`)
+    }
+  }
+  return { ready: reasons.length === 0, reasons }
+}
+
+// ---------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------
+
+const label = MetricLabel.make
+
+export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
+  scoped: Effect.gen(function*() {
+    const pool = yield* Pool
+    const recycler = yield* Recycler
+    const dispatcher = yield* Dispatcher
+    const bus = yield* DataBus
+    const consumers = yield* Consumers
+    const providers = yield* Providers
+    const orchestrator = yield* Orchestrator
+    const control = yield* ControlBus
+    const plane = yield* Effect.serviceOption(ControlPlane)
+    const deadLetter = yield* DeadLetter
+    const venue = yield* Effect.serviceOption(ExecutionVenue)
+    const clock = yield* Effect.clock
+    const started = clock.unsafeCurrentTimeMillis()
+
+    const exporter = new PrometheusExporter({ preventServerStart: true })
+    const producer = yield* OtelMetrics.makeProducer
+    yield* OtelMetrics.registerProducer(producer, () => exporter)
+    const serializer = new PrometheusSerializer()
+
+    /** Last value published per counter and tag set: counters move by the difference. */
+    const last = new Map<string, number>()
+    const ids = new Map<object, number>()
+    const count = (
+      metric: Metric.Metric.Counter<number>,
+      value: number,
+      tags: ReadonlyArray<MetricLabel.MetricLabel> = []
+    ): void => {
+      let id = ids.get(metric)
+      if (id === undefined) ids.set(metric, id = ids.size)
+      let key = `${id}`
+      for (const t of tags) key += `|${t.key}=${t.value}`
+      const before = last.get(key) ?? 0
+      last.set(key, value)
+      if (value > before) metric.unsafeUpdate(value - before, tags)
+    }
+    const set = (metric: Metric.Metric.Gauge<number>, value: number, tags: ReadonlyArray<MetricLabel.MetricLabel> = []) =>
+      metric.unsafeUpdate(value, tags)
+
+    let previous: { at: number; eventsIn: number; dispatched: number; deliveries: number } | undefined
+    let rates = { eventsIn: 0, eventsOut: 0, deliveries: 0 }
+
+    /** Reads every component's stats, publishes them, and returns the snapshot. */
+    const sample = (): StatusSnapshot => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const providerViews: Array<ProviderStatusView> = []
+      let eventsIn = 0
+      for (const p of providers) {
+        const s = p.stats()
+        eventsIn += s.events
+        const tags = [label("provider", p.name)]
+        for (const [kind, n] of Object.entries(s.eventsByKind)) count(providerEvents, n, [...tags, label("kind", kind)])
+        count(providerFrames, s.frames, tags)
+        for (const [reason, n] of Object.entries(s.malformed)) count(providerMalformed, n, [...tags, label("reason", reason)])
+        count(providerGaps, s.gaps, tags)
+        count(providerChecksumMismatches, s.checksumMismatches, tags)
+        count(providerResyncs, s.resyncs, tags)
+        count(providerReconnects, s.reconnects, tags)
+        providerViews.push({
+          name: p.name,
+          connected: false,
+          events: s.events,
+          malformed: s.malformedTotal,
+          gaps: s.gaps,
+          resyncs: s.resyncs,
+          books: []
+        })
+      }
+
+      const o = orchestrator.stats()
+      count(orchestratorIngested, o.ingested)
+      count(orchestratorForwarded, o.forwarded)
+      count(orchestratorUnrouted, o.unrouted)
+      count(mergesEmitted, o.merged)
+      count(mergesSuppressed, o.suppressed)
+      for (const [provider, n] of Object.entries(o.missing)) count(mergeMissing, n, [label("provider", provider)])
+      count(mergeLate, o.late)
+      set(routingVersion, o.routingVersion)
+      set(openWindows, o.openWindows)
+
+      const d = dispatcher.stats()
+      count(dispatched, d.dispatched)
+      count(deliveries, d.deliveries)
+      count(noSubscriber, d.noSubscriber)
+      count(gapsSkipped, d.gapsSkipped)
+      count(duplicates, d.duplicates)
+      count(deliveryFailures, d.deliveryFailures)
+      set(fanoutDuration, d.fanoutDuration.p50, [label("quantile", "0.5")])
+      set(fanoutDuration, d.fanoutDuration.p99, [label("quantile", "0.99")])
+
+      const boxes = new Map(bus.mailboxes().map((m) => [m.consumerId, m]))
+      let coalesced = 0
+      for (const m of boxes.values()) {
+        const tags = [label("consumer", m.consumerId)]
+        set(mailboxDepth, m.marketDepth, [...tags, label("lane", "market")])
+        set(mailboxDepth, m.criticalDepth, [...tags, label("lane", "critical")])
+        set(criticalHighWater, m.criticalHighWaterMark, tags)
+        count(mailboxCoalesced, m.coalesced, tags)
+        coalesced += m.coalesced
+      }
+      count(undeliverable, bus.stats().undeliverable)
+
+      const consumerViews: Array<ConsumerStatusView> = []
+      let skipped = d.gapsSkipped
+      let worstP99 = 0
+      for (const h of consumers.list()) {
+        const s = h.stats()
+        const tags = [label("consumer", s.id)]
+        count(consumerProcessed, s.processed, tags)
+        count(consumerFailures, s.failures, tags)
+        count(consumerSkippedStale, s.skippedStale, tags)
+        set(consumerLatency, s.dispatchToLambda.p50, [...tags, label("quantile", "0.5")])
+        set(consumerLatency, s.dispatchToLambda.p99, [...tags, label("quantile", "0.99")])
+        set(consumerLag, s.lag, tags)
+        skipped += s.skippedStale
+        if (s.dispatchToLambda.p99 > worstP99) worstP99 = s.dispatchToLambda.p99
+        const box = boxes.get(s.id)
+        consumerViews.push({
+          id: s.id,
+          processed: s.processed,
+          failures: s.failures,
+          skippedStale: s.skippedStale,
+          lag: s.lag,
+          marketDepth: box?.marketDepth ?? 0,
+          criticalDepth: box?.criticalDepth ?? 0,
+          coalesced: box?.coalesced ?? 0,
+          minVersion: s.minVersion,
+          p50Us: s.dispatchToLambda.p50,
+          p99Us: s.dispatchToLambda.p99,
+          maxUs: s.dispatchToLambda.max
+        })
+      }
+
+      const ps = pool.stats()
+      const poolViews: Array<PoolStatusView> = poolTypes.map((t) => {
+        const s = ps[t]
+        const tags = [label("pool", t)]
+        set(poolOutstanding, s.outstanding, tags)
+        set(poolFree, s.free, tags)
+        set(poolCapacity, s.capacity, tags)
+        set(poolUtilization, s.utilization, tags)
+        count(poolAcquired, s.acquired, tags)
+        count(poolHeapAllocated, s.heapAllocated, tags)
+        return {
+          pool: t,
+          capacity: s.capacity,
+          outstanding: s.outstanding,
+          free: s.free,
+          utilization: s.utilization,
+          heapAllocated: s.heapAllocated
+        }
+      })
+      const r = recycler.stats()
+      count(recycled, r.recycled)
+      count(doublePuts, r.doublePuts)
+
+      const c = control.stats()
+      count(controlSubmitted, c.submitted)
+      count(controlMalformed, c.malformed)
+      if (Option.isSome(plane)) {
+        const s = plane.value.stats()
+        count(controlRejected, s.rejected)
+        count(routingFlips, s.flips)
+      }
+      const dl = deadLetter.stats()
+      count(deadLetters, dl.total)
+
+      let orders = 0
+      let fills = 0
+      let execReports = 0
+      if (Option.isSome(venue)) {
+        const v = venue.value.stats()
+        orders = v.orders
+        fills = v.fills
+        execReports = v.reportsEmitted
+        count(venueOrders, v.orders)
+        count(venueFills, v.fills)
+        count(venueReports, v.reportsEmitted)
+        set(venueResting, v.resting)
+      }
+
+      if (previous !== undefined && now > previous.at) {
+        const dt = (now - previous.at) / 1000
+        rates = {
+          eventsIn: (eventsIn - previous.eventsIn) / dt,
+          eventsOut: (d.dispatched - previous.dispatched) / dt,
+          deliveries: (d.deliveries - previous.deliveries) / dt
+        }
+      }
+      if (previous === undefined || now - previous.at >= 500) {
+        previous = { at: now, eventsIn, dispatched: d.dispatched, deliveries: d.deliveries }
+      }
+
+      return {
+        at: now,
+        uptimeMs: now - started,
+        routingVersion: o.routingVersion,
+        rates,
+        totals: {
+          eventsIn,
+          dispatched: d.dispatched,
+          deliveries: d.deliveries,
+          merged: o.merged,
+          suppressed: o.suppressed,
+          dropped: d.duplicates + o.late + o.unrouted + bus.stats().undeliverable,
+          coalesced,
+          skipped,
+          deadLetters: dl.total,
+          orders,
+          fills,
+          execReports
+        },
+        p99DispatchToLambdaUs: worstP99,
+        pools: poolViews,
+        consumers: consumerViews,
+        providers: providerViews,
+        readiness: { ready: false, reasons: ["not sampled"] }
+      }
+    }
+
+    /** The snapshot with each provider's connection and books (its status is an effect). */
+    const snapshot: Effect.Effect<StatusSnapshot> = Effect.suspend(() => {
+      const base = sample()
+      return Effect.forEach(providers, (p) => p.status).pipe(
+        Effect.map((statuses) => {
+          const views = base.providers.map((v, i) => {
+            const s = statuses[i]!
+            const tags = [label("provider", v.name)]
+            set(providerConnected, s.connected ? 1 : 0, tags)
+            for (const b of s.books) set(bookConsistent, b.state === "consistent" ? 1 : 0, [...tags, label("symbol", b.symbol)])
+            return { ...v, connected: s.connected, books: s.books }
+          })
+          return { ...base, providers: views, readiness: readiness(views) }
+        })
+      )
+    })
+
+    let latest: StatusSnapshot | undefined
+    const refresh = Effect.tap(snapshot, (s) => Effect.sync(() => (latest = s)))
+
+    yield* refresh.pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
+
+    /** Prometheus text of every metric, freshly sampled. */
+    const scrape: Effect.Effect<string> = Effect.zipRight(
+      refresh,
+      Effect.promise(() => exporter.collect()).pipe(Effect.map((r) => serializer.serialize(r.resourceMetrics)))
+    )
+
+    return {
+      /** Samples now. */
+      snapshot: refresh,
+      /** The last periodic sample (sampled now if there is none yet). */
+      latest: Effect.suspend(() => (latest === undefined ? refresh : Effect.succeed(latest))),
+      scrape
+    } as const
+  }),
+  dependencies: [OtelResource.layer({ serviceName: "meltica-gateway" })]
+}) {}
