@@ -16,19 +16,17 @@
  *     book goes stale and resyncs from step 1.
  */
 import { Effect, Schema } from "effect"
-import { HttpClient } from "@effect/platform/HttpClient"
-import { WebSocketConstructor } from "@effect/platform/Socket"
+import type { HttpClient } from "@effect/platform/HttpClient"
+import type { WebSocketConstructor } from "@effect/platform/Socket"
 import type { BinanceConfig } from "../../schema/ProviderConfig.js"
 import { Decimal, Ticker, Trade } from "../../schema/Event.js"
 import { CrossedBook, deltaPayload, SequenceGap } from "../OrderBook.js"
-import type { ProviderShape, ProviderStatus } from "../Provider.js"
-import type { SymbolBook } from "./internal/books.js"
-import { disconnectAll, goConsistent, integrityFailure, isRecord, levels, makeSymbolBooks, parseJson, refresh } from "./internal/books.js"
-import type { Connection } from "./internal/connection.js"
-import type { FeedServices, Sink } from "./internal/feed.js"
-import { Counters } from "./internal/feed.js"
-import type { Input, VenueRuntime } from "./internal/venue.js"
-import { runVenue } from "./internal/venue.js"
+import type { ProviderShape } from "../Provider.js"
+import type { RestSync, SymbolBook } from "./internal/books.js"
+import { goConsistent, integrityFailure, isRecord, levels, makeRestSync, parseJson } from "./internal/books.js"
+import type { FeedServices } from "./internal/feed.js"
+import type { VenueRuntime } from "./internal/venue.js"
+import { makeVenueProvider } from "./internal/venue.js"
 
 export const BINANCE_WS_URL = "wss://stream.binance.com:9443"
 export const BINANCE_REST_URL = "https://api.binance.com"
@@ -84,103 +82,47 @@ export const binanceSymbol = (config: BinanceConfig, canonical: string): string 
 export const makeBinance = (
   config: BinanceConfig,
   services: FeedServices
-): Effect.Effect<ProviderShape, never, HttpClient | WebSocketConstructor> =>
-  Effect.gen(function*() {
-    const http = yield* HttpClient
-    const webSocket = yield* WebSocketConstructor
-    const name = config.name ?? "binance"
-    const wsBase = (config.wsUrl ?? BINANCE_WS_URL).replace(/\/+$/, "")
-    const restBase = (config.restUrl ?? BINANCE_REST_URL).replace(/\/+$/, "")
-    let counters = new Counters()
-    let books: ReadonlyArray<SymbolBook<DepthUpdate>> = []
-    let connection: Connection | undefined
-    let requestId = 0
+): Effect.Effect<ProviderShape, never, HttpClient | WebSocketConstructor> => {
+  const name = config.name ?? "binance"
+  const wsBase = (config.wsUrl ?? BINANCE_WS_URL).replace(/\/+$/, "")
+  const restBase = (config.restUrl ?? BINANCE_REST_URL).replace(/\/+$/, "")
+  const depth = config.depth
+  let requestId = 0
 
-    const status: Effect.Effect<ProviderStatus> = Effect.sync(() => ({
-      provider: name,
-      connected: connection?.isConnected() ?? false,
-      books: books.map((sb) => ({
-        symbol: sb.symbol,
-        state: sb.book.state,
-        ...(sb.book.staleReason === undefined ? {} : { reason: sb.book.staleReason })
-      })),
-      stats: counters.snapshot()
-    }))
+  return makeVenueProvider<DepthUpdate>({
+    name,
+    config,
+    url: `${wsBase}/stream`,
+    venueSymbol: (s) => binanceSymbol(config, s),
+    depth,
+    session: ({ all: books, byVenue }) => {
+      const streams = books.flatMap((sb) => {
+        const s = sb.venueSymbol.toLowerCase()
+        return [`${s}@trade`, `${s}@bookTicker`, `${s}@depth@${config.depthSpeed}`]
+      })
 
-    const run = (sink: Sink) =>
-      Effect.suspend(() => {
-        counters = new Counters()
-        const byVenue = new Map<string, SymbolBook<DepthUpdate>>()
-        books = makeSymbolBooks<DepthUpdate>(config.symbols, (s) => binanceSymbol(config, s))
-        for (const sb of books) byVenue.set(sb.venueSymbol, sb)
-        const depth = config.depth
-
-        const streams = books.flatMap((sb) => {
-          const s = sb.venueSymbol.toLowerCase()
-          return [`${s}@trade`, `${s}@bookTicker`, `${s}@depth@${config.depthSpeed}`]
-        })
-
-        const startSync = (rt: VenueRuntime, sb: SymbolBook<DepthUpdate>) =>
-          Effect.suspend(() => {
-            sb.fetching = true
-            return rt.fetchSnapshot(
-              sb.symbol,
-              sb.generation,
-              `${restBase}/api/v3/depth?symbol=${sb.venueSymbol}&limit=${config.snapshotLimit}`
-            )
-          })
-
-        /** Applies one diff to a synced book, or reports why it cannot be applied. */
-        const applyDiff = (sb: SymbolBook<DepthUpdate>, ev: DepthUpdate): SequenceGap | CrossedBook | "old" | "applied" => {
-          const last = sb.book.lastSeq!
-          if (ev.u <= last) return "old"
-          if (ev.U > last + 1) {
-            return new SequenceGap({ provider: name, symbol: sb.symbol, expected: `U <= ${last + 1}`, received: `U=${ev.U} u=${ev.u}` })
-          }
-          sb.book.apply(levels(ev.b), levels(ev.a))
-          sb.book.lastSeq = ev.u
-          if (sb.book.isCrossed()) {
-            return new CrossedBook({ provider: name, symbol: sb.symbol, bestBid: sb.book.bestBid()!.price, bestAsk: sb.book.bestAsk()!.price })
-          }
-          return "applied"
+      /** Applies one diff to a synced book, or reports why it cannot be applied. */
+      const applyDiff = (sb: SymbolBook<DepthUpdate>, ev: DepthUpdate): SequenceGap | CrossedBook | "old" | "applied" => {
+        const last = sb.book.lastSeq!
+        if (ev.u <= last) return "old"
+        if (ev.U > last + 1) {
+          return new SequenceGap({ provider: name, symbol: sb.symbol, expected: `U <= ${last + 1}`, received: `U=${ev.U} u=${ev.u}` })
         }
-
-        const onDepth = (rt: VenueRuntime, sb: SymbolBook<DepthUpdate>, ev: DepthUpdate): Effect.Effect<void> => {
-          if (sb.phase === "synced") {
-            const r = applyDiff(sb, ev)
-            if (r === "old") return Effect.void
-            if (r === "applied") {
-              return rt.emitter.emit(sb.symbol, "book_delta", deltaPayload(levels(ev.b), levels(ev.a), { first: ev.U, last: ev.u }))
-            }
-            return integrityFailure(rt, sb, r).pipe(Effect.zipRight(bufferDiff(rt, sb, ev)))
-          }
-          return bufferDiff(rt, sb, ev)
+        sb.book.apply(levels(ev.b), levels(ev.a))
+        sb.book.lastSeq = ev.u
+        if (sb.book.isCrossed()) {
+          return new CrossedBook({ provider: name, symbol: sb.symbol, bestBid: sb.book.bestBid()!.price, bestAsk: sb.book.bestAsk()!.price })
         }
+        return "applied"
+      }
 
-        const bufferDiff = (rt: VenueRuntime, sb: SymbolBook<DepthUpdate>, ev: DepthUpdate): Effect.Effect<void> =>
-          Effect.suspend(() => {
-          sb.phase = "buffering"
-          if (sb.buffer.length >= config.maxBuffered) {
-            rt.counters.bufferOverflows++
-            sb.buffer = []
-            sb.generation++
-            sb.fetching = false
-          }
-          sb.buffer.push(ev)
-          return sb.fetching ? Effect.void : startSync(rt, sb)
-          })
-
-        const onSnapshot = (rt: VenueRuntime, sb: SymbolBook<DepthUpdate>, body: string): Effect.Effect<void> => {
-          sb.fetching = false
-          const decoded = decodeSnapshot(body)
-          if (decoded._tag === "Left") {
-            return rt.emitter.malformed("snapshot_schema", body, decoded.left.message).pipe(
-              Effect.zipRight(startSync(rt, sb))
-            )
-          }
-          const snap = decoded.right
+      const sync: RestSync<DepthUpdate> = makeRestSync<DepthUpdate, typeof DepthSnapshot.Type>({
+        maxBuffered: config.maxBuffered,
+        url: (sb) => `${restBase}/api/v3/depth?symbol=${sb.venueSymbol}&limit=${config.snapshotLimit}`,
+        decode: decodeSnapshot,
+        install: (rt, sb, snap) => {
           const first = sb.buffer[0]
-          if (first !== undefined && snap.lastUpdateId < first.U) return startSync(rt, sb)
+          if (first !== undefined && snap.lastUpdateId < first.U) return sync.start(rt, sb)
           sb.book.reset(levels(snap.bids), levels(snap.asks))
           sb.book.lastSeq = snap.lastUpdateId
           const pending = sb.buffer
@@ -191,99 +133,73 @@ export const makeBinance = (
             if (r === "old" || r === "applied") continue
             // the buffered diffs do not chain onto the snapshot: start over
             rt.counters.gaps++
-            sb.phase = "buffering"
-            sb.generation++
-            return startSync(rt, sb)
+            return sync.restart(rt, sb)
           }
           return goConsistent(rt, sb, depth)
         }
-
-        const onFrame = (rt: VenueRuntime, raw: string): Effect.Effect<void> => {
-          const parsed = parseJson(raw)
-          if (!parsed.ok) return rt.emitter.malformed("invalid_json", raw, parsed.error)
-          const msg = parsed.value
-          if (!isRecord(msg)) return rt.emitter.malformed("unknown_message", raw)
-          if ("result" in msg && "id" in msg) return Effect.void
-          if ("code" in msg || "error" in msg) {
-            rt.counters.venueErrors++
-            return rt.emitter.malformed("venue_error", raw)
-          }
-          const stream = typeof msg.stream === "string" ? msg.stream : undefined
-          const data = stream === undefined ? msg : msg.data
-          const kind = stream !== undefined
-            ? stream.includes("@depth") ? "depth" : stream.endsWith("@trade") ? "trade" : stream.endsWith("@bookTicker") ? "bookTicker" : undefined
-            : isRecord(data) && data.e === "depthUpdate" ? "depth" : isRecord(data) && data.e === "trade" ? "trade" : isRecord(data) && "b" in data && "A" in data ? "bookTicker" : undefined
-          switch (kind) {
-            case "depth": {
-              const d = decodeDepth(data)
-              if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
-              const sb = byVenue.get(d.right.s)
-              return sb === undefined ? rt.emitter.malformed("unknown_symbol", raw) : onDepth(rt, sb, d.right)
-            }
-            case "trade": {
-              const d = decodeTrade(data)
-              if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
-              const sb = byVenue.get(d.right.s)
-              if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
-              const t = d.right
-              return rt.emitter.emit(sb.symbol, "trade", Trade.make({ tradeId: String(t.t), price: t.p, quantity: t.q, side: t.m ? "sell" : "buy", exchangeTs: t.T }, true))
-            }
-            case "bookTicker": {
-              const d = decodeBookTicker(data)
-              if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
-              const sb = byVenue.get(d.right.s)
-              if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
-              const t = d.right
-              const exchangeTs = isRecord(data) && typeof data.E === "number" ? data.E : rt.emitter.nowMillis()
-              return rt.emitter.emit(sb.symbol, "ticker", Ticker.make({ bidPrice: t.b, bidQty: t.B, askPrice: t.a, askQty: t.A, exchangeTs }, true))
-            }
-            default:
-              return rt.emitter.malformed("unknown_message", raw)
-          }
-        }
-
-        const handle = (input: Input, rt: VenueRuntime): Effect.Effect<void> => {
-          switch (input._tag) {
-            case "Frame":
-              return onFrame(rt, input.data)
-            case "Connected":
-              return Effect.sync(() => {
-                for (const sb of books) {
-                  sb.phase = "buffering"
-                  sb.buffer = []
-                  sb.fetching = false
-                  sb.generation++
-                }
-              })
-            case "Disconnected":
-              return disconnectAll(rt, books, input.reason)
-            case "Snapshot": {
-              const sb = books.find((b) => b.symbol === input.symbol)
-              if (sb === undefined || sb.generation !== input.generation || sb.phase !== "buffering") return Effect.void
-              return onSnapshot(rt, sb, input.body)
-            }
-            case "Refresh":
-              return refresh(rt, books, depth)
-          }
-        }
-
-        return runVenue(
-          {
-            provider: name,
-            config,
-            url: `${wsBase}/stream`,
-            counters,
-            subscriptions: () => [JSON.stringify({ method: "SUBSCRIBE", params: streams, id: ++requestId })],
-            handle
-          },
-          services,
-          { http, webSocket },
-          sink,
-          (c) => {
-            connection = c
-          }
-        )
       })
 
-    return { name, symbols: config.symbols, run, status, stats: () => counters.snapshot() }
-  })
+      const onDepth = (rt: VenueRuntime, sb: SymbolBook<DepthUpdate>, ev: DepthUpdate): Effect.Effect<void> => {
+        if (sb.phase === "synced") {
+          const r = applyDiff(sb, ev)
+          if (r === "old") return Effect.void
+          if (r === "applied") {
+            return rt.emitter.emit(sb.symbol, "book_delta", deltaPayload(levels(ev.b), levels(ev.a), { first: ev.U, last: ev.u }))
+          }
+          return integrityFailure(rt, sb, r).pipe(Effect.zipRight(sync.buffer(rt, sb, ev)))
+        }
+        return sync.buffer(rt, sb, ev)
+      }
+
+      const onFrame = (rt: VenueRuntime, raw: string): Effect.Effect<void> => {
+        const parsed = parseJson(raw)
+        if (!parsed.ok) return rt.emitter.malformed("invalid_json", raw, parsed.error)
+        const msg = parsed.value
+        if (!isRecord(msg)) return rt.emitter.malformed("unknown_message", raw)
+        if ("result" in msg && "id" in msg) return Effect.void
+        if ("code" in msg || "error" in msg) {
+          rt.counters.venueErrors++
+          return rt.emitter.malformed("venue_error", raw)
+        }
+        const stream = typeof msg.stream === "string" ? msg.stream : undefined
+        const data = stream === undefined ? msg : msg.data
+        const kind = stream !== undefined
+          ? stream.includes("@depth") ? "depth" : stream.endsWith("@trade") ? "trade" : stream.endsWith("@bookTicker") ? "bookTicker" : undefined
+          : isRecord(data) && data.e === "depthUpdate" ? "depth" : isRecord(data) && data.e === "trade" ? "trade" : isRecord(data) && "b" in data && "A" in data ? "bookTicker" : undefined
+        switch (kind) {
+          case "depth": {
+            const d = decodeDepth(data)
+            if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
+            const sb = byVenue.get(d.right.s)
+            return sb === undefined ? rt.emitter.malformed("unknown_symbol", raw) : onDepth(rt, sb, d.right)
+          }
+          case "trade": {
+            const d = decodeTrade(data)
+            if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
+            const sb = byVenue.get(d.right.s)
+            if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
+            const t = d.right
+            return rt.emitter.emit(sb.symbol, "trade", Trade.make({ tradeId: String(t.t), price: t.p, quantity: t.q, side: t.m ? "sell" : "buy", exchangeTs: t.T }, true))
+          }
+          case "bookTicker": {
+            const d = decodeBookTicker(data)
+            if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
+            const sb = byVenue.get(d.right.s)
+            if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
+            const t = d.right
+            const exchangeTs = isRecord(data) && typeof data.E === "number" ? data.E : rt.emitter.nowMillis()
+            return rt.emitter.emit(sb.symbol, "ticker", Ticker.make({ bidPrice: t.b, bidQty: t.B, askPrice: t.a, askQty: t.A, exchangeTs }, true))
+          }
+          default:
+            return rt.emitter.malformed("unknown_message", raw)
+        }
+      }
+
+      return {
+        subscriptions: () => [JSON.stringify({ method: "SUBSCRIBE", params: streams, id: ++requestId })],
+        onFrame,
+        restSync: sync
+      }
+    }
+  }, services)
+}

@@ -13,20 +13,18 @@
  * aggressor's, so it is the opposite.
  */
 import { Effect, Schema } from "effect"
-import { HttpClient } from "@effect/platform/HttpClient"
-import { WebSocketConstructor } from "@effect/platform/Socket"
+import type { HttpClient } from "@effect/platform/HttpClient"
+import type { WebSocketConstructor } from "@effect/platform/Socket"
 import type { CoinbaseConfig } from "../../schema/ProviderConfig.js"
 import { Decimal, Ticker, Trade } from "../../schema/Event.js"
 import type { BookLevel } from "../OrderBook.js"
 import { CrossedBook, deltaPayload, SequenceGap, staleReason } from "../OrderBook.js"
-import type { ProviderShape, ProviderStatus } from "../Provider.js"
+import type { ProviderShape } from "../Provider.js"
 import type { SymbolBook } from "./internal/books.js"
-import { disconnectAll, goConsistent, goStale, isRecord, makeSymbolBooks, parseJson, refresh } from "./internal/books.js"
-import type { Connection } from "./internal/connection.js"
-import type { FeedServices, Sink } from "./internal/feed.js"
-import { Counters } from "./internal/feed.js"
-import type { Input, VenueRuntime } from "./internal/venue.js"
-import { runVenue } from "./internal/venue.js"
+import { goConsistent, goStale, isRecord, parseJson } from "./internal/books.js"
+import type { FeedServices } from "./internal/feed.js"
+import type { VenueRuntime } from "./internal/venue.js"
+import { makeVenueProvider } from "./internal/venue.js"
 
 export const COINBASE_WS_URL = "wss://advanced-trade-ws.coinbase.com"
 
@@ -95,189 +93,145 @@ const isoMillis = (iso: string, fallback: number): number => {
 export const makeCoinbase = (
   config: CoinbaseConfig,
   services: FeedServices
-): Effect.Effect<ProviderShape, never, HttpClient | WebSocketConstructor> =>
-  Effect.gen(function*() {
-    const http = yield* HttpClient
-    const webSocket = yield* WebSocketConstructor
-    const name = config.name ?? "coinbase"
-    const url = config.wsUrl ?? COINBASE_WS_URL
-    let counters = new Counters()
-    let books: ReadonlyArray<SymbolBook<never>> = []
-    let connection: Connection | undefined
+): Effect.Effect<ProviderShape, never, HttpClient | WebSocketConstructor> => {
+  const name = config.name ?? "coinbase"
+  const depth = config.depth
 
-    const status: Effect.Effect<ProviderStatus> = Effect.sync(() => ({
-      provider: name,
-      connected: connection?.isConnected() ?? false,
-      books: books.map((sb) => ({
-        symbol: sb.symbol,
-        state: sb.book.state,
-        ...(sb.book.staleReason === undefined ? {} : { reason: sb.book.staleReason })
-      })),
-      stats: counters.snapshot()
-    }))
+  return makeVenueProvider<never>({
+    name,
+    config,
+    url: config.wsUrl ?? COINBASE_WS_URL,
+    venueSymbol: (s) => coinbaseSymbol(config, s),
+    depth,
+    session: ({ all: books, byVenue }) => {
+      const products = books.map((sb) => sb.venueSymbol)
+      /** The last sequence_num seen on the current connection. */
+      let lastSequence: number | undefined
 
-    const run = (sink: Sink) =>
-      Effect.suspend(() => {
-        counters = new Counters()
-        books = makeSymbolBooks<never>(config.symbols, (s) => coinbaseSymbol(config, s))
-        const byVenue = new Map(books.map((sb) => [sb.venueSymbol, sb] as const))
-        const products = books.map((sb) => sb.venueSymbol)
-        const depth = config.depth
-        /** The last sequence_num seen on the current connection. */
-        let lastSequence: number | undefined
+      const subscribe = (channel: string, productIds?: ReadonlyArray<string>) =>
+        JSON.stringify(productIds === undefined ? { type: "subscribe", channel } : { type: "subscribe", product_ids: productIds, channel })
 
-        const subscribe = (channel: string, productIds?: ReadonlyArray<string>) =>
-          JSON.stringify(productIds === undefined ? { type: "subscribe", channel } : { type: "subscribe", product_ids: productIds, channel })
-
-        /** Marks the books stale at once and resubscribes their level2 for fresh snapshots. */
-        const resync = (rt: VenueRuntime, targets: ReadonlyArray<SymbolBook<never>>, reason: string): Effect.Effect<void> =>
-          Effect.forEach(targets, (sb) => goStale(rt, sb, reason), { discard: true }).pipe(
-            Effect.zipRight(Effect.logWarning("book integrity lost; resubscribing level2").pipe(
-              Effect.annotateLogs({ provider: name, reason, symbols: targets.map((sb) => sb.symbol).join(",") })
-            )),
-            Effect.zipRight(Effect.suspend(() => {
-              for (const sb of targets) sb.phase = "buffering"
-              const ids = targets.map((sb) => sb.venueSymbol)
-              return rt.send(JSON.stringify({ type: "unsubscribe", product_ids: ids, channel: "level2" })).pipe(
-                Effect.zipRight(rt.send(subscribe("level2", ids)))
-              )
-            })),
-            Effect.asVoid
-          )
-
-        const onL2 = (rt: VenueRuntime, msg: typeof L2Message.Type, raw: string): Effect.Effect<void> =>
-          Effect.forEach(msg.events, (ev) => {
-            const sb = byVenue.get(ev.product_id)
-            if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
-            const bids: Array<BookLevel> = []
-            const asks: Array<BookLevel> = []
-            for (const u of ev.updates) (u.side === "bid" ? bids : asks).push({ price: u.price_level, qty: u.new_quantity })
-            if (ev.type === "snapshot") {
-              sb.book.reset(bids, asks)
-              sb.book.lastSeq = msg.sequence_num
-              return goConsistent(rt, sb, depth)
-            }
-            if (sb.phase !== "synced") return Effect.void
-            sb.book.apply(bids, asks)
-            sb.book.lastSeq = msg.sequence_num
-            if (sb.book.isCrossed()) {
-              const e = new CrossedBook({ provider: name, symbol: sb.symbol, bestBid: sb.book.bestBid()!.price, bestAsk: sb.book.bestAsk()!.price })
-              rt.counters.crossedBooks++
-              return resync(rt, [sb], staleReason(e))
-            }
-            return rt.emitter.emit(sb.symbol, "book_delta", deltaPayload(bids, asks, { first: msg.sequence_num, last: msg.sequence_num }))
-          }, { discard: true })
-
-        const onFrame = (rt: VenueRuntime, raw: string): Effect.Effect<void> => {
-          const parsed = parseJson(raw)
-          if (!parsed.ok) return rt.emitter.malformed("invalid_json", raw, parsed.error)
-          const msg = parsed.value
-          if (!isRecord(msg)) return rt.emitter.malformed("unknown_message", raw)
-          if (msg.type === "error") {
-            rt.counters.venueErrors++
-            return rt.emitter.malformed("venue_error", raw, typeof msg.message === "string" ? msg.message : undefined)
-          }
-          const seq = typeof msg.sequence_num === "number" ? msg.sequence_num : undefined
-          let gap: Effect.Effect<void> = Effect.void
-          if (seq !== undefined) {
-            if (lastSequence !== undefined && seq !== lastSequence + 1) {
-              const e = new SequenceGap({ provider: name, symbol: "*", expected: `sequence_num=${lastSequence + 1}`, received: `sequence_num=${seq}` })
-              rt.counters.gaps++
-              gap = resync(rt, books, staleReason(e))
-            }
-            lastSequence = seq
-          }
-          return Effect.zipRight(gap, dispatch(rt, msg, raw))
-        }
-
-        const dispatch = (rt: VenueRuntime, msg: Record<string, unknown>, raw: string): Effect.Effect<void> => {
-          switch (msg.channel) {
-            case "heartbeats":
-            case "subscriptions":
-              return Effect.void
-            case "l2_data": {
-              const d = decodeL2(msg)
-              return d._tag === "Left" ? rt.emitter.malformed("schema", raw, d.left.message) : onL2(rt, d.right, raw)
-            }
-            case "market_trades": {
-              const d = decodeTrades(msg)
-              if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
-              return Effect.forEach(d.right.events, (ev) =>
-                // the snapshot replays recent history, not live trades
-                ev.type === "snapshot" ? Effect.void : Effect.forEach(ev.trades, (t) => {
-                  const sb = byVenue.get(t.product_id)
-                  if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
-                  return rt.emitter.emit(sb.symbol, "trade", Trade.make({
-                    tradeId: t.trade_id,
-                    price: t.price,
-                    quantity: t.size,
-                    side: t.side === "BUY" ? "sell" : "buy",
-                    exchangeTs: isoMillis(t.time, rt.emitter.nowMillis())
-                  }, true))
-                }, { discard: true }), { discard: true })
-            }
-            case "ticker": {
-              const d = decodeTicker(msg)
-              if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
-              const ts = isoMillis(d.right.timestamp, rt.emitter.nowMillis())
-              return Effect.forEach(d.right.events, (ev) =>
-                Effect.forEach(ev.tickers, (t) => {
-                  const sb = byVenue.get(t.product_id)
-                  if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
-                  return rt.emitter.emit(sb.symbol, "ticker", Ticker.make({
-                    bidPrice: t.best_bid,
-                    bidQty: t.best_bid_quantity,
-                    askPrice: t.best_ask,
-                    askQty: t.best_ask_quantity,
-                    exchangeTs: ts
-                  }, true))
-                }, { discard: true }), { discard: true })
-            }
-            default:
-              return rt.emitter.malformed("unknown_message", raw)
-          }
-        }
-
-        const handle = (input: Input, rt: VenueRuntime): Effect.Effect<void> => {
-          switch (input._tag) {
-            case "Frame":
-              return onFrame(rt, input.data)
-            case "Connected":
-              return Effect.sync(() => {
-                lastSequence = undefined
-                for (const sb of books) sb.phase = "buffering"
-              })
-            case "Disconnected":
-              return disconnectAll(rt, books, input.reason)
-            case "Snapshot":
-              return Effect.void
-            case "Refresh":
-              return refresh(rt, books, depth)
-          }
-        }
-
-        return runVenue(
-          {
-            provider: name,
-            config,
-            url,
-            counters,
-            subscriptions: () => [
-              subscribe("heartbeats"),
-              subscribe("level2", products),
-              subscribe("market_trades", products),
-              subscribe("ticker", products)
-            ],
-            handle
-          },
-          services,
-          { http, webSocket },
-          sink,
-          (c) => {
-            connection = c
-          }
+      /** Marks the books stale at once and resubscribes their level2 for fresh snapshots. */
+      const resync = (rt: VenueRuntime, targets: ReadonlyArray<SymbolBook<never>>, reason: string): Effect.Effect<void> =>
+        Effect.forEach(targets, (sb) => goStale(rt, sb, reason), { discard: true }).pipe(
+          Effect.zipRight(Effect.logWarning("book integrity lost; resubscribing level2").pipe(
+            Effect.annotateLogs({ provider: name, reason, symbols: targets.map((sb) => sb.symbol).join(",") })
+          )),
+          Effect.zipRight(Effect.suspend(() => {
+            for (const sb of targets) sb.phase = "buffering"
+            const ids = targets.map((sb) => sb.venueSymbol)
+            return rt.send(JSON.stringify({ type: "unsubscribe", product_ids: ids, channel: "level2" })).pipe(
+              Effect.zipRight(rt.send(subscribe("level2", ids)))
+            )
+          })),
+          Effect.asVoid
         )
-      })
 
-    return { name, symbols: config.symbols, run, status, stats: () => counters.snapshot() }
-  })
+      const onL2 = (rt: VenueRuntime, msg: typeof L2Message.Type, raw: string): Effect.Effect<void> =>
+        Effect.forEach(msg.events, (ev) => {
+          const sb = byVenue.get(ev.product_id)
+          if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
+          const bids: Array<BookLevel> = []
+          const asks: Array<BookLevel> = []
+          for (const u of ev.updates) (u.side === "bid" ? bids : asks).push({ price: u.price_level, qty: u.new_quantity })
+          if (ev.type === "snapshot") {
+            sb.book.reset(bids, asks)
+            sb.book.lastSeq = msg.sequence_num
+            return goConsistent(rt, sb, depth)
+          }
+          if (sb.phase !== "synced") return Effect.void
+          sb.book.apply(bids, asks)
+          sb.book.lastSeq = msg.sequence_num
+          if (sb.book.isCrossed()) {
+            const e = new CrossedBook({ provider: name, symbol: sb.symbol, bestBid: sb.book.bestBid()!.price, bestAsk: sb.book.bestAsk()!.price })
+            rt.counters.crossedBooks++
+            return resync(rt, [sb], staleReason(e))
+          }
+          return rt.emitter.emit(sb.symbol, "book_delta", deltaPayload(bids, asks, { first: msg.sequence_num, last: msg.sequence_num }))
+        }, { discard: true })
+
+      const onFrame = (rt: VenueRuntime, raw: string): Effect.Effect<void> => {
+        const parsed = parseJson(raw)
+        if (!parsed.ok) return rt.emitter.malformed("invalid_json", raw, parsed.error)
+        const msg = parsed.value
+        if (!isRecord(msg)) return rt.emitter.malformed("unknown_message", raw)
+        if (msg.type === "error") {
+          rt.counters.venueErrors++
+          return rt.emitter.malformed("venue_error", raw, typeof msg.message === "string" ? msg.message : undefined)
+        }
+        const seq = typeof msg.sequence_num === "number" ? msg.sequence_num : undefined
+        let gap: Effect.Effect<void> = Effect.void
+        if (seq !== undefined) {
+          if (lastSequence !== undefined && seq !== lastSequence + 1) {
+            const e = new SequenceGap({ provider: name, symbol: "*", expected: `sequence_num=${lastSequence + 1}`, received: `sequence_num=${seq}` })
+            rt.counters.gaps++
+            gap = resync(rt, books, staleReason(e))
+          }
+          lastSequence = seq
+        }
+        return Effect.zipRight(gap, dispatch(rt, msg, raw))
+      }
+
+      const dispatch = (rt: VenueRuntime, msg: Record<string, unknown>, raw: string): Effect.Effect<void> => {
+        switch (msg.channel) {
+          case "heartbeats":
+          case "subscriptions":
+            return Effect.void
+          case "l2_data": {
+            const d = decodeL2(msg)
+            return d._tag === "Left" ? rt.emitter.malformed("schema", raw, d.left.message) : onL2(rt, d.right, raw)
+          }
+          case "market_trades": {
+            const d = decodeTrades(msg)
+            if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
+            return Effect.forEach(d.right.events, (ev) =>
+              // the snapshot replays recent history, not live trades
+              ev.type === "snapshot" ? Effect.void : Effect.forEach(ev.trades, (t) => {
+                const sb = byVenue.get(t.product_id)
+                if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
+                return rt.emitter.emit(sb.symbol, "trade", Trade.make({
+                  tradeId: t.trade_id,
+                  price: t.price,
+                  quantity: t.size,
+                  side: t.side === "BUY" ? "sell" : "buy",
+                  exchangeTs: isoMillis(t.time, rt.emitter.nowMillis())
+                }, true))
+              }, { discard: true }), { discard: true })
+          }
+          case "ticker": {
+            const d = decodeTicker(msg)
+            if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
+            const ts = isoMillis(d.right.timestamp, rt.emitter.nowMillis())
+            return Effect.forEach(d.right.events, (ev) =>
+              Effect.forEach(ev.tickers, (t) => {
+                const sb = byVenue.get(t.product_id)
+                if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
+                return rt.emitter.emit(sb.symbol, "ticker", Ticker.make({
+                  bidPrice: t.best_bid,
+                  bidQty: t.best_bid_quantity,
+                  askPrice: t.best_ask,
+                  askQty: t.best_ask_quantity,
+                  exchangeTs: ts
+                }, true))
+              }, { discard: true }), { discard: true })
+          }
+          default:
+            return rt.emitter.malformed("unknown_message", raw)
+        }
+      }
+
+      return {
+        subscriptions: () => [
+          subscribe("heartbeats"),
+          subscribe("level2", products),
+          subscribe("market_trades", products),
+          subscribe("ticker", products)
+        ],
+        onFrame,
+        onConnected: () => {
+          lastSequence = undefined
+        }
+      }
+    }
+  }, services)
+}

@@ -13,21 +13,19 @@
  * (unsubscribe, subscribe with a snapshot), after which it is consistent again.
  */
 import { Effect, Schema } from "effect"
-import { HttpClient } from "@effect/platform/HttpClient"
-import { WebSocketConstructor } from "@effect/platform/Socket"
+import type { HttpClient } from "@effect/platform/HttpClient"
+import type { WebSocketConstructor } from "@effect/platform/Socket"
 import { parse as parseLossless } from "lossless-json"
 import type { KrakenConfig } from "../../schema/ProviderConfig.js"
 import { Decimal, Ticker, Trade } from "../../schema/Event.js"
 import type { BookLevel } from "../OrderBook.js"
 import { ChecksumMismatch, deltaPayload, krakenChecksum } from "../OrderBook.js"
-import type { ProviderShape, ProviderStatus } from "../Provider.js"
+import type { ProviderShape } from "../Provider.js"
 import type { SymbolBook } from "./internal/books.js"
-import { disconnectAll, goConsistent, integrityFailure, isRecord, makeSymbolBooks, refresh } from "./internal/books.js"
-import type { Connection } from "./internal/connection.js"
-import type { FeedServices, Sink } from "./internal/feed.js"
-import { Counters } from "./internal/feed.js"
-import type { Input, VenueRuntime } from "./internal/venue.js"
-import { runVenue } from "./internal/venue.js"
+import { goConsistent, integrityFailure, isRecord, parseJson } from "./internal/books.js"
+import type { FeedServices } from "./internal/feed.js"
+import type { VenueRuntime } from "./internal/venue.js"
+import { makeVenueProvider } from "./internal/venue.js"
 
 export const KRAKEN_WS_URL = "wss://ws.kraken.com/v2"
 
@@ -81,13 +79,7 @@ const decodeTrade = Schema.decodeUnknownEither(TradeMessage)
 const decodeTicker = Schema.decodeUnknownEither(TickerMessage)
 
 /** Lossless parse: every JSON number becomes its source text. */
-export const parseKraken = (text: string): { ok: true; value: unknown } | { ok: false; error: string } => {
-  try {
-    return { ok: true, value: parseLossless(text, null, (n: string) => n) }
-  } catch (e) {
-    return { ok: false, error: e instanceof Error ? e.message : String(e) }
-  }
-}
+export const parseKraken = (text: string) => parseJson(text, (t) => parseLossless(t, null, (n: string) => n))
 
 export const krakenSymbol = (config: KrakenConfig, canonical: string): string =>
   config.symbolMap[canonical] ?? canonical.replace("-", "/")
@@ -104,175 +96,131 @@ const isoMillis = (iso: string | undefined, fallback: number): number => {
 export const makeKraken = (
   config: KrakenConfig,
   services: FeedServices
-): Effect.Effect<ProviderShape, never, HttpClient | WebSocketConstructor> =>
-  Effect.gen(function*() {
-    const http = yield* HttpClient
-    const webSocket = yield* WebSocketConstructor
-    const name = config.name ?? "kraken"
-    const url = config.wsUrl ?? KRAKEN_WS_URL
-    let counters = new Counters()
-    let books: ReadonlyArray<SymbolBook<never>> = []
-    let connection: Connection | undefined
-    let reqId = 0
+): Effect.Effect<ProviderShape, never, HttpClient | WebSocketConstructor> => {
+  const name = config.name ?? "kraken"
+  const depth = Math.min(config.depth, config.bookDepth)
+  let reqId = 0
 
-    const status: Effect.Effect<ProviderStatus> = Effect.sync(() => ({
-      provider: name,
-      connected: connection?.isConnected() ?? false,
-      books: books.map((sb) => ({
-        symbol: sb.symbol,
-        state: sb.book.state,
-        ...(sb.book.staleReason === undefined ? {} : { reason: sb.book.staleReason })
-      })),
-      stats: counters.snapshot()
-    }))
+  return makeVenueProvider<never>({
+    name,
+    config,
+    url: config.wsUrl ?? KRAKEN_WS_URL,
+    keepalive: JSON.stringify({ method: "ping" }),
+    venueSymbol: (s) => krakenSymbol(config, s),
+    maxDepth: config.bookDepth,
+    depth,
+    checksum: krakenChecksum,
+    session: ({ all: books, byVenue }) => {
+      const venueSymbols = books.map((sb) => sb.venueSymbol)
 
-    const run = (sink: Sink) =>
-      Effect.suspend(() => {
-        counters = new Counters()
-        books = makeSymbolBooks<never>(config.symbols, (s) => krakenSymbol(config, s), config.bookDepth)
-        const byVenue = new Map(books.map((sb) => [sb.venueSymbol, sb] as const))
-        const venueSymbols = books.map((sb) => sb.venueSymbol)
-        const depth = Math.min(config.depth, config.bookDepth)
+      const subscribeBook = (symbols: ReadonlyArray<string>) =>
+        JSON.stringify({
+          method: "subscribe",
+          params: { channel: "book", symbol: symbols, depth: config.bookDepth, snapshot: true },
+          req_id: ++reqId
+        })
 
-        const subscribeBook = (symbols: ReadonlyArray<string>) =>
-          JSON.stringify({
-            method: "subscribe",
-            params: { channel: "book", symbol: symbols, depth: config.bookDepth, snapshot: true },
+      const resubscribe = (rt: VenueRuntime, sb: SymbolBook<never>): Effect.Effect<void> =>
+        Effect.suspend(() => {
+          sb.phase = "buffering"
+          return rt.send(JSON.stringify({
+            method: "unsubscribe",
+            params: { channel: "book", symbol: [sb.venueSymbol], depth: config.bookDepth },
             req_id: ++reqId
-          })
+          })).pipe(Effect.zipRight(rt.send(subscribeBook([sb.venueSymbol]))), Effect.asVoid)
+        })
 
-        const resubscribe = (rt: VenueRuntime, sb: SymbolBook<never>): Effect.Effect<void> =>
-          Effect.suspend(() => {
-            sb.phase = "buffering"
-            return rt.send(JSON.stringify({
-              method: "unsubscribe",
-              params: { channel: "book", symbol: [sb.venueSymbol], depth: config.bookDepth },
-              req_id: ++reqId
-            })).pipe(Effect.zipRight(rt.send(subscribeBook([sb.venueSymbol]))), Effect.asVoid)
-          })
-
-        const verify = (rt: VenueRuntime, sb: SymbolBook<never>, venueChecksum: number): Effect.Effect<boolean> => {
-          const local = krakenChecksum(sb.book)
-          if (local === venueChecksum) return Effect.succeed(true)
-          return integrityFailure(rt, sb, new ChecksumMismatch({ provider: name, symbol: sb.symbol, expected: venueChecksum, computed: local })).pipe(
-            Effect.zipRight(resubscribe(rt, sb)),
-            Effect.as(false)
-          )
-        }
-
-        const onBook = (rt: VenueRuntime, type: "snapshot" | "update", d: BookData, raw: string): Effect.Effect<void> => {
-          const sb = byVenue.get(d.symbol)
-          if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
-          if (type === "snapshot") {
-            sb.book.reset(toLevels(d.bids), toLevels(d.asks))
-            return verify(rt, sb, d.checksum).pipe(
-              Effect.flatMap((ok) => ok ? goConsistent(rt, sb, depth, krakenChecksum) : Effect.void)
-            )
-          }
-          if (sb.phase !== "synced") return Effect.void
-          const bids = toLevels(d.bids)
-          const asks = toLevels(d.asks)
-          sb.book.apply(bids, asks)
-          return verify(rt, sb, d.checksum).pipe(
-            Effect.flatMap((ok) => ok ? rt.emitter.emit(sb.symbol, "book_delta", deltaPayload(bids, asks, { checksum: d.checksum })) : Effect.void)
-          )
-        }
-
-        const onFrame = (rt: VenueRuntime, raw: string): Effect.Effect<void> => {
-          const parsed = parseKraken(raw)
-          if (!parsed.ok) return rt.emitter.malformed("invalid_json", raw, parsed.error)
-          const msg = parsed.value
-          if (!isRecord(msg)) return rt.emitter.malformed("unknown_message", raw)
-          if (typeof msg.method === "string") {
-            if (msg.success === false) {
-              rt.counters.venueErrors++
-              return rt.emitter.malformed("venue_error", raw, typeof msg.error === "string" ? msg.error : undefined)
-            }
-            return Effect.void
-          }
-          switch (msg.channel) {
-            case "heartbeat":
-            case "status":
-              return Effect.void
-            case "book": {
-              const d = decodeBook(msg)
-              if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
-              return Effect.forEach(d.right.data, (item) => onBook(rt, d.right.type, item, raw), { discard: true })
-            }
-            case "trade": {
-              const d = decodeTrade(msg)
-              if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
-              return Effect.forEach(d.right.data, (t) => {
-                const sb = byVenue.get(t.symbol)
-                if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
-                return rt.emitter.emit(sb.symbol, "trade", Trade.make({
-                  tradeId: String(t.trade_id),
-                  price: t.price,
-                  quantity: t.qty,
-                  side: t.side,
-                  exchangeTs: isoMillis(t.timestamp, rt.emitter.nowMillis())
-                }, true))
-              }, { discard: true })
-            }
-            case "ticker": {
-              const d = decodeTicker(msg)
-              if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
-              return Effect.forEach(d.right.data, (t) => {
-                const sb = byVenue.get(t.symbol)
-                if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
-                return rt.emitter.emit(sb.symbol, "ticker", Ticker.make({
-                  bidPrice: t.bid,
-                  bidQty: t.bid_qty,
-                  askPrice: t.ask,
-                  askQty: t.ask_qty,
-                  exchangeTs: isoMillis(t.timestamp, rt.emitter.nowMillis())
-                }, true))
-              }, { discard: true })
-            }
-            default:
-              return rt.emitter.malformed("unknown_message", raw)
-          }
-        }
-
-        const handle = (input: Input, rt: VenueRuntime): Effect.Effect<void> => {
-          switch (input._tag) {
-            case "Frame":
-              return onFrame(rt, input.data)
-            case "Connected":
-              return Effect.sync(() => {
-                for (const sb of books) sb.phase = "buffering"
-              })
-            case "Disconnected":
-              return disconnectAll(rt, books, input.reason)
-            case "Snapshot":
-              return Effect.void
-            case "Refresh":
-              return refresh(rt, books, depth, krakenChecksum)
-          }
-        }
-
-        return runVenue(
-          {
-            provider: name,
-            config,
-            url,
-            counters,
-            keepalive: JSON.stringify({ method: "ping" }),
-            subscriptions: () => [
-              subscribeBook(venueSymbols),
-              JSON.stringify({ method: "subscribe", params: { channel: "trade", symbol: venueSymbols, snapshot: false }, req_id: ++reqId }),
-              JSON.stringify({ method: "subscribe", params: { channel: "ticker", symbol: venueSymbols, event_trigger: "bbo" }, req_id: ++reqId })
-            ],
-            handle
-          },
-          services,
-          { http, webSocket },
-          sink,
-          (c) => {
-            connection = c
-          }
+      const verify = (rt: VenueRuntime, sb: SymbolBook<never>, venueChecksum: number): Effect.Effect<boolean> => {
+        const local = krakenChecksum(sb.book)
+        if (local === venueChecksum) return Effect.succeed(true)
+        return integrityFailure(rt, sb, new ChecksumMismatch({ provider: name, symbol: sb.symbol, expected: venueChecksum, computed: local })).pipe(
+          Effect.zipRight(resubscribe(rt, sb)),
+          Effect.as(false)
         )
-      })
+      }
 
-    return { name, symbols: config.symbols, run, status, stats: () => counters.snapshot() }
-  })
+      const onBook = (rt: VenueRuntime, type: "snapshot" | "update", d: BookData, raw: string): Effect.Effect<void> => {
+        const sb = byVenue.get(d.symbol)
+        if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
+        if (type === "snapshot") {
+          sb.book.reset(toLevels(d.bids), toLevels(d.asks))
+          return verify(rt, sb, d.checksum).pipe(
+            Effect.flatMap((ok) => ok ? goConsistent(rt, sb, depth, krakenChecksum) : Effect.void)
+          )
+        }
+        if (sb.phase !== "synced") return Effect.void
+        const bids = toLevels(d.bids)
+        const asks = toLevels(d.asks)
+        sb.book.apply(bids, asks)
+        return verify(rt, sb, d.checksum).pipe(
+          Effect.flatMap((ok) => ok ? rt.emitter.emit(sb.symbol, "book_delta", deltaPayload(bids, asks, { checksum: d.checksum })) : Effect.void)
+        )
+      }
+
+      const onFrame = (rt: VenueRuntime, raw: string): Effect.Effect<void> => {
+        const parsed = parseKraken(raw)
+        if (!parsed.ok) return rt.emitter.malformed("invalid_json", raw, parsed.error)
+        const msg = parsed.value
+        if (!isRecord(msg)) return rt.emitter.malformed("unknown_message", raw)
+        if (typeof msg.method === "string") {
+          if (msg.success === false) {
+            rt.counters.venueErrors++
+            return rt.emitter.malformed("venue_error", raw, typeof msg.error === "string" ? msg.error : undefined)
+          }
+          return Effect.void
+        }
+        switch (msg.channel) {
+          case "heartbeat":
+          case "status":
+            return Effect.void
+          case "book": {
+            const d = decodeBook(msg)
+            if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
+            return Effect.forEach(d.right.data, (item) => onBook(rt, d.right.type, item, raw), { discard: true })
+          }
+          case "trade": {
+            const d = decodeTrade(msg)
+            if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
+            return Effect.forEach(d.right.data, (t) => {
+              const sb = byVenue.get(t.symbol)
+              if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
+              return rt.emitter.emit(sb.symbol, "trade", Trade.make({
+                tradeId: String(t.trade_id),
+                price: t.price,
+                quantity: t.qty,
+                side: t.side,
+                exchangeTs: isoMillis(t.timestamp, rt.emitter.nowMillis())
+              }, true))
+            }, { discard: true })
+          }
+          case "ticker": {
+            const d = decodeTicker(msg)
+            if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
+            return Effect.forEach(d.right.data, (t) => {
+              const sb = byVenue.get(t.symbol)
+              if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
+              return rt.emitter.emit(sb.symbol, "ticker", Ticker.make({
+                bidPrice: t.bid,
+                bidQty: t.bid_qty,
+                askPrice: t.ask,
+                askQty: t.ask_qty,
+                exchangeTs: isoMillis(t.timestamp, rt.emitter.nowMillis())
+              }, true))
+            }, { discard: true })
+          }
+          default:
+            return rt.emitter.malformed("unknown_message", raw)
+        }
+      }
+
+      return {
+        subscriptions: () => [
+          subscribeBook(venueSymbols),
+          JSON.stringify({ method: "subscribe", params: { channel: "trade", symbol: venueSymbols, snapshot: false }, req_id: ++reqId }),
+          JSON.stringify({ method: "subscribe", params: { channel: "ticker", symbol: venueSymbols, event_trigger: "bbo" }, req_id: ++reqId })
+        ],
+        onFrame
+      }
+    }
+  }, services)
+}

@@ -15,19 +15,17 @@
  * WebSocket (`action: "snapshot"`) is used as well.
  */
 import { Effect, Schema } from "effect"
-import { HttpClient } from "@effect/platform/HttpClient"
-import { WebSocketConstructor } from "@effect/platform/Socket"
+import type { HttpClient } from "@effect/platform/HttpClient"
+import type { WebSocketConstructor } from "@effect/platform/Socket"
 import type { OkxConfig } from "../../schema/ProviderConfig.js"
 import { Decimal, Ticker, Trade } from "../../schema/Event.js"
 import { ChecksumMismatch, CrossedBook, deltaPayload, okxChecksum, SequenceGap } from "../OrderBook.js"
-import type { ProviderShape, ProviderStatus } from "../Provider.js"
-import type { SymbolBook } from "./internal/books.js"
-import { disconnectAll, goConsistent, integrityFailure, isRecord, levels, makeSymbolBooks, parseJson, refresh } from "./internal/books.js"
-import type { Connection } from "./internal/connection.js"
-import type { FeedServices, Sink } from "./internal/feed.js"
-import { Counters } from "./internal/feed.js"
-import type { Input, VenueRuntime } from "./internal/venue.js"
-import { runVenue } from "./internal/venue.js"
+import type { ProviderShape } from "../Provider.js"
+import type { RestSync, SymbolBook } from "./internal/books.js"
+import { goConsistent, integrityFailure, isRecord, levels, makeRestSync, parseJson } from "./internal/books.js"
+import type { FeedServices } from "./internal/feed.js"
+import type { VenueRuntime } from "./internal/venue.js"
+import { makeVenueProvider } from "./internal/venue.js"
 
 export const OKX_WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
 export const OKX_REST_URL = "https://www.okx.com"
@@ -93,214 +91,139 @@ export const okxSymbol = (config: OkxConfig, canonical: string): string => confi
 export const makeOkx = (
   config: OkxConfig,
   services: FeedServices
-): Effect.Effect<ProviderShape, never, HttpClient | WebSocketConstructor> =>
-  Effect.gen(function*() {
-    const http = yield* HttpClient
-    const webSocket = yield* WebSocketConstructor
-    const name = config.name ?? "okx"
-    const url = config.wsUrl ?? OKX_WS_URL
-    const restBase = (config.restUrl ?? OKX_REST_URL).replace(/\/+$/, "")
-    let counters = new Counters()
-    let books: ReadonlyArray<SymbolBook<BookData>> = []
-    let connection: Connection | undefined
+): Effect.Effect<ProviderShape, never, HttpClient | WebSocketConstructor> => {
+  const name = config.name ?? "okx"
+  const restBase = (config.restUrl ?? OKX_REST_URL).replace(/\/+$/, "")
+  const depth = config.depth
 
-    const status: Effect.Effect<ProviderStatus> = Effect.sync(() => ({
-      provider: name,
-      connected: connection?.isConnected() ?? false,
-      books: books.map((sb) => ({
-        symbol: sb.symbol,
-        state: sb.book.state,
-        ...(sb.book.staleReason === undefined ? {} : { reason: sb.book.staleReason })
-      })),
-      stats: counters.snapshot()
-    }))
-
-    const run = (sink: Sink) =>
-      Effect.suspend(() => {
-        counters = new Counters()
-        books = makeSymbolBooks<BookData>(config.symbols, (s) => okxSymbol(config, s))
-        const byVenue = new Map(books.map((sb) => [sb.venueSymbol, sb] as const))
-        const depth = config.depth
-
-        const startSync = (rt: VenueRuntime, sb: SymbolBook<BookData>) =>
-          Effect.suspend(() => {
-            sb.fetching = true
-            return rt.fetchSnapshot(sb.symbol, sb.generation, `${restBase}/api/v5/market/books?instId=${sb.venueSymbol}&sz=${config.snapshotLimit}`)
-          })
-
-        /** Applies one update to a synced book, or says why it cannot be applied. */
-        const applyUpdate = (sb: SymbolBook<BookData>, d: BookData): SequenceGap | ChecksumMismatch | CrossedBook | undefined => {
-          const last = sb.book.lastSeq
-          if (last !== undefined && d.prevSeqId !== last) {
-            return new SequenceGap({ provider: name, symbol: sb.symbol, expected: `prevSeqId=${last}`, received: `prevSeqId=${d.prevSeqId} seqId=${d.seqId}` })
-          }
-          sb.book.apply(levels(d.bids), levels(d.asks))
-          sb.book.lastSeq = d.seqId
-          if (d.checksum !== 0) {
-            const local = okxChecksum(sb.book)
-            if (local !== d.checksum) return new ChecksumMismatch({ provider: name, symbol: sb.symbol, expected: d.checksum, computed: local })
-          }
-          if (sb.book.isCrossed()) {
-            return new CrossedBook({ provider: name, symbol: sb.symbol, bestBid: sb.book.bestBid()!.price, bestAsk: sb.book.bestAsk()!.price })
-          }
-          return undefined
+  return makeVenueProvider<BookData>({
+    name,
+    config,
+    url: config.wsUrl ?? OKX_WS_URL,
+    keepalive: "ping",
+    venueSymbol: (s) => okxSymbol(config, s),
+    depth,
+    session: ({ all: books, byVenue }) => {
+      /** Applies one update to a synced book, or says why it cannot be applied. */
+      const applyUpdate = (sb: SymbolBook<BookData>, d: BookData): SequenceGap | ChecksumMismatch | CrossedBook | undefined => {
+        const last = sb.book.lastSeq
+        if (last !== undefined && d.prevSeqId !== last) {
+          return new SequenceGap({ provider: name, symbol: sb.symbol, expected: `prevSeqId=${last}`, received: `prevSeqId=${d.prevSeqId} seqId=${d.seqId}` })
         }
-
-        const bufferUpdate = (rt: VenueRuntime, sb: SymbolBook<BookData>, d: BookData): Effect.Effect<void> =>
-          Effect.suspend(() => {
-          sb.phase = "buffering"
-          if (sb.buffer.length >= config.maxBuffered) {
-            rt.counters.bufferOverflows++
-            sb.buffer = []
-            sb.generation++
-            sb.fetching = false
-          }
-          sb.buffer.push(d)
-          return sb.fetching ? Effect.void : startSync(rt, sb)
-          })
-
-        /** Installs a snapshot, applies what was buffered after it, and publishes the book. */
-        const install = (rt: VenueRuntime, sb: SymbolBook<BookData>, snap: BookData, pending: ReadonlyArray<BookData>): Effect.Effect<void> => {
-          sb.book.reset(levels(snap.bids), levels(snap.asks))
-          sb.book.lastSeq = snap.seqId
-          sb.buffer = []
-          sb.phase = "synced"
-          for (const d of pending) {
-            const e = applyUpdate(sb, d)
-            if (e === undefined) continue
-            if (e._tag === "SequenceGap") rt.counters.gaps++
-            sb.phase = "buffering"
-            sb.generation++
-            return startSync(rt, sb)
-          }
-          return goConsistent(rt, sb, depth)
+        sb.book.apply(levels(d.bids), levels(d.asks))
+        sb.book.lastSeq = d.seqId
+        if (d.checksum !== 0) {
+          const local = okxChecksum(sb.book)
+          if (local !== d.checksum) return new ChecksumMismatch({ provider: name, symbol: sb.symbol, expected: d.checksum, computed: local })
         }
+        if (sb.book.isCrossed()) {
+          return new CrossedBook({ provider: name, symbol: sb.symbol, bestBid: sb.book.bestBid()!.price, bestAsk: sb.book.bestAsk()!.price })
+        }
+        return undefined
+      }
 
-        const onRestSnapshot = (rt: VenueRuntime, sb: SymbolBook<BookData>, body: string): Effect.Effect<void> => {
-          sb.fetching = false
-          const decoded = decodeRest(body)
-          if (decoded._tag === "Left") {
-            return rt.emitter.malformed("snapshot_schema", body, decoded.left.message).pipe(Effect.zipRight(startSync(rt, sb)))
-          }
-          const snap = decoded.right.data[0]
+      /** Installs a snapshot, applies what was buffered after it, and publishes the book. */
+      const install = (rt: VenueRuntime, sb: SymbolBook<BookData>, snap: BookData, pending: ReadonlyArray<BookData>): Effect.Effect<void> => {
+        sb.book.reset(levels(snap.bids), levels(snap.asks))
+        sb.book.lastSeq = snap.seqId
+        sb.buffer = []
+        sb.phase = "synced"
+        for (const d of pending) {
+          const e = applyUpdate(sb, d)
+          if (e === undefined) continue
+          if (e._tag === "SequenceGap") rt.counters.gaps++
+          return sync.restart(rt, sb)
+        }
+        return goConsistent(rt, sb, depth)
+      }
+
+      const sync: RestSync<BookData> = makeRestSync<BookData, typeof RestBooks.Type>({
+        maxBuffered: config.maxBuffered,
+        url: (sb) => `${restBase}/api/v5/market/books?instId=${sb.venueSymbol}&sz=${config.snapshotLimit}`,
+        decode: decodeRest,
+        install: (rt, sb, rest) => {
+          const snap = rest.data[0]
           const pending = snap.seqId !== undefined
             ? sb.buffer.filter((d) => d.seqId === undefined || d.seqId > snap.seqId!)
             : sb.buffer.filter((d) => Number(d.ts) > Number(snap.ts))
           return install(rt, sb, snap, pending)
         }
-
-        const onBook = (rt: VenueRuntime, action: "snapshot" | "update", sb: SymbolBook<BookData>, d: BookData): Effect.Effect<void> => {
-          if (action === "snapshot") {
-            sb.generation++
-            sb.fetching = false
-            return install(rt, sb, d, [])
-          }
-          if (sb.phase !== "synced") return bufferUpdate(rt, sb, d)
-          const e = applyUpdate(sb, d)
-          if (e === undefined) {
-            return rt.emitter.emit(sb.symbol, "book_delta", deltaPayload(levels(d.bids), levels(d.asks), {
-              first: d.seqId,
-              last: d.seqId,
-              ...(d.checksum === 0 ? {} : { checksum: d.checksum })
-            }))
-          }
-          return integrityFailure(rt, sb, e).pipe(Effect.zipRight(bufferUpdate(rt, sb, d)))
-        }
-
-        const onFrame = (rt: VenueRuntime, raw: string): Effect.Effect<void> => {
-          if (raw === "pong") return Effect.void
-          const parsed = parseJson(raw)
-          if (!parsed.ok) return rt.emitter.malformed("invalid_json", raw, parsed.error)
-          const msg = parsed.value
-          if (!isRecord(msg)) return rt.emitter.malformed("unknown_message", raw)
-          if (typeof msg.event === "string") {
-            if (msg.event === "error") {
-              rt.counters.venueErrors++
-              return rt.emitter.malformed("venue_error", raw, typeof msg.msg === "string" ? msg.msg : undefined)
-            }
-            return Effect.void
-          }
-          const channel = isRecord(msg.arg) ? msg.arg.channel : undefined
-          switch (channel) {
-            case "books": {
-              const d = decodeBook(msg)
-              if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
-              const sb = byVenue.get(d.right.arg.instId)
-              if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
-              return Effect.forEach(d.right.data, (item) => onBook(rt, d.right.action, sb, item), { discard: true })
-            }
-            case "trades": {
-              const d = decodeTrades(msg)
-              if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
-              return Effect.forEach(d.right.data, (t) => {
-                const sb = byVenue.get(t.instId)
-                if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
-                return rt.emitter.emit(sb.symbol, "trade", Trade.make({ tradeId: t.tradeId, price: t.px, quantity: t.sz, side: t.side, exchangeTs: Number(t.ts) }, true))
-              }, { discard: true })
-            }
-            case "tickers": {
-              const d = decodeTickers(msg)
-              if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
-              return Effect.forEach(d.right.data, (t) => {
-                const sb = byVenue.get(t.instId)
-                if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
-                return rt.emitter.emit(sb.symbol, "ticker", Ticker.make({ bidPrice: t.bidPx, bidQty: t.bidSz, askPrice: t.askPx, askQty: t.askSz, exchangeTs: Number(t.ts) }, true))
-              }, { discard: true })
-            }
-            default:
-              return rt.emitter.malformed("unknown_message", raw)
-          }
-        }
-
-        const handle = (input: Input, rt: VenueRuntime): Effect.Effect<void> => {
-          switch (input._tag) {
-            case "Frame":
-              return onFrame(rt, input.data)
-            case "Connected":
-              return Effect.sync(() => {
-                for (const sb of books) {
-                  sb.phase = "buffering"
-                  sb.buffer = []
-                  sb.fetching = false
-                  sb.generation++
-                }
-              })
-            case "Disconnected":
-              return disconnectAll(rt, books, input.reason)
-            case "Snapshot": {
-              const sb = books.find((b) => b.symbol === input.symbol)
-              if (sb === undefined || sb.generation !== input.generation || sb.phase !== "buffering") return Effect.void
-              return onRestSnapshot(rt, sb, input.body)
-            }
-            case "Refresh":
-              return refresh(rt, books, depth)
-          }
-        }
-
-        const args = books.flatMap((sb) => [
-          { channel: "books", instId: sb.venueSymbol },
-          { channel: "trades", instId: sb.venueSymbol },
-          { channel: "tickers", instId: sb.venueSymbol }
-        ])
-
-        return runVenue(
-          {
-            provider: name,
-            config,
-            url,
-            counters,
-            keepalive: "ping",
-            subscriptions: () => [JSON.stringify({ op: "subscribe", args })],
-            handle
-          },
-          services,
-          { http, webSocket },
-          sink,
-          (c) => {
-            connection = c
-          }
-        )
       })
 
-    return { name, symbols: config.symbols, run, status, stats: () => counters.snapshot() }
-  })
+      const onBook = (rt: VenueRuntime, action: "snapshot" | "update", sb: SymbolBook<BookData>, d: BookData): Effect.Effect<void> => {
+        if (action === "snapshot") {
+          sb.generation++
+          sb.fetching = false
+          return install(rt, sb, d, [])
+        }
+        if (sb.phase !== "synced") return sync.buffer(rt, sb, d)
+        const e = applyUpdate(sb, d)
+        if (e === undefined) {
+          return rt.emitter.emit(sb.symbol, "book_delta", deltaPayload(levels(d.bids), levels(d.asks), {
+            first: d.seqId,
+            last: d.seqId,
+            ...(d.checksum === 0 ? {} : { checksum: d.checksum })
+          }))
+        }
+        return integrityFailure(rt, sb, e).pipe(Effect.zipRight(sync.buffer(rt, sb, d)))
+      }
+
+      const onFrame = (rt: VenueRuntime, raw: string): Effect.Effect<void> => {
+        if (raw === "pong") return Effect.void
+        const parsed = parseJson(raw)
+        if (!parsed.ok) return rt.emitter.malformed("invalid_json", raw, parsed.error)
+        const msg = parsed.value
+        if (!isRecord(msg)) return rt.emitter.malformed("unknown_message", raw)
+        if (typeof msg.event === "string") {
+          if (msg.event === "error") {
+            rt.counters.venueErrors++
+            return rt.emitter.malformed("venue_error", raw, typeof msg.msg === "string" ? msg.msg : undefined)
+          }
+          return Effect.void
+        }
+        const channel = isRecord(msg.arg) ? msg.arg.channel : undefined
+        switch (channel) {
+          case "books": {
+            const d = decodeBook(msg)
+            if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
+            const sb = byVenue.get(d.right.arg.instId)
+            if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
+            return Effect.forEach(d.right.data, (item) => onBook(rt, d.right.action, sb, item), { discard: true })
+          }
+          case "trades": {
+            const d = decodeTrades(msg)
+            if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
+            return Effect.forEach(d.right.data, (t) => {
+              const sb = byVenue.get(t.instId)
+              if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
+              return rt.emitter.emit(sb.symbol, "trade", Trade.make({ tradeId: t.tradeId, price: t.px, quantity: t.sz, side: t.side, exchangeTs: Number(t.ts) }, true))
+            }, { discard: true })
+          }
+          case "tickers": {
+            const d = decodeTickers(msg)
+            if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
+            return Effect.forEach(d.right.data, (t) => {
+              const sb = byVenue.get(t.instId)
+              if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
+              return rt.emitter.emit(sb.symbol, "ticker", Ticker.make({ bidPrice: t.bidPx, bidQty: t.bidSz, askPrice: t.askPx, askQty: t.askSz, exchangeTs: Number(t.ts) }, true))
+            }, { discard: true })
+          }
+          default:
+            return rt.emitter.malformed("unknown_message", raw)
+        }
+      }
+
+      const args = books.flatMap((sb) => [
+        { channel: "books", instId: sb.venueSymbol },
+        { channel: "trades", instId: sb.venueSymbol },
+        { channel: "tickers", instId: sb.venueSymbol }
+      ])
+
+      return {
+        subscriptions: () => [JSON.stringify({ op: "subscribe", args })],
+        onFrame,
+        restSync: sync
+      }
+    }
+  }, services)
+}

@@ -23,6 +23,7 @@ import type { BookLevel } from "../OrderBook.js"
 import { deltaPayload, krakenChecksum, OrderBook, staleSnapshot } from "../OrderBook.js"
 import type { ProviderShape, ProviderStatus } from "../Provider.js"
 import type { FeedServices, Sink } from "./internal/feed.js"
+import { venueStatus } from "./internal/books.js"
 import { Counters, makeEmitter } from "./internal/feed.js"
 import type { Rng } from "./internal/random.js"
 import { formatUnits, makeRng } from "./internal/random.js"
@@ -217,16 +218,7 @@ export const makeSimulated = (config: SimulatedVenueConfig, services: FeedServic
   let connected = false
   const pending: Array<{ fault: Fault; symbol: string | undefined }> = []
 
-  const status: Effect.Effect<ProviderStatus> = Effect.sync(() => ({
-    provider: name,
-    connected,
-    books: symbols.map((s) => ({
-      symbol: s.symbol,
-      state: s.book.state,
-      ...(s.book.staleReason === undefined ? {} : { reason: s.book.staleReason })
-    })),
-    stats: counters.snapshot()
-  }))
+  const status: Effect.Effect<ProviderStatus> = Effect.sync(() => venueStatus(name, connected, symbols, counters))
 
   const run = (sink: Sink): Effect.Effect<never, never, never> =>
     Effect.gen(function*() {

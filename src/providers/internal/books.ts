@@ -1,11 +1,15 @@
 /**
  * Book bookkeeping shared by the venue adapters: one record per symbol, the
  * transitions consistent -> stale (announced once, at once) and -> consistent
- * (a full snapshot), and the periodic refresh.
+ * (a full snapshot), the periodic refresh, the sync from a REST snapshot, and
+ * the books' part of a provider's status.
  */
+import type { Either, ParseResult } from "effect"
 import { Effect } from "effect"
 import type { BookIntegrityError, BookLevel } from "../../OrderBook.js"
 import { krakenChecksum, OrderBook, staleReason, staleSnapshot } from "../../OrderBook.js"
+import type { ProviderStatus } from "../../Provider.js"
+import type { Counters } from "./feed.js"
 import type { VenueRuntime } from "./venue.js"
 
 export interface SymbolBook<D> {
@@ -39,6 +43,31 @@ export const makeSymbolBooks = <D>(
     fetching: false,
     syncs: 0
   }))
+
+/** What `status` reports: each book's state (with the reason it is stale) and the counters. */
+export const venueStatus = (
+  provider: string,
+  connected: boolean,
+  books: ReadonlyArray<{ readonly symbol: string; readonly book: OrderBook }>,
+  counters: Counters
+): ProviderStatus => ({
+  provider,
+  connected,
+  books: books.map((sb) => ({
+    symbol: sb.symbol,
+    state: sb.book.state,
+    ...(sb.book.staleReason === undefined ? {} : { reason: sb.book.staleReason })
+  })),
+  stats: counters.snapshot()
+})
+
+/** On a new connection every book waits for a fresh snapshot: nothing buffered or fetched before it counts. */
+export const awaitSnapshot = <D>(sb: SymbolBook<D>): void => {
+  sb.phase = "buffering"
+  sb.buffer = []
+  sb.fetching = false
+  sb.generation++
+}
 
 /** Marks the book stale and, if consumers saw it consistent, tells them at once. */
 export const goStale = <D>(rt: VenueRuntime, sb: SymbolBook<D>, reason: string): Effect.Effect<void> =>
@@ -110,15 +139,79 @@ export const disconnectAll = <D>(
       })), { discard: true }))
   )
 
+/** Books synchronised from a REST snapshot, with the venue's diffs buffered while it is fetched. */
+export interface RestSync<D> {
+  /** Fetches a snapshot for the book's current generation. */
+  readonly start: (rt: VenueRuntime, sb: SymbolBook<D>) => Effect.Effect<void>
+  /** The buffered diffs do not chain onto the snapshot: it is abandoned and another fetched. */
+  readonly restart: (rt: VenueRuntime, sb: SymbolBook<D>) => Effect.Effect<void>
+  /** Keeps a diff until the snapshot arrives, fetching one if none is on its way; a full buffer starts over. */
+  readonly buffer: (rt: VenueRuntime, sb: SymbolBook<D>, diff: D) => Effect.Effect<void>
+  /**
+   * A fetched body: ignored unless the book still waits for this generation's
+   * snapshot; refused as `snapshot_schema` and fetched again; or installed.
+   */
+  readonly receive: (rt: VenueRuntime, sb: SymbolBook<D>, generation: number, body: string) => Effect.Effect<void>
+}
+
+export const makeRestSync = <D, S>(options: {
+  readonly maxBuffered: number
+  readonly url: (sb: SymbolBook<D>) => string
+  readonly decode: (body: string) => Either.Either<S, ParseResult.ParseError>
+  /** Installs a decoded snapshot and applies what was buffered after it. */
+  readonly install: (rt: VenueRuntime, sb: SymbolBook<D>, snapshot: S) => Effect.Effect<void>
+}): RestSync<D> => {
+  const start = (rt: VenueRuntime, sb: SymbolBook<D>): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      sb.fetching = true
+      return rt.fetchSnapshot(sb.symbol, sb.generation, options.url(sb))
+    })
+
+  const restart = (rt: VenueRuntime, sb: SymbolBook<D>): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      sb.phase = "buffering"
+      sb.generation++
+      return start(rt, sb)
+    })
+
+  const buffer = (rt: VenueRuntime, sb: SymbolBook<D>, diff: D): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      sb.phase = "buffering"
+      if (sb.buffer.length >= options.maxBuffered) {
+        rt.counters.bufferOverflows++
+        sb.buffer = []
+        sb.generation++
+        sb.fetching = false
+      }
+      sb.buffer.push(diff)
+      return sb.fetching ? Effect.void : start(rt, sb)
+    })
+
+  const receive = (rt: VenueRuntime, sb: SymbolBook<D>, generation: number, body: string): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (sb.generation !== generation || sb.phase !== "buffering") return Effect.void
+      sb.fetching = false
+      const decoded = options.decode(body)
+      return decoded._tag === "Left"
+        ? rt.emitter.malformed("snapshot_schema", body, decoded.left.message).pipe(Effect.zipRight(start(rt, sb)))
+        : options.install(rt, sb, decoded.right)
+    })
+
+  return { start, restart, buffer, receive }
+}
+
 export const levels = (pairs: ReadonlyArray<readonly [string, string, ...Array<unknown>]>): Array<BookLevel> =>
   pairs.map((p) => ({ price: p[0], qty: p[1] }))
 
 export { krakenChecksum }
 
-/** Parses JSON, or says why not. */
-export const parseJson = (text: string): { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: string } => {
+/** Parses JSON (with `JSON.parse` unless told otherwise), or says why not. */
+export const parseJson = (
+  text: string,
+  parse: (text: string) => unknown = JSON.parse
+): { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: string } => {
   try {
-    return { ok: true, value: JSON.parse(text) }
+    return { ok: true, value: parse(text) }
   } catch (e) {
     return { ok: false, error: e instanceof Error ? e.message : String(e) }
   }

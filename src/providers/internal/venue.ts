@@ -4,17 +4,26 @@
  * the WebSocket connection (frames, connected, disconnected), by REST snapshot
  * fetches and by the periodic refresh timer. Nothing else touches the books,
  * so there are no races between a snapshot arriving and a diff being applied.
+ *
+ * `makeVenueProvider` is the adapter around it: fresh counters and books for
+ * every run, the status, and the inputs every venue handles alike (connected,
+ * disconnected, a fetched snapshot, the refresh); each venue supplies its
+ * subscriptions, its frame handling and, where it has one, its REST sync.
  */
 import type { Context, Scope } from "effect"
 import { Duration, Effect, FiberSet, Queue } from "effect"
-import type { HttpClient } from "@effect/platform/HttpClient"
+import { HttpClient } from "@effect/platform/HttpClient"
 import { filterStatusOk } from "@effect/platform/HttpClient"
 import { WebSocketConstructor } from "@effect/platform/Socket"
 import type { RealVenueConfig } from "../../../schema/ProviderConfig.js"
+import type { OrderBook } from "../../OrderBook.js"
+import type { ProviderShape } from "../../Provider.js"
+import type { RestSync, SymbolBook } from "./books.js"
+import { awaitSnapshot, disconnectAll, makeSymbolBooks, refresh, venueStatus } from "./books.js"
 import type { Connection } from "./connection.js"
 import { backoffSchedule, makeConnection } from "./connection.js"
-import type { Counters, Emitter, FeedServices, Sink } from "./feed.js"
-import { makeEmitter } from "./feed.js"
+import type { Emitter, FeedServices, Sink } from "./feed.js"
+import { Counters, makeEmitter } from "./feed.js"
 
 export type Input =
   | { readonly _tag: "Frame"; readonly data: string }
@@ -126,4 +135,115 @@ export const runVenue = (
       Effect.flatMap((input) => spec.handle(input, rt)),
       Effect.forever
     )
+  })
+
+/** One run's books: in the configured order, and by the venue's symbol. */
+export interface VenueBooks<D> {
+  readonly all: ReadonlyArray<SymbolBook<D>>
+  readonly byVenue: ReadonlyMap<string, SymbolBook<D>>
+}
+
+/** What a venue does in one run, over that run's books. */
+export interface VenueSession<D> {
+  /** Subscription messages sent on every (re)connect. */
+  readonly subscriptions: () => ReadonlyArray<string>
+  readonly onFrame: (rt: VenueRuntime, raw: string) => Effect.Effect<void>
+  /** Venue state to forget on a new connection, besides the books. */
+  readonly onConnected?: () => void
+  /** Where books sync from a REST snapshot: fetched bodies go here. */
+  readonly restSync?: RestSync<D>
+}
+
+export interface VenueAdapter<D> {
+  readonly name: string
+  readonly config: RealVenueConfig
+  readonly url: string
+  readonly keepalive?: string
+  /** The venue's spelling of a canonical symbol. */
+  readonly venueSymbol: (canonical: string) => string
+  /** Levels kept per side in each book (all by default). */
+  readonly maxDepth?: number
+  /** Levels per side in published snapshots. */
+  readonly depth: number
+  /** The checksum published with a snapshot, where the venue has one. */
+  readonly checksum?: (book: OrderBook) => number
+  readonly session: (books: VenueBooks<D>) => VenueSession<D>
+}
+
+/**
+ * The inputs every venue handles alike: on connect every book waits for a
+ * fresh snapshot, on disconnect every book goes stale, a fetched snapshot goes
+ * to the REST sync, the refresh republishes the consistent books.
+ */
+const handleInput = <D>(
+  adapter: VenueAdapter<D>,
+  books: ReadonlyArray<SymbolBook<D>>,
+  session: VenueSession<D>
+) =>
+(input: Input, rt: VenueRuntime): Effect.Effect<void> => {
+  switch (input._tag) {
+    case "Frame":
+      return session.onFrame(rt, input.data)
+    case "Connected":
+      return Effect.sync(() => {
+        session.onConnected?.()
+        for (const sb of books) awaitSnapshot(sb)
+      })
+    case "Disconnected":
+      return disconnectAll(rt, books, input.reason)
+    case "Snapshot": {
+      const sb = books.find((b) => b.symbol === input.symbol)
+      return sb === undefined || session.restSync === undefined
+        ? Effect.void
+        : session.restSync.receive(rt, sb, input.generation, input.body)
+    }
+    case "Refresh":
+      return refresh(rt, books, adapter.depth, adapter.checksum)
+  }
+}
+
+/** A provider for a real venue: fresh counters and books on every run, and their status. */
+export const makeVenueProvider = <D>(
+  adapter: VenueAdapter<D>,
+  services: FeedServices
+): Effect.Effect<ProviderShape, never, HttpClient | WebSocketConstructor> =>
+  Effect.gen(function*() {
+    const http = yield* HttpClient
+    const webSocket = yield* WebSocketConstructor
+    const { config, name } = adapter
+    let counters = new Counters()
+    let books: ReadonlyArray<SymbolBook<D>> = []
+    let connection: Connection | undefined
+
+    const run = (sink: Sink) =>
+      Effect.suspend(() => {
+        counters = new Counters()
+        books = makeSymbolBooks<D>(config.symbols, adapter.venueSymbol, adapter.maxDepth)
+        const session = adapter.session({ all: books, byVenue: new Map(books.map((sb) => [sb.venueSymbol, sb])) })
+        return runVenue(
+          {
+            provider: name,
+            config,
+            url: adapter.url,
+            counters,
+            keepalive: adapter.keepalive,
+            subscriptions: session.subscriptions,
+            handle: handleInput(adapter, books, session)
+          },
+          services,
+          { http, webSocket },
+          sink,
+          (c) => {
+            connection = c
+          }
+        )
+      })
+
+    return {
+      name,
+      symbols: config.symbols,
+      run,
+      status: Effect.sync(() => venueStatus(name, connection?.isConnected() ?? false, books, counters)),
+      stats: () => counters.snapshot()
+    }
   })
