@@ -1,0 +1,128 @@
+import { NodeContext } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Either, Layer } from "effect"
+import * as Config from "../src/Config.js"
+
+const dir = "test/fixtures/config"
+const noEnv = Layer.mergeAll(NodeContext.layer, Layer.setConfigProvider(ConfigProvider.fromMap(new Map())))
+const withEnv = (env: Record<string, string>) =>
+  Layer.mergeAll(NodeContext.layer, Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+
+/** Every problem, as "path: message" lines. */
+const problems = (file: string | undefined, layer = noEnv) =>
+  Config.load({ file }).pipe(
+    Effect.flip,
+    Effect.map((e) => e.issues.map((i) => `${i.path}: ${i.message}`)),
+    Effect.provide(layer)
+  )
+
+const badFiles: ReadonlyArray<readonly [file: string, expected: ReadonlyArray<string>]> = [
+  ["syntax.yaml", ["(line 4, column 1): Sequence item without - indicator"]],
+  ["not-a-mapping.yaml", ["(root): expected a mapping of settings (got a list)"]],
+  ["empty-venues.json", ["venues: at least one venue is required"]],
+  ["nats-without-url.yaml", ["bus.url: is missing"]],
+  ["many-problems.yaml", [
+    `colour: is unexpected, expected: "venues" | "merges" | "pool" | "mailbox" | "dispatcher" | "http" | "bus" | "debug" | "statusIntervalMs" | "strategies"`,
+    "venues[0].symbols[0]: a canonical symbol is BASE-QUOTE, e.g. BTC-USDT",
+    "venues[0].tradesPerSecond: Expected a non-negative number, actual -1",
+    `venues[1].type: Expected "simulated" | "binance" | "kraken" | "okx" | "coinbase", actual "bitstamp"`,
+    "pool.capacity.Event: Event must be a positive integer (got 0)",
+    "mailbox.marketCapacity: marketCapacity must be a positive integer (got 1.5)",
+    `dispatcher.latenessMs: Expected number, actual "fast"`,
+    `http.host: operator endpoints listen on loopback only: 127.0.0.1, localhost or ::1 (got "0.0.0.0")`,
+    "http.port: port must be an integer in 0..65535 (got 70000)"
+  ]],
+  ["bad-window.yaml", [
+    `merges[0].kind: kind must be one of ticker, book_snapshot, trade (got "candles")`,
+    "merges[0].providers: a merge needs at least 2 providers (got 1)",
+    "merges[0].windowMs: windowMs must be an integer in 1..60000 (got 0)"
+  ]],
+  ["bad-merge.yaml", [
+    `venues[2].name: duplicate venue name "sim-a" (also venues[0])`,
+    `merges[0].providers[1]: venue "sim-b" does not quote BTC-USDT`,
+    `merges[0].providers[2]: unknown venue "sim-z" (configured: sim-a, sim-b)`,
+    "strategies.orders.symbol: no venue quotes DOGE-USDT"
+  ]],
+  ["does-not-exist.yaml", ["(file): cannot read test/fixtures/config/does-not-exist.yaml"]]
+]
+
+describe("Config", () => {
+  for (const [file, expected] of badFiles) {
+    it.effect(`${file}: every problem listed by path and reason`, () =>
+      Effect.gen(function*() {
+        const got = yield* problems(`${dir}/${file}`)
+        if (file === "does-not-exist.yaml") {
+          assert.strictEqual(got.length, 1)
+          assert.isTrue(got[0]!.startsWith(expected[0]!), got[0])
+        } else {
+          assert.deepStrictEqual(got, expected)
+        }
+      }))
+  }
+
+  it.effect("the message names the file and lists each problem on its own line", () =>
+    Effect.gen(function*() {
+      const error = yield* Config.load({ file: `${dir}/bad-window.yaml` }).pipe(Effect.flip, Effect.provide(noEnv))
+      assert.strictEqual(
+        error.message,
+        `invalid configuration (${dir}/bad-window.yaml):\n` +
+          `  - merges[0].kind: kind must be one of ticker, book_snapshot, trade (got "candles")\n` +
+          "  - merges[0].providers: a merge needs at least 2 providers (got 1)\n" +
+          "  - merges[0].windowMs: windowMs must be an integer in 1..60000 (got 0)"
+      )
+    }))
+
+  it.effect("no file: the embedded default (three simulated venues, two ticker merges, production pools)", () =>
+    Effect.gen(function*() {
+      const config = yield* Config.load({}).pipe(Effect.provide(noEnv))
+      assert.deepStrictEqual(config.venues.map((v) => v.name), ["sim-a", "sim-b", "sim-c"])
+      assert.deepStrictEqual(config.merges.map((m) => `${m.symbol}/${m.kind}`), ["BTC-USDT/ticker", "ETH-USDT/ticker"])
+      assert.strictEqual(config.debug, false)
+      assert.strictEqual(config.http.host, "127.0.0.1")
+      assert.strictEqual(config.bus._tag, "memory")
+    }))
+
+  it.effect("YAML and JSON files load with their values and defaults filled in", () =>
+    Effect.gen(function*() {
+      const yaml = yield* Config.load({ file: `${dir}/good.yaml` }).pipe(Effect.provide(noEnv))
+      assert.deepStrictEqual(yaml.venues.map((v) => v.name), ["sim-a", "sim-b"])
+      assert.strictEqual(yaml.pool.capacity.Event, 8192)
+      assert.strictEqual(yaml.pool.capacity.MergedEvent, 2048)
+      assert.strictEqual(yaml.dispatcher.latenessMs, 20)
+      assert.strictEqual(yaml.http.port, 0)
+      const json = yield* Config.load({ file: `${dir}/good.json` }).pipe(Effect.provide(noEnv))
+      assert.deepStrictEqual(json.venues.map((v) => v.name), ["solo"])
+      assert.strictEqual(json.strategies.bbo.enabled, false)
+    }))
+
+  it.effect("environment overrides: RECYCLER_DEBUG_MODE, port and bus; --debug wins", () =>
+    Effect.gen(function*() {
+      const env = withEnv({ RECYCLER_DEBUG_MODE: "true", MELTICA_HTTP_PORT: "9999" })
+      const config = yield* Config.load({ file: `${dir}/good.yaml` }).pipe(Effect.provide(env))
+      assert.strictEqual(config.debug, true)
+      assert.strictEqual(config.http.port, 9999)
+      const flagged = yield* Config.load({ debug: true }).pipe(Effect.provide(withEnv({ RECYCLER_DEBUG_MODE: "false" })))
+      assert.strictEqual(flagged.debug, true)
+    }))
+
+  it.effect("bad environment values are problems too, named by variable, alongside the file's", () =>
+    Effect.gen(function*() {
+      const got = yield* problems(
+        `${dir}/bad-window.yaml`,
+        withEnv({ RECYCLER_DEBUG_MODE: "maybe", MELTICA_HTTP_PORT: "80000", MELTICA_BUS: "nats", MELTICA_NATS_URL: "localhost" })
+      )
+      assert.deepStrictEqual(got, [
+        `debug (from RECYCLER_DEBUG_MODE): expected true or false (got "maybe")`,
+        `merges[0].kind: kind must be one of ticker, book_snapshot, trade (got "candles")`,
+        "merges[0].providers: a merge needs at least 2 providers (got 1)",
+        "merges[0].windowMs: windowMs must be an integer in 1..60000 (got 0)",
+        "http.port (from MELTICA_HTTP_PORT): port must be an integer in 0..65535 (got 80000)",
+        `bus.url (from MELTICA_NATS_URL): url must be a nats:// (or tls://, ws://, wss://) URL (got "localhost")`
+      ])
+    }))
+
+  it("parseText reports YAML syntax errors without throwing", () => {
+    const r = Config.parseText("a: [1, 2", "inline")
+    assert.isTrue(Either.isLeft(r))
+  })
+})
