@@ -21,7 +21,7 @@ import type { BookLevel } from "../OrderBook.js"
 import { CrossedBook, deltaPayload, SequenceGap, staleReason } from "../OrderBook.js"
 import type { ProviderShape } from "../Provider.js"
 import type { SymbolBook } from "./internal/books.js"
-import { goConsistent, goStale, isRecord, parseJson } from "./internal/books.js"
+import { goConsistent, goStale, isoMillis, isRecord, parseJson } from "./internal/books.js"
 import type { FeedServices } from "./internal/feed.js"
 import type { VenueRuntime } from "./internal/venue.js"
 import { makeVenueProvider } from "./internal/venue.js"
@@ -84,11 +84,6 @@ const decodeTrades = Schema.decodeUnknownEither(TradesMessage)
 const decodeTicker = Schema.decodeUnknownEither(TickerMessage)
 
 export const coinbaseSymbol = (config: CoinbaseConfig, canonical: string): string => config.symbolMap[canonical] ?? canonical
-
-const isoMillis = (iso: string, fallback: number): number => {
-  const t = Date.parse(iso)
-  return Number.isNaN(t) ? fallback : t
-}
 
 export const makeCoinbase = (
   config: CoinbaseConfig,

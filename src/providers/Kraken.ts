@@ -22,7 +22,7 @@ import type { BookLevel } from "../OrderBook.js"
 import { ChecksumMismatch, deltaPayload, krakenChecksum } from "../OrderBook.js"
 import type { ProviderShape } from "../Provider.js"
 import type { SymbolBook } from "./internal/books.js"
-import { goConsistent, integrityFailure, isRecord, parseJson } from "./internal/books.js"
+import { goConsistent, integrityFailure, isoMillis, isRecord, parseJson } from "./internal/books.js"
 import type { FeedServices } from "./internal/feed.js"
 import type { VenueRuntime } from "./internal/venue.js"
 import { makeVenueProvider } from "./internal/venue.js"
@@ -86,12 +86,6 @@ export const krakenSymbol = (config: KrakenConfig, canonical: string): string =>
 
 const toLevels = (ls: ReadonlyArray<{ readonly price: string; readonly qty: string }>): Array<BookLevel> =>
   ls.map((l) => ({ price: l.price, qty: l.qty }))
-
-const isoMillis = (iso: string | undefined, fallback: number): number => {
-  if (iso === undefined) return fallback
-  const t = Date.parse(iso)
-  return Number.isNaN(t) ? fallback : t
-}
 
 export const makeKraken = (
   config: KrakenConfig,

@@ -1,15 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Layer, Queue, Scope } from "effect"
-import { Backoff, BinanceConfig } from "../../schema/ProviderConfig.js"
-import type { Trade } from "../../schema/Event.js"
+import { Effect, Queue } from "effect"
+import { BinanceConfig } from "../../schema/ProviderConfig.js"
 import { DeadLetter } from "../../src/DeadLetter.js"
-import { Pool } from "../../src/Pool.js"
-import * as Provider from "../../src/Provider.js"
-import { assertContiguous, baseLayer, isDelta, isSnapshot, readFrames, recordingSink, replayBooks } from "./helpers.js"
+import { assertDelivered, isConsistent, isDelta, isStale, isTrade, localVenue, readFrames, runProvider, stopProvider, venueLayer, within } from "./helpers.js"
 import { restServer, venueServer } from "./servers.js"
-
-const layer = Layer.merge(baseLayer, Provider.layerPlatformNode)
-const within = <A, E, R>(e: Effect.Effect<A, E, R>) => e.pipe(Effect.timeout(Duration.seconds(5)))
 
 describe("Binance adapter", () => {
   it.live("syncs the diff-depth book from the REST snapshot, survives a gap, bad frames, a drop and a stall, and closes its socket", () =>
@@ -20,17 +14,12 @@ describe("Binance adapter", () => {
       let snapshot = f["snapshot-157"][0]
       rest.route("/api/v3/depth", () => snapshot)
 
-      const provider = yield* Provider.make(BinanceConfig.make({
+      const run = yield* runProvider(BinanceConfig.make({
         symbols: ["BNB-BTC"],
-        wsUrl: ws.url,
-        restUrl: rest.url,
-        stallTimeoutMs: 1_500,
-        snapshotIntervalMs: 60_000,
-        backoff: Backoff.make({ initialMs: 20, maxMs: 200, jitter: 0 })
+        ...localVenue(ws, rest),
+        stallTimeoutMs: 1_500
       }))
-      const rec = yield* recordingSink
-      const scope = yield* Scope.make()
-      const fiber = yield* provider.run(rec.sink).pipe(Scope.extend(scope), Effect.forkIn(scope))
+      const { provider, rec } = run
 
       // subscribe, then the documentation's sync: buffer, REST snapshot, drop u <= lastUpdateId, chain
       assert.deepStrictEqual(JSON.parse(yield* within(Queue.take(ws.received))), {
@@ -39,7 +28,7 @@ describe("Binance adapter", () => {
         id: 1
       })
       yield* ws.sendAll([...f.subscribed, ...f.initial])
-      const first = yield* within(rec.waitFor((s) => isSnapshot(s) && s.payload.state === "consistent"))
+      const first = yield* within(rec.waitFor(isConsistent))
       assert.deepStrictEqual([(first.payload as any).bids, (first.payload as any).asks], [
         [["0.0024", "12.5"], ["0.00220000", "6.40000000"], ["0.0021", "3"]],
         [["0.00260000", "3.60000000"]]
@@ -53,10 +42,10 @@ describe("Binance adapter", () => {
       // a dropped diff: stale at once, resync from a fresh snapshot
       snapshot = f["snapshot-165"][0]
       yield* ws.sendAll(f.gap)
-      const stale = yield* within(rec.waitFor((s) => isSnapshot(s) && s.payload.state === "stale"))
+      const stale = yield* within(rec.waitFor(isStale))
       assert.strictEqual((stale.payload as any).staleReason, "gap: expected U <= 162, received U=165 u=166")
       assert.deepStrictEqual([(stale.payload as any).bids, (stale.payload as any).asks], [[], []])
-      const resynced = yield* within(rec.waitFor((s) => isSnapshot(s) && s.payload.state === "consistent"))
+      const resynced = yield* within(rec.waitFor(isConsistent))
       assert.deepStrictEqual((resynced.payload as any).asks, [["0.0026", "2.5"]])
       yield* ws.sendAll(f["after-gap"])
       yield* within(rec.waitFor((s) => isDelta(s) && s.payload.firstSeq === 167))
@@ -65,7 +54,7 @@ describe("Binance adapter", () => {
 
       // malformed JSON, an unknown stream, a schema failure: counted, dead-lettered, the next frame still processed
       yield* ws.sendAll(f.bad)
-      yield* within(rec.waitFor((s) => s.kind === "trade" && (s.payload as Trade).tradeId === "12347"))
+      yield* within(rec.waitFor(isTrade("12347")))
       assert.deepStrictEqual(provider.stats().malformed, { invalid_json: 1, unknown_message: 1, schema: 1 })
       const dl = yield* DeadLetter
       assert.deepStrictEqual(dl.entries().map((e) => [e.source, e.reason, e.raw]), [
@@ -77,13 +66,13 @@ describe("Binance adapter", () => {
       // a disconnect mid-stream (no close frame: 1006): stale, reconnect, resubscribe, resync
       snapshot = f["snapshot-171"][0]
       yield* ws.drop
-      const dropped = yield* within(rec.waitFor((s) => isSnapshot(s) && s.payload.state === "stale"))
+      const dropped = yield* within(rec.waitFor(isStale))
       assert.match((dropped.payload as any).staleReason, /^disconnected: closed \(1006/)
       assert.strictEqual(JSON.parse(yield* within(Queue.take(ws.received))).method, "SUBSCRIBE")
       yield* ws.sendAll(f.reconnected)
-      const back = yield* within(rec.waitFor((s) => isSnapshot(s) && s.payload.state === "consistent"))
+      const back = yield* within(rec.waitFor(isConsistent))
       assert.deepStrictEqual((back.payload as any).bids, [["0.0024", "20"]])
-      yield* within(rec.waitFor((s) => s.kind === "trade" && (s.payload as Trade).tradeId === "12348"))
+      yield* within(rec.waitFor(isTrade("12348")))
 
       // a server that stalls: the client gives up on the silent connection and reconnects
       assert.strictEqual(JSON.parse(yield* within(Queue.take(ws.received))).method, "SUBSCRIBE")
@@ -92,22 +81,15 @@ describe("Binance adapter", () => {
 
       // closing the provider's scope closes the socket and stops every fiber
       const closesBefore = yield* Queue.size(ws.closes)
-      yield* Scope.close(scope, Exit.void)
-      assert.isTrue(Exit.isInterrupted(yield* Fiber.await(fiber)))
+      yield* stopProvider(run)
       const codes = yield* within(Effect.all(Array.from({ length: closesBefore + 1 }, () => Queue.take(ws.closes))))
       assert.deepStrictEqual(codes, [1006, 1000, 1000])
       assert.strictEqual(ws.clients().length, 0)
       assert.isFalse((yield* provider.status).connected)
 
       // nothing lost, nothing leaked
-      assert.deepStrictEqual(
-        rec.seen.filter((s) => s.kind === "trade").map((s) => (s.payload as Trade).tradeId),
-        ["12345", "12347", "12348"]
-      )
-      assert.isTrue(assertContiguous(rec.seen))
-      assert.deepStrictEqual(replayBooks(rec.seen, 20), [])
       const stats = provider.stats()
       assert.deepStrictEqual([stats.connects, stats.disconnects, stats.reconnects], [3, 2, 2])
-      assert.strictEqual((yield* Pool).stats().Event.outstanding, 0)
-    }).pipe(Effect.scoped, Effect.provide(layer)))
+      yield* assertDelivered(rec.seen, ["12345", "12347", "12348"], 20)
+    }).pipe(Effect.scoped, Effect.provide(venueLayer)))
 })

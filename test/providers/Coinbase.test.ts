@@ -1,15 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Layer, Queue, Scope } from "effect"
-import { Backoff, CoinbaseConfig } from "../../schema/ProviderConfig.js"
+import { Effect, Queue } from "effect"
+import { CoinbaseConfig } from "../../schema/ProviderConfig.js"
 import type { Trade } from "../../schema/Event.js"
 import { DeadLetter } from "../../src/DeadLetter.js"
-import { Pool } from "../../src/Pool.js"
-import * as Provider from "../../src/Provider.js"
-import { assertContiguous, baseLayer, isDelta, isSnapshot, readFrames, recordingSink, replayBooks } from "./helpers.js"
+import { assertDelivered, isConsistent, isDelta, isStale, isTrade, localVenue, readFrames, runProvider, stopProvider, takeCloses, venueLayer, within } from "./helpers.js"
 import { restServer, venueServer } from "./servers.js"
-
-const layer = Layer.merge(baseLayer, Provider.layerPlatformNode)
-const within = <A, E, R>(e: Effect.Effect<A, E, R>) => e.pipe(Effect.timeout(Duration.seconds(5)))
 
 describe("Coinbase Advanced Trade adapter", () => {
   it.live("subscribes heartbeats with level2, detects a sequence_num gap, resubscribes, and survives bad frames, a drop and a stall", () =>
@@ -17,18 +12,13 @@ describe("Coinbase Advanced Trade adapter", () => {
       const f = readFrames("coinbase-advanced-trade.frames")
       const ws = yield* venueServer
       const rest = yield* restServer
-      const provider = yield* Provider.make(CoinbaseConfig.make({
+      const run = yield* runProvider(CoinbaseConfig.make({
         symbols: ["BTC-USD"],
-        wsUrl: ws.url,
-        restUrl: rest.url,
-        stallTimeoutMs: 1_000,
-        snapshotIntervalMs: 60_000,
-        backoff: Backoff.make({ initialMs: 20, maxMs: 200, jitter: 0 })
+        ...localVenue(ws, rest),
+        stallTimeoutMs: 1_000
       }))
-      const rec = yield* recordingSink
+      const { provider, rec } = run
       const nextRequest = within(Queue.take(ws.received).pipe(Effect.map((m) => JSON.parse(m))))
-      const scope = yield* Scope.make()
-      const fiber = yield* provider.run(rec.sink).pipe(Scope.extend(scope), Effect.forkIn(scope))
 
       assert.deepStrictEqual([yield* nextRequest, yield* nextRequest, yield* nextRequest, yield* nextRequest], [
         { type: "subscribe", channel: "heartbeats" },
@@ -37,7 +27,7 @@ describe("Coinbase Advanced Trade adapter", () => {
         { type: "subscribe", product_ids: ["BTC-USD"], channel: "ticker" }
       ])
       yield* ws.sendAll(f.subscribed)
-      const first = yield* within(rec.waitFor((s) => isSnapshot(s) && s.payload.state === "consistent"))
+      const first = yield* within(rec.waitFor(isConsistent))
       assert.deepStrictEqual([(first.payload as any).bids, (first.payload as any).asks], [
         [["21921.73", "0.06317902"], ["21921.3", "0.02"]],
         [["21921.74", "0.01"], ["21922.5", "1.5"]]
@@ -58,51 +48,42 @@ describe("Coinbase Advanced Trade adapter", () => {
 
       // sequence_num 8 never arrives: every book stale at once, level2 resubscribed
       yield* ws.sendAll(f.gap)
-      const stale = yield* within(rec.waitFor((s) => isSnapshot(s) && s.payload.state === "stale"))
+      const stale = yield* within(rec.waitFor(isStale))
       assert.strictEqual((stale.payload as any).staleReason, "gap: expected sequence_num=8, received sequence_num=9")
       assert.deepStrictEqual([yield* nextRequest, yield* nextRequest], [
         { type: "unsubscribe", product_ids: ["BTC-USD"], channel: "level2" },
         { type: "subscribe", product_ids: ["BTC-USD"], channel: "level2" }
       ])
       yield* ws.sendAll(f.resubscribed)
-      const resynced = yield* within(rec.waitFor((s) => isSnapshot(s) && s.payload.state === "consistent"))
+      const resynced = yield* within(rec.waitFor(isConsistent))
       assert.deepStrictEqual((resynced.payload as any).bids, [["21921.73", "0.06317902"], ["21921.5", "0.4"]])
       yield* within(rec.waitFor((s) => isDelta(s) && (s.payload as any).lastSeq === 11))
       assert.deepStrictEqual([provider.stats().gaps, provider.stats().resyncs], [1, 1])
 
       yield* ws.sendAll(f.bad)
-      yield* within(rec.waitFor((s) => s.kind === "trade" && (s.payload as Trade).tradeId === "000000003"))
+      yield* within(rec.waitFor(isTrade("000000003")))
       assert.deepStrictEqual(provider.stats().malformed, { invalid_json: 1, unknown_message: 1, schema: 1, venue_error: 1 })
       assert.deepStrictEqual((yield* DeadLetter).entries().map((e) => e.raw), f.bad.slice(0, 4))
       // the invalid frame consumed sequence_num 12 unseen: that is a gap too
       assert.strictEqual(provider.stats().gaps, 2)
       assert.deepStrictEqual([(yield* nextRequest).type, (yield* nextRequest).type], ["unsubscribe", "subscribe"])
       yield* ws.sendAll(f["resubscribed-again"])
-      yield* within(rec.waitFor((s) => isSnapshot(s) && s.payload.state === "consistent" && (s.payload as any).asks[0][1] === "0.02"))
+      yield* within(rec.waitFor((s) => isConsistent(s) && (s.payload as any).asks[0][1] === "0.02"))
 
       yield* ws.drop
-      yield* within(rec.waitFor((s) => isSnapshot(s) && s.payload.state === "stale" && /^disconnected: closed \(1006/.test((s.payload as any).staleReason)))
+      yield* within(rec.waitFor((s) => isStale(s) && /^disconnected: closed \(1006/.test((s.payload as any).staleReason)))
       const again = [yield* nextRequest, yield* nextRequest, yield* nextRequest, yield* nextRequest]
       assert.deepStrictEqual(again.map((m) => m.channel), ["heartbeats", "level2", "market_trades", "ticker"])
       yield* ws.sendAll(f.reconnected)
-      const back = yield* within(rec.waitFor((s) => isSnapshot(s) && s.payload.state === "consistent" && (s.payload as any).bids[0][0] === "21930.01"))
+      const back = yield* within(rec.waitFor((s) => isConsistent(s) && (s.payload as any).bids[0][0] === "21930.01"))
       assert.deepStrictEqual((back.payload as any).asks, [["21930.02", "2"]])
-      yield* within(rec.waitFor((s) => s.kind === "trade" && (s.payload as Trade).tradeId === "000000004"))
+      yield* within(rec.waitFor(isTrade("000000004")))
 
       assert.strictEqual((yield* nextRequest).channel, "heartbeats")
       assert.strictEqual(provider.stats().stalls, 1)
 
-      yield* Scope.close(scope, Exit.void)
-      assert.isTrue(Exit.isInterrupted(yield* Fiber.await(fiber)))
-      const codes: Array<number> = []
-      while (codes.length < 3) codes.push(yield* within(Queue.take(ws.closes)))
-      assert.deepStrictEqual(codes, [1006, 1000, 1000])
-      assert.deepStrictEqual(
-        rec.seen.filter((s) => s.kind === "trade").map((s) => (s.payload as Trade).tradeId),
-        ["000000001", "000000003", "000000004"]
-      )
-      assert.isTrue(assertContiguous(rec.seen))
-      assert.deepStrictEqual(replayBooks(rec.seen, 20), [])
-      assert.strictEqual((yield* Pool).stats().Event.outstanding, 0)
-    }).pipe(Effect.scoped, Effect.provide(layer)))
+      yield* stopProvider(run)
+      assert.deepStrictEqual(yield* takeCloses(ws, 3), [1006, 1000, 1000])
+      yield* assertDelivered(rec.seen, ["000000001", "000000003", "000000004"], 20)
+    }).pipe(Effect.scoped, Effect.provide(venueLayer)))
 })

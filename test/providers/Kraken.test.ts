@@ -1,15 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Layer, Queue, Scope } from "effect"
-import { Backoff, KrakenConfig } from "../../schema/ProviderConfig.js"
-import type { Trade } from "../../schema/Event.js"
+import { Effect, Queue } from "effect"
+import { KrakenConfig } from "../../schema/ProviderConfig.js"
 import { DeadLetter } from "../../src/DeadLetter.js"
-import { Pool } from "../../src/Pool.js"
-import * as Provider from "../../src/Provider.js"
-import { assertContiguous, baseLayer, isDelta, isSnapshot, readFrames, recordingSink, replayBooks } from "./helpers.js"
+import { assertDelivered, isConsistent, isDelta, isStale, isTrade, localVenue, readFrames, runProvider, stopProvider, takeCloses, venueLayer, within } from "./helpers.js"
 import { restServer, venueServer } from "./servers.js"
-
-const layer = Layer.merge(baseLayer, Provider.layerPlatformNode)
-const within = <A, E, R>(e: Effect.Effect<A, E, R>) => e.pipe(Effect.timeout(Duration.seconds(5)))
 
 describe("Kraken v2 adapter", () => {
   it.live("checks the book CRC32 over the exact wire digits, resubscribes on a mismatch, and survives bad frames, a drop and a stall", () =>
@@ -17,18 +11,15 @@ describe("Kraken v2 adapter", () => {
       const f = readFrames("kraken-v2.frames")
       const ws = yield* venueServer
       const rest = yield* restServer
-      const provider = yield* Provider.make(KrakenConfig.make({
+      const run = yield* runProvider(KrakenConfig.make({
         symbols: ["BTC-USD"],
-        wsUrl: ws.url,
-        restUrl: rest.url,
+        ...localVenue(ws, rest),
         bookDepth: 10,
         depth: 10,
         stallTimeoutMs: 1_000,
-        pingIntervalMs: 150,
-        snapshotIntervalMs: 60_000,
-        backoff: Backoff.make({ initialMs: 20, maxMs: 200, jitter: 0 })
+        pingIntervalMs: 150
       }))
-      const rec = yield* recordingSink
+      const { provider, rec } = run
       const sent: Array<any> = []
       /** The next client message that is not a ping (pings are kept in `sent`). */
       const nextRequest = within(Queue.take(ws.received).pipe(
@@ -36,8 +27,6 @@ describe("Kraken v2 adapter", () => {
         Effect.tap((m) => sent.push(m)),
         Effect.repeat({ until: (m) => m.method !== "ping" })
       ))
-      const scope = yield* Scope.make()
-      const fiber = yield* provider.run(rec.sink).pipe(Scope.extend(scope), Effect.forkIn(scope))
 
       const subs = [yield* nextRequest, yield* nextRequest, yield* nextRequest].map((m) => m.params)
       assert.deepStrictEqual(subs, [
@@ -48,7 +37,7 @@ describe("Kraken v2 adapter", () => {
 
       // the checksum guide's snapshot verifies, so the book is consistent, with its trailing zeros
       yield* ws.sendAll(f.connected)
-      const first = yield* within(rec.waitFor((s) => isSnapshot(s) && s.payload.state === "consistent"))
+      const first = yield* within(rec.waitFor(isConsistent))
       assert.strictEqual((first.payload as any).checksum, 3310070434)
       assert.deepStrictEqual((first.payload as any).bids[0], ["45283.5", "0.10000000"])
       assert.deepStrictEqual((first.payload as any).asks[0], ["45285.2", "0.00100000"])
@@ -63,14 +52,14 @@ describe("Kraken v2 adapter", () => {
 
       // a corrupted checksum: stale at once, then unsubscribe + subscribe for a fresh snapshot
       yield* ws.sendAll(f["bad-checksum"])
-      const stale = yield* within(rec.waitFor((s) => isSnapshot(s) && s.payload.state === "stale"))
+      const stale = yield* within(rec.waitFor(isStale))
       assert.match((stale.payload as any).staleReason, /^checksum mismatch: venue 12345, local \d+$/)
       assert.deepStrictEqual([(yield* nextRequest).method, (yield* nextRequest)], [
         "unsubscribe",
         { method: "subscribe", params: { channel: "book", symbol: ["BTC/USD"], depth: 10, snapshot: true }, req_id: 5 }
       ])
       yield* ws.sendAll(f.resubscribed)
-      const resynced = yield* within(rec.waitFor((s) => isSnapshot(s) && s.payload.state === "consistent"))
+      const resynced = yield* within(rec.waitFor(isConsistent))
       assert.deepStrictEqual((resynced.payload as any).asks[0], ["45285.2", "0.00200000"])
       const after = yield* within(rec.waitFor((s) => isDelta(s) && (s.payload as any).checksum === 154802010))
       assert.deepStrictEqual((after.payload as any).asks, [["45285.2", "0"], ["45300.1", "1.00000000"]])
@@ -78,7 +67,7 @@ describe("Kraken v2 adapter", () => {
 
       // malformed JSON, an unknown channel, a schema failure, a venue error: counted and dead-lettered
       yield* ws.sendAll(f.bad)
-      yield* within(rec.waitFor((s) => s.kind === "trade" && (s.payload as Trade).tradeId === "4665908"))
+      yield* within(rec.waitFor(isTrade("4665908")))
       assert.deepStrictEqual(provider.stats().malformed, { invalid_json: 1, unknown_message: 1, schema: 1, venue_error: 1 })
       assert.strictEqual(provider.stats().venueErrors, 1)
       assert.deepStrictEqual((yield* DeadLetter).entries().map((e) => e.raw), f.bad.slice(0, 4))
@@ -90,32 +79,23 @@ describe("Kraken v2 adapter", () => {
 
       // dropped mid-stream: stale, reconnect, resubscribe, fresh snapshot
       yield* ws.drop
-      const dropped = yield* within(rec.waitFor((s) => isSnapshot(s) && s.payload.state === "stale"))
+      const dropped = yield* within(rec.waitFor(isStale))
       assert.match((dropped.payload as any).staleReason, /^disconnected: closed \(1006/)
       const again = yield* nextRequest
       assert.deepStrictEqual(again.params, { channel: "book", symbol: ["BTC/USD"], depth: 10, snapshot: true })
       yield* nextRequest
       yield* nextRequest
       yield* ws.sendAll(f.reconnected)
-      const back = yield* within(rec.waitFor((s) => isSnapshot(s) && s.payload.state === "consistent"))
+      const back = yield* within(rec.waitFor(isConsistent))
       assert.strictEqual((back.payload as any).checksum, 154802010)
-      yield* within(rec.waitFor((s) => s.kind === "trade" && (s.payload as Trade).tradeId === "4665909"))
+      yield* within(rec.waitFor(isTrade("4665909")))
 
       // silence: the stalled connection is replaced
       yield* nextRequest
       assert.strictEqual(provider.stats().stalls, 1)
 
-      yield* Scope.close(scope, Exit.void)
-      assert.isTrue(Exit.isInterrupted(yield* Fiber.await(fiber)))
-      const codes: Array<number> = []
-      while (codes.length < 3) codes.push(yield* within(Queue.take(ws.closes)))
-      assert.deepStrictEqual(codes, [1006, 1000, 1000])
-      assert.deepStrictEqual(
-        rec.seen.filter((s) => s.kind === "trade").map((s) => (s.payload as Trade).tradeId),
-        ["4665906", "4665908", "4665909"]
-      )
-      assert.isTrue(assertContiguous(rec.seen))
-      assert.deepStrictEqual(replayBooks(rec.seen, 10), [])
-      assert.strictEqual((yield* Pool).stats().Event.outstanding, 0)
-    }).pipe(Effect.scoped, Effect.provide(layer)))
+      yield* stopProvider(run)
+      assert.deepStrictEqual(yield* takeCloses(ws, 3), [1006, 1000, 1000])
+      yield* assertDelivered(rec.seen, ["4665906", "4665908", "4665909"], 10)
+    }).pipe(Effect.scoped, Effect.provide(venueLayer)))
 })

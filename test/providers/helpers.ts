@@ -1,20 +1,40 @@
 /**
- * Shared test plumbing: the pool, recycler and dead-letter layer, and a sink
- * that records what it receives and recycles it (as the real pipeline would).
+ * Shared test plumbing: the pool, recycler and dead-letter layer, a sink that
+ * records what it receives and recycles it (as the real pipeline would), and
+ * the set-up and final checks of the venue adapter tests.
  */
-import { Effect, Layer, Queue } from "effect"
+import { assert } from "@effect/vitest"
+import { Duration, Effect, Exit, Fiber, Layer, Queue, Scope } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import type { BookDelta, BookSnapshot, EventPayload, MarketKind } from "../../schema/Event.js"
+import type { BookDelta, BookSnapshot, EventPayload, MarketKind, Trade } from "../../schema/Event.js"
+import type { ProviderConfig } from "../../schema/ProviderConfig.js"
+import { Backoff } from "../../schema/ProviderConfig.js"
 import { DeadLetter } from "../../src/DeadLetter.js"
 import type { Event } from "../../src/Event.js"
 import { Pool } from "../../src/Pool.js"
+import * as Provider from "../../src/Provider.js"
 import { Recycler } from "../../src/Recycler.js"
 import { OrderBook } from "../../src/OrderBook.js"
+import type { RestServer, VenueServer } from "./servers.js"
 
 export const baseLayer = Layer.mergeAll(Recycler.DefaultWithoutDependencies, DeadLetter.Default).pipe(
   Layer.provideMerge(Pool.layer({ prewarm: 0 }))
 )
+
+/** `baseLayer` with Node's WebSocket and HTTP client, for the real venue adapters. */
+export const venueLayer = Layer.merge(baseLayer, Provider.layerPlatformNode)
+
+/** Fails (times out) when `e` takes more than five seconds. */
+export const within = <A, E, R>(e: Effect.Effect<A, E, R>) => e.pipe(Effect.timeout(Duration.seconds(5)))
+
+/** What every adapter test configures alike: the local servers, quick reconnects, no periodic refresh in the way. */
+export const localVenue = (ws: VenueServer, rest: RestServer) => ({
+  wsUrl: ws.url,
+  restUrl: rest.url,
+  snapshotIntervalMs: 60_000,
+  backoff: Backoff.make({ initialMs: 20, maxMs: 200, jitter: 0 })
+})
 
 export interface Seen {
   readonly provider: string
@@ -77,6 +97,50 @@ export const assertContiguous = (seen: ReadonlyArray<Seen>): boolean => {
 
 export const isSnapshot = (s: Seen): s is Seen & { payload: BookSnapshot } => s.kind === "book_snapshot"
 export const isDelta = (s: Seen): s is Seen & { payload: BookDelta } => s.kind === "book_delta"
+export const isConsistent = (s: Seen): s is Seen & { payload: BookSnapshot } => isSnapshot(s) && s.payload.state === "consistent"
+export const isStale = (s: Seen): s is Seen & { payload: BookSnapshot } => isSnapshot(s) && s.payload.state === "stale"
+export const isTrade = (tradeId: string) => (s: Seen): boolean => s.kind === "trade" && (s.payload as Trade).tradeId === tradeId
+
+/** A provider made from `config`, running into a recording sink in a scope of its own. */
+export const runProvider = (config: ProviderConfig) =>
+  Effect.gen(function*() {
+    const provider = yield* Provider.make(config)
+    const rec = yield* recordingSink
+    const scope = yield* Scope.make()
+    const fiber = yield* provider.run(rec.sink).pipe(Scope.extend(scope), Effect.forkIn(scope))
+    return { provider, rec, scope, fiber }
+  })
+
+/** Closes the provider's scope; its fiber ends interrupted. */
+export const stopProvider = (run: { readonly scope: Scope.CloseableScope; readonly fiber: Fiber.RuntimeFiber<never> }) =>
+  Effect.gen(function*() {
+    yield* Scope.close(run.scope, Exit.void)
+    assert.isTrue(Exit.isInterrupted(yield* Fiber.await(run.fiber)))
+  })
+
+/** The next `n` close codes the venue server saw, each awaited `within` its own time. */
+export const takeCloses = (ws: VenueServer, n: number) =>
+  Effect.gen(function*() {
+    const codes: Array<number> = []
+    while (codes.length < n) codes.push(yield* within(Queue.take(ws.closes)))
+    return codes
+  })
+
+/**
+ * Nothing lost, nothing leaked: these trades in this order, contiguous
+ * sequences, deltas that rebuild every consistent snapshot, every event back
+ * in the pool.
+ */
+export const assertDelivered = (seen: ReadonlyArray<Seen>, tradeIds: ReadonlyArray<string>, depth: number) =>
+  Effect.gen(function*() {
+    assert.deepStrictEqual(
+      seen.filter((s) => s.kind === "trade").map((s) => (s.payload as Trade).tradeId),
+      tradeIds
+    )
+    assert.isTrue(assertContiguous(seen))
+    assert.deepStrictEqual(replayBooks(seen, depth), [])
+    assert.strictEqual((yield* Pool).stats().Event.outstanding, 0)
+  })
 
 /**
  * A consumer's view of one book: snapshots replace it, deltas update it, a

@@ -217,4 +217,11 @@ export const parseJson = (
   }
 }
 
+/** An ISO 8601 time in epoch milliseconds; the fallback when there is none or it does not parse. */
+export const isoMillis = (iso: string | undefined, fallback: number): number => {
+  if (iso === undefined) return fallback
+  const t = Date.parse(iso)
+  return Number.isNaN(t) ? fallback : t
+}
+
 export const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
