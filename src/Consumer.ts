@@ -25,8 +25,11 @@ import { DataBus, type Mailbox, type MailboxOptions } from "./DataBus.js"
 import { Dispatcher, type RouteKey } from "./Dispatcher.js"
 import type { UnknownConsumer } from "./Errors.js"
 import type { AnyEvent } from "./Event.js"
-import { Histogram, type LatencySummary, nowUs } from "./internal/histogram.js"
+import { Histogram, type LatencySummary, nowUs, WindowedHistogram } from "./internal/histogram.js"
 import { Recycler } from "./Recycler.js"
+
+/** The period of the recent-latency window: a summary covers one to two of them. */
+const RECENT_PERIOD_US = 10_000_000
 
 export interface ConsumerSpec<E = never> {
   readonly id: string
@@ -46,8 +49,10 @@ export interface ConsumerStats {
   readonly failures: number
   readonly skippedStale: number
   readonly criticalProcessed: number
-  /** Dispatch hand-over to lambda start, microseconds (over the dispatcher's latency sample). */
+  /** Dispatch hand-over to lambda start, microseconds (over the dispatcher's latency sample), since start. */
   readonly dispatchToLambda: LatencySummary
+  /** The same over the last 10 to 20 seconds. */
+  readonly recentDispatchToLambda: LatencySummary
   /** Lambda run time, microseconds (over the same sample). */
   readonly processing: LatencySummary
   /** Events delivered and not yet processed: queued in the mailbox or taken in a batch. */
@@ -95,6 +100,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       skippedStale: number
       criticalProcessed: number
       readonly dispatchToLambda: Histogram
+      readonly recentDispatchToLambda: WindowedHistogram
       readonly processing: Histogram
     }): Effect.Effect<void> => {
       const batchSize = spec.batchSize ?? 256
@@ -150,7 +156,10 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         }
         // timed when the dispatcher sampled this event for latency
         const start = e._dispatchTs > 0 ? nowUs() : 0
-        if (start > 0) state.dispatchToLambda.record(start - e._dispatchTs)
+        if (start > 0) {
+          state.dispatchToLambda.record(start - e._dispatchTs)
+          state.recentDispatchToLambda.record(start - e._dispatchTs, start)
+        }
         inFlight = e
         inFlightCritical = critical
         inFlightStart = start
@@ -206,6 +215,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
           skippedStale: 0,
           criticalProcessed: 0,
           dispatchToLambda: new Histogram(),
+          recentDispatchToLambda: new WindowedHistogram(RECENT_PERIOD_US),
           processing: new Histogram()
         }
         const fiber = yield* FiberSet.run(fibers, runLoop(spec, box, state))
@@ -225,6 +235,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
             skippedStale: state.skippedStale,
             criticalProcessed: state.criticalProcessed,
             dispatchToLambda: state.dispatchToLambda.summary(),
+            recentDispatchToLambda: state.recentDispatchToLambda.summary(nowUs()),
             processing: state.processing.summary(),
             lag: box.size + state.pending()
           }),

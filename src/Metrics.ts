@@ -76,7 +76,7 @@ export const undeliverable = counter("meltica_databus_undeliverable", "Events fo
 export const consumerProcessed = counter("meltica_consumer_processed", "Events a consumer's lambda completed")
 export const consumerFailures = counter("meltica_consumer_failures", "Lambda failures and defects")
 export const consumerSkippedStale = counter("meltica_consumer_skipped_stale", "Market data skipped for an older routing version")
-export const consumerLatency = gauge("meltica_consumer_dispatch_to_lambda_us", "Dispatch to lambda start since start, by quantile, microseconds")
+export const consumerLatency = gauge("meltica_consumer_dispatch_to_lambda_us", "Dispatch to lambda start over the last 10 to 20 s, by quantile, microseconds")
 export const consumerLag = gauge("meltica_consumer_lag", "Events waiting in the consumer's mailbox")
 
 export const poolOutstanding = gauge("meltica_pool_outstanding", "Pooled objects held by an owner")
@@ -162,7 +162,7 @@ export interface StatusSnapshot {
     readonly fills: number
     readonly execReports: number
   }
-  /** The worst consumer's p99 dispatch-to-lambda latency, microseconds (since start). */
+  /** The worst consumer's p99 dispatch-to-lambda latency over the last 10 to 20 s, microseconds. */
   readonly p99DispatchToLambdaUs: number
   readonly pools: ReadonlyArray<PoolStatusView>
   readonly consumers: ReadonlyArray<ConsumerStatusView>
@@ -301,11 +301,11 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
         count(consumerProcessed, s.processed, tags)
         count(consumerFailures, s.failures, tags)
         count(consumerSkippedStale, s.skippedStale, tags)
-        set(consumerLatency, s.dispatchToLambda.p50, [...tags, label("quantile", "0.5")])
-        set(consumerLatency, s.dispatchToLambda.p99, [...tags, label("quantile", "0.99")])
+        set(consumerLatency, s.recentDispatchToLambda.p50, [...tags, label("quantile", "0.5")])
+        set(consumerLatency, s.recentDispatchToLambda.p99, [...tags, label("quantile", "0.99")])
         set(consumerLag, s.lag, tags)
         skipped += s.skippedStale
-        if (s.dispatchToLambda.p99 > worstP99) worstP99 = s.dispatchToLambda.p99
+        if (s.recentDispatchToLambda.p99 > worstP99) worstP99 = s.recentDispatchToLambda.p99
         const box = boxes.get(s.id)
         consumerViews.push({
           id: s.id,
@@ -317,9 +317,9 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
           criticalDepth: box?.criticalDepth ?? 0,
           coalesced: box?.coalesced ?? 0,
           minVersion: s.minVersion,
-          p50Us: s.dispatchToLambda.p50,
-          p99Us: s.dispatchToLambda.p99,
-          maxUs: s.dispatchToLambda.max
+          p50Us: s.recentDispatchToLambda.p50,
+          p99Us: s.recentDispatchToLambda.p99,
+          maxUs: s.recentDispatchToLambda.max
         })
       }
 

@@ -56,6 +56,16 @@ export class Histogram {
     return this.count === 0 ? 0 : this.sum / this.count
   }
 
+  /** Adds every value recorded in `other`. */
+  add(other: Histogram): void {
+    if (other.count === 0) return
+    for (let i = 0; i < BUCKETS; i++) this.counts[i]! += other.counts[i]!
+    this.count += other.count
+    this.sum += other.sum
+    if (other.min < this.min) this.min = other.min
+    if (other.max > this.max) this.max = other.max
+  }
+
   reset(): void {
     this.counts.fill(0)
     this.count = 0
@@ -74,6 +84,41 @@ export class Histogram {
       p99: this.quantile(0.99),
       max: this.max
     }
+  }
+}
+
+/**
+ * A histogram over a sliding window: the values of the current period and of
+ * the one before it, so that a summary always covers between one and two
+ * periods of recent history.
+ */
+export class WindowedHistogram {
+  private current = new Histogram()
+  private previous = new Histogram()
+  private periodStart = -Infinity
+
+  constructor(readonly periodUs: number) {}
+
+  record(valueUs: number, nowUs: number): void {
+    const age = nowUs - this.periodStart
+    if (age >= this.periodUs) {
+      // the current period becomes the previous one (or nothing, after a quiet spell)
+      const spare = this.previous
+      this.previous = this.current
+      this.current = spare
+      this.current.reset()
+      if (age >= 2 * this.periodUs) this.previous.reset()
+      this.periodStart = nowUs
+    }
+    this.current.record(valueUs)
+  }
+
+  summary(nowUs: number): LatencySummary {
+    const age = nowUs - this.periodStart
+    const merged = new Histogram()
+    if (age < 2 * this.periodUs) merged.add(this.current)
+    if (age < this.periodUs) merged.add(this.previous)
+    return merged.summary()
   }
 }
 
