@@ -1,0 +1,43 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Histogram, WindowedHistogram } from "../src/internal/histogram.js"
+
+describe("Histogram", () => {
+  it("quantiles within the bucket resolution (about 6%)", () => {
+    const h = new Histogram()
+    for (let v = 1; v <= 10_000; v++) h.record(v / 10) // 0.1 us .. 1000 us
+    for (const [q, exact] of [[0.5, 500], [0.95, 950], [0.99, 990]] as const) {
+      const got = h.quantile(q)
+      assert.isAtLeast(got, exact)
+      assert.isBelow((got - exact) / exact, 0.0625, `p${q * 100}: ${got}`)
+    }
+    assert.strictEqual(h.count, 10_000)
+    assert.strictEqual(h.max, 1000)
+    assert.closeTo(h.mean(), 500.05, 1e-6)
+  })
+
+  it("adds another histogram's values", () => {
+    const a = new Histogram()
+    const b = new Histogram()
+    a.record(10)
+    b.record(1000)
+    a.add(b)
+    assert.deepStrictEqual([a.count, a.min, a.max], [2, 10, 1000])
+  })
+})
+
+describe("WindowedHistogram", () => {
+  it("covers the current and the previous period, and forgets what is older", () => {
+    const w = new WindowedHistogram(1_000)
+    w.record(5_000, 0)
+    w.record(10, 10)
+    assert.deepStrictEqual([w.summary(20).count, w.summary(20).max], [2, 5_000])
+    w.record(20, 1_100)
+    assert.deepStrictEqual([w.summary(1_100).count, w.summary(1_100).max], [3, 5_000])
+    w.record(30, 2_200)
+    assert.deepStrictEqual([w.summary(2_200).count, w.summary(2_200).max], [2, 30], "the outlier has aged out")
+    w.record(40, 5_000)
+    assert.strictEqual(w.summary(5_000).count, 1, "after a quiet spell only the new value")
+    assert.strictEqual(w.summary(6_500).count, 1, "one period on, the last period still counts")
+    assert.strictEqual(w.summary(9_000).count, 0)
+  })
+})
