@@ -1,0 +1,100 @@
+/**
+ * The application layers for a gateway split over NATS (`bus: nats`).
+ *
+ * - `layerNatsFeed`: the feed process. Pool and Recycler, the NATS
+ *   connection, the feed Dispatcher (market data published once per event on
+ *   core NATS), the feed Data Bus (critical events to remote consumers over
+ *   JetStream), the Orchestrator, the paper venue, and the Control Plane
+ *   taking `control.commands` from JetStream. Providers feed
+ *   `Orchestrator.ingest` as in the embedded gateway.
+ * - `layerNatsStrategy`: a strategy process. The in-process pipeline (Pool,
+ *   Recycler, Dispatcher, consumer runtime) on the strategy Data Bus, the
+ *   market-data subscriber, `NatsConsumers`, and the Control Bus over
+ *   JetStream.
+ *
+ * Both hold the process's dead-letter queue: frames that do not decode go there.
+ */
+import { Effect, Layer } from "effect"
+import { Consumers } from "../src/Consumer.js"
+import { ControlBus } from "../src/ControlBus.js"
+import { ControlPlane, Topology } from "../src/ControlPlane.js"
+import { DeadLetter, type DeadLetterSettings } from "../src/DeadLetter.js"
+import { Dispatcher, DispatcherConfig } from "../src/Dispatcher.js"
+import { ExecReportSink, ExecutionVenue } from "../src/ExecutionVenue.js"
+import { NatsConfig, NatsConnection, type NatsSettings } from "../src/nats/Connection.js"
+import { CommandConsumer, CommandPublisher } from "../src/nats/Commands.js"
+import { CriticalPublisher, CriticalSubscriber } from "../src/nats/CriticalChannel.js"
+import { MarketPublisher, MarketSubscriber } from "../src/nats/Market.js"
+import {
+  layerFeedCommands,
+  layerFeedDataBus,
+  layerFeedDispatcher,
+  layerStrategyControlBus,
+  layerStrategyDataBus,
+  NatsConsumers
+} from "../src/NatsBus.js"
+import { Orchestrator, OrchestratorConfig, type OrchestratorSettings } from "../src/Orchestrator.js"
+import { Pool } from "../src/Pool.js"
+import { type CoreOptions, memoryLayer } from "./Core.js"
+
+export interface NatsOptions extends CoreOptions {
+  /** Connection and JetStream settings; the servers default to `NATS_URL`. */
+  readonly nats?: Partial<NatsSettings>
+  readonly deadLetter?: Partial<DeadLetterSettings>
+}
+
+export interface NatsFeedOptions extends NatsOptions {
+  /** The symbols the gateway carries (commands naming others are rejected). */
+  readonly symbols: ReadonlyArray<string>
+  /** The providers that feed it. */
+  readonly providers: ReadonlyArray<string>
+  readonly orchestrator?: Partial<OrchestratorSettings>
+}
+
+const natsConfig = (options: NatsOptions): Layer.Layer<NatsConfig> =>
+  options.nats === undefined ? NatsConfig.Default : NatsConfig.layer(options.nats)
+
+/** The NATS connection, the pool and the dead-letter queue, shared by everything in the process. */
+const base = (options: NatsOptions) =>
+  NatsConnection.Default.pipe(
+    Layer.provideMerge(natsConfig(options)),
+    Layer.merge(memoryLayer(Pool.layer(options.pool))),
+    Layer.merge(DeadLetter.layer(options.deadLetter))
+  )
+
+/** The feed's publishing pipeline: Dispatcher and Data Bus on NATS. */
+export const layerNatsFeedPipeline = (options: NatsOptions = {}) =>
+  layerFeedDispatcher.pipe(
+    Layer.provideMerge(layerFeedDataBus),
+    Layer.provideMerge(Layer.mergeAll(CriticalPublisher.Default, MarketPublisher.Default, CommandConsumer.Default)),
+    Layer.provideMerge(base(options))
+  )
+
+/** Execution reports go through the Dispatcher to the consumer that owns the order. */
+const reportsToDispatcher = Layer.effect(ExecReportSink, Effect.map(Dispatcher, (d) => d.dispatch))
+
+/** The feed process. */
+export const layerNatsFeed = (options: NatsFeedOptions) =>
+  layerFeedCommands.pipe(
+    Layer.provideMerge(ControlBus.layerMemory),
+    Layer.provideMerge(ControlPlane.Default),
+    Layer.provideMerge(Topology.layer(options.symbols, options.providers)),
+    Layer.provideMerge(Orchestrator.DefaultWithoutDependencies),
+    Layer.provideMerge(OrchestratorConfig.layer(options.orchestrator)),
+    Layer.provideMerge(ExecutionVenue.layerPaperWith({ symbols: options.symbols })),
+    Layer.provideMerge(reportsToDispatcher),
+    Layer.provideMerge(layerNatsFeedPipeline(options))
+  )
+
+/** A strategy process: consumers here, fed over NATS. */
+export const layerNatsStrategy = (options: NatsOptions = {}) =>
+  layerStrategyControlBus.pipe(
+    Layer.provideMerge(NatsConsumers.Default),
+    Layer.provideMerge(MarketSubscriber.Default),
+    Layer.provideMerge(Consumers.Default),
+    Layer.provideMerge(Dispatcher.DefaultWithoutDependencies),
+    Layer.provideMerge(DispatcherConfig.layer(options.dispatcher)),
+    Layer.provideMerge(layerStrategyDataBus),
+    Layer.provideMerge(Layer.merge(CriticalSubscriber.Default, CommandPublisher.Default)),
+    Layer.provideMerge(base(options))
+  )

@@ -1,0 +1,154 @@
+/**
+ * Control commands over JetStream, on `control.commands`.
+ *
+ * Strategy side, `CommandPublisher`: a command is sent in its canonical wire
+ * form (a `ControlEnvelope` as JSON) with a `Nats-Msg-Id`: the client order id
+ * for `SubmitOrder` (`order:<clientOrderId>`), the command id for anything
+ * else (`cmd:<commandId>`). It is retried with the same id until the server
+ * has stored it, so a command is stored once whatever the retries.
+ *
+ * Feed side, `CommandConsumer`: `run(handlers)` takes the commands in order
+ * from the durable consumer `control-plane` and acknowledges each one only
+ * once its handler has completed (its ack and result, and any execution
+ * reports, are stored by then). A crash before that leaves it unacknowledged
+ * and the server redelivers it; the venue is idempotent by client order id and
+ * the replies carry the same ids, so a redelivery changes nothing twice. A
+ * frame that is not a valid command is a typed `InvalidCommand`: counted,
+ * dead-lettered, answered with a rejection when it names its consumer, and
+ * acknowledged.
+ */
+import type { JsMsg } from "@nats-io/jetstream"
+import { Effect, Either, type Scope } from "effect"
+import type { ControlCommand } from "../../schema/Control.js"
+import { decodeControlJsonCommand, encodeControlJson, envelope, formatParseError } from "../../schema/Control.js"
+import type { InvalidCommand } from "../../schema/Errors.js"
+import { DeadLetter } from "../DeadLetter.js"
+import { publishUntilStored } from "./CriticalChannel.js"
+import { NatsConnection } from "./Connection.js"
+import { runDurable } from "./internal/durable.js"
+import { commandsStream, ensureStream, untilReady } from "./Streams.js"
+import { COMMANDS_DURABLE, COMMANDS_STREAM, COMMANDS_SUBJECT } from "./Subjects.js"
+
+/** The `Nats-Msg-Id` of a command. */
+export const commandMsgId = (command: ControlCommand): string =>
+  command._tag === "SubmitOrder" ? `order:${command.clientOrderId}` : `cmd:${command.commandId}`
+
+export interface CommandPublisherStats {
+  readonly submitted: number
+  readonly duplicates: number
+  readonly retries: number
+}
+
+export class CommandPublisher extends Effect.Service<CommandPublisher>()("meltica/nats/CommandPublisher", {
+  effect: Effect.gen(function*() {
+    const { js } = yield* NatsConnection
+    yield* untilReady("commands stream", ensureStream(commandsStream))
+    let submitted = 0
+    let duplicates = 0
+    let retries = 0
+    const onRetry = () => {
+      retries++
+    }
+
+    /** Sends JSON text as it is (already a control envelope, or to be rejected by the feed). */
+    const sendRaw = (text: string, msgId: string): Effect.Effect<void> =>
+      publishUntilStored(js, COMMANDS_SUBJECT, text, msgId, onRetry).pipe(
+        Effect.map((ack) => {
+          submitted++
+          if (ack.duplicate) duplicates++
+        })
+      )
+
+    /** Completes once the server has stored the command. */
+    const submit = (command: ControlCommand): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const text = encodeControlJson(envelope(command))
+        if (Either.isLeft(text)) {
+          // a command value that does not fit its own schema is a programming error
+          return Effect.dieMessage(`command ${command.commandId} does not encode: ${formatParseError(text.left)}`)
+        }
+        return sendRaw(text.right, commandMsgId(command))
+      })
+
+    return {
+      submit,
+      sendRaw,
+      stats: (): CommandPublisherStats => ({ submitted, duplicates, retries })
+    } as const
+  })
+}) {}
+
+export interface CommandHandlers {
+  readonly handle: (command: ControlCommand) => Effect.Effect<void>
+  readonly reject: (invalid: InvalidCommand) => Effect.Effect<void>
+}
+
+export interface CommandConsumerStats {
+  readonly handled: number
+  readonly invalid: number
+  readonly redelivered: number
+}
+
+export class CommandConsumer extends Effect.Service<CommandConsumer>()("meltica/nats/CommandConsumer", {
+  effect: Effect.gen(function*() {
+    const connection = yield* NatsConnection
+    const deadLetter = yield* Effect.serviceOption(DeadLetter)
+    yield* untilReady("commands stream", ensureStream(commandsStream))
+    let handled = 0
+    let invalid = 0
+    let redelivered = 0
+    const utf8 = new TextDecoder()
+
+    const ack = (msg: JsMsg) =>
+      Effect.sync(() => {
+        try {
+          msg.ack()
+        } catch {
+          // connection closed: the server redelivers the command, which is idempotent
+        }
+      })
+
+    const onMessage = (handlers: CommandHandlers) => (msg: JsMsg): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (msg.redelivered) redelivered++
+        const text = utf8.decode(msg.data)
+        const decoded = decodeControlJsonCommand(text)
+        if (Either.isRight(decoded)) {
+          handled++
+          const command = decoded.right
+          return handlers.handle(command).pipe(
+            Effect.catchAllCause((cause) =>
+              Effect.logError("command handler died", cause).pipe(
+                Effect.annotateLogs({ command: command._tag, command_id: command.commandId, consumer_id: command.consumerId })
+              )
+            ),
+            Effect.zipRight(ack(msg))
+          )
+        }
+        invalid++
+        const rejection = decoded.left
+        const letter = deadLetter._tag === "Some"
+          ? deadLetter.value.record("nats:control.commands", rejection.reason, text)
+          : Effect.void
+        const logged = Effect.logWarning("invalid control command", rejection).pipe(
+          Effect.annotateLogs({ consumer_id: rejection.consumerId, command_id: rejection.commandId })
+        )
+        const answer = rejection.consumerId === "unknown" ? Effect.void : handlers.reject(rejection)
+        return Effect.all([letter, logged, answer, ack(msg)], { discard: true })
+      })
+
+    /** Takes commands for the life of the scope. */
+    const run = (handlers: CommandHandlers): Effect.Effect<void, never, Scope.Scope> =>
+      runDurable({
+        stream: COMMANDS_STREAM,
+        durable: COMMANDS_DURABLE,
+        filterSubject: COMMANDS_SUBJECT,
+        onMessage: onMessage(handlers)
+      }).pipe(Effect.provideService(NatsConnection, connection))
+
+    return {
+      run,
+      stats: (): CommandConsumerStats => ({ handled, invalid, redelivered })
+    } as const
+  })
+}) {}

@@ -1,0 +1,81 @@
+/**
+ * The JetStream streams and durable consumers the buses use.
+ *
+ * - `MELTICA_CRITICAL` holds `critical.>`: every consumer's execution reports,
+ *   control acks and results. One durable consumer per gateway consumer
+ *   (`critical-<id>`, filtered on `critical.<id>`) keeps its place.
+ * - `MELTICA_COMMANDS` holds `control.commands`; the feed process's durable
+ *   consumer `control-plane` takes them in order.
+ *
+ * Both are file-backed, keep messages for `maxAgeMs`, and drop a message
+ * whose `Nats-Msg-Id` they saw within `duplicateWindowMs`. Durable consumers
+ * deliver everything not yet acknowledged, with explicit acks.
+ */
+import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream"
+import { Effect, Schedule } from "effect"
+import type { NatsSettings } from "./Connection.js"
+import { NatsConnection } from "./Connection.js"
+import { NatsSetupFailed, reasonOf } from "./Errors.js"
+import { COMMANDS_STREAM, COMMANDS_SUBJECT, CRITICAL_PREFIX, CRITICAL_STREAM } from "./Subjects.js"
+
+const nanos = (ms: number): number => ms * 1_000_000
+
+export interface StreamSpec {
+  readonly name: string
+  readonly subjects: ReadonlyArray<string>
+}
+
+export const criticalStream: StreamSpec = { name: CRITICAL_STREAM, subjects: [`${CRITICAL_PREFIX}.>`] }
+export const commandsStream: StreamSpec = { name: COMMANDS_STREAM, subjects: [COMMANDS_SUBJECT] }
+
+/** Retries a JetStream set-up step while the server is away, for ever, logging each failure. */
+export const untilReady = <A, R>(what: string, effect: Effect.Effect<A, NatsSetupFailed, R>) =>
+  effect.pipe(
+    Effect.tapError((e) => Effect.logWarning(`${what}: retrying`, e)),
+    Effect.retry(Schedule.exponential("50 millis", 2).pipe(Schedule.union(Schedule.spaced("1 second"))))
+  )
+
+/** Creates the stream if it does not exist, else brings its limits up to date. */
+export const ensureStream = Effect.fn("Nats.ensureStream")(function*(spec: StreamSpec) {
+  const { jsm, settings } = yield* NatsConnection
+  const config = {
+    subjects: [...spec.subjects],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: nanos(settings.maxAgeMs),
+    duplicate_window: nanos(settings.duplicateWindowMs),
+    num_replicas: 1
+  }
+  yield* Effect.tryPromise({
+    try: async () => {
+      const exists = await jsm.streams.info(spec.name).then(() => true, () => false)
+      if (exists) await jsm.streams.update(spec.name, config)
+      else await jsm.streams.add({ name: spec.name, ...config })
+    },
+    catch: (e) => new NatsSetupFailed({ stream: spec.name, reason: reasonOf(e) })
+  })
+})
+
+/** Creates the durable consumer if it does not exist; an existing one keeps its place. */
+export const ensureDurable = (
+  jsm: NatsConnection["jsm"],
+  settings: NatsSettings,
+  stream: string,
+  durable: string,
+  filterSubject: string
+): Effect.Effect<void, NatsSetupFailed> =>
+  Effect.tryPromise({
+    try: async () => {
+      const exists = await jsm.consumers.info(stream, durable).then(() => true, () => false)
+      const config = {
+        ack_policy: AckPolicy.Explicit,
+        ack_wait: nanos(settings.ackWaitMs),
+        max_ack_pending: settings.maxAckPending,
+        filter_subject: filterSubject
+      }
+      if (exists) await jsm.consumers.update(stream, durable, config)
+      else await jsm.consumers.add(stream, { ...config, durable_name: durable, deliver_policy: DeliverPolicy.All })
+    },
+    catch: (e) => new NatsSetupFailed({ stream, consumer: durable, reason: reasonOf(e) })
+  })

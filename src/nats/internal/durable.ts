@@ -1,0 +1,79 @@
+/**
+ * A durable, acknowledged JetStream consumer, run for the life of a scope.
+ *
+ * The client's `consume` pulls messages (it re-pulls after a reconnect and
+ * when heartbeats go missing) and hands each one to a queue; one fiber takes
+ * them in order and runs `onMessage`, which decides when each is
+ * acknowledged. Unacknowledged messages are redelivered by the server after
+ * `ackWaitMs`, so what `onMessage` does not finish is never lost. Should the
+ * pull session end (the consumer deleted, the stream recreated), the durable
+ * consumer is set up again and the session restarted, with backoff.
+ */
+import type { JsMsg } from "@nats-io/jetstream"
+import { Effect, Queue, Schedule, type Scope } from "effect"
+import { NatsConnection } from "../Connection.js"
+import { NatsSetupFailed, reasonOf } from "../Errors.js"
+import { ensureDurable, untilReady } from "../Streams.js"
+
+export interface DurableSpec {
+  readonly stream: string
+  readonly durable: string
+  readonly filterSubject: string
+  /** Runs for each message, in delivery order; it owns the message's acknowledgement. */
+  readonly onMessage: (msg: JsMsg) => Effect.Effect<void>
+}
+
+export const runDurable = (spec: DurableSpec): Effect.Effect<void, never, NatsConnection | Scope.Scope> =>
+  Effect.gen(function*() {
+    const { js, jsm, settings } = yield* NatsConnection
+    const inbox = yield* Queue.unbounded<JsMsg>()
+    yield* Effect.addFinalizer(() => Queue.shutdown(inbox))
+    yield* Queue.take(inbox).pipe(
+      Effect.flatMap((msg) =>
+        spec.onMessage(msg).pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.logError("durable consumer message handling died", cause).pipe(
+              Effect.annotateLogs({ durable: spec.durable, subject: msg.subject, stream_seq: msg.seq })
+            )
+          )
+        )
+      ),
+      Effect.forever,
+      Effect.forkScoped
+    )
+
+    const setup = untilReady(
+      `durable consumer ${spec.durable}`,
+      ensureDurable(jsm, settings, spec.stream, spec.durable, spec.filterSubject)
+    )
+    const session = Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () =>
+          js.consumers.get(spec.stream, spec.durable).then((c) =>
+            c.consume({
+              max_messages: Math.max(1, Math.min(settings.maxAckPending, 256)),
+              callback: (m) => {
+                Queue.unsafeOffer(inbox, m)
+              }
+            })
+          ),
+        catch: (e) => new NatsSetupFailed({ stream: spec.stream, consumer: spec.durable, reason: reasonOf(e) })
+      }),
+      (messages) => Effect.promise(() => messages.close()).pipe(Effect.timeout("2 seconds"), Effect.ignore)
+    )
+    const once = setup.pipe(
+      Effect.zipRight(session),
+      Effect.flatMap((messages) => Effect.promise(() => messages.closed())),
+      Effect.scoped,
+      Effect.flatMap((ended) =>
+        Effect.logWarning("durable consumer session ended; restarting").pipe(
+          Effect.annotateLogs({ durable: spec.durable, reason: ended instanceof Error ? reasonOf(ended) : "closed" })
+        )
+      ),
+      Effect.catchAll((e) => Effect.logWarning("durable consumer session failed; restarting", e))
+    )
+    yield* once.pipe(
+      Effect.repeat(Schedule.exponential("100 millis", 2).pipe(Schedule.union(Schedule.spaced("2 seconds")))),
+      Effect.forkScoped
+    )
+  })
