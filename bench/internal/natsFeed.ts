@@ -1,0 +1,71 @@
+/**
+ * The publishing side of `bench/nats.ts`, as its own process: COUNT events
+ * through the feed pipeline, market data (MODE=market: core NATS, flushed
+ * every 1,000) or execution reports (MODE=critical: JetStream, each stored
+ * before the next). Prints `@@ done <count> <ms>`.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Effect, Logger, LogLevel } from "effect"
+import { layerNatsFeedPipeline } from "../../layers/Nats.js"
+import { decimal, ExecReportPayload, Ticker } from "../../schema/Event.js"
+import { Dispatcher } from "../../src/Dispatcher.js"
+import { NatsConnection } from "../../src/nats/Connection.js"
+import { Pool } from "../../src/Pool.js"
+
+const url = process.env["NATS_URL"] ?? "nats://127.0.0.1:4222"
+const mode = process.env["MODE"] ?? "market"
+const count = Number(process.env["COUNT"] ?? 100_000)
+
+const payload = Ticker.make({
+  bidPrice: decimal("64000.10"),
+  bidQty: decimal("1.5"),
+  askPrice: decimal("64000.20"),
+  askQty: decimal("0.7"),
+  exchangeTs: 1
+})
+
+const program = Effect.gen(function*() {
+  const pool = yield* Pool
+  const dispatcher = yield* Dispatcher
+  const { nc } = yield* NatsConnection
+  const start = performance.now()
+  for (let i = 1; i <= count; i++) {
+    if (mode === "market") {
+      const e = pool.acquireEvent()
+      e.provider = "sim-a"
+      e.symbol = "BTC-USDT"
+      e.kind = "ticker"
+      e.seqProvider = i
+      e.ingestTs = i
+      e.traceId = "b"
+      e.payload = payload
+      yield* dispatcher.dispatch(e)
+      if (i % 1_000 === 0) yield* Effect.promise(() => nc.flush())
+    } else {
+      const r = pool.acquireExecReport()
+      r.provider = "paper"
+      r.symbol = "BTC-USDT"
+      r.traceId = "b"
+      r.payload = ExecReportPayload.make({
+        orderId: `o-${i}`,
+        clientOrderId: `c-${i}`,
+        consumerId: "bench",
+        side: "buy",
+        orderType: "market",
+        status: "filled",
+        quantity: decimal("1"),
+        filledQty: decimal("1"),
+        reportSeq: 1
+      })
+      yield* dispatcher.dispatch(r)
+    }
+  }
+  yield* Effect.promise(() => nc.flush())
+  console.log(`@@ done ${count} ${(performance.now() - start).toFixed(1)}`)
+})
+
+program.pipe(
+  Effect.provide(layerNatsFeedPipeline({ nats: { servers: [url], name: "bench-feed" } })),
+  Logger.withMinimumLogLevel(LogLevel.Warning),
+  NodeRuntime.runMain
+)
