@@ -22,6 +22,11 @@
  *   in memory. `NatsConsumers.start` starts a consumer and keeps the process's
  *   NATS interest in step with its routes.
  *
+ * The Control Bus: `layerStrategyControlBus` sends commands over JetStream
+ * (`control.commands`, `Nats-Msg-Id` = client order id or command id);
+ * `layerFeedCommands` runs the feed's Control Plane on them, acknowledging
+ * each once handled. Replies come back on `critical.<consumerId>`.
+ *
  * Pooled objects never cross a process: what arrives is decoded into an event
  * from the local pool and recycled locally.
  */
