@@ -14,6 +14,19 @@ import type { InvalidCommand } from "../schema/Errors.js"
 import { ControlPlane } from "./ControlPlane.js"
 import { DeadLetter } from "./DeadLetter.js"
 
+/** A command that does not decode: dead-lettered (when a dead-letter queue is present) and logged. */
+export const recordInvalidCommand = (
+  deadLetter: Option.Option<DeadLetter>,
+  invalid: InvalidCommand,
+  raw: string
+): Effect.Effect<void> =>
+  Effect.zipRight(
+    Option.isSome(deadLetter) ? deadLetter.value.record("control", invalid.reason, raw) : Effect.void,
+    Effect.logWarning("invalid control command").pipe(
+      Effect.annotateLogs({ consumer_id: invalid.consumerId, command_id: invalid.commandId, reason: invalid.reason })
+    )
+  )
+
 export interface ControlBusStats {
   readonly submitted: number
   readonly malformed: number
@@ -69,17 +82,11 @@ export class ControlBus extends Context.Tag("meltica/ControlBus")<ControlBus, Co
           if (Either.isRight(decoded)) return submit(decoded.right)
           malformed++
           const invalid = decoded.left
-          const letter = Option.isSome(deadLetter)
-            ? deadLetter.value.record("control", invalid.reason, raw)
-            : Effect.void
-          const logged = Effect.logWarning("invalid control command").pipe(
-            Effect.annotateLogs({ consumer_id: invalid.consumerId, command_id: invalid.commandId, reason: invalid.reason })
-          )
           // a rejection can only be sent to a consumer the command names
           const answer = invalid.consumerId === "unknown"
             ? Effect.void
             : Queue.offer(inbox, { _tag: "Invalid", invalid })
-          return Effect.all([letter, logged, answer], { discard: true })
+          return Effect.zipRight(recordInvalidCommand(deadLetter, invalid, raw), answer)
         })
 
       return { submit, submitJson, stats: () => ({ submitted, malformed }) }

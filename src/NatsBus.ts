@@ -30,14 +30,14 @@
  * Pooled objects never cross a process: what arrives is decoded into an event
  * from the local pool and recycled locally.
  */
-import { Effect, Either, Layer, Option } from "effect"
+import { Effect, Either, Layer } from "effect"
 import { createHash } from "node:crypto"
 import { type ControlCommand, decodeControlJsonCommand } from "../schema/Control.js"
 import type { EventKind } from "../schema/Event.js"
 import { isCritical } from "../schema/Event.js"
 import type { ConsumerHandle, ConsumerSpec } from "./Consumer.js"
 import { Consumers } from "./Consumer.js"
-import { ControlBus, type ControlBusShape } from "./ControlBus.js"
+import { ControlBus, type ControlBusShape, recordInvalidCommand } from "./ControlBus.js"
 import { ControlPlane } from "./ControlPlane.js"
 import { DataBus, type DataBusShape, type Endpoint, type MailboxStats } from "./DataBus.js"
 import { DeadLetter } from "./DeadLetter.js"
@@ -316,15 +316,8 @@ export const layerStrategyControlBus: Layer.Layer<
         const decoded = decodeControlJsonCommand(raw)
         if (Either.isRight(decoded)) return submit(decoded.right)
         malformed++
-        const invalid = decoded.left
-        const letter = Option.isSome(deadLetter)
-          ? deadLetter.value.record("control", invalid.reason, raw)
-          : Effect.void
-        const logged = Effect.logWarning("invalid control command", invalid).pipe(
-          Effect.annotateLogs({ consumer_id: invalid.consumerId, command_id: invalid.commandId })
-        )
         const forward = publisher.sendRaw(raw, `invalid:${createHash("sha1").update(raw).digest("hex")}`)
-        return Effect.all([letter, logged, forward], { discard: true })
+        return Effect.zipRight(recordInvalidCommand(deadLetter, decoded.left, raw), forward)
       })
 
     return { submit, submitJson, stats: () => ({ submitted, malformed }) } satisfies ControlBusShape
