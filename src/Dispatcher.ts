@@ -27,6 +27,7 @@ import { DataBus, type Endpoint } from "./DataBus.js"
 import { type DeliveryError, type DeliveryFailure, FanoutFailed, UnknownConsumer } from "./Errors.js"
 import type { AnyEvent } from "./Event.js"
 import { Histogram, nowUs } from "./internal/histogram.js"
+import { makeDeadlineTimer } from "./internal/deadlineTimer.js"
 import { StreamOrdering } from "./internal/ordering.js"
 import { Pool } from "./Pool.js"
 import { Recycler } from "./Recycler.js"
@@ -125,7 +126,6 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
     let fanouts = 0
     let deliveryFailures = 0
     let maxParallelism = 0
-    let timerRunning = false
     const fanoutDuration = new Histogram()
 
     const routesOf = (e: AnyEvent): ReadonlyArray<Endpoint> | undefined =>
@@ -218,28 +218,18 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
     const fanOutAll = (events: ReadonlyArray<AnyEvent>): Effect.Effect<void> =>
       events.length === 1 ? fanOut(events[0]!) : Effect.forEach(events, fanOut, { discard: true })
 
-    /** Skips gaps whose lateness ran out, then sleeps until the next deadline. */
-    const timerLoop: Effect.Effect<void> = Effect.suspend(() => {
-      const deadline = ordering.nextDeadline()
-      if (deadline === undefined) {
-        timerRunning = false
-        return Effect.void
-      }
-      return Effect.sleep(Math.max(0, deadline - nowMs())).pipe(
-        Effect.zipRight(Effect.suspend(() => {
+    /** Skips gaps whose lateness ran out and releases what waited behind them. */
+    const gapTimer = makeDeadlineTimer({
+      fibers: timers,
+      nowMs,
+      nextDeadline: () => ordering.nextDeadline(),
+      expire: (now) =>
+        Effect.suspend(() => {
           const out: Array<AnyEvent> = []
-          ordering.expire(nowMs(), out)
+          ordering.expire(now, out)
           return fanOutAll(out)
-        })),
-        Effect.zipRight(timerLoop)
-      )
+        })
     })
-
-    const armTimer = (): Effect.Effect<void> => {
-      if (timerRunning || ordering.nextDeadline() === undefined) return Effect.void
-      timerRunning = true
-      return FiberSet.run(timers, timerLoop).pipe(Effect.asVoid)
-    }
 
     const dispatchNow = (e: AnyEvent): Effect.Effect<void> => {
       dispatched++
@@ -256,10 +246,8 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
         return bus.publish(owner, e)
       }
       if (ordering.accept(e, nowMs, scratch)) return fanOut(e)
-      if (scratch.length === 0) return timerRunning || ordering.stats.buffered === 0 ? Effect.void : armTimer()
-      const released = scratch.splice(0, scratch.length)
-      const fan = fanOutAll(released)
-      return ordering.stats.buffered > 0 && !timerRunning ? Effect.zipRight(fan, armTimer()) : fan
+      const released = scratch.length === 0 ? Effect.void : fanOutAll(scratch.splice(0, scratch.length))
+      return Effect.zipRight(released, gapTimer.arm())
     }
 
     /** Takes ownership of `e` when the returned effect runs. */

@@ -22,6 +22,7 @@ import type { MergeKind, StageRouting, SymbolRoute } from "../schema/Control.js"
 import { Dispatcher } from "./Dispatcher.js"
 import type { Event, MergedEvent } from "./Event.js"
 import { ExecutionVenue } from "./ExecutionVenue.js"
+import { makeDeadlineTimer } from "./internal/deadlineTimer.js"
 import { type MergeConfig, MergeWindows, type Outcome } from "./internal/mergeWindow.js"
 import { Pool } from "./Pool.js"
 import { Recycler } from "./Recycler.js"
@@ -87,7 +88,6 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
     let routes: ReadonlyMap<string, ActiveRoute> | undefined
     let staged: { readonly id: string; readonly routes: ReadonlyArray<SymbolRoute> } | undefined
     let mergeSeq = 0
-    let timerRunning = false
     const counts = { ingested: 0, forwarded: 0, unrouted: 0, merged: 0, suppressed: 0, late: 0, replaced: 0 }
     const missing: Record<string, number> = {}
 
@@ -139,24 +139,13 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
       return out
     }
 
-    /** Closes windows whose duration has elapsed, then sleeps until the next deadline. */
-    const timerLoop: Effect.Effect<void> = Effect.suspend(() => {
-      const deadline = windows.nextDeadline()
-      if (deadline === undefined) {
-        timerRunning = false
-        return Effect.void
-      }
-      return Effect.sleep(Math.max(0, deadline - nowMs())).pipe(
-        Effect.zipRight(Effect.suspend(() => settle(windows.expire(nowMs())))),
-        Effect.zipRight(timerLoop)
-      )
+    /** Closes the windows whose duration has elapsed. */
+    const windowTimer = makeDeadlineTimer({
+      fibers: timers,
+      nowMs,
+      nextDeadline: () => windows.nextDeadline(),
+      expire: (now) => Effect.suspend(() => settle(windows.expire(now)))
     })
-
-    const armTimer = (): Effect.Effect<void> => {
-      if (timerRunning || windows.nextDeadline() === undefined) return Effect.void
-      timerRunning = true
-      return FiberSet.run(timers, timerLoop).pipe(Effect.asVoid)
-    }
 
     const ingestNow = (e: Event): Effect.Effect<void> => {
       counts.ingested++
@@ -168,7 +157,7 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
       const tap = Option.isSome(venue) ? venue.value.onMarketData(e) : Effect.void
       if (!windows.has(e.symbol, e.kind)) return Effect.zipRight(tap, forward(e))
       const settled = settle(windows.add(pool.clone(e), nowMs()))
-      return Effect.zipRight(tap, Effect.zipRight(settled, Effect.zipRight(armTimer(), forward(e))))
+      return Effect.zipRight(tap, Effect.zipRight(settled, Effect.zipRight(windowTimer.arm(), forward(e))))
     }
 
     /** Takes ownership of `e` when the returned effect runs. */
