@@ -12,7 +12,11 @@
  *   market-data subscriber, `NatsConsumers`, and the Control Bus over
  *   JetStream.
  *
- * Both hold the process's dead-letter queue: frames that do not decode go there.
+ * Both hold the process's dead-letter queue: frames that do not decode go there,
+ * and both add to readiness (`ReadinessChecks`): the feed is ready once
+ * connected to NATS (and its providers are); a strategy process once
+ * connected, listening on market data, and each of its consumers' durable
+ * JetStream consumers is consuming.
  */
 import { Effect, Layer } from "effect"
 import { Consumers } from "../src/Consumer.js"
@@ -21,10 +25,12 @@ import { ControlPlane, Topology } from "../src/ControlPlane.js"
 import { DeadLetter, type DeadLetterSettings } from "../src/DeadLetter.js"
 import { Dispatcher, DispatcherConfig } from "../src/Dispatcher.js"
 import { ExecReportSink, ExecutionVenue } from "../src/ExecutionVenue.js"
+import { ReadinessChecks } from "../src/Metrics.js"
 import { NatsConfig, NatsConnection, type NatsSettings } from "../src/nats/Connection.js"
 import { CommandConsumer, CommandPublisher } from "../src/nats/Commands.js"
 import { CriticalPublisher, CriticalSubscriber } from "../src/nats/CriticalChannel.js"
 import { MarketPublisher, MarketSubscriber } from "../src/nats/Market.js"
+import { criticalDurable } from "../src/nats/Subjects.js"
 import {
   layerFeedCommands,
   layerFeedDataBus,
@@ -73,9 +79,53 @@ export const layerNatsFeedPipeline = (options: NatsOptions = {}) =>
 /** Execution reports go through the Dispatcher to the consumer that owns the order. */
 const reportsToDispatcher = Layer.effect(ExecReportSink, Effect.map(Dispatcher, (d) => d.dispatch))
 
-/** The feed process. */
+const notConnected = (connection: NatsConnection): ReadonlyArray<string> =>
+  connection.stats().connected ? [] : ["nats: not connected"]
+
+/** The feed is ready (on top of its providers) once connected to NATS. */
+export const feedReadiness: Layer.Layer<ReadinessChecks, never, NatsConnection> = Layer.effect(
+  ReadinessChecks,
+  Effect.map(NatsConnection, (connection) => ({ reasons: () => notConnected(connection) }))
+)
+
+/**
+ * A strategy process is ready once connected to NATS, listening on the
+ * market data its consumers subscribed to, and with every consumer's durable
+ * JetStream consumer (its critical events) consuming.
+ */
+export const strategyReadiness: Layer.Layer<
+  ReadinessChecks,
+  never,
+  NatsConnection | MarketSubscriber | CriticalSubscriber
+> = Layer.effect(
+  ReadinessChecks,
+  Effect.gen(function*() {
+    const connection = yield* NatsConnection
+    const market = yield* MarketSubscriber
+    const critical = yield* CriticalSubscriber
+    return {
+      reasons: () => {
+        const reasons = [...notConnected(connection)]
+        if (market.stats().subjects === 0) reasons.push("nats: no market-data subscription yet")
+        const sessions = critical.sessions()
+        if (sessions.size === 0) reasons.push("nats: no consumer attached yet")
+        for (const [consumerId, consuming] of sessions) {
+          if (!consuming) reasons.push(`nats: durable consumer ${criticalDurable(consumerId)} not consuming`)
+        }
+        return reasons
+      }
+    }
+  })
+)
+
+/**
+ * The feed process. Its own consumers (the gateway's, which stages and flips
+ * the routing table) run here on in-memory mailboxes.
+ */
 export const layerNatsFeed = (options: NatsFeedOptions) =>
   layerFeedCommands.pipe(
+    Layer.provideMerge(feedReadiness),
+    Layer.provideMerge(Consumers.Default),
     Layer.provideMerge(ControlBus.layerMemory),
     Layer.provideMerge(ControlPlane.Default),
     Layer.provideMerge(Topology.layer(options.symbols, options.providers)),
@@ -89,6 +139,7 @@ export const layerNatsFeed = (options: NatsFeedOptions) =>
 /** A strategy process: consumers here, fed over NATS. */
 export const layerNatsStrategy = (options: NatsOptions = {}) =>
   layerStrategyControlBus.pipe(
+    Layer.provideMerge(strategyReadiness),
     Layer.provideMerge(NatsConsumers.Default),
     Layer.provideMerge(MarketSubscriber.Default),
     Layer.provideMerge(Consumers.Default),

@@ -92,10 +92,23 @@ export class HttpSection extends Schema.Class<HttpSection>("HttpSection")({
 }) {}
 
 export const MemoryBus = Schema.TaggedStruct("memory", {})
+/**
+ * What a process does when the buses run on NATS:
+ * - `feed`: the providers, the Orchestrator, the Control Plane and the paper
+ *   venue; publishes market data and critical events, takes commands.
+ * - `strategy`: the Dispatcher and the consumers running the configured
+ *   strategies, fed by a feed process over NATS.
+ */
+export const NatsRole = Schema.Literal("feed", "strategy").annotations({
+  message: (issue) => ({ message: `role must be feed or strategy (got ${JSON.stringify(issue.actual)})`, override: true })
+})
+export type NatsRole = typeof NatsRole.Type
+
 export const NatsBus = Schema.TaggedStruct("nats", {
   url: Schema.String.pipe(
     Schema.filter((u) => /^(nats|tls|ws|wss):\/\/[^\s]+$/.test(u) || `url must be a nats:// (or tls://, ws://, wss://) URL (got ${JSON.stringify(u)})`)
-  )
+  ),
+  role: NatsRole
 })
 export const BusSection = Schema.Union(MemoryBus, NatsBus)
 export type BusSection = typeof BusSection.Type
@@ -156,7 +169,8 @@ export interface CrossIssue {
 /**
  * The rules between sections, over a decoded configuration: venue names are
  * unique; a merge runs over configured venues that quote its symbol; a
- * strategy trades a symbol some venue quotes.
+ * strategy trades a symbol some venue quotes; a NATS strategy process has a
+ * strategy to run.
  */
 export const crossCheck = (config: GatewayConfig): ReadonlyArray<CrossIssue> => {
   const issues: Array<CrossIssue> = []
@@ -190,6 +204,9 @@ export const crossCheck = (config: GatewayConfig): ReadonlyArray<CrossIssue> => 
   }
   if (strategies.orders.enabled && !allSymbols.has(strategies.orders.symbol)) {
     issues.push({ path: "strategies.orders.symbol", message: `no venue quotes ${strategies.orders.symbol}` })
+  }
+  if (config.bus._tag === "nats" && config.bus.role === "strategy" && !strategies.bbo.enabled && !strategies.orders.enabled) {
+    issues.push({ path: "bus.role", message: "a strategy process runs the configured strategies: enable at least one" })
   }
   return issues
 }

@@ -17,6 +17,7 @@
  * | `MELTICA_HTTP_PORT` | `http.port` |
  * | `MELTICA_BUS` | `bus` kind (`memory` / `nats`) |
  * | `MELTICA_NATS_URL` | `bus.url` |
+ * | `MELTICA_NATS_ROLE` | `bus.role` (`feed` / `strategy`) |
  * | `MELTICA_STATUS_INTERVAL_MS` | `statusIntervalMs` |
  */
 import { FileSystem } from "@effect/platform"
@@ -152,6 +153,7 @@ const overrides: ReadonlyArray<Override> = [
   { variable: "MELTICA_HTTP_PORT", path: ["http", "port"], parse: int },
   { variable: "MELTICA_BUS", path: ["bus", "_tag"], parse: str },
   { variable: "MELTICA_NATS_URL", path: ["bus", "url"], parse: str },
+  { variable: "MELTICA_NATS_ROLE", path: ["bus", "role"], parse: str },
   { variable: "MELTICA_STATUS_INTERVAL_MS", path: ["statusIntervalMs"], parse: int }
 ]
 
@@ -226,7 +228,7 @@ export const summary = (config: GatewayConfig): string => {
   return [
     `venues: ${venues}`,
     `merges: ${merges === "" ? "none" : merges}`,
-    `bus: ${config.bus._tag === "nats" ? `nats ${config.bus.url}` : "memory"}`,
+    `bus: ${config.bus._tag === "nats" ? `nats ${config.bus.url}, ${config.bus.role} process` : "memory"}`,
     `http: ${config.http.enabled ? `${config.http.host}:${config.http.port}` : "disabled"}`,
     `pool: Event ${config.pool.capacity.Event}, MergedEvent ${config.pool.capacity.MergedEvent}, ` +
     `ExecReport ${config.pool.capacity.ExecReport}; debug ${config.debug}`,

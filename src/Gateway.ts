@@ -12,6 +12,14 @@
  * back to `handle`, on the critical lane. The event is lent for the duration of
  * the returned effect only: copy what you keep.
  *
+ * ## Processes
+ * `run` is the whole gateway in one process (`bus: memory`), and the feed
+ * process over NATS (`bus: nats`, `role: feed`, with no strategies: they run
+ * elsewhere). `runStrategies` is a NATS strategy process (`role: strategy`):
+ * the strategies and the status line, with no providers and no routing of its
+ * own (the feed stages and flips the routing table). `layerOn`,
+ * `layerNatsFeedOn` and `layerNatsStrategyOn` are their application layers.
+ *
  * ## Shutdown
  * Finalizers run in reverse order of acquisition, so closing the scope of
  * `run`: stops the status line, interrupts the providers, stops the strategies'
@@ -30,10 +38,11 @@ import { DataBus, type MailboxOptions } from "./DataBus.js"
 import type { UnknownConsumer } from "./Errors.js"
 import type { AnyEvent } from "./Event.js"
 import { ExecutionVenue } from "./ExecutionVenue.js"
-import { Metrics, type StatusSnapshot } from "./Metrics.js"
+import { Metrics, type NatsStatusView, type StatusSnapshot } from "./Metrics.js"
 import { Orchestrator } from "./Orchestrator.js"
 import { Providers } from "./Provider.js"
 import type { layerMemory, MemoryOptions } from "../layers/Memory.js"
+import { layerNatsFeed, layerNatsStrategy, type NatsOptions } from "../layers/Nats.js"
 
 // ---------------------------------------------------------------------------
 // Strategy API
@@ -186,7 +195,15 @@ export const statusLine = (s: StatusSnapshot): string => {
     ` | p99 ${n1(s.p99DispatchToLambdaUs)}us | pool ${pools} | lag ${consumers}` +
     ` | dropped ${s.totals.dropped} coalesced ${s.totals.coalesced} skipped ${s.totals.skipped}` +
     ` | merged ${s.totals.merged} orders ${s.totals.orders} reports ${s.totals.execReports}` +
-    (s.readiness.ready ? "" : ` | not ready: ${s.readiness.reasons.length} book(s)`)
+    (s.nats === undefined ? "" : ` | ${natsPart(s.nats)}`) +
+    (s.readiness.ready ? "" : ` | not ready: ${s.readiness.reasons.length} reason(s)`)
+}
+
+/** `nats up md out 1200 in 0 critical out 14 in 0`: what crossed the process boundary. */
+const natsPart = (n: NatsStatusView): string => {
+  const delivered = Object.values(n.critical.delivered).reduce((a, b) => a + b, 0)
+  return `nats ${n.connected ? "up" : "down"} md out ${n.market.published} in ${n.market.received}` +
+    ` critical out ${n.critical.published} in ${delivered}`
 }
 
 // ---------------------------------------------------------------------------
@@ -234,16 +251,13 @@ export const run = (config: GatewayConfig, options: RunOptions) =>
     const orchestrator = yield* Orchestrator
     const providers = yield* Providers
     const metrics = yield* Metrics
-    const mailbox = { marketCapacity: config.mailbox.marketCapacity, criticalHighWater: config.mailbox.criticalHighWater }
+    const mailbox = mailboxOf(config)
 
     // added first, so it runs last: after providers and timers have stopped
     yield* Effect.addFinalizer(() => drainCritical(options.drainTimeoutMs ?? 2_000))
 
     yield* applyRouting(config)
-    for (const strategy of options.strategies) {
-      yield* runStrategy(strategy, mailbox)
-      yield* Effect.logInfo("strategy started").pipe(Effect.annotateLogs({ consumer_id: strategy.id }))
-    }
+    yield* startStrategies(options.strategies, mailbox)
 
     const feeds = yield* FiberSet.make<never>()
     for (const p of providers) {
@@ -254,12 +268,46 @@ export const run = (config: GatewayConfig, options: RunOptions) =>
       Effect.annotateLogs({ providers: providers.map((p) => p.name).join(","), strategies: options.strategies.length })
     )
 
-    yield* metrics.snapshot.pipe(
-      Effect.flatMap((s) => Effect.logInfo(statusLine(s))),
-      Effect.delay(config.statusIntervalMs),
-      Effect.forever,
-      Effect.forkScoped
+    yield* logStatus(metrics, config.statusIntervalMs)
+    return yield* Effect.never
+  })
+
+const mailboxOf = (config: GatewayConfig): Partial<MailboxOptions> => ({
+  marketCapacity: config.mailbox.marketCapacity,
+  criticalHighWater: config.mailbox.criticalHighWater
+})
+
+const startStrategies = (strategies: ReadonlyArray<Strategy<unknown>>, mailbox: Partial<MailboxOptions>) =>
+  Effect.forEach(strategies, (strategy) =>
+    runStrategy(strategy, mailbox).pipe(
+      Effect.zipRight(Effect.logInfo("strategy started").pipe(Effect.annotateLogs({ consumer_id: strategy.id })))
+    ), { discard: true })
+
+/** The status line every `intervalMs`, for the life of the scope. */
+const logStatus = (metrics: Metrics, intervalMs: number) =>
+  metrics.snapshot.pipe(
+    Effect.flatMap((s) => Effect.logInfo(statusLine(s))),
+    Effect.delay(intervalMs),
+    Effect.forever,
+    Effect.forkScoped
+  )
+
+/**
+ * A NATS strategy process until interrupted: the strategies, fed by a feed
+ * process over NATS, and the status line. Its commands go to the feed's
+ * Control Plane; their acks and results and its execution reports come back
+ * on each strategy's critical lane.
+ */
+export const runStrategies = (config: GatewayConfig, options: RunOptions) =>
+  Effect.gen(function*() {
+    const metrics = yield* Metrics
+    // added first, so it runs last: once the strategies' timers have stopped
+    yield* Effect.addFinalizer(() => drainCritical(options.drainTimeoutMs ?? 2_000))
+    yield* startStrategies(options.strategies, mailboxOf(config))
+    yield* Effect.logInfo("strategy process running").pipe(
+      Effect.annotateLogs({ strategies: options.strategies.map((s) => s.id).join(",") })
     )
+    yield* logStatus(metrics, config.statusIntervalMs)
     return yield* Effect.never
   })
 
@@ -280,4 +328,31 @@ export const layerOn = <E>(config: GatewayConfig, base: Layer.Layer<Layer.Layer.
   Metrics.Default.pipe(
     Layer.provideMerge(Providers.layerNode(config.venues)),
     Layer.provideMerge(base)
+  )
+
+/** The NATS settings of a `bus: nats` configuration. */
+const natsOptions = (config: GatewayConfig): NatsOptions => ({
+  pool: { capacity: config.pool.capacity, prewarm: config.pool.prewarm, debug: config.debug },
+  dispatcher: {
+    latenessMs: config.dispatcher.latenessMs,
+    reorderBuffer: config.dispatcher.reorderBuffer,
+    fanoutConcurrency: config.dispatcher.fanoutConcurrency
+  },
+  ...(config.bus._tag === "nats" ? { nats: { servers: [config.bus.url], name: `meltica-${config.bus.role}` } } : {})
+})
+
+/** The NATS feed process (`role: feed`): providers, Orchestrator, Control Plane, paper venue, metrics. */
+export const layerNatsFeedOn = (config: GatewayConfig) => {
+  const { symbols, providers } = memoryOptions(config)
+  return Metrics.Default.pipe(
+    Layer.provideMerge(Providers.layerNode(config.venues)),
+    Layer.provideMerge(layerNatsFeed({ ...natsOptions(config), symbols, providers }))
+  )
+}
+
+/** A NATS strategy process (`role: strategy`): no providers of its own, metrics. */
+export const layerNatsStrategyOn = (config: GatewayConfig) =>
+  Metrics.Default.pipe(
+    Layer.provideMerge(Layer.succeed(Providers, [])),
+    Layer.provideMerge(layerNatsStrategy(natsOptions(config)))
   )

@@ -19,7 +19,7 @@
 import * as OtelMetrics from "@effect/opentelemetry/Metrics"
 import * as OtelResource from "@effect/opentelemetry/Resource"
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
-import { Effect, Metric, MetricLabel, Option, Schedule } from "effect"
+import { Context, Effect, Metric, MetricLabel, Option, Schedule } from "effect"
 import { Consumers } from "./Consumer.js"
 import { ControlBus } from "./ControlBus.js"
 import { ControlPlane } from "./ControlPlane.js"
@@ -28,7 +28,11 @@ import { DeadLetter } from "./DeadLetter.js"
 import { Dispatcher } from "./Dispatcher.js"
 import { poolTypes, type PoolType } from "./Event.js"
 import { ExecutionVenue } from "./ExecutionVenue.js"
-import { Orchestrator } from "./Orchestrator.js"
+import { CommandConsumer, CommandPublisher } from "./nats/Commands.js"
+import { NatsConnection } from "./nats/Connection.js"
+import { CriticalPublisher, CriticalSubscriber } from "./nats/CriticalChannel.js"
+import { MarketPublisher, MarketSubscriber } from "./nats/Market.js"
+import { Orchestrator, type OrchestratorStats } from "./Orchestrator.js"
 import { Pool } from "./Pool.js"
 import { Providers } from "./Provider.js"
 import { Recycler } from "./Recycler.js"
@@ -99,6 +103,19 @@ export const venueFills = counter("meltica_venue_fills", "Fills")
 export const venueReports = counter("meltica_venue_exec_reports", "Execution reports emitted")
 export const venueResting = gauge("meltica_venue_resting_orders", "Resting orders")
 
+export const natsConnected = gauge("meltica_nats_connected", "1 while the NATS connection is up")
+export const natsReconnects = counter("meltica_nats_reconnects", "Reconnections to the NATS server")
+export const natsMarketPublished = counter("meltica_nats_market_published", "Market-data events published on core NATS")
+export const natsMarketPublishFailed = counter("meltica_nats_market_publish_failed", "Market-data events not published")
+export const natsMarketReceived = counter("meltica_nats_market_received", "Market-data messages received from NATS")
+export const natsMarketDropped = counter("meltica_nats_market_dropped", "Market-data messages dropped before the dispatcher (buffer full)")
+export const natsMarketSubjects = gauge("meltica_nats_market_subjects", "Market-data subjects this process listens on")
+export const natsCriticalPublished = counter("meltica_nats_critical_published", "Critical events stored on JetStream")
+export const natsCriticalDelivered = counter("meltica_nats_critical_delivered", "Critical events from JetStream put in a consumer's critical lane, by kind")
+export const natsCommandsSubmitted = counter("meltica_nats_commands_submitted", "Commands stored on JetStream by this process")
+export const natsCommandsHandled = counter("meltica_nats_commands_handled", "Commands taken from JetStream by the Control Plane")
+export const natsMalformed = counter("meltica_nats_malformed_frames", "Frames from NATS that did not decode, by channel")
+
 // ---------------------------------------------------------------------------
 // Snapshot
 // ---------------------------------------------------------------------------
@@ -122,6 +139,8 @@ export interface ConsumerStatusView {
   readonly marketDepth: number
   readonly criticalDepth: number
   readonly coalesced: number
+  /** Of `processed`: execution reports, control acks and results. */
+  readonly criticalProcessed: number
   readonly minVersion: number
   readonly p50Us: number
   readonly p99Us: number
@@ -142,6 +161,26 @@ export interface Readiness {
   /** Why not, provider by provider. */
   readonly reasons: ReadonlyArray<string>
 }
+
+/** The process's NATS link, when its buses run on NATS. */
+export interface NatsStatusView {
+  readonly connected: boolean
+  readonly reconnects: number
+  readonly market: { readonly published: number; readonly received: number; readonly dropped: number; readonly subjects: number }
+  readonly critical: { readonly published: number; readonly delivered: Readonly<Record<string, number>> }
+  readonly commands: { readonly submitted: number; readonly handled: number }
+  readonly malformed: number
+}
+
+/**
+ * What else readiness depends on besides the providers: each reason is one
+ * thing not ready yet. An application layer provides it when it has more to
+ * wait for (the NATS layers: the connection, the subscriptions).
+ */
+export class ReadinessChecks extends Context.Tag("meltica/ReadinessChecks")<
+  ReadinessChecks,
+  { readonly reasons: () => ReadonlyArray<string> }
+>() {}
 
 export interface StatusSnapshot {
   readonly at: number
@@ -167,6 +206,8 @@ export interface StatusSnapshot {
   readonly pools: ReadonlyArray<PoolStatusView>
   readonly consumers: ReadonlyArray<ConsumerStatusView>
   readonly providers: ReadonlyArray<ProviderStatusView>
+  /** Present when the buses run on NATS. */
+  readonly nats?: NatsStatusView
   readonly readiness: Readiness
 }
 
@@ -183,6 +224,22 @@ export const readiness = (providers: ReadonlyArray<ProviderStatusView>): Readine
   return { ready: reasons.length === 0, reasons }
 }
 
+/** The Orchestrator's figures in a process that has none (a NATS strategy process). */
+const noOrchestrator: OrchestratorStats = {
+  routingVersion: 0,
+  stagedId: undefined,
+  ingested: 0,
+  forwarded: 0,
+  unrouted: 0,
+  merged: 0,
+  suppressed: 0,
+  missing: {},
+  late: 0,
+  replaced: 0,
+  openWindows: 0,
+  heldFragments: 0
+}
+
 // ---------------------------------------------------------------------------
 // The service
 // ---------------------------------------------------------------------------
@@ -197,11 +254,21 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
     const bus = yield* DataBus
     const consumers = yield* Consumers
     const providers = yield* Providers
-    const orchestrator = yield* Orchestrator
+    const orchestrator = yield* Effect.serviceOption(Orchestrator)
     const control = yield* ControlBus
     const plane = yield* Effect.serviceOption(ControlPlane)
     const deadLetter = yield* DeadLetter
     const venue = yield* Effect.serviceOption(ExecutionVenue)
+    const checks = yield* Effect.serviceOption(ReadinessChecks)
+    const nats = {
+      connection: yield* Effect.serviceOption(NatsConnection),
+      marketOut: yield* Effect.serviceOption(MarketPublisher),
+      marketIn: yield* Effect.serviceOption(MarketSubscriber),
+      criticalOut: yield* Effect.serviceOption(CriticalPublisher),
+      criticalIn: yield* Effect.serviceOption(CriticalSubscriber),
+      commandsOut: yield* Effect.serviceOption(CommandPublisher),
+      commandsIn: yield* Effect.serviceOption(CommandConsumer)
+    }
     const clock = yield* Effect.clock
     const started = clock.unsafeCurrentTimeMillis()
 
@@ -259,7 +326,7 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
         })
       }
 
-      const o = orchestrator.stats()
+      const o = Option.isSome(orchestrator) ? orchestrator.value.stats() : noOrchestrator
       count(orchestratorIngested, o.ingested)
       count(orchestratorForwarded, o.forwarded)
       count(orchestratorUnrouted, o.unrouted)
@@ -316,6 +383,7 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
           marketDepth: box?.marketDepth ?? 0,
           criticalDepth: box?.criticalDepth ?? 0,
           coalesced: box?.coalesced ?? 0,
+          criticalProcessed: s.criticalProcessed,
           minVersion: s.minVersion,
           p50Us: s.recentDispatchToLambda.p50,
           p99Us: s.recentDispatchToLambda.p99,
@@ -371,6 +439,8 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
         set(venueResting, v.resting)
       }
 
+      const natsView = sampleNats()
+
       if (previous !== undefined && now > previous.at) {
         const dt = (now - previous.at) / 1000
         rates = {
@@ -406,7 +476,68 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
         pools: poolViews,
         consumers: consumerViews,
         providers: providerViews,
+        ...(natsView === undefined ? {} : { nats: natsView }),
         readiness: { ready: false, reasons: ["not sampled"] }
+      }
+    }
+
+    /** The NATS services this process has, published; undefined when it has none. */
+    const sampleNats = (): NatsStatusView | undefined => {
+      if (Option.isNone(nats.connection)) return undefined
+      const c = nats.connection.value.stats()
+      set(natsConnected, c.connected ? 1 : 0)
+      count(natsReconnects, c.reconnects)
+      let malformedFrames = 0
+      const market = { published: 0, received: 0, dropped: 0, subjects: 0 }
+      if (Option.isSome(nats.marketOut)) {
+        const m = nats.marketOut.value.stats()
+        market.published = m.published
+        count(natsMarketPublished, m.published)
+        count(natsMarketPublishFailed, m.failed)
+      }
+      if (Option.isSome(nats.marketIn)) {
+        const m = nats.marketIn.value.stats()
+        market.received = m.received
+        market.dropped = m.dropped
+        market.subjects = m.subjects
+        count(natsMarketReceived, m.received)
+        count(natsMarketDropped, m.dropped)
+        set(natsMarketSubjects, m.subjects)
+        count(natsMalformed, m.malformed, [label("channel", "market")])
+        malformedFrames += m.malformed
+      }
+      let criticalPublished = 0
+      let delivered: Readonly<Record<string, number>> = {}
+      if (Option.isSome(nats.criticalOut)) {
+        criticalPublished = nats.criticalOut.value.stats().published
+        count(natsCriticalPublished, criticalPublished)
+      }
+      if (Option.isSome(nats.criticalIn)) {
+        const s = nats.criticalIn.value.stats()
+        delivered = s.deliveredByKind
+        for (const [kind, n] of Object.entries(delivered)) count(natsCriticalDelivered, n, [label("kind", kind)])
+        count(natsMalformed, s.malformed, [label("channel", "critical")])
+        malformedFrames += s.malformed
+      }
+      const commands = { submitted: 0, handled: 0 }
+      if (Option.isSome(nats.commandsOut)) {
+        commands.submitted = nats.commandsOut.value.stats().submitted
+        count(natsCommandsSubmitted, commands.submitted)
+      }
+      if (Option.isSome(nats.commandsIn)) {
+        const s = nats.commandsIn.value.stats()
+        commands.handled = s.handled
+        count(natsCommandsHandled, s.handled)
+        count(natsMalformed, s.invalid, [label("channel", "commands")])
+        malformedFrames += s.invalid
+      }
+      return {
+        connected: c.connected,
+        reconnects: c.reconnects,
+        market,
+        critical: { published: criticalPublished, delivered },
+        commands,
+        malformed: malformedFrames
       }
     }
 
@@ -422,7 +553,13 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
             for (const b of s.books) set(bookConsistent, b.state === "consistent" ? 1 : 0, [...tags, label("symbol", b.symbol)])
             return { ...v, connected: s.connected, books: s.books }
           })
-          return { ...base, providers: views, readiness: readiness(views) }
+          const ready = readiness(views)
+          const more = Option.isSome(checks) ? checks.value.reasons() : []
+          return {
+            ...base,
+            providers: views,
+            readiness: more.length === 0 ? ready : { ready: false, reasons: [...ready.reasons, ...more] }
+          }
         })
       )
     })

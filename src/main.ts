@@ -6,6 +6,8 @@
  *
  * Without `--config`, the embedded default runs: simulated venues, in-memory
  * buses, the paper venue, production-mode pools, the two example strategies.
+ * With `bus: nats` the process is a feed or a strategy process (`role`), and
+ * the two talk over the NATS server at `url`.
  * SIGINT / SIGTERM stop it gracefully; it prints the leak report and the
  * number of fibers left, and exits 0.
  */
@@ -17,10 +19,10 @@ import { makePaperTrader } from "../examples/paperTrader.js"
 import { layerDebug } from "../layers/Debug.js"
 import { layerMemory } from "../layers/Memory.js"
 import type { GatewayConfig } from "../schema/Config.js"
-import { ConfigIssue, InvalidConfig } from "../schema/Errors.js"
 import * as Config from "./Config.js"
 import * as Gateway from "./Gateway.js"
 import * as Http from "./Http.js"
+import type { Metrics } from "./Metrics.js"
 import { formatLeakReport, Recycler } from "./Recycler.js"
 
 /** The example strategies, as the configuration enables them. */
@@ -47,28 +49,59 @@ const strategiesOf = (config: GatewayConfig): ReadonlyArray<Gateway.Strategy<unk
   return out
 }
 
-/** The application layer for a configuration: Memory (or Debug), providers, metrics, operator endpoints. */
-const appLayer = (config: GatewayConfig) => {
-  const options = Gateway.memoryOptions(config)
-  const base = config.debug ? layerDebug(options) : layerMemory(options)
-  const core = Gateway.layerOn(config, base)
-  return config.http.enabled
+/** The operator endpoints on top of an application layer, when enabled. */
+const withHttp = <ROut, E>(config: GatewayConfig, core: Layer.Layer<ROut | Metrics, E>) =>
+  config.http.enabled
     ? Http.layer({ host: config.http.host, port: config.http.port }).pipe(Layer.provideMerge(core))
     : core
+
+/**
+ * What the configuration runs: the application layer (with providers,
+ * metrics and the operator endpoints) and the program on it.
+ * - `bus: memory`: everything in this process, Memory (or Debug);
+ * - `bus: nats`, `role: feed`: providers, Orchestrator, Control Plane and
+ *   paper venue, publishing on NATS; no strategies here;
+ * - `bus: nats`, `role: strategy`: the configured strategies, fed over NATS.
+ */
+const runGateway = (config: GatewayConfig) => {
+  if (config.bus._tag === "memory") {
+    const options = Gateway.memoryOptions(config)
+    const base = config.debug ? layerDebug(options) : layerMemory(options)
+    return runOn(
+      config,
+      withHttp(config, Gateway.layerOn(config, base)),
+      Gateway.run(config, { strategies: strategiesOf(config) })
+    )
+  }
+  if (config.bus.role === "feed") {
+    const elsewhere = strategiesOf(config).map((s) => s.id)
+    return runOn(
+      config,
+      withHttp(config, Gateway.layerNatsFeedOn(config)),
+      Effect.zipRight(
+        elsewhere.length === 0 ? Effect.void : Effect.logInfo("strategies run in the strategy processes, not in the feed")
+          .pipe(Effect.annotateLogs({ strategies: elsewhere.join(",") })),
+        Gateway.run(config, { strategies: [] })
+      )
+    )
+  }
+  return runOn(
+    config,
+    withHttp(config, Gateway.layerNatsStrategyOn(config)),
+    Gateway.runStrategies(config, { strategies: strategiesOf(config) })
+  )
 }
 
-/** The NATS buses are not part of this build: say so rather than start on another bus. */
-const requireMemoryBus = (config: GatewayConfig, source: string) =>
-  config.bus._tag === "memory"
-    ? Effect.void
-    : Effect.fail(
-      new InvalidConfig({
-        source,
-        issues: [ConfigIssue.make({ path: "bus", message: "the NATS bus is not available in this build; use type: memory" })]
-      })
-    )
-
-const runGateway = (config: GatewayConfig) =>
+/**
+ * Builds the application layer in its own scope, runs the program on it until
+ * interrupted, then closes the scope and logs the leak report and the fibers
+ * left.
+ */
+const runOn = <ROut, E, E2>(
+  config: GatewayConfig,
+  layer: Layer.Layer<ROut | Recycler, E>,
+  program: Effect.Effect<never, E2, ROut | Recycler | Scope.Scope>
+) =>
   Effect.gen(function*() {
     const supervisor = yield* Supervisor.track
     yield* Effect.logInfo("starting gateway").pipe(Effect.annotateLogs({ config: Config.summary(config) }))
@@ -77,9 +110,9 @@ const runGateway = (config: GatewayConfig) =>
     // Built and run in an interruptible region, so that every fiber the
     // layers fork can be interrupted when the scope closes.
     yield* Effect.gen(function*() {
-      const context = yield* Layer.buildWithScope(appLayer(config), scope).pipe(Effect.supervised(supervisor))
+      const context = yield* Layer.buildWithScope(layer, scope).pipe(Effect.supervised(supervisor))
       recycler = Context.get(context, Recycler)
-      return yield* Gateway.run(config, { strategies: strategiesOf(config) }).pipe(
+      return yield* program.pipe(
         Effect.scoped,
         Effect.provide(context),
         Effect.supervised(supervisor)
@@ -113,10 +146,7 @@ const debugOption = Options.boolean("debug").pipe(
   Options.withDescription("pool debug mode: poisoning views and a leak report with acquire stacks")
 )
 
-const loadConfig = (file: Option.Option<string>, debug: boolean) =>
-  Config.load({ file: Option.getOrUndefined(file), debug }).pipe(
-    Effect.tap((config) => requireMemoryBus(config, Option.getOrElse(file, () => "embedded default")))
-  )
+const loadConfig = (file: Option.Option<string>, debug: boolean) => Config.load({ file: Option.getOrUndefined(file), debug })
 
 const runCommand = Command.make("run", { config: configOption, debug: debugOption }, ({ config, debug }) =>
   Effect.flatMap(loadConfig(config, debug), runGateway)).pipe(

@@ -20,7 +20,9 @@ const badFiles: ReadonlyArray<readonly [file: string, expected: ReadonlyArray<st
   ["syntax.yaml", ["(line 4, column 1): Sequence item without - indicator"]],
   ["not-a-mapping.yaml", ["(root): expected a mapping of settings (got a list)"]],
   ["empty-venues.json", ["venues: at least one venue is required"]],
-  ["nats-without-url.yaml", ["bus.url: is missing"]],
+  ["nats-without-url.yaml", ["bus.url: is missing", "bus.role: is missing"]],
+  ["nats-bad-role.yaml", [`bus.role: role must be feed or strategy (got "both")`]],
+  ["nats-strategy-without-strategies.yaml", ["bus.role: a strategy process runs the configured strategies: enable at least one"]],
   ["many-problems.yaml", [
     `colour: is unexpected, expected: "venues" | "merges" | "pool" | "mailbox" | "dispatcher" | "http" | "bus" | "debug" | "statusIntervalMs" | "strategies"`,
     "venues[0].symbols[0]: a canonical symbol is BASE-QUOTE, e.g. BTC-USDT",
@@ -117,8 +119,29 @@ describe("Config", () => {
         "merges[0].providers: a merge needs at least 2 providers (got 1)",
         "merges[0].windowMs: windowMs must be an integer in 1..60000 (got 0)",
         "http.port (from MELTICA_HTTP_PORT): port must be an integer in 0..65535 (got 80000)",
-        `bus.url (from MELTICA_NATS_URL): url must be a nats:// (or tls://, ws://, wss://) URL (got "localhost")`
+        `bus.url (from MELTICA_NATS_URL): url must be a nats:// (or tls://, ws://, wss://) URL (got "localhost")`,
+        "bus.role: is missing"
       ])
+      const role = yield* problems(
+        undefined,
+        withEnv({ MELTICA_BUS: "nats", MELTICA_NATS_URL: "nats://127.0.0.1:4222", MELTICA_NATS_ROLE: "leader" })
+      )
+      assert.deepStrictEqual(role, [`bus.role (from MELTICA_NATS_ROLE): role must be feed or strategy (got "leader")`])
+    }))
+
+  it.effect("bus: nats with a url and a role; MELTICA_NATS_ROLE picks the role of one shared file", () =>
+    Effect.gen(function*() {
+      const strategy = yield* Config.load({ file: `${dir}/nats-strategy-ok.yaml` }).pipe(Effect.provide(noEnv))
+      assert.deepStrictEqual(strategy.bus, { _tag: "nats", url: "nats://127.0.0.1:4222", role: "strategy" })
+      assert.include(Config.summary(strategy), "bus: nats nats://127.0.0.1:4222, strategy process")
+      const feed = yield* Config.load({ file: `${dir}/nats-strategy-ok.yaml` }).pipe(
+        Effect.provide(withEnv({ MELTICA_NATS_ROLE: "feed" }))
+      )
+      assert.deepStrictEqual(feed.bus, { _tag: "nats", url: "nats://127.0.0.1:4222", role: "feed" })
+      const fromEnv = yield* Config.load({}).pipe(
+        Effect.provide(withEnv({ MELTICA_BUS: "nats", MELTICA_NATS_URL: "nats://10.0.0.5:4222", MELTICA_NATS_ROLE: "strategy" }))
+      )
+      assert.deepStrictEqual(fromEnv.bus, { _tag: "nats", url: "nats://10.0.0.5:4222", role: "strategy" })
     }))
 
   it("parseText reports YAML syntax errors without throwing", () => {

@@ -100,6 +100,30 @@ describe("Gateway", () => {
       assert.strictEqual(left, 0)
     }))
 
+  it.effect("status line over NATS: the link's state and what crossed it; readiness reasons counted", () =>
+    Effect.gen(function*() {
+      const config = testConfig()
+      const snapshot = yield* Effect.flatMap(Metrics, (m) => m.snapshot).pipe(Effect.provide(layerTest(config)), Effect.scoped)
+      assert.isUndefined(snapshot.nats, "no NATS section in memory")
+      assert.notInclude(Gateway.statusLine(snapshot), "nats")
+      const line = Gateway.statusLine({
+        ...snapshot,
+        nats: {
+          connected: false,
+          reconnects: 2,
+          market: { published: 0, received: 1200, dropped: 0, subjects: 2 },
+          critical: { published: 0, delivered: { exec_report: 9, control_ack: 3, control_result: 3 } },
+          commands: { submitted: 3, handled: 0 },
+          malformed: 0
+        },
+        readiness: { ready: false, reasons: ["nats: not connected", "nats: no consumer attached yet"] }
+      })
+      assert.isTrue(
+        line.endsWith(" | nats down md out 0 in 1200 critical out 0 in 15 | not ready: 2 reason(s)"),
+        line
+      )
+    }))
+
   it("routesOf: each symbol from every venue that quotes it, with its merges", () => {
     const routes = Gateway.routesOf(testConfig())
     assert.deepStrictEqual(routes.map((r) => [r.symbol, r.providers, r.merges.map((m) => m.kind)]), [

@@ -63,6 +63,8 @@ export class NatsConfig extends Context.Tag("meltica/NatsConfig")<NatsConfig, Na
 }
 
 export interface ConnectionStats {
+  /** False from a disconnect until the client has reconnected, and once the connection is closed. */
+  readonly connected: boolean
   readonly disconnects: number
   readonly reconnects: number
   readonly errors: number
@@ -101,13 +103,16 @@ export class NatsConnection extends Effect.Service<NatsConnection>()("meltica/Na
     let disconnects = 0
     let reconnects = 0
     let errors = 0
+    let up = true
     const onStatus = (s: Status): Effect.Effect<void> => {
       switch (s.type) {
         case "disconnect":
           disconnects++
+          up = false
           return Effect.logWarning("nats disconnected").pipe(Effect.annotateLogs({ server: s.server }))
         case "reconnect":
           reconnects++
+          up = true
           return Effect.logInfo("nats reconnected").pipe(Effect.annotateLogs({ server: s.server }))
         case "error":
           errors++
@@ -129,7 +134,7 @@ export class NatsConnection extends Effect.Service<NatsConnection>()("meltica/Na
       nc,
       js,
       jsm,
-      stats: (): ConnectionStats => ({ disconnects, reconnects, errors })
+      stats: (): ConnectionStats => ({ connected: up && !nc.isClosed(), disconnects, reconnects, errors })
     } as const
   })
 }) {}

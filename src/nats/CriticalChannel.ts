@@ -132,6 +132,8 @@ export class CriticalPublisher extends Effect.Service<CriticalPublisher>()("melt
 export interface CriticalSubscriberStats {
   /** Messages put in a consumer's critical lane. */
   readonly delivered: number
+  /** The same, by kind (exec_report, control_ack, control_result). */
+  readonly deliveredByKind: Readonly<Record<string, number>>
   /** Redeliveries dropped because the event already ran or is still queued. */
   readonly redeliveriesDropped: number
   readonly acked: number
@@ -149,6 +151,9 @@ export class CriticalSubscriber extends Effect.Service<CriticalSubscriber>()("me
     const dedupMemory = connection.settings.dedupMemory
     yield* untilReady("critical stream", ensureStream(criticalStream))
     let delivered = 0
+    const deliveredByKind: Record<string, number> = {}
+    /** Per attached consumer: whether its durable consumer's pull session is consuming now. */
+    const consuming = new Map<string, boolean>()
     let redeliveriesDropped = 0
     let acked = 0
     let ackFailures = 0
@@ -197,21 +202,38 @@ export class CriticalSubscriber extends Effect.Service<CriticalSubscriber>()("me
           }
           e._dispatchTs = nowUs()
           delivered++
+          deliveredByKind[e.kind] = (deliveredByKind[e.kind] ?? 0) + 1
           box.offer(e)
           return Effect.void
         })
-      return runDurable({
-        stream: CRITICAL_STREAM,
-        durable: criticalDurable(consumerId),
-        filterSubject: criticalSubject(consumerId),
-        onMessage
-      }).pipe(Effect.provideService(NatsConnection, connection))
+      consuming.set(consumerId, false)
+      return Effect.addFinalizer(() => Effect.sync(() => consuming.delete(consumerId))).pipe(
+        Effect.zipRight(runDurable({
+          stream: CRITICAL_STREAM,
+          durable: criticalDurable(consumerId),
+          filterSubject: criticalSubject(consumerId),
+          onMessage,
+          onSession: (live) => {
+            if (consuming.has(consumerId)) consuming.set(consumerId, live)
+          }
+        })),
+        Effect.provideService(NatsConnection, connection)
+      )
     }
 
     return {
       attach,
+      /** Each attached consumer, and whether its durable consumer is consuming now. */
+      sessions: (): ReadonlyMap<string, boolean> => consuming,
       malformed: (): ReadonlyArray<MalformedFrame> => malformed.recent,
-      stats: (): CriticalSubscriberStats => ({ delivered, redeliveriesDropped, acked, ackFailures, malformed: malformed.count })
+      stats: (): CriticalSubscriberStats => ({
+        delivered,
+        deliveredByKind: { ...deliveredByKind },
+        redeliveriesDropped,
+        acked,
+        ackFailures,
+        malformed: malformed.count
+      })
     } as const
   })
 }) {}

@@ -21,6 +21,8 @@ export interface DurableSpec {
   readonly filterSubject: string
   /** Runs for each message, in delivery order; it owns the message's acknowledgement. */
   readonly onMessage: (msg: JsMsg) => Effect.Effect<void>
+  /** Told true when a pull session is consuming, false when it ends (then again true once restarted). */
+  readonly onSession?: (consuming: boolean) => void
 }
 
 export const runDurable = (spec: DurableSpec): Effect.Effect<void, never, NatsConnection | Scope.Scope> =>
@@ -61,10 +63,13 @@ export const runDurable = (spec: DurableSpec): Effect.Effect<void, never, NatsCo
       }),
       (messages) => Effect.promise(() => messages.close()).pipe(Effect.timeout("2 seconds"), Effect.ignore)
     )
+    const consuming = (live: boolean) => Effect.sync(() => spec.onSession?.(live))
     const once = setup.pipe(
       Effect.zipRight(session),
+      Effect.tap(() => consuming(true)),
       Effect.flatMap((messages) => Effect.promise(() => messages.closed())),
       Effect.scoped,
+      Effect.ensuring(consuming(false)),
       Effect.flatMap((ended) =>
         Effect.logWarning("durable consumer session ended; restarting").pipe(
           Effect.annotateLogs({ durable: spec.durable, reason: ended instanceof Error ? reasonOf(ended) : "closed" })
