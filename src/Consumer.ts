@@ -203,8 +203,10 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       )
     }
 
-    const start = <E>(spec: ConsumerSpec<E>): Effect.Effect<ConsumerHandle, UnknownConsumer> =>
-      Effect.gen(function*() {
+    const start: <E>(spec: ConsumerSpec<E>) => Effect.Effect<ConsumerHandle, UnknownConsumer> = Effect.fn(
+      "Consumers.start"
+    )(
+      function*<E>(spec: ConsumerSpec<E>) {
         const scope = yield* Scope.fork(runtimeScope, ExecutionStrategy.sequential)
         const box = yield* bus.register(spec.id, spec.mailbox).pipe(Scope.extend(scope))
         const state = {
@@ -252,7 +254,8 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
           Effect.tapErrorCause(() => handle.stop)
         )
         return handle
-      })
+      }
+    )
 
     return {
       start,

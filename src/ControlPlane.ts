@@ -156,8 +156,8 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("meltica/Contro
       }
     }
 
-    const handle = (cmd: ControlCommand): Effect.Effect<void> =>
-      Effect.gen(function*() {
+    const handle: (cmd: ControlCommand) => Effect.Effect<void> = Effect.fn("ControlPlane.handle")(
+      function*(cmd: ControlCommand) {
         handled++
         const valid = validateCommand(cmd, { knownSymbols: topology.symbols, knownProviders: topology.providers })
         if (Either.isLeft(valid)) return yield* reject(valid.left)
@@ -167,7 +167,9 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("meltica/Contro
         const outcome = yield* execute(cmd)
         if (cmd._tag === "FlipRouting") yield* ack(cmd.consumerId, cmd.commandId, cmd._tag, orchestrator.routingVersion())
         yield* result(cmd.consumerId, cmd.commandId, cmd._tag, outcome)
-      }).pipe(Effect.annotateLogs({ command: cmd._tag, consumer_id: cmd.consumerId }))
+      },
+      (effect, cmd) => Effect.annotateLogs(effect, { command: cmd._tag, consumer_id: cmd.consumerId })
+    )
 
     /** Answers a command that could not be accepted: an ack, then the typed rejection. */
     const reject = (invalid: InvalidCommand): Effect.Effect<void> =>
