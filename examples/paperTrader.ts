@@ -74,7 +74,8 @@ export const makePaperTrader = (id: string, options: PaperTraderOptions) => {
         }
       }
       if (bid === undefined) return Effect.void
-      const clientOrderId = `${id}-order-${++nextOrder}`
+      const clientOrderId = ctx.newId("order")
+      nextOrder++
       s = { ...s, submitted: s.submitted + 1 }
       if (s.rounds % 3 === 0) {
         return ctx.submit(SubmitOrder.make({

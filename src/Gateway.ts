@@ -28,7 +28,7 @@
  * after that (consumers, mailboxes, orchestrator, pools), and `main.ts`
  * prints the leak report.
  */
-import { Clock, Data, Deferred, Effect, FiberSet, Layer, Schedule, type Scope } from "effect"
+import { Clock, Data, Deferred, Effect, FiberSet, Layer, Random, Schedule, type Scope } from "effect"
 import type { GatewayConfig } from "../schema/Config.js"
 import { type ControlCommand, FlipRouting, MergeSpec, StageRouting, SymbolRoute } from "../schema/Control.js"
 import type { ExecReportPayload } from "../schema/Event.js"
@@ -54,6 +54,12 @@ export interface StrategyContext {
   readonly consumerId: string
   /** A fresh `{ commandId, consumerId }` for the next command. */
   readonly ids: () => { readonly commandId: string; readonly consumerId: string }
+  /**
+   * A fresh id for anything the strategy names (a client order id), unique
+   * across restarts: a bus that drops duplicates by id (NATS JetStream) never
+   * mistakes a restarted strategy's first order for one it already has.
+   */
+  readonly newId: (label: string) => string
   /** Sends a command on the Control Bus; its ControlAck and ControlResult arrive in `handle`. */
   readonly submit: (command: ControlCommand) => Effect.Effect<void>
   /** Logs about an event, annotated with its trace_id and this consumer_id. */
@@ -83,10 +89,14 @@ export const runStrategy = <E>(
   Effect.gen(function*() {
     const consumers = yield* Consumers
     const control = yield* ControlBus
+    // one token per run, so ids never repeat those of an earlier run
+    const run = `${(yield* Clock.currentTimeMillis).toString(36)}${(yield* Random.nextIntBetween(0, 36 ** 4)).toString(36)}`
     let next = 0
+    const newId = (label: string) => `${strategy.id}-${run}-${label}-${++next}`
     const ctx: StrategyContext = {
       consumerId: strategy.id,
-      ids: () => ({ commandId: `${strategy.id}-${++next}`, consumerId: strategy.id }),
+      ids: () => ({ commandId: newId("cmd"), consumerId: strategy.id }),
+      newId,
       submit: control.submit,
       log: (event, message, fields = {}) =>
         Effect.logInfo(message).pipe(
