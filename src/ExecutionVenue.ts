@@ -184,10 +184,35 @@ interface BookLevel {
 interface MarketView {
   source: "book" | "ticker"
   provider: string
-  /** Best first: bids descending, asks ascending. */
+  /** Best first: bids descending, asks ascending. Current once `unparsed` is applied. */
   bids: Array<BookLevel>
   asks: Array<BookLevel>
   stale: boolean
+  /**
+   * Market data not yet turned into levels: a snapshot (replacing the levels)
+   * and the deltas after it. Parsing waits until an order needs the book, so
+   * the market-data path (which runs before every dispatch) stays cheap.
+   */
+  unparsed: { snapshot: BookSnapshot | undefined; readonly deltas: Array<BookDelta> } | undefined
+}
+
+/** Deltas held unparsed before they are applied anyway, so that memory stays bounded. */
+const MAX_UNPARSED_DELTAS = 256
+
+/** Brings a view's levels up to date with the market data it holds unparsed. */
+const parsed = (view: MarketView): MarketView => {
+  const u = view.unparsed
+  if (u === undefined) return view
+  view.unparsed = undefined
+  if (u.snapshot !== undefined) {
+    view.bids = toLevels(u.snapshot.bids, true)
+    view.asks = toLevels(u.snapshot.asks, false)
+  }
+  for (const d of u.deltas) {
+    applyLevels(view.bids, d.bids, true)
+    applyLevels(view.asks, d.asks, false)
+  }
+  return view
 }
 
 interface OrderState {
@@ -357,7 +382,8 @@ export const makePaperVenue = (
     // -- matching -----------------------------------------------------------
 
     /** Fills `o` against the opposite side while levels cross (`limit` undefined: any level). */
-    const match = (o: OrderState, view: MarketView, traceId: string): void => {
+    const match = (o: OrderState, market: MarketView, traceId: string): void => {
+      const view = parsed(market)
       const levels = o.side === "buy" ? view.asks : view.bids
       while (o.filled.lt(o.qty) && levels.length > 0) {
         const best = levels[0]!
@@ -500,17 +526,19 @@ export const makePaperVenue = (
           views.set(symbol, {
             source: "book",
             provider: event.provider,
-            bids: toLevels(book.bids, true),
-            asks: toLevels(book.asks, false),
-            stale: book.state === "stale"
+            bids: [],
+            asks: [],
+            stale: book.state === "stale",
+            unparsed: { snapshot: book, deltas: [] }
           })
           return true
         }
         case "book_delta": {
           const delta: BookDelta = event.payload
           if (current === undefined || current.source !== "book" || current.provider !== event.provider) return false
-          applyLevels(current.bids, delta.bids, true)
-          applyLevels(current.asks, delta.asks, false)
+          const unparsed = current.unparsed ??= { snapshot: undefined, deltas: [] }
+          unparsed.deltas.push(delta)
+          if (unparsed.deltas.length >= MAX_UNPARSED_DELTAS) parsed(current)
           return true
         }
         case "ticker": {
@@ -521,7 +549,8 @@ export const makePaperVenue = (
             provider: event.provider,
             bids: toLevels([[t.bidPrice, t.bidQty]], true),
             asks: toLevels([[t.askPrice, t.askQty]], false),
-            stale: false
+            stale: false,
+            unparsed: undefined
           })
           return true
         }

@@ -182,6 +182,23 @@ describe("ExecutionVenue (paper)", () => {
       })
     ))
 
+  it.effect("a book built from a snapshot and hundreds of deltas fills as if each had been applied at once", () =>
+    withVenue((s) =>
+      Effect.gen(function*() {
+        yield* snapshot(s, [["99", "1"]], [["100", "1"]])
+        // 300 deltas: each adds an ask level, then one removes the original best ask
+        for (let i = 1; i <= 300; i++) yield* delta(s, [], [[`${100 + i}`, "1"]])
+        yield* delta(s, [], [["100", "0"]])
+        const view = yield* s.venue.submit(market("o-many", "buy", "2"))
+        assert.deepStrictEqual([view.status, view.filledQty, view.avgPrice], ["filled", "2", "101.5"])
+        assert.deepStrictEqual(trail(s.received, "o-many"), [
+          "1 new filled=0",
+          "2 partially_filled 1@101 filled=1",
+          "3 filled 1@102 filled=2"
+        ])
+      })
+    ))
+
   it.effect("a market order walks the book: one partial fill per level, then filled, exact decimals", () =>
     withVenue((s) =>
       Effect.gen(function*() {
