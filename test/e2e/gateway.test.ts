@@ -3,67 +3,23 @@
  * over HTTP, its status page in headless Chromium, and its shutdown on
  * SIGTERM.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Data, Deferred, Effect, Schedule } from "effect"
+import { Deferred, Effect } from "effect"
 import { chromium } from "playwright-core"
+import { startGateway, until } from "./support.js"
 
 const CHROMIUM = "/usr/bin/chromium"
 
-class NotYet extends Data.TaggedError("NotYet")<{ readonly what: string }> {}
-
-interface Child {
-  readonly process: ChildProcess
-  readonly lines: Array<Record<string, unknown>>
-  readonly raw: Array<string>
-  readonly exited: Deferred.Deferred<number | null>
-}
-
-/** Starts `src/main.ts` with a config, collecting its JSON log lines; killed when the scope closes. */
-const startGateway = (configText: string) =>
-  Effect.acquireRelease(
-    Effect.gen(function*() {
-      const dir = mkdtempSync(join(tmpdir(), "meltica-e2e-"))
-      const file = join(dir, "gateway.yaml")
-      writeFileSync(file, configText)
-      const exited = yield* Deferred.make<number | null>()
-      const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--config", file], {
-        cwd: process.cwd(),
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      const lines: Array<Record<string, unknown>> = []
-      const raw: Array<string> = []
-      let buffer = ""
-      child.stdout!.on("data", (chunk: Buffer) => {
-        buffer += chunk.toString()
-        let i: number
-        while ((i = buffer.indexOf("\n")) >= 0) {
-          const line = buffer.slice(0, i)
-          buffer = buffer.slice(i + 1)
-          raw.push(line)
-          try {
-            lines.push(JSON.parse(line) as Record<string, unknown>)
-          } catch {
-            // not a log line
-          }
-        }
-      })
-      child.stderr!.on("data", (chunk: Buffer) => raw.push(chunk.toString()))
-      child.on("exit", (code) => Deferred.unsafeDone(exited, Effect.succeed(code)))
-      return { process: child, lines, raw, exited } satisfies Child
-    }),
-    (child) => Effect.sync(() => child.process.exitCode === null && child.process.kill("SIGKILL"))
-  )
-
-/** Polls (real time: a real process) until `f` succeeds, at most ~`seconds`. */
-const until = <A>(what: string, seconds: number, f: () => Promise<A | undefined>) =>
-  Effect.tryPromise({ try: f, catch: () => new NotYet({ what }) }).pipe(
-    Effect.flatMap((a) => (a === undefined ? Effect.fail(new NotYet({ what })) : Effect.succeed(a))),
-    Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.intersect(Schedule.recurs(seconds * 10))))
-  )
+/** Starts `src/main.ts` with a config written to a temporary file. */
+const startWithConfig = (configText: string) =>
+  Effect.suspend(() => {
+    const file = join(mkdtempSync(join(tmpdir(), "meltica-e2e-")), "gateway.yaml")
+    writeFileSync(file, configText)
+    return startGateway("gateway", file)
+  })
 
 /** The value of every sample of a counter, summed over its tags. */
 const counter = (text: string, name: string): number => {
@@ -85,7 +41,7 @@ describe("e2e", () => {
   it.scopedLive("the gateway serves /ready, /metrics and a live status page, and stops cleanly on SIGTERM", () =>
     Effect.gen(function*() {
       assert.isTrue(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium package (see .ci/run)`)
-      const child = yield* startGateway(config)
+      const child = yield* startWithConfig(config)
       const url = yield* until("the endpoints' address in the log", 20, async () =>
         child.lines.find((l) => (l.annotations as Record<string, unknown> | undefined)?.http_url !== undefined)
           ?.annotations as { http_url: string } | undefined

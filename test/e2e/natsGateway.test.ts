@@ -5,72 +5,19 @@
  * execution reports from the feed; both serve their operator endpoints and
  * stop cleanly on SIGTERM.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Data, Deferred, Effect, Schedule } from "effect"
+import { Deferred, Effect } from "effect"
 import type { StatusSnapshot } from "../../src/Metrics.js"
 import { natsServer } from "../nats/support/server.js"
-
-class NotYet extends Data.TaggedError("NotYet")<{ readonly what: string }> {}
-
-interface Gateway {
-  readonly name: string
-  readonly process: ChildProcess
-  readonly lines: Array<Record<string, unknown>>
-  readonly raw: Array<string>
-  readonly exited: Deferred.Deferred<number | null>
-}
+import { type GatewayProcess as Gateway, startGateway, until } from "./support.js"
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "meltica-nats-e2e-"))),
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
-
-/** `src/main.ts --config <file>` as a child process, collecting its JSON log lines; killed when the scope closes. */
-const startGateway = (name: string, file: string) =>
-  Effect.acquireRelease(
-    Effect.gen(function*() {
-      const exited = yield* Deferred.make<number | null>()
-      const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--config", file], {
-        cwd: process.cwd(),
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      const lines: Array<Record<string, unknown>> = []
-      const raw: Array<string> = []
-      let buffer = ""
-      child.stdout!.on("data", (chunk: Buffer) => {
-        buffer += chunk.toString()
-        let i: number
-        while ((i = buffer.indexOf("\n")) >= 0) {
-          const line = buffer.slice(0, i)
-          buffer = buffer.slice(i + 1)
-          raw.push(line)
-          try {
-            lines.push(JSON.parse(line) as Record<string, unknown>)
-          } catch {
-            // not a log line
-          }
-        }
-      })
-      child.stderr!.on("data", (chunk: Buffer) => raw.push(chunk.toString()))
-      child.on("exit", (code) => Deferred.unsafeDone(exited, Effect.succeed(code)))
-      return { name, process: child, lines, raw, exited } satisfies Gateway
-    }),
-    (g) => Effect.sync(() => g.process.exitCode === null && g.process.signalCode === null && g.process.kill("SIGKILL"))
-  )
-
-/** Polls (real time: real processes) until `f` gives a value, at most ~`seconds`; shows the log when it does not. */
-const until = <A>(what: string, seconds: number, f: () => Promise<A | undefined>, g?: Gateway) =>
-  Effect.tryPromise({ try: f, catch: () => new NotYet({ what }) }).pipe(
-    Effect.flatMap((a) => (a === undefined ? Effect.fail(new NotYet({ what })) : Effect.succeed(a))),
-    Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.intersect(Schedule.recurs(seconds * 10)))),
-    Effect.tapError(() =>
-      Effect.sync(() => g !== undefined && console.error(`${g.name}:\n${g.raw.join("\n").slice(-3_000)}`))
-    )
-  )
 
 const httpUrl = (g: Gateway) =>
   until(`${g.name}: the endpoints' address in the log`, 20, async () =>

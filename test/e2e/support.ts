@@ -1,0 +1,64 @@
+/**
+ * End-to-end support: the real entry point as a child process, and polling in
+ * real time (real processes run on the real clock).
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { Data, Deferred, Effect, Schedule } from "effect"
+
+export class NotYet extends Data.TaggedError("NotYet")<{ readonly what: string }> {}
+
+export interface GatewayProcess {
+  readonly name: string
+  readonly process: ChildProcess
+  /** Its JSON log lines. */
+  readonly lines: Array<Record<string, unknown>>
+  /** Everything it printed, line by line. */
+  readonly raw: Array<string>
+  readonly exited: Deferred.Deferred<number | null>
+}
+
+/** `src/main.ts --config <file>` as a child process, collecting its log lines; killed when the scope closes. */
+export const startGateway = (name: string, file: string) =>
+  Effect.acquireRelease(
+    Effect.gen(function*() {
+      const exited = yield* Deferred.make<number | null>()
+      const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--config", file], {
+        cwd: process.cwd(),
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      const lines: Array<Record<string, unknown>> = []
+      const raw: Array<string> = []
+      let buffer = ""
+      child.stdout!.on("data", (chunk: Buffer) => {
+        buffer += chunk.toString()
+        let i: number
+        while ((i = buffer.indexOf("\n")) >= 0) {
+          const line = buffer.slice(0, i)
+          buffer = buffer.slice(i + 1)
+          raw.push(line)
+          try {
+            lines.push(JSON.parse(line) as Record<string, unknown>)
+          } catch {
+            // not a log line
+          }
+        }
+      })
+      child.stderr!.on("data", (chunk: Buffer) => raw.push(chunk.toString()))
+      child.on("exit", (code) => Deferred.unsafeDone(exited, Effect.succeed(code)))
+      return { name, process: child, lines, raw, exited } satisfies GatewayProcess
+    }),
+    (g) => Effect.sync(() => g.process.exitCode === null && g.process.signalCode === null && g.process.kill("SIGKILL"))
+  )
+
+/**
+ * Polls until `f` gives a value, at most about `seconds`; when it never does,
+ * shows the tail of `g`'s output.
+ */
+export const until = <A>(what: string, seconds: number, f: () => Promise<A | undefined>, g?: GatewayProcess) =>
+  Effect.tryPromise({ try: f, catch: () => new NotYet({ what }) }).pipe(
+    Effect.flatMap((a) => (a === undefined ? Effect.fail(new NotYet({ what })) : Effect.succeed(a))),
+    Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.intersect(Schedule.recurs(seconds * 10)))),
+    Effect.tapError(() =>
+      Effect.sync(() => g !== undefined && console.error(`${g.name}:\n${g.raw.join("\n").slice(-3_000)}`))
+    )
+  )
