@@ -463,22 +463,30 @@ describe("Control schema", () => {
     })
   })
 
+  /** The command is refused with exactly the expected typed rejection. */
+  const assertRejection = (
+    result: Either.Either<unknown, InvalidCommand>,
+    c: { readonly command: string; readonly commandId: string; readonly consumerId: string; readonly reason: string }
+  ) => {
+    assert.isTrue(Either.isLeft(result), "rejected")
+    if (Either.isRight(result)) return
+    assert.instanceOf(result.left, InvalidCommand)
+    assert.deepStrictEqual(
+      {
+        command: result.left.command,
+        commandId: result.left.commandId,
+        consumerId: result.left.consumerId,
+        reason: result.left.reason
+      },
+      { command: c.command, commandId: c.commandId, consumerId: c.consumerId, reason: c.reason }
+    )
+  }
+
   describe("structural rejections", () => {
     for (const c of bad) {
       it(c.name, () => {
         const result = accept(c.input)
-        assert.isTrue(Either.isLeft(result), "rejected")
-        if (Either.isRight(result)) return
-        assert.instanceOf(result.left, InvalidCommand)
-        assert.deepStrictEqual(
-          {
-            command: result.left.command,
-            commandId: result.left.commandId,
-            consumerId: result.left.consumerId,
-            reason: result.left.reason
-          },
-          { command: c.command, commandId: c.commandId, consumerId: c.consumerId, reason: c.reason }
-        )
+        assertRejection(result, c)
       })
     }
   })
@@ -489,18 +497,7 @@ describe("Control schema", () => {
         const decoded = decodeControlJsonCommand(c.input)
         assert.isTrue(Either.isRight(decoded), "structurally valid")
         const result = accept(c.input)
-        assert.isTrue(Either.isLeft(result), "rejected")
-        if (Either.isRight(result)) return
-        assert.instanceOf(result.left, InvalidCommand)
-        assert.deepStrictEqual(
-          {
-            command: result.left.command,
-            commandId: result.left.commandId,
-            consumerId: result.left.consumerId,
-            reason: result.left.reason
-          },
-          { command: c.command, commandId: c.commandId, consumerId: c.consumerId, reason: c.reason }
-        )
+        assertRejection(result, c)
       })
     }
 
