@@ -18,19 +18,14 @@ import { Chunk, Effect, Layer, Logger, LogLevel, PubSub, Queue, Scheduler } from
 import { EventEmitter } from "node:events"
 import { Subject } from "rxjs"
 import { layerCore, pipeline } from "../layers/Core.js"
-import { decimal, Ticker } from "../schema/Event.js"
 import { Consumers } from "../src/Consumer.js"
 import { DataBus } from "../src/DataBus.js"
 import { Dispatcher } from "../src/Dispatcher.js"
 import type { AnyEvent } from "../src/Event.js"
 import { Histogram, nowUs } from "../src/internal/histogram.js"
 import { Pool } from "../src/Pool.js"
-import { emitJson, heapUsed, machine, table } from "./internal/report.js"
+import { arg, benchTicker, emitJson, heapUsed, machine, table } from "./internal/report.js"
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(name)
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback
-}
 const DELIVERIES = arg("--deliveries", 10_000_000)
 /** Concurrency of the forced `Effect.forEach` variant (default: N). */
 const CONCURRENCY = arg("--concurrency", 0)
@@ -39,13 +34,7 @@ const LATENCY_EVENTS = arg("--latency-events", 40_000)
 const ONLY = arg("--only", 0)
 const SIZES = ONLY > 0 ? [ONLY] : [1, 10, 50]
 
-const payload = Ticker.make({
-  bidPrice: decimal("64000.10"),
-  bidQty: decimal("1.5"),
-  askPrice: decimal("64000.20"),
-  askQty: decimal("0.7"),
-  exchangeTs: 1
-})
+const payload = benchTicker
 
 interface Msg {
   id: number

@@ -17,7 +17,6 @@
 import { Effect, Logger, LogLevel } from "effect"
 import { layerCore } from "../layers/Core.js"
 import { layerNatsStrategy } from "../layers/Nats.js"
-import { decimal, Ticker } from "../schema/Event.js"
 import { Consumers } from "../src/Consumer.js"
 import { DataBus } from "../src/DataBus.js"
 import { Dispatcher } from "../src/Dispatcher.js"
@@ -26,12 +25,8 @@ import { NatsConsumers } from "../src/NatsBus.js"
 import { Pool } from "../src/Pool.js"
 import { runScript, waitUntil } from "../test/nats/support/process.js"
 import { natsServer } from "../test/nats/support/server.js"
-import { emitJson, machine, table } from "./internal/report.js"
+import { arg, benchTicker, emitJson, machine, table } from "./internal/report.js"
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(name)
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback
-}
 const MARKET = arg("--market", 200_000)
 const CRITICAL = arg("--critical", 5_000)
 const btc = { symbol: "BTC-USDT", kind: "ticker", merged: false } as const
@@ -51,13 +46,7 @@ const inMemory = Effect.gen(function*() {
   const bus = yield* DataBus
   let n = 0
   yield* consumers.start({ id: "c", subscriptions: [btc], handle: () => Effect.sync(() => void n++) })
-  const payload = Ticker.make({
-    bidPrice: decimal("64000.10"),
-    bidQty: decimal("1.5"),
-    askPrice: decimal("64000.20"),
-    askQty: decimal("0.7"),
-    exchangeTs: 1
-  })
+  const payload = benchTicker
   const start = performance.now()
   for (let i = 1; i <= MARKET; i++) {
     const e = pool.acquireEvent()

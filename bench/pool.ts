@@ -6,26 +6,15 @@
  *   npm run bench:pool [-- --json] [-- --cycles N]
  */
 import { Effect, Layer, Logger, LogLevel } from "effect"
-import { decimal, Ticker } from "../schema/Event.js"
 import { Event } from "../src/Event.js"
 import { Pool } from "../src/Pool.js"
 import { Recycler } from "../src/Recycler.js"
-import { emitJson, heapUsed, machine, table } from "./internal/report.js"
+import { arg, benchTicker, emitJson, heapUsed, machine, table } from "./internal/report.js"
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(name)
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback
-}
 const CYCLES = arg("--cycles", 10_000_000)
 const DEBUG_CYCLES = Math.min(CYCLES, 200_000)
 
-const payload = Ticker.make({
-  bidPrice: decimal("64000.10"),
-  bidQty: decimal("1.5"),
-  askPrice: decimal("64000.20"),
-  askQty: decimal("0.7"),
-  exchangeTs: 1
-})
+const payload = benchTicker
 
 interface Result {
   readonly nsPerCycle: number

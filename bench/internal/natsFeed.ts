@@ -7,22 +7,17 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Logger, LogLevel } from "effect"
 import { layerNatsFeedPipeline } from "../../layers/Nats.js"
-import { decimal, ExecReportPayload, Ticker } from "../../schema/Event.js"
+import { decimal, ExecReportPayload } from "../../schema/Event.js"
 import { Dispatcher } from "../../src/Dispatcher.js"
 import { NatsConnection } from "../../src/nats/Connection.js"
 import { Pool } from "../../src/Pool.js"
+import { benchTicker } from "./report.js"
 
 const url = process.env["NATS_URL"] ?? "nats://127.0.0.1:4222"
 const mode = process.env["MODE"] ?? "market"
 const count = Number(process.env["COUNT"] ?? 100_000)
 
-const payload = Ticker.make({
-  bidPrice: decimal("64000.10"),
-  bidQty: decimal("1.5"),
-  askPrice: decimal("64000.20"),
-  askQty: decimal("0.7"),
-  exchangeTs: 1
-})
+const payload = benchTicker
 
 const program = Effect.gen(function*() {
   const pool = yield* Pool

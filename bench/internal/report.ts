@@ -4,7 +4,24 @@
  */
 import { cpus, totalmem } from "node:os"
 
+import { decimal, Ticker } from "../../schema/Event.js"
+
 export const wantsJson = process.argv.includes("--json")
+
+/** A numeric command-line option: `--name value`. */
+export const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(name)
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback
+}
+
+/** The payload every benchmark event carries. */
+export const benchTicker = Ticker.make({
+  bidPrice: decimal("64000.10"),
+  bidQty: decimal("1.5"),
+  askPrice: decimal("64000.20"),
+  askQty: decimal("0.7"),
+  exchangeTs: 1
+})
 
 export const machine = (): string =>
   `${cpus()[0]?.model ?? "unknown cpu"} x${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`
