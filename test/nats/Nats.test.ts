@@ -6,8 +6,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Schedule } from "effect"
 import { layerNatsStrategy } from "../../layers/Nats.js"
-import { SubmitOrder } from "../../schema/Control.js"
-import { decimal, encodeWireJson } from "../../schema/Event.js"
+import { marketOrder } from "./support/orders.js"
+import { encodeWireJson } from "../../schema/Event.js"
 import { MalformedFrame } from "../../schema/Errors.js"
 import { DeadLetter } from "../../src/DeadLetter.js"
 import type { AnyEvent } from "../../src/Event.js"
@@ -64,17 +64,6 @@ const client = (url: string) =>
     connection: ctx.unsafeMap.get(NatsConnection.key) as NatsConnection
   })))
 
-const order = (consumerId: string, i: number) =>
-  SubmitOrder.make({
-    commandId: `${consumerId}-cmd-${i}`,
-    consumerId,
-    clientOrderId: `${consumerId}-o-${i}`,
-    symbol: "BTC-USDT",
-    side: "buy",
-    orderType: "market",
-    quantity: decimal("1")
-  })
-
 /** Every expected report: `new` then `filled` for each order. */
 const expectedReports = (consumerId: string, n: number) =>
   Array.from({ length: n }, (_, i) => [`${consumerId}-o-${i + 1} 1`, `${consumerId}-o-${i + 1} 2`]).flat()
@@ -127,7 +116,7 @@ describe("NATS buses", { sequential: true }, () => {
       const { commands, connection } = yield* client(server.url)
       const N = 150
       const submitter = yield* Effect.forEach(
-        Array.from({ length: N }, (_, i) => order("restart", i + 1)),
+        Array.from({ length: N }, (_, i) => marketOrder("restart", i + 1)),
         commands.submit,
         { discard: true }
       ).pipe(Effect.fork)
@@ -153,7 +142,7 @@ describe("NATS buses", { sequential: true }, () => {
       const { commands, connection } = yield* client(server.url)
       const N = 150
       const submitter = yield* Effect.forEach(
-        Array.from({ length: N }, (_, i) => order("durable", i + 1)),
+        Array.from({ length: N }, (_, i) => marketOrder("durable", i + 1)),
         commands.submit,
         { discard: true }
       ).pipe(Effect.fork)

@@ -1,0 +1,14 @@
+import { SubmitOrder } from "../../../schema/Control.js"
+import { decimal } from "../../../schema/Event.js"
+
+/** The i-th market order of a consumer: the ids the NATS tests count reports by. */
+export const marketOrder = (consumerId: string, i: number) =>
+  SubmitOrder.make({
+    commandId: `${consumerId}-cmd-${i}`,
+    consumerId,
+    clientOrderId: `${consumerId}-o-${i}`,
+    symbol: "BTC-USDT",
+    side: "buy",
+    orderType: "market",
+    quantity: decimal("1")
+  })
