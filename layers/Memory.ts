@@ -28,17 +28,25 @@ export interface MemoryOptions extends CoreOptions {
 /** Execution reports go through the Dispatcher to the consumer that owns the order. */
 const reportsToDispatcher = Layer.effect(ExecReportSink, Effect.map(Dispatcher, (d) => d.dispatch))
 
-/** The control side and the orchestrator over a given pipeline. */
-export const controlAndOrchestration = (options: MemoryOptions) =>
+/**
+ * The in-memory Control Bus, the Control Plane, the Orchestrator and the
+ * paper venue, over a pipeline that provides the Dispatcher (in memory here,
+ * the NATS feed in `Nats.ts`).
+ */
+export const controlAndOrchestration = (
+  options: Pick<MemoryOptions, "symbols" | "providers" | "orchestrator">
+) =>
   ControlBus.layerMemory.pipe(
     Layer.provideMerge(ControlPlane.Default),
     Layer.provideMerge(Topology.layer(options.symbols, options.providers)),
     Layer.provideMerge(Orchestrator.DefaultWithoutDependencies),
     Layer.provideMerge(OrchestratorConfig.layer(options.orchestrator)),
     Layer.provideMerge(ExecutionVenue.layerPaperWith({ symbols: options.symbols })),
-    Layer.provideMerge(reportsToDispatcher),
-    Layer.provideMerge(DeadLetter.layer(options.deadLetter))
+    Layer.provideMerge(reportsToDispatcher)
   )
 
 export const layerMemory = (options: MemoryOptions) =>
-  controlAndOrchestration(options).pipe(Layer.provideMerge(layerCore(options)))
+  controlAndOrchestration(options).pipe(
+    Layer.provideMerge(DeadLetter.layer(options.deadLetter)),
+    Layer.provideMerge(layerCore(options))
+  )

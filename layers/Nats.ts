@@ -20,11 +20,8 @@
  */
 import { Effect, Layer } from "effect"
 import { Consumers } from "../src/Consumer.js"
-import { ControlBus } from "../src/ControlBus.js"
-import { ControlPlane, Topology } from "../src/ControlPlane.js"
 import { DeadLetter, type DeadLetterSettings } from "../src/DeadLetter.js"
 import { Dispatcher, DispatcherConfig } from "../src/Dispatcher.js"
-import { ExecReportSink, ExecutionVenue } from "../src/ExecutionVenue.js"
 import { ReadinessChecks } from "../src/Metrics.js"
 import { NatsConfig, NatsConnection, type NatsSettings } from "../src/nats/Connection.js"
 import { CommandConsumer, CommandPublisher } from "../src/nats/Commands.js"
@@ -39,9 +36,10 @@ import {
   layerStrategyDataBus,
   NatsConsumers
 } from "../src/NatsBus.js"
-import { Orchestrator, OrchestratorConfig, type OrchestratorSettings } from "../src/Orchestrator.js"
+import type { OrchestratorSettings } from "../src/Orchestrator.js"
 import { Pool } from "../src/Pool.js"
 import { type CoreOptions, memoryLayer } from "./Core.js"
+import { controlAndOrchestration } from "./Memory.js"
 
 export interface NatsOptions extends CoreOptions {
   /** Connection and JetStream settings; the servers default to `NATS_URL`. */
@@ -77,7 +75,6 @@ export const layerNatsFeedPipeline = (options: NatsOptions = {}) =>
   )
 
 /** Execution reports go through the Dispatcher to the consumer that owns the order. */
-const reportsToDispatcher = Layer.effect(ExecReportSink, Effect.map(Dispatcher, (d) => d.dispatch))
 
 const notConnected = (connection: NatsConnection): ReadonlyArray<string> =>
   connection.stats().connected ? [] : ["nats: not connected"]
@@ -126,13 +123,7 @@ export const layerNatsFeed = (options: NatsFeedOptions) =>
   layerFeedCommands.pipe(
     Layer.provideMerge(feedReadiness),
     Layer.provideMerge(Consumers.Default),
-    Layer.provideMerge(ControlBus.layerMemory),
-    Layer.provideMerge(ControlPlane.Default),
-    Layer.provideMerge(Topology.layer(options.symbols, options.providers)),
-    Layer.provideMerge(Orchestrator.DefaultWithoutDependencies),
-    Layer.provideMerge(OrchestratorConfig.layer(options.orchestrator)),
-    Layer.provideMerge(ExecutionVenue.layerPaperWith({ symbols: options.symbols })),
-    Layer.provideMerge(reportsToDispatcher),
+    Layer.provideMerge(controlAndOrchestration(options)),
     Layer.provideMerge(layerNatsFeedPipeline(options))
   )
 
