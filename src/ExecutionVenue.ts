@@ -149,6 +149,12 @@ export interface ExecutionVenueShape {
   readonly query: (cmd: QueryOrder) => Effect.Effect<OrderView, OrderNotFound>
   /** Feeds the venue's view of the book. Does not take ownership: the caller recycles the event. */
   readonly onMarketData: (event: AnyEvent) => Effect.Effect<void>
+  /**
+   * Where the current routing version is read: every report is stamped with
+   * the version current when it was created (FR-014). The Orchestrator, which
+   * owns the version, connects itself here; until then reports carry 0.
+   */
+  readonly followRoutingVersion: (current: () => number) => void
   readonly stats: () => ExecutionVenueStats
 }
 
@@ -240,6 +246,7 @@ interface PendingReport {
   readonly symbol: string
   readonly traceId: string
   readonly ingestTs: number
+  readonly routingVersion: number
 }
 
 const AVG_PRICE_DP = 18
@@ -318,6 +325,7 @@ export const makePaperVenue = (
     const views = new Map<string, MarketView>()
     const outbox: Array<PendingReport> = []
     let nextOrder = 0
+    let routingVersion: () => number = () => 0
     const counters = {
       filled: 0,
       canceled: 0,
@@ -353,7 +361,7 @@ export const makePaperVenue = (
         ...extra,
         ...(o.reason === undefined ? {} : { reason: o.reason })
       })
-      outbox.push({ payload, symbol: o.symbol, traceId, ingestTs: ts })
+      outbox.push({ payload, symbol: o.symbol, traceId, ingestTs: ts, routingVersion: routingVersion() })
     }
 
     /**
@@ -373,6 +381,7 @@ export const makePaperVenue = (
           r.provider = PAPER_PROVIDER
           r.traceId = next.traceId
           r.ingestTs = next.ingestTs
+          r.routingVersion = next.routingVersion
           counters.reportsEmitted++
           return sink(r)
         }),
@@ -604,7 +613,11 @@ export const makePaperVenue = (
       }
     }
 
-    return { submit, cancel, query, onMarketData, stats } satisfies ExecutionVenueShape
+    const followRoutingVersion = (current: () => number): void => {
+      routingVersion = current
+    }
+
+    return { submit, cancel, query, onMarketData, followRoutingVersion, stats } satisfies ExecutionVenueShape
   })
 
 export class ExecutionVenue extends Context.Tag("meltica/ExecutionVenue")<ExecutionVenue, ExecutionVenueShape>() {

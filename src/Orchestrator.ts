@@ -85,6 +85,8 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
 
     const windows = new MergeWindows()
     let version = settings.initialVersion
+    // the venue's execution reports carry the version current at their creation
+    if (Option.isSome(venue)) venue.value.followRoutingVersion(() => version)
     let routes: ReadonlyMap<string, ActiveRoute> | undefined
     let staged: { readonly id: string; readonly routes: ReadonlyArray<SymbolRoute> } | undefined
     let mergeSeq = 0

@@ -34,6 +34,7 @@ interface Reply {
   readonly clientOrderId?: string
   readonly reportSeq?: number
   readonly filledQty?: string
+  readonly routingVersion?: number
 }
 
 const reply = (e: AnyEvent): Reply => {
@@ -49,7 +50,8 @@ const reply = (e: AnyEvent): Reply => {
         status: p.status,
         clientOrderId: p.clientOrderId,
         reportSeq: p.reportSeq,
-        filledQty: p.filledQty
+        filledQty: p.filledQty,
+        routingVersion: e.routingVersion
       }
     default:
       return { kind: e.kind }
@@ -102,7 +104,92 @@ const order = (commandId: string, clientOrderId: string, extra: Record<string, u
     }
   })
 
+/** Stages a table routing BTC-USDT from both providers and flips it in: the routing version goes up by one. */
+const flipRouting = (id: string) =>
+  Effect.gen(function*() {
+    const { control } = yield* services
+    const command = (body: Record<string, unknown>) => control.submitJson(JSON.stringify({ schemaVersion: 1, command: body }))
+    yield* command({
+      _tag: "StageRouting",
+      commandId: `stage-${id}`,
+      consumerId: "operator",
+      routes: [{ symbol: "BTC-USDT", providers: ["sim-a", "sim-b"] }]
+    })
+    yield* command({ _tag: "FlipRouting", commandId: `flip-${id}`, consumerId: "operator", expectedStagedId: `stage-${id}` })
+  })
+
+/** A book on sim-a with the given best ask (1 unit), to cross resting orders. */
+const askAt = (price: string) =>
+  Effect.gen(function*() {
+    const { pool, orchestrator } = yield* services
+    const e = pool.acquireEvent()
+    e.provider = "sim-a"
+    e.symbol = "BTC-USDT"
+    e.kind = "book_snapshot"
+    e.traceId = `book-${price}`
+    e.payload = BookSnapshot.make({ bids: [[decimal("80"), decimal("1")]], asks: [[decimal(price), decimal("1")]], state: "consistent" })
+    yield* orchestrator.ingest(e)
+  })
+
 describe("Control Bus and orders", () => {
+  it.scoped("FR-014: execution reports carry the routing version current at their creation, not 0", () =>
+    Effect.gen(function*() {
+      const { control, orchestrator, pool } = yield* services
+      yield* trader("operator")
+      yield* seedBook
+      const { got } = yield* trader("trader")
+      const v1 = orchestrator.routingVersion()
+      yield* control.submitJson(order("c1", "o-1", { orderType: "market", quantity: "1" }))
+      yield* control.submitJson(order("c2", "o-2", { orderType: "limit", quantity: "1", price: "95" }))
+      yield* eventually(() => got.filter((r) => r.kind === "control_result").length === 2)
+      const first = got.filter((r) => r.kind === "exec_report")
+      assert.deepStrictEqual(first.map((r) => `${r.clientOrderId}:${r.status}@${r.routingVersion}`), [
+        `o-1:new@${v1}`,
+        `o-1:filled@${v1}`,
+        `o-2:new@${v1}`
+      ])
+      // a flip, then market data fills the resting order: its report is created under the new version
+      yield* flipRouting("a")
+      const v2 = v1 + 1
+      yield* eventually(() => orchestrator.routingVersion() === v2, "the first flip")
+      yield* askAt("94")
+      yield* eventually(() => got.some((r) => r.clientOrderId === "o-2" && r.status === "filled"))
+      const fill = got.find((r) => r.clientOrderId === "o-2" && r.status === "filled")!
+      assert.strictEqual(fill.routingVersion, v2)
+      // and a command after a second flip: reports under the version after it
+      yield* flipRouting("b")
+      yield* eventually(() => orchestrator.routingVersion() === v2 + 1, "the second flip")
+      yield* control.submitJson(order("c3", "o-3", { orderType: "limit", quantity: "1", price: "90" }))
+      yield* eventually(() => got.some((r) => r.clientOrderId === "o-3"))
+      assert.strictEqual(got.find((r) => r.clientOrderId === "o-3")!.routingVersion, v2 + 1)
+      yield* eventually(() => pool.stats().ExecReport.outstanding === 0)
+    }).pipe(Effect.provide(layer())))
+
+  it.scoped("ControlResults and acks are never filtered by routing version, however far behind they are stamped", () =>
+    Effect.gen(function*() {
+      const { consumers, control, orchestrator } = yield* services
+      yield* seedBook
+      const got: Array<Reply & { readonly version: number }> = []
+      // the consumer accepts nothing older than version 50: every reply below is stamped far behind it
+      const h = yield* consumers.start({
+        id: "trader",
+        minVersion: 50,
+        handle: (e) => Effect.sync(() => got.push({ ...reply(e), version: e.routingVersion }))
+      })
+      assert.isBelow(orchestrator.routingVersion(), 50)
+      yield* control.submitJson(order("c1", "o-1", { orderType: "market", quantity: "1" }))
+      yield* control.submitJson(order("c2", "o-2", { symbol: "DOGE-USDT", orderType: "market", quantity: "1" }))
+      yield* eventually(() => got.filter((r) => r.kind === "control_result").length === 2, "both results")
+      assert.deepStrictEqual(
+        got.filter((r) => r.kind === "control_result").map((r) => `${r.commandId}:${r.outcome}`),
+        ["c1:ok", "c2:rejected"]
+      )
+      assert.strictEqual(got.filter((r) => r.kind === "control_ack").length, 2)
+      assert.isTrue(got.every((r) => r.version < 50), "all stamped behind the consumer's minimum")
+      assert.strictEqual(h.stats().skippedStale, 0)
+      assert.strictEqual(h.stats().processed, got.length)
+    }).pipe(Effect.provide(layer()), Effect.provide(Logger.remove(Logger.defaultLogger))))
+
   it.scoped("a market order: ack, its execution reports in order (partial fill across levels), then the result", () =>
     Effect.gen(function*() {
       const { pool } = yield* services
