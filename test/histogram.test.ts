@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Histogram, WindowedHistogram } from "../src/internal/histogram.js"
+import { Histogram, PROMETHEUS_BOUNDS_US, WindowedHistogram } from "../src/internal/histogram.js"
 
 describe("Histogram", () => {
   it("quantiles within the bucket resolution (about 6%)", () => {
@@ -25,6 +25,50 @@ describe("Histogram", () => {
   })
 })
 
+describe("Histogram: Prometheus buckets", () => {
+  /** The exact cumulative count at each bound, by brute force. */
+  const expected = (values: ReadonlyArray<number>) =>
+    PROMETHEUS_BOUNDS_US.map((bound) => values.filter((v) => Math.max(v, 0) <= bound).length)
+
+  it("counts each value in its bucket exactly, bounds included (le), whatever the fine resolution", () => {
+    const values: Array<number> = [-3, 0, 0.001, 0.5]
+    // every bound, a hair below and a hair above it
+    for (const b of PROMETHEUS_BOUNDS_US) values.push(b, b - 0.001, b + 0.001, b * 0.97, b * 1.03)
+    // beyond the last bound, and beyond the fine buckets' range
+    values.push(1_500_000, 5_000_000, 1e12)
+    const h = new Histogram()
+    for (const v of values) h.record(v)
+    assert.deepStrictEqual([...h.cumulative()], expected(values))
+    const s = h.summary()
+    assert.deepStrictEqual([...s.buckets], expected(values))
+    assert.strictEqual(s.count, values.length)
+  })
+
+  it("a pseudo-random spread over eight decades matches the brute-force count", () => {
+    let x = 12345
+    const values: Array<number> = []
+    for (let i = 0; i < 20_000; i++) {
+      x = (x * 1103515245 + 12345) % 2 ** 31
+      values.push(10 ** ((x / 2 ** 31) * 8 - 2)) // 0.01 us .. 1e6 us
+    }
+    const h = new Histogram()
+    for (const v of values) h.record(v)
+    assert.deepStrictEqual([...h.cumulative()], expected(values))
+    assert.closeTo(h.summary().sum, values.reduce((a, b) => a + b, 0), 1e-3)
+  })
+
+  it("adding and resetting carry the Prometheus buckets too", () => {
+    const a = new Histogram()
+    const b = new Histogram()
+    a.record(3)
+    b.record(3_000)
+    a.add(b)
+    assert.deepStrictEqual([...a.cumulative()], expected([3, 3_000]))
+    a.reset()
+    assert.deepStrictEqual([...a.cumulative()], expected([]))
+  })
+})
+
 describe("WindowedHistogram", () => {
   it("covers the current and the previous period, and forgets what is older", () => {
     const w = new WindowedHistogram(1_000)
@@ -39,5 +83,6 @@ describe("WindowedHistogram", () => {
     assert.strictEqual(w.summary(5_000).count, 1, "after a quiet spell only the new value")
     assert.strictEqual(w.summary(6_500).count, 1, "one period on, the last period still counts")
     assert.strictEqual(w.summary(9_000).count, 0)
+    assert.deepStrictEqual([...w.summary(9_000).buckets], PROMETHEUS_BOUNDS_US.map(() => 0))
   })
 })

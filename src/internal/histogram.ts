@@ -3,14 +3,59 @@
  * nanoseconds (16 sub-buckets per power of two, about 6% resolution, up to
  * about 2 s), integer arithmetic, no allocation per record. Values are given
  * and reported in microseconds.
+ *
+ * Beside the fine buckets (for quantiles on the status line), each value is
+ * also counted exactly in one of the Prometheus buckets `PROMETHEUS_BOUNDS_US`
+ * (`le` semantics: a value equal to a bound is counted in it), which
+ * `/metrics` exports as a Prometheus histogram. The Prometheus bucket of a
+ * fine bucket is looked up in a table built once; only the few fine buckets
+ * that contain a bound compare the value with it.
  */
 const SUB_BITS = 4
 const SUB = 1 << SUB_BITS
 const BUCKETS = 32 * SUB
 const MAX_NS = 0x7fffffff
 
+/** Upper bounds of the exported Prometheus buckets, microseconds (1 us to 1 s; above: `+Inf`). */
+export const PROMETHEUS_BOUNDS_US: ReadonlyArray<number> = [
+  1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000
+]
+
+/** The lowest nanosecond value of a fine bucket, and one past its highest. */
+const fineRange = (bucket: number): readonly [number, number] => {
+  if (bucket < SUB) return [bucket, bucket + 1]
+  const pow = Math.floor(bucket / SUB) - 1 + SUB_BITS
+  const width = 2 ** (pow - SUB_BITS)
+  const lo = 2 ** pow + (bucket % SUB) * width
+  return [lo, lo + width]
+}
+
+/**
+ * Per fine bucket: the index of its Prometheus bucket when every value of the
+ * fine bucket falls in it, or `-(j + 1)` when the fine bucket contains bound
+ * `j` (then the value is compared with `STRADDLED_US`).
+ */
+const COARSE = new Int8Array(BUCKETS)
+const STRADDLED_US = new Float64Array(BUCKETS)
+for (let i = 0; i < BUCKETS; i++) {
+  const [lo, hi] = fineRange(i)
+  // the first bound at or above the fine bucket's lowest value: every value
+  // is above the bounds before it, and below bound j unless j lies inside
+  let j = 0
+  while (j < PROMETHEUS_BOUNDS_US.length && PROMETHEUS_BOUNDS_US[j]! * 1000 < lo) j++
+  const bound = PROMETHEUS_BOUNDS_US[j]
+  if (bound !== undefined && bound * 1000 < hi) {
+    COARSE[i] = -(j + 1)
+    STRADDLED_US[i] = bound
+  } else {
+    COARSE[i] = j
+  }
+}
+
 export class Histogram {
   private readonly counts = new Float64Array(BUCKETS)
+  /** Exact counts per Prometheus bucket (not cumulative); the last one is `+Inf`. */
+  private readonly coarse = new Float64Array(PROMETHEUS_BOUNDS_US.length + 1)
   count = 0
   sum = 0
   min = Infinity
@@ -22,7 +67,18 @@ export class Histogram {
     this.sum += v
     if (v < this.min) this.min = v
     if (v > this.max) this.max = v
-    this.counts[Histogram.bucket(v)]!++
+    const b = Histogram.bucket(v)
+    this.counts[b]!++
+    const c = COARSE[b]!
+    this.coarse[c >= 0 ? c : v <= STRADDLED_US[b]! ? -c - 1 : -c]!++
+  }
+
+  /** Cumulative counts at each of `PROMETHEUS_BOUNDS_US` (values <= the bound); `count` is `+Inf`'s. */
+  cumulative(): ReadonlyArray<number> {
+    const out: Array<number> = new Array(PROMETHEUS_BOUNDS_US.length)
+    let seen = 0
+    for (let j = 0; j < PROMETHEUS_BOUNDS_US.length; j++) out[j] = seen += this.coarse[j]!
+    return out
   }
 
   private static bucket(us: number): number {
@@ -60,6 +116,7 @@ export class Histogram {
   add(other: Histogram): void {
     if (other.count === 0) return
     for (let i = 0; i < BUCKETS; i++) this.counts[i]! += other.counts[i]!
+    for (let j = 0; j < this.coarse.length; j++) this.coarse[j]! += other.coarse[j]!
     this.count += other.count
     this.sum += other.sum
     if (other.min < this.min) this.min = other.min
@@ -68,6 +125,7 @@ export class Histogram {
 
   reset(): void {
     this.counts.fill(0)
+    this.coarse.fill(0)
     this.count = 0
     this.sum = 0
     this.min = Infinity
@@ -77,6 +135,8 @@ export class Histogram {
   summary(): LatencySummary {
     return {
       count: this.count,
+      sum: this.sum,
+      buckets: this.cumulative(),
       min: this.count === 0 ? 0 : this.min,
       mean: this.mean(),
       p50: this.quantile(0.5),
@@ -123,7 +183,12 @@ export class WindowedHistogram {
 }
 
 export interface LatencySummary {
+  /** Values recorded; 0 means no figure (shown as "-", never as 0). */
   readonly count: number
+  /** Sum of the values, microseconds. */
+  readonly sum: number
+  /** Cumulative counts at each of `PROMETHEUS_BOUNDS_US`. */
+  readonly buckets: ReadonlyArray<number>
   readonly min: number
   readonly mean: number
   readonly p50: number
