@@ -108,6 +108,42 @@ describe("Orchestrator merge windows", () => {
       assert.strictEqual(orchestrator.stats().heldFragments, 0)
     }).pipe(Effect.provide(layer())))
 
+  it.scoped("a late fragment goes to the Recycler at once: nothing outstanding after it", () =>
+    Effect.gen(function*() {
+      const { pool, orchestrator } = yield* services
+      const { seen } = yield* mergedSubscriber(1_000, 3)
+      yield* TestClock.adjust("10 millis")
+      for (const provider of ["sim-a", "sim-b", "sim-c"]) {
+        yield* orchestrator.ingest(market(pool, { provider, ingestTs: 10_000 }))
+      }
+      yield* eventually(() => seen.some((s) => s.pool === "MergedEvent"), "the merged event")
+      yield* eventually(() => pool.stats().Event.outstanding === 0, "fragments and replies recycled")
+      const recycledBefore = pool.stats().Event.recycled
+      for (const provider of ["sim-a", "sim-b", "sim-c"]) {
+        yield* orchestrator.ingest(market(pool, { provider, ingestTs: 5_000 }))
+      }
+      assert.strictEqual(orchestrator.stats().late, 3)
+      assert.strictEqual(orchestrator.stats().openWindows, 0)
+      // each late fragment's clone and its original (no raw subscriber): six recycles, none held
+      assert.strictEqual(pool.stats().Event.recycled - recycledBefore, 6)
+      assert.strictEqual(pool.stats().Event.outstanding, 0)
+    }).pipe(Effect.provide(layer())))
+
+  it.scoped("a replaced fragment goes to the Recycler at once; the window holds only each provider's latest", () =>
+    Effect.gen(function*() {
+      const { pool, orchestrator } = yield* services
+      yield* mergedSubscriber(100, 10)
+      yield* eventually(() => pool.stats().Event.outstanding === 0, "the subscription's replies recycled")
+      for (let ts = 1; ts <= 5; ts++) yield* orchestrator.ingest(market(pool, { provider: "sim-a", ingestTs: ts }))
+      yield* orchestrator.ingest(market(pool, { provider: "sim-b", ingestTs: 1 }))
+      assert.strictEqual(orchestrator.stats().replaced, 4)
+      assert.strictEqual(orchestrator.stats().heldFragments, 2)
+      assert.strictEqual(pool.stats().Event.outstanding, 2, "only the two held fragments are out")
+      yield* TestClock.adjust("100 millis")
+      yield* eventually(() => orchestrator.stats().suppressed === 1, "the window closes incomplete")
+      assert.strictEqual(pool.stats().Event.outstanding, 0)
+    }).pipe(Effect.provide(layer())))
+
   it.scoped("raw subscribers still see every venue's own event of a merged stream, stamped", () =>
     Effect.gen(function*() {
       const { pool, orchestrator, consumers, control } = yield* services
