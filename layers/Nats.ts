@@ -5,7 +5,7 @@
  *   connection, the feed Dispatcher (market data published once per event on
  *   core NATS), the feed Data Bus (critical events to remote consumers over
  *   JetStream), the Orchestrator, the paper venue, and the Control Plane
- *   taking `control.commands` from JetStream. Providers feed
+ *   taking `control.>` (strategies' and operators' commands) from JetStream. Providers feed
  *   `Orchestrator.ingest` as in the embedded gateway.
  * - `layerNatsStrategy`: a strategy process. The in-process pipeline (Pool,
  *   Recycler, Dispatcher, consumer runtime) on the strategy Data Bus, the

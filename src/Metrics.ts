@@ -114,6 +114,7 @@ export const natsCriticalPublished = counter("meltica_nats_critical_published", 
 export const natsCriticalDelivered = counter("meltica_nats_critical_delivered", "Critical events from JetStream put in a consumer's critical lane, by kind")
 export const natsCommandsSubmitted = counter("meltica_nats_commands_submitted", "Commands stored on JetStream by this process")
 export const natsCommandsHandled = counter("meltica_nats_commands_handled", "Commands taken from JetStream by the Control Plane")
+export const natsCommandsRefused = counter("meltica_nats_commands_refused", "Commands refused for their sender, by reason (forged: the consumer id is not the subject's; unauthorized: routing from a strategy)")
 export const natsMalformed = counter("meltica_nats_malformed_frames", "Frames from NATS that did not decode, by channel")
 
 // ---------------------------------------------------------------------------
@@ -528,6 +529,8 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
         const s = nats.commandsIn.value.stats()
         commands.handled = s.handled
         count(natsCommandsHandled, s.handled)
+        count(natsCommandsRefused, s.forged, [label("reason", "forged")])
+        count(natsCommandsRefused, s.unauthorized, [label("reason", "unauthorized")])
         count(natsMalformed, s.invalid, [label("channel", "commands")])
         malformedFrames += s.invalid
       }

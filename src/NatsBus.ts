@@ -23,7 +23,7 @@
  *   NATS interest in step with its routes.
  *
  * The Control Bus: `layerStrategyControlBus` sends commands over JetStream
- * (`control.commands`, `Nats-Msg-Id` = client order id or command id);
+ * (`control.commands.<consumerId>`, `Nats-Msg-Id` = client order id or command id);
  * `layerFeedCommands` runs the feed's Control Plane on them, acknowledging
  * each once handled. Replies come back on `critical.<consumerId>`.
  *
@@ -48,6 +48,7 @@ import { Histogram } from "./internal/histogram.js"
 import { CommandConsumer, CommandPublisher } from "./nats/Commands.js"
 import { CriticalPublisher, CriticalSubscriber } from "./nats/CriticalChannel.js"
 import { MarketPublisher, type MarketSubscribeFailed, MarketSubscriber } from "./nats/Market.js"
+import { commandSubject } from "./nats/Subjects.js"
 import { Recycler } from "./Recycler.js"
 
 const remoteStats = (consumerId: string): MailboxStats => ({
@@ -253,7 +254,7 @@ export class NatsConsumers extends Effect.Service<NatsConsumers>()("meltica/Nats
 
 /**
  * Strategy side: the Control Bus over JetStream. Commands go to the feed
- * process's Control Plane on `control.commands` (stored once, whatever the
+ * process's Control Plane on `control.commands.<consumerId>` (stored once, whatever the
  * retries); its ControlAck and ControlResult come back on the consumer's
  * critical lane. Subscribe, SubscribeMerged and Unsubscribe are also applied
  * here, where the consumer lives: its route in the local Dispatcher and the
@@ -316,7 +317,14 @@ export const layerStrategyControlBus: Layer.Layer<
         const decoded = decodeControlJsonCommand(raw)
         if (Either.isRight(decoded)) return submit(decoded.right)
         malformed++
-        const forward = publisher.sendRaw(raw, `invalid:${createHash("sha1").update(raw).digest("hex")}`)
+        // forwarded on the named consumer's subject, so the feed answers it; naming none, there is no one to answer
+        const forward = decoded.left.consumerId === "unknown"
+          ? Effect.void
+          : publisher.sendRaw(
+            raw,
+            `invalid:${createHash("sha1").update(raw).digest("hex")}`,
+            commandSubject(decoded.left.consumerId)
+          )
         return Effect.zipRight(recordInvalidCommand(deadLetter, decoded.left, raw), forward)
       })
 

@@ -1,5 +1,6 @@
 /**
- * Control commands over JetStream, on `control.commands`.
+ * Control commands over JetStream, on `control.commands.<consumerId>` (a
+ * strategy's) and `control.operator.<operatorId>` (routing, an operator's).
  *
  * Strategy side, `CommandPublisher`: a command is sent in its canonical wire
  * form (a `ControlEnvelope` as JSON) with a `Nats-Msg-Id`: the client order id
@@ -16,6 +17,13 @@
  * frame that is not a valid command is a typed `InvalidCommand`: counted,
  * dead-lettered, answered with a rejection when it names its consumer, and
  * acknowledged.
+ *
+ * Identity is the subject, which the server's permissions bind to a user
+ * (see `src/nats/Permissions.ts`): a command whose `consumerId` is not the one
+ * its subject names is refused as forged, and a routing command (StageRouting,
+ * FlipRouting) is taken only from an operator subject. Refused commands are
+ * counted, logged, dead-lettered and acknowledged, and never answered (the
+ * answer would go to the consumer the payload claims, not to the sender).
  */
 import type { JsMsg } from "@nats-io/jetstream"
 import { Effect, Either, type Scope } from "effect"
@@ -27,11 +35,27 @@ import { publishUntilStored } from "./CriticalChannel.js"
 import { NatsConnection } from "./Connection.js"
 import { runDurable } from "./internal/durable.js"
 import { commandsStream, ensureStream, untilReady } from "./Streams.js"
-import { COMMANDS_DURABLE, COMMANDS_STREAM, COMMANDS_SUBJECT } from "./Subjects.js"
+import {
+  commandSubject,
+  COMMANDS_DURABLE,
+  COMMANDS_STREAM,
+  CONTROL_SUBJECTS,
+  isSender,
+  operatorSubject,
+  senderOf
+} from "./Subjects.js"
 
 /** The `Nats-Msg-Id` of a command. */
 export const commandMsgId = (command: ControlCommand): string =>
   command._tag === "SubmitOrder" ? `order:${command.clientOrderId}` : `cmd:${command.commandId}`
+
+/** Commands that change the routing table: an operator's only. */
+export const isRoutingCommand = (command: ControlCommand): boolean =>
+  command._tag === "StageRouting" || command._tag === "FlipRouting"
+
+/** The subject a command is sent on: the operator's for routing commands, else its consumer's. */
+export const commandSubjectOf = (command: ControlCommand): string =>
+  isRoutingCommand(command) ? operatorSubject(command.consumerId) : commandSubject(command.consumerId)
 
 export interface CommandPublisherStats {
   readonly submitted: number
@@ -50,9 +74,9 @@ export class CommandPublisher extends Effect.Service<CommandPublisher>()("meltic
       retries++
     }
 
-    /** Sends JSON text as it is (already a control envelope, or to be rejected by the feed). */
-    const sendRaw = (text: string, msgId: string): Effect.Effect<void> =>
-      publishUntilStored(js, COMMANDS_SUBJECT, text, msgId, onRetry).pipe(
+    /** Sends JSON text as it is (already a control envelope, or to be rejected by the feed) on `subject`. */
+    const sendRaw = (text: string, msgId: string, subject: string): Effect.Effect<void> =>
+      publishUntilStored(js, subject, text, msgId, onRetry).pipe(
         Effect.map((ack) => {
           submitted++
           if (ack.duplicate) duplicates++
@@ -67,7 +91,7 @@ export class CommandPublisher extends Effect.Service<CommandPublisher>()("meltic
           // a command value that does not fit its own schema is a programming error
           return Effect.dieMessage(`command ${command.commandId} does not encode: ${formatParseError(text.left)}`)
         }
-        return sendRaw(text.right, commandMsgId(command))
+        return sendRaw(text.right, commandMsgId(command), commandSubjectOf(command))
       })
 
     return {
@@ -86,6 +110,10 @@ export interface CommandHandlers {
 export interface CommandConsumerStats {
   readonly handled: number
   readonly invalid: number
+  /** Refused: the payload's consumer id is not the one the subject names (or the subject names none). */
+  readonly forged: number
+  /** Refused: a routing command from a strategy subject. */
+  readonly unauthorized: number
   readonly redelivered: number
 }
 
@@ -97,7 +125,26 @@ export class CommandConsumer extends Effect.Service<CommandConsumer>()("meltica/
     let handled = 0
     let invalid = 0
     let redelivered = 0
+    let forged = 0
+    let unauthorized = 0
     const utf8 = new TextDecoder()
+
+    /** Refused for who sent it: counted, logged, dead-lettered, acknowledged, not answered. */
+    const refuse = (msg: JsMsg, text: string, reason: string, command: ControlCommand) => {
+      const letter = deadLetter._tag === "Some"
+        ? deadLetter.value.record(`nats:${msg.subject}`, reason, text)
+        : Effect.void
+      const logged = Effect.logWarning("control command refused").pipe(
+        Effect.annotateLogs({
+          reason,
+          subject: msg.subject,
+          command: command._tag,
+          command_id: command.commandId,
+          consumer_id: command.consumerId
+        })
+      )
+      return Effect.all([letter, logged, ack(msg)], { discard: true })
+    }
 
     const ack = (msg: JsMsg) =>
       Effect.sync(() => {
@@ -113,9 +160,18 @@ export class CommandConsumer extends Effect.Service<CommandConsumer>()("meltica/
         if (msg.redelivered) redelivered++
         const text = utf8.decode(msg.data)
         const decoded = decodeControlJsonCommand(text)
+        const sender = senderOf(msg.subject)
         if (Either.isRight(decoded)) {
-          handled++
           const command = decoded.right
+          if (sender === undefined || !isSender(sender, command.consumerId)) {
+            forged++
+            return refuse(msg, text, `consumer id does not match the subject ${msg.subject}`, command)
+          }
+          if (sender.role !== "operator" && isRoutingCommand(command)) {
+            unauthorized++
+            return refuse(msg, text, `${command._tag} is taken from an operator only`, command)
+          }
+          handled++
           return handlers.handle(command).pipe(
             Effect.catchAllCause((cause) =>
               Effect.logError("command handler died", cause).pipe(
@@ -133,7 +189,10 @@ export class CommandConsumer extends Effect.Service<CommandConsumer>()("meltica/
         const logged = Effect.logWarning("invalid control command", rejection).pipe(
           Effect.annotateLogs({ consumer_id: rejection.consumerId, command_id: rejection.commandId })
         )
-        const answer = rejection.consumerId === "unknown" ? Effect.void : handlers.reject(rejection)
+        // answered only when the subject names the consumer the rejection is for
+        const answer = sender === undefined || !isSender(sender, rejection.consumerId)
+          ? Effect.void
+          : handlers.reject(rejection)
         return Effect.all([letter, logged, answer, ack(msg)], { discard: true })
       })
 
@@ -142,13 +201,13 @@ export class CommandConsumer extends Effect.Service<CommandConsumer>()("meltica/
       runDurable({
         stream: COMMANDS_STREAM,
         durable: COMMANDS_DURABLE,
-        filterSubject: COMMANDS_SUBJECT,
+        filterSubject: CONTROL_SUBJECTS,
         onMessage: onMessage(handlers)
       }).pipe(Effect.provideService(NatsConnection, connection))
 
     return {
       run,
-      stats: (): CommandConsumerStats => ({ handled, invalid, redelivered })
+      stats: (): CommandConsumerStats => ({ handled, invalid, forged, unauthorized, redelivered })
     } as const
   })
 }) {}

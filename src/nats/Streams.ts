@@ -4,7 +4,8 @@
  * - `MELTICA_CRITICAL` holds `critical.>`: every consumer's execution reports,
  *   control acks and results. One durable consumer per gateway consumer
  *   (`critical-<id>`, filtered on `critical.<id>`) keeps its place.
- * - `MELTICA_COMMANDS` holds `control.commands`; the feed process's durable
+ * - `MELTICA_COMMANDS` holds `control.>` (`control.commands.<consumerId>`,
+ *   `control.operator.<operatorId>`); the feed process's durable
  *   consumer `control-plane` takes them in order.
  *
  * Both are file-backed, keep messages for `maxAgeMs`, and drop a message
@@ -16,7 +17,7 @@ import { Effect, Schedule } from "effect"
 import type { NatsSettings } from "./Connection.js"
 import { NatsConnection } from "./Connection.js"
 import { NatsSetupFailed, reasonOf } from "./Errors.js"
-import { COMMANDS_STREAM, COMMANDS_SUBJECT, CRITICAL_PREFIX, CRITICAL_STREAM } from "./Subjects.js"
+import { COMMANDS_STREAM, CONTROL_SUBJECTS, CRITICAL_PREFIX, CRITICAL_STREAM } from "./Subjects.js"
 
 const nanos = (ms: number): number => ms * 1_000_000
 
@@ -26,7 +27,7 @@ export interface StreamSpec {
 }
 
 export const criticalStream: StreamSpec = { name: CRITICAL_STREAM, subjects: [`${CRITICAL_PREFIX}.>`] }
-export const commandsStream: StreamSpec = { name: COMMANDS_STREAM, subjects: [COMMANDS_SUBJECT] }
+export const commandsStream: StreamSpec = { name: COMMANDS_STREAM, subjects: [CONTROL_SUBJECTS] }
 
 /** Retries a JetStream set-up step while the server is away, for ever, logging each failure. */
 export const untilReady = <A, R>(what: string, effect: Effect.Effect<A, NatsSetupFailed, R>) =>

@@ -4,7 +4,12 @@
  * - Market data, core NATS, at most once: `md.<provider>.<symbol>.<kind>`;
  *   the Orchestrator's merged events: `md.merged.<symbol>.<kind>`.
  * - Critical events for one consumer, JetStream: `critical.<consumerId>`.
- * - Control commands, JetStream: `control.commands`.
+ * - Control commands, JetStream: a strategy's on `control.commands.<consumerId>`,
+ *   an operator's on `control.operator.<operatorId>`. The subject is the
+ *   sender's identity: the server's permissions let each user publish only on
+ *   its own subjects, and the feed takes the consumer id from the subject
+ *   (`senderOf`), never from the payload alone.
+ * - Feed heartbeats, core NATS: `feed.heartbeat.<provider>`.
  *
  * A token keeps `[A-Za-z0-9_-]` as it is and writes any other UTF-8 byte as
  * `~HH` (so `.`, `*`, `>` and spaces never reach a subject, and two different
@@ -54,7 +59,40 @@ export const isMergedSubject = (subject: string): boolean => subject.startsWith(
 export const CRITICAL_PREFIX = "critical"
 export const criticalSubject = (consumerId: string): string => `${CRITICAL_PREFIX}.${token(consumerId)}`
 
-export const COMMANDS_SUBJECT = "control.commands"
+export const COMMANDS_PREFIX = "control.commands"
+export const OPERATOR_PREFIX = "control.operator"
+/** Every control subject: what the commands stream holds and the feed's durable consumer takes. */
+export const CONTROL_SUBJECTS = "control.>"
+
+/** The subject a strategy's commands go on: only that consumer's user may publish there. */
+export const commandSubject = (consumerId: string): string => `${COMMANDS_PREFIX}.${token(consumerId)}`
+
+/** The subject an operator's commands go on: only the operator user may publish there. */
+export const operatorSubject = (operatorId: string): string => `${OPERATOR_PREFIX}.${token(operatorId)}`
+
+/** Who sent a command, as its subject says: a strategy (consumer) or an operator, by subject token. */
+export interface CommandSender {
+  readonly role: "strategy" | "operator"
+  /** The sender's id as a subject token (`token(id)`). */
+  readonly token: string
+}
+
+/** The sender named by a control subject; undefined for any other subject (no identity). */
+export const senderOf = (subject: string): CommandSender | undefined => {
+  const parts = subject.split(".")
+  if (parts.length !== 3 || parts[0] !== "control" || parts[2] === "") return undefined
+  if (parts[1] === "commands") return { role: "strategy", token: parts[2]! }
+  if (parts[1] === "operator") return { role: "operator", token: parts[2]! }
+  return undefined
+}
+
+/** True when `id` is the one the sender's subject names. */
+export const isSender = (sender: CommandSender, id: string): boolean => token(id) === sender.token
+
+export const HEARTBEAT_PREFIX = "feed.heartbeat"
+/** The subject a feed's heartbeat for one provider goes on. */
+export const heartbeatSubject = (provider: string): string => `${HEARTBEAT_PREFIX}.${providerToken(provider)}`
+export const HEARTBEAT_SUBJECTS = `${HEARTBEAT_PREFIX}.*`
 
 export const CRITICAL_STREAM = "MELTICA_CRITICAL"
 export const COMMANDS_STREAM = "MELTICA_COMMANDS"
