@@ -14,7 +14,17 @@
  *   symbol, unknown provider).
  */
 import { Array as Arr, Either, ParseResult, Schema } from "effect"
-import { Decimal, MarketKind, OrderType, Side } from "./Event.js"
+import {
+  boundedArray,
+  Decimal,
+  MarketKind,
+  MAX_ID_LENGTH,
+  MAX_NAME_LENGTH,
+  MAX_PROVIDERS,
+  MAX_REASON_LENGTH,
+  OrderType,
+  Side
+} from "./Event.js"
 import { InvalidCommand } from "./Errors.js"
 import DecimalJs from "decimal.js"
 
@@ -24,20 +34,46 @@ export const CONTROL_SCHEMA_VERSION = 1 as const
 /** The most a merge window may last. */
 export const MAX_WINDOW_MS = 60_000
 
+/**
+ * The largest command accepted, as JSON text (UTF-16 code units; a routing
+ * table of a few hundred symbols fits). Larger input is rejected before it
+ * is parsed.
+ */
+export const MAX_COMMAND_LENGTH = 64 * 1024
+/** The deepest nesting of arrays and objects accepted in a command's JSON (a command needs 7). */
+export const MAX_COMMAND_DEPTH = 16
+/** Routes in one StageRouting. */
+export const MAX_ROUTES = 512
+
 // ---------------------------------------------------------------------------
 // Building blocks
 // ---------------------------------------------------------------------------
 
-const nonEmpty = (name: string) =>
-  Schema.String.pipe(Schema.filter((s) => s.length > 0 || `${name} must be a non-empty string`))
+/** A short, bounded rendering of a value for an error message (never the whole of a hostile input). */
+export const show = (u: unknown, max = 64): string => {
+  let text: string
+  try {
+    text = typeof u === "string" ? JSON.stringify(u.length > max ? u.slice(0, max) : u) : String(JSON.stringify(u))
+  } catch {
+    text = Array.isArray(u) ? "an array" : typeof u
+  }
+  return text.length > max ? `${text.slice(0, max)}...` : text
+}
+
+/** A non-empty string of at most `max` characters (ids: `MAX_ID_LENGTH`, names: `MAX_NAME_LENGTH`). */
+const nonEmpty = (name: string, max: number = MAX_ID_LENGTH) =>
+  Schema.String.pipe(
+    Schema.filter((s) => s.length > 0 || `${name} must be a non-empty string`),
+    Schema.filter((s) => s.length <= max || `${name} must be at most ${max} characters (got ${s.length})`)
+  )
 
 const CommandId = nonEmpty("commandId")
 const ConsumerId = nonEmpty("consumerId")
 const ClientOrderId = nonEmpty("clientOrderId")
-const ProviderId = nonEmpty("provider")
+const ProviderId = nonEmpty("provider", MAX_NAME_LENGTH)
 
 /** A symbol the gateway carries, e.g. "BTC-USDT". */
-export const SymbolId = nonEmpty("symbol")
+export const SymbolId = nonEmpty("symbol", MAX_NAME_LENGTH)
 
 const base = { commandId: CommandId, consumerId: ConsumerId }
 
@@ -45,7 +81,7 @@ const base = { commandId: CommandId, consumerId: ConsumerId }
 const oneOf = <L extends ReadonlyArray<string>>(name: string, literals: L) =>
   Schema.Literal(...(literals as unknown as readonly [L[number], ...Array<L[number]>])).annotations({
     message: (issue) => ({
-      message: `${name} must be one of ${literals.join(", ")} (got ${JSON.stringify(issue.actual)})`,
+      message: `${name} must be one of ${literals.join(", ")} (got ${show(issue.actual)})`,
       override: true
     })
   })
@@ -63,16 +99,18 @@ const distinct = (name: string) => (xs: ReadonlyArray<string>) => {
 export const MergeKind = oneOf("kind", ["ticker", "book_snapshot", "trade"] as const)
 export type MergeKind = typeof MergeKind.Type
 
-/** A non-empty array, with a clear message when it is empty. */
-const nonEmptyArray = <S extends Schema.Schema.Any>(item: S, name: string) =>
-  Schema.Array(item).pipe(
+/** A non-empty array of at most `max` items, with a clear message when it is empty or too long. */
+const nonEmptyArray = <S extends Schema.Schema.Any>(item: S, name: string, max: number) =>
+  boundedArray(item, name, max).pipe(
     Schema.filter(Arr.isNonEmptyReadonlyArray, { message: () => `${name} must not be empty` })
   )
 
-const MarketKinds = nonEmptyArray(oneOf("kind", MarketKind.literals), "kinds").pipe(Schema.filter(distinct("kinds")))
+const MarketKinds = nonEmptyArray(oneOf("kind", MarketKind.literals), "kinds", MarketKind.literals.length).pipe(
+  Schema.filter(distinct("kinds"))
+)
 
 /** The providers of a merge: at least two, distinct. */
-const MergeProviders = nonEmptyArray(ProviderId, "providers").pipe(
+const MergeProviders = nonEmptyArray(ProviderId, "providers", MAX_PROVIDERS).pipe(
   Schema.filter((ps) => ps.length >= 2 || `providers must name at least 2 providers to merge (got ${ps.length})`),
   Schema.filter(distinct("providers"))
 )
@@ -193,8 +231,8 @@ export class MergeSpec extends Schema.Class<MergeSpec>("MergeSpec")(
 export class SymbolRoute extends Schema.Class<SymbolRoute>("SymbolRoute")(
   Schema.Struct({
     symbol: SymbolId,
-    providers: nonEmptyArray(ProviderId, "providers").pipe(Schema.filter(distinct("providers"))),
-    merges: Schema.optionalWith(Schema.Array(MergeSpec), { default: () => [] })
+    providers: nonEmptyArray(ProviderId, "providers", MAX_PROVIDERS).pipe(Schema.filter(distinct("providers"))),
+    merges: Schema.optionalWith(boundedArray(MergeSpec, "merges", MergeKind.literals.length), { default: () => [] })
   }).pipe(
     Schema.filter((r) => {
       const kinds = distinct("merge kinds")(r.merges.map((m) => m.kind))
@@ -221,7 +259,7 @@ export class SymbolRoute extends Schema.Class<SymbolRoute>("SymbolRoute")(
  */
 export class StageRouting extends Schema.TaggedClass<StageRouting>()("StageRouting", {
   ...base,
-  routes: nonEmptyArray(SymbolRoute, "routes").pipe(
+  routes: nonEmptyArray(SymbolRoute, "routes", MAX_ROUTES).pipe(
     Schema.filter((rs) => distinct("route symbols")(rs.map((r) => r.symbol)))
   )
 }) {}
@@ -257,14 +295,14 @@ export type ControlCommandTag = ControlCommand["_tag"]
 export const ControlEnvelope = Schema.Struct({
   schemaVersion: Schema.Literal(CONTROL_SCHEMA_VERSION).annotations({
     message: (issue) => ({
-      message: `unsupported schemaVersion ${JSON.stringify(issue.actual)} (expected ${CONTROL_SCHEMA_VERSION})`,
+      message: `unsupported schemaVersion ${show(issue.actual)} (expected ${CONTROL_SCHEMA_VERSION})`,
       override: true
     })
   }),
   command: ControlCommand
 }).annotations({
   message: (issue) => ({
-    message: `expected a control envelope { schemaVersion, command } (got ${JSON.stringify(issue.actual)})`,
+    message: `expected a control envelope { schemaVersion, command } (got ${show(issue.actual)})`,
     override: false
   })
 })
@@ -283,7 +321,54 @@ const JsonText = Schema.parseJson().annotations({
   })
 })
 
-const ControlEnvelopeJson = Schema.compose(JsonText, ControlEnvelope)
+/**
+ * Why a command's JSON text is refused before it is parsed: longer than
+ * `MAX_COMMAND_LENGTH`, or nested deeper than `MAX_COMMAND_DEPTH` (found by a
+ * scan without recursion, so no input can overflow the stack here or later,
+ * when its error is formatted).
+ */
+export const commandTextProblem = (text: string): string | undefined => {
+  if (text.length > MAX_COMMAND_LENGTH) {
+    return `command too large: ${text.length} characters (at most ${MAX_COMMAND_LENGTH})`
+  }
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++ // a backslash escapes the next character
+      else if (c === 34) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 91 || c === 123) {
+      if (++depth > MAX_COMMAND_DEPTH) return `command nested deeper than ${MAX_COMMAND_DEPTH} levels`
+    } else if (c === 93 || c === 125) depth--
+  }
+  return undefined
+}
+
+/** The same bounds for an already parsed value: depth, and nodes visited (iteratively). */
+export const commandValueProblem = (value: unknown): string | undefined => {
+  const stack: Array<readonly [unknown, number]> = [[value, 1]]
+  let nodes = 0
+  while (stack.length > 0) {
+    const [u, depth] = stack.pop()!
+    if (typeof u === "string" && u.length > MAX_COMMAND_LENGTH) {
+      return `command too large: a string of ${u.length} characters (at most ${MAX_COMMAND_LENGTH})`
+    }
+    if (typeof u !== "object" || u === null) continue
+    if (depth > MAX_COMMAND_DEPTH) return `command nested deeper than ${MAX_COMMAND_DEPTH} levels`
+    const children = Array.isArray(u) ? u : Object.values(u)
+    nodes += children.length
+    if (nodes > MAX_COMMAND_LENGTH) return `command too large: more than ${MAX_COMMAND_LENGTH} values`
+    for (const child of children) stack.push([child, depth + 1])
+  }
+  return undefined
+}
+
+/** JSON text within the size and depth bounds. */
+const BoundedText = Schema.String.pipe(Schema.filter((text) => commandTextProblem(text) ?? true))
+
+const ControlEnvelopeJson = Schema.compose(BoundedText, Schema.compose(JsonText, ControlEnvelope))
 
 /** Every problem of an input is reported, not just the first. */
 const allErrors = { errors: "all", onExcessProperty: "ignore" } as const
@@ -309,15 +394,28 @@ export const envelope = (command: ControlCommand): ControlEnvelope => ({
 // Rejections
 // ---------------------------------------------------------------------------
 
-/** A parse error as one line: `path: message; path: message`. */
-export const formatParseError = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
-    .map((issue) => issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`)
-    .join("; ")
+/** Issues listed in a formatted parse error; the rest are counted. */
+const MAX_ISSUES = 16
 
-const field = (o: Record<string, unknown>, key: string): string | undefined => {
+/**
+ * A parse error as one line: `path: message; path: message`, at most
+ * `MAX_ISSUES` issues and `MAX_REASON_LENGTH / 2` characters, so that it fits
+ * in a rejection's reason whatever the input.
+ */
+export const formatParseError = (error: ParseResult.ParseError): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const shown = issues.slice(0, MAX_ISSUES).map((issue) =>
+    issue.path.length === 0 ? issue.message : `${issue.path.map((p) => String(p).slice(0, 32)).join(".")}: ${issue.message}`
+  )
+  const more = issues.length > MAX_ISSUES ? `; and ${issues.length - MAX_ISSUES} more` : ""
+  const text = shown.join("; ") + more
+  const max = MAX_REASON_LENGTH / 2
+  return text.length > max ? `${text.slice(0, max)}...` : text
+}
+
+const field = (o: Record<string, unknown>, key: string, max: number): string | undefined => {
   const v = o[key]
-  return typeof v === "string" && v.length > 0 ? v : undefined
+  return typeof v === "string" && v.length > 0 && v.length <= max ? v : undefined
 }
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
@@ -326,27 +424,29 @@ const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "obj
 const rawCommand = (raw: unknown): Record<string, unknown> | undefined => {
   let value = raw
   if (typeof raw === "string") {
+    if (commandTextProblem(raw) !== undefined) return undefined
     try {
       value = JSON.parse(raw)
     } catch {
       return undefined
     }
   }
-  if (!isRecord(value)) return undefined
+  if (!isRecord(value) || commandValueProblem(value) !== undefined) return undefined
   return isRecord(value["command"]) ? value["command"] : value
 }
 
 /**
  * The `InvalidCommand` for raw input that failed to decode: the reason is the
  * formatted parse issue; the command id, command name and consumer id are
- * taken from the raw command when present, else "unknown".
+ * taken from the raw command when present and within their bounds, else
+ * "unknown" (input over the size or depth bounds is not looked into).
  */
 export const invalidCommandFromParseError = (raw: unknown, error: ParseResult.ParseError): InvalidCommand => {
   const cmd = rawCommand(raw) ?? {}
   return new InvalidCommand({
-    commandId: field(cmd, "commandId") ?? "unknown",
-    command: field(cmd, "_tag") ?? "unknown",
-    consumerId: field(cmd, "consumerId") ?? "unknown",
+    commandId: field(cmd, "commandId", MAX_ID_LENGTH) ?? "unknown",
+    command: field(cmd, "_tag", MAX_NAME_LENGTH) ?? "unknown",
+    consumerId: field(cmd, "consumerId", MAX_ID_LENGTH) ?? "unknown",
     reason: formatParseError(error)
   })
 }
@@ -359,11 +459,16 @@ export const decodeControlJsonCommand = (text: string): Either.Either<ControlCom
   })
 
 /** Decodes an envelope from a parsed value; a failure is the typed rejection. */
-export const decodeControlCommand = (raw: unknown): Either.Either<ControlCommand, InvalidCommand> =>
-  Either.match(decodeControl(raw), {
+export const decodeControlCommand = (raw: unknown): Either.Either<ControlCommand, InvalidCommand> => {
+  const problem = commandValueProblem(raw)
+  if (problem !== undefined) {
+    return Either.left(new InvalidCommand({ commandId: "unknown", command: "unknown", consumerId: "unknown", reason: problem }))
+  }
+  return Either.match(decodeControl(raw), {
     onLeft: (error) => Either.left(invalidCommandFromParseError(raw, error)),
     onRight: (env) => Either.right(env.command)
   })
+}
 
 /** What the gateway carries, for the semantic checks. */
 export interface ValidationContext {

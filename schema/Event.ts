@@ -22,6 +22,45 @@ export type Decimal = typeof Decimal.Type
 export const decimal = (s: string): Decimal => Decimal.make(s)
 
 // ---------------------------------------------------------------------------
+// Bounds: every string and array on the wire has a documented maximum
+// ---------------------------------------------------------------------------
+
+/** Ids: commandId, consumerId, clientOrderId, orderId, tradeId, mergeId, feed epoch (UTF-16 code units). */
+export const MAX_ID_LENGTH = 128
+/** Trace ids (they embed an id and a prefix). */
+export const MAX_TRACE_ID_LENGTH = 256
+/** Names: symbols, providers, command names. */
+export const MAX_NAME_LENGTH = 64
+/** Free text: reasons, stale reasons. */
+export const MAX_REASON_LENGTH = 2_048
+/** Price levels per side of a book, snapshot or delta, venue or merged. */
+export const MAX_BOOK_LEVELS = 5_000
+/** Providers named by one event or command (merge sources, quotes, a route's providers). */
+export const MAX_PROVIDERS = 32
+/** Trades in one merged window. */
+export const MAX_TRADES = 10_000
+
+/**
+ * A string of at most `max` characters. The message names the limit and the
+ * length, never the value: a 300 KB id does not travel on into logs and replies.
+ */
+export const boundedString = (name: string, max: number) =>
+  Schema.String.pipe(
+    Schema.filter((s) => s.length <= max || `${name} must be at most ${max} characters (got ${s.length})`)
+  )
+
+/** An array of at most `max` items; the message names the limit and the length, never the items. */
+export const boundedArray = <S extends Schema.Schema.Any>(item: S, name: string, max: number) =>
+  Schema.Array(item).pipe(
+    Schema.filter((xs) => xs.length <= max || `${name} must hold at most ${max} items (got ${xs.length})`)
+  )
+
+const Id = (name: string) => boundedString(name, MAX_ID_LENGTH)
+const Name = (name: string) => boundedString(name, MAX_NAME_LENGTH)
+const Reason = (name: string) => boundedString(name, MAX_REASON_LENGTH)
+const Levels = (name: string) => boundedArray(Level, name, MAX_BOOK_LEVELS)
+
+// ---------------------------------------------------------------------------
 // Kinds
 // ---------------------------------------------------------------------------
 
@@ -58,7 +97,7 @@ export const BookState = Schema.Literal("consistent", "stale")
 export type BookState = typeof BookState.Type
 
 export class Trade extends Schema.TaggedClass<Trade>()("trade", {
-  tradeId: Schema.String,
+  tradeId: Id("tradeId"),
   price: Decimal,
   quantity: Decimal,
   side: Side,
@@ -75,18 +114,18 @@ export class Ticker extends Schema.TaggedClass<Ticker>()("ticker", {
 }) {}
 
 export class BookSnapshot extends Schema.TaggedClass<BookSnapshot>()("book_snapshot", {
-  bids: Schema.Array(Level),
-  asks: Schema.Array(Level),
+  bids: Levels("bids"),
+  asks: Levels("asks"),
   /** A consumer sees a book that is consistent or explicitly stale, never a silently wrong one. */
   state: BookState,
   /** Why the book is stale, when it is. */
-  staleReason: Schema.optional(Schema.String),
+  staleReason: Schema.optional(Reason("staleReason")),
   checksum: Schema.optional(Schema.Number)
 }) {}
 
 export class BookDelta extends Schema.TaggedClass<BookDelta>()("book_delta", {
-  bids: Schema.Array(Level),
-  asks: Schema.Array(Level),
+  bids: Levels("bids"),
+  asks: Levels("asks"),
   firstSeq: Schema.optional(Schema.Number),
   lastSeq: Schema.optional(Schema.Number),
   checksum: Schema.optional(Schema.Number)
@@ -99,9 +138,9 @@ export const OrderType = Schema.Literal("market", "limit")
 export type OrderType = typeof OrderType.Type
 
 export class ExecReportPayload extends Schema.TaggedClass<ExecReportPayload>()("exec_report", {
-  orderId: Schema.String,
-  clientOrderId: Schema.String,
-  consumerId: Schema.String,
+  orderId: Id("orderId"),
+  clientOrderId: Id("clientOrderId"),
+  consumerId: Id("consumerId"),
   side: Side,
   orderType: OrderType,
   status: OrderStatus,
@@ -112,23 +151,23 @@ export class ExecReportPayload extends Schema.TaggedClass<ExecReportPayload>()("
   lastFillQty: Schema.optional(Decimal),
   /** Per-order report sequence: reports of one order are delivered in this order. */
   reportSeq: Schema.Number,
-  reason: Schema.optional(Schema.String)
+  reason: Schema.optional(Reason("reason"))
 }) {}
 
 export class ControlAckPayload extends Schema.TaggedClass<ControlAckPayload>()("control_ack", {
-  commandId: Schema.String,
-  command: Schema.String,
-  consumerId: Schema.String,
+  commandId: Id("commandId"),
+  command: Name("command"),
+  consumerId: Id("consumerId"),
   /** The routing version the command applies to; consumers move their minimum accepted version to it. */
   appliesToVersion: Schema.Number
 }) {}
 
 export class ControlResultPayload extends Schema.TaggedClass<ControlResultPayload>()("control_result", {
-  commandId: Schema.String,
-  command: Schema.String,
-  consumerId: Schema.String,
+  commandId: Id("commandId"),
+  command: Name("command"),
+  consumerId: Id("consumerId"),
   outcome: Schema.Literal("ok", "rejected"),
-  reason: Schema.optional(Schema.String),
+  reason: Schema.optional(Reason("reason")),
   detail: Schema.optional(Schema.Unknown)
 }) {}
 
@@ -150,7 +189,7 @@ export type EventPayload = typeof EventPayload.Type
 // ---------------------------------------------------------------------------
 
 export class VenueQuote extends Schema.Class<VenueQuote>("VenueQuote")({
-  provider: Schema.String,
+  provider: Name("provider"),
   bidPrice: Decimal,
   bidQty: Decimal,
   askPrice: Decimal,
@@ -160,32 +199,32 @@ export class VenueQuote extends Schema.Class<VenueQuote>("VenueQuote")({
 /** Consolidated best bid/offer across venues, each venue's quote attached. */
 export class MergedTicker extends Schema.TaggedClass<MergedTicker>()("merged_ticker", {
   bestBid: Decimal,
-  bestBidProvider: Schema.String,
+  bestBidProvider: Name("bestBidProvider"),
   bestAsk: Decimal,
-  bestAskProvider: Schema.String,
-  quotes: Schema.Array(VenueQuote)
+  bestAskProvider: Name("bestAskProvider"),
+  quotes: boundedArray(VenueQuote, "quotes", MAX_PROVIDERS)
 }) {}
 
 export class MergedLevel extends Schema.Class<MergedLevel>("MergedLevel")({
   price: Decimal,
   totalQty: Decimal,
-  venues: Schema.Array(Schema.Struct({ provider: Schema.String, quantity: Decimal }))
+  venues: boundedArray(Schema.Struct({ provider: Name("provider"), quantity: Decimal }), "venues", MAX_PROVIDERS)
 }) {}
 
 /** Levels aggregated across venues with per-venue quantities. */
 export class MergedBook extends Schema.TaggedClass<MergedBook>()("merged_book", {
-  bids: Schema.Array(MergedLevel),
-  asks: Schema.Array(MergedLevel)
+  bids: boundedArray(MergedLevel, "bids", MAX_BOOK_LEVELS),
+  asks: boundedArray(MergedLevel, "asks", MAX_BOOK_LEVELS)
 }) {}
 
 export class VenueTrade extends Schema.Class<VenueTrade>("VenueTrade")({
-  provider: Schema.String,
+  provider: Name("provider"),
   trade: Trade
 }) {}
 
 /** The trades of one window, in exchange-time order. */
 export class MergedTrades extends Schema.TaggedClass<MergedTrades>()("merged_trades", {
-  trades: Schema.Array(VenueTrade)
+  trades: boundedArray(VenueTrade, "trades", MAX_TRADES)
 }) {}
 
 export const MergedPayload = Schema.Union(MergedTicker, MergedBook, MergedTrades)
@@ -197,10 +236,15 @@ export type MergedPayload = typeof MergedPayload.Type
 
 const envelope = {
   schemaVersion: Schema.Literal(EVENT_SCHEMA_VERSION),
-  traceId: Schema.String,
-  provider: Schema.String,
-  symbol: Schema.String,
-  seqProvider: Schema.optional(Schema.Number),
+  traceId: boundedString("traceId", MAX_TRACE_ID_LENGTH),
+  provider: Name("provider"),
+  symbol: Name("symbol"),
+  seqProvider: Schema.optional(Schema.NonNegativeInt),
+  /**
+   * The run of the feed that numbered `seqProvider` (absent in frames from
+   * before it existed): a new epoch restarts the stream's ordering.
+   */
+  epoch: Schema.optional(Id("epoch")),
   /** Ingest time, epoch microseconds. */
   ingestTs: Schema.Number,
   routingVersion: Schema.Number
@@ -223,8 +267,8 @@ export type WireExecReport = typeof WireExecReport.Type
 export const WireMergedEvent = Schema.TaggedStruct("MergedEvent", {
   ...envelope,
   kind: MarketKind,
-  mergeId: Schema.String,
-  sourceProviders: Schema.Array(Schema.String),
+  mergeId: Id("mergeId"),
+  sourceProviders: boundedArray(Name("provider"), "sourceProviders", MAX_PROVIDERS),
   payload: MergedPayload
 })
 export type WireMergedEvent = typeof WireMergedEvent.Type

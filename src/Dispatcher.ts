@@ -28,7 +28,7 @@ import { type DeliveryError, type DeliveryFailure, FanoutFailed, UnknownConsumer
 import type { AnyEvent } from "./Event.js"
 import { Histogram, nowUs } from "./internal/histogram.js"
 import { makeDeadlineTimer } from "./internal/deadlineTimer.js"
-import { StreamOrdering } from "./internal/ordering.js"
+import { type OrderingNotice, StreamOrdering } from "./internal/ordering.js"
 import { Pool } from "./Pool.js"
 import { Recycler } from "./Recycler.js"
 
@@ -37,6 +37,13 @@ export interface DispatcherSettings {
   readonly latenessMs: number
   /** Events buffered per stream behind a gap. */
   readonly reorderBuffer: number
+  /**
+   * A sequence farther than this from the next expected one of its stream is
+   * suspect: dropped and counted, never the new truth (`internal/ordering.ts`).
+   */
+  readonly jumpWindow: number
+  /** Suspect sequences in a row, consistent among themselves, that resynchronise a stream at their numbering. */
+  readonly resyncAfter: number
   /** Hand-overs of one fan-out in flight at once (matters only where a hand-over can suspend). */
   readonly fanoutConcurrency: number
   /**
@@ -50,6 +57,8 @@ export interface DispatcherSettings {
 export const defaultDispatcherSettings: DispatcherSettings = {
   latenessMs: 50,
   reorderBuffer: 1_024,
+  jumpWindow: 100_000,
+  resyncAfter: 4,
   fanoutConcurrency: 1,
   latencySampleEvery: 8
 }
@@ -78,6 +87,12 @@ export interface DispatcherStats {
   readonly duplicates: number
   readonly late: number
   readonly buffered: number
+  /** Events dropped because their sequence jumped beyond `jumpWindow`. */
+  readonly suspectJumps: number
+  /** Streams resynchronised at a new numbering after a run of suspect sequences. */
+  readonly resyncs: number
+  /** Streams started over because their feed epoch changed. */
+  readonly epochResets: number
   /** Wall time of one fan-out (clone + hand-over to every subscriber), microseconds. */
   readonly fanoutDuration: ReturnType<Histogram["summary"]>
   /** Hand-overs of one fan-out, by degree: the largest seen. */
@@ -108,10 +123,46 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
     const timers = yield* FiberSet.make<void>()
     const recycle = recycler.unsafeRecycle
 
+    // suspect jumps, resyncs and epoch resets are counted; one in a second at most is logged
+    let notice: OrderingNotice | undefined
+    let noticesSince = 0
+    let lastNoticeLog = -Infinity
     const ordering = new StreamOrdering(
-      { latenessMs: settings.latenessMs, bufferSize: settings.reorderBuffer },
-      recycle
+      {
+        latenessMs: settings.latenessMs,
+        bufferSize: settings.reorderBuffer,
+        jumpWindow: settings.jumpWindow,
+        resyncAfter: settings.resyncAfter
+      },
+      recycle,
+      (n) => {
+        notice = n
+        noticesSince++
+      }
     )
+    const logNotice = (): Effect.Effect<void> => {
+      const n = notice!
+      notice = undefined
+      const now = clock.unsafeCurrentTimeMillis()
+      if (now - lastNoticeLog < 1_000) return Effect.void
+      lastNoticeLog = now
+      const since = noticesSince
+      noticesSince = 0
+      const message = n.what === "suspect_jump"
+        ? "sequence jump beyond the window dropped as suspect"
+        : n.what === "resync"
+        ? "stream resynchronised at a new sequence numbering"
+        : "feed epoch changed: stream ordering started over"
+      const log = n.what === "epoch_reset" ? Effect.logInfo(message) : Effect.logWarning(message)
+      return log.pipe(Effect.annotateLogs({
+        provider: n.provider,
+        symbol: n.symbol,
+        kind: n.kind,
+        seq: n.seq ?? -1,
+        expected: n.expected,
+        ordering_notices: since
+      }))
+    }
     const scratch: Array<AnyEvent> = []
     const nowMs = () => clock.unsafeCurrentTimeMillis()
     const raw: Routes = new Map()
@@ -245,9 +296,10 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
         deliveries++
         return bus.publish(owner, e)
       }
-      if (ordering.accept(e, nowMs, scratch)) return fanOut(e)
+      if (ordering.accept(e, nowMs, scratch)) return notice === undefined ? fanOut(e) : Effect.zipRight(logNotice(), fanOut(e))
       const released = scratch.length === 0 ? Effect.void : fanOutAll(scratch.splice(0, scratch.length))
-      return Effect.zipRight(released, gapTimer.arm())
+      const armed = Effect.zipRight(released, gapTimer.arm())
+      return notice === undefined ? armed : Effect.zipRight(logNotice(), armed)
     }
 
     /** Takes ownership of `e` when the returned effect runs. */

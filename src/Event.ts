@@ -32,6 +32,8 @@ abstract class Envelope {
   provider = ""
   symbol = ""
   seqProvider: number | undefined = undefined
+  /** The run of the feed that numbered `seqProvider` (on the wire, optional): a new epoch restarts the stream's ordering. */
+  epoch: string | undefined = undefined
   /** Epoch microseconds. */
   ingestTs = 0
   routingVersion = 0
@@ -45,6 +47,7 @@ abstract class Envelope {
     this.provider = ""
     this.symbol = ""
     this.seqProvider = undefined
+    this.epoch = undefined
     this.ingestTs = 0
     this.routingVersion = 0
     this._dispatchTs = 0
@@ -56,6 +59,7 @@ abstract class Envelope {
     this.provider = src.provider
     this.symbol = src.symbol
     this.seqProvider = src.seqProvider
+    this.epoch = src.epoch
     this.ingestTs = src.ingestTs
     this.routingVersion = src.routingVersion
     this._dispatchTs = src._dispatchTs
@@ -66,6 +70,7 @@ abstract class Envelope {
     this.provider = w.provider
     this.symbol = w.symbol
     this.seqProvider = w.seqProvider
+    this.epoch = w.epoch
     this.ingestTs = w.ingestTs
     this.routingVersion = w.routingVersion
   }
@@ -79,7 +84,8 @@ abstract class Envelope {
       ingestTs: this.ingestTs,
       routingVersion: this.routingVersion
     }
-    return this.seqProvider === undefined ? base : { ...base, seqProvider: this.seqProvider }
+    const sequenced = this.seqProvider === undefined ? base : { ...base, seqProvider: this.seqProvider }
+    return this.epoch === undefined ? sequenced : { ...sequenced, epoch: this.epoch }
   }
 }
 

@@ -204,6 +204,9 @@ export const layerFeedDispatcher: Layer.Layer<Dispatcher, never, DataBus | Marke
       duplicates: 0,
       late: 0,
       buffered: 0,
+      suspectJumps: 0,
+      resyncs: 0,
+      epochResets: 0,
       fanoutDuration: empty.summary(),
       maxParallelism: 1
     })

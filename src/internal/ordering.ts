@@ -10,6 +10,18 @@
  * - A stream's state outlives its buffer: the next expected sequence is kept
  *   when the buffer empties, so a late duplicate after a quiet spell is still
  *   recognised.
+ * - A stream belongs to one feed epoch (the run id its feed stamps on every
+ *   event, `epoch`). When an event carries another epoch, the feed restarted
+ *   and numbers from its own start again: whatever waited behind a gap is
+ *   released, and the stream starts over from this event (counted).
+ * - A sequence more than `jumpWindow` away from the next expected one (ahead
+ *   or behind) is suspect: dropped and counted, never taken as the new truth,
+ *   so one forged or corrupt frame (seq 999,999,999) cannot silence the real
+ *   feed. Only `resyncAfter` suspect events in a row, each within the window of
+ *   the first, with no in-window event between them, resynchronise the stream
+ *   at the new numbering (counted): a feed that really renumbered is followed,
+ *   at the cost of the events before the confirmation; an in-window event
+ *   breaks the run.
  *
  * Time is passed in (milliseconds), so the owner decides which clock drives it;
  * `accept` reads it only when a gap opens.
@@ -21,6 +33,21 @@ export interface OrderingOptions {
   readonly latenessMs: number
   /** Events buffered per stream behind a gap; when full, the gap is skipped at once. */
   readonly bufferSize: number
+  /** A sequence farther than this from the next expected one is suspect. */
+  readonly jumpWindow: number
+  /** Suspect events in a row (consistent among themselves) that resynchronise the stream. */
+  readonly resyncAfter: number
+}
+
+/** What the owner may want to log: a suspect jump or a resynchronisation, rarely (they are counted anyway). */
+export interface OrderingNotice {
+  readonly what: "suspect_jump" | "resync" | "epoch_reset"
+  readonly provider: string
+  readonly symbol: string
+  readonly kind: string
+  readonly seq: number | undefined
+  /** The next sequence the stream expected. */
+  readonly expected: number
 }
 
 interface StreamState {
@@ -30,6 +57,12 @@ interface StreamState {
   readonly buffer: Array<AnyEvent>
   deadline: number | undefined
   lastIngestTs: number
+  /** The feed epoch the stream's state belongs to. */
+  epoch: string | undefined
+  /** The run of suspect sequences seen in a row: its first and last sequence and length (0: none). */
+  suspectFirst: number
+  suspectLast: number
+  suspectRun: number
 }
 
 export interface OrderingStats {
@@ -42,15 +75,37 @@ export interface OrderingStats {
   late: number
   /** Events currently held behind gaps. */
   buffered: number
+  /** Events dropped because their sequence jumped beyond the window. */
+  suspectJumps: number
+  /** Streams resynchronised at a new numbering after a run of suspect sequences. */
+  resyncs: number
+  /** Streams started over because their feed epoch changed (a feed restarted). */
+  epochResets: number
 }
 
 export class StreamOrdering {
   private readonly streams = new Map<string, Map<string, Map<string, StreamState>>>()
   private readonly waiting = new Set<StreamState>()
-  readonly stats: OrderingStats = { gapsSkipped: 0, gapEvents: 0, duplicates: 0, late: 0, buffered: 0 }
+  readonly stats: OrderingStats = {
+    gapsSkipped: 0,
+    gapEvents: 0,
+    duplicates: 0,
+    late: 0,
+    buffered: 0,
+    suspectJumps: 0,
+    resyncs: 0,
+    epochResets: 0
+  }
 
-  /** `drop` receives the events that must not be delivered (the owner recycles them). */
-  constructor(readonly options: OrderingOptions, private readonly drop: (e: AnyEvent) => void) {}
+  /**
+   * `drop` receives the events that must not be delivered (the owner recycles
+   * them); `notice`, when given, hears of suspect jumps, resyncs and epoch resets.
+   */
+  constructor(
+    readonly options: OrderingOptions,
+    private readonly drop: (e: AnyEvent) => void,
+    private readonly notice?: (n: OrderingNotice) => void
+  ) {}
 
   private state(e: AnyEvent): StreamState {
     let bySymbol = this.streams.get(e.provider)
@@ -59,9 +114,25 @@ export class StreamOrdering {
     if (byKind === undefined) bySymbol.set(e.symbol, byKind = new Map())
     let s = byKind.get(e.kind)
     if (s === undefined) {
-      byKind.set(e.kind, s = { next: -1, buffer: [], deadline: undefined, lastIngestTs: -Infinity })
+      byKind.set(
+        e.kind,
+        s = {
+          next: -1,
+          buffer: [],
+          deadline: undefined,
+          lastIngestTs: -Infinity,
+          epoch: e.epoch,
+          suspectFirst: 0,
+          suspectLast: 0,
+          suspectRun: 0
+        }
+      )
     }
     return s
+  }
+
+  private tell(what: OrderingNotice["what"], e: AnyEvent, expected: number): void {
+    this.notice?.({ what, provider: e.provider, symbol: e.symbol, kind: e.kind, seq: e.seqProvider, expected })
   }
 
   /**
@@ -72,6 +143,34 @@ export class StreamOrdering {
    */
   accept(e: AnyEvent, nowMs: () => number, out: Array<AnyEvent>): boolean {
     const s = this.state(e)
+    if (e.epoch !== s.epoch) {
+      // a restarted feed: what the old run left behind a gap goes out first
+      const before = out.length
+      this.startOver(s, e, out)
+      if (out.length > before) {
+        if (this.acceptIn(s, e, nowMs, out)) out.push(e)
+        return false
+      }
+    }
+    return this.acceptIn(s, e, nowMs, out)
+  }
+
+  private startOver(s: StreamState, e: AnyEvent, out: Array<AnyEvent>): void {
+    this.stats.epochResets++
+    this.tell("epoch_reset", e, s.next)
+    this.flush(s, out)
+    s.epoch = e.epoch
+    s.next = -1
+    s.lastIngestTs = -Infinity
+    s.suspectRun = 0
+  }
+
+  /** Releases everything buffered, in order, skipping the gaps between (counted). */
+  private flush(s: StreamState, out: Array<AnyEvent>): void {
+    while (s.buffer.length > 0) this.skipGap(s, out)
+  }
+
+  private acceptIn(s: StreamState, e: AnyEvent, nowMs: () => number, out: Array<AnyEvent>): boolean {
     const seq = e.seqProvider
     if (seq === undefined) {
       if (e.ingestTs < s.lastIngestTs) {
@@ -84,8 +183,12 @@ export class StreamOrdering {
     }
     if (s.next === -1 || (seq === s.next && s.buffer.length === 0)) {
       s.next = seq + 1
+      s.suspectRun = 0
       return true
     }
+    const window = this.options.jumpWindow
+    if (seq - s.next >= window || s.next - seq > window) return this.suspect(s, e, seq, out)
+    s.suspectRun = 0
     if (seq < s.next) {
       this.stats.duplicates++
       this.drop(e)
@@ -114,6 +217,38 @@ export class StreamOrdering {
       s.deadline = nowMs() + this.options.latenessMs
       this.waiting.add(s)
     }
+    return false
+  }
+
+  /**
+   * A sequence beyond the window: dropped, unless it completes a run of
+   * `resyncAfter` consistent suspects, which moves the stream to its numbering.
+   */
+  private suspect(s: StreamState, e: AnyEvent, seq: number, out: Array<AnyEvent>): boolean {
+    const window = this.options.jumpWindow
+    const consistent = s.suspectRun > 0 && seq > s.suspectLast && seq - s.suspectFirst < window
+    if (consistent) {
+      s.suspectRun++
+      s.suspectLast = seq
+    } else {
+      s.suspectRun = 1
+      s.suspectFirst = seq
+      s.suspectLast = seq
+    }
+    if (s.suspectRun < this.options.resyncAfter) {
+      this.stats.suspectJumps++
+      this.tell("suspect_jump", e, s.next)
+      this.drop(e)
+      return false
+    }
+    this.stats.resyncs++
+    this.tell("resync", e, s.next)
+    s.suspectRun = 0
+    const before = out.length
+    this.flush(s, out)
+    s.next = seq + 1
+    if (out.length === before) return true
+    out.push(e)
     return false
   }
 

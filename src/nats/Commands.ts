@@ -33,7 +33,8 @@ import type { InvalidCommand } from "../../schema/Errors.js"
 import { DeadLetter } from "../DeadLetter.js"
 import { publishUntilStored } from "./CriticalChannel.js"
 import { NatsConnection } from "./Connection.js"
-import { runDurable } from "./internal/durable.js"
+import { PoisonCount, runDurable } from "./internal/durable.js"
+import { digestId } from "./internal/ids.js"
 import { commandsStream, ensureStream, untilReady } from "./Streams.js"
 import {
   commandSubject,
@@ -45,9 +46,15 @@ import {
   senderOf
 } from "./Subjects.js"
 
-/** The `Nats-Msg-Id` of a command. */
+/**
+ * The `Nats-Msg-Id` of a command: the digest of (consumer, client order id)
+ * for `SubmitOrder`, of (consumer, command id) for anything else; bounded
+ * whatever the ids (`internal/ids.ts`).
+ */
 export const commandMsgId = (command: ControlCommand): string =>
-  command._tag === "SubmitOrder" ? `order:${command.clientOrderId}` : `cmd:${command.commandId}`
+  command._tag === "SubmitOrder"
+    ? digestId("order", command.consumerId, command.clientOrderId)
+    : digestId("cmd", command.consumerId, command.commandId)
 
 /** Commands that change the routing table: an operator's only. */
 export const isRoutingCommand = (command: ControlCommand): boolean =>
@@ -61,6 +68,8 @@ export interface CommandPublisherStats {
   readonly submitted: number
   readonly duplicates: number
   readonly retries: number
+  /** Commands the server refused for good (too large for it): dropped, logged. */
+  readonly failed: number
 }
 
 export class CommandPublisher extends Effect.Service<CommandPublisher>()("meltica/nats/CommandPublisher", {
@@ -70,6 +79,7 @@ export class CommandPublisher extends Effect.Service<CommandPublisher>()("meltic
     let submitted = 0
     let duplicates = 0
     let retries = 0
+    let failed = 0
     const onRetry = () => {
       retries++
     }
@@ -77,9 +87,19 @@ export class CommandPublisher extends Effect.Service<CommandPublisher>()("meltic
     /** Sends JSON text as it is (already a control envelope, or to be rejected by the feed) on `subject`. */
     const sendRaw = (text: string, msgId: string, subject: string): Effect.Effect<void> =>
       publishUntilStored(js, subject, text, msgId, onRetry).pipe(
-        Effect.map((ack) => {
-          submitted++
-          if (ack.duplicate) duplicates++
+        Effect.match({
+          onSuccess: (ack) => {
+            submitted++
+            if (ack.duplicate) duplicates++
+          },
+          onFailure: (e) => e
+        }),
+        Effect.flatMap((e) => {
+          if (e === undefined) return Effect.void
+          failed++
+          return Effect.logError("command refused by the server; dropped", e).pipe(
+            Effect.annotateLogs({ subject, bytes: text.length })
+          )
         })
       )
 
@@ -97,7 +117,7 @@ export class CommandPublisher extends Effect.Service<CommandPublisher>()("meltic
     return {
       submit,
       sendRaw,
-      stats: (): CommandPublisherStats => ({ submitted, duplicates, retries })
+      stats: (): CommandPublisherStats => ({ submitted, duplicates, retries, failed })
     } as const
   })
 }) {}
@@ -115,6 +135,8 @@ export interface CommandConsumerStats {
   /** Refused: a routing command from a strategy subject. */
   readonly unauthorized: number
   readonly redelivered: number
+  /** Malformed commands terminated (never redelivered), and messages whose handling died (see `runDurable`). */
+  readonly terminated: number
 }
 
 export class CommandConsumer extends Effect.Service<CommandConsumer>()("meltica/nats/CommandConsumer", {
@@ -127,6 +149,8 @@ export class CommandConsumer extends Effect.Service<CommandConsumer>()("meltica/
     let redelivered = 0
     let forged = 0
     let unauthorized = 0
+    let terminated = 0
+    const poisoned = new PoisonCount()
     const utf8 = new TextDecoder()
 
     /** Refused for who sent it: counted, logged, dead-lettered, acknowledged, not answered. */
@@ -152,6 +176,17 @@ export class CommandConsumer extends Effect.Service<CommandConsumer>()("meltica/
           msg.ack()
         } catch {
           // connection closed: the server redelivers the command, which is idempotent
+        }
+      })
+
+    /** A malformed command is poison: redelivering it cannot help, so it is terminated rather than acknowledged. */
+    const term = (msg: JsMsg) =>
+      Effect.sync(() => {
+        try {
+          msg.term()
+          terminated++
+        } catch {
+          // connection closed: the server redelivers it, and it is rejected again
         }
       })
 
@@ -193,7 +228,7 @@ export class CommandConsumer extends Effect.Service<CommandConsumer>()("meltica/
         const answer = sender === undefined || !isSender(sender, rejection.consumerId)
           ? Effect.void
           : handlers.reject(rejection)
-        return Effect.all([letter, logged, answer, ack(msg)], { discard: true })
+        return Effect.all([letter, logged, answer, term(msg)], { discard: true })
       })
 
     /** Takes commands for the life of the scope. */
@@ -202,12 +237,20 @@ export class CommandConsumer extends Effect.Service<CommandConsumer>()("meltica/
         stream: COMMANDS_STREAM,
         durable: COMMANDS_DURABLE,
         filterSubject: CONTROL_SUBJECTS,
-        onMessage: onMessage(handlers)
+        onMessage: onMessage(handlers),
+        poisoned
       }).pipe(Effect.provideService(NatsConnection, connection))
 
     return {
       run,
-      stats: (): CommandConsumerStats => ({ handled, invalid, forged, unauthorized, redelivered })
+      stats: (): CommandConsumerStats => ({
+        handled,
+        invalid,
+        forged,
+        unauthorized,
+        redelivered,
+        terminated: terminated + poisoned.count
+      })
     } as const
   })
 }) {}

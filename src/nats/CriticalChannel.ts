@@ -2,12 +2,17 @@
  * Critical events (ExecReport, ControlAck, ControlResult) over JetStream.
  *
  * Feed side, `CriticalPublisher`: each event goes to `critical.<consumerId>`
- * with a `Nats-Msg-Id` that names it (`exec:<consumer>:<clientOrderId>:<reportSeq>`,
- * `ack:<consumer>:<commandId>`, `result:<consumer>:<commandId>`). A publish is
- * retried with the same id until the server acknowledges it, so the server
+ * with a `Nats-Msg-Id` that names it: the digest of (consumer, client order id,
+ * report sequence) for an execution report, of (consumer, command id) for an
+ * ack or a result (`internal/ids.ts`: bounded, whatever the ids). A publish is
+ * retried with the same id while the server is unreachable, so the server
  * keeps exactly one copy whatever the retries (within its dedup window), and
  * `publish` returns only once the event is stored: whoever waits on it (the
- * venue's outbox, the command consumer) has the event durable before it moves on.
+ * venue's outbox, the command consumer) has the event durable before it moves
+ * on. A publish the server refuses (too large, a header over its limit: it
+ * would be refused for ever) is not retried: it is counted as unpublishable,
+ * logged, shown in `stats()` and readiness, and `publish` completes, so the
+ * commands behind it go on.
  *
  * Strategy side, `CriticalSubscriber`: `attach(consumerId, mailbox)` runs the
  * consumer's durable JetStream consumer for the life of the scope. Each message
@@ -31,6 +36,7 @@ import { Recycler } from "../Recycler.js"
 import { NatsConnection } from "./Connection.js"
 import { NatsPublishFailed, reasonOf } from "./Errors.js"
 import { runDurable } from "./internal/durable.js"
+import { digestId } from "./internal/ids.js"
 import { decodeFrame, encodeEvent, MalformedFrames, toPooled } from "./internal/frames.js"
 import { criticalStream, ensureStream, untilReady } from "./Streams.js"
 import { CRITICAL_STREAM, criticalDurable, criticalSubject } from "./Subjects.js"
@@ -47,40 +53,78 @@ export const criticalId = (e: AnyEvent): string | undefined => {
   if (p === undefined) return undefined
   switch (p._tag) {
     case "exec_report":
-      return `exec:${p.consumerId}:${p.clientOrderId}:${p.reportSeq}`
+      return digestId("exec", p.consumerId, p.clientOrderId ?? "", p.reportSeq ?? 0)
     case "control_ack":
-      return `ack:${p.consumerId}:${p.commandId}`
+      return digestId("ack", p.consumerId, p.commandId ?? "")
     case "control_result":
-      return `result:${p.consumerId}:${p.commandId}`
+      return digestId("result", p.consumerId, p.commandId ?? "")
     default:
       return undefined
   }
 }
 
-/** Retried, with capped backoff, until the server acknowledges; `duplicate` when it already had the id. */
+/**
+ * True for a publish failure that no retry can mend: the client refused the
+ * message (larger than the server's max payload), or the server answered with
+ * a JetStream API error other than "temporarily unavailable" (a header over its
+ * limit, a subject no stream holds). Timeouts, no responders and a lost
+ * connection are transient.
+ */
+export const isPermanentPublishFailure = (u: unknown): boolean => {
+  if (!(u instanceof Error)) return false
+  // by name and shape: the client's error classes, whichever of its builds threw them
+  if (typeof (u as { readonly status?: unknown }).status === "number" && u.name.endsWith("ApiError")) {
+    return (u as unknown as { readonly status: number }).status < 500
+  }
+  return u.name === "InvalidArgumentError"
+}
+
+/**
+ * Retried, with capped backoff, while the failure is transient (the server
+ * away or slow); `duplicate` when the server already had the id. Fails with a
+ * `NatsPublishFailed` at once when the failure is permanent.
+ */
 export const publishUntilStored = (
   js: NatsConnection["js"],
   subject: string,
   data: string,
   msgId: string,
   onRetry: () => void
-): Effect.Effect<{ readonly duplicate: boolean; readonly seq: number }> =>
-  Effect.tryPromise({
+): Effect.Effect<{ readonly duplicate: boolean; readonly seq: number }, NatsPublishFailed> => {
+  let permanent = false
+  return Effect.tryPromise({
     try: () => js.publish(subject, data, { msgID: msgId }),
-    catch: (e) => new NatsPublishFailed({ subject, msgId, reason: reasonOf(e) })
+    catch: (e) => {
+      permanent = isPermanentPublishFailure(e)
+      return new NatsPublishFailed({ subject, msgId, reason: reasonOf(e).slice(0, 512) })
+    }
   }).pipe(
-    Effect.tapError((e) => Effect.zipRight(Effect.sync(onRetry), Effect.logDebug("jetstream publish failed; retrying", e))),
-    Effect.retry(Schedule.exponential("25 millis", 2).pipe(Schedule.union(Schedule.spaced("500 millis")))),
-    Effect.map((ack) => ({ duplicate: ack.duplicate, seq: ack.seq })),
-    Effect.orDie
+    Effect.tapError((e) =>
+      permanent
+        ? Effect.void
+        : Effect.zipRight(Effect.sync(onRetry), Effect.logDebug("jetstream publish failed; retrying", e))
+    ),
+    Effect.retry({
+      schedule: Schedule.exponential("25 millis", 2).pipe(Schedule.union(Schedule.spaced("500 millis"))),
+      while: () => !permanent
+    }),
+    Effect.map((ack) => ({ duplicate: ack.duplicate, seq: ack.seq }))
   )
+}
 
 export interface CriticalPublisherStats {
   readonly published: number
   readonly duplicates: number
   readonly retries: number
   readonly refused: number
+  /** Events the server refused for good (too large, a header over its limit): dropped, logged. */
+  readonly unpublishable: number
+  /** Clock milliseconds of the last unpublishable event (0: none). */
+  readonly lastUnpublishableAt: number
 }
+
+/** How long an unpublishable critical event keeps the feed not ready. */
+export const UNPUBLISHABLE_READINESS_MS = 60_000
 
 export class CriticalPublisher extends Effect.Service<CriticalPublisher>()("meltica/nats/CriticalPublisher", {
   effect: Effect.gen(function*() {
@@ -91,6 +135,9 @@ export class CriticalPublisher extends Effect.Service<CriticalPublisher>()("melt
     let duplicates = 0
     let retries = 0
     let refused = 0
+    let unpublishable = 0
+    let lastUnpublishableAt = 0
+    const clock = yield* Effect.clock
     const onRetry = () => {
       retries++
     }
@@ -115,16 +162,39 @@ export class CriticalPublisher extends Effect.Service<CriticalPublisher>()("melt
           )
         }
         return publishUntilStored(connection.js, criticalSubject(owner), encoded.right, id, onRetry).pipe(
-          Effect.map((ack) => {
-            published++
-            if (ack.duplicate) duplicates++
+          Effect.match({
+            onSuccess: (ack) => {
+              published++
+              if (ack.duplicate) duplicates++
+            },
+            onFailure: (e) => e
+          }),
+          Effect.flatMap((e) => {
+            if (e === undefined) return Effect.void
+            unpublishable++
+            lastUnpublishableAt = clock.unsafeCurrentTimeMillis()
+            return Effect.logError("critical event refused by the server; dropped", e).pipe(
+              Effect.annotateLogs({ trace_id: traceId, kind, consumer_id: owner })
+            )
           })
         )
       })
 
     return {
       publish,
-      stats: (): CriticalPublisherStats => ({ published, duplicates, retries, refused })
+      /** Readiness: not ready for a while after a critical event could not be stored. */
+      readinessReasons: (): ReadonlyArray<string> =>
+        lastUnpublishableAt > 0 && clock.unsafeCurrentTimeMillis() - lastUnpublishableAt < UNPUBLISHABLE_READINESS_MS
+          ? [`nats: ${unpublishable} critical event(s) refused by the server (the last within ${UNPUBLISHABLE_READINESS_MS / 1000} s)`]
+          : [],
+      stats: (): CriticalPublisherStats => ({
+        published,
+        duplicates,
+        retries,
+        refused,
+        unpublishable,
+        lastUnpublishableAt
+      })
     } as const
   })
 }) {}

@@ -6,6 +6,9 @@
  * on `md.merged.<symbol>.<kind>`), whoever listens; the pooled event is
  * recycled at once. Nothing waits on the server: while the client reconnects
  * it buffers, and what it cannot deliver is lost (market data is at most once).
+ * Every event goes out stamped with this process's feed epoch (a run id made
+ * at start), so that a strategy process resets a stream's ordering when the
+ * feed restarts and numbers its sequences from 1 again.
  *
  * Strategy side, `MarketSubscriber`: the process listens only on the subjects
  * its consumers' routes need (one NATS subscription per route, shared by every
@@ -18,6 +21,7 @@
  */
 import type { Msg, Subscription } from "@nats-io/transport-node"
 import { Chunk, Data, Effect, Either, Queue } from "effect"
+import { randomBytes } from "node:crypto"
 import type { MalformedFrame } from "../../schema/Errors.js"
 import { DeadLetter } from "../DeadLetter.js"
 import { Dispatcher, type RouteKey } from "../Dispatcher.js"
@@ -35,16 +39,21 @@ export interface MarketPublisherStats {
   readonly failed: number
 }
 
+/** A feed run's epoch: its start time and a random part, unique per process run. */
+export const makeEpoch = (nowMs: number): string => `${nowMs.toString(36)}-${randomBytes(6).toString("hex")}`
+
 export class MarketPublisher extends Effect.Service<MarketPublisher>()("meltica/nats/MarketPublisher", {
   effect: Effect.gen(function*() {
     const { nc } = yield* NatsConnection
     const recycler = yield* Recycler
+    const epoch = makeEpoch(yield* Effect.clockWith((c) => c.currentTimeMillis))
     let published = 0
     let failed = 0
     let lastFailure = ""
 
     /** Takes ownership of `e`: publishes it once and recycles it. Returns whether it went out. */
     const unsafePublish = (e: AnyEvent): boolean => {
+      e.epoch ??= epoch
       const encoded = encodeEvent(e)
       let ok = false
       if (Either.isRight(encoded)) {
@@ -69,6 +78,8 @@ export class MarketPublisher extends Effect.Service<MarketPublisher>()("meltica/
             ? Effect.void
             : Effect.logWarning("market data not published").pipe(Effect.annotateLogs({ reason: lastFailure }))
         ),
+      /** This run's feed epoch, stamped on every event published. */
+      epoch,
       stats: (): MarketPublisherStats => ({ published, failed })
     } as const
   })

@@ -5,12 +5,17 @@
  * when heartbeats go missing) and hands each one to a queue; one fiber takes
  * them in order and runs `onMessage`, which decides when each is
  * acknowledged. Unacknowledged messages are redelivered by the server after
- * `ackWaitMs`, so what `onMessage` does not finish is never lost. Should the
+ * `ackWaitMs`, so what `onMessage` does not finish is never lost. A message
+ * whose handling dies (a defect) is poison: redelivering it would die again
+ * and hold one of the consumer's ack-pending slots for ever, so it is
+ * terminated (`term`), counted in `poisoned` and logged with a bounded
+ * description of the defect (never the formatted cause of a hostile input).
+ * Every message taken thus ends acknowledged or terminated. Should the
  * pull session end (the consumer deleted, the stream recreated), the durable
  * consumer is set up again and the session restarted, with backoff.
  */
 import type { JsMsg } from "@nats-io/jetstream"
-import { Effect, Queue, Schedule, type Scope } from "effect"
+import { Cause, Effect, Queue, Schedule, type Scope } from "effect"
 import { NatsConnection } from "../Connection.js"
 import { NatsSetupFailed, reasonOf } from "../Errors.js"
 import { ensureDurable, untilReady } from "../Streams.js"
@@ -23,6 +28,25 @@ export interface DurableSpec {
   readonly onMessage: (msg: JsMsg) => Effect.Effect<void>
   /** Told true when a pull session is consuming, false when it ends (then again true once restarted). */
   readonly onSession?: (consuming: boolean) => void
+  /** Counts the messages terminated because their handling died. */
+  readonly poisoned?: PoisonCount
+}
+
+/** Messages terminated because their handling died. */
+export class PoisonCount {
+  count = 0
+}
+
+/** A defect in one line of at most 300 characters. */
+const describeDefect = (cause: Cause.Cause<unknown>): string => {
+  let text: string
+  try {
+    const u = Cause.squash(cause)
+    text = u instanceof Error ? `${u.name}: ${u.message}` : typeof u === "string" ? u : "a non-error defect"
+  } catch {
+    text = "an undescribable defect"
+  }
+  return text.length > 300 ? `${text.slice(0, 300)}...` : text
 }
 
 export const runDurable = (spec: DurableSpec): Effect.Effect<void, never, NatsConnection | Scope.Scope> =>
@@ -34,9 +58,22 @@ export const runDurable = (spec: DurableSpec): Effect.Effect<void, never, NatsCo
       Effect.flatMap((msg) =>
         spec.onMessage(msg).pipe(
           Effect.catchAllCause((cause) =>
-            Effect.logError("durable consumer message handling died", cause).pipe(
-              Effect.annotateLogs({ durable: spec.durable, subject: msg.subject, stream_seq: msg.seq })
-            )
+            Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.suspend(() => {
+              try {
+                msg.term()
+              } catch {
+                // connection closed: it comes back, and is terminated then
+              }
+              if (spec.poisoned !== undefined) spec.poisoned.count++
+              return Effect.logError("durable consumer message handling died; message terminated").pipe(
+                Effect.annotateLogs({
+                  durable: spec.durable,
+                  subject: msg.subject,
+                  stream_seq: msg.seq,
+                  defect: describeDefect(cause)
+                })
+              )
+            })
           )
         )
       ),
