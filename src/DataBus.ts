@@ -6,9 +6,20 @@
  *   stream is replaced in place, and the replaced one is recycled and counted.
  *   A stream never loses its latest value, so the lane can exceed its bound
  *   only by the number of distinct streams.
- * - Critical lane (ExecReport, ControlAck, ControlResult): lossless. Never
- *   dropped, coalesced or filtered; drained before queued market data; its
+ * - Critical lane (ExecReport, ControlAck, ControlResult): lossless up to its
+ *   bound. Never coalesced or filtered; drained before queued market data; its
  *   depth is reported, with a warning when it crosses the high-water mark.
+ *   At its bound (`criticalCapacity`, 10x the high-water mark by default) the
+ *   consumer has stopped draining for so long that holding more would only
+ *   move the failure to the whole process (memory): a critical event offered
+ *   then is refused, never silently: counted per consumer
+ *   (`meltica_mailbox_critical_refused`), logged at error level with its
+ *   consumer, kind and trace id, and recycled. What is already queued is kept.
+ *   A consumer's optional per-event timeout (`Consumer.ts`) keeps a lambda
+ *   that never returns from getting there.
+ * - A closed mailbox (its consumer stopped) refuses every offer: the event is
+ *   recycled and counted as undeliverable, and a critical one is also counted
+ *   on its own and logged at error level.
  *
  * `DataBus` is a port: `layerMemory` is the embedded default; a remote bus
  * delivers into the same local `Mailbox` on the consumer's side.
@@ -24,9 +35,15 @@ export interface MailboxOptions {
   readonly marketCapacity: number
   /** Critical-lane depth that triggers a high-water warning. */
   readonly criticalHighWater: number
+  /** Bound of the critical lane: a critical event offered beyond it is refused loudly (see above). */
+  readonly criticalCapacity: number
 }
 
-export const defaultMailboxOptions: MailboxOptions = { marketCapacity: 4_096, criticalHighWater: 10_000 }
+export const defaultMailboxOptions: MailboxOptions = {
+  marketCapacity: 4_096,
+  criticalHighWater: 10_000,
+  criticalCapacity: 100_000
+}
 
 export interface MailboxStats {
   readonly consumerId: string
@@ -36,6 +53,8 @@ export interface MailboxStats {
   readonly offered: number
   readonly coalesced: number
   readonly criticalOffered: number
+  /** Critical events refused at the lane's bound (absent where the mailbox is remote). */
+  readonly criticalRefused?: number
 }
 
 /** A simple growable FIFO ring: O(1) push and shift, no per-element allocation. */
@@ -96,23 +115,33 @@ export class Mailbox {
   offered = 0
   coalesced = 0
   criticalOffered = 0
+  criticalRefused = 0
   criticalHighWaterMark = 0
 
   constructor(
     readonly consumerId: string,
     readonly options: MailboxOptions,
     private readonly recycle: (e: AnyEvent) => boolean,
-    private readonly warn: (message: string, depth: number) => void
+    private readonly warn: (message: string, depth: number) => void,
+    /** Told of an event this mailbox refuses (closed, or its critical lane full), before it is recycled. */
+    private readonly refused: (e: AnyEvent, reason: "closed" | "critical_lane_full") => void = () => {}
   ) {}
 
   /** Takes ownership of `e`. */
   offer(e: AnyEvent): void {
     if (this.closed) {
+      this.refused(e, "closed")
       this.recycle(e)
       return
     }
     if (isCritical(e.kind)) {
       this.criticalOffered++
+      if (this.critical.size >= this.options.criticalCapacity) {
+        this.criticalRefused++
+        this.refused(e, "critical_lane_full")
+        this.recycle(e)
+        return
+      }
       this.critical.push(e)
       const depth = this.critical.size
       if (depth > this.criticalHighWaterMark) this.criticalHighWaterMark = depth
@@ -185,7 +214,8 @@ export class Mailbox {
       criticalHighWaterMark: this.criticalHighWaterMark,
       offered: this.offered,
       coalesced: this.coalesced,
-      criticalOffered: this.criticalOffered
+      criticalOffered: this.criticalOffered,
+      criticalRefused: this.criticalRefused
     }
   }
 }
@@ -211,7 +241,14 @@ export interface DataBusShape {
   /** Delivers to a consumer by id; an event for an unknown consumer is recycled and counted. */
   readonly publish: (consumerId: string, e: AnyEvent) => Effect.Effect<void>
   readonly mailboxes: () => ReadonlyArray<MailboxStats>
-  readonly stats: () => { readonly undeliverable: number }
+  readonly stats: () => DataBusStats
+}
+
+export interface DataBusStats {
+  /** Events for a consumer without a mailbox, or offered to a closed one: recycled. */
+  readonly undeliverable: number
+  /** Critical events refused, by reason: the consumer's mailbox closed, or its critical lane at its bound. */
+  readonly criticalRefused?: { readonly closed: number; readonly critical_lane_full: number }
 }
 
 export class DataBus extends Context.Tag("meltica/DataBus")<DataBus, DataBusShape>() {
@@ -228,9 +265,28 @@ export class DataBus extends Context.Tag("meltica/DataBus")<DataBus, DataBusShap
         Effect.forever,
         Effect.forkScoped
       )
+      // a refused critical event is logged at error level off the hot path; the
+      // queue slides under a flood (the log thins out), the counts stay exact
+      const refusals = yield* Queue.sliding<{ consumerId: string; reason: string; kind: string; traceId: string }>(256)
+      yield* Queue.take(refusals).pipe(
+        Effect.flatMap((r) =>
+          Effect.logError(`critical event refused: ${r.reason === "closed" ? "the consumer's mailbox is closed" : "the consumer's critical lane is at its bound"}`).pipe(
+            Effect.annotateLogs({ consumer_id: r.consumerId, kind: r.kind, trace_id: r.traceId, reason: r.reason })
+          )
+        ),
+        Effect.forever,
+        Effect.forkScoped
+      )
       const boxes = new Map<string, Mailbox>()
       const endpoints = new Map<string, Endpoint>()
       let undeliverable = 0
+      const criticalRefused = { closed: 0, critical_lane_full: 0 }
+      const refused = (consumerId: string) => (e: AnyEvent, reason: "closed" | "critical_lane_full") => {
+        if (reason === "closed") undeliverable++
+        if (!isCritical(e.kind)) return
+        criticalRefused[reason]++
+        Queue.unsafeOffer(refusals, { consumerId, reason, kind: e.kind, traceId: e.traceId })
+      }
 
       const register = (consumerId: string, options: Partial<MailboxOptions> = {}) =>
         Effect.acquireRelease(
@@ -239,7 +295,8 @@ export class DataBus extends Context.Tag("meltica/DataBus")<DataBus, DataBusShap
               consumerId,
               { ...defaultMailboxOptions, ...options },
               recycler.unsafeRecycle,
-              (message, depth) => Queue.unsafeOffer(warnings, { consumerId, message, depth })
+              (message, depth) => Queue.unsafeOffer(warnings, { consumerId, message, depth }),
+              refused(consumerId)
             )
             boxes.set(consumerId, box)
             endpoints.set(consumerId, {
@@ -276,7 +333,7 @@ export class DataBus extends Context.Tag("meltica/DataBus")<DataBus, DataBusShap
         endpoint: (id) => endpoints.get(id),
         publish,
         mailboxes: () => [...boxes.values()].map((b) => b.stats()),
-        stats: () => ({ undeliverable })
+        stats: () => ({ undeliverable, criticalRefused: { ...criticalRefused } })
       }
     })
   )

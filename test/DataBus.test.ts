@@ -46,6 +46,69 @@ describe("DataBus (in memory)", () => {
       assert.strictEqual(pool.stats().ExecReport.outstanding, 0)
     }).pipe(Effect.provide(layerCore())))
 
+  it.effect("a critical event offered to a closed mailbox is recycled, counted and logged with its context", () =>
+    Effect.gen(function*() {
+      const logged: Array<{ level: string; message: string; annotations: Record<string, unknown> }> = []
+      const capture = Logger.make(({ annotations, logLevel, message }) => {
+        const a: Record<string, unknown> = {}
+        for (const [k, v] of annotations) a[k] = v
+        logged.push({ level: logLevel.label, message: Array.isArray(message) ? message.join(" ") : String(message), annotations: a })
+      })
+      yield* Effect.gen(function*() {
+        const bus = yield* DataBus
+        const pool = yield* Pool
+        // a holder of the endpoint (a dispatcher route, a remote bus) that outlives the mailbox
+        const endpoint = yield* Effect.scoped(Effect.gen(function*() {
+          yield* bus.register("gone")
+          return bus.endpoint("gone")!
+        }))
+        const report = execReport(pool, "gone", 1)
+        const traceId = report.traceId
+        endpoint.offer(report)
+        endpoint.offer(market(pool, { seq: 1 }))
+        assert.strictEqual(pool.stats().ExecReport.outstanding + pool.stats().Event.outstanding, 0, "both recycled")
+        assert.strictEqual(bus.stats().undeliverable, 2)
+        assert.deepStrictEqual(bus.stats().criticalRefused, { closed: 1, critical_lane_full: 0 })
+        yield* eventually(() => logged.some((l) => l.level === "ERROR"), "the error log")
+        const error = logged.filter((l) => l.level === "ERROR")
+        assert.strictEqual(error.length, 1, "the critical one only")
+        assert.match(error[0]!.message, /mailbox is closed/)
+        assert.deepStrictEqual(error[0]!.annotations, { consumer_id: "gone", kind: "exec_report", trace_id: traceId, reason: "closed" })
+      }).pipe(Effect.scoped, Effect.provide(layerCore()), Effect.provide(Logger.replace(Logger.defaultLogger, capture)))
+    }))
+
+  it.effect("the critical lane at its bound refuses further critical events loudly: counted, logged, recycled; what is queued is kept", () =>
+    Effect.gen(function*() {
+      const errors: Array<Record<string, unknown>> = []
+      const capture = Logger.make(({ annotations, logLevel }) => {
+        if (logLevel.label !== "ERROR") return
+        const a: Record<string, unknown> = {}
+        for (const [k, v] of annotations) a[k] = v
+        errors.push(a)
+      })
+      yield* Effect.gen(function*() {
+        const bus = yield* DataBus
+        const pool = yield* Pool
+        const box = yield* bus.register("stuck", { criticalHighWater: 3, criticalCapacity: 5 })
+        for (let i = 1; i <= 8; i++) yield* bus.publish("stuck", execReport(pool, "stuck", i))
+        assert.strictEqual(box.stats().criticalDepth, 5, "never past the bound")
+        assert.strictEqual(box.stats().criticalRefused, 3)
+        assert.deepStrictEqual(bus.stats().criticalRefused, { closed: 0, critical_lane_full: 3 })
+        assert.strictEqual(pool.stats().ExecReport.outstanding, 5, "the refused ones recycled")
+        yield* eventually(() => errors.length === 3, "one error per refusal")
+        assert.deepStrictEqual(errors.map((a) => a["trace_id"]), ["exec-stuck-6", "exec-stuck-7", "exec-stuck-8"])
+        assert.isTrue(errors.every((a) => a["consumer_id"] === "stuck" && a["reason"] === "critical_lane_full"))
+        // market data is not held back by a full critical lane, and a drained lane accepts again
+        yield* bus.publish("stuck", market(pool, { seq: 1 }))
+        assert.strictEqual(box.stats().marketDepth, 1)
+        const first = box.poll()!
+        assert.strictEqual(first._pool === "ExecReport" ? first.payload!.reportSeq : -1, 1, "the queued ones kept, in order")
+        yield* bus.publish("stuck", execReport(pool, "stuck", 9))
+        assert.strictEqual(box.stats().criticalDepth, 5)
+        assert.strictEqual(box.stats().criticalRefused, 3)
+      }).pipe(Effect.scoped, Effect.provide(layerCore()), Effect.provide(Logger.replace(Logger.defaultLogger, capture)))
+    }))
+
   it.scoped("closing a mailbox recycles what it holds and refuses what comes after", () =>
     Effect.gen(function*() {
       const bus = yield* DataBus

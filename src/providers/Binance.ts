@@ -20,10 +20,10 @@ import type { HttpClient } from "@effect/platform/HttpClient"
 import type { WebSocketConstructor } from "@effect/platform/Socket"
 import type { BinanceConfig } from "../../schema/ProviderConfig.js"
 import { Decimal, Ticker, Trade } from "../../schema/Event.js"
-import { CrossedBook, deltaPayload, SequenceGap } from "../OrderBook.js"
+import { CrossedBook, SequenceGap } from "../OrderBook.js"
 import type { ProviderShape } from "../Provider.js"
 import type { RestSync, SymbolBook } from "./internal/books.js"
-import { goConsistent, integrityFailure, isRecord, levels, makeRestSync, parseJson } from "./internal/books.js"
+import { goConsistent, integrityFailure, isRecord, levels, makeRestSync, parseJson, publishDelta } from "./internal/books.js"
 import type { FeedServices } from "./internal/feed.js"
 import type { VenueRuntime } from "./internal/venue.js"
 import { makeVenueProvider } from "./internal/venue.js"
@@ -144,7 +144,7 @@ export const makeBinance = (
           const r = applyDiff(sb, ev)
           if (r === "old") return Effect.void
           if (r === "applied") {
-            return rt.emitter.emit(sb.symbol, "book_delta", deltaPayload(levels(ev.b), levels(ev.a), { first: ev.U, last: ev.u }))
+            return publishDelta(rt, sb, depth, { first: ev.U, last: ev.u })
           }
           return integrityFailure(rt, sb, r).pipe(Effect.zipRight(sync.buffer(rt, sb, ev)))
         }

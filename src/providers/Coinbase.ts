@@ -18,10 +18,10 @@ import type { WebSocketConstructor } from "@effect/platform/Socket"
 import type { CoinbaseConfig } from "../../schema/ProviderConfig.js"
 import { Decimal, Ticker, Trade } from "../../schema/Event.js"
 import type { BookLevel } from "../OrderBook.js"
-import { CrossedBook, deltaPayload, SequenceGap, staleReason } from "../OrderBook.js"
+import { CrossedBook, SequenceGap, staleReason } from "../OrderBook.js"
 import type { ProviderShape } from "../Provider.js"
 import type { SymbolBook } from "./internal/books.js"
-import { goConsistent, goStale, isoMillis, isRecord, parseJson } from "./internal/books.js"
+import { goConsistent, goStale, isoMillis, isRecord, parseJson, publishDelta } from "./internal/books.js"
 import type { FeedServices } from "./internal/feed.js"
 import type { VenueRuntime } from "./internal/venue.js"
 import { makeVenueProvider } from "./internal/venue.js"
@@ -142,7 +142,7 @@ export const makeCoinbase = (
             rt.counters.crossedBooks++
             return resync(rt, [sb], staleReason(e))
           }
-          return rt.emitter.emit(sb.symbol, "book_delta", deltaPayload(bids, asks, { first: msg.sequence_num, last: msg.sequence_num }))
+          return publishDelta(rt, sb, depth, { first: msg.sequence_num, last: msg.sequence_num })
         }, { discard: true })
 
       const onFrame = (rt: VenueRuntime, raw: string): Effect.Effect<void> => {

@@ -19,10 +19,10 @@ import { parse as parseLossless } from "lossless-json"
 import type { KrakenConfig } from "../../schema/ProviderConfig.js"
 import { Decimal, Ticker, Trade } from "../../schema/Event.js"
 import type { BookLevel } from "../OrderBook.js"
-import { ChecksumMismatch, deltaPayload, krakenChecksum } from "../OrderBook.js"
+import { ChecksumMismatch, krakenChecksum } from "../OrderBook.js"
 import type { ProviderShape } from "../Provider.js"
 import type { SymbolBook } from "./internal/books.js"
-import { goConsistent, integrityFailure, isoMillis, isRecord, parseJson } from "./internal/books.js"
+import { goConsistent, integrityFailure, isoMillis, isRecord, parseJson, publishDelta } from "./internal/books.js"
 import type { FeedServices } from "./internal/feed.js"
 import type { VenueRuntime } from "./internal/venue.js"
 import { makeVenueProvider } from "./internal/venue.js"
@@ -147,7 +147,7 @@ export const makeKraken = (
         const asks = toLevels(d.asks)
         sb.book.apply(bids, asks)
         return verify(rt, sb, d.checksum).pipe(
-          Effect.flatMap((ok) => ok ? rt.emitter.emit(sb.symbol, "book_delta", deltaPayload(bids, asks, { checksum: d.checksum })) : Effect.void)
+          Effect.flatMap((ok) => ok ? publishDelta(rt, sb, depth, { checksum: d.checksum }) : Effect.void)
         )
       }
 

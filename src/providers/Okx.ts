@@ -19,10 +19,10 @@ import type { HttpClient } from "@effect/platform/HttpClient"
 import type { WebSocketConstructor } from "@effect/platform/Socket"
 import type { OkxConfig } from "../../schema/ProviderConfig.js"
 import { Decimal, Ticker, Trade } from "../../schema/Event.js"
-import { ChecksumMismatch, CrossedBook, deltaPayload, okxChecksum, SequenceGap } from "../OrderBook.js"
+import { ChecksumMismatch, CrossedBook, okxChecksum, SequenceGap } from "../OrderBook.js"
 import type { ProviderShape } from "../Provider.js"
 import type { RestSync, SymbolBook } from "./internal/books.js"
-import { goConsistent, integrityFailure, isRecord, levels, makeRestSync, parseJson } from "./internal/books.js"
+import { goConsistent, integrityFailure, isRecord, levels, makeRestSync, parseJson, publishDelta } from "./internal/books.js"
 import type { FeedServices } from "./internal/feed.js"
 import type { VenueRuntime } from "./internal/venue.js"
 import { makeVenueProvider } from "./internal/venue.js"
@@ -159,11 +159,11 @@ export const makeOkx = (
         if (sb.phase !== "synced") return sync.buffer(rt, sb, d)
         const e = applyUpdate(sb, d)
         if (e === undefined) {
-          return rt.emitter.emit(sb.symbol, "book_delta", deltaPayload(levels(d.bids), levels(d.asks), {
+          return publishDelta(rt, sb, depth, {
             first: d.seqId,
             last: d.seqId,
             ...(d.checksum === 0 ? {} : { checksum: d.checksum })
-          }))
+          })
         }
         return integrityFailure(rt, sb, e).pipe(Effect.zipRight(sync.buffer(rt, sb, d)))
       }

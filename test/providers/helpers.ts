@@ -145,7 +145,8 @@ export const assertDelivered = (seen: ReadonlyArray<Seen>, tradeIds: ReadonlyArr
 /**
  * A consumer's view of one book: snapshots replace it, deltas update it, a
  * stale snapshot invalidates it. Returns the mismatches between the rebuilt
- * book and every later consistent snapshot (none means the deltas were right).
+ * book and every later consistent snapshot, and every moment the rebuilt book
+ * held more than `depth` levels on a side (none means the deltas were right).
  */
 export const replayBooks = (seen: ReadonlyArray<Seen>, depth: number): Array<string> => {
   const books = new Map<string, OrderBook | undefined>()
@@ -174,6 +175,10 @@ export const replayBooks = (seen: ReadonlyArray<Seen>, depth: number): Array<str
         continue
       }
       b.apply(s.payload.bids.map(([price, qty]) => ({ price, qty })), s.payload.asks.map(([price, qty]) => ({ price, qty })))
+      // deltas describe the published top `depth`: a level pushed out of it is removed, never left behind
+      if (b.bidCount > depth || b.askCount > depth) {
+        problems.push(`${key} seq ${s.seq}: rebuilt book holds ${b.bidCount} bids and ${b.askCount} asks, more than ${depth}`)
+      }
     }
   }
   return problems

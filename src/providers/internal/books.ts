@@ -7,7 +7,7 @@
 import type { Either, ParseResult } from "effect"
 import { Effect } from "effect"
 import type { BookIntegrityError, BookLevel } from "../../OrderBook.js"
-import { krakenChecksum, OrderBook, staleReason, staleSnapshot } from "../../OrderBook.js"
+import { deltaPayload, krakenChecksum, OrderBook, staleReason, staleSnapshot } from "../../OrderBook.js"
 import type { ProviderStatus } from "../../Provider.js"
 import type { Counters } from "./feed.js"
 import type { VenueRuntime } from "./venue.js"
@@ -26,6 +26,12 @@ export interface SymbolBook<D> {
   fetching: boolean
   /** Completed syncs; every one after the first is a resync. */
   syncs: number
+  /**
+   * The first venue sequence of diffs that changed nothing within the
+   * published view (so were not published): the next published delta covers
+   * them from here.
+   */
+  unpublishedFirst: number | undefined
 }
 
 export const makeSymbolBooks = <D>(
@@ -41,7 +47,8 @@ export const makeSymbolBooks = <D>(
     buffer: [],
     generation: 0,
     fetching: false,
-    syncs: 0
+    syncs: 0,
+    unpublishedFirst: undefined
   }))
 
 /** What `status` reports: each book's state (with the reason it is stale) and the counters. */
@@ -75,6 +82,7 @@ export const goStale = <D>(rt: VenueRuntime, sb: SymbolBook<D>, reason: string):
     const wasConsistent = sb.book.state === "consistent"
     sb.book.markStale(reason)
     sb.book.clear()
+    sb.unpublishedFirst = undefined
     sb.buffer = []
     sb.fetching = false
     sb.generation++
@@ -106,8 +114,34 @@ export const goConsistent = <D>(
     sb.phase = "synced"
     sb.buffer = []
     sb.fetching = false
+    sb.unpublishedFirst = undefined
     if (sb.syncs++ > 0) rt.counters.resyncs++
-    return rt.emitter.emit(sb.symbol, "book_snapshot", sb.book.snapshot(depth, checksum?.(sb.book)))
+    return rt.emitter.emit(sb.symbol, "book_snapshot", sb.book.publishSnapshot(depth, checksum?.(sb.book)))
+  })
+
+/**
+ * Publishes what a diff just applied to a synced book changed within the top
+ * `depth` levels consumers hold: levels changed, added or moved up into view,
+ * and removals for levels that left it (see `OrderBook.viewDelta`). A diff
+ * that changed nothing within view publishes nothing; the next published
+ * delta's `firstSeq` then reaches back to it, so the venue sequence range
+ * stays unbroken.
+ */
+export const publishDelta = <D>(
+  rt: VenueRuntime,
+  sb: SymbolBook<D>,
+  depth: number,
+  seq?: { readonly first?: number | undefined; readonly last?: number | undefined; readonly checksum?: number | undefined }
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const view = sb.book.viewDelta(depth)
+    if (view.bids.length === 0 && view.asks.length === 0) {
+      if (sb.unpublishedFirst === undefined) sb.unpublishedFirst = seq?.first
+      return Effect.void
+    }
+    const first = sb.unpublishedFirst ?? seq?.first
+    sb.unpublishedFirst = undefined
+    return rt.emitter.emit(sb.symbol, "book_delta", deltaPayload(view.bids, view.asks, { ...seq, first }))
   })
 
 /** The periodic refresh: a consistent snapshot of every consistent book. */
@@ -121,7 +155,10 @@ export const refresh = <D>(
     books,
     (sb) =>
       sb.book.state === "consistent"
-        ? rt.emitter.emit(sb.symbol, "book_snapshot", sb.book.snapshot(depth, checksum?.(sb.book)))
+        ? Effect.suspend(() => {
+          sb.unpublishedFirst = undefined
+          return rt.emitter.emit(sb.symbol, "book_snapshot", sb.book.publishSnapshot(depth, checksum?.(sb.book)))
+        })
         : Effect.void,
     { discard: true }
   )
