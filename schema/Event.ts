@@ -13,9 +13,17 @@ export const EVENT_SCHEMA_VERSION = 1 as const
 /**
  * An exact decimal, kept as the exchange's own string: prices and quantities
  * are never floats (order-book checksums are computed over these strings).
+ *
+ * Plain notation only, non-negative, bounded: at most 20 integer digits (no
+ * leading zero) and at most 18 fraction digits ("0.10000000" keeps its
+ * trailing zeros). No sign, no exponent, no NaN or Infinity: a value such as
+ * "1e3000000" is refused, never expanded. Where zero is not allowed (a trade,
+ * a snapshot level, a price) the boundary says so (`src/internal/decimal.ts`).
  */
 export const Decimal = Schema.String.pipe(
-  Schema.pattern(/^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/),
+  Schema.pattern(/^(?:0|[1-9][0-9]{0,19})(?:\.[0-9]{1,18})?$/, {
+    message: () => "a decimal in plain notation: up to 20 integer and 18 fraction digits, no sign or exponent"
+  }),
   Schema.brand("Decimal")
 )
 export type Decimal = typeof Decimal.Type

@@ -55,6 +55,8 @@ export class SimulatedVenueConfig extends Schema.TaggedClass<SimulatedVenueConfi
   resyncDelayMs: Schema.optionalWith(NonNegative, { default: () => 50 }),
   /** Downtime after an injected disconnect. */
   reconnectDelayMs: Schema.optionalWith(NonNegative, { default: () => 200 }),
+  /** Largest raw frame parsed, in UTF-8 bytes (frames injected as text); a larger one is refused unparsed. */
+  maxFrameBytes: Schema.optional(PositiveInt),
   faults: Schema.optionalWith(SimulatedFaults, { default: () => SimulatedFaults.make({}) })
 }) {}
 
@@ -79,7 +81,13 @@ const venueFields = {
   openTimeoutMs: Schema.optionalWith(PositiveInt, { default: () => 10_000 }),
   backoff: Schema.optionalWith(Backoff, { default: () => Backoff.make({}) }),
   /** Buffered diffs per symbol while a snapshot is fetched, before the sync restarts. */
-  maxBuffered: Schema.optionalWith(PositiveInt, { default: () => 10_000 })
+  maxBuffered: Schema.optionalWith(PositiveInt, { default: () => 10_000 }),
+  /**
+   * Largest WebSocket frame or REST snapshot body parsed, in UTF-8 bytes;
+   * a larger one is refused unparsed (counted, dead-lettered). Defaults per
+   * venue (`defaultMaxFrameBytes` in src/providers/internal/feed.ts).
+   */
+  maxFrameBytes: Schema.optional(PositiveInt)
 }
 
 export class BinanceConfig extends Schema.TaggedClass<BinanceConfig>()("binance", {

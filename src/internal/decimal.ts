@@ -6,9 +6,17 @@
  * with enough precision that sums and products of exchange values are exact;
  * results are written back in plain (never exponential) notation. Where no
  * arithmetic happens, callers keep the original string.
+ *
+ * At every boundary a value is a `Decimal` first (plain notation, no sign,
+ * no exponent, at most 20 integer and 18 fraction digits: see
+ * `schema/Event.ts`), so nothing here ever expands "1e3000000" into three
+ * million digits. Zero has a meaning of its own: a book delta level with
+ * quantity zero removes the level; anywhere else (a price, a trade, a
+ * snapshot level) a zero is refused (`PositiveDecimal`).
  */
 import DecimalJs from "decimal.js"
-import type { Decimal } from "../../schema/Event.js"
+import { Schema } from "effect"
+import { Decimal } from "../../schema/Event.js"
 
 /** A decimal.js constructor private to this codebase (the global one is never reconfigured). */
 export const Dec = DecimalJs.clone({
@@ -21,7 +29,7 @@ export type Dec = InstanceType<typeof Dec>
 
 export const ZERO: Dec = new Dec(0)
 
-/** Parses an exact decimal string (a validated `Decimal`, or any numeric string). */
+/** Parses an exact decimal string (a validated `Decimal`: plain notation, bounded digits). */
 export const dec = (s: string): Dec => new Dec(s)
 
 /** A decimal.js value as a canonical `Decimal` string: plain notation, no trailing zeros. */
@@ -42,3 +50,25 @@ export const isPositive = (s: string): boolean => new Dec(s).gt(0)
 
 /** True when the decimal string is zero ("0", "0.000", "-0"). */
 export const isZero = (s: string): boolean => new Dec(s).isZero()
+
+const ZERO_TEXT = /^0(?:\.0+)?$/
+
+/**
+ * True when a validated `Decimal` is zero ("0", "0.000"). A string test: no
+ * decimal.js value is built, so it is cheap enough for every level of a frame.
+ */
+export const isZeroDecimal = (s: string): boolean => ZERO_TEXT.test(s)
+
+/** A `Decimal` greater than zero: prices, trade quantities, snapshot levels. */
+export const PositiveDecimal = Decimal.pipe(
+  Schema.filter((s) => !isZeroDecimal(s) || "must be greater than 0")
+)
+
+/** A book level on the wire, [price, quantity]. Zero is a removal, valid only in a delta. */
+export type WireLevel = readonly [string, string, ...Array<unknown>]
+
+/** The first level whose quantity is zero (a removal), if any: refused in a snapshot. */
+export const zeroQuantityLevel = (levels: ReadonlyArray<WireLevel>): WireLevel | undefined => {
+  for (const l of levels) if (isZeroDecimal(l[1])) return l
+  return undefined
+}

@@ -14,31 +14,41 @@
  *  4. afterwards each event must have U == previous u + 1 (an event with
  *     u <= the book's id is old and ignored); anything else is a gap, and the
  *     book goes stale and resyncs from step 1.
+ *
+ * A diff that does not decode (a missing field, a negative or exponent
+ * quantity, a sequence number beyond 2^53 - 1, ...) is refused, and the book
+ * of the symbol it names goes stale at once and resyncs: the chain is broken.
+ * Zero quantities are removals, valid in diffs only; a snapshot level, a trade
+ * or a price of zero is refused.
  */
 import { Effect, Schema } from "effect"
 import type { HttpClient } from "@effect/platform/HttpClient"
 import type { WebSocketConstructor } from "@effect/platform/Socket"
 import type { BinanceConfig } from "../../schema/ProviderConfig.js"
 import { Decimal, Ticker, Trade } from "../../schema/Event.js"
+import { PositiveDecimal } from "../internal/decimal.js"
 import { CrossedBook, SequenceGap } from "../OrderBook.js"
 import type { ProviderShape } from "../Provider.js"
 import type { RestSync, SymbolBook } from "./internal/books.js"
-import { goConsistent, integrityFailure, isRecord, levels, makeRestSync, parseJson, publishDelta } from "./internal/books.js"
+import { goConsistent, goStale, integrityFailure, isRecord, levels, makeRestSync, parseJson, publishDelta } from "./internal/books.js"
 import type { FeedServices } from "./internal/feed.js"
+import { defaultMaxFrameBytes, SafeInteger } from "./internal/feed.js"
 import type { VenueRuntime } from "./internal/venue.js"
-import { makeVenueProvider } from "./internal/venue.js"
+import { limitBody, makeVenueProvider } from "./internal/venue.js"
 
 export const BINANCE_WS_URL = "wss://stream.binance.com:9443"
 export const BINANCE_REST_URL = "https://api.binance.com"
 
-const Level = Schema.Tuple(Decimal, Decimal)
+/** [price, quantity]; a quantity of zero removes the level (diffs only). */
+const Level = Schema.Tuple(PositiveDecimal, Decimal)
+const SnapshotLevel = Schema.Tuple(PositiveDecimal, PositiveDecimal)
 
 export const DepthUpdate = Schema.Struct({
   e: Schema.Literal("depthUpdate"),
-  E: Schema.Number,
+  E: SafeInteger,
   s: Schema.String,
-  U: Schema.Number,
-  u: Schema.Number,
+  U: SafeInteger,
+  u: SafeInteger,
   b: Schema.Array(Level),
   a: Schema.Array(Level)
 })
@@ -46,29 +56,29 @@ export type DepthUpdate = typeof DepthUpdate.Type
 
 export const TradeMessage = Schema.Struct({
   e: Schema.Literal("trade"),
-  E: Schema.Number,
+  E: SafeInteger,
   s: Schema.String,
-  t: Schema.Number,
-  p: Decimal,
-  q: Decimal,
-  T: Schema.Number,
+  t: SafeInteger,
+  p: PositiveDecimal,
+  q: PositiveDecimal,
+  T: SafeInteger,
   /** Is the buyer the maker? Then the aggressor sold. */
   m: Schema.Boolean
 })
 
 export const BookTickerMessage = Schema.Struct({
-  u: Schema.Number,
+  u: SafeInteger,
   s: Schema.String,
-  b: Decimal,
+  b: PositiveDecimal,
   B: Decimal,
-  a: Decimal,
+  a: PositiveDecimal,
   A: Decimal
 })
 
 export const DepthSnapshot = Schema.Struct({
-  lastUpdateId: Schema.Number,
-  bids: Schema.Array(Level),
-  asks: Schema.Array(Level)
+  lastUpdateId: SafeInteger,
+  bids: Schema.Array(SnapshotLevel),
+  asks: Schema.Array(SnapshotLevel)
 })
 
 const decodeDepth = Schema.decodeUnknownEither(DepthUpdate)
@@ -87,6 +97,7 @@ export const makeBinance = (
   const wsBase = (config.wsUrl ?? BINANCE_WS_URL).replace(/\/+$/, "")
   const restBase = (config.restUrl ?? BINANCE_REST_URL).replace(/\/+$/, "")
   const depth = config.depth
+  const maxFrameBytes = config.maxFrameBytes ?? defaultMaxFrameBytes.binance
   let requestId = 0
 
   return makeVenueProvider<DepthUpdate>({
@@ -95,6 +106,7 @@ export const makeBinance = (
     url: `${wsBase}/stream`,
     venueSymbol: (s) => binanceSymbol(config, s),
     depth,
+    maxFrameBytes,
     session: ({ all: books, byVenue }) => {
       const streams = books.flatMap((sb) => {
         const s = sb.venueSymbol.toLowerCase()
@@ -119,7 +131,7 @@ export const makeBinance = (
       const sync: RestSync<DepthUpdate> = makeRestSync<DepthUpdate, typeof DepthSnapshot.Type>({
         maxBuffered: config.maxBuffered,
         url: (sb) => `${restBase}/api/v3/depth?symbol=${sb.venueSymbol}&limit=${config.snapshotLimit}`,
-        decode: decodeSnapshot,
+        decode: limitBody(maxFrameBytes, decodeSnapshot),
         install: (rt, sb, snap) => {
           const first = sb.buffer[0]
           if (first !== undefined && snap.lastUpdateId < first.U) return sync.start(rt, sb)
@@ -151,6 +163,10 @@ export const makeBinance = (
         return sync.buffer(rt, sb, ev)
       }
 
+      /** A refused diff for this book: stale at once, and a fresh sync. */
+      const refuseDiff = (rt: VenueRuntime, sb: SymbolBook<DepthUpdate>, detail: string): Effect.Effect<void> =>
+        goStale(rt, sb, `malformed diff: ${detail.slice(0, 120)}`).pipe(Effect.zipRight(sync.restart(rt, sb)))
+
       const onFrame = (rt: VenueRuntime, raw: string): Effect.Effect<void> => {
         const parsed = parseJson(raw)
         if (!parsed.ok) return rt.emitter.malformed("invalid_json", raw, parsed.error)
@@ -169,7 +185,13 @@ export const makeBinance = (
         switch (kind) {
           case "depth": {
             const d = decodeDepth(data)
-            if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
+            if (d._tag === "Left") {
+              // the diff chain of the symbol it names is broken: that book resyncs
+              const sb = isRecord(data) && typeof data.s === "string" ? byVenue.get(data.s) : undefined
+              return rt.emitter.malformed("schema", raw, d.left.message).pipe(
+                Effect.zipRight(sb === undefined ? Effect.void : refuseDiff(rt, sb, d.left.message))
+              )
+            }
             const sb = byVenue.get(d.right.s)
             return sb === undefined ? rt.emitter.malformed("unknown_symbol", raw) : onDepth(rt, sb, d.right)
           }

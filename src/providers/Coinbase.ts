@@ -11,18 +11,26 @@
  *
  * Public trades report the maker's side; the canonical trade carries the
  * aggressor's, so it is the opposite.
+ *
+ * A level2 message that does not decode (a missing field, a negative or
+ * exponent quantity, a snapshot level of quantity zero, ...) is refused, and
+ * the books of the products it names go stale at once and are resubscribed.
+ * A message whose `sequence_num` is not an integer below 2^53 is refused
+ * without moving the sequence, so the next message shows the gap.
  */
 import { Effect, Schema } from "effect"
 import type { HttpClient } from "@effect/platform/HttpClient"
 import type { WebSocketConstructor } from "@effect/platform/Socket"
 import type { CoinbaseConfig } from "../../schema/ProviderConfig.js"
 import { Decimal, Ticker, Trade } from "../../schema/Event.js"
+import { isZeroDecimal, PositiveDecimal } from "../internal/decimal.js"
 import type { BookLevel } from "../OrderBook.js"
 import { CrossedBook, SequenceGap, staleReason } from "../OrderBook.js"
 import type { ProviderShape } from "../Provider.js"
 import type { SymbolBook } from "./internal/books.js"
 import { goConsistent, goStale, isoMillis, isRecord, parseJson, publishDelta } from "./internal/books.js"
 import type { FeedServices } from "./internal/feed.js"
+import { defaultMaxFrameBytes, SafeInteger } from "./internal/feed.js"
 import type { VenueRuntime } from "./internal/venue.js"
 import { makeVenueProvider } from "./internal/venue.js"
 
@@ -30,7 +38,7 @@ export const COINBASE_WS_URL = "wss://advanced-trade-ws.coinbase.com"
 
 const Envelope = {
   timestamp: Schema.String,
-  sequence_num: Schema.Number
+  sequence_num: SafeInteger
 }
 
 export const L2Message = Schema.Struct({
@@ -42,7 +50,8 @@ export const L2Message = Schema.Struct({
     updates: Schema.Array(Schema.Struct({
       side: Schema.Literal("bid", "offer"),
       event_time: Schema.optional(Schema.String),
-      price_level: Decimal,
+      price_level: PositiveDecimal,
+      /** Zero removes the level (updates only). */
       new_quantity: Decimal
     }))
   }))
@@ -56,8 +65,8 @@ export const TradesMessage = Schema.Struct({
     trades: Schema.Array(Schema.Struct({
       trade_id: Schema.String,
       product_id: Schema.String,
-      price: Decimal,
-      size: Decimal,
+      price: PositiveDecimal,
+      size: PositiveDecimal,
       side: Schema.Literal("BUY", "SELL"),
       time: Schema.String
     }))
@@ -71,9 +80,9 @@ export const TickerMessage = Schema.Struct({
     type: Schema.Literal("snapshot", "update"),
     tickers: Schema.Array(Schema.Struct({
       product_id: Schema.String,
-      best_bid: Decimal,
+      best_bid: PositiveDecimal,
       best_bid_quantity: Decimal,
-      best_ask: Decimal,
+      best_ask: PositiveDecimal,
       best_ask_quantity: Decimal
     }))
   }))
@@ -98,6 +107,7 @@ export const makeCoinbase = (
     url: config.wsUrl ?? COINBASE_WS_URL,
     venueSymbol: (s) => coinbaseSymbol(config, s),
     depth,
+    maxFrameBytes: config.maxFrameBytes ?? defaultMaxFrameBytes.coinbase,
     session: ({ all: books, byVenue }) => {
       const products = books.map((sb) => sb.venueSymbol)
       /** The last sequence_num seen on the current connection. */
@@ -155,6 +165,9 @@ export const makeCoinbase = (
           return rt.emitter.malformed("venue_error", raw, typeof msg.message === "string" ? msg.message : undefined)
         }
         const seq = typeof msg.sequence_num === "number" ? msg.sequence_num : undefined
+        if (seq !== undefined && !(Number.isSafeInteger(seq) && seq >= 0)) {
+          return dispatchRefused(rt, msg, raw, `sequence_num ${seq} is not an integer between 0 and 2^53 - 1`)
+        }
         let gap: Effect.Effect<void> = Effect.void
         if (seq !== undefined) {
           if (lastSequence !== undefined && seq !== lastSequence + 1) {
@@ -167,6 +180,23 @@ export const makeCoinbase = (
         return Effect.zipRight(gap, dispatch(rt, msg, raw))
       }
 
+      /**
+       * A message that cannot be used: refused; if it is level2, the books of
+       * the products it names go stale and are resubscribed.
+       */
+      const dispatchRefused = (rt: VenueRuntime, msg: Record<string, unknown>, raw: string, detail: string): Effect.Effect<void> => {
+        const named = new Set<SymbolBook<never>>()
+        if (msg.channel === "l2_data" && Array.isArray(msg.events)) {
+          for (const ev of msg.events) {
+            const sb = isRecord(ev) && typeof ev.product_id === "string" ? byVenue.get(ev.product_id) : undefined
+            if (sb !== undefined) named.add(sb)
+          }
+        }
+        return rt.emitter.malformed("schema", raw, detail).pipe(
+          Effect.zipRight(named.size === 0 ? Effect.void : resync(rt, [...named], `malformed level2 message: ${detail.slice(0, 120)}`))
+        )
+      }
+
       const dispatch = (rt: VenueRuntime, msg: Record<string, unknown>, raw: string): Effect.Effect<void> => {
         switch (msg.channel) {
           case "heartbeats":
@@ -174,7 +204,12 @@ export const makeCoinbase = (
             return Effect.void
           case "l2_data": {
             const d = decodeL2(msg)
-            return d._tag === "Left" ? rt.emitter.malformed("schema", raw, d.left.message) : onL2(rt, d.right, raw)
+            if (d._tag === "Left") return dispatchRefused(rt, msg, raw, d.left.message)
+            for (const ev of d.right.events) {
+              const zero = ev.type === "snapshot" ? ev.updates.find((u) => isZeroDecimal(u.new_quantity)) : undefined
+              if (zero !== undefined) return dispatchRefused(rt, msg, raw, `snapshot level ${zero.price_level} has quantity 0`)
+            }
+            return onL2(rt, d.right, raw)
           }
           case "market_trades": {
             const d = decodeTrades(msg)

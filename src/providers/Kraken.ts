@@ -4,40 +4,50 @@
  * (re)connect; an application `ping` keeps the connection alive.
  *
  * Kraken writes prices and quantities as JSON numbers; `JSON.parse` would turn
- * "0.10000000" into 0.1 and the checksum would never match. Frames are parsed
- * with `lossless-json`, keeping every number as the venue wrote it.
+ * "0.10000000" into 0.1 and the checksum would never match. Every number is
+ * kept as the venue wrote it: one regular-expression pass turns each number
+ * token (outside strings) into a string, then `JSON.parse` reads the frame
+ * (`parseKraken`; exact like `lossless-json`, and many times faster: see
+ * BENCHMARKS.md, "Hostile frames"). Prices and quantities must then be
+ * `Decimal`s (no sign, no exponent, bounded digits), so a negative quantity
+ * or "1e3000000" is refused before it reaches a book or a checksum.
  *
  * The v2 book has no sequence numbers: the checksum is the integrity check.
  * After every snapshot and update the local top 10 is checksummed; a mismatch
  * marks the book stale at once and resubscribes the symbol's book
  * (unsubscribe, subscribe with a snapshot), after which it is consistent again.
+ * A refused book frame (it does not decode, or a snapshot holds a zero
+ * quantity) does the same for every configured symbol it names: an update
+ * was lost, so the book can no longer be trusted.
  */
 import { Effect, Schema } from "effect"
 import type { HttpClient } from "@effect/platform/HttpClient"
 import type { WebSocketConstructor } from "@effect/platform/Socket"
-import { parse as parseLossless } from "lossless-json"
 import type { KrakenConfig } from "../../schema/ProviderConfig.js"
 import { Decimal, Ticker, Trade } from "../../schema/Event.js"
+import { isZeroDecimal, PositiveDecimal } from "../internal/decimal.js"
 import type { BookLevel } from "../OrderBook.js"
 import { ChecksumMismatch, krakenChecksum } from "../OrderBook.js"
 import type { ProviderShape } from "../Provider.js"
 import type { SymbolBook } from "./internal/books.js"
-import { goConsistent, integrityFailure, isoMillis, isRecord, parseJson, publishDelta } from "./internal/books.js"
+import { goConsistent, goStale, integrityFailure, isoMillis, isRecord, parseJson, publishDelta } from "./internal/books.js"
 import type { FeedServices } from "./internal/feed.js"
+import { defaultMaxFrameBytes } from "./internal/feed.js"
 import type { VenueRuntime } from "./internal/venue.js"
 import { makeVenueProvider } from "./internal/venue.js"
 
 export const KRAKEN_WS_URL = "wss://ws.kraken.com/v2"
 
-/** Numbers arrive as the exact strings the venue wrote. */
-const Num = Schema.NumberFromString
-const Level = Schema.Struct({ price: Decimal, qty: Decimal })
+/** Numbers arrive as the exact strings the venue wrote; the checksum is a CRC32. */
+const Checksum = Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 0xffff_ffff))
+/** A quantity of zero removes the level (updates only: a snapshot with one is refused). */
+const Level = Schema.Struct({ price: PositiveDecimal, qty: Decimal })
 
 export const BookData = Schema.Struct({
   symbol: Schema.String,
   bids: Schema.Array(Level),
   asks: Schema.Array(Level),
-  checksum: Num,
+  checksum: Checksum,
   timestamp: Schema.optional(Schema.String)
 })
 export type BookData = typeof BookData.Type
@@ -54,8 +64,8 @@ export const TradeMessage = Schema.Struct({
   data: Schema.Array(Schema.Struct({
     symbol: Schema.String,
     side: Schema.Literal("buy", "sell"),
-    price: Decimal,
-    qty: Decimal,
+    price: PositiveDecimal,
+    qty: PositiveDecimal,
     trade_id: Schema.Union(Schema.String, Schema.Number),
     timestamp: Schema.String
   }))
@@ -66,9 +76,9 @@ export const TickerMessage = Schema.Struct({
   type: Schema.Literal("snapshot", "update"),
   data: Schema.Array(Schema.Struct({
     symbol: Schema.String,
-    bid: Decimal,
+    bid: PositiveDecimal,
     bid_qty: Decimal,
-    ask: Decimal,
+    ask: PositiveDecimal,
     ask_qty: Decimal,
     timestamp: Schema.optional(Schema.String)
   }))
@@ -78,8 +88,24 @@ const decodeBook = Schema.decodeUnknownEither(BookMessage)
 const decodeTrade = Schema.decodeUnknownEither(TradeMessage)
 const decodeTicker = Schema.decodeUnknownEither(TickerMessage)
 
-/** Lossless parse: every JSON number becomes its source text. */
-export const parseKraken = (text: string) => parseJson(text, (t) => parseLossless(t, null, (n: string) => n))
+/**
+ * A JSON string (kept as it is) or a JSON number (to be quoted). The string
+ * alternative is written as an unrolled loop, so a long string costs one
+ * linear scan and no backtracking.
+ */
+const TOKEN = /"[^"\\]*(?:\\.[^"\\]*)*"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/g
+
+/**
+ * Every number token outside strings becomes a string of its exact source
+ * text. Linear in the frame's length. Text that is not JSON stays not JSON
+ * (a quote is only ever added around a whole number token), and strings are
+ * copied untouched, escapes included.
+ */
+export const quoteNumbers = (text: string): string =>
+  text.replace(TOKEN, (m) => (m.charCodeAt(0) === 34 ? m : `"${m}"`))
+
+/** Exact parse: every JSON number becomes its source text. */
+export const parseKraken = (text: string) => parseJson(text, (t) => JSON.parse(quoteNumbers(t)))
 
 export const krakenSymbol = (config: KrakenConfig, canonical: string): string =>
   config.symbolMap[canonical] ?? canonical.replace("-", "/")
@@ -103,6 +129,7 @@ export const makeKraken = (
     venueSymbol: (s) => krakenSymbol(config, s),
     maxDepth: config.bookDepth,
     depth,
+    maxFrameBytes: config.maxFrameBytes ?? defaultMaxFrameBytes.kraken,
     checksum: krakenChecksum,
     session: ({ all: books, byVenue }) => {
       const venueSymbols = books.map((sb) => sb.venueSymbol)
@@ -130,6 +157,24 @@ export const makeKraken = (
         return integrityFailure(rt, sb, new ChecksumMismatch({ provider: name, symbol: sb.symbol, expected: venueChecksum, computed: local })).pipe(
           Effect.zipRight(resubscribe(rt, sb)),
           Effect.as(false)
+        )
+      }
+
+      /**
+       * A book frame that cannot be used: refused, and every configured book
+       * it names goes stale and is resubscribed (an update was lost).
+       */
+      const refuseBook = (rt: VenueRuntime, msg: Record<string, unknown>, raw: string, detail: string): Effect.Effect<void> => {
+        const named = new Set<SymbolBook<never>>()
+        if (Array.isArray(msg.data)) {
+          for (const d of msg.data) {
+            const sb = isRecord(d) && typeof d.symbol === "string" ? byVenue.get(d.symbol) : undefined
+            if (sb !== undefined) named.add(sb)
+          }
+        }
+        return rt.emitter.malformed("schema", raw, detail).pipe(
+          Effect.zipRight(Effect.forEach(named, (sb) =>
+            goStale(rt, sb, `malformed book frame: ${detail.slice(0, 120)}`).pipe(Effect.zipRight(resubscribe(rt, sb))), { discard: true }))
         )
       }
 
@@ -169,7 +214,13 @@ export const makeKraken = (
             return Effect.void
           case "book": {
             const d = decodeBook(msg)
-            if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
+            if (d._tag === "Left") return refuseBook(rt, msg, raw, d.left.message)
+            if (d.right.type === "snapshot") {
+              for (const item of d.right.data) {
+                const zero = item.bids.find((l) => isZeroDecimal(l.qty)) ?? item.asks.find((l) => isZeroDecimal(l.qty))
+                if (zero !== undefined) return refuseBook(rt, msg, raw, `snapshot level ${zero.price} has quantity 0`)
+              }
+            }
             return Effect.forEach(d.right.data, (item) => onBook(rt, d.right.type, item, raw), { discard: true })
           }
           case "trade": {

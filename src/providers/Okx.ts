@@ -13,34 +13,49 @@
  * chain onto it; without one, updates older than the snapshot's `ts` are
  * dropped and the chain starts at the next update. A snapshot pushed on the
  * WebSocket (`action: "snapshot"`) is used as well.
+ *
+ * A book message that does not decode (a missing field, a negative or
+ * exponent size, a seqId beyond 2^53 - 1, a snapshot level of size zero, ...)
+ * is refused, and the book of the instrument it names goes stale at once and
+ * resyncs: the seqId chain is broken.
  */
 import { Effect, Schema } from "effect"
 import type { HttpClient } from "@effect/platform/HttpClient"
 import type { WebSocketConstructor } from "@effect/platform/Socket"
 import type { OkxConfig } from "../../schema/ProviderConfig.js"
 import { Decimal, Ticker, Trade } from "../../schema/Event.js"
+import { PositiveDecimal, zeroQuantityLevel } from "../internal/decimal.js"
 import { ChecksumMismatch, CrossedBook, okxChecksum, SequenceGap } from "../OrderBook.js"
 import type { ProviderShape } from "../Provider.js"
 import type { RestSync, SymbolBook } from "./internal/books.js"
-import { goConsistent, integrityFailure, isRecord, levels, makeRestSync, parseJson, publishDelta } from "./internal/books.js"
+import { goConsistent, goStale, integrityFailure, isRecord, levels, makeRestSync, parseJson, publishDelta } from "./internal/books.js"
 import type { FeedServices } from "./internal/feed.js"
+import { defaultMaxFrameBytes, SafeInteger } from "./internal/feed.js"
 import type { VenueRuntime } from "./internal/venue.js"
-import { makeVenueProvider } from "./internal/venue.js"
+import { limitBody, makeVenueProvider } from "./internal/venue.js"
 
 export const OKX_WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
 export const OKX_REST_URL = "https://www.okx.com"
 
-/** [price, size, deprecated, orders] */
-const Level = Schema.Tuple([Decimal, Decimal], Schema.String)
+/** [price, size, deprecated, orders]; a size of zero removes the level (updates only). */
+const Level = Schema.Tuple([PositiveDecimal, Decimal], Schema.String)
+const SnapshotLevel = Schema.Tuple([PositiveDecimal, PositiveDecimal], Schema.String)
+/** Epoch milliseconds as a string of digits. */
+const Millis = Schema.String.pipe(Schema.pattern(/^[0-9]{1,15}$/))
 
-export const BookData = Schema.Struct({
-  asks: Schema.Array(Level),
-  bids: Schema.Array(Level),
-  ts: Schema.String,
-  checksum: Schema.optionalWith(Schema.Number, { default: () => 0 }),
-  prevSeqId: Schema.optional(Schema.Number),
-  seqId: Schema.optional(Schema.Number)
-})
+const bookData = <L extends typeof Level | typeof SnapshotLevel>(level: L) =>
+  Schema.Struct({
+    asks: Schema.Array(level),
+    bids: Schema.Array(level),
+    ts: Millis,
+    /** A signed CRC32 (0: none). */
+    checksum: Schema.optionalWith(Schema.Int.pipe(Schema.between(-(2 ** 31), 2 ** 31 - 1)), { default: () => 0 }),
+    /** -1 on a snapshot. */
+    prevSeqId: Schema.optional(Schema.Int.pipe(Schema.between(-1, Number.MAX_SAFE_INTEGER))),
+    seqId: Schema.optional(SafeInteger)
+  })
+
+export const BookData = bookData(Level)
 export type BookData = typeof BookData.Type
 
 const Arg = Schema.Struct({ channel: Schema.String, instId: Schema.String })
@@ -56,10 +71,10 @@ export const TradesMessage = Schema.Struct({
   data: Schema.Array(Schema.Struct({
     instId: Schema.String,
     tradeId: Schema.String,
-    px: Decimal,
-    sz: Decimal,
+    px: PositiveDecimal,
+    sz: PositiveDecimal,
     side: Schema.Literal("buy", "sell"),
-    ts: Schema.String
+    ts: Millis
   }))
 })
 
@@ -67,18 +82,19 @@ export const TickersMessage = Schema.Struct({
   arg: Arg,
   data: Schema.Array(Schema.Struct({
     instId: Schema.String,
-    bidPx: Decimal,
+    bidPx: PositiveDecimal,
     bidSz: Decimal,
-    askPx: Decimal,
+    askPx: PositiveDecimal,
     askSz: Decimal,
-    ts: Schema.String
+    ts: Millis
   }))
 })
 
 export const RestBooks = Schema.Struct({
   code: Schema.String,
   msg: Schema.optional(Schema.String),
-  data: Schema.NonEmptyArray(BookData)
+  /** A REST snapshot: every level has a size. */
+  data: Schema.NonEmptyArray(bookData(SnapshotLevel))
 })
 
 const decodeBook = Schema.decodeUnknownEither(BookMessage)
@@ -95,6 +111,7 @@ export const makeOkx = (
   const name = config.name ?? "okx"
   const restBase = (config.restUrl ?? OKX_REST_URL).replace(/\/+$/, "")
   const depth = config.depth
+  const maxFrameBytes = config.maxFrameBytes ?? defaultMaxFrameBytes.okx
 
   return makeVenueProvider<BookData>({
     name,
@@ -103,6 +120,7 @@ export const makeOkx = (
     keepalive: "ping",
     venueSymbol: (s) => okxSymbol(config, s),
     depth,
+    maxFrameBytes,
     session: ({ all: books, byVenue }) => {
       /** Applies one update to a synced book, or says why it cannot be applied. */
       const applyUpdate = (sb: SymbolBook<BookData>, d: BookData): SequenceGap | ChecksumMismatch | CrossedBook | undefined => {
@@ -140,7 +158,7 @@ export const makeOkx = (
       const sync: RestSync<BookData> = makeRestSync<BookData, typeof RestBooks.Type>({
         maxBuffered: config.maxBuffered,
         url: (sb) => `${restBase}/api/v5/market/books?instId=${sb.venueSymbol}&sz=${config.snapshotLimit}`,
-        decode: decodeRest,
+        decode: limitBody(maxFrameBytes, decodeRest),
         install: (rt, sb, rest) => {
           const snap = rest.data[0]
           const pending = snap.seqId !== undefined
@@ -168,6 +186,17 @@ export const makeOkx = (
         return integrityFailure(rt, sb, e).pipe(Effect.zipRight(sync.buffer(rt, sb, d)))
       }
 
+      /** A book message that cannot be used: refused; the book it names goes stale and resyncs. */
+      const refuseBook = (rt: VenueRuntime, msg: Record<string, unknown>, raw: string, detail: string): Effect.Effect<void> => {
+        const instId = isRecord(msg.arg) ? msg.arg.instId : undefined
+        const sb = typeof instId === "string" ? byVenue.get(instId) : undefined
+        return rt.emitter.malformed("schema", raw, detail).pipe(
+          Effect.zipRight(sb === undefined ? Effect.void : goStale(rt, sb, `malformed book message: ${detail.slice(0, 120)}`).pipe(
+            Effect.zipRight(sync.restart(rt, sb))
+          ))
+        )
+      }
+
       const onFrame = (rt: VenueRuntime, raw: string): Effect.Effect<void> => {
         if (raw === "pong") return Effect.void
         const parsed = parseJson(raw)
@@ -185,9 +214,15 @@ export const makeOkx = (
         switch (channel) {
           case "books": {
             const d = decodeBook(msg)
-            if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
+            if (d._tag === "Left") return refuseBook(rt, msg, raw, d.left.message)
             const sb = byVenue.get(d.right.arg.instId)
             if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
+            if (d.right.action === "snapshot") {
+              for (const item of d.right.data) {
+                const zero = zeroQuantityLevel(item.bids) ?? zeroQuantityLevel(item.asks)
+                if (zero !== undefined) return refuseBook(rt, msg, raw, `snapshot level ${zero[0]} has size 0`)
+              }
+            }
             return Effect.forEach(d.right.data, (item) => onBook(rt, d.right.action, sb, item), { discard: true })
           }
           case "trades": {

@@ -12,19 +12,25 @@
  *
  * Everything is paced by the Clock, so TestClock drives it; the same seed
  * yields the same events. Faults are injected on demand (`inject`) or at
- * random (`faults` in the configuration).
+ * random (`faults` in the configuration), and raw wire frames on demand
+ * (`injectFrame`): those go through the adapter's whole decode path (frame
+ * limit, JSON, schema with `Decimal` levels and integer sequence numbers,
+ * known symbol, then the sequence and checksum checks). A refused frame that
+ * names a symbol makes that book stale (an update was lost), and it resyncs.
  */
 import { Effect, Schema } from "effect"
+import { Decimal } from "../../schema/Event.js"
+import { PositiveDecimal } from "../internal/decimal.js"
 import type { SimulatedVenueConfig } from "../../schema/ProviderConfig.js"
 import type { Fault } from "../../schema/ProviderConfig.js"
-import type { Decimal, EventPayload, MarketKind } from "../../schema/Event.js"
+import type { EventPayload, MarketKind } from "../../schema/Event.js"
 import { Ticker, Trade } from "../../schema/Event.js"
 import type { BookLevel } from "../OrderBook.js"
 import { deltaPayload, krakenChecksum, OrderBook, staleSnapshot } from "../OrderBook.js"
 import type { ProviderShape, ProviderStatus } from "../Provider.js"
 import type { FeedServices, Sink } from "./internal/feed.js"
-import { venueStatus } from "./internal/books.js"
-import { Counters, makeEmitter } from "./internal/feed.js"
+import { isRecord, parseJson, venueStatus } from "./internal/books.js"
+import { Counters, defaultMaxFrameBytes, frameTooLarge, makeEmitter, SafeInteger } from "./internal/feed.js"
 import type { Rng } from "./internal/random.js"
 import { formatUnits, makeRng } from "./internal/random.js"
 
@@ -55,10 +61,11 @@ const SimFrame = Schema.Union(
   Schema.Struct({
     type: Schema.Literal("delta"),
     symbol: Schema.String,
-    seq: Schema.Number,
-    checksum: Schema.Number,
-    bids: Schema.Array(Schema.Tuple(Schema.String, Schema.String)),
-    asks: Schema.Array(Schema.Tuple(Schema.String, Schema.String))
+    seq: SafeInteger,
+    checksum: Schema.Int.pipe(Schema.between(0, 0xffff_ffff)),
+    /** [price, quantity]; a quantity of zero removes the level. */
+    bids: Schema.Array(Schema.Tuple(PositiveDecimal, Decimal)),
+    asks: Schema.Array(Schema.Tuple(PositiveDecimal, Decimal))
   }),
   Schema.Struct({ type: Schema.Literal("heartbeat") })
 )
@@ -207,6 +214,8 @@ interface SymbolState {
 export interface SimulatedProvider extends ProviderShape {
   /** Injects a fault at the next generator tick: into one symbol, or the first one. */
   readonly inject: (fault: Fault, symbol?: string) => Effect.Effect<void>
+  /** Delivers a raw wire frame to the adapter side at the next generator tick. */
+  readonly injectFrame: (raw: string) => Effect.Effect<void>
 }
 
 type Out = readonly [symbol: string, kind: MarketKind, payload: EventPayload]
@@ -216,7 +225,8 @@ export const makeSimulated = (config: SimulatedVenueConfig, services: FeedServic
   let counters = new Counters()
   let symbols: ReadonlyArray<SymbolState> = []
   let connected = false
-  const pending: Array<{ fault: Fault; symbol: string | undefined }> = []
+  const pending: Array<{ fault: Fault; symbol: string | undefined } | { raw: string }> = []
+  const maxFrameBytes = config.maxFrameBytes ?? defaultMaxFrameBytes.simulated
 
   const status: Effect.Effect<ProviderStatus> = Effect.sync(() => venueStatus(name, connected, symbols, counters))
 
@@ -304,9 +314,8 @@ export const makeSimulated = (config: SimulatedVenueConfig, services: FeedServic
             return Effect.void
           }
           case "malformed": {
-            counters.frames++
             const raw = `{"type":"delta","symbol":"${s.symbol}","seq":${s.venue.seq + 1},"bids":[["1.0"`
-            return receiveRaw(raw)
+            return receiveRaw(raw, now, out)
           }
           case "disconnect": {
             disconnect(now, out)
@@ -315,16 +324,39 @@ export const makeSimulated = (config: SimulatedVenueConfig, services: FeedServic
         }
       }
 
-      /** The decode path of a raw frame: only injected frames arrive as text. */
-      const receiveRaw = (raw: string): Effect.Effect<void> => {
-        let json: unknown
-        try {
-          json = JSON.parse(raw)
-        } catch (e) {
-          return emitter.malformed("invalid_json", raw, String(e))
-        }
+      /**
+       * The decode path of a raw frame (only injected frames arrive as text).
+       * A refused frame that names a configured symbol leaves that book stale.
+       */
+      const receiveRaw = (raw: string, now: number, out: Array<Out>): Effect.Effect<void> => {
+        counters.frames++
+        const size = frameTooLarge(raw, maxFrameBytes)
+        if (size !== undefined) return emitter.malformed("frame_too_large", raw, `${size} bytes, limit ${maxFrameBytes}`)
+        const parsed = parseJson(raw)
+        if (!parsed.ok) return emitter.malformed("invalid_json", raw, parsed.error)
+        const json = parsed.value
         const decoded = decodeSimFrame(json)
-        if (decoded._tag === "Left") return emitter.malformed("schema", raw, decoded.left.message)
+        if (decoded._tag === "Left") {
+          const named = isRecord(json) && typeof json.symbol === "string" ? states.find((x) => x.symbol === json.symbol) : undefined
+          if (named !== undefined && connected && named.book.state === "consistent") {
+            goStale(named, `malformed frame: ${decoded.left.message.slice(0, 120)}`, now, out)
+          }
+          return emitter.malformed("schema", raw, decoded.left.message)
+        }
+        const frame = decoded.right
+        if (frame.type === "heartbeat") return Effect.void
+        const s = states.find((x) => x.symbol === frame.symbol)
+        if (s === undefined) return emitter.malformed("unknown_symbol", raw)
+        if (connected) {
+          // receive counts the frame itself
+          counters.frames--
+          receive(s, {
+            seq: frame.seq,
+            checksum: frame.checksum,
+            bids: frame.bids.map(([price, qty]) => ({ price, qty })),
+            asks: frame.asks.map(([price, qty]) => ({ price, qty }))
+          }, now, out)
+        }
         return Effect.void
       }
 
@@ -340,9 +372,13 @@ export const makeSimulated = (config: SimulatedVenueConfig, services: FeedServic
           for (const s of states) s.resyncAt = now + config.resyncDelayMs
         }
         while (pending.length > 0) {
-          const { fault, symbol } = pending.shift()!
-          const s = states.find((x) => x.symbol === symbol) ?? states[0]
-          side.push(applyFault(fault, s, now, out))
+          const next = pending.shift()!
+          if ("raw" in next) {
+            side.push(receiveRaw(next.raw, now, out))
+            continue
+          }
+          const s = states.find((x) => x.symbol === next.symbol) ?? states[0]
+          side.push(applyFault(next.fault, s, now, out))
         }
         const f = config.faults
         if (f.disconnect > 0 && rng.chance(f.disconnect)) disconnect(now, out)
@@ -401,6 +437,7 @@ export const makeSimulated = (config: SimulatedVenueConfig, services: FeedServic
     run,
     status,
     stats: () => counters.snapshot(),
-    inject: (fault, symbol) => Effect.sync(() => void pending.push({ fault, symbol }))
+    inject: (fault, symbol) => Effect.sync(() => void pending.push({ fault, symbol })),
+    injectFrame: (raw) => Effect.sync(() => void pending.push({ raw }))
   }
 }

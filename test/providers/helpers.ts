@@ -14,7 +14,7 @@ import { DeadLetter } from "../../src/DeadLetter.js"
 import type { Event } from "../../src/Event.js"
 import { Pool } from "../../src/Pool.js"
 import * as Provider from "../../src/Provider.js"
-import { Recycler } from "../../src/Recycler.js"
+import { generationOf, Recycler } from "../../src/Recycler.js"
 import { OrderBook } from "../../src/OrderBook.js"
 import type { RestServer, VenueServer } from "./servers.js"
 
@@ -62,7 +62,7 @@ export const recordingSink = Effect.gen(function*() {
         ingestTs: e.ingestTs,
         payload: e.payload!
       }
-      recycler.unsafeRecycle(e)
+      recycler.unsafeRecycle(e, generationOf(e))
       seen.push(s)
       Queue.unsafeOffer(queue, s)
     })

@@ -2,10 +2,17 @@
  * What every provider shares: turning venue data into pooled canonical events
  * (per-stream contiguous `seqProvider`, `ingestTs` from the Clock, a cheap
  * unique `traceId`), the plain-number counters of `stats()`, and the handling
- * of refused frames (typed error, counter per reason, dead-letter entry).
+ * of refused frames (typed error, counter per reason, dead-letter entry, a
+ * rate-limited and truncated log line).
+ *
+ * What a frame must be before any adapter parses it: at most the venue's
+ * frame limit in bytes (`frameTooLarge`); and what its numbers must be:
+ * prices and quantities `Decimal` strings, sequence numbers and ids integers
+ * that a JSON number holds exactly (`SafeInteger`: a sequence number beyond
+ * 2^53 - 1 would silently round, and an adapter would chain on a wrong value).
  */
 import type { Clock } from "effect"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { MalformedFrame } from "../../../schema/Errors.js"
 import type { EventPayload, MarketKind } from "../../../schema/Event.js"
 import type { DeadLetter } from "../../DeadLetter.js"
@@ -14,6 +21,49 @@ import type { Pool } from "../../Pool.js"
 import type { Recycler } from "../../Recycler.js"
 
 export type Sink = (event: Event) => Effect.Effect<void>
+
+/** A non-negative integer that a JSON number holds exactly (at most 2^53 - 1). */
+export const SafeInteger = Schema.Number.pipe(
+  Schema.int(),
+  Schema.between(0, Number.MAX_SAFE_INTEGER, { message: () => "an integer between 0 and 2^53 - 1" })
+)
+
+/**
+ * The frame's size in UTF-8 bytes when it is over `limit`, undefined when it
+ * is not. Cheap for ordinary frames: a UTF-16 unit is at most 3 UTF-8 bytes,
+ * so only a frame longer than a third of the limit is measured.
+ */
+export const frameTooLarge = (data: string, limit: number): number | undefined => {
+  if (data.length * 3 <= limit) return undefined
+  const bytes = Buffer.byteLength(data, "utf8")
+  return bytes > limit ? bytes : undefined
+}
+
+/**
+ * Default frame limits, in UTF-8 bytes, chosen so that the largest frame a
+ * venue accepts is handled well within 50 ms (see BENCHMARKS.md, "Hostile
+ * frames") while real traffic fits with room to spare: Binance's largest
+ * payload is a 5,000-level REST depth snapshot (about 200 KB), Kraken's a
+ * 1,000-level book snapshot (about 80 KB), OKX's a 5,000-level REST books
+ * snapshot (about 250 KB), Coinbase's a level2 snapshot of the whole book
+ * (about 1 to 2 MB for the busiest products); a simulated venue's frames are
+ * small.
+ */
+export const defaultMaxFrameBytes = {
+  simulated: 64 * 1024,
+  binance: 1024 * 1024,
+  kraken: 1024 * 1024,
+  okx: 1024 * 1024,
+  coinbase: 4 * 1024 * 1024
+} as const
+
+/** Refused frames are logged at most once per this interval per provider; the line counts the ones not logged. */
+export const MALFORMED_LOG_INTERVAL_MS = 1_000
+/** Characters of a refused frame (and of the reason's detail) that a log line shows. */
+export const MALFORMED_LOG_CHARS = 256
+
+const clip = (text: string, max: number): string =>
+  text.length > max ? `${text.slice(0, max)}... (${text.length} chars)` : text
 
 /** Plain-number counters of one provider. */
 export interface ProviderStats {
@@ -133,13 +183,29 @@ export const makeEmitter = (
     })
 
   const malformed = (reason: string, raw: string, detail?: string): Effect.Effect<void> =>
+  // a flood of bad frames must not become a flood of log lines
+  let lastLogAt = Number.NEGATIVE_INFINITY
+  let unlogged = 0
+
     Effect.suspend(() => {
       counters.malformed[reason] = (counters.malformed[reason] ?? 0) + 1
       counters.malformedTotal++
-      deadLetter.unsafeRecord(provider, reason, raw, clock.unsafeCurrentTimeMillis())
-      const error = new MalformedFrame({ source: provider, reason: detail === undefined ? reason : `${reason}: ${detail}`, raw: raw.length > 512 ? raw.slice(0, 512) : raw })
-      return Effect.logDebug("frame refused").pipe(
-        Effect.annotateLogs({ provider, reason, error: error.reason })
+      const now = clock.unsafeCurrentTimeMillis()
+      deadLetter.unsafeRecord(provider, reason, raw, now)
+      if (now - lastLogAt < MALFORMED_LOG_INTERVAL_MS) {
+        unlogged++
+        return Effect.void
+      }
+      lastLogAt = now
+      const suppressed = unlogged
+      unlogged = 0
+      const error = new MalformedFrame({
+        source: provider,
+        reason: detail === undefined ? reason : `${reason}: ${clip(detail, MALFORMED_LOG_CHARS)}`,
+        raw: clip(raw, MALFORMED_LOG_CHARS)
+      })
+      return Effect.logWarning("malformed frame refused", error).pipe(
+        Effect.annotateLogs({ provider, reason, refusedSinceLastLog: suppressed })
       )
     })
 

@@ -11,7 +11,7 @@
  * subscriptions, its frame handling and, where it has one, its REST sync.
  */
 import type { Context, Scope } from "effect"
-import { Duration, Effect, FiberSet, Queue } from "effect"
+import { Duration, Effect, Either, FiberSet, ParseResult, Queue } from "effect"
 import { HttpClient } from "@effect/platform/HttpClient"
 import { filterStatusOk } from "@effect/platform/HttpClient"
 import { WebSocketConstructor } from "@effect/platform/Socket"
@@ -23,7 +23,7 @@ import { awaitSnapshot, disconnectAll, makeSymbolBooks, refresh, venueStatus } f
 import type { Connection } from "./connection.js"
 import { backoffSchedule, makeConnection } from "./connection.js"
 import type { Emitter, FeedServices, Sink } from "./feed.js"
-import { Counters, makeEmitter } from "./feed.js"
+import { Counters, frameTooLarge, makeEmitter } from "./feed.js"
 
 export type Input =
   | { readonly _tag: "Frame"; readonly data: string }
@@ -165,6 +165,8 @@ export interface VenueAdapter<D> {
   readonly maxDepth?: number
   /** Levels per side in published snapshots. */
   readonly depth: number
+  /** Largest frame parsed, in UTF-8 bytes: a larger one is refused before parsing. */
+  readonly maxFrameBytes: number
   /** The checksum published with a snapshot, where the venue has one. */
   readonly checksum?: (book: OrderBook) => number
   readonly session: (books: VenueBooks<D>) => VenueSession<D>
@@ -182,8 +184,13 @@ const handleInput = <D>(
 ) =>
 (input: Input, rt: VenueRuntime): Effect.Effect<void> => {
   switch (input._tag) {
-    case "Frame":
-      return session.onFrame(rt, input.data)
+    case "Frame": {
+      // checked before any parsing: a huge frame costs one length comparison
+      const size = frameTooLarge(input.data, adapter.maxFrameBytes)
+      return size === undefined
+        ? session.onFrame(rt, input.data)
+        : rt.emitter.malformed("frame_too_large", input.data, `${size} bytes, limit ${adapter.maxFrameBytes}`)
+    }
     case "Connected":
       return Effect.sync(() => {
         session.onConnected?.()
@@ -200,6 +207,21 @@ const handleInput = <D>(
     case "Refresh":
       return refresh(rt, books, adapter.depth, adapter.checksum)
   }
+}
+
+/**
+ * A REST snapshot decoder that refuses a body over `limit` bytes unparsed
+ * (it is then handled like any snapshot that does not decode).
+ */
+export const limitBody = <S>(
+  limit: number,
+  decode: (body: string) => Either.Either<S, ParseResult.ParseError>
+) =>
+(body: string): Either.Either<S, ParseResult.ParseError> => {
+  const size = frameTooLarge(body, limit)
+  return size === undefined
+    ? decode(body)
+    : Either.left(new ParseResult.ParseError({ issue: new ParseResult.Unexpected(undefined, `snapshot body of ${size} bytes, limit ${limit}`) }))
 }
 
 /** A provider for a real venue: fresh counters and books on every run, and their status. */
