@@ -24,7 +24,8 @@ import {
   validateCommand
 } from "../schema/Control.js"
 import { InvalidCommand } from "../schema/Errors.js"
-import { decimal } from "../schema/Event.js"
+import { decimal, MAX_ID_LENGTH, MAX_NAME_LENGTH, MAX_REASON_LENGTH } from "../schema/Event.js"
+import { commandMsgId } from "../src/nats/Commands.js"
 
 const ctx = {
   knownSymbols: new Set(["BTC-USDT", "ETH-USDT"]),
@@ -59,7 +60,7 @@ const good: ReadonlyArray<ControlCommand> = [
     symbol: "ETH-USDT",
     side: "sell",
     orderType: "market",
-    quantity: decimal("1e-3")
+    quantity: decimal("0.001")
   }),
   CancelOrder.make({ ...ids, clientOrderId: "o-1" }),
   QueryOrder.make({ ...ids, clientOrderId: "o-1" }),
@@ -543,6 +544,162 @@ describe("Control schema", () => {
       if (e._tag !== "Some") return
       const encoded = Schema.encodeSync(InvalidCommand)(e.value)
       assert.deepStrictEqual(Schema.decodeUnknownSync(InvalidCommand)(encoded), e.value)
+    })
+  })
+
+  describe("hostile input: bounded ids, sizes and depth; a typed rejection with a bounded reason, never a throw", () => {
+    const wrap = (command: unknown) => JSON.stringify({ schemaVersion: 1, command })
+    const query = (o: Record<string, unknown>) => ({ _tag: "QueryOrder", ...ids, clientOrderId: "o-1", ...o })
+    const big = (n: number) => "x".repeat(n)
+    const nested = (depth: number) => "[".repeat(depth) + "]".repeat(depth)
+    const table: ReadonlyArray<{
+      readonly name: string
+      readonly input: string
+      /** What the rejection names: the ids are taken only when within their bounds. */
+      readonly commandId: string
+      readonly consumerId: string
+      readonly reason: RegExp
+    }> = [
+      {
+        name: "a 300 KB commandId",
+        input: wrap(query({ commandId: big(300_000) })),
+        commandId: "unknown",
+        consumerId: "unknown",
+        reason: /command too large/
+      },
+      {
+        name: "a commandId one over the maximum",
+        input: wrap(query({ commandId: big(MAX_ID_LENGTH + 1) })),
+        commandId: "unknown",
+        consumerId: "strat-a",
+        reason: new RegExp(`commandId must be at most ${MAX_ID_LENGTH} characters \\(got ${MAX_ID_LENGTH + 1}\\)`)
+      },
+      {
+        name: "a consumerId of 10,000 characters",
+        input: wrap(query({ consumerId: big(10_000) })),
+        commandId: "cmd-1",
+        consumerId: "unknown",
+        reason: /consumerId must be at most/
+      },
+      {
+        name: "a clientOrderId of 1,000 characters",
+        input: wrap(query({ clientOrderId: big(1_000) })),
+        commandId: "cmd-1",
+        consumerId: "strat-a",
+        reason: /clientOrderId must be at most/
+      },
+      {
+        name: "a symbol one over the maximum",
+        input: wrap({ _tag: "Subscribe", ...ids, symbol: big(MAX_NAME_LENGTH + 1), kinds: ["ticker"] }),
+        commandId: "cmd-1",
+        consumerId: "strat-a",
+        reason: /symbol must be at most 64 characters/
+      },
+      {
+        name: "a kinds array of 5 (more than there are kinds)",
+        input: wrap({ _tag: "Subscribe", ...ids, symbol: "BTC-USDT", kinds: ["ticker", "trade", "book_snapshot", "book_delta", "ticker"] }),
+        commandId: "cmd-1",
+        consumerId: "strat-a",
+        reason: /kinds must hold at most 4 items \(got 5\)/
+      },
+      {
+        name: "33 merge providers",
+        input: wrap({
+          _tag: "SubscribeMerged",
+          ...ids,
+          symbol: "BTC-USDT",
+          kind: "ticker",
+          providers: Array.from({ length: 33 }, (_, i) => `p${i}`),
+          windowMs: 100,
+          maxFragments: 40
+        }),
+        commandId: "cmd-1",
+        consumerId: "strat-a",
+        reason: /providers must hold at most 32 items/
+      },
+      {
+        name: "a command nested 10,000 deep",
+        input: wrap(JSON.parse("[]")).replace("[]", nested(10_000)),
+        commandId: "unknown",
+        consumerId: "unknown",
+        reason: /nested deeper than 16 levels/
+      },
+      {
+        name: "a bare array nested 10,000 deep",
+        input: nested(10_000),
+        commandId: "unknown",
+        consumerId: "unknown",
+        reason: /nested deeper than 16 levels/
+      },
+      {
+        name: "an id that is an object nested 10,000 deep",
+        input: wrap(query({})).replace(`"cmd-1"`, `${"{\"a\":".repeat(10_000)}1${"}".repeat(10_000)}`),
+        commandId: "unknown",
+        consumerId: "unknown",
+        reason: /nested deeper than 16 levels/
+      },
+      {
+        name: "a 1 MB body",
+        input: wrap(query({ note: big(1_000_000) })),
+        commandId: "unknown",
+        consumerId: "unknown",
+        reason: /command too large: 1\d{6} characters/
+      },
+      {
+        name: "a wrong literal of 100 KB (the reason shows a bounded excerpt)",
+        input: wrap({ _tag: "SubmitOrder", ...ids, clientOrderId: "o", symbol: "BTC-USDT", side: big(60_000), orderType: "market", quantity: "1" }),
+        commandId: "cmd-1",
+        consumerId: "strat-a",
+        reason: /^command\.side: side must be one of buy, sell \(got "x{10,}\.\.\.\)$/
+      }
+    ]
+    for (const c of table) {
+      it(c.name, () => {
+        const result = decodeControlJsonCommand(c.input)
+        assert.isTrue(Either.isLeft(result), "rejected")
+        if (Either.isRight(result)) return
+        assert.instanceOf(result.left, InvalidCommand)
+        assert.strictEqual(result.left.commandId, c.commandId)
+        assert.strictEqual(result.left.consumerId, c.consumerId)
+        assert.match(result.left.reason, c.reason)
+        assert.isAtMost(result.left.reason.length, MAX_REASON_LENGTH)
+      })
+    }
+
+    it("many bad items give a reason that lists a few and counts the rest", () => {
+      const routes = Array.from({ length: 200 }, (_, i) => ({ symbol: `S${i}`, providers: [] }))
+      const result = decodeControlJsonCommand(wrap({ _tag: "StageRouting", ...ids, routes }))
+      assert.isTrue(Either.isLeft(result))
+      if (Either.isRight(result)) return
+      assert.match(result.left.reason, /and 184 more$/)
+      assert.isAtMost(result.left.reason.length, MAX_REASON_LENGTH)
+    })
+
+    it("a parsed value nested 10,000 deep is rejected without recursion", () => {
+      let deep: unknown = 1
+      for (let i = 0; i < 10_000; i++) deep = [deep]
+      const result = decodeControlCommand({ schemaVersion: 1, command: deep })
+      assert.isTrue(Either.isLeft(result))
+      if (Either.isRight(result)) return
+      assert.match(result.left.reason, /nested deeper than 16 levels/)
+    })
+
+    it("ids at their maximum length are accepted, and their Nats-Msg-Id is a bounded digest", () => {
+      const cmd = SubmitOrder.make({
+        commandId: big(MAX_ID_LENGTH),
+        consumerId: "c".repeat(MAX_ID_LENGTH),
+        clientOrderId: "o".repeat(MAX_ID_LENGTH),
+        symbol: "S".repeat(MAX_NAME_LENGTH),
+        side: "buy",
+        orderType: "market",
+        quantity: decimal("1")
+      })
+      const text = Either.getOrThrow(encodeControlJson(envelope(cmd)))
+      assert.deepStrictEqual(Either.getOrThrow(decodeControlJsonCommand(text)), cmd)
+      const id = commandMsgId(cmd)
+      assert.match(id, /^order:[A-Za-z0-9_-]{43}$/)
+      assert.notInclude(id, "ooo")
+      assert.notStrictEqual(commandMsgId(SubmitOrder.make({ ...cmd, consumerId: "other" })), id, "per consumer")
     })
   })
 })
