@@ -115,6 +115,7 @@ export const natsCriticalDelivered = counter("meltica_nats_critical_delivered", 
 export const natsCommandsSubmitted = counter("meltica_nats_commands_submitted", "Commands stored on JetStream by this process")
 export const natsCommandsHandled = counter("meltica_nats_commands_handled", "Commands taken from JetStream by the Control Plane")
 export const natsCommandsRefused = counter("meltica_nats_commands_refused", "Commands refused for their sender, by reason (forged: the consumer id is not the subject's; unauthorized: routing from a strategy)")
+export const natsPermissionDenied = counter("meltica_nats_permission_denied", "Publications and subscriptions the NATS server refused for this process's user")
 export const natsMalformed = counter("meltica_nats_malformed_frames", "Frames from NATS that did not decode, by channel")
 
 // ---------------------------------------------------------------------------
@@ -488,6 +489,7 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
       const c = nats.connection.value.stats()
       set(natsConnected, c.connected ? 1 : 0)
       count(natsReconnects, c.reconnects)
+      count(natsPermissionDenied, c.permissionDenied)
       let malformedFrames = 0
       const market = { published: 0, received: 0, dropped: 0, subjects: 0 }
       if (Option.isSome(nats.marketOut)) {

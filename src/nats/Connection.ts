@@ -5,12 +5,55 @@
  * connection's lifetime is the layer's. Reconnects are the client's: it keeps
  * trying for ever, buffering what is published meanwhile; status changes are
  * logged and counted.
+ *
+ * Authentication uses the server's own mechanisms (`NatsAuth`): user and
+ * password, token, NKey seed, `.creds` file (JWT accounts), TLS with a CA and
+ * a client certificate. Secrets are given by reference (a file path or an
+ * environment variable name) and read only when connecting: they never reach
+ * a URL, a log line, a metric or an error (an error names the file or the
+ * variable, never its content).
  */
+import { readFileSync } from "node:fs"
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
-import { connect, type NatsConnection as Client, type Status } from "@nats-io/transport-node"
-import { Config, Context, Effect, Layer } from "effect"
+import {
+  connect,
+  credsAuthenticator,
+  type NatsConnection as Client,
+  type NodeConnectionOptions,
+  nkeyAuthenticator,
+  PermissionViolationError,
+  type Status
+} from "@nats-io/transport-node"
+import { Config, Context, Effect, Either, Layer, Redacted } from "effect"
 import { NatsConnectFailed, reasonOf } from "./Errors.js"
+import { token } from "./Subjects.js"
+
+/** A secret by reference: the file that holds it, or the environment variable that does. */
+export type SecretRef = { readonly file: string } | { readonly env: string }
+
+/** How this process proves who it is to the server. At most one of password, token, nkeySeed, credsFile. */
+export interface NatsAuth {
+  /** The user name (with `password`). */
+  readonly user?: string
+  readonly password?: SecretRef
+  readonly token?: SecretRef
+  /** An NKey user seed (`SU...`). */
+  readonly nkeySeed?: SecretRef
+  /** A `.creds` file (user JWT and NKey seed) for a JWT account. */
+  readonly credsFile?: string
+  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string }
+  /**
+   * The prefix of this connection's reply subjects. Default: `_INBOX.<user>`
+   * with a user, else `_INBOX`. The server configuration lets each user
+   * subscribe only under its own prefix, so no one reads another's replies.
+   */
+  readonly inboxPrefix?: string
+}
+
+/** The inbox prefix a connection with `auth` uses. */
+export const inboxPrefixOf = (auth: NatsAuth | undefined): string =>
+  auth?.inboxPrefix ?? (auth?.user === undefined ? "_INBOX" : `_INBOX.${token(auth.user)}`)
 
 export interface NatsSettings {
   /** Server URLs, e.g. "nats://127.0.0.1:4222". */
@@ -32,7 +75,56 @@ export interface NatsSettings {
   readonly marketBuffer: number
   /** Critical-event ids remembered per consumer to drop redeliveries of what already ran. */
   readonly dedupMemory: number
+  /** Credentials and TLS; none: an unauthenticated connection. */
+  readonly auth?: NatsAuth
 }
+
+const errnoOf = (e: unknown): string => (e as NodeJS.ErrnoException | undefined)?.code ?? "unreadable"
+
+/** Reads a secret's value; the error names the reference, never the value. */
+const readSecret = (what: string, ref: SecretRef): Effect.Effect<Redacted.Redacted<string>, string> =>
+  "file" in ref
+    ? Effect.try({
+      try: () => Redacted.make(readFileSync(ref.file, "utf8").trim()),
+      catch: (e) => `cannot read the ${what} file ${ref.file}: ${errnoOf(e)}`
+    })
+    : Config.redacted(ref.env).pipe(
+      Effect.mapError(() => `the ${what} environment variable ${ref.env} is not set`)
+    )
+
+const readFile = (what: string, file: string): Effect.Effect<Uint8Array, string> =>
+  Effect.try({
+    try: () => new Uint8Array(readFileSync(file)),
+    catch: (e) => `cannot read the ${what} file ${file}: ${errnoOf(e)}`
+  })
+
+/** The client's connection options for `auth`: secrets read now, by reference. */
+export const authOptions = (auth: NatsAuth | undefined): Effect.Effect<Partial<NodeConnectionOptions>, string> =>
+  Effect.gen(function*() {
+    if (auth === undefined) return {}
+    const out: { -readonly [K in keyof NodeConnectionOptions]?: NodeConnectionOptions[K] } = {
+      inboxPrefix: inboxPrefixOf(auth)
+    }
+    if (auth.user !== undefined) out.user = auth.user
+    if (auth.password !== undefined) out.pass = Redacted.value(yield* readSecret("password", auth.password))
+    if (auth.token !== undefined) out.token = Redacted.value(yield* readSecret("token", auth.token))
+    if (auth.nkeySeed !== undefined) {
+      const seed = Redacted.value(yield* readSecret("nkey seed", auth.nkeySeed))
+      out.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed))
+    }
+    if (auth.credsFile !== undefined) out.authenticator = credsAuthenticator(yield* readFile("creds", auth.credsFile))
+    if (auth.tls !== undefined) {
+      const tls: { caFile?: string; certFile?: string; keyFile?: string } = {}
+      for (const key of ["caFile", "certFile", "keyFile"] as const) {
+        const file = auth.tls[key]
+        if (file === undefined) continue
+        yield* readFile(`TLS ${key}`, file) // fails at once, naming the file
+        tls[key] = file
+      }
+      out.tls = tls
+    }
+    return out
+  })
 
 export const defaultNatsSettings: NatsSettings = {
   servers: ["nats://127.0.0.1:4222"],
@@ -68,16 +160,21 @@ export interface ConnectionStats {
   readonly disconnects: number
   readonly reconnects: number
   readonly errors: number
+  /** Publications and subscriptions the server refused for this user's permissions. */
+  readonly permissionDenied: number
 }
 
 export class NatsConnection extends Effect.Service<NatsConnection>()("meltica/NatsConnection", {
   scoped: Effect.gen(function*() {
     const settings = yield* NatsConfig
     const servers = [...settings.servers]
+    const auth = yield* Effect.either(authOptions(settings.auth))
+    if (Either.isLeft(auth)) return yield* new NatsConnectFailed({ servers: servers.join(","), reason: auth.left })
     const nc: Client = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: () =>
           connect({
+            ...auth.right,
             servers,
             name: settings.name,
             maxReconnectAttempts: -1,
@@ -103,6 +200,7 @@ export class NatsConnection extends Effect.Service<NatsConnection>()("meltica/Na
     let disconnects = 0
     let reconnects = 0
     let errors = 0
+    let permissionDenied = 0
     let up = true
     const onStatus = (s: Status): Effect.Effect<void> => {
       switch (s.type) {
@@ -116,6 +214,12 @@ export class NatsConnection extends Effect.Service<NatsConnection>()("meltica/Na
           return Effect.logInfo("nats reconnected").pipe(Effect.annotateLogs({ server: s.server }))
         case "error":
           errors++
+          if (s.error instanceof PermissionViolationError) {
+            permissionDenied++
+            return Effect.logWarning("nats refused for this user's permissions").pipe(
+              Effect.annotateLogs({ operation: s.error.operation, subject: s.error.subject })
+            )
+          }
           return Effect.logWarning("nats server error").pipe(Effect.annotateLogs({ error: reasonOf(s.error) }))
         default:
           return Effect.void
@@ -134,7 +238,13 @@ export class NatsConnection extends Effect.Service<NatsConnection>()("meltica/Na
       nc,
       js,
       jsm,
-      stats: (): ConnectionStats => ({ connected: up && !nc.isClosed(), disconnects, reconnects, errors })
+      stats: (): ConnectionStats => ({
+        connected: up && !nc.isClosed(),
+        disconnects,
+        reconnects,
+        errors,
+        permissionDenied
+      })
     } as const
   })
 }) {}

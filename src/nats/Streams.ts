@@ -21,6 +21,10 @@ import { COMMANDS_STREAM, CONTROL_SUBJECTS, CRITICAL_PREFIX, CRITICAL_STREAM } f
 
 const nanos = (ms: number): number => ms * 1_000_000
 
+/** The server refused a request for the user's permissions (the client reports it as a timeout or a violation). */
+const isPermissionDenied = (e: unknown): boolean =>
+  e instanceof Error && /permission|timeout/i.test(`${e.name} ${e.message}`)
+
 export interface StreamSpec {
   readonly name: string
   readonly subjects: ReadonlyArray<string>
@@ -51,7 +55,9 @@ export const ensureStream = Effect.fn("Nats.ensureStream")(function*(spec: Strea
   yield* Effect.tryPromise({
     try: async () => {
       const exists = await jsm.streams.info(spec.name).then(() => true, () => false)
-      if (exists) await jsm.streams.update(spec.name, config)
+      // a user whose permissions do not cover stream management (a strategy, under
+      // the generated server configuration) uses the stream as the feed set it up
+      if (exists) await jsm.streams.update(spec.name, config).catch((e) => isPermissionDenied(e) ? undefined : Promise.reject(e))
       else await jsm.streams.add({ name: spec.name, ...config })
     },
     catch: (e) => new NatsSetupFailed({ stream: spec.name, reason: reasonOf(e) })

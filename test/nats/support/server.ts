@@ -39,7 +39,16 @@ export interface NatsServer {
   readonly start: Effect.Effect<void, ServerNotReady>
 }
 
-export const natsServer = Effect.gen(function*() {
+export interface ServerOptions {
+  /** Extra arguments, e.g. `["-c", "server.conf"]` (the port, address and store flags above still apply). */
+  readonly args?: ReadonlyArray<string>
+  /** Extra environment (a configuration's `$VARIABLES`). */
+  readonly env?: Readonly<Record<string, string>>
+}
+
+export const natsServer = Effect.suspend(() => natsServerWith({}))
+
+export const natsServerWith = (options: ServerOptions) => Effect.gen(function*() {
   const port = yield* freePort
   const dir = mkdtempSync(join(tmpdir(), "meltica-nats-"))
   let child: ChildProcess | undefined
@@ -47,8 +56,9 @@ export const natsServer = Effect.gen(function*() {
 
   const start = Effect.suspend(() => {
     log = ""
-    const c = spawn("nats-server", ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir], {
-      stdio: ["ignore", "pipe", "pipe"]
+    const c = spawn("nats-server", [...(options.args ?? []), "-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...options.env }
     })
     child = c
     const collect = (b: Buffer) => {
