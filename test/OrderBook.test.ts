@@ -1,7 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
+import { FastCheck } from "effect"
 import { crc32 } from "node:zlib"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
+import type { BookLevel } from "../src/OrderBook.js"
 import { isZeroQty, krakenChecksum, krakenChecksumInput, okxChecksum, OrderBook } from "../src/OrderBook.js"
 import { parseKraken } from "../src/providers/Kraken.js"
 
@@ -68,6 +70,132 @@ describe("OrderBook", () => {
   it("isZeroQty", () => {
     for (const z of ["0", "0.0", "0.00000000", "00.00", "0E-8", "0e+3"]) assert.isTrue(isZeroQty(z), z)
     for (const nz of ["1", "0.00000001", "10", "1E-8"]) assert.isFalse(isZeroQty(nz), nz)
+  })
+
+  describe("large snapshots and diffs", () => {
+    const lv = (price: number, qty: string = "1"): BookLevel => ({ price: `${price}.5`, qty })
+
+    it("a 40,000-level snapshot in worst order (bids ascending, asks descending) builds sorted and cut to the book's depth", () => {
+      const n = 40_000
+      const bids = Array.from({ length: n }, (_, i) => lv(i + 1))
+      const asks = Array.from({ length: n }, (_, i) => lv(2 * n - i))
+      const cut = new OrderBook("X", 20)
+      cut.reset(bids, asks)
+      assert.deepStrictEqual([cut.bidCount, cut.askCount], [20, 20])
+      assert.deepStrictEqual(cut.levels("bid").map((l) => l.price), Array.from({ length: 20 }, (_, i) => `${n - i}.5`))
+      assert.deepStrictEqual(cut.levels("ask").map((l) => l.price), Array.from({ length: 20 }, (_, i) => `${n + 1 + i}.5`))
+      const whole = new OrderBook("X")
+      whole.reset(bids, asks)
+      assert.deepStrictEqual([whole.bidCount, whole.askCount], [n, n])
+      assert.deepStrictEqual([whole.levels("bid").at(-1)!.price, whole.levels("ask").at(-1)!.price], ["1.5", `${2 * n}.5`])
+    })
+
+    it("a snapshot keeps the last of repeated prices (in any spelling) and drops zero quantities, as level-by-level sets would", () => {
+      const book = new OrderBook("X")
+      book.reset(
+        [{ price: "10", qty: "1" }, { price: "9", qty: "2" }, { price: "10.00", qty: "3" }, { price: "8", qty: "0" }, { price: "9.0", qty: "0.000" }],
+        [{ price: "11", qty: "1" }, { price: "12", qty: "0" }, { price: "12", qty: "4" }]
+      )
+      assert.deepStrictEqual(book.levels("bid"), [{ price: "10.00", qty: "3" }])
+      assert.deepStrictEqual(book.levels("ask"), [{ price: "11", qty: "1" }, { price: "12", qty: "4" }])
+    })
+
+    it("a long diff (merged in one pass) leaves the same book as setting its levels one by one", () => {
+      const level = FastCheck.record({
+        price: FastCheck.integer({ min: 1, max: 120 }).map((p) => (p % 3 === 0 ? `${p}.0` : String(p))),
+        qty: FastCheck.constantFrom("0", "0.0", "1", "2.50", "3")
+      })
+      FastCheck.assert(
+        FastCheck.property(
+          FastCheck.array(level, { maxLength: 80 }),
+          FastCheck.array(level, { maxLength: 200 }),
+          FastCheck.integer({ min: 1, max: 60 }),
+          (initial, diff, depth) => {
+            const merged = new OrderBook("X", depth)
+            const oneByOne = new OrderBook("X", depth)
+            merged.reset(initial, [])
+            for (const l of initial) oneByOne.set("bid", l.price, l.qty)
+            oneByOne.truncate(depth)
+            merged.apply(diff, [])
+            for (const l of diff) oneByOne.set("bid", l.price, l.qty)
+            oneByOne.truncate(depth)
+            assert.deepStrictEqual(merged.levels("bid"), oneByOne.levels("bid"))
+          }
+        ),
+        { numRuns: 300 }
+      )
+    })
+  })
+
+  describe("published view deltas", () => {
+    const book = (bids: Array<[string, string]>, asks: Array<[string, string]> = []) => {
+      const b = new OrderBook("X")
+      b.reset(bids.map(([price, qty]) => ({ price, qty })), asks.map(([price, qty]) => ({ price, qty })))
+      b.markConsistent()
+      return b
+    }
+
+    it("a level removed within the top N brings the next one into view: both are published", () => {
+      const b = book([["10", "1"], ["9", "2"], ["8", "3"], ["7", "4"]])
+      assert.deepStrictEqual(b.publishSnapshot(2).bids, [["10", "1"], ["9", "2"]])
+      b.apply([{ price: "9", qty: "0" }], [])
+      assert.deepStrictEqual(b.viewDelta(2), { bids: [{ price: "9", qty: "0" }, { price: "8", qty: "3" }], asks: [] })
+    })
+
+    it("a level inserted within the top N pushes level N out: its removal is published", () => {
+      const b = book([], [["10", "1"], ["11", "2"], ["12", "3"]])
+      b.publishSnapshot(2)
+      b.apply([], [{ price: "10.5", qty: "7" }])
+      assert.deepStrictEqual(b.viewDelta(2), { bids: [], asks: [{ price: "11", qty: "0" }, { price: "10.5", qty: "7" }] })
+    })
+
+    it("a change below the top N publishes nothing; a later delta is computed against what was published", () => {
+      const b = book([["10", "1"], ["9", "2"], ["8", "3"]])
+      b.publishSnapshot(2)
+      b.apply([{ price: "8", qty: "5" }, { price: "7", qty: "1" }], [])
+      assert.deepStrictEqual(b.viewDelta(2), { bids: [], asks: [] })
+      b.apply([{ price: "10", qty: "0" }, { price: "9", qty: "0" }], [])
+      assert.deepStrictEqual(b.viewDelta(2), {
+        bids: [{ price: "10", qty: "0" }, { price: "9", qty: "0" }, { price: "8", qty: "5" }, { price: "7", qty: "1" }],
+        asks: []
+      })
+    })
+
+    it("a quantity change and a new spelling of the same price are published as updates", () => {
+      const b = book([["10", "1"], ["9", "2"]])
+      b.publishSnapshot(5)
+      b.apply([{ price: "10.0", qty: "1" }, { price: "9", qty: "2.5" }], [])
+      assert.deepStrictEqual(b.viewDelta(5).bids, [{ price: "10.0", qty: "1" }, { price: "9", qty: "2.5" }])
+    })
+
+    it("random diffs: snapshot plus published deltas always equals the book's top N", () => {
+      const level = FastCheck.record({
+        price: FastCheck.integer({ min: 1, max: 40 }).map(String),
+        qty: FastCheck.constantFrom("0", "1", "2", "3")
+      })
+      FastCheck.assert(
+        FastCheck.property(
+          FastCheck.array(level, { maxLength: 30 }),
+          FastCheck.array(FastCheck.array(level, { maxLength: 6 }), { maxLength: 40 }),
+          FastCheck.integer({ min: 1, max: 8 }),
+          (initial, diffs, depth) => {
+            const venue = new OrderBook("X")
+            venue.reset(initial, initial.map((l) => ({ price: String(Number(l.price) + 100), qty: l.qty })))
+            const snap = venue.publishSnapshot(depth)
+            const consumer = new OrderBook("X")
+            consumer.reset(snap.bids.map(([price, qty]) => ({ price, qty })), snap.asks.map(([price, qty]) => ({ price, qty })))
+            for (const diff of diffs) {
+              venue.apply(diff, diff.map((l) => ({ price: String(Number(l.price) + 100), qty: l.qty })))
+              const d = venue.viewDelta(depth)
+              consumer.apply(d.bids, d.asks)
+              assert.deepStrictEqual(consumer.levels("bid"), venue.levels("bid", depth))
+              assert.deepStrictEqual(consumer.levels("ask"), venue.levels("ask", depth))
+            }
+          }
+        ),
+        { numRuns: 300 }
+      )
+    })
   })
 
   describe("Kraken checksum", () => {
