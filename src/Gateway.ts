@@ -195,13 +195,17 @@ const applyRouting = (config: GatewayConfig) =>
 // Status line
 // ---------------------------------------------------------------------------
 
-const n1 = (x: number) => x.toFixed(1)
+/** One decimal, or "-" when there is no figure (no rate yet, nothing sampled in the latency window): never a made-up 0.0. */
+const n1 = (x: number | null | undefined) => (x === null || x === undefined ? "-" : x.toFixed(1))
 
-/** One compact line: flow, latency, pools, consumers and their lag, losses. */
+/**
+ * One compact line: flow (rates over the last ~10 s), latency, pools,
+ * consumers and their lag, losses.
+ */
 export const statusLine = (s: StatusSnapshot): string => {
   const pools = s.pools.map((p) => `${p.pool} ${(p.utilization * 100).toFixed(1)}%`).join(" ")
   const consumers = s.consumers.map((c) => `${c.id}:${c.lag}`).join(" ")
-  return `in ${n1(s.rates.eventsIn)}/s out ${n1(s.rates.eventsOut)}/s deliveries ${n1(s.rates.deliveries)}/s` +
+  return `in ${n1(s.rates?.eventsIn)}/s out ${n1(s.rates?.eventsOut)}/s deliveries ${n1(s.rates?.deliveries)}/s` +
     ` | p99 ${n1(s.p99DispatchToLambdaUs)}us | pool ${pools} | lag ${consumers}` +
     ` | dropped ${s.totals.dropped} coalesced ${s.totals.coalesced} skipped ${s.totals.skipped}` +
     ` | merged ${s.totals.merged} orders ${s.totals.orders} reports ${s.totals.execReports}` +

@@ -84,10 +84,12 @@ const statusPage = /* html */ `<!doctype html>
  <span id="ready">-</span> <span id="error"></span></div>
 <h2>Flow</h2>
 <div class="figures">
-  <div class="figure">events in /s<b id="events-in-rate">0</b></div>
-  <div class="figure">events out /s<b id="events-out-rate">0</b></div>
-  <div class="figure">deliveries /s<b id="deliveries-rate">0</b></div>
-  <div class="figure">p99 dispatch&rarr;lambda (&micro;s)<b id="p99-latency">0</b></div>
+  <div class="figure">events in /s<b id="events-in-rate">-</b></div>
+  <div class="figure">events out /s<b id="events-out-rate">-</b></div>
+  <div class="figure">deliveries /s<b id="deliveries-rate">-</b></div>
+  <div class="figure">rate window<b id="rate-window">-</b></div>
+  <div class="figure">p99 dispatch&rarr;lambda (&micro;s)<b id="p99-latency">-</b></div>
+  <div class="figure">fan-out p95 / max &micro;s (most subscribers)<b id="fanout">-</b></div>
   <div class="figure">events in<b id="events-in-total">0</b></div>
   <div class="figure">deliveries<b id="deliveries-total">0</b></div>
   <div class="figure">merged<b id="merged-total">0</b></div>
@@ -101,13 +103,13 @@ const statusPage = /* html */ `<!doctype html>
 <tbody id="pools"></tbody></table>
 <h2>Consumers and lanes</h2>
 <table><thead><tr><th>consumer</th><th>processed</th><th>failures</th><th>skipped stale</th><th>market lane</th><th>critical lane</th>
-<th>coalesced</th><th>p50 &micro;s</th><th>p99 &micro;s</th><th>max &micro;s</th><th>min version</th></tr></thead>
+<th>coalesced</th><th>p50 &micro;s</th><th>p99 &micro;s</th><th>max &micro;s</th><th>processing p99 &micro;s</th><th>min version</th></tr></thead>
 <tbody id="consumers"></tbody></table>
 <h2>Providers</h2>
 <table><thead><tr><th>provider</th><th>connected</th><th>events</th><th>malformed</th><th>gaps</th><th>resyncs</th><th>books</th></tr></thead>
 <tbody id="providers"></tbody></table>
 <script>
-const fmt = (n, d = 0) => Number(n).toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+const fmt = (n, d = 0) => n === null || n === undefined ? "-" : Number(n).toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
 const text = (id, v) => { document.getElementById(id).textContent = v; };
 const cell = (v) => { const td = document.createElement("td"); td.textContent = v; return td; };
 const rows = (id, items, f) => {
@@ -124,10 +126,12 @@ async function tick() {
     const ready = document.getElementById("ready");
     ready.textContent = s.readiness.ready ? "ready" : "not ready: " + s.readiness.reasons.join("; ");
     ready.className = s.readiness.ready ? "ok" : "bad";
-    text("events-in-rate", fmt(s.rates.eventsIn, 1));
-    text("events-out-rate", fmt(s.rates.eventsOut, 1));
-    text("deliveries-rate", fmt(s.rates.deliveries, 1));
+    text("events-in-rate", fmt(s.rates && s.rates.eventsIn, 1));
+    text("events-out-rate", fmt(s.rates && s.rates.eventsOut, 1));
+    text("deliveries-rate", fmt(s.rates && s.rates.deliveries, 1));
+    text("rate-window", s.rates ? fmt(s.rates.windowMs / 1000, 1) + " s" : "-");
     text("p99-latency", fmt(s.p99DispatchToLambdaUs, 1));
+    text("fanout", fmt(s.fanout.p95Us, 1) + " / " + fmt(s.fanout.maxUs, 1) + " (" + s.fanout.maxParallelism + ")");
     text("events-in-total", s.totals.eventsIn);
     text("deliveries-total", s.totals.deliveries);
     text("merged-total", s.totals.merged);
@@ -137,7 +141,7 @@ async function tick() {
     text("orders-total", s.totals.orders + " / " + s.totals.fills + " / " + s.totals.execReports);
     rows("pools", s.pools, (p) => [p.pool, p.outstanding, p.free, p.capacity, fmt(p.utilization * 100, 2) + "%", p.heapAllocated]);
     rows("consumers", s.consumers, (c) => [c.id, c.processed, c.failures, c.skippedStale, c.marketDepth, c.criticalDepth,
-      c.coalesced, fmt(c.p50Us, 1), fmt(c.p99Us, 1), fmt(c.maxUs, 1), c.minVersion]);
+      c.coalesced, fmt(c.p50Us, 1), fmt(c.p99Us, 1), fmt(c.maxUs, 1), fmt(c.processingP99Us, 1), c.minVersion]);
     rows("providers", s.providers, (p) => [p.name, p.connected ? "yes" : "no", p.events, p.malformed, p.gaps, p.resyncs,
       p.books.map((b) => b.symbol + " " + b.state).join(", ")]);
     text("error", "");

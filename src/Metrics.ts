@@ -18,7 +18,17 @@
  */
 import * as OtelMetrics from "@effect/opentelemetry/Metrics"
 import * as OtelResource from "@effect/opentelemetry/Resource"
+import { ValueType } from "@opentelemetry/api"
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
+import { emptyResource } from "@opentelemetry/resources"
+import {
+  AggregationTemporality,
+  type DataPoint,
+  DataPointType,
+  type Histogram as OtelHistogram,
+  type HistogramMetricData,
+  type MetricProducer
+} from "@opentelemetry/sdk-metrics"
 import { Context, Effect, Metric, MetricLabel, Option, Schedule } from "effect"
 import { Consumers } from "./Consumer.js"
 import { ControlBus } from "./ControlBus.js"
@@ -32,6 +42,7 @@ import { CommandConsumer, CommandPublisher } from "./nats/Commands.js"
 import { NatsConnection } from "./nats/Connection.js"
 import { CriticalPublisher, CriticalSubscriber } from "./nats/CriticalChannel.js"
 import { MarketPublisher, MarketSubscriber } from "./nats/Market.js"
+import { type LatencySummary, PROMETHEUS_BOUNDS_US } from "./internal/histogram.js"
 import { Orchestrator, type OrchestratorStats } from "./Orchestrator.js"
 import { Pool } from "./Pool.js"
 import { Providers } from "./Provider.js"
@@ -41,8 +52,36 @@ import { Recycler } from "./Recycler.js"
 // Metric definitions
 // ---------------------------------------------------------------------------
 
-const counter = (name: string, description: string) => Metric.counter(name, { incremental: true, description })
+/** The name of every counter defined here: each is exported from the first sample on, at 0 until it moves. */
+export const definedCounters: Array<string> = []
+const counter = (name: string, description: string) => {
+  definedCounters.push(name)
+  return Metric.counter(name, { incremental: true, description })
+}
 const gauge = (name: string, description: string) => Metric.gauge(name, { description })
+
+/**
+ * A latency histogram that a component keeps itself (`src/internal/histogram.ts`,
+ * counted exactly in `PROMETHEUS_BOUNDS_US`) and that `/metrics` exports as a
+ * Prometheus histogram in seconds. Effect's `Metric.histogram` records one
+ * value per call; these are read whole once per sample instead, so the hot
+ * path pays one array increment per value and nothing more.
+ */
+export interface LatencyHistogram {
+  readonly name: string
+  readonly description: string
+}
+export const definedHistograms: Array<LatencyHistogram> = []
+const histogram = (name: string, description: string): LatencyHistogram => {
+  const h = { name, description }
+  definedHistograms.push(h)
+  return h
+}
+
+/** Reasons a provider refuses a frame for: each is exported per provider from start. */
+export const frameRefusalReasons: ReadonlyArray<string> = [
+  "invalid_json", "schema", "snapshot_schema", "unknown_message", "unknown_symbol", "venue_error", "frame_too_large"
+]
 
 export const providerEvents = counter("meltica_provider_events", "Events a provider handed on, by provider and kind")
 export const providerFrames = counter("meltica_provider_frames", "Frames received from the venue")
@@ -70,7 +109,11 @@ export const noSubscriber = counter("meltica_dispatcher_no_subscriber", "Events 
 export const gapsSkipped = counter("meltica_dispatcher_gaps_skipped", "Sequence gaps skipped after the lateness tolerance")
 export const duplicates = counter("meltica_dispatcher_duplicates", "Duplicate or older sequences dropped")
 export const deliveryFailures = counter("meltica_dispatcher_delivery_failures", "Fan-out hand-overs that failed")
-export const fanoutDuration = gauge("meltica_dispatcher_fanout_duration_us", "Fan-out duration since start, by quantile, microseconds")
+export const fanouts = counter("meltica_dispatcher_fanouts", "Fan-outs to more than one subscriber")
+export const fanoutDuration = histogram("meltica_dispatcher_fanout_duration_seconds", "Fan-out duration (clone and hand-over to every subscriber), sampled events")
+export const fanoutDurationMin = gauge("meltica_dispatcher_fanout_duration_min_seconds", "Shortest fan-out since start (0 before the first)")
+export const fanoutDurationMax = gauge("meltica_dispatcher_fanout_duration_max_seconds", "Longest fan-out since start")
+export const fanoutParallelism = gauge("meltica_dispatcher_fanout_max_parallelism", "Most subscribers one event was fanned out to")
 
 export const mailboxDepth = gauge("meltica_mailbox_depth", "Events queued in a consumer's mailbox, by lane")
 export const mailboxCoalesced = counter("meltica_mailbox_coalesced", "Market data replaced by a newer event of its stream")
@@ -80,7 +123,8 @@ export const undeliverable = counter("meltica_databus_undeliverable", "Events fo
 export const consumerProcessed = counter("meltica_consumer_processed", "Events a consumer's lambda completed")
 export const consumerFailures = counter("meltica_consumer_failures", "Lambda failures and defects")
 export const consumerSkippedStale = counter("meltica_consumer_skipped_stale", "Market data skipped for an older routing version")
-export const consumerLatency = gauge("meltica_consumer_dispatch_to_lambda_us", "Dispatch to lambda start over the last 10 to 20 s, by quantile, microseconds")
+export const consumerLatency = histogram("meltica_consumer_dispatch_to_lambda_seconds", "Dispatch hand-over to lambda start, sampled events, by consumer")
+export const consumerProcessing = histogram("meltica_consumer_processing_seconds", "Lambda run time, sampled events, by consumer")
 export const consumerLag = gauge("meltica_consumer_lag", "Events waiting in the consumer's mailbox")
 
 export const poolOutstanding = gauge("meltica_pool_outstanding", "Pooled objects held by an owner")
@@ -89,7 +133,7 @@ export const poolCapacity = gauge("meltica_pool_capacity", "Free-list capacity")
 export const poolUtilization = gauge("meltica_pool_utilization", "Outstanding / capacity")
 export const poolAcquired = counter("meltica_pool_acquired", "Objects acquired")
 export const poolHeapAllocated = counter("meltica_pool_heap_allocated", "Acquisitions that fell back to the heap")
-export const recycled = counter("meltica_recycler_recycled", "Objects returned to their pool")
+export const recycled = counter("meltica_recycler_recycled", "Objects returned to their pool, by pool")
 export const doublePuts = counter("meltica_recycler_double_puts", "Second recycles of one object, refused")
 
 export const controlSubmitted = counter("meltica_control_commands", "Commands submitted on the control bus")
@@ -115,7 +159,6 @@ export const natsCriticalDelivered = counter("meltica_nats_critical_delivered", 
 export const natsCommandsSubmitted = counter("meltica_nats_commands_submitted", "Commands stored on JetStream by this process")
 export const natsCommandsHandled = counter("meltica_nats_commands_handled", "Commands taken from JetStream by the Control Plane")
 export const natsCommandsRefused = counter("meltica_nats_commands_refused", "Commands refused for their sender, by reason (forged: the consumer id is not the subject's; unauthorized: routing from a strategy)")
-export const natsPermissionDenied = counter("meltica_nats_permission_denied", "Publications and subscriptions the NATS server refused for this process's user")
 export const natsMalformed = counter("meltica_nats_malformed_frames", "Frames from NATS that did not decode, by channel")
 
 // ---------------------------------------------------------------------------
@@ -144,9 +187,12 @@ export interface ConsumerStatusView {
   /** Of `processed`: execution reports, control acks and results. */
   readonly criticalProcessed: number
   readonly minVersion: number
-  readonly p50Us: number
-  readonly p99Us: number
-  readonly maxUs: number
+  /** Dispatch to lambda start over the last 10 to 20 s, microseconds; null when nothing was sampled then. */
+  readonly p50Us: number | null
+  readonly p99Us: number | null
+  readonly maxUs: number | null
+  /** Lambda run time since start, p99, microseconds; null before the first sampled event. */
+  readonly processingP99Us: number | null
 }
 
 export interface PoolStatusView {
@@ -184,11 +230,36 @@ export class ReadinessChecks extends Context.Tag("meltica/ReadinessChecks")<
   { readonly reasons: () => ReadonlyArray<string> }
 >() {}
 
+/** Figures per second over the last `windowMs` (about `RATE_WINDOW_MS`, at least `MIN_RATE_WINDOW_MS`). */
+export interface RatesView {
+  readonly eventsIn: number
+  readonly eventsOut: number
+  readonly deliveries: number
+  readonly windowMs: number
+}
+
+/** Fan-outs to more than one subscriber since start (FR-004, FR-026). */
+export interface FanoutView {
+  readonly count: number
+  /** Duration over the sampled fan-outs, microseconds; null before the first. */
+  readonly minUs: number | null
+  readonly p95Us: number | null
+  readonly maxUs: number | null
+  /** Most subscribers one event went to. */
+  readonly maxParallelism: number
+}
+
+/** Rates are computed between two periodic samples this far apart (the newest and one `RATE_WINDOW_MS` older). */
+export const RATE_WINDOW_MS = 10_000
+/** No rate is shown before the samples span this much. */
+export const MIN_RATE_WINDOW_MS = 1_000
+
 export interface StatusSnapshot {
   readonly at: number
   readonly uptimeMs: number
   readonly routingVersion: number
-  readonly rates: { readonly eventsIn: number; readonly eventsOut: number; readonly deliveries: number }
+  /** Null until the periodic samples span `MIN_RATE_WINDOW_MS`. */
+  readonly rates: RatesView | null
   readonly totals: {
     readonly eventsIn: number
     readonly dispatched: number
@@ -203,8 +274,9 @@ export interface StatusSnapshot {
     readonly fills: number
     readonly execReports: number
   }
-  /** The worst consumer's p99 dispatch-to-lambda latency over the last 10 to 20 s, microseconds. */
-  readonly p99DispatchToLambdaUs: number
+  /** The worst consumer's p99 dispatch-to-lambda latency over the last 10 to 20 s, microseconds; null when nothing was sampled then. */
+  readonly p99DispatchToLambdaUs: number | null
+  readonly fanout: FanoutView
   readonly pools: ReadonlyArray<PoolStatusView>
   readonly consumers: ReadonlyArray<ConsumerStatusView>
   readonly providers: ReadonlyArray<ProviderStatusView>
@@ -274,10 +346,70 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
     const clock = yield* Effect.clock
     const started = clock.unsafeCurrentTimeMillis()
 
-    const exporter = new PrometheusExporter({ preventServerStart: true })
+    /** The newest summary of each latency histogram series (metric and tags), read whole at every sample. */
+    const histogramSeries = new Map<string, {
+      readonly metric: LatencyHistogram
+      readonly attributes: Readonly<Record<string, string>>
+      summary: LatencySummary
+    }>()
+    const observe = (metric: LatencyHistogram, summary: LatencySummary, tags: ReadonlyArray<MetricLabel.MetricLabel> = []) => {
+      let key = metric.name
+      for (const t of tags) key += `|${t.key}=${t.value}`
+      const series = histogramSeries.get(key)
+      if (series !== undefined) series.summary = summary
+      else histogramSeries.set(key, { metric, attributes: Object.fromEntries(tags.map((t) => [t.key, t.value])), summary })
+    }
+    const boundariesSeconds = PROMETHEUS_BOUNDS_US.map((us) => us / 1e6)
+    const hrTime = (ms: number): [number, number] => [Math.floor(ms / 1000), (ms % 1000) * 1e6]
+    const histogramStart = hrTime(started)
+    /** The histograms as OpenTelemetry data, beside what `@effect/opentelemetry` produces from Effect's metrics. */
+    const histogramProducer: MetricProducer = {
+      collect: () => {
+        const endTime = hrTime(clock.unsafeCurrentTimeMillis())
+        const byName = new Map<string, HistogramMetricData>()
+        for (const series of histogramSeries.values()) {
+          const s = series.summary
+          const counts: Array<number> = []
+          let below = 0
+          for (const cumulative of s.buckets) {
+            counts.push(cumulative - below)
+            below = cumulative
+          }
+          counts.push(s.count - below)
+          const point: DataPoint<OtelHistogram> = {
+            startTime: histogramStart,
+            endTime,
+            attributes: series.attributes,
+            value: {
+              buckets: { boundaries: boundariesSeconds, counts },
+              count: s.count,
+              sum: s.sum / 1e6,
+              ...(s.count === 0 ? {} : { min: s.min / 1e6, max: s.max / 1e6 })
+            }
+          }
+          const data = byName.get(series.metric.name)
+          if (data !== undefined) data.dataPoints.push(point)
+          else {
+            byName.set(series.metric.name, {
+              descriptor: { name: series.metric.name, description: series.metric.description, unit: "", valueType: ValueType.DOUBLE },
+              aggregationTemporality: AggregationTemporality.CUMULATIVE,
+              dataPointType: DataPointType.HISTOGRAM,
+              dataPoints: [point]
+            })
+          }
+        }
+        return Promise.resolve({
+          resourceMetrics: { resource: emptyResource(), scopeMetrics: [{ scope: { name: "meltica" }, metrics: [...byName.values()] }] },
+          errors: []
+        })
+      }
+    }
+
+    const exporter = new PrometheusExporter({ preventServerStart: true, metricProducers: [histogramProducer] })
     const producer = yield* OtelMetrics.makeProducer
     yield* OtelMetrics.registerProducer(producer, () => exporter)
-    const serializer = new PrometheusSerializer()
+    // without the `otel_scope_name` label: one service, one scope, nothing for an operator to select on
+    const serializer = new PrometheusSerializer(undefined, false, undefined, false, true)
 
     /** Last value published per counter and tag set: counters move by the difference. */
     const last = new Map<string, number>()
@@ -291,18 +423,53 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
       if (id === undefined) ids.set(metric, id = ids.size)
       let key = `${id}`
       for (const t of tags) key += `|${t.key}=${t.value}`
-      const before = last.get(key) ?? 0
+      const before = last.get(key)
       last.set(key, value)
-      if (value > before) metric.unsafeUpdate(value - before, tags)
+      // the first sight registers the series, at 0 when nothing happened yet:
+      // an alert on its increase fires on the first event, not the second
+      if (before === undefined) metric.unsafeUpdate(value, tags)
+      else if (value > before) metric.unsafeUpdate(value - before, tags)
     }
     const set = (metric: Metric.Metric.Gauge<number>, value: number, tags: ReadonlyArray<MetricLabel.MetricLabel> = []) =>
       metric.unsafeUpdate(value, tags)
 
-    let previous: { at: number; eventsIn: number; dispatched: number; deliveries: number } | undefined
-    let rates = { eventsIn: 0, eventsOut: 0, deliveries: 0 }
+    /**
+     * The periodic samples' totals over the last `RATE_WINDOW_MS` (and the one
+     * just before it): rates are the difference between the newest and the
+     * oldest, over the time between them, so a rate never covers a few
+     * milliseconds (a sample taken between two periodic ones, for a scrape or
+     * /ready, shows the rates of the last periodic one).
+     */
+    const marks: Array<{ readonly at: number; readonly eventsIn: number; readonly dispatched: number; readonly deliveries: number }> = []
+    let rates: RatesView | null = null
+    const mark = (m: (typeof marks)[number]) => {
+      marks.push(m)
+      while (marks.length > 1 && marks[1]!.at <= m.at - RATE_WINDOW_MS) marks.shift()
+      const from = marks[0]!
+      const windowMs = m.at - from.at
+      rates = windowMs < MIN_RATE_WINDOW_MS ? null : {
+        eventsIn: ((m.eventsIn - from.eventsIn) * 1000) / windowMs,
+        eventsOut: ((m.dispatched - from.dispatched) * 1000) / windowMs,
+        deliveries: ((m.deliveries - from.deliveries) * 1000) / windowMs,
+        windowMs
+      }
+    }
+
+    /** A figure of a latency summary, or null when it holds no value. */
+    const figure = (s: LatencySummary, f: (s: LatencySummary) => number): number | null => (s.count === 0 ? null : f(s))
+
+    // Series with a label whose values are known from the start (venue frame
+    // refusals, merge suppressions by missing provider) are exported at 0.
+    for (const p of providers) {
+      for (const reason of frameRefusalReasons) count(providerMalformed, 0, [label("provider", p.name), label("reason", reason)])
+      count(mergeMissing, 0, [label("provider", p.name)])
+    }
+    if (Option.isSome(nats.criticalIn)) {
+      for (const kind of ["exec_report", "control_ack", "control_result"]) count(natsCriticalDelivered, 0, [label("kind", kind)])
+    }
 
     /** Reads every component's stats, publishes them, and returns the snapshot. */
-    const sample = (): StatusSnapshot => {
+    const sample = (periodic: boolean): StatusSnapshot => {
       const now = clock.unsafeCurrentTimeMillis()
       const providerViews: Array<ProviderStatusView> = []
       let eventsIn = 0
@@ -346,8 +513,11 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
       count(gapsSkipped, d.gapsSkipped)
       count(duplicates, d.duplicates)
       count(deliveryFailures, d.deliveryFailures)
-      set(fanoutDuration, d.fanoutDuration.p50, [label("quantile", "0.5")])
-      set(fanoutDuration, d.fanoutDuration.p99, [label("quantile", "0.99")])
+      count(fanouts, d.fanouts)
+      observe(fanoutDuration, d.fanoutDuration)
+      set(fanoutDurationMin, d.fanoutDuration.min / 1e6)
+      set(fanoutDurationMax, d.fanoutDuration.max / 1e6)
+      set(fanoutParallelism, d.maxParallelism)
 
       const boxes = new Map(bus.mailboxes().map((m) => [m.consumerId, m]))
       let coalesced = 0
@@ -363,18 +533,19 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
 
       const consumerViews: Array<ConsumerStatusView> = []
       let skipped = d.gapsSkipped
-      let worstP99 = 0
+      let worstP99: number | null = null
       for (const h of consumers.list()) {
         const s = h.stats()
         const tags = [label("consumer", s.id)]
         count(consumerProcessed, s.processed, tags)
         count(consumerFailures, s.failures, tags)
         count(consumerSkippedStale, s.skippedStale, tags)
-        set(consumerLatency, s.recentDispatchToLambda.p50, [...tags, label("quantile", "0.5")])
-        set(consumerLatency, s.recentDispatchToLambda.p99, [...tags, label("quantile", "0.99")])
+        observe(consumerLatency, s.dispatchToLambda, tags)
+        observe(consumerProcessing, s.processing, tags)
         set(consumerLag, s.lag, tags)
         skipped += s.skippedStale
-        if (s.recentDispatchToLambda.p99 > worstP99) worstP99 = s.recentDispatchToLambda.p99
+        const recent = s.recentDispatchToLambda
+        if (recent.count > 0 && (worstP99 === null || recent.p99 > worstP99)) worstP99 = recent.p99
         const box = boxes.get(s.id)
         consumerViews.push({
           id: s.id,
@@ -387,9 +558,10 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
           coalesced: box?.coalesced ?? 0,
           criticalProcessed: s.criticalProcessed,
           minVersion: s.minVersion,
-          p50Us: s.recentDispatchToLambda.p50,
-          p99Us: s.recentDispatchToLambda.p99,
-          maxUs: s.recentDispatchToLambda.max
+          p50Us: figure(recent, (r) => r.p50),
+          p99Us: figure(recent, (r) => r.p99),
+          maxUs: figure(recent, (r) => r.max),
+          processingP99Us: figure(s.processing, (r) => r.p99)
         })
       }
 
@@ -403,6 +575,7 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
         set(poolUtilization, s.utilization, tags)
         count(poolAcquired, s.acquired, tags)
         count(poolHeapAllocated, s.heapAllocated, tags)
+        count(recycled, s.recycled, tags)
         return {
           pool: t,
           capacity: s.capacity,
@@ -413,7 +586,6 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
         }
       })
       const r = recycler.stats()
-      count(recycled, r.recycled)
       count(doublePuts, r.doublePuts)
 
       const c = control.stats()
@@ -443,17 +615,7 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
 
       const natsView = sampleNats()
 
-      if (previous !== undefined && now > previous.at) {
-        const dt = (now - previous.at) / 1000
-        rates = {
-          eventsIn: (eventsIn - previous.eventsIn) / dt,
-          eventsOut: (d.dispatched - previous.dispatched) / dt,
-          deliveries: (d.deliveries - previous.deliveries) / dt
-        }
-      }
-      if (previous === undefined || now - previous.at >= 500) {
-        previous = { at: now, eventsIn, dispatched: d.dispatched, deliveries: d.deliveries }
-      }
+      if (periodic) mark({ at: now, eventsIn, dispatched: d.dispatched, deliveries: d.deliveries })
 
       return {
         at: now,
@@ -475,6 +637,13 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
           execReports
         },
         p99DispatchToLambdaUs: worstP99,
+        fanout: {
+          count: d.fanouts,
+          minUs: figure(d.fanoutDuration, (f) => f.min),
+          p95Us: figure(d.fanoutDuration, (f) => f.p95),
+          maxUs: figure(d.fanoutDuration, (f) => f.max),
+          maxParallelism: d.maxParallelism
+        },
         pools: poolViews,
         consumers: consumerViews,
         providers: providerViews,
@@ -489,7 +658,6 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
       const c = nats.connection.value.stats()
       set(natsConnected, c.connected ? 1 : 0)
       count(natsReconnects, c.reconnects)
-      count(natsPermissionDenied, c.permissionDenied)
       let malformedFrames = 0
       const market = { published: 0, received: 0, dropped: 0, subjects: 0 }
       if (Option.isSome(nats.marketOut)) {
@@ -547,8 +715,8 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
     }
 
     /** The snapshot with each provider's connection and books (its status is an effect). */
-    const snapshot: Effect.Effect<StatusSnapshot> = Effect.suspend(() => {
-      const base = sample()
+    const snapshot = (periodic: boolean): Effect.Effect<StatusSnapshot> => Effect.suspend(() => {
+      const base = sample(periodic)
       return Effect.forEach(providers, (p) => p.status).pipe(
         Effect.map((statuses) => {
           const views = base.providers.map((v, i) => {
@@ -570,9 +738,10 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
     })
 
     let latest: StatusSnapshot | undefined
-    const refresh = Effect.tap(snapshot, (s) => Effect.sync(() => (latest = s)))
+    const refreshWith = (periodic: boolean) => Effect.tap(snapshot(periodic), (s) => Effect.sync(() => (latest = s)))
+    const refresh = refreshWith(false)
 
-    yield* refresh.pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
+    yield* refreshWith(true).pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
 
     /** Prometheus text of every metric, freshly sampled. */
     const scrape: Effect.Effect<string> = Effect.zipRight(

@@ -4,7 +4,7 @@ import { makeBboFollower } from "../examples/bboFollower.js"
 import { makePaperTrader } from "../examples/paperTrader.js"
 import { layerTest, TEST_VENUES, testConfig } from "../layers/Test.js"
 import * as Gateway from "../src/Gateway.js"
-import { Metrics } from "../src/Metrics.js"
+import { definedCounters, definedHistograms, Metrics, MIN_RATE_WINDOW_MS, RATE_WINDOW_MS } from "../src/Metrics.js"
 import { Pool } from "../src/Pool.js"
 import { Recycler } from "../src/Recycler.js"
 import { runAndCountLeftFibers } from "./support/leaks.js"
@@ -14,6 +14,153 @@ const advance = (ms: number) =>
   Effect.gen(function*() {
     for (let t = 0; t < ms; t += 10) yield* TestClock.adjust("10 millis")
   })
+
+/** Each sample of a metric (`name{labels} value` lines), with its labels as text. */
+const samples = (text: string, name: string): ReadonlyArray<{ readonly labels: string; readonly value: number }> =>
+  text.split("\n").flatMap((line) => {
+    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line)
+    return m !== null && m[1] === name ? [{ labels: m[2] ?? "", value: Number(m[3]) }] : []
+  })
+
+/** Lets every fiber that can run without time passing run. */
+const settle = Effect.gen(function*() {
+  for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
+})
+
+describe("telemetry", () => {
+  // First in the file: the metric registry is per process, so no earlier
+  // test may have registered a series this one looks for.
+  it.effect("every defined counter is exported right after start, error counters at 0", () =>
+    Effect.gen(function*() {
+      const config = testConfig()
+      const bbo = makeBboFollower("bbo", { symbol: "BTC-USDT", providers: [...TEST_VENUES], windowMs: 100, maxFragments: 3 })
+      const { result: text } = yield* runAndCountLeftFibers(
+        layerTest(config),
+        Effect.gen(function*() {
+          const metrics = yield* Metrics
+          const fiber = yield* Gateway.run(config, { strategies: [bbo.strategy] }).pipe(Effect.scoped, Effect.fork)
+          yield* settle // routing flipped, strategies started; no time has passed, no venue has sent anything
+          const text = yield* metrics.scrape
+          yield* Fiber.interrupt(fiber)
+          return text
+        })
+      )
+      // NATS counters belong to a process whose buses run on NATS
+      const expected = definedCounters.filter((n) => !n.startsWith("meltica_nats_"))
+      assert.isAbove(expected.length, 30)
+      const missing = expected.filter((n) => !text.includes(`# TYPE ${n}_total counter`))
+      assert.deepStrictEqual(missing, [], "counters absent from the first scrape")
+      for (const name of [
+        "meltica_provider_malformed_frames_total",
+        "meltica_provider_sequence_gaps_total",
+        "meltica_provider_checksum_mismatches_total",
+        "meltica_dispatcher_delivery_failures_total",
+        "meltica_consumer_failures_total",
+        "meltica_recycler_double_puts_total",
+        "meltica_dead_letters_total",
+        "meltica_control_malformed_total",
+        "meltica_merge_missing_provider_total"
+      ]) {
+        const got = samples(text, name)
+        assert.isAbove(got.length, 0, name)
+        assert.deepStrictEqual(got.filter((s) => s.value !== 0), [], `${name} is 0`)
+      }
+      // per venue and reason, per consumer, per pool
+      assert.include(text, `meltica_provider_malformed_frames_total{provider="sim-b",reason="invalid_json"} 0`)
+      assert.include(text, `meltica_consumer_failures_total{consumer="bbo"} 0`)
+      assert.include(text, `meltica_recycler_recycled_total{pool="ExecReport"} 0`)
+      for (const h of definedHistograms) assert.include(text, `# TYPE ${h.name} histogram`)
+    }))
+
+  it.effect("latencies are Prometheus histograms: per consumer dispatch-to-lambda and processing, fan-out duration and parallelism", () =>
+    Effect.gen(function*() {
+      const config = testConfig()
+      const a = makeBboFollower("bbo-a", { symbol: "BTC-USDT", providers: [...TEST_VENUES], windowMs: 100, maxFragments: 3 })
+      const b = makeBboFollower("bbo-b", { symbol: "BTC-USDT", providers: [...TEST_VENUES], windowMs: 100, maxFragments: 3 })
+      const { result } = yield* runAndCountLeftFibers(
+        layerTest(config),
+        Effect.gen(function*() {
+          const metrics = yield* Metrics
+          const fiber = yield* Gateway.run(config, { strategies: [a.strategy, b.strategy] }).pipe(Effect.scoped, Effect.fork)
+          yield* advance(1_500)
+          const snapshot = yield* metrics.snapshot
+          const text = yield* metrics.scrape
+          yield* Fiber.interrupt(fiber)
+          return { snapshot, text }
+        })
+      )
+      const { snapshot, text } = result
+      assert.notInclude(text, "quantile=", "no quantile gauges")
+      for (const [name, labels] of [
+        ["meltica_consumer_dispatch_to_lambda_seconds", `consumer="bbo-a"`],
+        ["meltica_consumer_processing_seconds", `consumer="bbo-b"`],
+        ["meltica_dispatcher_fanout_duration_seconds", ""]
+      ] as const) {
+        const buckets = samples(text, `${name}_bucket`).filter((s) => s.labels.includes(labels))
+        const count = samples(text, `${name}_count`).find((s) => s.labels.includes(labels))
+        assert.isDefined(count, name)
+        assert.isAbove(count!.value, 0, `${name} has values`)
+        assert.strictEqual(buckets.length, 20, `${name}: 19 bounds and +Inf`)
+        assert.isTrue(buckets.every((s, i) => i === 0 || s.value >= buckets[i - 1]!.value), `${name} buckets are cumulative`)
+        assert.include(buckets[0]!.labels, `le="0.000001"`)
+        assert.include(buckets[19]!.labels, `le="+Inf"`)
+        assert.strictEqual(buckets[19]!.value, count!.value, `${name}: +Inf equals _count`)
+        assert.isAtLeast(samples(text, `${name}_sum`).find((s) => s.labels.includes(labels))!.value, 0)
+      }
+      // both followers take the merged quotes: one fan-out to two subscribers per merged event
+      assert.strictEqual(samples(text, "meltica_dispatcher_fanout_max_parallelism")[0]!.value, 2)
+      assert.isAbove(samples(text, "meltica_dispatcher_fanouts_total")[0]!.value, 0)
+      assert.isAbove(samples(text, "meltica_dispatcher_fanout_duration_max_seconds")[0]!.value, 0)
+      assert.strictEqual(snapshot.fanout.maxParallelism, 2)
+      assert.isNotNull(snapshot.fanout.p95Us)
+      assert.isAbove(snapshot.fanout.count, 0)
+      assert.isNotNull(snapshot.consumers.find((c) => c.id === "bbo-a")!.processingP99Us)
+    }))
+
+  it.effect("rates cover a fixed window of periodic samples; before one second of history, and with nothing sampled, \"-\"", () =>
+    Effect.gen(function*() {
+      const config = testConfig()
+      const bbo = makeBboFollower("bbo", { symbol: "BTC-USDT", providers: [...TEST_VENUES], windowMs: 100, maxFragments: 3 })
+      // subscribes to nothing and sends nothing: its latency window stays empty
+      const idle: Gateway.Strategy<never> = { id: "idle", start: () => Effect.void, handle: () => Effect.void }
+      const { result } = yield* runAndCountLeftFibers(
+        layerTest(config),
+        Effect.gen(function*() {
+          const metrics = yield* Metrics
+          const fiber = yield* Gateway.run(config, { strategies: [bbo.strategy, idle] }).pipe(Effect.scoped, Effect.fork)
+          yield* settle
+          const atStart = yield* metrics.snapshot
+          yield* advance(500)
+          const early = yield* metrics.snapshot
+          yield* advance(1_500)
+          const periodic = yield* metrics.latest
+          yield* TestClock.adjust("5 millis")
+          const between = yield* metrics.snapshot
+          // the venues stop; the periodic samples go on
+          yield* Fiber.interrupt(fiber)
+          for (let t = 0; t < 12; t++) yield* TestClock.adjust("1 second")
+          const later = yield* metrics.snapshot
+          return { atStart, early, periodic, between, later }
+        })
+      )
+      const { atStart, early, periodic, between, later } = result
+      assert.isNull(atStart.rates)
+      const idleView = atStart.consumers.find((c) => c.id === "idle")!
+      assert.deepStrictEqual([idleView.p50Us, idleView.p99Us, idleView.maxUs, idleView.processingP99Us], [null, null, null, null])
+      assert.match(Gateway.statusLine(atStart), /^in -\/s out -\/s deliveries -\/s \| /)
+      assert.match(Gateway.statusLine({ ...atStart, p99DispatchToLambdaUs: null }), / \| p99 -us \| /)
+      assert.isNull(early.rates, "half a second of history is no rate")
+      assert.isNotNull(periodic.rates)
+      assert.isAtLeast(periodic.rates!.windowMs, MIN_RATE_WINDOW_MS)
+      assert.isAbove(periodic.rates!.eventsIn, 0)
+      // a sample 5 ms after a periodic one shows the periodic one's rates, not a rate over 5 ms
+      assert.deepStrictEqual(between.rates, periodic.rates)
+      assert.isAtLeast(later.rates!.windowMs, RATE_WINDOW_MS)
+      assert.isAtMost(later.rates!.windowMs, RATE_WINDOW_MS + 1_000)
+      assert.deepStrictEqual([later.rates!.eventsIn, later.rates!.deliveries], [0, 0], "nothing moved in the last window")
+      assert.match(Gateway.statusLine(later), /^in 0\.0\/s out 0\.0\/s deliveries 0\.0\/s \| /)
+    }))
+})
 
 describe("Gateway", () => {
   it.effect("example: the BBO follower receives merged quotes from every venue", () =>
@@ -90,9 +237,9 @@ describe("Gateway", () => {
       assert.isTrue(second.readiness.ready, second.readiness.reasons.join("; "))
       assert.isAbove(second.totals.eventsIn, first.totals.eventsIn)
       assert.isAbove(second.totals.deliveries, first.totals.deliveries)
-      assert.isAbove(second.rates.eventsIn, 0)
+      assert.isAbove(second.rates!.eventsIn, 0)
       assert.deepStrictEqual(second.consumers.map((c) => c.id).sort(), ["bbo", "gateway"])
-      assert.match(text, /meltica_dispatcher_deliveries_total\{[^}]*\} \d+/)
+      assert.match(text, /^meltica_dispatcher_deliveries_total [1-9]\d*$/m)
       assert.match(text, /meltica_pool_utilization\{pool="Event"/)
       const line = Gateway.statusLine(second)
       assert.match(line, /^in [\d.]+\/s out [\d.]+\/s deliveries [\d.]+\/s \| p99 [\d.]+us \| pool Event [\d.]+% /)
