@@ -16,9 +16,17 @@
  *   full cause, counts it, and goes on with the next event.
  *
  * A slow consumer only slows itself: its mailbox coalesces market data and
- * keeps every critical event.
+ * keeps every critical event up to the critical lane's bound (`DataBus.ts`).
+ *
+ * A lambda that never returns would hold its consumer forever while its
+ * critical lane fills. `eventTimeout` (optional, per consumer) bounds each
+ * lambda call: past it the call is interrupted and ends as a `LambdaTimedOut`
+ * failure, which goes the failure path above (event recycled, counted as a
+ * failure and as a timeout, logged with its context) and the consumer goes on
+ * with the next event. It costs a timer race per event (`Effect.timeoutFail`),
+ * so it is off unless asked for.
  */
-import { Cause, Effect, ExecutionStrategy, Exit, Fiber, FiberSet, Scope } from "effect"
+import { Cause, Data, Duration, Effect, ExecutionStrategy, Exit, Fiber, FiberSet, Scope } from "effect"
 import type { EventKind } from "../schema/Event.js"
 import { isCritical } from "../schema/Event.js"
 import { DataBus, type Mailbox, type MailboxOptions } from "./DataBus.js"
@@ -40,6 +48,20 @@ export interface ConsumerSpec<E = never> {
   readonly mailbox?: Partial<MailboxOptions>
   /** Events taken from the mailbox per drain. */
   readonly batchSize?: number
+  /** Longest a lambda call may take; past it the call is interrupted and fails with `LambdaTimedOut`. Off by default. */
+  readonly eventTimeout?: Duration.DurationInput
+}
+
+/** A lambda call ran past its consumer's `eventTimeout` and was interrupted. */
+export class LambdaTimedOut extends Data.TaggedError("LambdaTimedOut")<{
+  readonly consumerId: string
+  readonly traceId: string
+  readonly kind: EventKind
+  readonly timeoutMs: number
+}> {
+  override get message(): string {
+    return `consumer ${this.consumerId}: the lambda ran past its ${this.timeoutMs} ms timeout on ${this.kind} ${this.traceId}`
+  }
 }
 
 export interface ConsumerStats {
@@ -47,6 +69,8 @@ export interface ConsumerStats {
   readonly minVersion: number
   readonly processed: number
   readonly failures: number
+  /** Of `failures`: lambda calls interrupted at the consumer's `eventTimeout`. */
+  readonly timeouts: number
   readonly skippedStale: number
   readonly criticalProcessed: number
   /** Dispatch hand-over to lambda start, microseconds (over the dispatcher's latency sample), since start. */
@@ -203,6 +227,30 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       )
     }
 
+    /** The spec whose lambda calls are bounded by its `eventTimeout`, when it has one. */
+    const withTimeout = <E>(
+      spec: ConsumerSpec<E>,
+      state: { timeouts: number }
+    ): ConsumerSpec<E | LambdaTimedOut> => {
+      if (spec.eventTimeout === undefined) return spec
+      const duration = Duration.decode(spec.eventTimeout)
+      const timeoutMs = Duration.toMillis(duration)
+      const handle = spec.handle
+      return {
+        ...spec,
+        handle: (e) => {
+          const context = { consumerId: spec.id, traceId: e.traceId, kind: e.kind, timeoutMs }
+          return Effect.timeoutFail(Effect.suspend(() => handle(e)), {
+            duration,
+            onTimeout: () => {
+              state.timeouts++
+              return new LambdaTimedOut(context)
+            }
+          })
+        }
+      }
+    }
+
     const start: <E>(spec: ConsumerSpec<E>) => Effect.Effect<ConsumerHandle, UnknownConsumer> = Effect.fn(
       "Consumers.start"
     )(
@@ -214,13 +262,14 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
           minVersion: spec.minVersion ?? 0,
           processed: 0,
           failures: 0,
+          timeouts: 0,
           skippedStale: 0,
           criticalProcessed: 0,
           dispatchToLambda: new Histogram(),
           recentDispatchToLambda: new WindowedHistogram(RECENT_PERIOD_US),
           processing: new Histogram()
         }
-        const fiber = yield* FiberSet.run(fibers, runLoop(spec, box, state))
+        const fiber = yield* FiberSet.run(fibers, runLoop(withTimeout(spec, state), box, state))
         // Finalizers run last-added first: routes removed, then the fiber
         // interrupted (it recycles its batch), then the mailbox closed (it
         // recycles what is still queued).
@@ -234,6 +283,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
             minVersion: state.minVersion,
             processed: state.processed,
             failures: state.failures,
+            timeouts: state.timeouts,
             skippedStale: state.skippedStale,
             criticalProcessed: state.criticalProcessed,
             dispatchToLambda: state.dispatchToLambda.summary(),

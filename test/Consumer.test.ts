@@ -59,6 +59,50 @@ describe("Consumer runtime", () => {
       assert.deepStrictEqual(slowSeen, [1, 2])
     }).pipe(Effect.provide(layerCore())))
 
+  it.scoped("a lambda that never returns is interrupted at the consumer's event timeout: counted, reported, recycled, and the critical events behind it flow", () =>
+    Effect.gen(function*() {
+      const logged: Array<{ message: string; consumer: unknown }> = []
+      const capture = Logger.make(({ annotations, message }) => {
+        const a = new Map(annotations)
+        logged.push({ message: String(message), consumer: a.get("consumer_id") })
+      })
+      yield* Effect.gen(function*() {
+        const { pool, dispatcher, consumers } = yield* services
+        const seen: Array<string> = []
+        const h = yield* consumers.start({
+          id: "stuck",
+          subscriptions: [btc],
+          eventTimeout: "100 millis",
+          handle: (e) =>
+            e.seqProvider === 1
+              ? Effect.never
+              // within its time: a call that takes 60 ms completes
+              : Effect.sleep("60 millis").pipe(Effect.zipRight(Effect.sync(() => seen.push(e.kind))))
+        })
+        yield* dispatcher.dispatch(market(pool, { seq: 1 }))
+        yield* eventually(() => h.stats().lag === 0, "the stuck call under way")
+        for (let i = 1; i <= 3; i++) yield* dispatcher.dispatch(execReport(pool, "stuck", i))
+        yield* TestClock.adjust("99 millis")
+        assert.strictEqual(h.stats().timeouts, 0)
+        assert.strictEqual(h.stats().lag, 3, "held behind the stuck call")
+        yield* TestClock.adjust("1 millis")
+        yield* eventually(() => h.stats().timeouts === 1, "the timeout")
+        assert.strictEqual(h.stats().failures, 1)
+        assert.strictEqual(pool.stats().Event.outstanding, 0, "the stuck event recycled")
+        for (let i = 1; i <= 3; i++) {
+          yield* TestClock.adjust("60 millis")
+          yield* eventually(() => seen.length === i, `report ${i}`)
+        }
+        assert.deepStrictEqual(seen, ["exec_report", "exec_report", "exec_report"])
+        assert.strictEqual(h.stats().timeouts, 1, "60 ms calls are within the timeout")
+        assert.strictEqual(h.stats().processed, 3)
+        assert.strictEqual(pool.stats().ExecReport.outstanding, 0)
+        yield* eventually(() => logged.some((l) => l.message.includes("consumer lambda failed")))
+        const report = logged.find((l) => l.message.includes("consumer lambda failed"))!
+        assert.strictEqual(report.consumer, "stuck")
+      }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, capture)))
+    }).pipe(Effect.provide(layerCore())))
+
   it.scoped("backpressure: market data coalesces to the latest per stream; every critical event arrives, in order, first", () =>
     Effect.gen(function*() {
       const { pool, dispatcher, consumers } = yield* services
