@@ -119,6 +119,9 @@ export const mailboxDepth = gauge("meltica_mailbox_depth", "Events queued in a c
 export const mailboxCoalesced = counter("meltica_mailbox_coalesced", "Market data replaced by a newer event of its stream")
 export const criticalHighWater = gauge("meltica_mailbox_critical_high_water", "Deepest the critical lane has been")
 export const undeliverable = counter("meltica_databus_undeliverable", "Events for a consumer that has no mailbox")
+export const criticalRefused = counter("meltica_databus_critical_refused", "Critical events refused, by reason (closed mailbox, critical lane at its bound)")
+export const mailboxCriticalRefused = counter("meltica_mailbox_critical_refused", "Critical events refused at the critical lane's bound, by consumer")
+export const consumerTimeouts = counter("meltica_consumer_timeouts", "Lambda calls interrupted at the consumer's event timeout")
 
 export const consumerProcessed = counter("meltica_consumer_processed", "Events a consumer's lambda completed")
 export const consumerFailures = counter("meltica_consumer_failures", "Lambda failures and defects")
@@ -527,9 +530,11 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
         set(mailboxDepth, m.criticalDepth, [...tags, label("lane", "critical")])
         set(criticalHighWater, m.criticalHighWaterMark, tags)
         count(mailboxCoalesced, m.coalesced, tags)
+        count(mailboxCriticalRefused, m.criticalRefused ?? 0, tags)
         coalesced += m.coalesced
       }
       count(undeliverable, bus.stats().undeliverable)
+      for (const [reason, n] of Object.entries(bus.stats().criticalRefused ?? {})) count(criticalRefused, n, [label("reason", reason)])
 
       const consumerViews: Array<ConsumerStatusView> = []
       let skipped = d.gapsSkipped
@@ -539,6 +544,7 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
         const tags = [label("consumer", s.id)]
         count(consumerProcessed, s.processed, tags)
         count(consumerFailures, s.failures, tags)
+        count(consumerTimeouts, s.timeouts, tags)
         count(consumerSkippedStale, s.skippedStale, tags)
         observe(consumerLatency, s.dispatchToLambda, tags)
         observe(consumerProcessing, s.processing, tags)
