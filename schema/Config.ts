@@ -26,6 +26,15 @@ const NonNegativeInt = (name: string) =>
     Schema.filter((n) => (Number.isInteger(n) && n >= 0) || `${name} must be a non-negative integer (got ${n})`)
   )
 
+/** An integer in `min..max`, with a message that names the setting and the bounds. */
+const IntIn = (name: string, min: number, max: number) =>
+  Schema.Number.pipe(
+    Schema.filter((n) => (Number.isInteger(n) && n >= min && n <= max) || `${name} must be an integer in ${min}..${max} (got ${n})`)
+  )
+
+/** Objects per pool, events per mailbox lane: a bound far above any sane setting, well below what exhausts memory. */
+const MAX_OBJECTS = 1_048_576
+
 const Port = Schema.Number.pipe(
   Schema.filter((n) => (Number.isInteger(n) && n >= 0 && n <= 65_535) || `port must be an integer in 0..65535 (got ${n})`)
 )
@@ -55,9 +64,9 @@ export class MergeWindowConfig extends Schema.Class<MergeWindowConfig>("MergeWin
 ) {}
 
 export class PoolCapacities extends Schema.Class<PoolCapacities>("PoolCapacities")({
-  Event: Schema.optionalWith(PositiveInt("Event"), { default: () => 16_384 }),
-  MergedEvent: Schema.optionalWith(PositiveInt("MergedEvent"), { default: () => 2_048 }),
-  ExecReport: Schema.optionalWith(PositiveInt("ExecReport"), { default: () => 4_096 })
+  Event: Schema.optionalWith(IntIn("Event", 1, MAX_OBJECTS), { default: () => 16_384 }),
+  MergedEvent: Schema.optionalWith(IntIn("MergedEvent", 1, MAX_OBJECTS), { default: () => 2_048 }),
+  ExecReport: Schema.optionalWith(IntIn("ExecReport", 1, MAX_OBJECTS), { default: () => 4_096 })
 }) {}
 
 export class PoolSection extends Schema.Class<PoolSection>("PoolSection")({
@@ -67,15 +76,15 @@ export class PoolSection extends Schema.Class<PoolSection>("PoolSection")({
 
 /** Bounds of each consumer's two-lane mailbox. */
 export class MailboxSection extends Schema.Class<MailboxSection>("MailboxSection")({
-  marketCapacity: Schema.optionalWith(PositiveInt("marketCapacity"), { default: () => 4_096 }),
-  criticalHighWater: Schema.optionalWith(PositiveInt("criticalHighWater"), { default: () => 10_000 })
+  marketCapacity: Schema.optionalWith(IntIn("marketCapacity", 1, MAX_OBJECTS), { default: () => 4_096 }),
+  criticalHighWater: Schema.optionalWith(IntIn("criticalHighWater", 1, MAX_OBJECTS), { default: () => 10_000 })
 }) {}
 
 export class DispatcherSection extends Schema.Class<DispatcherSection>("DispatcherSection")({
   /** How long a sequence gap may hold later events of its stream back. */
-  latenessMs: Schema.optionalWith(NonNegativeInt("latenessMs"), { default: () => 50 }),
-  reorderBuffer: Schema.optionalWith(PositiveInt("reorderBuffer"), { default: () => 1_024 }),
-  fanoutConcurrency: Schema.optionalWith(PositiveInt("fanoutConcurrency"), { default: () => 1 })
+  latenessMs: Schema.optionalWith(IntIn("latenessMs", 0, 60_000), { default: () => 50 }),
+  reorderBuffer: Schema.optionalWith(IntIn("reorderBuffer", 1, MAX_OBJECTS), { default: () => 1_024 }),
+  fanoutConcurrency: Schema.optionalWith(IntIn("fanoutConcurrency", 1, 1_024), { default: () => 1 })
 }) {}
 
 export class HttpSection extends Schema.Class<HttpSection>("HttpSection")({
@@ -104,11 +113,59 @@ export const NatsRole = Schema.Literal("feed", "strategy").annotations({
 })
 export type NatsRole = typeof NatsRole.Type
 
+/** A secret by reference: the file that holds it or the environment variable that does, never the value. */
+export const SecretRef = Schema.Union(
+  Schema.Struct({ file: Schema.String.pipe(Schema.nonEmptyString()) }),
+  Schema.Struct({
+    env: Schema.String.pipe(
+      Schema.filter((v) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(v) || `env must be an environment variable name (got ${JSON.stringify(v)})`)
+    )
+  })
+).annotations({
+  message: () => ({ message: "a secret is given by reference, { file: <path> } or { env: <VARIABLE> }, never inline", override: true })
+})
+
+const FilePath = Schema.String.pipe(Schema.nonEmptyString())
+
+/**
+ * How the process authenticates to the NATS server (the server's own
+ * mechanisms): `user` with `password`, or `token`, or `nkeySeed`, or
+ * `credsFile` (JWT accounts); and `tls` with a CA and a client certificate.
+ * See the README's Security section.
+ */
+export const NatsAuthSection = Schema.Struct({
+  user: Schema.optional(Schema.String.pipe(Schema.nonEmptyString())),
+  password: Schema.optional(SecretRef),
+  token: Schema.optional(SecretRef),
+  nkeySeed: Schema.optional(SecretRef),
+  credsFile: Schema.optional(FilePath),
+  tls: Schema.optional(Schema.Struct({
+    caFile: Schema.optional(FilePath),
+    certFile: Schema.optional(FilePath),
+    keyFile: Schema.optional(FilePath)
+  }).pipe(
+    Schema.filter((t) => (t.certFile === undefined) === (t.keyFile === undefined) || "tls: certFile and keyFile go together")
+  )),
+  inboxPrefix: Schema.optional(
+    Schema.String.pipe(Schema.filter((p) => /^[A-Za-z0-9_.~-]+$/.test(p) && !p.endsWith(".") || `inboxPrefix must be a subject without wildcards (got ${JSON.stringify(p)})`))
+  )
+}).pipe(
+  Schema.filter((a) => {
+    const mechanisms = (["password", "token", "nkeySeed", "credsFile"] as const).filter((k) => a[k] !== undefined)
+    if (mechanisms.length > 1) return `auth: one of password, token, nkeySeed, credsFile (got ${mechanisms.join(" and ")})`
+    if (a.password !== undefined && a.user === undefined) return "auth: a password needs a user"
+    if (a.user !== undefined && a.password === undefined) return "auth: a user needs a password"
+    return true
+  })
+)
+export type NatsAuthSection = typeof NatsAuthSection.Type
+
 export const NatsBus = Schema.TaggedStruct("nats", {
   url: Schema.String.pipe(
     Schema.filter((u) => /^(nats|tls|ws|wss):\/\/[^\s]+$/.test(u) || `url must be a nats:// (or tls://, ws://, wss://) URL (got ${JSON.stringify(u)})`)
   ),
-  role: NatsRole
+  role: NatsRole,
+  auth: Schema.optional(NatsAuthSection)
 })
 export const BusSection = Schema.Union(MemoryBus, NatsBus)
 export type BusSection = typeof BusSection.Type
@@ -124,10 +181,15 @@ export class OrdersStrategyConfig extends Schema.Class<OrdersStrategyConfig>("Or
   enabled: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   symbol: Schema.optionalWith(Schema.String, { default: () => "BTC-USDT" }),
   quantity: Schema.optionalWith(
-    Schema.String.pipe(Schema.pattern(/^(0|[1-9]\d*)(\.\d+)?$/, { message: () => "quantity must be a decimal string, e.g. \"0.001\"" })),
+    Schema.String.pipe(
+      Schema.pattern(/^(0|[1-9]\d{0,11})(\.\d{1,12})?$/, {
+        message: () => "quantity must be a decimal string, e.g. \"0.001\" (at most 12 digits before and after the point)"
+      }),
+      Schema.filter((q) => /[1-9]/.test(q) || `quantity must be above 0 (got ${JSON.stringify(q)})`)
+    ),
     { default: () => "0.001" }
   ),
-  intervalMs: Schema.optionalWith(PositiveInt("intervalMs"), { default: () => 1_000 })
+  intervalMs: Schema.optionalWith(IntIn("intervalMs", 1, 3_600_000), { default: () => 1_000 })
 }) {}
 
 export class StrategiesSection extends Schema.Class<StrategiesSection>("StrategiesSection")({
@@ -153,8 +215,8 @@ export class GatewayConfig extends Schema.Class<GatewayConfig>("GatewayConfig")(
   bus: Schema.optionalWith(BusSection, { default: () => MemoryBus.make({}) }),
   /** Pool debug mode: poisoning views and a leak report with acquire stacks. */
   debug: Schema.optionalWith(Schema.Boolean, { default: () => false }),
-  /** How often the status line is printed. */
-  statusIntervalMs: Schema.optionalWith(PositiveInt("statusIntervalMs"), { default: () => 5_000 }),
+  /** How often the status line is printed (at most hourly). */
+  statusIntervalMs: Schema.optionalWith(IntIn("statusIntervalMs", 1, 3_600_000), { default: () => 5_000 }),
   strategies: Schema.optionalWith(StrategiesSection, { default: () => StrategiesSection.make({}) })
 }) {}
 
@@ -198,6 +260,16 @@ export const crossCheck = (config: GatewayConfig): ReadonlyArray<CrossIssue> => 
       }
     })
   })
+  const capacities = config.pool.capacity
+  for (const pool of ["Event", "MergedEvent", "ExecReport"] as const) {
+    if (config.pool.prewarm > capacities[pool]) {
+      issues.push({
+        path: "pool.prewarm",
+        message: `prewarm (${config.pool.prewarm}) is above pool.capacity.${pool} (${capacities[pool]}): every pool is prewarmed with that many objects`
+      })
+      break
+    }
+  }
   const strategies = config.strategies
   if (strategies.bbo.enabled && !config.merges.some((m) => m.symbol === strategies.bbo.symbol && m.kind === "ticker")) {
     issues.push({ path: "strategies.bbo.symbol", message: `no ticker merge is configured for ${strategies.bbo.symbol}` })

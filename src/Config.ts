@@ -23,7 +23,7 @@
 import { FileSystem } from "@effect/platform"
 import { Config, Effect, Either, Option, ParseResult, Schema } from "effect"
 import * as YAML from "yaml"
-import { crossCheck, GatewayConfig } from "../schema/Config.js"
+import { crossCheck, GatewayConfig, type NatsAuthSection } from "../schema/Config.js"
 import { ConfigIssue, InvalidConfig } from "../schema/Errors.js"
 
 export interface LoadOptions {
@@ -34,6 +34,18 @@ export interface LoadOptions {
 }
 
 type Raw = Record<string, unknown>
+
+/** A configuration file larger than this is refused before it is read. */
+export const MAX_CONFIG_BYTES = 1_048_576
+/** YAML aliases one document may expand (an alias bomb expands a few lines into billions of nodes). */
+export const MAX_YAML_ALIASES = 100
+
+/**
+ * Text with the credentials of every URL in it replaced by `***`
+ * (`nats://user:secret@host` -> `nats://***@host`): what the summary, the
+ * start-up log and configuration errors show.
+ */
+export const redactUrls = (text: string): string => text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@"'?#]+@/gi, "$1***@")
 
 const isRecord = (u: unknown): u is Raw => typeof u === "object" && u !== null && !Array.isArray(u)
 
@@ -76,7 +88,10 @@ export const validate = (
         source,
         issues: issues.map((i) => {
           const origin = origins.get(i.path)
-          return ConfigIssue.make({ path: origin === undefined ? i.path : `${i.path} (from ${origin})`, message: i.message })
+          return ConfigIssue.make({
+            path: origin === undefined ? i.path : `${i.path} (from ${origin})`,
+            message: redactUrls(i.message)
+          })
         })
       })
     )
@@ -110,7 +125,18 @@ const dedupe = <A extends { path: string; message: string }>(issues: ReadonlyArr
 
 /** Parses YAML or JSON text; a syntax error is reported with its line and column. */
 export const parseText = (text: string, source: string): Either.Either<unknown, InvalidConfig> => {
-  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  const refused = (message: string) =>
+    Either.left(new InvalidConfig({ source, issues: [ConfigIssue.make({ path: "(file)", message })] }))
+  if (text.length > MAX_CONFIG_BYTES) {
+    return refused(`the configuration is ${text.length} characters, above the limit of ${MAX_CONFIG_BYTES}`)
+  }
+  let doc: YAML.Document.Parsed
+  try {
+    doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  } catch (e) {
+    // deep nesting can exhaust the parser's stack
+    return refused(`cannot parse: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`)
+  }
   if (doc.errors.length > 0) {
     return Either.left(
       new InvalidConfig({
@@ -125,7 +151,17 @@ export const parseText = (text: string, source: string): Either.Either<unknown, 
       })
     )
   }
-  const value = doc.toJS() as unknown
+  let value: unknown
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES }) as unknown
+  } catch (e) {
+    const message = e instanceof Error ? e.message.split("\n")[0]! : String(e)
+    return refused(
+      /alias/i.test(message)
+        ? `too many YAML alias expansions (at most ${MAX_YAML_ALIASES}; an alias bomb?): ${message}`
+        : `cannot read the document: ${message}`
+    )
+  }
   return Either.right(value === null || value === undefined ? {} : value)
 }
 
@@ -142,8 +178,9 @@ const bool = (s: string): Either.Either<unknown, string> => {
   return Either.left(`expected true or false (got ${JSON.stringify(s)})`)
 }
 
+/** Digits only: " 8080 " or "8080abc" is a mistake to report, not a number to guess at. */
 const int = (s: string): Either.Either<unknown, string> =>
-  /^\s*-?\d+\s*$/.test(s) ? Either.right(Number(s)) : Either.left(`expected an integer (got ${JSON.stringify(s)})`)
+  /^-?\d{1,15}$/.test(s) ? Either.right(Number(s)) : Either.left(`expected an integer, digits only (got ${JSON.stringify(s)})`)
 
 const str = (s: string): Either.Either<unknown, string> => Either.right(s)
 
@@ -200,6 +237,18 @@ export const load = Effect.fn("Config.load")(function*(options: LoadOptions = {}
   if (options.file !== undefined) {
     const fs = yield* FileSystem.FileSystem
     const file = options.file
+    const cannotRead = (e: { readonly message: string }) =>
+      new InvalidConfig({
+        source,
+        issues: [ConfigIssue.make({ path: "(file)", message: `cannot read ${file}: ${e.message}` })]
+      })
+    const info = yield* fs.stat(file).pipe(Effect.mapError(cannotRead))
+    if (info.size > BigInt(MAX_CONFIG_BYTES)) {
+      return yield* new InvalidConfig({
+        source,
+        issues: [ConfigIssue.make({ path: "(file)", message: `${file} is ${info.size} bytes, above the limit of ${MAX_CONFIG_BYTES}` })]
+      })
+    }
     const text = yield* fs.readFileString(file).pipe(
       Effect.mapError((e) =>
         new InvalidConfig({
@@ -221,6 +270,22 @@ export const load = Effect.fn("Config.load")(function*(options: LoadOptions = {}
   return yield* result
 })
 
+/** How the NATS connection authenticates, by mechanism and reference (never a secret). */
+const authSummary = (auth: NatsAuthSection | undefined): string => {
+  if (auth === undefined) return "no authentication"
+  const ref = (r: { readonly file: string } | { readonly env: string }) => ("file" in r ? `file ${r.file}` : `env ${r.env}`)
+  const how = auth.password !== undefined
+    ? `user ${auth.user} with password from ${ref(auth.password)}`
+    : auth.token !== undefined
+    ? `token from ${ref(auth.token)}`
+    : auth.nkeySeed !== undefined
+    ? `nkey seed from ${ref(auth.nkeySeed)}`
+    : auth.credsFile !== undefined
+    ? `creds file ${auth.credsFile}`
+    : "no credentials"
+  return auth.tls === undefined ? how : `${how}, tls${auth.tls.certFile === undefined ? "" : " with client certificate"}`
+}
+
 /** The configuration as a one-screen summary (for `check-config` and the start-up log). */
 export const summary = (config: GatewayConfig): string => {
   const venues = config.venues.map((v) => `${v.name ?? v._tag} (${v._tag}: ${v.symbols.join(", ")})`).join("; ")
@@ -228,7 +293,7 @@ export const summary = (config: GatewayConfig): string => {
   return [
     `venues: ${venues}`,
     `merges: ${merges === "" ? "none" : merges}`,
-    `bus: ${config.bus._tag === "nats" ? `nats ${config.bus.url}, ${config.bus.role} process` : "memory"}`,
+    `bus: ${config.bus._tag === "nats" ? `nats ${redactUrls(config.bus.url)}, ${config.bus.role} process, ${authSummary(config.bus.auth)}` : "memory"}`,
     `http: ${config.http.enabled ? `${config.http.host}:${config.http.port}` : "disabled"}`,
     `pool: Event ${config.pool.capacity.Event}, MergedEvent ${config.pool.capacity.MergedEvent}, ` +
     `ExecReport ${config.pool.capacity.ExecReport}; debug ${config.debug}`,

@@ -352,7 +352,9 @@ const natsOptions = (config: GatewayConfig): NatsOptions => ({
     reorderBuffer: config.dispatcher.reorderBuffer,
     fanoutConcurrency: config.dispatcher.fanoutConcurrency
   },
-  ...(config.bus._tag === "nats" ? { nats: { servers: [config.bus.url], name: `meltica-${config.bus.role}` } } : {})
+  ...(config.bus._tag === "nats"
+    ? { nats: { servers: [config.bus.url], name: `meltica-${config.bus.role}`, auth: config.bus.auth } }
+    : {})
 })
 
 /** The NATS feed process (`role: feed`): providers, Orchestrator, Control Plane, paper venue, metrics. */

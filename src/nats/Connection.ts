@@ -35,20 +35,24 @@ export type SecretRef = { readonly file: string } | { readonly env: string }
 /** How this process proves who it is to the server. At most one of password, token, nkeySeed, credsFile. */
 export interface NatsAuth {
   /** The user name (with `password`). */
-  readonly user?: string
-  readonly password?: SecretRef
-  readonly token?: SecretRef
+  readonly user?: string | undefined
+  readonly password?: SecretRef | undefined
+  readonly token?: SecretRef | undefined
   /** An NKey user seed (`SU...`). */
-  readonly nkeySeed?: SecretRef
+  readonly nkeySeed?: SecretRef | undefined
   /** A `.creds` file (user JWT and NKey seed) for a JWT account. */
-  readonly credsFile?: string
-  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string }
+  readonly credsFile?: string | undefined
+  readonly tls?: {
+    readonly caFile?: string | undefined
+    readonly certFile?: string | undefined
+    readonly keyFile?: string | undefined
+  } | undefined
   /**
    * The prefix of this connection's reply subjects. Default: `_INBOX.<user>`
    * with a user, else `_INBOX`. The server configuration lets each user
    * subscribe only under its own prefix, so no one reads another's replies.
    */
-  readonly inboxPrefix?: string
+  readonly inboxPrefix?: string | undefined
 }
 
 /** The inbox prefix a connection with `auth` uses. */
@@ -76,7 +80,7 @@ export interface NatsSettings {
   /** Critical-event ids remembered per consumer to drop redeliveries of what already ran. */
   readonly dedupMemory: number
   /** Credentials and TLS; none: an unauthenticated connection. */
-  readonly auth?: NatsAuth
+  readonly auth?: NatsAuth | undefined
 }
 
 const errnoOf = (e: unknown): string => (e as NodeJS.ErrnoException | undefined)?.code ?? "unreadable"

@@ -38,6 +38,7 @@ import {
 import { Orchestrator } from "../../src/Orchestrator.js"
 import { Pool } from "../../src/Pool.js"
 import { natsServerWith } from "./support/server.js"
+import { summary, validate } from "../../src/Config.js"
 
 const roles: Roles = {
   feeds: [{ user: "feed" }],
@@ -152,6 +153,40 @@ const startAll = Effect.gen(function*() {
 
 const orderStatus = (venue: ExecutionVenue["Type"], consumerId: string, clientOrderId: string) =>
   venue.query({ consumerId, clientOrderId } as never).pipe(Effect.map((o) => o.status))
+
+const natsBus = (auth: unknown) => ({
+  bus: { type: "nats", url: "nats://127.0.0.1:4222", role: "feed", auth },
+  strategies: { bbo: { enabled: false }, orders: { enabled: false } }
+})
+
+describe("NATS credentials in the configuration", () => {
+  it("are references, one mechanism at a time, and the summary names the reference only", () => {
+    const bad: ReadonlyArray<readonly [unknown, string]> = [
+      [{ user: "alice", password: "hunter2" }, "never inline"],
+      [{ token: "s3cret-token" }, "never inline"],
+      [{ user: "alice", password: { env: "X" }, token: { env: "Y" } }, "one of password, token"],
+      [{ password: { env: "X" } }, "a password needs a user"],
+      [{ user: "alice" }, "a user needs a password"],
+      [{ nkeySeed: { env: "not a name" } }, "never inline"],
+      [{ tls: { certFile: "/c.pem" } }, "certFile and keyFile go together"],
+      [{ credsFile: "" }, "credsFile"],
+      [{ inboxPrefix: "_INBOX.>" }, "inboxPrefix"]
+    ]
+    for (const [auth, expected] of bad) {
+      const result = validate(natsBus(auth), "test")
+      assert.isTrue(Either.isLeft(result), JSON.stringify(auth))
+      const text = Either.isLeft(result) ? result.left.issues.map((i) => `${i.path}: ${i.message}`).join("\n") : ""
+      assert.include(text, expected, JSON.stringify(auth))
+      assert.notInclude(text, "hunter2")
+      assert.notInclude(text, "s3cret-token")
+    }
+    const good = validate(natsBus({ user: "alice", password: { env: "ALICE_PW" }, tls: { caFile: "/ca.pem" } }), "test")
+    assert.isTrue(Either.isRight(good))
+    if (Either.isRight(good)) {
+      assert.include(summary(good.right), "user alice with password from env ALICE_PW, tls")
+    }
+  })
+})
 
 describe("NATS security", { sequential: true }, () => {
   it.scopedLive("a forged cancel and a forged flip are refused and counted; the owner and the operator are obeyed", () =>
