@@ -15,6 +15,7 @@
 import { Schema } from "effect"
 import { MAX_WINDOW_MS, MergeKind } from "./Control.js"
 import { defaultSimulatedVenues, ProviderConfig } from "./ProviderConfig.js"
+import { DEFAULT_CRITICAL_HIGH_WATER, DEFAULT_EVENT_POOL_CAPACITY, DEFAULT_MARKET_LANE } from "./Sizing.js"
 
 const PositiveInt = (name: string) =>
   Schema.Number.pipe(
@@ -64,7 +65,8 @@ export class MergeWindowConfig extends Schema.Class<MergeWindowConfig>("MergeWin
 ) {}
 
 export class PoolCapacities extends Schema.Class<PoolCapacities>("PoolCapacities")({
-  Event: Schema.optionalWith(IntIn("Event", 1, MAX_OBJECTS), { default: () => 16_384 }),
+  // sized for what the default mailboxes let be in flight (schema/Sizing.ts)
+  Event: Schema.optionalWith(IntIn("Event", 1, MAX_OBJECTS), { default: () => DEFAULT_EVENT_POOL_CAPACITY }),
   MergedEvent: Schema.optionalWith(IntIn("MergedEvent", 1, MAX_OBJECTS), { default: () => 2_048 }),
   ExecReport: Schema.optionalWith(IntIn("ExecReport", 1, MAX_OBJECTS), { default: () => 4_096 })
 }) {}
@@ -76,8 +78,8 @@ export class PoolSection extends Schema.Class<PoolSection>("PoolSection")({
 
 /** Bounds of each consumer's two-lane mailbox. */
 export class MailboxSection extends Schema.Class<MailboxSection>("MailboxSection")({
-  marketCapacity: Schema.optionalWith(IntIn("marketCapacity", 1, MAX_OBJECTS), { default: () => 4_096 }),
-  criticalHighWater: Schema.optionalWith(IntIn("criticalHighWater", 1, MAX_OBJECTS), { default: () => 10_000 })
+  marketCapacity: Schema.optionalWith(IntIn("marketCapacity", 1, MAX_OBJECTS), { default: () => DEFAULT_MARKET_LANE }),
+  criticalHighWater: Schema.optionalWith(IntIn("criticalHighWater", 1, MAX_OBJECTS), { default: () => DEFAULT_CRITICAL_HIGH_WATER })
 }) {}
 
 export class DispatcherSection extends Schema.Class<DispatcherSection>("DispatcherSection")({

@@ -26,6 +26,7 @@
  */
 import { Context, Effect, Layer, Queue, Scope } from "effect"
 import { isCritical } from "../schema/Event.js"
+import { DEFAULT_CRITICAL_CAPACITY, DEFAULT_CRITICAL_HIGH_WATER, DEFAULT_MARKET_LANE } from "../schema/Sizing.js"
 import type { DeliveryError } from "./Errors.js"
 import type { AnyEvent } from "./Event.js"
 import { Recycler } from "./Recycler.js"
@@ -40,9 +41,9 @@ export interface MailboxOptions {
 }
 
 export const defaultMailboxOptions: MailboxOptions = {
-  marketCapacity: 4_096,
-  criticalHighWater: 10_000,
-  criticalCapacity: 100_000
+  marketCapacity: DEFAULT_MARKET_LANE,
+  criticalHighWater: DEFAULT_CRITICAL_HIGH_WATER,
+  criticalCapacity: DEFAULT_CRITICAL_CAPACITY
 }
 
 export interface MailboxStats {

@@ -9,12 +9,17 @@
  * internal and the Recycler is its one caller.
  */
 import { Config, Context, Effect, Layer } from "effect"
+import { DEFAULT_EVENT_POOL_CAPACITY } from "../schema/Sizing.js"
 import type { AnyEvent, PooledByType, PoolType } from "./Event.js"
 import { constructors, poolTypes } from "./Event.js"
 import { DebugViews } from "./internal/debugViews.js"
 
 export interface PoolSettings {
-  /** Free-list capacity per pooled type (the seeds size it at 3x peak concurrent events). */
+  /**
+   * Free-list capacity per pooled type. The Event pool's default holds what the
+   * default mailboxes of the planned consumers let be in flight, with a quarter
+   * more for events in transit (`schema/Sizing.ts` derives it).
+   */
   readonly capacity: { readonly [K in PoolType]: number }
   /** Objects allocated into each free list at start-up. */
   readonly prewarm: number
@@ -23,7 +28,7 @@ export interface PoolSettings {
 }
 
 export const defaultPoolSettings: PoolSettings = {
-  capacity: { Event: 16_384, MergedEvent: 2_048, ExecReport: 4_096 },
+  capacity: { Event: DEFAULT_EVENT_POOL_CAPACITY, MergedEvent: 2_048, ExecReport: 4_096 },
   prewarm: 256,
   debug: false
 }
