@@ -30,7 +30,7 @@ import { deltaPayload, krakenChecksum, OrderBook, staleSnapshot } from "../Order
 import type { ProviderShape, ProviderStatus } from "../Provider.js"
 import type { FeedServices, Sink } from "./internal/feed.js"
 import { isRecord, parseJson, venueStatus } from "./internal/books.js"
-import { Counters, defaultMaxFrameBytes, frameTooLarge, makeEmitter, SafeInteger } from "./internal/feed.js"
+import { Counters, defaultMaxFrameBytes, frameProblem, makeEmitter, SafeInteger } from "./internal/feed.js"
 import type { Rng } from "./internal/random.js"
 import { formatUnits, makeRng } from "./internal/random.js"
 
@@ -330,8 +330,8 @@ export const makeSimulated = (config: SimulatedVenueConfig, services: FeedServic
        */
       const receiveRaw = (raw: string, now: number, out: Array<Out>): Effect.Effect<void> => {
         counters.frames++
-        const size = frameTooLarge(raw, maxFrameBytes)
-        if (size !== undefined) return emitter.malformed("frame_too_large", raw, `${size} bytes, limit ${maxFrameBytes}`)
+        const problem = frameProblem(raw, maxFrameBytes)
+        if (problem !== undefined) return emitter.malformed(problem.reason, raw, problem.detail)
         const parsed = parseJson(raw)
         if (!parsed.ok) return emitter.malformed("invalid_json", raw, parsed.error)
         const json = parsed.value

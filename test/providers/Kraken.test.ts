@@ -2,8 +2,27 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Queue } from "effect"
 import { KrakenConfig } from "../../schema/ProviderConfig.js"
 import { DeadLetter } from "../../src/DeadLetter.js"
-import { assertDelivered, isConsistent, isDelta, isStale, isTrade, localVenue, readFrames, runProvider, stopProvider, takeCloses, venueLayer, within } from "./helpers.js"
+import type { BookLevel } from "../../src/OrderBook.js"
+import { krakenChecksum, OrderBook } from "../../src/OrderBook.js"
+import type { HostileCase } from "./helpers.js"
+import { assertDelivered, isConsistent, isDelta, isStale, isTrade, localVenue, readFrames, runHostileTable, runProvider, stopProvider, takeCloses, venueLayer, within } from "./helpers.js"
 import { restServer, venueServer } from "./servers.js"
+
+/** Kraken writes numbers as JSON numbers: levels are [price, qty] in their exact wire text. */
+type Wire = ReadonlyArray<readonly [string, string]>
+const levelsJson = (ls: Wire) => `[${ls.map(([p, q]) => `{"price":${p},"qty":${q}}`).join(",")}]`
+const bookFrame = (type: "snapshot" | "update", symbol: string, bids: Wire, asks: Wire, checksum: string | number) =>
+  `{"channel":"book","type":"${type}","data":[{"symbol":"${symbol}","bids":${levelsJson(bids)},"asks":${levelsJson(asks)},"checksum":${checksum}}]}`
+const tradeFrame = (symbol: string, id: number, price = "2000.5", qty = "0.25000000") =>
+  `{"channel":"trade","type":"update","data":[{"symbol":"${symbol}","side":"buy","price":${price},"qty":${qty},"ord_type":"limit","trade_id":${id},"timestamp":"2023-10-06T17:35:55.508700Z"}]}`
+const toLevels = (ls: Wire): Array<BookLevel> => ls.map(([price, qty]) => ({ price, qty }))
+/** The checksum the venue would send for `book` with `bids`/`asks` applied (computed over the digits, sign or not). */
+const checksumAfter = (book: OrderBook, bids: Wire, asks: Wire): number => {
+  const b = new OrderBook(book.symbol)
+  b.reset(book.levels("bid"), book.levels("ask"))
+  b.apply(toLevels(bids), toLevels(asks))
+  return krakenChecksum(b)
+}
 
 describe("Kraken v2 adapter", () => {
   it.live("checks the book CRC32 over the exact wire digits, resubscribes on a mismatch, and survives bad frames, a drop and a stall", () =>
@@ -97,5 +116,94 @@ describe("Kraken v2 adapter", () => {
       yield* stopProvider(run)
       assert.deepStrictEqual(yield* takeCloses(ws, 3), [1006, 1000, 1000])
       yield* assertDelivered(rec.seen, ["4665906", "4665908", "4665909"], 10)
+    }).pipe(Effect.scoped, Effect.provide(venueLayer)))
+
+  it.live("hostile frames: refused, counted, dead-lettered; the book named goes stale and is resubscribed; the other symbol flows on", () =>
+    Effect.gen(function*() {
+      const ws = yield* venueServer
+      const rest = yield* restServer
+      const run = yield* runProvider(KrakenConfig.make({
+        symbols: ["BTC-USD", "ETH-USD"],
+        ...localVenue(ws, rest),
+        bookDepth: 10,
+        depth: 10,
+        pingIntervalMs: 600_000,
+        maxFrameBytes: 64 * 1024
+      }))
+      const { provider, rec } = run
+      const nextRequest = within(Queue.take(ws.received).pipe(
+        Effect.map((m) => JSON.parse(m)),
+        Effect.repeat({ until: (m) => m.method !== "ping" })
+      ))
+      yield* nextRequest
+      yield* nextRequest
+      yield* nextRequest
+
+      const btc = new OrderBook("BTC-USD")
+      const btcBids: Wire = [["45283.5", "0.10000000"], ["45283.4", "1.54582015"], ["45282.1", "0.10000000"]]
+      const btcAsks: Wire = [["45285.2", "0.00100000"], ["45286.4", "1.54571953"], ["45286.6", "1.54571109"]]
+      btc.reset(toLevels(btcBids), toLevels(btcAsks))
+      const btcSnapshot = bookFrame("snapshot", "BTC/USD", btcBids, btcAsks, krakenChecksum(btc))
+      const eth = new OrderBook("ETH-USD")
+      const ethBids: Wire = [["2000.1", "3.5"], ["1999.9", "1.25"]]
+      const ethAsks: Wire = [["2000.6", "2.0"], ["2001.0", "4.75"]]
+      eth.reset(toLevels(ethBids), toLevels(ethAsks))
+      yield* ws.sendAll([btcSnapshot, bookFrame("snapshot", "ETH/USD", ethBids, ethAsks, krakenChecksum(eth))])
+      yield* within(rec.waitFor((s) => isConsistent(s) && s.symbol === "BTC-USD"))
+      yield* within(rec.waitFor((s) => isConsistent(s) && s.symbol === "ETH-USD"))
+
+      const update = (bids: Wire, asks: Wire, checksum?: string) =>
+        bookFrame("update", "BTC/USD", bids, asks, checksum ?? checksumAfter(btc, bids, asks))
+      const deep = (n: number) => "[".repeat(n) + "]".repeat(n)
+      const many: Wire = Array.from({ length: 3_000 }, (_, i) => [`${40_000 + i}.5`, "0.12345678"] as const)
+      const cases: ReadonlyArray<HostileCase> = [
+        { name: "negative quantity, checksum over its digits", frame: update([["45283.5", "-0.50000000"]], []), reason: "schema", stale: "BTC-USD" },
+        { name: "price in exponent form", frame: update([["1e3000000", "0.5"]], [], "1"), reason: "schema", stale: "BTC-USD" },
+        { name: "quantity in exponent form", frame: update([["45283.5", "5E-8"]], [], "1"), reason: "schema", stale: "BTC-USD" },
+        { name: "too many integer digits", frame: update([["123456789012345678901.5", "1"]], [], "1"), reason: "schema", stale: "BTC-USD" },
+        { name: "too many fraction digits", frame: update([["45283.5", "0.1234567890123456789"]], [], "1"), reason: "schema", stale: "BTC-USD" },
+        { name: "leading plus", frame: update([["45283.5", "\"+0.5\""]], [], "1"), reason: "schema", stale: "BTC-USD" },
+        { name: "Infinity as a string", frame: update([["\"Infinity\"", "0.5"]], [], "1"), reason: "schema", stale: "BTC-USD" },
+        { name: "NaN literal", frame: update([["45283.5", "NaN"]], [], "1"), reason: "invalid_json" },
+        { name: "zero price", frame: update([["0", "0.5"]], [], "1"), reason: "schema", stale: "BTC-USD" },
+        { name: "zero quantity in a snapshot", frame: bookFrame("snapshot", "BTC/USD", [["45283.5", "0"]], btcAsks, 1), reason: "schema", stale: "BTC-USD" },
+        { name: "missing checksum", frame: `{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[],"asks":[]}]}`, reason: "schema", stale: "BTC-USD" },
+        { name: "wrong type: bids an object", frame: `{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":{},"asks":[],"checksum":1}]}`, reason: "schema", stale: "BTC-USD" },
+        { name: "checksum beyond 2^64", frame: update([], [], "18446744073709551617"), reason: "schema", stale: "BTC-USD" },
+        { name: "nesting 12 deep in a book", frame: `{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":${deep(8)},"asks":[],"checksum":1}]}`, reason: "schema", stale: "BTC-USD" },
+        { name: "nesting 10,000 deep in a book", frame: `{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":${deep(10_000)},"asks":[],"checksum":1}]}`, reason: "too_deep" },
+        { name: "nesting 10,000 deep, whole frame", frame: deep(10_000), reason: "too_deep" },
+        { name: "unknown symbol", frame: bookFrame("update", "DOGE/USD", [["0.1", "5"]], [], 1), reason: "unknown_symbol" },
+        { name: "trade at price zero", frame: tradeFrame("BTC/USD", 77, "0"), reason: "schema" },
+        { name: "trade with a negative quantity", frame: tradeFrame("BTC/USD", 78, "45283.5", "-1"), reason: "schema" },
+        { name: "frame over the limit", frame: update(many, [], "1"), reason: "frame_too_large" },
+        { name: "truncated JSON", frame: update([["45283.5", "0.1"]], []).slice(0, 60), reason: "invalid_json" }
+      ]
+
+      yield* runHostileTable({
+        provider,
+        rec,
+        send: ws.send,
+        cases,
+        bystander: "ETH-USD",
+        probe: (i) => ({ frame: tradeFrame("ETH/USD", 9_000 + i), tradeId: String(9_000 + i) }),
+        recover: (symbol) =>
+          Effect.gen(function*() {
+            assert.strictEqual(symbol, "BTC-USD")
+            assert.deepStrictEqual([(yield* nextRequest).method, (yield* nextRequest).method], ["unsubscribe", "subscribe"])
+            yield* ws.send(btcSnapshot)
+            yield* within(rec.waitFor((s) => isConsistent(s) && s.symbol === "BTC-USD"))
+          })
+      })
+
+      // the book still works: a valid update is applied and published
+      const ok: Wire = [["45283.5", "0.20000000"]]
+      yield* ws.send(update(ok, []))
+      const delta = yield* within(rec.waitFor((s) => isDelta(s) && s.symbol === "BTC-USD"))
+      assert.deepStrictEqual((delta.payload as any).bids, [["45283.5", "0.20000000"]])
+      assert.strictEqual(provider.stats().malformedTotal, cases.length)
+
+      yield* stopProvider(run)
+      yield* assertDelivered(rec.seen, cases.map((_, i) => String(9_000 + i)), 10)
     }).pipe(Effect.scoped, Effect.provide(venueLayer)))
 })

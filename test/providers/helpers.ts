@@ -196,3 +196,96 @@ export const readFrames = (name: string): Record<string, Array<string>> => {
   }
   return sections
 }
+
+/** A frame an adversary (or a broken venue) sends, and what the adapter must do with it. */
+export interface HostileCase {
+  readonly name: string
+  readonly frame: string
+  /** The refusal reason it is counted and dead-lettered under. */
+  readonly reason: string
+  /** The canonical symbol whose book goes stale (integrity in doubt); none when no book is named. */
+  readonly stale?: string
+}
+
+/** Plain notation, no sign or exponent, bounded digits: what `Decimal` accepts. */
+const PLAIN_DECIMAL = /^(?:0|[1-9][0-9]{0,19})(?:\.[0-9]{1,18})?$/
+const ZERO_DECIMAL = /^0(?:\.0+)?$/
+
+/**
+ * Every price and quantity that reached the sink is a plain decimal; prices,
+ * trade quantities and snapshot levels are above zero (zero quantities only
+ * in deltas, as removals). Returns the offending values.
+ */
+export const badPublishedValues = (seen: ReadonlyArray<Seen>): Array<string> => {
+  const bad: Array<string> = []
+  const check = (where: string, v: string, zeroOk: boolean) => {
+    if (!PLAIN_DECIMAL.test(v) || (!zeroOk && ZERO_DECIMAL.test(v))) bad.push(`${where}: ${v.slice(0, 40)}`)
+  }
+  for (const s of seen) {
+    const p = s.payload as any
+    switch (s.kind) {
+      case "trade":
+        check("trade price", p.price, false)
+        check("trade quantity", p.quantity, false)
+        break
+      case "ticker":
+        check("ticker bid", p.bidPrice, false)
+        check("ticker ask", p.askPrice, false)
+        check("ticker bid qty", p.bidQty, true)
+        check("ticker ask qty", p.askQty, true)
+        break
+      case "book_snapshot":
+      case "book_delta":
+        for (const [price, qty] of [...p.bids, ...p.asks]) {
+          check(`${s.kind} price`, price, false)
+          check(`${s.kind} quantity`, qty, s.kind === "book_delta")
+        }
+    }
+  }
+  return bad
+}
+
+/**
+ * Plays a table of hostile frames against a running adapter. After each one a
+ * valid trade on the bystander symbol is sent and must arrive (the adapter
+ * went on at once); then the refusal must have been counted under its reason
+ * and dead-lettered with the frame as received (up to the queue's raw
+ * length); the named book (and only it) must have gone stale, after which
+ * `recover` brings it back; and the bystander's book never goes stale.
+ */
+export const runHostileTable = (options: {
+  readonly provider: { readonly name: string; readonly stats: () => { readonly malformed: Readonly<Record<string, number>> } }
+  readonly rec: { readonly seen: ReadonlyArray<Seen>; readonly waitFor: (p: (s: Seen) => boolean) => Effect.Effect<Seen> }
+  readonly send: (text: string) => Effect.Effect<void>
+  readonly cases: ReadonlyArray<HostileCase>
+  /** A valid trade frame on the bystander symbol, with its trade id. */
+  readonly probe: (i: number) => { readonly frame: string; readonly tradeId: string }
+  readonly bystander: string
+  /** Brings a stale book back to consistent (a fresh snapshot, the venue's way). */
+  readonly recover: (symbol: string) => Effect.Effect<void, unknown>
+}) =>
+  Effect.gen(function*() {
+    const { provider, rec } = options
+    const dl = yield* DeadLetter
+    const maxRaw = dl.settings.maxRawLength
+    for (const [i, c] of options.cases.entries()) {
+      const before = provider.stats().malformed[c.reason] ?? 0
+      const seenBefore = rec.seen.length
+      yield* options.send(c.frame)
+      const probe = options.probe(i)
+      yield* options.send(probe.frame)
+      yield* within(rec.waitFor(isTrade(probe.tradeId)))
+      assert.strictEqual(provider.stats().malformed[c.reason] ?? 0, before + 1, `${c.name}: counted as ${c.reason}`)
+      const last = dl.entries().at(-1)
+      assert.deepStrictEqual(
+        [last?.source, last?.reason, last?.raw === c.frame.slice(0, maxRaw)],
+        [provider.name, c.reason, true],
+        `${c.name}: dead-lettered`
+      )
+      const stale = rec.seen.slice(seenBefore).filter(isStale).map((s) => s.symbol)
+      assert.deepStrictEqual(stale, c.stale === undefined ? [] : [c.stale], `${c.name}: stale books`)
+      if (c.stale !== undefined) yield* options.recover(c.stale)
+    }
+    assert.deepStrictEqual(rec.seen.filter((s) => isStale(s) && s.symbol === options.bystander).map((s) => s.symbol), [])
+    assert.deepStrictEqual(badPublishedValues(rec.seen), [])
+  })

@@ -40,6 +40,48 @@ export const frameTooLarge = (data: string, limit: number): number | undefined =
 }
 
 /**
+ * Deepest nesting of arrays and objects a venue frame may have. Real frames
+ * nest at most 5 deep; a deeper one is refused before parsing, so no frame
+ * can overflow the stack later (formatting a decode error of a value nested
+ * 10,000 deep does).
+ */
+export const MAX_FRAME_DEPTH = 16
+
+/**
+ * True when the JSON text nests arrays and objects deeper than `max`. One
+ * scan without recursion, strings skipped (escapes included).
+ */
+export const nestedTooDeep = (text: string, max: number = MAX_FRAME_DEPTH): boolean => {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++
+      else if (c === 34) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 91 || c === 123) {
+      if (++depth > max) return true
+    } else if (c === 93 || c === 125) depth--
+  }
+  return false
+}
+
+/**
+ * Why a frame is refused before it is parsed, if it is: over `limit` bytes
+ * ("frame_too_large") or nested deeper than `MAX_FRAME_DEPTH` ("too_deep").
+ */
+export const frameProblem = (
+  data: string,
+  limit: number
+): { readonly reason: "frame_too_large" | "too_deep"; readonly detail: string } | undefined => {
+  const size = frameTooLarge(data, limit)
+  if (size !== undefined) return { reason: "frame_too_large", detail: `${size} bytes, limit ${limit}` }
+  if (nestedTooDeep(data)) return { reason: "too_deep", detail: `nested deeper than ${MAX_FRAME_DEPTH} levels` }
+  return undefined
+}
+
+/**
  * Default frame limits, in UTF-8 bytes, chosen so that the largest frame a
  * venue accepts is handled well within 50 ms (see BENCHMARKS.md, "Hostile
  * frames") while real traffic fits with room to spare: Binance's largest
@@ -84,6 +126,10 @@ export interface ProviderStats {
   readonly resyncs: number
   readonly snapshotFetches: number
   readonly snapshotFailures: number
+  /** Requests the venue refused as too many (HTTP 429/418 or a rate-limit body). */
+  readonly rateLimited: number
+  /** Requests held back by the request budget or a venue-imposed cool-down. */
+  readonly requestsDelayed: number
   readonly connects: number
   readonly reconnects: number
   readonly disconnects: number
@@ -104,6 +150,8 @@ export class Counters {
   resyncs = 0
   snapshotFetches = 0
   snapshotFailures = 0
+  rateLimited = 0
+  requestsDelayed = 0
   connects = 0
   reconnects = 0
   disconnects = 0
@@ -124,6 +172,8 @@ export class Counters {
       resyncs: this.resyncs,
       snapshotFetches: this.snapshotFetches,
       snapshotFailures: this.snapshotFailures,
+      rateLimited: this.rateLimited,
+      requestsDelayed: this.requestsDelayed,
       connects: this.connects,
       reconnects: this.reconnects,
       disconnects: this.disconnects,
@@ -182,12 +232,12 @@ export const makeEmitter = (
       })).pipe(Effect.onInterrupt(() => handed ? Effect.void : Effect.sync(() => recycler.unsafeRecycle(ev))))
     })
 
-  const malformed = (reason: string, raw: string, detail?: string): Effect.Effect<void> =>
   // a flood of bad frames must not become a flood of log lines
   let lastLogAt = Number.NEGATIVE_INFINITY
   let unlogged = 0
 
     Effect.suspend(() => {
+  const malformed = (reason: string, raw: string, detail?: string): Effect.Effect<void> =>
       counters.malformed[reason] = (counters.malformed[reason] ?? 0) + 1
       counters.malformedTotal++
       const now = clock.unsafeCurrentTimeMillis()

@@ -23,7 +23,7 @@ import { awaitSnapshot, disconnectAll, makeSymbolBooks, refresh, venueStatus } f
 import type { Connection } from "./connection.js"
 import { backoffSchedule, makeConnection } from "./connection.js"
 import type { Emitter, FeedServices, Sink } from "./feed.js"
-import { Counters, frameTooLarge, makeEmitter } from "./feed.js"
+import { Counters, frameProblem, makeEmitter } from "./feed.js"
 
 export type Input =
   | { readonly _tag: "Frame"; readonly data: string }
@@ -185,11 +185,11 @@ const handleInput = <D>(
 (input: Input, rt: VenueRuntime): Effect.Effect<void> => {
   switch (input._tag) {
     case "Frame": {
-      // checked before any parsing: a huge frame costs one length comparison
-      const size = frameTooLarge(input.data, adapter.maxFrameBytes)
-      return size === undefined
+      // checked before any parsing: a huge frame costs one length comparison, a deep one a scan
+      const problem = frameProblem(input.data, adapter.maxFrameBytes)
+      return problem === undefined
         ? session.onFrame(rt, input.data)
-        : rt.emitter.malformed("frame_too_large", input.data, `${size} bytes, limit ${adapter.maxFrameBytes}`)
+        : rt.emitter.malformed(problem.reason, input.data, problem.detail)
     }
     case "Connected":
       return Effect.sync(() => {
@@ -210,18 +210,19 @@ const handleInput = <D>(
 }
 
 /**
- * A REST snapshot decoder that refuses a body over `limit` bytes unparsed
- * (it is then handled like any snapshot that does not decode).
+ * A REST snapshot decoder that refuses a body over `limit` bytes or nested
+ * too deep unparsed (it is then handled like any snapshot that does not
+ * decode).
  */
 export const limitBody = <S>(
   limit: number,
   decode: (body: string) => Either.Either<S, ParseResult.ParseError>
 ) =>
 (body: string): Either.Either<S, ParseResult.ParseError> => {
-  const size = frameTooLarge(body, limit)
-  return size === undefined
+  const problem = frameProblem(body, limit)
+  return problem === undefined
     ? decode(body)
-    : Either.left(new ParseResult.ParseError({ issue: new ParseResult.Unexpected(undefined, `snapshot body of ${size} bytes, limit ${limit}`) }))
+    : Either.left(new ParseResult.ParseError({ issue: new ParseResult.Unexpected(undefined, `snapshot body refused: ${problem.detail}`) }))
 }
 
 /** A provider for a real venue: fresh counters and books on every run, and their status. */
