@@ -2,8 +2,15 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Queue } from "effect"
 import { BinanceConfig } from "../../schema/ProviderConfig.js"
 import { DeadLetter } from "../../src/DeadLetter.js"
-import { assertDelivered, isConsistent, isDelta, isStale, isTrade, localVenue, readFrames, runProvider, stopProvider, venueLayer, within } from "./helpers.js"
+import type { HostileCase } from "./helpers.js"
+import { assertDelivered, isConsistent, isDelta, isStale, isTrade, localVenue, readFrames, runHostileTable, runProvider, stopProvider, venueLayer, within } from "./helpers.js"
 import { restServer, venueServer } from "./servers.js"
+
+type Wire = ReadonlyArray<readonly [string, string]>
+const depthFrame = (symbol: string, U: string | number, u: string | number, bids: Wire, asks: Wire = []) =>
+  `{"stream":"${symbol.toLowerCase()}@depth@100ms","data":{"e":"depthUpdate","E":1700000000000,"s":"${symbol}","U":${U},"u":${u},"b":${JSON.stringify(bids)},"a":${JSON.stringify(asks)}}}`
+const tradeFrame = (symbol: string, id: string | number, price = "\"2000.5\"", qty = "\"0.25\"") =>
+  `{"stream":"${symbol.toLowerCase()}@trade","data":{"e":"trade","E":1700000000000,"s":"${symbol}","t":${id},"p":${price},"q":${qty},"T":1700000000000,"m":false}}`
 
 describe("Binance adapter", () => {
   it.live("syncs the diff-depth book from the REST snapshot, survives a gap, bad frames, a drop and a stall, and closes its socket", () =>
@@ -91,5 +98,76 @@ describe("Binance adapter", () => {
       const stats = provider.stats()
       assert.deepStrictEqual([stats.connects, stats.disconnects, stats.reconnects], [3, 2, 2])
       yield* assertDelivered(rec.seen, ["12345", "12347", "12348"], 20)
+    }).pipe(Effect.scoped, Effect.provide(venueLayer)))
+
+  it.live("hostile frames: refused, counted, dead-lettered; the book named goes stale and resyncs; the other symbol flows on", () =>
+    Effect.gen(function*() {
+      const ws = yield* venueServer
+      const rest = yield* restServer
+      const lastUpdateId = 1_000
+      const snapshots: Record<string, string> = {
+        BTCUSDT: JSON.stringify({ lastUpdateId, bids: [["64000.10", "1.5"], ["63999.00", "2"]], asks: [["64000.20", "0.7"]] }),
+        ETHUSDT: JSON.stringify({ lastUpdateId, bids: [["3200.01", "4"]], asks: [["3200.05", "3"]] })
+      }
+      rest.route("/api/v3/depth", (q) => snapshots[q.get("symbol") ?? ""] ?? "{}")
+      const run = yield* runProvider(BinanceConfig.make({
+        symbols: ["BTC-USDT", "ETH-USDT"],
+        ...localVenue(ws, rest),
+        maxFrameBytes: 64 * 1024
+      }))
+      const { provider, rec } = run
+      yield* within(Queue.take(ws.received))
+      // a diff per symbol starts each sync; it is older than the snapshot and dropped
+      yield* ws.sendAll([depthFrame("BTCUSDT", lastUpdateId, lastUpdateId, []), depthFrame("ETHUSDT", lastUpdateId, lastUpdateId, [])])
+      yield* within(rec.waitFor((s) => isConsistent(s) && s.symbol === "BTC-USDT"))
+      yield* within(rec.waitFor((s) => isConsistent(s) && s.symbol === "ETH-USDT"))
+
+      const next = lastUpdateId + 1
+      const diff = (bids: Wire) => depthFrame("BTCUSDT", next, next, bids)
+      const deep = (n: number) => "[".repeat(n) + "]".repeat(n)
+      const many: Wire = Array.from({ length: 3_000 }, (_, i) => [`${60_000 + i}.5`, "0.12345678"] as const)
+      const cases: ReadonlyArray<HostileCase> = [
+        { name: "negative quantity", frame: diff([["64000.10", "-1.5"]]), reason: "schema", stale: "BTC-USDT" },
+        { name: "price in exponent form", frame: diff([["1e3000000", "1"]]), reason: "schema", stale: "BTC-USDT" },
+        { name: "quantity in exponent form", frame: diff([["64000.10", "5E-8"]]), reason: "schema", stale: "BTC-USDT" },
+        { name: "too many integer digits", frame: diff([["123456789012345678901", "1"]]), reason: "schema", stale: "BTC-USDT" },
+        { name: "too many fraction digits", frame: diff([["64000.10", "0.1234567890123456789"]]), reason: "schema", stale: "BTC-USDT" },
+        { name: "leading plus", frame: diff([["64000.10", "+1"]]), reason: "schema", stale: "BTC-USDT" },
+        { name: "NaN", frame: diff([["NaN", "1"]]), reason: "schema", stale: "BTC-USDT" },
+        { name: "Infinity", frame: diff([["64000.10", "Infinity"]]), reason: "schema", stale: "BTC-USDT" },
+        { name: "zero price", frame: diff([["0.00", "1"]]), reason: "schema", stale: "BTC-USDT" },
+        { name: "missing u", frame: diff([]).replace(`"u":${next},`, ""), reason: "schema", stale: "BTC-USDT" },
+        { name: "wrong type: U a string", frame: depthFrame("BTCUSDT", `"${next}"`, next, []), reason: "schema", stale: "BTC-USDT" },
+        { name: "wrong type: quantity a number", frame: depthFrame("BTCUSDT", next, next, []).replace(`"b":[]`, `"b":[["64000.10",1.5]]`), reason: "schema", stale: "BTC-USDT" },
+        { name: "update id beyond 2^53", frame: depthFrame("BTCUSDT", next, "9007199254740993", []), reason: "schema", stale: "BTC-USDT" },
+        { name: "nesting 12 deep in a diff", frame: depthFrame("BTCUSDT", next, next, []).replace(`"b":[]`, `"b":${deep(9)}`), reason: "schema", stale: "BTC-USDT" },
+        { name: "nesting 10,000 deep in a diff", frame: depthFrame("BTCUSDT", next, next, []).replace(`"b":[]`, `"b":${deep(10_000)}`), reason: "too_deep" },
+        { name: "unknown symbol", frame: depthFrame("XRPUSDT", next, next, [["0.5", "1"]]), reason: "unknown_symbol" },
+        { name: "trade at price zero", frame: tradeFrame("BTCUSDT", 77, "\"0\""), reason: "schema" },
+        { name: "trade id beyond 2^53", frame: tradeFrame("BTCUSDT", "9007199254740993"), reason: "schema" },
+        { name: "trade price as a JSON number", frame: tradeFrame("BTCUSDT", 78, "64000.1"), reason: "schema" },
+        { name: "frame over the limit", frame: diff(many), reason: "frame_too_large" },
+        { name: "truncated JSON", frame: diff([["64000.10", "1"]]).slice(0, 60), reason: "invalid_json" }
+      ]
+
+      yield* runHostileTable({
+        provider,
+        rec,
+        send: ws.send,
+        cases,
+        bystander: "ETH-USDT",
+        probe: (i) => ({ frame: tradeFrame("ETHUSDT", 9_000 + i), tradeId: String(9_000 + i) }),
+        // a fresh REST snapshot, fetched at once
+        recover: (symbol) => within(rec.waitFor((s) => isConsistent(s) && s.symbol === symbol))
+      })
+
+      // the book still works: the next diff chains onto the snapshot and is published
+      yield* ws.send(diff([["64000.10", "2.5"]]))
+      const delta = yield* within(rec.waitFor((s) => isDelta(s) && s.symbol === "BTC-USDT"))
+      assert.deepStrictEqual((delta.payload as any).bids, [["64000.10", "2.5"]])
+      assert.strictEqual(provider.stats().malformedTotal, cases.length)
+
+      yield* stopProvider(run)
+      yield* assertDelivered(rec.seen, cases.map((_, i) => String(9_000 + i)), 20)
     }).pipe(Effect.scoped, Effect.provide(venueLayer)))
 })

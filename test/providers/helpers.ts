@@ -200,7 +200,8 @@ export const readFrames = (name: string): Record<string, Array<string>> => {
 /** A frame an adversary (or a broken venue) sends, and what the adapter must do with it. */
 export interface HostileCase {
   readonly name: string
-  readonly frame: string
+  /** The frame, or a function that makes it when it is sent (for venues that number every message). */
+  readonly frame: string | (() => string)
   /** The refusal reason it is counted and dead-lettered under. */
   readonly reason: string
   /** The canonical symbol whose book goes stale (integrity in doubt); none when no book is named. */
@@ -271,14 +272,15 @@ export const runHostileTable = (options: {
     for (const [i, c] of options.cases.entries()) {
       const before = provider.stats().malformed[c.reason] ?? 0
       const seenBefore = rec.seen.length
-      yield* options.send(c.frame)
+      const frame = typeof c.frame === "string" ? c.frame : c.frame()
+      yield* options.send(frame)
       const probe = options.probe(i)
       yield* options.send(probe.frame)
       yield* within(rec.waitFor(isTrade(probe.tradeId)))
       assert.strictEqual(provider.stats().malformed[c.reason] ?? 0, before + 1, `${c.name}: counted as ${c.reason}`)
       const last = dl.entries().at(-1)
       assert.deepStrictEqual(
-        [last?.source, last?.reason, last?.raw === c.frame.slice(0, maxRaw)],
+        [last?.source, last?.reason, last?.raw === frame.slice(0, maxRaw)],
         [provider.name, c.reason, true],
         `${c.name}: dead-lettered`
       )
