@@ -8,7 +8,7 @@
 import { Effect, Layer, Logger, LogLevel } from "effect"
 import { Event } from "../src/Event.js"
 import { Pool } from "../src/Pool.js"
-import { Recycler } from "../src/Recycler.js"
+import { generationOf, Recycler } from "../src/Recycler.js"
 import { arg, benchTicker, emitJson, heapUsed, machine, table } from "./internal/report.js"
 
 const CYCLES = arg("--cycles", 10_000_000)
@@ -40,12 +40,13 @@ const pooled = (debug: boolean, cycles: number) =>
     original.payload = payload
     original.symbol = "BTC-USDT"
     const step = () => {
-      recycler.unsafeRecycle(pool.clone(original))
+      const dup = pool.clone(original)
+      recycler.unsafeRecycle(dup, generationOf(dup))
     }
     for (let i = 0; i < 10_000; i++) step()
     const heapBefore = pool.stats().Event.heapAllocated
     const r = measure(cycles, step)
-    recycler.unsafeRecycle(original)
+    recycler.unsafeRecycle(original, generationOf(original))
     return { ...r, heapAllocated: pool.stats().Event.heapAllocated - heapBefore }
   }).pipe(
     Effect.scoped,

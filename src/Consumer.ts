@@ -34,7 +34,7 @@ import { Dispatcher, type RouteKey } from "./Dispatcher.js"
 import type { UnknownConsumer } from "./Errors.js"
 import type { AnyEvent } from "./Event.js"
 import { Histogram, type LatencySummary, nowUs, WindowedHistogram } from "./internal/histogram.js"
-import { Recycler } from "./Recycler.js"
+import { type Generation, Recycler } from "./Recycler.js"
 
 /** The period of the recent-latency window: a summary covers one to two of them. */
 const RECENT_PERIOD_US = 10_000_000
@@ -129,11 +129,14 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
     }): Effect.Effect<void> => {
       const batchSize = spec.batchSize ?? 256
       const batch: Array<AnyEvent> = []
+      // the generation each batched event was received with, in step with `batch`
+      const gens: Array<Generation> = []
       let index = 0
       // The event in flight: one at a time per consumer, so its context lives
       // here rather than in closures made per event; the interruption
       // finalizer below recycles it.
       let inFlight: AnyEvent | undefined
+      let inFlightGen = 0 as Generation
       state.pending = () => batch.length - index
       let inFlightCritical = false
       let inFlightStart = 0
@@ -144,7 +147,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         if (e === undefined) return // a skipped event: already recycled
         inFlight = undefined
         e._ack?.()
-        recycle(e)
+        recycle(e, inFlightGen)
         state.processed++
         if (inFlightCritical) state.criticalProcessed++
         if (inFlightStart > 0) state.processing.record(nowUs() - inFlightStart)
@@ -156,7 +159,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         inFlight = undefined
         const context: FailureContext = { consumerId: spec.id, traceId: e.traceId, kind: e.kind }
         e._ack?.()
-        recycle(e)
+        recycle(e, inFlightGen)
         state.failures++
         if (inFlightCritical) state.criticalProcessed++
         return Effect.zipRight(reportFailure(context, cause), processBatch)
@@ -164,7 +167,12 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
 
       /** Starts the lambda on the next event: a critical one waiting first, else the batch's next. */
       const next = (): Effect.Effect<unknown, E> => {
-        const e = box.pollCritical() ?? batch[index++]!
+        let e = box.pollCritical()
+        let gen: Generation
+        if (e === undefined) {
+          gen = gens[index]!
+          e = batch[index++]!
+        } else gen = box.polledGeneration
         const critical = isCritical(e.kind)
         if (critical) {
           if (e.kind === "control_ack") {
@@ -175,7 +183,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
           }
         } else if (e.routingVersion < state.minVersion) {
           state.skippedStale++
-          recycle(e)
+          recycle(e, gen)
           return Effect.void
         }
         // timed when the dispatcher sampled this event for latency
@@ -185,6 +193,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
           state.recentDispatchToLambda.record(start - e._dispatchTs, start)
         }
         inFlight = e
+        inFlightGen = gen
         inFlightCritical = critical
         inFlightStart = start
         try {
@@ -208,19 +217,24 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
 
       const drain: Effect.Effect<void> = Effect.suspend(() => {
         batch.length = 0
+        gens.length = 0
         index = 0
         let e: AnyEvent | undefined
-        while (batch.length < batchSize && (e = box.poll()) !== undefined) batch.push(e)
+        while (batch.length < batchSize && (e = box.poll()) !== undefined) {
+          batch.push(e)
+          gens.push(box.polledGeneration)
+        }
         return batch.length === 0 ? box.awaitEvent : processBatch
       })
 
       return Effect.forever(drain).pipe(
         Effect.onExit(() =>
           Effect.sync(() => {
-            if (inFlight !== undefined) recycle(inFlight)
+            if (inFlight !== undefined) recycle(inFlight, inFlightGen)
             inFlight = undefined
-            for (let i = index; i < batch.length; i++) recycle(batch[i]!)
+            for (let i = index; i < batch.length; i++) recycle(batch[i]!, gens[i]!)
             batch.length = 0
+            gens.length = 0
           })
         ),
         Effect.asVoid

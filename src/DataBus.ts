@@ -29,7 +29,7 @@ import { isCritical } from "../schema/Event.js"
 import { DEFAULT_CRITICAL_CAPACITY, DEFAULT_CRITICAL_HIGH_WATER, DEFAULT_MARKET_LANE } from "../schema/Sizing.js"
 import type { DeliveryError } from "./Errors.js"
 import type { AnyEvent } from "./Event.js"
-import { Recycler } from "./Recycler.js"
+import { type Generation, generationOf, Recycler } from "./Recycler.js"
 
 export interface MailboxOptions {
   /** Bound of the market-data lane. */
@@ -110,6 +110,11 @@ const sameStream = (a: AnyEvent, b: AnyEvent): boolean =>
 export class Mailbox {
   private readonly market = new Ring<AnyEvent>()
   private readonly critical = new Ring<AnyEvent>()
+  // the generation each queued event was received with, in step with its lane
+  private readonly marketGens = new Ring<Generation>()
+  private readonly criticalGens = new Ring<Generation>()
+  /** The generation of the event the last `poll`/`pollCritical` returned: its taker keeps it to recycle with. */
+  polledGeneration = 0 as Generation
   private waiter: ((_: Effect.Effect<void>) => void) | undefined = undefined
   private closed = false
   private highWaterWarned = false
@@ -122,7 +127,7 @@ export class Mailbox {
   constructor(
     readonly consumerId: string,
     readonly options: MailboxOptions,
-    private readonly recycle: (e: AnyEvent) => boolean,
+    private readonly recycle: (e: AnyEvent, gen: Generation) => boolean,
     private readonly warn: (message: string, depth: number) => void,
     /** Told of an event this mailbox refuses (closed, or its critical lane full), before it is recycled. */
     private readonly refused: (e: AnyEvent, reason: "closed" | "critical_lane_full") => void = () => {}
@@ -130,9 +135,10 @@ export class Mailbox {
 
   /** Takes ownership of `e`. */
   offer(e: AnyEvent): void {
+    const gen = generationOf(e)
     if (this.closed) {
       this.refused(e, "closed")
-      this.recycle(e)
+      this.recycle(e, gen)
       return
     }
     if (isCritical(e.kind)) {
@@ -140,10 +146,11 @@ export class Mailbox {
       if (this.critical.size >= this.options.criticalCapacity) {
         this.criticalRefused++
         this.refused(e, "critical_lane_full")
-        this.recycle(e)
+        this.recycle(e, gen)
         return
       }
       this.critical.push(e)
+      this.criticalGens.push(gen)
       const depth = this.critical.size
       if (depth > this.criticalHighWaterMark) this.criticalHighWaterMark = depth
       if (depth >= this.options.criticalHighWater && !this.highWaterWarned) {
@@ -160,13 +167,16 @@ export class Mailbox {
         const i = this.market.findLastIndex((q) => sameStream(q, e))
         if (i >= 0) {
           const replaced = this.market.at(i)
+          const replacedGen = this.marketGens.at(i)
           this.market.set(i, e)
+          this.marketGens.set(i, gen)
           this.coalesced++
-          this.recycle(replaced)
+          this.recycle(replaced, replacedGen)
           return
         }
       }
       this.market.push(e)
+      this.marketGens.push(gen)
     }
     const w = this.waiter
     if (w !== undefined) {
@@ -175,14 +185,22 @@ export class Mailbox {
     }
   }
 
-  /** The next critical event, if one is queued. */
+  /** The next critical event, if one is queued (its generation in `polledGeneration`). */
   pollCritical(): AnyEvent | undefined {
-    return this.critical.size > 0 ? this.critical.shift() : undefined
+    if (this.critical.size === 0) return undefined
+    this.polledGeneration = this.criticalGens.shift()!
+    return this.critical.shift()
   }
 
-  /** The next event: critical lane first. */
+  /** The next event: critical lane first (its generation in `polledGeneration`). */
   poll(): AnyEvent | undefined {
-    return this.critical.size > 0 ? this.critical.shift() : this.market.shift()
+    if (this.critical.size > 0) {
+      this.polledGeneration = this.criticalGens.shift()!
+      return this.critical.shift()
+    }
+    if (this.market.size === 0) return undefined
+    this.polledGeneration = this.marketGens.shift()!
+    return this.market.shift()
   }
 
   get size(): number {
@@ -204,7 +222,7 @@ export class Mailbox {
   close(): void {
     this.closed = true
     let e: AnyEvent | undefined
-    while ((e = this.poll()) !== undefined) this.recycle(e)
+    while ((e = this.poll()) !== undefined) this.recycle(e, this.polledGeneration)
   }
 
   stats(): MailboxStats {
@@ -325,7 +343,7 @@ export class DataBus extends Context.Tag("meltica/DataBus")<DataBus, DataBusShap
           const box = boxes.get(consumerId)
           if (box === undefined) {
             undeliverable++
-            recycler.unsafeRecycle(e)
+            recycler.unsafeRecycle(e, generationOf(e))
           } else box.offer(e)
         })
 

@@ -30,7 +30,7 @@ import { Histogram, nowUs } from "./internal/histogram.js"
 import { makeDeadlineTimer } from "./internal/deadlineTimer.js"
 import { type OrderingNotice, StreamOrdering } from "./internal/ordering.js"
 import { Pool } from "./Pool.js"
-import { Recycler } from "./Recycler.js"
+import { type Generation, generationOf, Holdings, Recycler } from "./Recycler.js"
 
 export interface DispatcherSettings {
   /** How long a sequence gap may hold later events of its stream back. */
@@ -122,6 +122,19 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
     const clock = yield* Effect.clock
     const timers = yield* FiberSet.make<void>()
     const recycle = recycler.unsafeRecycle
+    // Events the ordering engine holds behind gaps, with the generation each was
+    // received with; `dispatching` is the one being accepted right now (held
+    // only if the engine buffers it, so the in-order fast path costs nothing).
+    const held = new Holdings()
+    let dispatching: AnyEvent | undefined
+    let dispatchingGen = 0 as Generation
+    let dispatchingDropped = false
+    const drop = (x: AnyEvent): void => {
+      if (x === dispatching) {
+        dispatchingDropped = true
+        recycle(x, dispatchingGen)
+      } else recycle(x, held.letGo(x))
+    }
 
     // suspect jumps, resyncs and epoch resets are counted; one in a second at most is logged
     let notice: OrderingNotice | undefined
@@ -134,7 +147,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
         jumpWindow: settings.jumpWindow,
         resyncAfter: settings.resyncAfter
       },
-      recycle,
+      drop,
       (n) => {
         notice = n
         noticesSince++
@@ -191,13 +204,13 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
         })
       )
 
-    /** Hands one released event to its subscribers. Ownership of `e` ends here. */
-    const fanOut = (e: AnyEvent): Effect.Effect<void> => {
+    /** Hands one released event (held in period `gen`) to its subscribers. Ownership of `e` ends here. */
+    const fanOut = (e: AnyEvent, gen: Generation): Effect.Effect<void> => {
       const subs = routesOf(e)
       const n = subs === undefined ? 0 : subs.length
       if (n === 0) {
         noSubscriber++
-        recycle(e)
+        recycle(e, gen)
         return Effect.void
       }
       const t0 = ++sampled % sampleEvery === 0 ? nowUs() : 0
@@ -220,7 +233,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
       }
       const traceId = e.traceId
       const kind = e.kind
-      recycle(e)
+      recycle(e, gen)
       if (pending === undefined) {
         if (t0 > 0) fanoutDuration.record(nowUs() - t0)
         return Effect.void
@@ -266,8 +279,14 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
       }
     }
 
-    const fanOutAll = (events: ReadonlyArray<AnyEvent>): Effect.Effect<void> =>
-      events.length === 1 ? fanOut(events[0]!) : Effect.forEach(events, fanOut, { discard: true })
+    const fanOutAll = (events: ReadonlyArray<AnyEvent>, gens: ReadonlyArray<Generation>): Effect.Effect<void> =>
+      events.length === 1
+        ? fanOut(events[0]!, gens[0]!)
+        : Effect.forEach(events, (e, i) => fanOut(e, gens[i]!), { discard: true })
+
+    /** The generations of events the ordering engine released, taking them out of `held`. */
+    const releasedGens = (events: ReadonlyArray<AnyEvent>): Array<Generation> =>
+      events.map((x) => x === dispatching ? dispatchingGen : held.letGo(x))
 
     /** Skips gaps whose lateness ran out and releases what waited behind them. */
     const gapTimer = makeDeadlineTimer({
@@ -278,16 +297,17 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
         Effect.suspend(() => {
           const out: Array<AnyEvent> = []
           ordering.expire(now, out)
-          return fanOutAll(out)
+          return fanOutAll(out, releasedGens(out))
         })
     })
 
     const dispatchNow = (e: AnyEvent): Effect.Effect<void> => {
       dispatched++
+      const gen = generationOf(e)
       if (isCritical(e.kind)) {
         const owner = criticalOwner(e)
         if (owner === undefined) {
-          recycle(e)
+          recycle(e, gen)
           return Effect.logError("critical event without an owner").pipe(
             Effect.annotateLogs({ trace_id: e.traceId, kind: e.kind })
           )
@@ -296,8 +316,21 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
         deliveries++
         return bus.publish(owner, e)
       }
-      if (ordering.accept(e, nowMs, scratch)) return notice === undefined ? fanOut(e) : Effect.zipRight(logNotice(), fanOut(e))
-      const released = scratch.length === 0 ? Effect.void : fanOutAll(scratch.splice(0, scratch.length))
+      dispatching = e
+      dispatchingGen = gen
+      dispatchingDropped = false
+      if (ordering.accept(e, nowMs, scratch)) {
+        dispatching = undefined
+        return notice === undefined ? fanOut(e, gen) : Effect.zipRight(logNotice(), fanOut(e, gen))
+      }
+      // neither dropped nor released: the engine buffers it behind a gap
+      if (!dispatchingDropped && scratch.indexOf(e) < 0) held.hold(e, gen)
+      let released: Effect.Effect<void> = Effect.void
+      if (scratch.length > 0) {
+        const events = scratch.splice(0, scratch.length)
+        released = fanOutAll(events, releasedGens(events))
+      }
+      dispatching = undefined
       const armed = Effect.zipRight(released, gapTimer.arm())
       return notice === undefined ? armed : Effect.zipRight(logNotice(), armed)
     }
@@ -362,7 +395,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
       Effect.sync(() => {
         const left: Array<AnyEvent> = []
         ordering.drain(left)
-        recycler.unsafeRecycleMany(left)
+        recycler.unsafeRecycleMany(left, releasedGens(left))
       })
     )
 

@@ -28,6 +28,13 @@ abstract class Envelope {
   abstract kind: EventKind
   /** @internal ownership state: true from acquire until recycle (the double-put guard). */
   _owned = false
+  /**
+   * @internal ownership period: bumped by the pool at every acquire and clone.
+   * A holder keeps the value it received (a `Generation`) and recycles with it,
+   * so a holder whose period has ended is refused (see `Recycler`). Never reset
+   * or copied.
+   */
+  _gen = 0
   traceId = ""
   provider = ""
   symbol = ""

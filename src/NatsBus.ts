@@ -49,7 +49,7 @@ import { CommandConsumer, CommandPublisher } from "./nats/Commands.js"
 import { CriticalPublisher, CriticalSubscriber } from "./nats/CriticalChannel.js"
 import { MarketPublisher, type MarketSubscribeFailed, MarketSubscriber } from "./nats/Market.js"
 import { commandSubject } from "./nats/Subjects.js"
-import { Recycler } from "./Recycler.js"
+import { generationOf, Recycler } from "./Recycler.js"
 
 const remoteStats = (consumerId: string): MailboxStats => ({
   consumerId,
@@ -100,7 +100,7 @@ export const layerFeedDataBus: Layer.Layer<DataBus, never, Recycler | CriticalPu
         return critical.publish(e)
       }
       undeliverable++
-      recycler.unsafeRecycle(e)
+      recycler.unsafeRecycle(e, generationOf(e))
       return Effect.void
     }
 
@@ -156,7 +156,7 @@ export const layerFeedDispatcher: Layer.Layer<Dispatcher, never, DataBus | Marke
         if (owner === undefined) {
           const traceId = e.traceId
           const kind: EventKind = e.kind
-          recycler.unsafeRecycle(e)
+          recycler.unsafeRecycle(e, generationOf(e))
           return Effect.logError("critical event without an owner").pipe(Effect.annotateLogs({ trace_id: traceId, kind }))
         }
         deliveries++
@@ -340,10 +340,16 @@ export const layerStrategyControlBus: Layer.Layer<
  * from JetStream, in order, for the life of the layer; each is acknowledged
  * once handled (its ack and result stored on the consumer's critical stream).
  */
-export const layerFeedCommands: Layer.Layer<never, never, CommandConsumer | ControlPlane> = Layer.scopedDiscard(
-  Effect.gen(function*() {
-    const commands = yield* CommandConsumer
-    const plane = yield* ControlPlane
-    yield* commands.run({ handle: plane.handle, reject: plane.reject })
-  })
-)
+export const layerFeedCommands: Layer.Layer<never, never, CommandConsumer | ControlPlane | ControlProgress> = Layer
+  .scopedDiscard(
+    Effect.gen(function*() {
+      const commands = yield* CommandConsumer
+      const plane = yield* ControlPlane
+      // each command's start and end are tracked: a Control Plane stuck on one is not ready
+      const progress = yield* ControlProgress
+      yield* commands.run({
+        handle: (command) => progress.track(plane.handle(command)),
+        reject: (invalid) => progress.track(plane.reject(invalid))
+      })
+    })
+  )

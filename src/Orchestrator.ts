@@ -25,7 +25,7 @@ import { ExecutionVenue } from "./ExecutionVenue.js"
 import { makeDeadlineTimer } from "./internal/deadlineTimer.js"
 import { type MergeConfig, MergeWindows, type Outcome } from "./internal/mergeWindow.js"
 import { Pool } from "./Pool.js"
-import { Recycler } from "./Recycler.js"
+import { generationOf, Holdings, Recycler } from "./Recycler.js"
 
 export class NothingStaged extends Data.TaggedError("NothingStaged")<{
   readonly expectedStagedId: string | undefined
@@ -84,6 +84,14 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
     const nowMs = () => clock.unsafeCurrentTimeMillis()
 
     const windows = new MergeWindows()
+    // the merge windows' fragments (our clones), with the generation of each
+    const fragments = new Holdings()
+    const recycleFragment = (f: AnyEvent): void => {
+      recycle(f, fragments.letGo(f))
+    }
+    const recycleFragments = (fs: Iterable<AnyEvent>): void => {
+      for (const f of fs) recycleFragment(f)
+    }
     let version = settings.initialVersion
     // the venue's execution reports carry the version current at their creation
     if (Option.isSome(venue)) venue.value.followRoutingVersion(() => version)
@@ -106,7 +114,7 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
       for (const o of outcomes) {
         switch (o._tag) {
           case "Merged": {
-            recycler.unsafeRecycleMany(o.fragments)
+            recycleFragments(o.fragments)
             counts.merged++
             const m = pool.acquireMerged()
             m.kind = o.kind
@@ -121,20 +129,20 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
             break
           }
           case "Suppressed":
-            recycler.unsafeRecycleMany(o.fragments)
+            recycleFragments(o.fragments)
             counts.suppressed++
             for (const p of o.missing) missing[p] = (missing[p] ?? 0) + 1
             break
           case "Late":
             counts.late++
-            recycle(o.fragment)
+            recycleFragment(o.fragment)
             break
           case "Replaced":
             counts.replaced++
-            recycle(o.fragment)
+            recycleFragment(o.fragment)
             break
           case "Ignored":
-            recycle(o.fragment)
+            recycleFragment(o.fragment)
             break
         }
       }
@@ -153,12 +161,14 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
       counts.ingested++
       if (routes !== undefined && routes.get(e.symbol)?.providers.has(e.provider) !== true) {
         counts.unrouted++
-        recycle(e)
+        recycle(e, generationOf(e))
         return Effect.void
       }
       const tap = Option.isSome(venue) ? venue.value.onMarketData(e) : Effect.void
       if (!windows.has(e.symbol, e.kind)) return Effect.zipRight(tap, forward(e))
-      const settled = settle(windows.add(pool.clone(e), nowMs()))
+      const fragment = pool.clone(e)
+      fragments.hold(fragment)
+      const settled = settle(windows.add(fragment, nowMs()))
       return Effect.zipRight(tap, Effect.zipRight(settled, Effect.zipRight(windowTimer.arm(), forward(e))))
     }
 
@@ -167,7 +177,7 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
 
     /** Configures (or reconfigures) a merge; fragments of a window cut short are recycled. */
     const configureMerge = (cfg: MergeConfig): Effect.Effect<void> =>
-      Effect.sync(() => recycler.unsafeRecycleMany(windows.configure(cfg)))
+      Effect.sync(() => recycleFragments(windows.configure(cfg)))
 
     const stage = (cmd: StageRouting): Effect.Effect<string> =>
       Effect.sync(() => {
@@ -196,22 +206,22 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
           }
         }
         for (const c of windows.configs()) {
-          if (!wanted.has(`${c.symbol}|${c.kind}`)) recycler.unsafeRecycleMany(windows.remove(c.symbol, c.kind))
+          if (!wanted.has(`${c.symbol}|${c.kind}`)) recycleFragments(windows.remove(c.symbol, c.kind))
         }
-        for (const c of wanted.values()) recycler.unsafeRecycleMany(windows.configure(c))
+        for (const c of wanted.values()) recycleFragments(windows.configure(c))
         routes = new Map(next.routes.map((r) => [r.symbol, { providers: new Set(r.providers) }]))
         version++
         return Effect.succeed(version)
       })
 
-    yield* Effect.addFinalizer(() => Effect.sync(() => recycler.unsafeRecycleMany(windows.drain())))
+    yield* Effect.addFinalizer(() => Effect.sync(() => recycleFragments(windows.drain())))
 
     return {
       ingest,
       routingVersion: () => version,
       configureMerge,
       removeMerge: (symbol: string, kind: MergeKind) =>
-        Effect.sync(() => recycler.unsafeRecycleMany(windows.remove(symbol, kind))),
+        Effect.sync(() => recycleFragments(windows.remove(symbol, kind))),
       stage,
       flip,
       stats: (): OrchestratorStats => ({

@@ -7,6 +7,11 @@
  *
  * Objects go back only through the `Recycler`; the release hook below is
  * internal and the Recycler is its one caller.
+ *
+ * Every take (acquire or clone) starts a new ownership period: the object's
+ * generation is bumped, and the holder recycles with the `Generation` it
+ * received, so a holder whose period has ended cannot put the object back
+ * while someone else holds it.
  */
 import { Config, Context, Effect, Layer } from "effect"
 import { DEFAULT_EVENT_POOL_CAPACITY } from "../schema/Sizing.js"
@@ -63,6 +68,24 @@ export interface PoolTypeStats {
 
 export type PoolStats = { readonly [K in PoolType]: PoolTypeStats }
 
+declare const GenerationBrand: unique symbol
+
+/**
+ * One ownership period of one pooled object, as its holder received it.
+ * Only the pool makes one (at acquire, clone, or when a holder takes an
+ * event over); `Recycler.unsafeRecycle` requires it, so every structure that
+ * holds an event to recycle later holds its generation beside it.
+ */
+export type Generation = number & { readonly [GenerationBrand]: true }
+
+/**
+ * The generation of an event whose ownership the caller takes now: read once,
+ * at the hand-over (an acquire, a clone, an `offer`), and kept with the
+ * event until it is recycled or handed on. Reading it again at recycle time
+ * would defeat the guard.
+ */
+export const generationOf = (e: AnyEvent): Generation => e._gen as Generation
+
 class FreeList<A extends AnyEvent> {
   readonly items: Array<A> = []
   acquired = 0
@@ -73,10 +96,14 @@ class FreeList<A extends AnyEvent> {
 
   take(): A {
     this.acquired++
-    const item = this.items.pop()
-    if (item !== undefined) return item
-    this.heapAllocated++
-    return this.make()
+    let item = this.items.pop()
+    if (item === undefined) {
+      this.heapAllocated++
+      item = this.make()
+    }
+    item._owned = true
+    item._gen++
+    return item
   }
 
   put(item: A): void {
@@ -126,14 +153,12 @@ const makePool = (settings: PoolSettings) => {
 
   const acquire = <K extends PoolType>(type: K): PooledByType[K] => {
     const obj = (lists[type] as FreeList<AnyEvent>).take()
-    obj._owned = true
     return (views === undefined ? obj : views.wrap(obj)) as PooledByType[K]
   }
 
   /** A new object of the same type, from the pool, holding a copy of `src`. */
   const clone = <A extends AnyEvent>(src: A): A => {
     const obj = (lists[src._pool] as FreeList<AnyEvent>).take()
-    obj._owned = true
     ;(obj as { copyFrom(s: AnyEvent): void }).copyFrom(src)
     return (views === undefined ? obj : views.wrap(obj)) as A
   }

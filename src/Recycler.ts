@@ -4,8 +4,13 @@
  * Every stage hands its last-owned events here (the Orchestrator its merge
  * fragments, the Dispatcher its fan-out originals, the consumer wrapper every
  * delivered event). It resets every field, routes the object to its own type's
- * pool, and refuses a second recycle of the same object (the double-put guard:
- * always on, O(1), an ownership flag on the object).
+ * pool, and refuses a recycle by anyone but the current holder (the double-put
+ * guard: always on, O(1)). Every recycle names the `Generation` its holder
+ * received; the pool bumps an object's generation at every acquire and clone,
+ * so a holder whose ownership ended (it recycled the object, the pool handed it
+ * to someone else, and it recycles again) names an old generation and is
+ * refused, and the object stays with its current holder. An object nobody owns
+ * is refused the same way.
  *
  * In debug mode the holder owns a view that the recycle revokes (see
  * `internal/debugViews.ts`), double-puts carry both stacks, and the leak report
@@ -14,14 +19,24 @@
 import { Effect, Queue, Scope } from "effect"
 import type { AnyEvent, PoolType } from "./Event.js"
 import { poolTypes } from "./Event.js"
-import { captureStack, type StackTrace } from "./internal/debugViews.js"
-import { Pool, PoolInternal } from "./Pool.js"
+import { captureStack, type StackTrace, type ViewRecord } from "./internal/debugViews.js"
+import { type Generation, generationOf, Pool, PoolInternal } from "./Pool.js"
+
+export { type Generation, generationOf } from "./Pool.js"
 
 export type Violation =
   | {
     readonly _tag: "DoublePut"
+    /**
+     * "Unowned": the object was already back in its pool. "StaleHolder": the
+     * object is held by someone else now (the caller's generation has passed).
+     */
+    readonly reason: "Unowned" | "StaleHolder"
     readonly pool: PoolType
     readonly traceId: string
+    /** The generation the caller named, and the object's current one. */
+    readonly generation: number
+    readonly currentGeneration: number
     readonly stack: StackTrace
     /** Debug mode: the stack of the first recycle. */
     readonly firstRecycle: StackTrace | undefined
@@ -42,9 +57,40 @@ export interface LeakReport {
 
 export interface RecyclerStats {
   readonly recycled: number
+  /** Every refused second recycle (both reasons). */
   readonly doublePuts: number
+  /** Of which: by a holder whose ownership had ended while the object was held by another. */
+  readonly staleHolderPuts: number
   readonly notPooled: number
 }
+
+/**
+ * The generations of the events a holder keeps in a structure that stores
+ * events only (an ordering buffer, a merge window): `hold` at the hand-over,
+ * `letGo` when the event leaves (to be recycled or handed on). O(1); an
+ * event the holder never took gets a generation no object has, so recycling
+ * it is refused as a stale holder's.
+ */
+export class Holdings {
+  private readonly gens = new Map<AnyEvent, Generation>()
+  /** Records the generation of an event the caller takes over now. */
+  hold(e: AnyEvent, gen: Generation = generationOf(e)): void {
+    this.gens.set(e, gen)
+  }
+  /** The generation the holder received for `e`; `e` is no longer held. */
+  letGo(e: AnyEvent): Generation {
+    const gen = this.gens.get(e)
+    if (gen === undefined) return NOT_HELD
+    this.gens.delete(e)
+    return gen
+  }
+  get size(): number {
+    return this.gens.size
+  }
+}
+
+/** No object ever has this generation (the pool's first take makes it 1). */
+const NOT_HELD = -1 as Generation
 
 export const formatLeakReport = (report: LeakReport): string => {
   const head = `leak report: ${report.total} outstanding pooled object(s) ` +
@@ -60,42 +106,55 @@ export class Recycler extends Effect.Service<Recycler>()("meltica/Recycler", {
     const violations = yield* Queue.dropping<Violation>(1024)
     let recycled = 0
     let doublePuts = 0
+    let staleHolderPuts = 0
     let notPooled = 0
 
     const refuse = (v: Violation): false => {
-      if (v._tag === "DoublePut") doublePuts++
-      else notPooled++
+      if (v._tag === "DoublePut") {
+        doublePuts++
+        if (v.reason === "StaleHolder") staleHolderPuts++
+      } else notPooled++
       Queue.unsafeOffer(violations, v)
       return false
     }
 
-    /** Recycles one object; returns false (and reports it) when the recycle is refused. */
-    const unsafeRecycle = (obj: AnyEvent): boolean => {
+    const doublePut = (
+      target: AnyEvent,
+      reason: "Unowned" | "StaleHolder",
+      gen: Generation,
+      firstRecycle: StackTrace | undefined
+    ): false =>
+      refuse({
+        _tag: "DoublePut",
+        reason,
+        pool: target._pool,
+        traceId: target.traceId,
+        generation: gen,
+        currentGeneration: target._gen,
+        stack: captureStack(2),
+        firstRecycle
+      })
+
+    /**
+     * Recycles one object held in ownership period `gen` (the generation its
+     * holder received); returns false (and reports it) when the recycle is refused.
+     */
+    const unsafeRecycle = (obj: AnyEvent, gen: Generation): boolean => {
       let target = obj
+      let record: ViewRecord | undefined
       if (views !== undefined) {
-        const record = views.resolve(obj)
+        record = views.resolve(obj)
         if (record === undefined) return refuse({ _tag: "NotPooled", stack: captureStack(1) })
-        if (record.recycled !== undefined) {
-          return refuse({
-            _tag: "DoublePut",
-            pool: record.target._pool,
-            traceId: record.target.traceId,
-            stack: captureStack(1),
-            firstRecycle: record.recycled
-          })
-        }
-        record.recycled = captureStack(1)
-        views.outstanding.delete(record)
         target = record.target
+        if (record.recycled !== undefined) {
+          return doublePut(target, target._owned ? "StaleHolder" : "Unowned", gen, record.recycled)
+        }
       }
-      if (!target._owned) {
-        return refuse({
-          _tag: "DoublePut",
-          pool: target._pool,
-          traceId: target.traceId,
-          stack: captureStack(1),
-          firstRecycle: undefined
-        })
+      if (!target._owned) return doublePut(target, "Unowned", gen, undefined)
+      if (target._gen !== gen) return doublePut(target, "StaleHolder", gen, undefined)
+      if (record !== undefined) {
+        record.recycled = captureStack(1)
+        views!.outstanding.delete(record)
       }
       target._owned = false
       target.reset()
@@ -104,16 +163,26 @@ export class Recycler extends Effect.Service<Recycler>()("meltica/Recycler", {
       return true
     }
 
-    const unsafeRecycleMany = (objs: Iterable<AnyEvent>): void => {
-      for (const o of objs) unsafeRecycle(o)
+    /** Recycles `objs[i]` held in period `gens[i]`, for every i. */
+    const unsafeRecycleMany = (objs: ReadonlyArray<AnyEvent>, gens: ReadonlyArray<Generation>): void => {
+      for (let i = 0; i < objs.length; i++) unsafeRecycle(objs[i]!, gens[i]!)
     }
 
-    const logViolation = (v: Violation) =>
+    // built only when a warning would be written: formatting a stack costs more than the refusal
+    const logViolation = (v: Violation) => Effect.asVoid(Effect.whenLogLevel(Effect.suspend(() => violationLog(v)), "Warning"))
+    const violationLog = (v: Violation) =>
       v._tag === "DoublePut"
-        ? Effect.logWarning("double put refused: the object was already recycled").pipe(
+        ? Effect.logWarning(
+          v.reason === "StaleHolder"
+            ? "double put refused: the caller's ownership has ended and the object is held by another"
+            : "double put refused: the object was already recycled"
+        ).pipe(
           Effect.annotateLogs({
+            reason: v.reason,
             pool: v.pool,
             trace_id: v.traceId,
+            generation: v.generation,
+            current_generation: v.currentGeneration,
             stack: v.stack.stack,
             ...(v.firstRecycle === undefined ? {} : { first_recycle_stack: v.firstRecycle.stack })
           })
@@ -144,13 +213,20 @@ export class Recycler extends Effect.Service<Recycler>()("meltica/Recycler", {
     return {
       unsafeRecycle,
       unsafeRecycleMany,
-      recycle: (obj: AnyEvent): Effect.Effect<boolean> => Effect.sync(() => unsafeRecycle(obj)),
-      recycleMany: (objs: Iterable<AnyEvent>): Effect.Effect<void> => Effect.sync(() => unsafeRecycleMany(objs)),
+      recycle: (obj: AnyEvent, gen: Generation): Effect.Effect<boolean> => Effect.sync(() => unsafeRecycle(obj, gen)),
+      recycleMany: (objs: ReadonlyArray<AnyEvent>, gens: ReadonlyArray<Generation>): Effect.Effect<void> =>
+        Effect.sync(() => unsafeRecycleMany(objs, gens)),
       /** An object acquired for the life of the current scope, recycled when it closes, however it closes. */
       scoped: <A extends AnyEvent>(acquire: () => A): Effect.Effect<A, never, Scope.Scope> =>
-        Effect.acquireRelease(Effect.sync(acquire), (a) => Effect.sync(() => unsafeRecycle(a))),
+        Effect.map(
+          Effect.acquireRelease(Effect.sync(() => {
+            const a = acquire()
+            return { a, gen: generationOf(a) }
+          }), (held) => Effect.sync(() => unsafeRecycle(held.a, held.gen))),
+          (held) => held.a
+        ),
       leakReport,
-      stats: (): RecyclerStats => ({ recycled, doublePuts, notPooled })
+      stats: (): RecyclerStats => ({ recycled, doublePuts, staleHolderPuts, notPooled })
     } as const
   }),
   dependencies: [Pool.Default]

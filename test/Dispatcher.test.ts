@@ -7,7 +7,7 @@ import { Dispatcher } from "../src/Dispatcher.js"
 import { DeliveryError, FanoutFailed } from "../src/Errors.js"
 import type { AnyEvent } from "../src/Event.js"
 import { Pool } from "../src/Pool.js"
-import { Recycler } from "../src/Recycler.js"
+import { generationOf, Recycler } from "../src/Recycler.js"
 import { eventually, execReport, market } from "./support/events.js"
 import { runAndCountLeftFibers } from "./support/leaks.js"
 
@@ -267,7 +267,7 @@ describe("Dispatcher", () => {
               offer: () => false,
               deliver: (e: AnyEvent) =>
                 failing.has(id)
-                  ? Effect.sync(() => recycler.unsafeRecycle(e)).pipe(
+                  ? Effect.sync(() => recycler.unsafeRecycle(e, generationOf(e))).pipe(
                     Effect.zipRight(Effect.fail(new DeliveryError({ consumerId: id, reason: "connection lost" })))
                   )
                   : memory.publish(id, e)

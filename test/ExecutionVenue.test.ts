@@ -14,7 +14,7 @@ import {
 } from "../src/ExecutionVenue.js"
 import type { Event } from "../src/Event.js"
 import { Pool } from "../src/Pool.js"
-import { Recycler } from "../src/Recycler.js"
+import { generationOf, Recycler } from "../src/Recycler.js"
 
 const SYM = "BTC-USDT"
 
@@ -30,7 +30,7 @@ const TestSink = Layer.effect(
     return (report) =>
       Effect.yieldNow().pipe(Effect.zipRight(Effect.sync(() => {
         received.push(report.toWire())
-        assert.isTrue(recycler.unsafeRecycle(report), "the sink owns each report exactly once")
+        assert.isTrue(recycler.unsafeRecycle(report, generationOf(report)), "the sink owns each report exactly once")
       })))
   })
 )
@@ -67,7 +67,8 @@ const feed = (s: Services, symbol: string, provider: string, payload: Event["pay
     e.kind = payload!._tag as Event["kind"]
     e.payload = payload
     e.traceId = traceId
-    return s.venue.onMarketData(e).pipe(Effect.ensuring(Effect.sync(() => s.recycler.unsafeRecycle(e))))
+    const gen = generationOf(e)
+    return s.venue.onMarketData(e).pipe(Effect.ensuring(Effect.sync(() => s.recycler.unsafeRecycle(e, gen))))
   })
 
 const lv = (levels: ReadonlyArray<readonly [string, string]>) =>
@@ -511,7 +512,7 @@ describe("ExecutionVenue (paper)", () => {
               Effect.zipRight(Deferred.await(gate)),
               Effect.zipRight(Effect.sync(() => {
                 received.push(report.toWire())
-                recycler.unsafeRecycle(report)
+                recycler.unsafeRecycle(report, generationOf(report))
               }))
             )
         })
@@ -548,7 +549,7 @@ describe("ExecutionVenue (paper)", () => {
         report.symbol = SYM
         yield* s.venue.onMarketData(merged)
         yield* s.venue.onMarketData(report)
-        s.recycler.unsafeRecycleMany([merged, report])
+        s.recycler.unsafeRecycleMany([merged, report], [generationOf(merged), generationOf(report)])
         assert.deepStrictEqual([s.venue.stats().symbols, s.venue.stats().marketUpdates], [0, 0])
       })
     ))

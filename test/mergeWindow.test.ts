@@ -6,7 +6,7 @@ import type { Event } from "../src/Event.js"
 import type { MergeConfig, Outcome } from "../src/internal/mergeWindow.js"
 import { MergeWindows } from "../src/internal/mergeWindow.js"
 import { Pool } from "../src/Pool.js"
-import { Recycler } from "../src/Recycler.js"
+import { Holdings, Recycler } from "../src/Recycler.js"
 
 const layer = Recycler.DefaultWithoutDependencies.pipe(Layer.provideMerge(Pool.layer({ prewarm: 0 })))
 
@@ -20,6 +20,14 @@ const harness = Effect.gen(function*() {
   const pool = yield* Pool
   const recycler = yield* Recycler
   const engine = new MergeWindows()
+  // each fragment with the generation it was acquired in, recycled with it
+  const held = new Holdings()
+  const recycler = {
+    unsafeRecycle: (f: Event) => owner.unsafeRecycle(f, held.letGo(f)),
+    unsafeRecycleMany: (fs: ReadonlyArray<Event>) => {
+      for (const f of fs) owner.unsafeRecycle(f, held.letGo(f))
+    }
+  }
 
   const fragment = (
     provider: string,
@@ -35,6 +43,7 @@ const harness = Effect.gen(function*() {
     e.payload = payload
     e.ingestTs = ingestMs * 1000
     e.traceId = `${provider}-${ingestMs}`
+    held.hold(e)
     return e
   }
 

@@ -32,7 +32,7 @@ import { DeadLetter } from "../DeadLetter.js"
 import type { AnyEvent } from "../Event.js"
 import { nowUs } from "../internal/histogram.js"
 import { Pool } from "../Pool.js"
-import { Recycler } from "../Recycler.js"
+import { generationOf, Recycler } from "../Recycler.js"
 import { NatsConnection } from "./Connection.js"
 import { NatsPublishFailed, reasonOf } from "./Errors.js"
 import { runDurable } from "./internal/durable.js"
@@ -145,12 +145,13 @@ export class CriticalPublisher extends Effect.Service<CriticalPublisher>()("melt
     /** Takes ownership of `e`; completes once the server has stored it. */
     const publish = (e: AnyEvent): Effect.Effect<void> =>
       Effect.suspend(() => {
+        const gen = generationOf(e)
         const owner = criticalOwner(e)
         const id = criticalId(e)
         const encoded = encodeEvent(e)
         const traceId = e.traceId
         const kind = e.kind
-        recycler.unsafeRecycle(e)
+        recycler.unsafeRecycle(e, gen)
         if (owner === undefined || id === undefined || Either.isLeft(encoded)) {
           refused++
           return Effect.logError("critical event cannot be published").pipe(

@@ -27,7 +27,7 @@ import { DeadLetter } from "../DeadLetter.js"
 import { Dispatcher, type RouteKey } from "../Dispatcher.js"
 import type { AnyEvent } from "../Event.js"
 import { Pool } from "../Pool.js"
-import { Recycler } from "../Recycler.js"
+import { generationOf, Recycler } from "../Recycler.js"
 import { NatsConnection } from "./Connection.js"
 import { reasonOf } from "./Errors.js"
 import { decodeFrame, encodeEvent, MalformedFrames, toPooled } from "./internal/frames.js"
@@ -53,6 +53,7 @@ export class MarketPublisher extends Effect.Service<MarketPublisher>()("meltica/
 
     /** Takes ownership of `e`: publishes it once and recycles it. Returns whether it went out. */
     const unsafePublish = (e: AnyEvent): boolean => {
+      const gen = generationOf(e)
       e.epoch ??= epoch
       const encoded = encodeEvent(e)
       let ok = false
@@ -64,7 +65,7 @@ export class MarketPublisher extends Effect.Service<MarketPublisher>()("meltica/
           lastFailure = reasonOf(u)
         }
       } else lastFailure = encoded.left
-      recycler.unsafeRecycle(e)
+      recycler.unsafeRecycle(e, gen)
       if (ok) published++
       else failed++
       return ok

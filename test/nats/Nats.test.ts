@@ -18,7 +18,7 @@ import { MarketSubscriber } from "../../src/nats/Market.js"
 import { CRITICAL_STREAM, criticalDurable, criticalSubject } from "../../src/nats/Subjects.js"
 import { NatsConsumers } from "../../src/NatsBus.js"
 import { Pool } from "../../src/Pool.js"
-import { Recycler } from "../../src/Recycler.js"
+import { generationOf, Recycler } from "../../src/Recycler.js"
 import { execReport, market } from "../support/events.js"
 import { runAndCountLeftFibers } from "../support/leaks.js"
 import { type Child, fixture, runScript, waitUntil } from "./support/process.js"
@@ -191,8 +191,9 @@ describe("NATS buses", { sequential: true }, () => {
           const recycler = yield* Recycler
           // only the wire form is sent: the test's own events go back to its pool at once
           const wire = (e: AnyEvent) => {
+            const gen = generationOf(e)
             const text = encodeWireJson(e.toWire())
-            recycler.unsafeRecycle(e)
+            recycler.unsafeRecycle(e, gen)
             return text
           }
           const subject = "md.sim-a.BTC-USDT.ticker"

@@ -17,7 +17,7 @@ import { MalformedFrame } from "../../../schema/Errors.js"
 import type { EventPayload, MarketKind } from "../../../schema/Event.js"
 import type { DeadLetter } from "../../DeadLetter.js"
 import type { Event } from "../../Event.js"
-import type { Pool } from "../../Pool.js"
+import { generationOf, type Pool } from "../../Pool.js"
 import type { Recycler } from "../../Recycler.js"
 
 export type Sink = (event: Event) => Effect.Effect<void>
@@ -216,6 +216,7 @@ export const makeEmitter = (
       const seq = (seqs.get(key) ?? 0) + 1
       seqs.set(key, seq)
       const ev = pool.acquireEvent()
+      const gen = generationOf(ev)
       ev.provider = provider
       ev.symbol = symbol
       ev.kind = kind
@@ -229,7 +230,7 @@ export const makeEmitter = (
       return restore(Effect.suspend(() => {
         handed = true
         return sink(ev)
-      })).pipe(Effect.onInterrupt(() => handed ? Effect.void : Effect.sync(() => recycler.unsafeRecycle(ev))))
+      })).pipe(Effect.onInterrupt(() => handed ? Effect.void : Effect.sync(() => recycler.unsafeRecycle(ev, gen))))
     })
 
   // a flood of bad frames must not become a flood of log lines
