@@ -133,7 +133,7 @@ export class Mailbox {
     private readonly refused: (e: AnyEvent, reason: "closed" | "critical_lane_full") => void = () => {}
   ) {}
 
-  /** Takes ownership of `e`. */
+  /** Takes ownership of `e` (in the ownership period it has now). */
   offer(e: AnyEvent): void {
     const gen = generationOf(e)
     if (this.closed) {

@@ -108,6 +108,9 @@ export const deliveries = counter("meltica_dispatcher_deliveries", "Deliveries t
 export const noSubscriber = counter("meltica_dispatcher_no_subscriber", "Events without a subscriber (recycled)")
 export const gapsSkipped = counter("meltica_dispatcher_gaps_skipped", "Sequence gaps skipped after the lateness tolerance")
 export const duplicates = counter("meltica_dispatcher_duplicates", "Duplicate or older sequences dropped")
+export const suspectJumps = counter("meltica_dispatcher_suspect_jumps", "Events dropped because their sequence jumped beyond the window (forged or corrupt)")
+export const streamResyncs = counter("meltica_dispatcher_stream_resyncs", "Streams resynchronised at a new numbering after a run of suspect sequences")
+export const epochResets = counter("meltica_dispatcher_epoch_resets", "Streams whose ordering started over because their feed epoch changed (a feed restarted)")
 export const deliveryFailures = counter("meltica_dispatcher_delivery_failures", "Fan-out hand-overs that failed")
 export const fanouts = counter("meltica_dispatcher_fanouts", "Fan-outs to more than one subscriber")
 export const fanoutDuration = histogram("meltica_dispatcher_fanout_duration_seconds", "Fan-out duration (clone and hand-over to every subscriber), sampled events")
@@ -163,6 +166,9 @@ export const natsCommandsSubmitted = counter("meltica_nats_commands_submitted", 
 export const natsCommandsHandled = counter("meltica_nats_commands_handled", "Commands taken from JetStream by the Control Plane")
 export const natsCommandsRefused = counter("meltica_nats_commands_refused", "Commands refused for their sender, by reason (forged: the consumer id is not the subject's; unauthorized: routing from a strategy)")
 export const natsMalformed = counter("meltica_nats_malformed_frames", "Frames from NATS that did not decode, by channel")
+export const natsCriticalUnpublishable = counter("meltica_nats_critical_unpublishable", "Critical events the server refused for good (too large, a header over its limit): dropped")
+export const natsCommandsPublishFailed = counter("meltica_nats_commands_publish_failed", "Commands the server refused for good: dropped")
+export const natsCommandsTerminated = counter("meltica_nats_commands_terminated", "Commands terminated as poison (malformed, or their handling died): never redelivered")
 
 // ---------------------------------------------------------------------------
 // Snapshot
@@ -515,6 +521,9 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
       count(noSubscriber, d.noSubscriber)
       count(gapsSkipped, d.gapsSkipped)
       count(duplicates, d.duplicates)
+      count(suspectJumps, d.suspectJumps)
+      count(streamResyncs, d.resyncs)
+      count(epochResets, d.epochResets)
       count(deliveryFailures, d.deliveryFailures)
       count(fanouts, d.fanouts)
       observe(fanoutDuration, d.fanoutDuration)
@@ -686,8 +695,10 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
       let criticalPublished = 0
       let delivered: Readonly<Record<string, number>> = {}
       if (Option.isSome(nats.criticalOut)) {
-        criticalPublished = nats.criticalOut.value.stats().published
+        const s = nats.criticalOut.value.stats()
+        criticalPublished = s.published
         count(natsCriticalPublished, criticalPublished)
+        count(natsCriticalUnpublishable, s.unpublishable)
       }
       if (Option.isSome(nats.criticalIn)) {
         const s = nats.criticalIn.value.stats()
@@ -698,8 +709,10 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
       }
       const commands = { submitted: 0, handled: 0 }
       if (Option.isSome(nats.commandsOut)) {
-        commands.submitted = nats.commandsOut.value.stats().submitted
+        const s = nats.commandsOut.value.stats()
+        commands.submitted = s.submitted
         count(natsCommandsSubmitted, commands.submitted)
+        count(natsCommandsPublishFailed, s.failed)
       }
       if (Option.isSome(nats.commandsIn)) {
         const s = nats.commandsIn.value.stats()
@@ -708,6 +721,7 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
         count(natsCommandsRefused, s.forged, [label("reason", "forged")])
         count(natsCommandsRefused, s.unauthorized, [label("reason", "unauthorized")])
         count(natsMalformed, s.invalid, [label("channel", "commands")])
+        count(natsCommandsTerminated, s.terminated)
         malformedFrames += s.invalid
       }
       return {
@@ -733,7 +747,11 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
             return { ...v, connected: s.connected, books: s.books }
           })
           const ready = readiness(views)
-          const more = Option.isSome(checks) ? checks.value.reasons() : []
+          const more = [
+            ...(Option.isSome(checks) ? checks.value.reasons() : []),
+            // a critical event the NATS server refused for good keeps the feed not ready for a while
+            ...(Option.isSome(nats.criticalOut) ? nats.criticalOut.value.readinessReasons() : [])
+          ]
           return {
             ...base,
             providers: views,

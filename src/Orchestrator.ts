@@ -20,7 +20,7 @@
 import { Context, Data, Effect, FiberSet, Layer, Option } from "effect"
 import type { MergeKind, StageRouting, SymbolRoute } from "../schema/Control.js"
 import { Dispatcher } from "./Dispatcher.js"
-import type { Event, MergedEvent } from "./Event.js"
+import type { AnyEvent, Event, MergedEvent } from "./Event.js"
 import { ExecutionVenue } from "./ExecutionVenue.js"
 import { makeDeadlineTimer } from "./internal/deadlineTimer.js"
 import { type MergeConfig, MergeWindows, type Outcome } from "./internal/mergeWindow.js"

@@ -18,7 +18,7 @@ const SYM = "BTC-USDT"
  */
 const harness = Effect.gen(function*() {
   const pool = yield* Pool
-  const recycler = yield* Recycler
+  const owner = yield* Recycler
   const engine = new MergeWindows()
   // each fragment with the generation it was acquired in, recycled with it
   const held = new Holdings()

@@ -237,8 +237,8 @@ export const makeEmitter = (
   let lastLogAt = Number.NEGATIVE_INFINITY
   let unlogged = 0
 
-    Effect.suspend(() => {
   const malformed = (reason: string, raw: string, detail?: string): Effect.Effect<void> =>
+    Effect.suspend(() => {
       counters.malformed[reason] = (counters.malformed[reason] ?? 0) + 1
       counters.malformedTotal++
       const now = clock.unsafeCurrentTimeMillis()
