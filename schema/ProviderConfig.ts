@@ -37,6 +37,18 @@ export class SimulatedFaults extends Schema.Class<SimulatedFaults>("SimulatedFau
   disconnect: Schema.optionalWith(Probability, { default: () => 0 })
 }) {}
 
+/**
+ * What a venue adapter may ask of the venue: every request (connection
+ * attempt, REST snapshot, resubscription) takes a token from a bucket of
+ * `burst` tokens refilled at `perMinute`. A "too many requests" answer
+ * without a Retry-After stops all requests for `rateLimitedMs`.
+ */
+export class RequestBudget extends Schema.Class<RequestBudget>("RequestBudget")({
+  burst: Schema.optionalWith(PositiveInt, { default: () => 10 }),
+  perMinute: Schema.optionalWith(PositiveInt, { default: () => 60 }),
+  rateLimitedMs: Schema.optionalWith(PositiveInt, { default: () => 60_000 })
+}) {}
+
 export class SimulatedVenueConfig extends Schema.TaggedClass<SimulatedVenueConfig>()("simulated", {
   name: Schema.String.pipe(Schema.nonEmptyString()),
   symbols: Schema.NonEmptyArray(CanonicalSymbol),
@@ -80,6 +92,8 @@ const venueFields = {
   pingIntervalMs: Schema.optionalWith(PositiveInt, { default: () => 20_000 }),
   openTimeoutMs: Schema.optionalWith(PositiveInt, { default: () => 10_000 }),
   backoff: Schema.optionalWith(Backoff, { default: () => Backoff.make({}) }),
+  /** Requests to the venue: a token bucket every connection attempt, snapshot and resubscription draws from. */
+  requestBudget: Schema.optionalWith(RequestBudget, { default: () => RequestBudget.make({}) }),
   /** Buffered diffs per symbol while a snapshot is fetched, before the sync restarts. */
   maxBuffered: Schema.optionalWith(PositiveInt, { default: () => 10_000 }),
   /**

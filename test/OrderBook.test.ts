@@ -137,7 +137,7 @@ describe("OrderBook", () => {
 
     it("a level removed within the top N brings the next one into view: both are published", () => {
       const b = book([["10", "1"], ["9", "2"], ["8", "3"], ["7", "4"]])
-      assert.deepStrictEqual(b.publishSnapshot(2).bids, [["10", "1"], ["9", "2"]])
+      assert.deepStrictEqual<ReadonlyArray<ReadonlyArray<string>>>(b.publishSnapshot(2).bids, [["10", "1"], ["9", "2"]])
       b.apply([{ price: "9", qty: "0" }], [])
       assert.deepStrictEqual(b.viewDelta(2), { bids: [{ price: "9", qty: "0" }, { price: "8", qty: "3" }], asks: [] })
     })

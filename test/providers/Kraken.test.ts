@@ -4,6 +4,8 @@ import { KrakenConfig } from "../../schema/ProviderConfig.js"
 import { DeadLetter } from "../../src/DeadLetter.js"
 import type { BookLevel } from "../../src/OrderBook.js"
 import { krakenChecksum, OrderBook } from "../../src/OrderBook.js"
+import { parseKraken, quoteNumbers } from "../../src/providers/Kraken.js"
+import { parse as parseLossless } from "lossless-json"
 import type { HostileCase } from "./helpers.js"
 import { assertDelivered, isConsistent, isDelta, isStale, isTrade, localVenue, readFrames, runHostileTable, runProvider, stopProvider, takeCloses, venueLayer, within } from "./helpers.js"
 import { restServer, venueServer } from "./servers.js"
@@ -25,6 +27,25 @@ const checksumAfter = (book: OrderBook, bids: Wire, asks: Wire): number => {
 }
 
 describe("Kraken v2 adapter", () => {
+  it("parses numbers exactly as their source text, like lossless-json, leaving strings and non-JSON alone", () => {
+    const frames = [
+      `{"price":45283.50,"qty":0.10000000,"n":-0,"e":1E-7,"big":18446744073709551617,"a":[0,1.0,-2.5e+3]}`,
+      `{"s":"digits 123 and \\"quoted 4.5\\" and \\\\","t":"\\u0031","arr":["7",8]}`,
+      `[1,[2,[3,{"x":[4.40]}]],true,false,null]`,
+      `{"k":"a\\\\"}`
+    ]
+    for (const f of frames) {
+      const parsed = parseKraken(f)
+      assert.isTrue(parsed.ok, f)
+      assert.deepStrictEqual(parsed.ok && parsed.value, parseLossless(f, null, (n: string) => n), f)
+    }
+    // text that is not JSON stays not JSON
+    for (const bad of [`{"a":01}`, `{"a":1.}`, `{"a":.5}`, `{"a":+1}`, `{"a":NaN}`, `{"a":"1`, `{"a":1"}`, `{"a":Infinity}`]) {
+      assert.isFalse(parseKraken(bad).ok, bad)
+    }
+    assert.strictEqual(quoteNumbers(`{"a":"x1"}`), `{"a":"x1"}`)
+  })
+
   it.live("checks the book CRC32 over the exact wire digits, resubscribes on a mismatch, and survives bad frames, a drop and a stall", () =>
     Effect.gen(function*() {
       const f = readFrames("kraken-v2.frames")

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, TestClock, TestContext } from "effect"
+import { Effect, Fiber, Logger, TestClock, TestContext } from "effect"
 import { SimulatedFaults, SimulatedVenueConfig } from "../../schema/ProviderConfig.js"
 import type { Ticker, Trade } from "../../schema/Event.js"
 import { DeadLetter } from "../../src/DeadLetter.js"
@@ -7,7 +7,13 @@ import { Pool } from "../../src/Pool.js"
 import { Providers } from "../../src/Provider.js"
 import { makeSimulated } from "../../src/providers/Simulated.js"
 import { Recycler } from "../../src/Recycler.js"
-import { assertContiguous, baseLayer, isSnapshot, recordingSink, replayBooks } from "./helpers.js"
+import { assertContiguous, badPublishedValues, baseLayer, isSnapshot, recordingSink, replayBooks } from "./helpers.js"
+import { MALFORMED_LOG_CHARS } from "../../src/providers/internal/feed.js"
+import type { MalformedFrame } from "../../schema/Errors.js"
+
+type Wire = ReadonlyArray<readonly [string, string]>
+const simFrame = (symbol: string, seq: string | number, bids: Wire, checksum: string | number = 1) =>
+  `{"type":"delta","symbol":"${symbol}","seq":${seq},"checksum":${checksum},"bids":${JSON.stringify(bids)},"asks":[]}`
 
 const config = (overrides: Partial<ConstructorParameters<typeof SimulatedVenueConfig>[0]> = {}) =>
   SimulatedVenueConfig.make({
@@ -38,6 +44,82 @@ const runFor = (cfg: SimulatedVenueConfig, ms: number) =>
   })).pipe(Effect.provide(TestContext.TestContext))
 
 describe("Simulated venues", () => {
+  it.effect("hostile raw frames: refused, counted, dead-lettered, logged rate-limited and truncated; the book named goes stale and resyncs; other symbols flow on", () =>
+    Effect.gen(function*() {
+      const logs: Array<{ readonly error: MalformedFrame; readonly annotations: Record<string, unknown> }> = []
+      const capture = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ annotations, message }) => {
+          const parts = Array.isArray(message) ? message : [message]
+          if (parts[0] === "malformed frame refused") {
+            logs.push({ error: parts[1] as MalformedFrame, annotations: Object.fromEntries(annotations) })
+          }
+        })
+      )
+      yield* Effect.gen(function*() {
+        const provider = makeSimulated(config({ resyncDelayMs: 100, tradesPerSecond: 40, tickMs: 50 }), yield* services)
+        const rec = yield* recordingSink
+        yield* Effect.forkScoped(provider.run(rec.sink))
+        yield* TestClock.adjust(200)
+        const dl = yield* DeadLetter
+        const deep = (n: number) => "[".repeat(n) + "]".repeat(n)
+        const cases: ReadonlyArray<{ name: string; frame: string; reason: string; stale?: boolean }> = [
+          { name: "negative quantity", frame: simFrame("BTC-USDT", 1, [["64000.10", "-1.5"]]), reason: "schema", stale: true },
+          { name: "price in exponent form", frame: simFrame("BTC-USDT", 1, [["1e3000000", "1"]]), reason: "schema", stale: true },
+          { name: "too many fraction digits", frame: simFrame("BTC-USDT", 1, [["64000.10", "0.1234567890123456789"]]), reason: "schema", stale: true },
+          { name: "leading plus", frame: simFrame("BTC-USDT", 1, [["64000.10", "+1"]]), reason: "schema", stale: true },
+          { name: "NaN", frame: simFrame("BTC-USDT", 1, [["NaN", "1"]]), reason: "schema", stale: true },
+          { name: "zero price", frame: simFrame("BTC-USDT", 1, [["0", "1"]]), reason: "schema", stale: true },
+          { name: "missing seq", frame: simFrame("BTC-USDT", 1, []).replace(`"seq":1,`, ""), reason: "schema", stale: true },
+          { name: "wrong type: seq a string", frame: simFrame("BTC-USDT", `"1"`, []), reason: "schema", stale: true },
+          { name: "seq beyond 2^53", frame: simFrame("BTC-USDT", "9007199254740993", []), reason: "schema", stale: true },
+          { name: "checksum beyond 32 bits", frame: simFrame("BTC-USDT", 1, [], "4294967296"), reason: "schema", stale: true },
+          { name: "nesting 12 deep", frame: simFrame("BTC-USDT", 1, []).replace(`"bids":[]`, `"bids":${deep(11)}`), reason: "schema", stale: true },
+          { name: "nesting 10,000 deep", frame: simFrame("BTC-USDT", 1, []).replace(`"bids":[]`, `"bids":${deep(10_000)}`), reason: "too_deep" },
+          { name: "unknown symbol", frame: simFrame("DOGE-USDT", 1, [["0.1", "5"]]), reason: "unknown_symbol" },
+          { name: "frame over the limit", frame: simFrame("BTC-USDT", 1, Array.from({ length: 3_000 }, (_, i) => [`${60_000 + i}.5`, "0.12345678"] as const)), reason: "frame_too_large" },
+          { name: "truncated JSON", frame: simFrame("BTC-USDT", 1, []).slice(0, 30), reason: "invalid_json" }
+        ]
+        for (const c of cases) {
+          const before = provider.stats().malformed[c.reason] ?? 0
+          const seenBefore = rec.seen.length
+          yield* provider.injectFrame(c.frame)
+          yield* TestClock.adjust(50)
+          const fresh = rec.seen.slice(seenBefore)
+          assert.strictEqual(provider.stats().malformed[c.reason] ?? 0, before + 1, `${c.name}: counted as ${c.reason}`)
+          const last = dl.entries().at(-1)!
+          assert.deepStrictEqual([last.source, last.reason, last.raw === c.frame.slice(0, dl.settings.maxRawLength)], ["sim-a", c.reason, true], c.name)
+          assert.deepStrictEqual(
+            fresh.filter((s) => isSnapshot(s) && (s.payload as any).state === "stale").map((s) => s.symbol),
+            c.stale === true ? ["BTC-USDT"] : [],
+            `${c.name}: stale books`
+          )
+          // the other symbols went on in the same tick
+          assert.isTrue(fresh.some((s) => s.symbol === "ETH-USDT" && s.kind === "trade"), `${c.name}: ETH-USDT trades flow`)
+          yield* TestClock.adjust(100)
+          assert.isTrue((yield* provider.status).books.every((b) => b.state === "consistent"), `${c.name}: resynced`)
+        }
+        assert.deepStrictEqual(badPublishedValues(rec.seen), [])
+
+        // a burst of refusals is one log line; the next line counts what was not logged
+        yield* TestClock.adjust(1_000)
+        const linesBefore = logs.length
+        for (let i = 0; i < 30; i++) yield* provider.injectFrame(`{"type":"delta","symbol":"${"X".repeat(20_000)}`)
+        yield* TestClock.adjust(50)
+        assert.strictEqual(logs.length, linesBefore + 1)
+        const burst = logs.at(-1)!
+        assert.strictEqual(burst.error._tag, "MalformedFrame")
+        assert.isAtMost(burst.error.raw.length, MALFORMED_LOG_CHARS + 32)
+        assert.match(burst.error.raw, /\.\.\. \(20026 chars\)$/)
+        yield* TestClock.adjust(1_000)
+        yield* provider.injectFrame("not json")
+        yield* TestClock.adjust(50)
+        assert.strictEqual(logs.length, linesBefore + 2)
+        assert.strictEqual(logs.at(-1)!.annotations.refusedSinceLastLog, 29)
+        assert.strictEqual(provider.stats().malformedTotal, cases.length + 31)
+      }).pipe(Effect.provide(capture))
+    }).pipe(Effect.scoped, Effect.provide(baseLayer)))
+
   it.effect("are reproducible: the same seed yields the same events, another seed others", () =>
     Effect.gen(function*() {
       const a = yield* runFor(config(), 2_000)

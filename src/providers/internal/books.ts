@@ -32,6 +32,11 @@ export interface SymbolBook<D> {
    * them from here.
    */
   unpublishedFirst: number | undefined
+  /**
+   * Snapshot fetches (or resubscriptions) since the book was last consistent:
+   * each one after the first waits its backoff delay.
+   */
+  attempts: number
 }
 
 export const makeSymbolBooks = <D>(
@@ -48,7 +53,8 @@ export const makeSymbolBooks = <D>(
     generation: 0,
     fetching: false,
     syncs: 0,
-    unpublishedFirst: undefined
+    unpublishedFirst: undefined,
+    attempts: 0
   }))
 
 /** What `status` reports: each book's state (with the reason it is stale) and the counters. */
@@ -74,6 +80,7 @@ export const awaitSnapshot = <D>(sb: SymbolBook<D>): void => {
   sb.buffer = []
   sb.fetching = false
   sb.generation++
+  sb.attempts = 0
 }
 
 /** Marks the book stale and, if consumers saw it consistent, tells them at once. */
@@ -115,6 +122,7 @@ export const goConsistent = <D>(
     sb.buffer = []
     sb.fetching = false
     sb.unpublishedFirst = undefined
+    sb.attempts = 0
     if (sb.syncs++ > 0) rt.counters.resyncs++
     return rt.emitter.emit(sb.symbol, "book_snapshot", sb.book.publishSnapshot(depth, checksum?.(sb.book)))
   })
@@ -178,7 +186,7 @@ export const disconnectAll = <D>(
 
 /** Books synchronised from a REST snapshot, with the venue's diffs buffered while it is fetched. */
 export interface RestSync<D> {
-  /** Fetches a snapshot for the book's current generation. */
+  /** Fetches a snapshot for the book's current generation (after a backoff delay when it is not the first since the book was consistent). */
   readonly start: (rt: VenueRuntime, sb: SymbolBook<D>) => Effect.Effect<void>
   /** The buffered diffs do not chain onto the snapshot: it is abandoned and another fetched. */
   readonly restart: (rt: VenueRuntime, sb: SymbolBook<D>) => Effect.Effect<void>
@@ -201,7 +209,7 @@ export const makeRestSync = <D, S>(options: {
   const start = (rt: VenueRuntime, sb: SymbolBook<D>): Effect.Effect<void> =>
     Effect.suspend(() => {
       sb.fetching = true
-      return rt.fetchSnapshot(sb.symbol, sb.generation, options.url(sb))
+      return rt.fetchSnapshot(sb.symbol, sb.generation, options.url(sb), sb.attempts++)
     })
 
   const restart = (rt: VenueRuntime, sb: SymbolBook<D>): Effect.Effect<void> =>

@@ -11,17 +11,25 @@
  * subscriptions, its frame handling and, where it has one, its REST sync.
  */
 import type { Context, Scope } from "effect"
-import { Duration, Effect, Either, FiberSet, ParseResult, Queue } from "effect"
+import { Duration, Effect, Either, FiberMap, ParseResult, Queue } from "effect"
 import { HttpClient } from "@effect/platform/HttpClient"
-import { filterStatusOk } from "@effect/platform/HttpClient"
 import { WebSocketConstructor } from "@effect/platform/Socket"
 import type { RealVenueConfig } from "../../../schema/ProviderConfig.js"
 import type { OrderBook } from "../../OrderBook.js"
 import type { ProviderShape } from "../../Provider.js"
 import type { RestSync, SymbolBook } from "./books.js"
 import { awaitSnapshot, disconnectAll, makeSymbolBooks, refresh, venueStatus } from "./books.js"
-import type { Connection } from "./connection.js"
-import { backoffSchedule, makeConnection } from "./connection.js"
+import type { Connection, RequestBudget } from "./connection.js"
+import {
+  backoffDelay,
+  backoffSchedule,
+  isRateLimitBody,
+  makeConnection,
+  makeRequestBudget,
+  RateLimited,
+  RequestFailed,
+  retryAfterMs
+} from "./connection.js"
 import type { Emitter, FeedServices, Sink } from "./feed.js"
 import { Counters, frameProblem, makeEmitter } from "./feed.js"
 
@@ -40,9 +48,21 @@ export interface VenueRuntime {
   /**
    * Fetches a REST snapshot in the background, retrying with the backoff
    * schedule; the body arrives in the inbox tagged with `generation`.
+   * `attempt` counts the symbol's fetches since its book was last
+   * consistent: from the second on, the fetch waits its backoff delay first.
+   * Every request draws from the budget and honours a venue's rate limit.
+   * A new fetch for the symbol replaces one still waiting.
    */
-  readonly fetchSnapshot: (symbol: string, generation: number, url: string) => Effect.Effect<void>
-  /** Abandons every snapshot fetch in flight. */
+  readonly fetchSnapshot: (symbol: string, generation: number, url: string, attempt: number) => Effect.Effect<void>
+  /**
+   * Runs `work` (a resubscription, say) in the background after the backoff
+   * delay for `attempt` and a token from the budget; replaces work still
+   * waiting under the same key.
+   */
+  readonly later: (key: string, attempt: number, work: Effect.Effect<void>) => Effect.Effect<void>
+  /** The venue's request budget. */
+  readonly budget: RequestBudget
+  /** Abandons every snapshot fetch and delayed request in flight. */
   readonly cancelFetches: Effect.Effect<void>
 }
 
@@ -75,8 +95,8 @@ export const runVenue = (
     const { config, counters } = spec
     const emitter = makeEmitter(spec.provider, services, counters, clock, sink)
     const inbox = yield* Effect.acquireRelease(Queue.unbounded<Input>(), Queue.shutdown)
-    const fetches = yield* FiberSet.make<void, never>()
-    const http = filterStatusOk(platform.http)
+    const fetches = yield* FiberMap.make<string, void, never>()
+    const budget = makeRequestBudget(config.requestBudget, clock, counters)
 
     const connection = makeConnection({
       provider: spec.provider,
@@ -85,6 +105,7 @@ export const runVenue = (
       stallTimeoutMs: config.stallTimeoutMs,
       backoff: config.backoff,
       counters,
+      budget,
       keepalive: spec.keepalive === undefined ? undefined : { intervalMs: config.pingIntervalMs, message: spec.keepalive },
       onOpen: (send) => Effect.forEach(spec.subscriptions(), send, { discard: true }),
       onFrame: (data) => Queue.unsafeOffer(inbox, { _tag: "Frame", data }),
@@ -93,17 +114,45 @@ export const runVenue = (
     })
     onConnection(connection)
 
-    const fetchSnapshot = (symbol: string, generation: number, url: string): Effect.Effect<void> =>
-      FiberSet.run(
-        fetches,
-        Effect.suspend(() => {
-          counters.snapshotFetches++
-          return http.get(url).pipe(Effect.flatMap((r) => r.text), Effect.timeout(Duration.millis(config.openTimeoutMs)))
-        }).pipe(
+    /** The venue said "too many": counted, and no request goes out until it has been waited out (at most an hour). */
+    const rateLimited = (url: string, status: number, header: string | undefined): RateLimited => {
+      counters.rateLimited++
+      const asked = retryAfterMs(header, clock.unsafeCurrentTimeMillis()) ?? config.requestBudget.rateLimitedMs
+      const wait = Math.min(asked, 3_600_000)
+      budget.coolDown(wait)
+      return new RateLimited({ provider: spec.provider, url, status, retryAfterMs: wait })
+    }
+
+    /** One GET within the budget: the body, or why not (a rate limit recognised by status or body). */
+    const get = (url: string): Effect.Effect<string, RateLimited | RequestFailed> =>
+      Effect.gen(function*() {
+        yield* budget.take
+        counters.snapshotFetches++
+        const failed = (reason: string) => new RequestFailed({ provider: spec.provider, url, reason })
+        const { body, response } = yield* platform.http.get(url).pipe(
+          Effect.flatMap((response) => Effect.map(response.text, (body) => ({ body, response }))),
+          Effect.mapError((e) => failed(e.message)),
+          Effect.timeoutFail({ duration: Duration.millis(config.openTimeoutMs), onTimeout: () => failed(`no answer in ${config.openTimeoutMs} ms`) })
+        )
+        if (response.status === 429 || response.status === 418 || isRateLimitBody(body)) {
+          return yield* rateLimited(url, response.status, response.headers["retry-after"])
+        }
+        if (response.status < 200 || response.status >= 300) return yield* failed(`HTTP ${response.status}`)
+        return body
+      })
+
+    const later = (key: string, attempt: number, work: Effect.Effect<void>): Effect.Effect<void> =>
+      FiberMap.run(fetches, key, backoffDelay(config.backoff, attempt).pipe(Effect.flatMap(Effect.sleep), Effect.zipRight(work))).pipe(Effect.asVoid)
+
+    const fetchSnapshot = (symbol: string, generation: number, url: string, attempt: number): Effect.Effect<void> =>
+      later(
+        `snapshot:${symbol}`,
+        attempt,
+        get(url).pipe(
           Effect.tapError((e) =>
             Effect.sync(() => counters.snapshotFailures++).pipe(
               Effect.zipRight(Effect.logWarning("book snapshot fetch failed").pipe(
-                Effect.annotateLogs({ provider: spec.provider, symbol, url, error: String(e) })
+                Effect.annotateLogs({ provider: spec.provider, symbol, url, error: e.message })
               ))
             )
           ),
@@ -112,14 +161,16 @@ export const runVenue = (
           Effect.asVoid,
           Effect.orDie
         )
-      ).pipe(Effect.asVoid)
+      )
 
     const rt: VenueRuntime = {
       emitter,
       counters,
       send: connection.send,
       fetchSnapshot,
-      cancelFetches: FiberSet.clear(fetches)
+      later: (key, attempt, work) => later(key, attempt, budget.take.pipe(Effect.zipRight(work))),
+      budget,
+      cancelFetches: FiberMap.clear(fetches)
     }
 
     yield* connection.run.pipe(
