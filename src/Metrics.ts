@@ -41,6 +41,7 @@ import { ExecutionVenue } from "./ExecutionVenue.js"
 import { CommandConsumer, CommandPublisher } from "./nats/Commands.js"
 import { NatsConnection } from "./nats/Connection.js"
 import { CriticalPublisher, CriticalSubscriber } from "./nats/CriticalChannel.js"
+import { ControlProgress, FeedMonitor } from "./nats/Heartbeat.js"
 import { MarketPublisher, MarketSubscriber } from "./nats/Market.js"
 import { type LatencySummary, PROMETHEUS_BOUNDS_US } from "./internal/histogram.js"
 import { Orchestrator, type OrchestratorStats } from "./Orchestrator.js"
@@ -141,6 +142,10 @@ export const poolAcquired = counter("meltica_pool_acquired", "Objects acquired")
 export const poolHeapAllocated = counter("meltica_pool_heap_allocated", "Acquisitions that fell back to the heap")
 export const recycled = counter("meltica_recycler_recycled", "Objects returned to their pool, by pool")
 export const doublePuts = counter("meltica_recycler_double_puts", "Second recycles of one object, refused")
+export const staleHolderPuts = counter(
+  "meltica_recycler_stale_holder_puts",
+  "Double puts by a holder whose ownership had ended while another held the object (part of double_puts)"
+)
 
 export const controlSubmitted = counter("meltica_control_commands", "Commands submitted on the control bus")
 export const controlMalformed = counter("meltica_control_malformed", "Control messages that did not decode")
@@ -165,6 +170,15 @@ export const natsCriticalDelivered = counter("meltica_nats_critical_delivered", 
 export const natsCommandsSubmitted = counter("meltica_nats_commands_submitted", "Commands stored on JetStream by this process")
 export const natsCommandsHandled = counter("meltica_nats_commands_handled", "Commands taken from JetStream by the Control Plane")
 export const natsCommandsRefused = counter("meltica_nats_commands_refused", "Commands refused for their sender, by reason (forged: the consumer id is not the subject's; unauthorized: routing from a strategy)")
+export const natsPermissionDenied = counter("meltica_nats_permission_denied", "Publications and subscriptions the NATS server refused for this process's user")
+export const natsFeedHeartbeats = counter("meltica_nats_feed_heartbeats", "Feed heartbeats heard (strategy process)")
+export const natsFeedEpochChanges = counter("meltica_nats_feed_epoch_changes", "Feed heartbeats with a new epoch: a feed restarted")
+export const natsFeedLive = gauge("meltica_nats_feed_live", "1 while the provider's feed is heard within the staleness bound and connected to its venue, by provider")
+export const natsControlPlaneCompleted = counter("meltica_nats_control_plane_completed", "Commands the feed's Control Plane finished")
+export const natsControlPlaneInFlight = gauge("meltica_nats_control_plane_in_flight", "Commands the feed's Control Plane is handling now")
+export const natsControlPlaneStalled = gauge("meltica_nats_control_plane_stalled", "1 while a command has been in progress past the stall bound with none finished")
+export const readyGauge = gauge("meltica_ready", "1 when /ready answers ready")
+export const notReadyReasons = gauge("meltica_not_ready_reasons", "How many reasons /ready gives for not being ready")
 export const natsMalformed = counter("meltica_nats_malformed_frames", "Frames from NATS that did not decode, by channel")
 export const natsCriticalUnpublishable = counter("meltica_nats_critical_unpublishable", "Critical events the server refused for good (too large, a header over its limit): dropped")
 export const natsCommandsPublishFailed = counter("meltica_nats_commands_publish_failed", "Commands the server refused for good: dropped")
@@ -350,7 +364,9 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
       criticalOut: yield* Effect.serviceOption(CriticalPublisher),
       criticalIn: yield* Effect.serviceOption(CriticalSubscriber),
       commandsOut: yield* Effect.serviceOption(CommandPublisher),
-      commandsIn: yield* Effect.serviceOption(CommandConsumer)
+      commandsIn: yield* Effect.serviceOption(CommandConsumer),
+      feeds: yield* Effect.serviceOption(FeedMonitor),
+      progress: yield* Effect.serviceOption(ControlProgress)
     }
     const clock = yield* Effect.clock
     const started = clock.unsafeCurrentTimeMillis()
@@ -602,6 +618,7 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
       })
       const r = recycler.stats()
       count(doublePuts, r.doublePuts)
+      count(staleHolderPuts, r.staleHolderPuts)
 
       const c = control.stats()
       count(controlSubmitted, c.submitted)
@@ -673,6 +690,20 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
       const c = nats.connection.value.stats()
       set(natsConnected, c.connected ? 1 : 0)
       count(natsReconnects, c.reconnects)
+      count(natsPermissionDenied, c.permissionDenied)
+      if (Option.isSome(nats.feeds)) {
+        const f = nats.feeds.value.stats()
+        count(natsFeedHeartbeats, f.heartbeats)
+        count(natsFeedEpochChanges, f.epochChanges)
+        for (const p of f.live) set(natsFeedLive, 1, [label("provider", p)])
+        for (const p of f.stale) set(natsFeedLive, 0, [label("provider", p)])
+      }
+      if (Option.isSome(nats.progress)) {
+        const p = nats.progress.value.stats()
+        count(natsControlPlaneCompleted, p.completed)
+        set(natsControlPlaneInFlight, p.inFlight)
+        set(natsControlPlaneStalled, p.stalled ? 1 : 0)
+      }
       let malformedFrames = 0
       const market = { published: 0, received: 0, dropped: 0, subjects: 0 }
       if (Option.isSome(nats.marketOut)) {
@@ -752,11 +783,10 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
             // a critical event the NATS server refused for good keeps the feed not ready for a while
             ...(Option.isSome(nats.criticalOut) ? nats.criticalOut.value.readinessReasons() : [])
           ]
-          return {
-            ...base,
-            providers: views,
-            readiness: more.length === 0 ? ready : { ready: false, reasons: [...ready.reasons, ...more] }
-          }
+          const result = more.length === 0 ? ready : { ready: false, reasons: [...ready.reasons, ...more] }
+          set(readyGauge, result.ready ? 1 : 0)
+          set(notReadyReasons, result.reasons.length)
+          return { ...base, providers: views, readiness: result }
         })
       )
     })
