@@ -44,6 +44,7 @@ import { CriticalPublisher, CriticalSubscriber } from "./nats/CriticalChannel.js
 import { ControlProgress, FeedMonitor } from "./nats/Heartbeat.js"
 import { MarketPublisher, MarketSubscriber } from "./nats/Market.js"
 import { type LatencySummary, PROMETHEUS_BOUNDS_US } from "./internal/histogram.js"
+import { HeapFallbackWatch, type HeapFallbackWarning } from "./internal/heapFallback.js"
 import { Orchestrator, type OrchestratorStats } from "./Orchestrator.js"
 import { Pool } from "./Pool.js"
 import { Providers } from "./Provider.js"
@@ -140,6 +141,8 @@ export const poolCapacity = gauge("meltica_pool_capacity", "Free-list capacity")
 export const poolUtilization = gauge("meltica_pool_utilization", "Outstanding / capacity")
 export const poolAcquired = counter("meltica_pool_acquired", "Objects acquired")
 export const poolHeapAllocated = counter("meltica_pool_heap_allocated", "Acquisitions that fell back to the heap")
+export const poolHeapFallbackSustained = gauge("meltica_pool_heap_fallback_sustained", "1 while the pool has fallen back to the heap in every sample of the last 5 s")
+export const poolHeapFallbackWarnings = counter("meltica_pool_heap_fallback_warnings", "Warnings of a sustained fallback to the heap (at most one a minute per pool)")
 export const recycled = counter("meltica_recycler_recycled", "Objects returned to their pool, by pool")
 export const doublePuts = counter("meltica_recycler_double_puts", "Second recycles of one object, refused")
 export const staleHolderPuts = counter(
@@ -493,6 +496,17 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
       for (const kind of ["exec_report", "control_ack", "control_result"]) count(natsCriticalDelivered, 0, [label("kind", kind)])
     }
 
+    // a pool that falls back to the heap in every periodic sample for 5 s is too
+    // small for its load: warned at most once a minute per pool type
+    const heapWatch = new HeapFallbackWatch(5, 60_000)
+    const heapWarnings: Array<HeapFallbackWarning> = []
+    const logHeapWarnings = Effect.suspend(() =>
+      Effect.forEach(heapWarnings.splice(0), (w) =>
+        Effect.logWarning(
+          `pool ${w.pool}: ${w.allocated} acquisitions fell back to the heap over the last ${w.samples} samples; raise pool.capacity.${w.pool}`
+        ).pipe(Effect.annotateLogs({ pool: w.pool })), { discard: true })
+    )
+
     /** Reads every component's stats, publishes them, and returns the snapshot. */
     const sample = (periodic: boolean): StatusSnapshot => {
       const now = clock.unsafeCurrentTimeMillis()
@@ -606,6 +620,12 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
         set(poolUtilization, s.utilization, tags)
         count(poolAcquired, s.acquired, tags)
         count(poolHeapAllocated, s.heapAllocated, tags)
+        if (periodic) {
+          const warning = heapWatch.observe(t, s.heapAllocated, now)
+          if (warning !== undefined) heapWarnings.push(warning)
+        }
+        set(poolHeapFallbackSustained, heapWatch.sustained(t) ? 1 : 0, tags)
+        count(poolHeapFallbackWarnings, heapWatch.warnings.get(t) ?? 0, tags)
         count(recycled, s.recycled, tags)
         return {
           pool: t,
@@ -795,7 +815,7 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
     const refreshWith = (periodic: boolean) => Effect.tap(snapshot(periodic), (s) => Effect.sync(() => (latest = s)))
     const refresh = refreshWith(false)
 
-    yield* refreshWith(true).pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
+    yield* refreshWith(true).pipe(Effect.zipRight(logHeapWarnings), Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
 
     /** Prometheus text of every metric, freshly sampled. */
     const scrape: Effect.Effect<string> = Effect.zipRight(
