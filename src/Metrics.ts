@@ -92,6 +92,8 @@ export const providerGaps = counter("meltica_provider_sequence_gaps", "Book sequ
 export const providerChecksumMismatches = counter("meltica_provider_checksum_mismatches", "Book checksum mismatches")
 export const providerResyncs = counter("meltica_provider_book_resyncs", "Books resynchronised from a fresh snapshot")
 export const providerReconnects = counter("meltica_provider_reconnects", "Reconnections to the venue")
+export const providerRateLimited = counter("meltica_provider_rate_limited", "Requests the venue refused as too many (HTTP 429/418 or a rate-limit body)")
+export const providerRequestsDelayed = counter("meltica_provider_requests_delayed", "Requests to the venue held back by its request budget or a cool-down it imposed")
 export const providerConnected = gauge("meltica_provider_connected", "1 when the provider is connected")
 export const bookConsistent = gauge("meltica_book_consistent", "1 when the provider's book of the symbol is consistent")
 
@@ -523,6 +525,8 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
         count(providerChecksumMismatches, s.checksumMismatches, tags)
         count(providerResyncs, s.resyncs, tags)
         count(providerReconnects, s.reconnects, tags)
+        count(providerRateLimited, s.rateLimited, tags)
+        count(providerRequestsDelayed, s.requestsDelayed, tags)
         providerViews.push({
           name: p.name,
           connected: false,
