@@ -14,9 +14,13 @@
  *
  * Both hold the process's dead-letter queue: frames that do not decode go there,
  * and both add to readiness (`ReadinessChecks`): the feed is ready once
- * connected to NATS (and its providers are); a strategy process once
- * connected, listening on market data, and each of its consumers' durable
- * JetStream consumers is consuming.
+ * connected to NATS (and its providers are) and while its Control Plane makes
+ * progress (no command stuck longer than `stallAfterMs`); a strategy process
+ * once connected, listening on market data, each of its consumers' durable
+ * JetStream consumers consuming, and while a live feed (a heartbeat heard
+ * within `staleAfterMs`, connected to its venue) carries each symbol it
+ * listens to. `layerFeedHeartbeats` publishes the feed's heartbeats; it needs
+ * the providers, which the application layer adds on top.
  */
 import { Effect, Layer } from "effect"
 import { Consumers } from "../src/Consumer.js"
@@ -27,7 +31,16 @@ import { NatsConfig, NatsConnection, type NatsSettings } from "../src/nats/Conne
 import { CommandConsumer, CommandPublisher } from "../src/nats/Commands.js"
 import { CriticalPublisher, CriticalSubscriber } from "../src/nats/CriticalChannel.js"
 import { MarketPublisher, MarketSubscriber } from "../src/nats/Market.js"
+import {
+  ControlProgress,
+  FeedMonitor,
+  HeartbeatConfig,
+  type HeartbeatSettings,
+  publishHeartbeats,
+  symbolTokenOf
+} from "../src/nats/Heartbeat.js"
 import { criticalDurable } from "../src/nats/Subjects.js"
+import { Providers } from "../src/Provider.js"
 import {
   layerFeedCommands,
   layerFeedDataBus,
@@ -45,6 +58,8 @@ export interface NatsOptions extends CoreOptions {
   /** Connection and JetStream settings; the servers default to `NATS_URL`. */
   readonly nats?: Partial<NatsSettings>
   readonly deadLetter?: Partial<DeadLetterSettings>
+  /** Feed heartbeats and the liveness thresholds of readiness. */
+  readonly heartbeat?: Partial<HeartbeatSettings>
 }
 
 export interface NatsFeedOptions extends NatsOptions {
@@ -63,7 +78,8 @@ const base = (options: NatsOptions) =>
   NatsConnection.Default.pipe(
     Layer.provideMerge(natsConfig(options)),
     Layer.merge(memoryLayer(Pool.layer(options.pool))),
-    Layer.merge(DeadLetter.layer(options.deadLetter))
+    Layer.merge(DeadLetter.layer(options.deadLetter)),
+    Layer.merge(HeartbeatConfig.layer(options.heartbeat))
   )
 
 /** The feed's publishing pipeline: Dispatcher and Data Bus on NATS. */
@@ -79,27 +95,43 @@ export const layerNatsFeedPipeline = (options: NatsOptions = {}) =>
 const notConnected = (connection: NatsConnection): ReadonlyArray<string> =>
   connection.stats().connected ? [] : ["nats: not connected"]
 
-/** The feed is ready (on top of its providers) once connected to NATS. */
-export const feedReadiness: Layer.Layer<ReadinessChecks, never, NatsConnection> = Layer.effect(
+/** The feed is ready (on top of its providers) once connected to NATS, and while its Control Plane makes progress. */
+export const feedReadiness: Layer.Layer<ReadinessChecks, never, NatsConnection | ControlProgress> = Layer.effect(
   ReadinessChecks,
-  Effect.map(NatsConnection, (connection) => ({ reasons: () => notConnected(connection) }))
+  Effect.gen(function*() {
+    const connection = yield* NatsConnection
+    const progress = yield* ControlProgress
+    return { reasons: () => [...notConnected(connection), ...progress.reasons()] }
+  })
 )
+
+/** The feed's heartbeats, one per provider every `intervalMs`, stamped with the feed's epoch. */
+export const layerFeedHeartbeats: Layer.Layer<never, never, Providers | NatsConnection | MarketPublisher | HeartbeatConfig> =
+  Layer.scopedDiscard(
+    Effect.gen(function*() {
+      const providers = yield* Providers
+      const market = yield* MarketPublisher
+      yield* publishHeartbeats(providers, market.epoch)
+    })
+  )
 
 /**
  * A strategy process is ready once connected to NATS, listening on the
- * market data its consumers subscribed to, and with every consumer's durable
- * JetStream consumer (its critical events) consuming.
+ * market data its consumers subscribed to, with every consumer's durable
+ * JetStream consumer (its critical events) consuming, and with a live feed
+ * for each symbol it listens to.
  */
 export const strategyReadiness: Layer.Layer<
   ReadinessChecks,
   never,
-  NatsConnection | MarketSubscriber | CriticalSubscriber
+  NatsConnection | MarketSubscriber | CriticalSubscriber | FeedMonitor
 > = Layer.effect(
   ReadinessChecks,
   Effect.gen(function*() {
     const connection = yield* NatsConnection
     const market = yield* MarketSubscriber
     const critical = yield* CriticalSubscriber
+    const feeds = yield* FeedMonitor
     return {
       reasons: () => {
         const reasons = [...notConnected(connection)]
@@ -109,6 +141,12 @@ export const strategyReadiness: Layer.Layer<
         for (const [consumerId, consuming] of sessions) {
           if (!consuming) reasons.push(`nats: durable consumer ${criticalDurable(consumerId)} not consuming`)
         }
+        const symbols = new Set<string>()
+        for (const subject of market.subjects()) {
+          const symbol = symbolTokenOf(subject)
+          if (symbol !== undefined) symbols.add(symbol)
+        }
+        reasons.push(...feeds.reasons(symbols))
         return reasons
       }
     }
@@ -122,6 +160,7 @@ export const strategyReadiness: Layer.Layer<
 export const layerNatsFeed = (options: NatsFeedOptions) =>
   layerFeedCommands.pipe(
     Layer.provideMerge(feedReadiness),
+    Layer.provideMerge(ControlProgress.Default),
     Layer.provideMerge(Consumers.Default),
     Layer.provideMerge(controlAndOrchestration(options)),
     Layer.provideMerge(layerNatsFeedPipeline(options))
@@ -131,6 +170,7 @@ export const layerNatsFeed = (options: NatsFeedOptions) =>
 export const layerNatsStrategy = (options: NatsOptions = {}) =>
   layerStrategyControlBus.pipe(
     Layer.provideMerge(strategyReadiness),
+    Layer.provideMerge(FeedMonitor.Default),
     Layer.provideMerge(NatsConsumers.Default),
     Layer.provideMerge(MarketSubscriber.Default),
     Layer.provideMerge(Consumers.Default),

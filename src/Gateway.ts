@@ -42,7 +42,7 @@ import { Metrics, type NatsStatusView, type StatusSnapshot } from "./Metrics.js"
 import { Orchestrator } from "./Orchestrator.js"
 import { Providers } from "./Provider.js"
 import type { layerMemory, MemoryOptions } from "../layers/Memory.js"
-import { layerNatsFeed, layerNatsStrategy, type NatsOptions } from "../layers/Nats.js"
+import { layerFeedHeartbeats, layerNatsFeed, layerNatsStrategy, type NatsOptions } from "../layers/Nats.js"
 
 // ---------------------------------------------------------------------------
 // Strategy API
@@ -361,6 +361,7 @@ const natsOptions = (config: GatewayConfig): NatsOptions => ({
 export const layerNatsFeedOn = (config: GatewayConfig) => {
   const { symbols, providers } = memoryOptions(config)
   return Metrics.Default.pipe(
+    Layer.provideMerge(layerFeedHeartbeats),
     Layer.provideMerge(Providers.layerNode(config.venues)),
     Layer.provideMerge(layerNatsFeed({ ...natsOptions(config), symbols, providers }))
   )
