@@ -123,10 +123,20 @@ export const makeCoinbase = (
             Effect.annotateLogs({ provider: name, reason, symbols: targets.map((sb) => sb.symbol).join(",") })
           )),
           Effect.zipRight(Effect.suspend(() => {
-            for (const sb of targets) sb.phase = "buffering"
+            // after the backoff delay (from the second attempt since the books were consistent) and a budget token
+            const attempt = Math.max(0, ...targets.map((sb) => sb.attempts))
+            for (const sb of targets) {
+              sb.phase = "buffering"
+              sb.attempts = attempt + 1
+            }
             const ids = targets.map((sb) => sb.venueSymbol)
-            return rt.send(JSON.stringify({ type: "unsubscribe", product_ids: ids, channel: "level2" })).pipe(
-              Effect.zipRight(rt.send(subscribe("level2", ids)))
+            return rt.later(
+              `resubscribe:${ids.join(",")}`,
+              attempt,
+              rt.send(JSON.stringify({ type: "unsubscribe", product_ids: ids, channel: "level2" })).pipe(
+                Effect.zipRight(rt.send(subscribe("level2", ids))),
+                Effect.asVoid
+              )
             )
           })),
           Effect.asVoid

@@ -144,11 +144,18 @@ export const makeKraken = (
       const resubscribe = (rt: VenueRuntime, sb: SymbolBook<never>): Effect.Effect<void> =>
         Effect.suspend(() => {
           sb.phase = "buffering"
-          return rt.send(JSON.stringify({
-            method: "unsubscribe",
-            params: { channel: "book", symbol: [sb.venueSymbol], depth: config.bookDepth },
-            req_id: ++reqId
-          })).pipe(Effect.zipRight(rt.send(subscribeBook([sb.venueSymbol]))), Effect.asVoid)
+          // after the backoff delay (from the second attempt since the book was consistent) and a budget token
+          return rt.later(
+            `resubscribe:${sb.symbol}`,
+            sb.attempts++,
+            Effect.suspend(() =>
+              rt.send(JSON.stringify({
+                method: "unsubscribe",
+                params: { channel: "book", symbol: [sb.venueSymbol], depth: config.bookDepth },
+                req_id: ++reqId
+              }))
+            ).pipe(Effect.zipRight(Effect.suspend(() => rt.send(subscribeBook([sb.venueSymbol])))), Effect.asVoid)
+          )
         })
 
       const verify = (rt: VenueRuntime, sb: SymbolBook<never>, venueChecksum: number): Effect.Effect<boolean> => {
