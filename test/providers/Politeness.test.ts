@@ -79,11 +79,11 @@ const config = (budget?: Partial<RequestBudget>) =>
   })
 
 /** Moves virtual time forward in small steps, letting in-memory I/O settle at each. */
-const advance = (ms: number, step = 50) =>
+const advance = (ms: number, step = 100) =>
   Effect.gen(function*() {
     for (let t = 0; t < ms; t += step) {
       yield* TestClock.adjust(Duration.millis(step))
-      for (let i = 0; i < 5; i++) yield* Effect.promise(() => new Promise<void>((r) => setImmediate(r)))
+      for (let i = 0; i < 3; i++) yield* Effect.promise(() => new Promise<void>((r) => setImmediate(r)))
     }
   })
 
