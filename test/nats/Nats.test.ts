@@ -25,6 +25,8 @@ import { type Child, fixture, runScript, waitUntil } from "./support/process.js"
 import { natsServer } from "./support/server.js"
 
 const ACK_WAIT_MS = "1000"
+/** Per test: child processes and a server start slowly on a loaded machine; waits poll with generous bounds. */
+const TIMEOUT = { timeout: 180_000 }
 
 const startFeed = (url: string) =>
   Effect.gen(function*() {
@@ -72,7 +74,7 @@ const expectedReports = (consumerId: string, n: number) =>
 const drained = (connection: NatsConnection, consumerId: string) =>
   Effect.tryPromise(() => connection.jsm.consumers.info(CRITICAL_STREAM, criticalDurable(consumerId))).pipe(
     Effect.filterOrFail((i) => i.num_pending === 0 && i.num_ack_pending === 0 && i.num_redelivered >= 0),
-    Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("15 seconds")))
+    Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("90 seconds")))
   )
 
 const countBy = (xs: ReadonlyArray<string>) => {
@@ -106,7 +108,7 @@ describe("NATS buses", { sequential: true }, () => {
         assert.isBelow(got.indexOf(`e2e-o-${i} 1`), got.indexOf(`e2e-o-${i} 2`), "new before filled")
       }
       assert.isTrue(strategy.lines.includes(`R e2e-o-1 2 filled`) || got.length === 40)
-    }))
+    }), TIMEOUT)
 
   it.scopedLive("nats-server killed and restarted mid-stream: every execution report arrives exactly once", () =>
     Effect.gen(function*() {
@@ -124,7 +126,7 @@ describe("NATS buses", { sequential: true }, () => {
       const before = reports(strategy).length
       yield* server.restart
       yield* Fiber.join(submitter)
-      yield* waitUntil(() => new Set(reports(strategy)).size >= 2 * N, "every report", strategy, "30 seconds")
+      yield* waitUntil(() => new Set(reports(strategy)).size >= 2 * N, "every report", strategy, "90 seconds")
       yield* drained(connection, "restart")
       const got = reports(strategy)
       assert.isBelow(before, 2 * N, "the restart happened mid-stream")
@@ -132,7 +134,7 @@ describe("NATS buses", { sequential: true }, () => {
       assert.deepStrictEqual([...counts.keys()].sort(), expectedReports("restart", N).sort(), "none lost")
       assert.deepStrictEqual([...counts.values()].filter((c) => c !== 1), [], "none twice")
       assert.isAbove(commands.stats().retries + connection.stats().reconnects, 0, "the client saw the outage")
-    }))
+    }), TIMEOUT)
 
   it.scopedLive("strategy process killed mid-stream and restarted: its durable consumer resumes where it left off", () =>
     Effect.gen(function*() {
@@ -155,7 +157,7 @@ describe("NATS buses", { sequential: true }, () => {
         () => new Set([...a, ...reports(second)]).size >= 2 * N,
         "the rest of the reports",
         second,
-        "30 seconds"
+        "90 seconds"
       )
       yield* drained(connection, "durable")
       const b = reports(second)
@@ -166,7 +168,7 @@ describe("NATS buses", { sequential: true }, () => {
       // only what was in the lambda or not yet acknowledged at the kill comes again
       assert.isAtMost(again.length, 5, `redelivered after the kill: ${again.join(", ")}`)
       assert.strictEqual(b.length, 2 * N - a.length + again.length, "the second run starts where the first stopped")
-    }))
+    }), TIMEOUT)
 
   it.scopedLive("a bad frame is a typed error, counted and dead-lettered; nothing else is lost", () =>
     Effect.gen(function*() {
@@ -203,7 +205,7 @@ describe("NATS buses", { sequential: true }, () => {
           nc.publish(subject, wire(market(pool, { seq: 2 })))
           yield* Effect.promise(() => js.publish(criticalSubject("bad"), "\u0000garbage", { msgID: "garbage-1" }))
           yield* Effect.promise(() => js.publish(criticalSubject("bad"), wire(execReport(pool, "bad", 1)), { msgID: "exec:bad:c-1:1" }))
-          yield* waitUntil(() => seen.length === 3, "the good frames", undefined, "10 seconds")
+          yield* waitUntil(() => seen.length === 3, "the good frames")
           assert.deepStrictEqual(seen.filter((s) => s.startsWith("M")), ["M 1", "M 2"])
           assert.deepStrictEqual(seen.filter((s) => s.startsWith("R")), ["R 1"])
           assert.strictEqual(marketIn.stats().malformed, 2)
@@ -221,5 +223,5 @@ describe("NATS buses", { sequential: true }, () => {
       assert.strictEqual(result.stats().Event.outstanding + result.stats().ExecReport.outstanding, 0, "all recycled")
       assert.isAbove(aliveBefore, 0)
       assert.strictEqual(left, 0, "no fiber left once the strategy layer's scope closed")
-    }))
+    }), TIMEOUT)
 })

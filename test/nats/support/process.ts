@@ -59,8 +59,12 @@ export const runScript = (script: string, env: Record<string, string>) =>
     (child) => child.kill("SIGKILL")
   )
 
-/** Waits, polling, until `done()` holds; fails with the child's log after `within`. */
-export const waitUntil = (done: () => boolean, what: string, child?: Child, within: Duration.DurationInput = "20 seconds") =>
+/**
+ * Waits, polling, until `done()` holds; fails with the child's log after
+ * `within`. The default is generous: child processes start slowly on a loaded
+ * machine, and a bound exists only so that a broken run ends.
+ */
+export const waitUntil = (done: () => boolean, what: string, child?: Child, within: Duration.DurationInput = "90 seconds") =>
   Effect.suspend(() => (done() ? Effect.void : Effect.fail(new NotYet({ what, log: child?.log() ?? "" })))).pipe(
     Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo(within)))
   )
