@@ -273,7 +273,7 @@ const bad: ReadonlyArray<BadCase> = [
     command: "SubmitOrder",
     commandId: "cmd-1",
     consumerId: "strat-a",
-    reason: "command.quantity: quantity must be greater than 0 (got -0.5)"
+    reason: "command.quantity: a decimal in plain notation: up to 20 integer and 18 fraction digits, no sign or exponent"
   },
   {
     name: "quantity as a float number",
@@ -289,8 +289,7 @@ const bad: ReadonlyArray<BadCase> = [
     command: "SubmitOrder",
     commandId: "cmd-1",
     consumerId: "strat-a",
-    reason:
-      "command.quantity: Expected a string matching the pattern ^-?(0|[1-9]\\d*)(\\.\\d+)?([eE][+-]?\\d+)?$, actual \"1,5\""
+    reason: "command.quantity: a decimal in plain notation: up to 20 integer and 18 fraction digits, no sign or exponent"
   },
   {
     name: "zero price",
