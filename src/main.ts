@@ -23,6 +23,7 @@ import * as Config from "./Config.js"
 import * as Gateway from "./Gateway.js"
 import * as Http from "./Http.js"
 import type { Metrics } from "./Metrics.js"
+import { deploymentRoles, serverConfig } from "./nats/Permissions.js"
 import { formatLeakReport, Recycler } from "./Recycler.js"
 
 /** The example strategies, as the configuration enables them. */
@@ -162,10 +163,30 @@ const checkConfigCommand = Command.make(
     )
 ).pipe(Command.withDescription("validate a configuration, list every problem, and exit"))
 
+const natsConfigCommand = Command.make(
+  "nats-config",
+  {
+    config: configOption,
+    port: Options.integer("port").pipe(Options.withDefault(4222), Options.withDescription("the port nats-server listens on")),
+    storeDir: Options.text("store-dir").pipe(
+      Options.withDefault("./nats-data"),
+      Options.withDescription("JetStream's store directory")
+    )
+  },
+  ({ config, port, storeDir }) =>
+    loadConfig(config, false).pipe(
+      Effect.flatMap((c) =>
+        Console.log(serverConfig(deploymentRoles(strategiesOf(c).map((s) => s.id)), { port, storeDir }))
+      )
+    )
+).pipe(Command.withDescription(
+  "print a nats-server configuration with per-role users and permissions (feed, strategies, operator) for this configuration"
+))
+
 const root = Command.make("meltica", { config: configOption, debug: debugOption }, ({ config, debug }) =>
   Effect.flatMap(loadConfig(config, debug), runGateway)).pipe(
     Command.withDescription("Meltica gateway: real-time event distribution for trading systems"),
-    Command.withSubcommands([runCommand, checkConfigCommand])
+    Command.withSubcommands([runCommand, checkConfigCommand, natsConfigCommand])
   )
 
 const cli = Command.run(root, { name: "meltica", version: "0.1.0" })

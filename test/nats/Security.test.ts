@@ -9,7 +9,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { NatsConnection as Client } from "@nats-io/transport-node"
 import { Context, Effect, Either, Layer, Schedule } from "effect"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { layerNatsFeed } from "../../layers/Nats.js"
@@ -27,7 +28,7 @@ import { decimal, Ticker } from "../../schema/Event.js"
 import { ExecutionVenue } from "../../src/ExecutionVenue.js"
 import { CommandConsumer, CommandPublisher, commandSubjectOf } from "../../src/nats/Commands.js"
 import { type NatsAuth, NatsConfig, NatsConnection } from "../../src/nats/Connection.js"
-import { passwordVariable, type Roles, serverConfig } from "../../src/nats/Permissions.js"
+import { deploymentRoles, passwordVariable, type Roles, serverConfig } from "../../src/nats/Permissions.js"
 import {
   commandSubject,
   CRITICAL_STREAM,
@@ -38,7 +39,7 @@ import {
 import { Orchestrator } from "../../src/Orchestrator.js"
 import { Pool } from "../../src/Pool.js"
 import { natsServerWith } from "./support/server.js"
-import { summary, validate } from "../../src/Config.js"
+import { parseText, summary, validate } from "../../src/Config.js"
 
 const roles: Roles = {
   feeds: [{ user: "feed" }],
@@ -187,6 +188,36 @@ describe("NATS credentials in the configuration", () => {
     }
   })
 })
+
+describe("the example deployment (examples/nats/)", () => {
+  const example = (name: string) => readFileSync(new URL(`../../examples/nats/${name}`, import.meta.url), "utf8")
+
+  it("server.conf is what the generator makes for the embedded default's strategies, and nats-server accepts it", () => {
+    const text = example("server.conf")
+    assert.strictEqual(
+      text.trimEnd(),
+      serverConfig(deploymentRoles(["bbo-follower", "paper-trader"]), { storeDir: "./nats-data" }).trimEnd(),
+      "regenerate with: npx tsx src/main.ts nats-config > examples/nats/server.conf"
+    )
+    const env = { ...process.env }
+    for (const user of ["feed", "strategies", "operator"]) env[passwordVariable(user)] = "x"
+    const out = execFileSync("nats-server", ["-t", "-c", fileOf("server.conf")], { env, encoding: "utf8", stdio: "pipe" })
+    assert.include(out + "valid", "valid")
+    assert.notInclude(text, "password: \"", "no password in the file")
+  })
+
+  it("the feed and strategy configurations are valid and give credentials by reference", () => {
+    for (const name of ["feed.yaml", "strategy.yaml"]) {
+      const parsed = parseText(example(name), name)
+      assert.isTrue(Either.isRight(parsed), name)
+      const config = Either.flatMap(parsed, (raw) => validate(raw, name))
+      assert.isTrue(Either.isRight(config), `${name}: ${Either.isLeft(config) ? config.left.message : ""}`)
+      if (Either.isRight(config)) assert.include(summary(config.right), "with password from env MELTICA_NATS_PASSWORD")
+    }
+  })
+})
+
+const fileOf = (name: string) => new URL(`../../examples/nats/${name}`, import.meta.url).pathname
 
 describe("NATS security", { sequential: true }, () => {
   it.scopedLive("a forged cancel and a forged flip are refused and counted; the owner and the operator are obeyed", () =>
