@@ -23,8 +23,10 @@
  * lambda call: past it the call is interrupted and ends as a `LambdaTimedOut`
  * failure, which goes the failure path above (event recycled, counted as a
  * failure and as a timeout, logged with its context) and the consumer goes on
- * with the next event. It costs a timer race per event (`Effect.timeoutFail`),
- * so it is off unless asked for.
+ * with the next event. It costs no fiber and no timer per event: the loop
+ * then runs in a child fiber watched by a per-consumer watchdog that sleeps
+ * until the call in flight reaches its deadline (a clock read per call, a
+ * timer per timeout period; `npm run bench:timeout` measures it).
  */
 import { Cause, Data, Duration, Effect, ExecutionStrategy, Exit, Fiber, FiberSet, Scope } from "effect"
 import type { EventKind } from "../schema/Event.js"
@@ -110,6 +112,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
     const runtimeScope = yield* Effect.scope
     const fibers = yield* FiberSet.make<void>()
     const handles = new Map<string, ConsumerHandle>()
+    const clock = yield* Effect.clock
 
     const reportFailure = (ctx: FailureContext, cause: Cause.Cause<unknown>) =>
       Effect.logError("consumer lambda failed", cause).pipe(
@@ -121,6 +124,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       minVersion: number
       processed: number
       failures: number
+      timeouts: number
       skippedStale: number
       criticalProcessed: number
       readonly dispatchToLambda: Histogram
@@ -140,6 +144,9 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       state.pending = () => batch.length - index
       let inFlightCritical = false
       let inFlightStart = 0
+      // with an event timeout: when the call in flight started (the clock's milliseconds)
+      const timeoutMs = spec.eventTimeout === undefined ? 0 : Duration.toMillis(Duration.decode(spec.eventTimeout))
+      let callStartMs = 0
 
       /** The in-flight event's lambda succeeded (called by the loop with its result). */
       const complete = (): void => {
@@ -196,6 +203,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         inFlightGen = gen
         inFlightCritical = critical
         inFlightStart = start
+        if (timeoutMs > 0) callStartMs = clock.unsafeCurrentTimeMillis()
         try {
           return spec.handle(e)
         } catch (defect) {
@@ -227,7 +235,40 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         return batch.length === 0 ? box.awaitEvent : processBatch
       })
 
-      return Effect.forever(drain).pipe(
+      /** Completes when the call in flight has run to its deadline; sleeps meanwhile. */
+      const watchdog: Effect.Effect<void> = Effect.suspend(() => {
+        if (inFlight === undefined) return Effect.zipRight(Effect.sleep(timeoutMs), watchdog)
+        const left = callStartMs + timeoutMs - clock.unsafeCurrentTimeMillis()
+        return left <= 0 ? Effect.void : Effect.zipRight(Effect.sleep(left), watchdog)
+      })
+
+      /**
+       * With an event timeout, the loop runs in a child fiber that this one
+       * watches. A call past its deadline is interrupted with the loop, settled
+       * as a `LambdaTimedOut` failure (recycled, counted, reported), and a new
+       * loop goes on with the rest of the batch. Stopping the consumer
+       * interrupts the child before the finalizer below recycles what it held.
+       */
+      const watched: Effect.Effect<void> = Effect.gen(function*() {
+        const resume = Effect.forever(Effect.suspend(() => (index < batch.length ? processBatch : drain)))
+        for (;;) {
+          const loop = yield* Effect.fork(resume)
+          yield* Effect.onInterrupt(watchdog, () => Fiber.interrupt(loop))
+          yield* Fiber.interrupt(loop)
+          const e = inFlight
+          if (e === undefined) continue // the call ended as it was interrupted
+          inFlight = undefined
+          const error = new LambdaTimedOut({ consumerId: spec.id, traceId: e.traceId, kind: e.kind, timeoutMs })
+          e._ack?.()
+          recycle(e, inFlightGen)
+          state.failures++
+          state.timeouts++
+          if (inFlightCritical) state.criticalProcessed++
+          yield* reportFailure(error, Cause.fail(error))
+        }
+      })
+
+      return (timeoutMs > 0 ? watched : Effect.forever(drain)).pipe(
         Effect.onExit(() =>
           Effect.sync(() => {
             if (inFlight !== undefined) recycle(inFlight, inFlightGen)
@@ -239,30 +280,6 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         ),
         Effect.asVoid
       )
-    }
-
-    /** The spec whose lambda calls are bounded by its `eventTimeout`, when it has one. */
-    const withTimeout = <E>(
-      spec: ConsumerSpec<E>,
-      state: { timeouts: number }
-    ): ConsumerSpec<E | LambdaTimedOut> => {
-      if (spec.eventTimeout === undefined) return spec
-      const duration = Duration.decode(spec.eventTimeout)
-      const timeoutMs = Duration.toMillis(duration)
-      const handle = spec.handle
-      return {
-        ...spec,
-        handle: (e) => {
-          const context = { consumerId: spec.id, traceId: e.traceId, kind: e.kind, timeoutMs }
-          return Effect.timeoutFail(Effect.suspend(() => handle(e)), {
-            duration,
-            onTimeout: () => {
-              state.timeouts++
-              return new LambdaTimedOut(context)
-            }
-          })
-        }
-      }
     }
 
     const start: <E>(spec: ConsumerSpec<E>) => Effect.Effect<ConsumerHandle, UnknownConsumer> = Effect.fn(
@@ -283,7 +300,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
           recentDispatchToLambda: new WindowedHistogram(RECENT_PERIOD_US),
           processing: new Histogram()
         }
-        const fiber = yield* FiberSet.run(fibers, runLoop(withTimeout(spec, state), box, state))
+        const fiber = yield* FiberSet.run(fibers, runLoop(spec, box, state))
         // Finalizers run last-added first: routes removed, then the fiber
         // interrupted (it recycles its batch), then the mailbox closed (it
         // recycles what is still queued).

@@ -103,6 +103,32 @@ describe("Consumer runtime", () => {
       }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, capture)))
     }).pipe(Effect.provide(layerCore())))
 
+  it.effect("a consumer with an event timeout, stopped while its lambda is stuck, leaves no fiber and nothing outstanding", () =>
+    Effect.gen(function*() {
+      let outstanding = -1
+      const { left, aliveBefore } = yield* runAndCountLeftFibers(
+        layerCore(),
+        Effect.gen(function*() {
+          const { pool, dispatcher, consumers } = yield* services
+          const started = yield* Deferred.make<void>()
+          const h = yield* consumers.start({
+            id: "stuck",
+            subscriptions: [btc],
+            eventTimeout: "1 minute",
+            handle: () => Deferred.succeed(started, undefined).pipe(Effect.zipRight(Effect.never))
+          })
+          for (let seq = 1; seq <= 3; seq++) yield* dispatcher.dispatch(market(pool, { seq }))
+          yield* Deferred.await(started)
+          yield* h.stop
+          outstanding = pool.stats().Event.outstanding
+          assert.strictEqual(yield* consumers.running, 0)
+        })
+      )
+      assert.strictEqual(outstanding, 0, "the stuck event and the two behind it recycled")
+      assert.isAbove(aliveBefore, 0)
+      assert.strictEqual(left, 0)
+    }))
+
   it.scoped("backpressure: market data coalesces to the latest per stream; every critical event arrives, in order, first", () =>
     Effect.gen(function*() {
       const { pool, dispatcher, consumers } = yield* services
