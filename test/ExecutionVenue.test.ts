@@ -159,6 +159,22 @@ const trail = (received: ReadonlyArray<WireExecReport>, clientOrderId: string) =
   })
 
 describe("ExecutionVenue (paper)", () => {
+  it.effect("FR-014: each report carries the routing version current when it was created, from submit or from market data", () =>
+    withVenue((s) =>
+      Effect.gen(function*() {
+        let version = 3
+        s.venue.followRoutingVersion(() => version)
+        yield* snapshot(s, [["99", "1"]], [["100.5", "1"], ["101", "5"]])
+        yield* s.venue.submit(market("o-1", "buy", "1"))
+        yield* s.venue.submit(limit("o-2", "buy", "1", "98"))
+        version = 4
+        // the resting order fills on market data under the new version
+        yield* snapshot(s, [["97", "1"]], [["98", "1"]])
+        const stamped = s.received.map((r) => `${r.payload.clientOrderId}:${r.payload.status}@${r.routingVersion}`)
+        assert.deepStrictEqual(stamped, ["o-1:new@3", "o-1:filled@3", "o-2:new@3", "o-2:filled@4"])
+      })
+    ))
+
   it.effect("a market order fills in full against the top level", () =>
     withVenue((s) =>
       Effect.gen(function*() {
