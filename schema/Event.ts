@@ -20,8 +20,9 @@ export const EVENT_SCHEMA_VERSION = 1 as const
  * "1e3000000" is refused, never expanded. Where zero is not allowed (a trade,
  * a snapshot level, a price) the boundary says so (`src/internal/decimal.ts`).
  */
+export const DECIMAL_PATTERN = /^(?:0|[1-9][0-9]{0,19})(?:\.[0-9]{1,18})?$/
 export const Decimal = Schema.String.pipe(
-  Schema.pattern(/^(?:0|[1-9][0-9]{0,19})(?:\.[0-9]{1,18})?$/, {
+  Schema.pattern(DECIMAL_PATTERN, {
     message: () => "a decimal in plain notation: up to 20 integer and 18 fraction digits, no sign or exponent"
   }),
   Schema.brand("Decimal")

@@ -16,7 +16,7 @@
  */
 import DecimalJs from "decimal.js"
 import { Schema } from "effect"
-import { Decimal } from "../../schema/Event.js"
+import { Decimal, DECIMAL_PATTERN } from "../../schema/Event.js"
 
 /** A decimal.js constructor private to this codebase (the global one is never reconfigured). */
 export const Dec = DecimalJs.clone({
@@ -59,6 +59,14 @@ const ZERO_TEXT = /^0(?:\.0+)?$/
  */
 export const isZeroDecimal = (s: string): boolean => ZERO_TEXT.test(s)
 
+/** Why `u` is not a `Decimal` (a plain string test, no Schema machinery), or undefined when it is one. */
+export const decimalProblem = (u: unknown): string | undefined =>
+  typeof u !== "string"
+    ? `expected a decimal string, got ${u === null ? "null" : Array.isArray(u) ? "an array" : typeof u}`
+    : DECIMAL_PATTERN.test(u)
+    ? undefined
+    : `${JSON.stringify(u.length > 40 ? `${u.slice(0, 40)}...` : u)} is not a plain decimal (up to 20 integer and 18 fraction digits, no sign or exponent)`
+
 /** A `Decimal` greater than zero: prices, trade quantities, snapshot levels. */
 export const PositiveDecimal = Decimal.pipe(
   Schema.filter((s) => !isZeroDecimal(s) || "must be greater than 0")
@@ -72,3 +80,53 @@ export const zeroQuantityLevel = (levels: ReadonlyArray<WireLevel>): WireLevel |
   for (const l of levels) if (isZeroDecimal(l[1])) return l
   return undefined
 }
+
+/**
+ * Why [price, quantity] is not a book level, or undefined: both `Decimal`s,
+ * the price above zero, the quantity zero only where it removes a level.
+ */
+export const levelProblem = (price: unknown, qty: unknown, zeroQty: boolean): string | undefined => {
+  const p = decimalProblem(price)
+  if (p !== undefined) return `price: ${p}`
+  const q = decimalProblem(qty)
+  if (q !== undefined) return `quantity: ${q}`
+  if (isZeroDecimal(price as string)) return "price: must be greater than 0"
+  if (!zeroQty && isZeroDecimal(qty as string)) return "quantity: must be greater than 0"
+  return undefined
+}
+
+/**
+ * An array of book levels, checked by a plain loop: a frame at the venue's
+ * size limit holds tens of thousands of levels, and a Schema per level costs
+ * tens of times more than a string test (see BENCHMARKS.md, "Hostile
+ * frames"). `check` says why one element is not a level.
+ */
+export const levelArray = <L>(identifier: string, check: (u: unknown) => string | undefined): Schema.Schema<ReadonlyArray<L>> => {
+  const firstProblem = (u: ReadonlyArray<unknown>): string | undefined => {
+    for (let i = 0; i < u.length; i++) {
+      const p = check(u[i])
+      if (p !== undefined) return `[${i}] ${p}`
+    }
+    return undefined
+  }
+  return Schema.declare((u): u is ReadonlyArray<L> => Array.isArray(u) && firstProblem(u) === undefined, {
+    identifier,
+    message: (issue) => {
+      const u = issue.actual
+      return Array.isArray(u) ? `${identifier}${firstProblem(u) ?? ""}` : `${identifier}: expected an array`
+    }
+  })
+}
+
+/**
+ * Levels written as arrays: [price, quantity] (`extra`: followed by strings,
+ * as OKX's [price, size, "0", orders]).
+ */
+export const tupleLevels = (identifier: string, options: { readonly zeroQty: boolean; readonly extra?: boolean }) =>
+  levelArray<readonly [Decimal, Decimal, ...Array<string>]>(identifier, (u) => {
+    if (!Array.isArray(u) || u.length < 2 || (options.extra !== true && u.length !== 2)) {
+      return options.extra === true ? "expected [price, quantity, ...strings]" : "expected [price, quantity]"
+    }
+    for (let i = 2; i < u.length; i++) if (typeof u[i] !== "string") return `element ${i}: expected a string`
+    return levelProblem(u[0], u[1], options.zeroQty)
+  })

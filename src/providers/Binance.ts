@@ -26,7 +26,7 @@ import type { HttpClient } from "@effect/platform/HttpClient"
 import type { WebSocketConstructor } from "@effect/platform/Socket"
 import type { BinanceConfig } from "../../schema/ProviderConfig.js"
 import { Decimal, Ticker, Trade } from "../../schema/Event.js"
-import { PositiveDecimal } from "../internal/decimal.js"
+import { PositiveDecimal, tupleLevels } from "../internal/decimal.js"
 import { CrossedBook, SequenceGap } from "../OrderBook.js"
 import type { ProviderShape } from "../Provider.js"
 import type { RestSync, SymbolBook } from "./internal/books.js"
@@ -40,8 +40,8 @@ export const BINANCE_WS_URL = "wss://stream.binance.com:9443"
 export const BINANCE_REST_URL = "https://api.binance.com"
 
 /** [price, quantity]; a quantity of zero removes the level (diffs only). */
-const Level = Schema.Tuple(PositiveDecimal, Decimal)
-const SnapshotLevel = Schema.Tuple(PositiveDecimal, PositiveDecimal)
+const DiffLevels = tupleLevels("levels", { zeroQty: true })
+const SnapshotLevels = tupleLevels("levels", { zeroQty: false })
 
 export const DepthUpdate = Schema.Struct({
   e: Schema.Literal("depthUpdate"),
@@ -49,8 +49,8 @@ export const DepthUpdate = Schema.Struct({
   s: Schema.String,
   U: SafeInteger,
   u: SafeInteger,
-  b: Schema.Array(Level),
-  a: Schema.Array(Level)
+  b: DiffLevels,
+  a: DiffLevels
 })
 export type DepthUpdate = typeof DepthUpdate.Type
 
@@ -77,8 +77,8 @@ export const BookTickerMessage = Schema.Struct({
 
 export const DepthSnapshot = Schema.Struct({
   lastUpdateId: SafeInteger,
-  bids: Schema.Array(SnapshotLevel),
-  asks: Schema.Array(SnapshotLevel)
+  bids: SnapshotLevels,
+  asks: SnapshotLevels
 })
 
 const decodeDepth = Schema.decodeUnknownEither(DepthUpdate)

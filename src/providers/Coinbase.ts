@@ -23,7 +23,7 @@ import type { HttpClient } from "@effect/platform/HttpClient"
 import type { WebSocketConstructor } from "@effect/platform/Socket"
 import type { CoinbaseConfig } from "../../schema/ProviderConfig.js"
 import { Decimal, Ticker, Trade } from "../../schema/Event.js"
-import { isZeroDecimal, PositiveDecimal } from "../internal/decimal.js"
+import { isZeroDecimal, levelArray, levelProblem, PositiveDecimal } from "../internal/decimal.js"
 import type { BookLevel } from "../OrderBook.js"
 import { CrossedBook, SequenceGap, staleReason } from "../OrderBook.js"
 import type { ProviderShape } from "../Provider.js"
@@ -41,19 +41,29 @@ const Envelope = {
   sequence_num: SafeInteger
 }
 
+interface Update {
+  readonly side: "bid" | "offer"
+  readonly event_time?: string
+  readonly price_level: Decimal
+  readonly new_quantity: Decimal
+}
+
+/** Level2 updates, checked by a plain loop (a snapshot holds the whole book). */
+const Updates = levelArray<Update>("updates", (u) => {
+  if (!isRecord(u)) return "expected an update"
+  if (u.side !== "bid" && u.side !== "offer") return "side: expected \"bid\" or \"offer\""
+  if (u.event_time !== undefined && typeof u.event_time !== "string") return "event_time: expected a string"
+  return levelProblem(u.price_level, u.new_quantity, true)
+})
+
 export const L2Message = Schema.Struct({
   channel: Schema.Literal("l2_data"),
   ...Envelope,
   events: Schema.Array(Schema.Struct({
     type: Schema.Literal("snapshot", "update"),
     product_id: Schema.String,
-    updates: Schema.Array(Schema.Struct({
-      side: Schema.Literal("bid", "offer"),
-      event_time: Schema.optional(Schema.String),
-      price_level: PositiveDecimal,
-      /** Zero removes the level (updates only). */
-      new_quantity: Decimal
-    }))
+    /** A quantity of zero removes the level (updates only). */
+    updates: Updates
   }))
 })
 

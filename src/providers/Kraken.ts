@@ -5,10 +5,11 @@
  *
  * Kraken writes prices and quantities as JSON numbers; `JSON.parse` would turn
  * "0.10000000" into 0.1 and the checksum would never match. Every number is
- * kept as the venue wrote it: one regular-expression pass turns each number
- * token (outside strings) into a string, then `JSON.parse` reads the frame
- * (`parseKraken`; exact like `lossless-json`, and many times faster: see
- * BENCHMARKS.md, "Hostile frames"). Prices and quantities must then be
+ * kept as the venue wrote it (`parseKraken`): `JSON.parse` reads the frame,
+ * one scan collects the text of every number token in order, and the parsed
+ * value is walked in the same order, each number replaced by its text
+ * (exact like `lossless-json`, about twice as fast: see BENCHMARKS.md,
+ * "Hostile frames"). Prices and quantities must then be
  * `Decimal`s (no sign, no exponent, bounded digits), so a negative quantity
  * or "1e3000000" is refused before it reaches a book or a checksum.
  *
@@ -25,7 +26,7 @@ import type { HttpClient } from "@effect/platform/HttpClient"
 import type { WebSocketConstructor } from "@effect/platform/Socket"
 import type { KrakenConfig } from "../../schema/ProviderConfig.js"
 import { Decimal, Ticker, Trade } from "../../schema/Event.js"
-import { isZeroDecimal, PositiveDecimal } from "../internal/decimal.js"
+import { isZeroDecimal, levelArray, levelProblem, PositiveDecimal } from "../internal/decimal.js"
 import type { BookLevel } from "../OrderBook.js"
 import { ChecksumMismatch, krakenChecksum } from "../OrderBook.js"
 import type { ProviderShape } from "../Provider.js"
@@ -40,13 +41,14 @@ export const KRAKEN_WS_URL = "wss://ws.kraken.com/v2"
 
 /** Numbers arrive as the exact strings the venue wrote; the checksum is a CRC32. */
 const Checksum = Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 0xffff_ffff))
-/** A quantity of zero removes the level (updates only: a snapshot with one is refused). */
-const Level = Schema.Struct({ price: PositiveDecimal, qty: Decimal })
+/** {price, qty}; a quantity of zero removes the level (updates only: a snapshot with one is refused). */
+const Levels = levelArray<{ readonly price: Decimal; readonly qty: Decimal }>("levels", (u) =>
+  isRecord(u) ? levelProblem(u.price, u.qty, true) : "expected {price, qty}")
 
 export const BookData = Schema.Struct({
   symbol: Schema.String,
-  bids: Schema.Array(Level),
-  asks: Schema.Array(Level),
+  bids: Levels,
+  asks: Levels,
   checksum: Checksum,
   timestamp: Schema.optional(Schema.String)
 })
@@ -89,23 +91,75 @@ const decodeTrade = Schema.decodeUnknownEither(TradeMessage)
 const decodeTicker = Schema.decodeUnknownEither(TickerMessage)
 
 /**
- * A JSON string (kept as it is) or a JSON number (to be quoted). The string
- * alternative is written as an unrolled loop, so a long string costs one
- * linear scan and no backtracking.
+ * The source text of every number token of a JSON text, in order (strings
+ * skipped, escapes included). One pass, no regular expression.
  */
-const TOKEN = /"[^"\\]*(?:\\.[^"\\]*)*"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/g
+const numberTokens = (text: string): Array<string> => {
+  const out: Array<string> = []
+  const len = text.length
+  for (let i = 0; i < len; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 34) {
+      for (i++; i < len; i++) {
+        const d = text.charCodeAt(i)
+        if (d === 92) i++
+        else if (d === 34) break
+      }
+    } else if (c === 45 || (c >= 48 && c <= 57)) {
+      let j = i + 1
+      for (; j < len; j++) {
+        const d = text.charCodeAt(j)
+        if (!((d >= 48 && d <= 57) || d === 46 || d === 101 || d === 69 || d === 43 || d === 45)) break
+      }
+      out.push(text.slice(i, j))
+      i = j - 1
+    }
+  }
+  return out
+}
+
+/** An object key that JavaScript orders before the others (an array index). */
+const INDEX_KEY = /^(?:0|[1-9][0-9]*)$/
 
 /**
- * Every number token outside strings becomes a string of its exact source
- * text. Linear in the frame's length. Text that is not JSON stays not JSON
- * (a quote is only ever added around a whole number token), and strings are
- * copied untouched, escapes included.
+ * `JSON.parse` with every number replaced by its exact source text. The
+ * parsed value is walked in document order (arrays in order, objects in key
+ * order) and the number tokens are handed out in the same order; each must
+ * equal the number it replaces, and all must be used. A frame where document
+ * order and key order could differ (an index-like key, a duplicate key) is
+ * refused rather than guessed at. Nesting is bounded before parsing
+ * (`MAX_FRAME_DEPTH`), so the walk's recursion is too.
  */
-export const quoteNumbers = (text: string): string =>
-  text.replace(TOKEN, (m) => (m.charCodeAt(0) === 34 ? m : `"${m}"`))
+export const parseExactNumbers = (text: string): unknown => {
+  const value: unknown = JSON.parse(text)
+  const tokens = numberTokens(text)
+  let next = 0
+  const take = (n: number): string => {
+    const t = tokens[next++]
+    if (t === undefined || Number(t) !== n) throw new Error("numbers out of document order (duplicate key?)")
+    return t
+  }
+  const walk = (u: unknown): unknown => {
+    if (typeof u === "number") return take(u)
+    if (typeof u !== "object" || u === null) return u
+    if (Array.isArray(u)) {
+      for (let i = 0; i < u.length; i++) u[i] = walk(u[i])
+      return u
+    }
+    const o = u as Record<string, unknown>
+    for (const k of Object.keys(o)) {
+      if (INDEX_KEY.test(k)) throw new Error(`index-like key ${JSON.stringify(k.slice(0, 20))}`)
+      o[k] = walk(o[k])
+    }
+    return o
+  }
+  const exact = walk(value)
+  if (next !== tokens.length) throw new Error("numbers out of document order (duplicate key?)")
+  return exact
+}
 
 /** Exact parse: every JSON number becomes its source text. */
-export const parseKraken = (text: string) => parseJson(text, (t) => JSON.parse(quoteNumbers(t)))
+export const parseKraken = (text: string) => parseJson(text, parseExactNumbers)
 
 export const krakenSymbol = (config: KrakenConfig, canonical: string): string =>
   config.symbolMap[canonical] ?? canonical.replace("-", "/")

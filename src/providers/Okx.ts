@@ -24,7 +24,7 @@ import type { HttpClient } from "@effect/platform/HttpClient"
 import type { WebSocketConstructor } from "@effect/platform/Socket"
 import type { OkxConfig } from "../../schema/ProviderConfig.js"
 import { Decimal, Ticker, Trade } from "../../schema/Event.js"
-import { PositiveDecimal, zeroQuantityLevel } from "../internal/decimal.js"
+import { PositiveDecimal, tupleLevels, zeroQuantityLevel } from "../internal/decimal.js"
 import { ChecksumMismatch, CrossedBook, okxChecksum, SequenceGap } from "../OrderBook.js"
 import type { ProviderShape } from "../Provider.js"
 import type { RestSync, SymbolBook } from "./internal/books.js"
@@ -38,15 +38,15 @@ export const OKX_WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
 export const OKX_REST_URL = "https://www.okx.com"
 
 /** [price, size, deprecated, orders]; a size of zero removes the level (updates only). */
-const Level = Schema.Tuple([PositiveDecimal, Decimal], Schema.String)
-const SnapshotLevel = Schema.Tuple([PositiveDecimal, PositiveDecimal], Schema.String)
+const Levels = tupleLevels("levels", { zeroQty: true, extra: true })
+const SnapshotLevels = tupleLevels("levels", { zeroQty: false, extra: true })
 /** Epoch milliseconds as a string of digits. */
 const Millis = Schema.String.pipe(Schema.pattern(/^[0-9]{1,15}$/))
 
-const bookData = <L extends typeof Level | typeof SnapshotLevel>(level: L) =>
+const bookData = (levels: typeof Levels) =>
   Schema.Struct({
-    asks: Schema.Array(level),
-    bids: Schema.Array(level),
+    asks: levels,
+    bids: levels,
     ts: Millis,
     /** A signed CRC32 (0: none). */
     checksum: Schema.optionalWith(Schema.Int.pipe(Schema.between(-(2 ** 31), 2 ** 31 - 1)), { default: () => 0 }),
@@ -55,7 +55,7 @@ const bookData = <L extends typeof Level | typeof SnapshotLevel>(level: L) =>
     seqId: Schema.optional(SafeInteger)
   })
 
-export const BookData = bookData(Level)
+export const BookData = bookData(Levels)
 export type BookData = typeof BookData.Type
 
 const Arg = Schema.Struct({ channel: Schema.String, instId: Schema.String })
@@ -94,7 +94,7 @@ export const RestBooks = Schema.Struct({
   code: Schema.String,
   msg: Schema.optional(Schema.String),
   /** A REST snapshot: every level has a size. */
-  data: Schema.NonEmptyArray(bookData(SnapshotLevel))
+  data: Schema.NonEmptyArray(bookData(SnapshotLevels))
 })
 
 const decodeBook = Schema.decodeUnknownEither(BookMessage)

@@ -20,7 +20,7 @@
  */
 import { Effect, Schema } from "effect"
 import { Decimal } from "../../schema/Event.js"
-import { PositiveDecimal } from "../internal/decimal.js"
+import { tupleLevels } from "../internal/decimal.js"
 import type { SimulatedVenueConfig } from "../../schema/ProviderConfig.js"
 import type { Fault } from "../../schema/ProviderConfig.js"
 import type { EventPayload, MarketKind } from "../../schema/Event.js"
@@ -64,8 +64,8 @@ const SimFrame = Schema.Union(
     seq: SafeInteger,
     checksum: Schema.Int.pipe(Schema.between(0, 0xffff_ffff)),
     /** [price, quantity]; a quantity of zero removes the level. */
-    bids: Schema.Array(Schema.Tuple(PositiveDecimal, Decimal)),
-    asks: Schema.Array(Schema.Tuple(PositiveDecimal, Decimal))
+    bids: tupleLevels("bids", { zeroQty: true }),
+    asks: tupleLevels("asks", { zeroQty: true })
   }),
   Schema.Struct({ type: Schema.Literal("heartbeat") })
 )
