@@ -245,7 +245,8 @@ describe("MergeWindows", () => {
         engine.configure(cfg({ providers: ["binance", "kraken", "okx"], maxFragments: 3 }))
         add(ticker("binance", "100.10", "100.300", 0, "0.5"), 0)
         add(ticker("kraken", "100.2", "100.30", 1, "2"), 1)
-        const merged = only(add(ticker("okx", "100.19999999999999999999", "100.31", 2, "7"), 2), "Merged")
+        // 18 fraction digits (the most a decimal may have): equal to 100.2 as a float, below it exactly
+        const merged = only(add(ticker("okx", "100.199999999999999999", "100.31", 2, "7"), 2), "Merged")
         const p = merged.payload as MergedTicker
         assert.deepStrictEqual(
           [p.bestBid, p.bestBidProvider, p.bestAsk, p.bestAskProvider],
@@ -254,7 +255,7 @@ describe("MergeWindows", () => {
         assert.deepStrictEqual(p.quotes.map((q) => [q.provider, q.bidPrice, q.bidQty, q.askPrice]), [
           ["binance", "100.10", "0.5", "100.300"],
           ["kraken", "100.2", "2", "100.30"],
-          ["okx", "100.19999999999999999999", "7", "100.31"]
+          ["okx", "100.199999999999999999", "7", "100.31"]
         ])
       }))
 
