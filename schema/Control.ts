@@ -327,9 +327,22 @@ const JsonText = Schema.parseJson().annotations({
  * scan without recursion, so no input can overflow the stack here or later,
  * when its error is formatted).
  */
-export const commandTextProblem = (text: string): string | undefined => {
-  if (text.length > MAX_COMMAND_LENGTH) {
-    return `command too large: ${text.length} characters (at most ${MAX_COMMAND_LENGTH})`
+export const commandTextProblem = (text: string): string | undefined =>
+  jsonTextProblem(text, "command", MAX_COMMAND_LENGTH, MAX_COMMAND_DEPTH)
+
+/**
+ * Why JSON text is refused before it is parsed: longer than `maxLength`, or
+ * nested deeper than `maxDepth` (a scan without recursion). Any JSON boundary
+ * can use it: commands here, event frames in `src/nats/internal/frames.ts`.
+ */
+export const jsonTextProblem = (
+  text: string,
+  what: string,
+  maxLength: number,
+  maxDepth: number
+): string | undefined => {
+  if (text.length > maxLength) {
+    return `${what} too large: ${text.length} characters (at most ${maxLength})`
   }
   let depth = 0
   let inString = false
@@ -340,7 +353,7 @@ export const commandTextProblem = (text: string): string | undefined => {
       else if (c === 34) inString = false
     } else if (c === 34) inString = true
     else if (c === 91 || c === 123) {
-      if (++depth > MAX_COMMAND_DEPTH) return `command nested deeper than ${MAX_COMMAND_DEPTH} levels`
+      if (++depth > maxDepth) return `${what} nested deeper than ${maxDepth} levels`
     } else if (c === 93 || c === 125) depth--
   }
   return undefined

@@ -128,8 +128,17 @@ export class MarketSubscriber extends Effect.Service<MarketSubscriber>()("meltic
       return dispatcher.dispatch(toPooled(pool, decoded.right))
     }
 
+    // a defect in one batch (none is expected: decoding is total) is logged and the loop goes on
     yield* Queue.takeBetween(inbox, 1, 1_024).pipe(
-      Effect.flatMap((msgs) => Effect.forEach(Chunk.toReadonlyArray(msgs), handle, { discard: true })),
+      Effect.flatMap((msgs) =>
+        Effect.forEach(Chunk.toReadonlyArray(msgs), handle, { discard: true }).pipe(
+          Effect.catchAllDefect((defect) =>
+            Effect.logError("market-data batch handling died; going on").pipe(
+              Effect.annotateLogs({ defect: String(defect instanceof Error ? defect.message : typeof defect).slice(0, 300) })
+            )
+          )
+        )
+      ),
       Effect.forever,
       Effect.forkScoped
     )

@@ -18,6 +18,7 @@ import type { AnyEvent } from "../../src/Event.js"
 import { CommandConsumer, commandMsgId } from "../../src/nats/Commands.js"
 import { NatsConnection } from "../../src/nats/Connection.js"
 import { CriticalPublisher } from "../../src/nats/CriticalChannel.js"
+import { MarketSubscriber } from "../../src/nats/Market.js"
 import { commandSubject, COMMANDS_DURABLE, COMMANDS_STREAM } from "../../src/nats/Subjects.js"
 import { NatsConsumers } from "../../src/NatsBus.js"
 import { Pool } from "../../src/Pool.js"
@@ -137,6 +138,58 @@ describe("NATS integrity", { sequential: true }, () => {
         assert.strictEqual(dispatcher.stats().suspectJumps, 1)
         assert.strictEqual(dispatcher.stats().duplicates, 0)
       }).pipe(Effect.provide(layerNatsStrategy({ nats: { servers: [server.url], name: "forged" } })))
+    }), TIMEOUT)
+
+  it.scopedLive("hostile market-data frames (nesting 10,000 deep in an id or a tag, 1 MB, not JSON) are typed, counted and dead-lettered; the stream goes on", () =>
+    Effect.gen(function*() {
+      const server = yield* natsServer
+      yield* Effect.gen(function*() {
+        const { nc } = yield* NatsConnection
+        const consumers = yield* NatsConsumers
+        const marketIn = yield* MarketSubscriber
+        const deadLetter = yield* DeadLetter
+        const seen: Array<number> = []
+        yield* consumers.start({
+          id: "hostile",
+          subscriptions: [{ symbol: "BTC-USDT", kind: "ticker", merged: false }],
+          handle: (e: AnyEvent) => Effect.sync(() => seen.push(e.seqProvider!))
+        })
+        const subject = "md.sim-a.BTC-USDT.ticker"
+        const frame = (seq: number) =>
+          encodeWireJson({
+            _tag: "Event",
+            schemaVersion: 1,
+            traceId: `t-${seq}`,
+            provider: "sim-a",
+            symbol: "BTC-USDT",
+            seqProvider: seq,
+            ingestTs: 1,
+            routingVersion: 0,
+            kind: "ticker",
+            payload: ticker("64000.10")
+          })
+        const deepObject = `${"{\"a\":".repeat(10_000)}1${"}".repeat(10_000)}`
+        const hostile: ReadonlyArray<readonly [string, RegExp]> = [
+          [frame(2).replace(`"t-2"`, deepObject), /nested deeper than 32 levels/],
+          [`{"_tag":${deepObject}}`, /nested deeper than 32 levels/],
+          [`[${"[".repeat(10_000)}${"]".repeat(10_000)}]`, /nested deeper than 32 levels/],
+          [frame(3).replace(`"t-3"`, JSON.stringify("t".repeat(1_000_000))), /traceId must be at most 256 characters/],
+          ["{not json", /malformed JSON|JSON/],
+          [frame(4).replace(`"seqProvider":4`, `"seqProvider":-4`), /seqProvider/]
+        ]
+        nc.publish(subject, frame(1))
+        for (const [text] of hostile) nc.publish(subject, text)
+        nc.publish(subject, frame(2))
+        yield* waitUntil(() => seen.length === 2, "the good frames around the hostile ones", undefined, LONG)
+        assert.deepStrictEqual(seen, [1, 2])
+        assert.strictEqual(marketIn.stats().malformed, hostile.length)
+        const errors = marketIn.malformed().slice(-hostile.length)
+        hostile.forEach(([, reason], i) => {
+          assert.match(errors[i]!.reason, reason)
+          assert.isAtMost(errors[i]!.raw.length, 4_096, "a bounded excerpt of the frame is kept")
+        })
+        assert.strictEqual(deadLetter.count(`nats:${subject}`, "malformed_frame"), hostile.length)
+      }).pipe(Effect.provide(layerNatsStrategy({ nats: { servers: [server.url], name: "hostile" } })))
     }), TIMEOUT)
 
   describe("the feed's Control Plane", () => {
