@@ -37,7 +37,9 @@ const setup = Effect.gen(function*() {
     })
   const sendAll = (seqs: ReadonlyArray<number>, epoch?: string) =>
     Effect.forEach(seqs, (seq) => send(seq, epoch), { discard: true })
-  return { dispatcher, seen, send, sendAll }
+  /** Every event, delivered or dropped, is back in the pool. */
+  const allRecycled = eventually(() => pool.stats().Event.outstanding === 0, "every event recycled")
+  return { dispatcher, seen, send, sendAll, allRecycled }
 })
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
@@ -46,7 +48,7 @@ const tagged = (epoch: string, seqs: ReadonlyArray<number>) => seqs.map((s) => `
 describe("Stream ordering integrity", () => {
   it.scoped("a single frame with seqProvider 999,999,999 is dropped as suspect; the stream goes on past the lateness tolerance", () =>
     Effect.gen(function*() {
-      const { dispatcher, seen, send, sendAll } = yield* setup
+      const { allRecycled, dispatcher, seen, send, sendAll } = yield* setup
       yield* sendAll(range(1, 5))
       yield* send(999_999_999)
       yield* TestClock.adjust(LATENESS_MS * 3)
@@ -58,11 +60,12 @@ describe("Stream ordering integrity", () => {
       assert.strictEqual(s.gapsSkipped, 0, "the forged jump never became a gap to skip")
       assert.strictEqual(s.duplicates, 0, "no real event was taken for a duplicate")
       assert.strictEqual(s.resyncs, 0)
+      yield* allRecycled
     }).pipe(Effect.provide(layer)))
 
   it.scoped("a forger interleaving with the real feed never takes the stream over: an in-window event breaks its run", () =>
     Effect.gen(function*() {
-      const { dispatcher, seen, send } = yield* setup
+      const { allRecycled, dispatcher, seen, send } = yield* setup
       let forged = 999_000_000
       for (const seq of range(1, 20)) {
         yield* send(seq)
@@ -75,6 +78,7 @@ describe("Stream ordering integrity", () => {
       assert.deepStrictEqual(seen, tagged("-", range(1, 20)))
       assert.strictEqual(dispatcher.stats().suspectJumps, 40)
       assert.strictEqual(dispatcher.stats().resyncs, 0)
+      yield* allRecycled
     }).pipe(Effect.provide(layer)))
 
   it.scoped("a feed that really renumbers is followed once `resyncAfter` consistent sequences arrive in a row", () =>
@@ -113,7 +117,7 @@ describe("Stream ordering integrity", () => {
 
   it.scoped("at an epoch change, what the old run left behind a gap is released first, then the new run", () =>
     Effect.gen(function*() {
-      const { dispatcher, seen, sendAll } = yield* setup
+      const { allRecycled, dispatcher, seen, sendAll } = yield* setup
       yield* sendAll([1, 2, 4, 5], "run-a")
       yield* eventually(() => seen.length === 2)
       yield* sendAll([1, 2], "run-b")
@@ -124,5 +128,6 @@ describe("Stream ordering integrity", () => {
       // the gap timer armed by the old run finds nothing left to skip
       yield* TestClock.adjust(LATENESS_MS * 2)
       assert.strictEqual(seen.length, 6)
+      yield* allRecycled
     }).pipe(Effect.provide(layer)))
 })
