@@ -102,6 +102,26 @@ describe("Stream ordering integrity", () => {
       assert.strictEqual(dispatcher.stats().resyncs, 1)
     }).pipe(Effect.provide(layer)))
 
+  it.scoped("unsequenced: one frame stamped far in the future does not silence the stream; the real feed's times take over after the resync", () =>
+    Effect.gen(function*() {
+      const { allRecycled, dispatcher, seen } = yield* setup
+      const pool = yield* Pool
+      const send = (ingestTs: number) =>
+        Effect.suspend(() => dispatcher.dispatch(market(pool, { seq: undefined, ingestTs, bid: String(ingestTs) })))
+      yield* Effect.forEach([1_000, 2_000, 3_000], send, { discard: true })
+      const FAR = 9_000_000_000_000_000 // microseconds: the year 2255
+      yield* send(FAR)
+      yield* Effect.forEach(range(4, 13).map((i) => i * 1_000), send, { discard: true })
+      yield* eventually(() => seen.length === 12, "the real stream after the resync")
+      const s = dispatcher.stats()
+      assert.strictEqual(s.suspectJumps, 2, "the real feed's first two events after the forged one are dropped as suspect")
+      assert.strictEqual(s.resyncs, 1)
+      assert.strictEqual(s.late, 0)
+      yield* send(14_000)
+      yield* eventually(() => seen.length === 13, "the stream goes on in real time")
+      yield* allRecycled
+    }).pipe(Effect.provide(layer)))
+
   it.scoped("a new feed epoch restarts the stream's ordering: the restarted feed is delivered from its first event", () =>
     Effect.gen(function*() {
       const { dispatcher, seen, sendAll } = yield* setup

@@ -22,6 +22,12 @@
  *   at the new numbering (counted): a feed that really renumbered is followed,
  *   at the cost of the events before the confirmation; an in-window event
  *   breaks the run.
+ * - The same holds for a stream without sequences and its ingest times: an
+ *   event older than the stream's last released one by more than
+ *   `ingestWindowUs` (a forged frame from the far future was released before
+ *   it, or the feed's clock was set back) is suspect rather than late, and
+ *   `resyncAfter` such events in a row move the stream to their time, so one
+ *   frame stamped in the year 3000 cannot silence the stream for good.
  *
  * Time is passed in (milliseconds), so the owner decides which clock drives it;
  * `accept` reads it only when a gap opens.
@@ -37,6 +43,8 @@ export interface OrderingOptions {
   readonly jumpWindow: number
   /** Suspect events in a row (consistent among themselves) that resynchronise the stream. */
   readonly resyncAfter: number
+  /** How far (microseconds) an unsequenced event may be older than its stream's latest before it is suspect (default 60 s). */
+  readonly ingestWindowUs?: number
 }
 
 /** What the owner may want to log: a suspect jump or a resynchronisation, rarely (they are counted anyway). */
@@ -86,6 +94,7 @@ export interface OrderingStats {
 export class StreamOrdering {
   private readonly streams = new Map<string, Map<string, Map<string, StreamState>>>()
   private readonly waiting = new Set<StreamState>()
+  private readonly ingestWindowUs: number
   readonly stats: OrderingStats = {
     gapsSkipped: 0,
     gapEvents: 0,
@@ -105,7 +114,9 @@ export class StreamOrdering {
     readonly options: OrderingOptions,
     private readonly drop: (e: AnyEvent) => void,
     private readonly notice?: (n: OrderingNotice) => void
-  ) {}
+  ) {
+    this.ingestWindowUs = options.ingestWindowUs ?? 60_000_000
+  }
 
   private state(e: AnyEvent): StreamState {
     let bySymbol = this.streams.get(e.provider)
@@ -174,11 +185,14 @@ export class StreamOrdering {
     const seq = e.seqProvider
     if (seq === undefined) {
       if (e.ingestTs < s.lastIngestTs) {
+        if (s.lastIngestTs - e.ingestTs > this.ingestWindowUs) return this.suspectTime(s, e)
+        s.suspectRun = 0
         this.stats.late++
         this.drop(e)
         return false
       }
       s.lastIngestTs = e.ingestTs
+      s.suspectRun = 0
       return true
     }
     if (s.next === -1 || (seq === s.next && s.buffer.length === 0)) {
@@ -250,6 +264,31 @@ export class StreamOrdering {
     if (out.length === before) return true
     out.push(e)
     return false
+  }
+
+  /** An unsequenced event far older than its stream's latest: dropped, unless it completes a consistent run. */
+  private suspectTime(s: StreamState, e: AnyEvent): boolean {
+    const ts = e.ingestTs
+    const consistent = s.suspectRun > 0 && ts >= s.suspectLast && ts - s.suspectFirst < this.ingestWindowUs
+    if (consistent) {
+      s.suspectRun++
+      s.suspectLast = ts
+    } else {
+      s.suspectRun = 1
+      s.suspectFirst = ts
+      s.suspectLast = ts
+    }
+    if (s.suspectRun < this.options.resyncAfter) {
+      this.stats.suspectJumps++
+      this.tell("suspect_jump", e, s.next)
+      this.drop(e)
+      return false
+    }
+    this.stats.resyncs++
+    this.tell("resync", e, s.next)
+    s.suspectRun = 0
+    s.lastIngestTs = ts
+    return true
   }
 
   /** Skips every gap whose lateness has run out at `nowMs`, releasing what waited behind it. */
