@@ -32,7 +32,7 @@ import type { ProviderShape } from "../Provider.js"
 import type { RestSync, SymbolBook } from "./internal/books.js"
 import { goConsistent, goStale, integrityFailure, isRecord, levels, makeRestSync, parseJson, publishDelta } from "./internal/books.js"
 import type { FeedServices } from "./internal/feed.js"
-import { defaultMaxFrameBytes, SafeInteger } from "./internal/feed.js"
+import { defaultMaxFrameBytes, restSnapshotBytes, SafeInteger } from "./internal/feed.js"
 import type { VenueRuntime } from "./internal/venue.js"
 import { limitBody, makeVenueProvider } from "./internal/venue.js"
 
@@ -97,7 +97,7 @@ export const makeBinance = (
   const wsBase = (config.wsUrl ?? BINANCE_WS_URL).replace(/\/+$/, "")
   const restBase = (config.restUrl ?? BINANCE_REST_URL).replace(/\/+$/, "")
   const depth = config.depth
-  const maxFrameBytes = config.maxFrameBytes ?? defaultMaxFrameBytes.binance
+  const maxFrameBytes = config.maxFrameBytes ?? Math.max(defaultMaxFrameBytes.binance, restSnapshotBytes(config.snapshotLimit))
   let requestId = 0
 
   return makeVenueProvider<DepthUpdate>({

@@ -30,7 +30,7 @@ import type { ProviderShape } from "../Provider.js"
 import type { RestSync, SymbolBook } from "./internal/books.js"
 import { goConsistent, goStale, integrityFailure, isRecord, levels, makeRestSync, parseJson, publishDelta } from "./internal/books.js"
 import type { FeedServices } from "./internal/feed.js"
-import { defaultMaxFrameBytes, SafeInteger } from "./internal/feed.js"
+import { defaultMaxFrameBytes, restSnapshotBytes, SafeInteger } from "./internal/feed.js"
 import type { VenueRuntime } from "./internal/venue.js"
 import { limitBody, makeVenueProvider } from "./internal/venue.js"
 
@@ -111,7 +111,7 @@ export const makeOkx = (
   const name = config.name ?? "okx"
   const restBase = (config.restUrl ?? OKX_REST_URL).replace(/\/+$/, "")
   const depth = config.depth
-  const maxFrameBytes = config.maxFrameBytes ?? defaultMaxFrameBytes.okx
+  const maxFrameBytes = config.maxFrameBytes ?? Math.max(defaultMaxFrameBytes.okx, restSnapshotBytes(config.snapshotLimit))
 
   return makeVenueProvider<BookData>({
     name,

@@ -82,22 +82,24 @@ export const frameProblem = (
 }
 
 /**
- * Default frame limits, in UTF-8 bytes, chosen so that the largest frame a
- * venue accepts is handled well within 50 ms (see BENCHMARKS.md, "Hostile
- * frames") while real traffic fits with room to spare: Binance's largest
- * payload is a 5,000-level REST depth snapshot (about 200 KB), Kraken's a
- * 1,000-level book snapshot (about 80 KB), OKX's a 5,000-level REST books
- * snapshot (about 250 KB), Coinbase's a level2 snapshot of the whole book
- * (about 1 to 2 MB for the busiest products); a simulated venue's frames are
- * small.
+ * Default frame limits, in UTF-8 bytes. Real traffic fits with room to spare:
+ * a Kraken book snapshot of 1,000 levels a side is about 80 KB, Binance and
+ * OKX diffs are tens of KB, a Coinbase level2 snapshot (the whole book) about
+ * 1 to 1.5 MB for the busiest products. Binance and OKX REST snapshots grow
+ * with the configured `snapshotLimit`: their limit is at least
+ * `restSnapshotBytes(snapshotLimit)`. Handling the largest accepted frame is
+ * measured by `npm run bench:frames` (BENCHMARKS.md, "Hostile frames").
  */
 export const defaultMaxFrameBytes = {
   simulated: 64 * 1024,
-  binance: 1024 * 1024,
-  kraken: 1024 * 1024,
-  okx: 1024 * 1024,
-  coinbase: 4 * 1024 * 1024
+  binance: 256 * 1024,
+  kraken: 256 * 1024,
+  okx: 256 * 1024,
+  coinbase: 2 * 1024 * 1024
 } as const
+
+/** Room for a REST snapshot of `levels` levels a side (64 bytes a level, twice what venues write). */
+export const restSnapshotBytes = (levels: number): number => levels * 2 * 64
 
 /** Refused frames are logged at most once per this interval per provider; the line counts the ones not logged. */
 export const MALFORMED_LOG_INTERVAL_MS = 1_000
