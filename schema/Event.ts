@@ -254,9 +254,9 @@ const envelope = {
    * before it existed): a new epoch restarts the stream's ordering.
    */
   epoch: Schema.optional(Id("epoch")),
-  /** Ingest time, epoch microseconds. */
-  ingestTs: Schema.Number,
-  routingVersion: Schema.Number
+  /** Ingest time, epoch microseconds (finite: JSON's 1e999 is Infinity). */
+  ingestTs: Schema.Finite,
+  routingVersion: Schema.NonNegativeInt
 }
 
 export const WireEvent = Schema.TaggedStruct("Event", {

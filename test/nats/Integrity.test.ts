@@ -175,7 +175,8 @@ describe("NATS integrity", { sequential: true }, () => {
           [`[${"[".repeat(10_000)}${"]".repeat(10_000)}]`, /nested deeper than 32 levels/],
           [frame(3).replace(`"t-3"`, JSON.stringify("t".repeat(1_000_000))), /traceId must be at most 256 characters/],
           ["{not json", /malformed JSON|JSON/],
-          [frame(4).replace(`"seqProvider":4`, `"seqProvider":-4`), /seqProvider/]
+          [frame(4).replace(`"seqProvider":4`, `"seqProvider":-4`), /seqProvider/],
+          [frame(5).replace(`"ingestTs":1,`, `"ingestTs":1e999,`), /ingestTs/]
         ]
         nc.publish(subject, frame(1))
         for (const [text] of hostile) nc.publish(subject, text)
