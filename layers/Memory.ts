@@ -5,13 +5,16 @@
  * in-memory Data Bus, Dispatcher and consumer runtime (`Core.ts`), the
  * Orchestrator, the paper execution venue (its reports go to the Dispatcher,
  * which hands each to the consumer that owns the order), the Control Plane
- * behind the in-memory Control Bus, and the dead-letter queue.
+ * behind the in-memory Control Bus, and the dead-letter queue. The paper
+ * venue keeps its open orders across restarts only when `paperStateFile` is
+ * set (its strategies restart with it, so by default nothing is kept).
  */
 import { Effect, Layer } from "effect"
 import { ControlBus } from "../src/ControlBus.js"
 import { ControlPlane, Topology } from "../src/ControlPlane.js"
 import { DeadLetter, type DeadLetterSettings } from "../src/DeadLetter.js"
 import { Dispatcher } from "../src/Dispatcher.js"
+import { PaperStore } from "../src/execution/PaperStore.js"
 import { ExecReportSink, ExecutionVenue } from "../src/ExecutionVenue.js"
 import { Orchestrator, OrchestratorConfig, type OrchestratorSettings } from "../src/Orchestrator.js"
 import { type CoreOptions, layerCore } from "./Core.js"
@@ -23,6 +26,8 @@ export interface MemoryOptions extends CoreOptions {
   readonly providers: ReadonlyArray<string>
   readonly orchestrator?: Partial<OrchestratorSettings>
   readonly deadLetter?: Partial<DeadLetterSettings>
+  /** A file where the paper venue keeps its open orders across restarts (default: none kept). */
+  readonly paperStateFile?: string | undefined
 }
 
 /** Execution reports go through the Dispatcher to the consumer that owns the order. */
@@ -31,7 +36,7 @@ const reportsToDispatcher = Layer.effect(ExecReportSink, Effect.map(Dispatcher, 
 /**
  * The in-memory Control Bus, the Control Plane, the Orchestrator and the
  * paper venue, over a pipeline that provides the Dispatcher (in memory here,
- * the NATS feed in `Nats.ts`).
+ * the NATS feed in `Nats.ts`) and the paper venue's `PaperStore`.
  */
 export const controlAndOrchestration = (
   options: Pick<MemoryOptions, "symbols" | "providers" | "orchestrator">
@@ -41,12 +46,15 @@ export const controlAndOrchestration = (
     Layer.provideMerge(Topology.layer(options.symbols, options.providers)),
     Layer.provideMerge(Orchestrator.DefaultWithoutDependencies),
     Layer.provideMerge(OrchestratorConfig.layer(options.orchestrator)),
-    Layer.provideMerge(ExecutionVenue.layerPaperWith({ symbols: options.symbols })),
+    Layer.provideMerge(ExecutionVenue.layerPaperStored({ symbols: options.symbols })),
     Layer.provideMerge(reportsToDispatcher)
   )
 
 export const layerMemory = (options: MemoryOptions) =>
   controlAndOrchestration(options).pipe(
+    Layer.provideMerge(
+      options.paperStateFile === undefined ? PaperStore.layerNone : PaperStore.layerFile(options.paperStateFile)
+    ),
     Layer.provideMerge(DeadLetter.layer(options.deadLetter)),
     Layer.provideMerge(layerCore(options))
   )

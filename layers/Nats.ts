@@ -40,6 +40,7 @@ import {
   symbolTokenOf
 } from "../src/nats/Heartbeat.js"
 import { criticalDurable } from "../src/nats/Subjects.js"
+import { PaperStore } from "../src/execution/PaperStore.js"
 import { Providers } from "../src/Provider.js"
 import {
   layerFeedCommands,
@@ -163,6 +164,8 @@ export const layerNatsFeed = (options: NatsFeedOptions) =>
     Layer.provideMerge(ControlProgress.Default),
     Layer.provideMerge(Consumers.Default),
     Layer.provideMerge(controlAndOrchestration(options)),
+    // the paper venue's open orders survive a feed restart in the key-value bucket
+    Layer.provideMerge(PaperStore.layerKv),
     Layer.provideMerge(layerNatsFeedPipeline(options))
   )
 

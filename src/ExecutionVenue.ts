@@ -51,6 +51,7 @@ import type { BookDelta, BookSnapshot, Decimal, Level, OrderStatus, OrderType, S
 import { ExecReportPayload } from "../schema/Event.js"
 import type { AnyEvent, ExecReport } from "./Event.js"
 import { dec, Dec, toDecimal, ZERO } from "./internal/decimal.js"
+import { type PaperStoreShape, PaperStore, StoredOrder } from "./execution/PaperStore.js"
 import { Pool } from "./Pool.js"
 
 // ---------------------------------------------------------------------------
@@ -140,6 +141,10 @@ export interface ExecutionVenueStats {
   readonly symbols: number
   /** Market data events that changed a view. */
   readonly marketUpdates: number
+  /** Open orders restored from the store at start. */
+  readonly restored: number
+  /** Loads and saves of the store that failed (logged; the reports still went out). */
+  readonly storeFailures: number
 }
 
 export interface ExecutionVenueShape {
@@ -172,6 +177,12 @@ export interface PaperVenueOptions {
   readonly symbols?: ReadonlyArray<string>
   /** The prefix of venue order ids (default "paper-"). */
   readonly orderIdPrefix?: string
+  /**
+   * Where open orders are kept across restarts (see `execution/PaperStore.ts`):
+   * restored at start (they rest again, and can be queried and canceled),
+   * saved before the reports of each change are handed over.
+   */
+  readonly store?: PaperStoreShape
 }
 
 /** The `provider` of every report the paper venue emits. */
@@ -325,6 +336,13 @@ export const makePaperVenue = (
     const views = new Map<string, MarketView>()
     const outbox: Array<PendingReport> = []
     let nextOrder = 0
+    const store = options.store
+    /** Orders changed since the last save, and the open orders the store holds (by client order id). */
+    const dirty = new Set<OrderState>()
+    const kept = new Set<string>()
+    let savedNextOrder = 0
+    let restored = 0
+    let storeFailures = 0
     let routingVersion: () => number = () => 0
     const counters = {
       filled: 0,
@@ -347,6 +365,7 @@ export const makePaperVenue = (
       const ts = nowMicros()
       o.reportSeq++
       o.updatedTs = ts
+      if (store !== undefined) dirty.add(o)
       const payload = ExecReportPayload.make({
         orderId: o.orderId,
         clientOrderId: o.clientOrderId,
@@ -370,7 +389,9 @@ export const makePaperVenue = (
      * the outbox until it is empty, reports queued by the waiter included.
      * Draining is not: a report taken from the outbox always reaches the sink.
      */
-    const flush: Effect.Effect<void> = lock.withPermits(1)(Effect.uninterruptible(Effect.whileLoop({
+    const flush: Effect.Effect<void> = lock.withPermits(1)(Effect.uninterruptible(Effect.zipRight(
+      Effect.suspend(() => save),
+      Effect.whileLoop({
       while: () => outbox.length > 0,
       body: () =>
         Effect.suspend(() => {
@@ -386,7 +407,101 @@ export const makePaperVenue = (
           return sink(r)
         }),
       step: () => {}
-    })))
+    })
+    )))
+
+    // -- the store ------------------------------------------------------------
+
+    const storedOf = (o: OrderState): StoredOrder =>
+      StoredOrder.make({
+        orderId: o.orderId,
+        clientOrderId: o.clientOrderId,
+        consumerId: o.consumerId,
+        symbol: o.symbol,
+        side: o.side,
+        type: o.type,
+        ...(o.price === undefined ? {} : { price: o.price }),
+        quantity: o.quantity,
+        filled: toDecimal(o.filled),
+        notional: toDecimal(o.notional),
+        status: o.status as "new" | "partially_filled",
+        reportSeq: o.reportSeq,
+        submittedTs: o.submittedTs,
+        updatedTs: o.updatedTs
+      })
+
+    /** Open orders changed since the last save are kept, closed ones dropped; a failure is logged and counted. */
+    const save: Effect.Effect<void> = Effect.suspend(() => {
+      if (store === undefined || (dirty.size === 0 && savedNextOrder === nextOrder)) return Effect.void
+      const upsert: Array<StoredOrder> = []
+      const remove: Array<{ clientOrderId: string; consumerId: string }> = []
+      for (const o of dirty) {
+        if (!terminal(o.status)) {
+          upsert.push(storedOf(o))
+          kept.add(o.clientOrderId)
+        } else if (kept.delete(o.clientOrderId)) remove.push({ clientOrderId: o.clientOrderId, consumerId: o.consumerId })
+      }
+      dirty.clear()
+      const next = nextOrder
+      return store.save({ upsert, remove, nextOrder: next }).pipe(
+        Effect.map(() => {
+          savedNextOrder = next
+        }),
+        Effect.catchAll((e) =>
+          Effect.sync(() => storeFailures++).pipe(
+            Effect.zipRight(Effect.logError("paper venue state not saved", e).pipe(Effect.annotateLogs({ store: store.name })))
+          )
+        )
+      )
+    })
+
+    /** The open orders of an earlier run rest again, with their fills, report sequence and ids. */
+    if (store !== undefined) {
+      const state = yield* store.load.pipe(
+        Effect.catchAll((e) =>
+          Effect.logError("paper venue state not restored", e).pipe(
+            Effect.tap(() => {
+              storeFailures++
+            }),
+            Effect.annotateLogs({ store: store.name }),
+            Effect.as({ orders: [], nextOrder: 0 })
+          )
+        )
+      )
+      nextOrder = savedNextOrder = state.nextOrder
+      for (const s of state.orders) {
+        const o: OrderState = {
+          orderId: s.orderId,
+          clientOrderId: s.clientOrderId,
+          consumerId: s.consumerId,
+          symbol: s.symbol,
+          side: s.side,
+          type: s.type,
+          price: s.price as Decimal | undefined,
+          limit: s.type === "limit" && s.price !== undefined ? dec(s.price) : undefined,
+          quantity: s.quantity as Decimal,
+          qty: dec(s.quantity),
+          filled: dec(s.filled),
+          notional: dec(s.notional),
+          status: s.status,
+          reportSeq: s.reportSeq,
+          reason: undefined,
+          submittedTs: s.submittedTs,
+          updatedTs: s.updatedTs
+        }
+        orders.set(o.clientOrderId, o)
+        kept.add(o.clientOrderId)
+        const queue = resting.get(o.symbol)
+        if (queue === undefined) resting.set(o.symbol, [o])
+        else queue.push(o)
+        restored++
+      }
+      if (restored > 0) {
+        yield* Effect.logInfo("paper venue restored its open orders").pipe(
+          Effect.annotateLogs({ store: store.name, orders: restored })
+        )
+      }
+    }
 
     // -- matching -----------------------------------------------------------
 
@@ -609,7 +724,9 @@ export const makePaperVenue = (
         resting: open,
         ...counters,
         reportsPending: outbox.length,
-        symbols: views.size
+        symbols: views.size,
+        restored,
+        storeFailures
       }
     }
 
@@ -625,6 +742,12 @@ export class ExecutionVenue extends Context.Tag("meltica/ExecutionVenue")<Execut
   static readonly layerPaperWith = (
     options: PaperVenueOptions = {}
   ): Layer.Layer<ExecutionVenue, never, Pool | ExecReportSink> => Layer.effect(ExecutionVenue, makePaperVenue(options))
+
+  /** The paper venue keeping its open orders in the `PaperStore` across restarts. */
+  static readonly layerPaperStored = (
+    options: PaperVenueOptions = {}
+  ): Layer.Layer<ExecutionVenue, never, Pool | ExecReportSink | PaperStore> =>
+    Layer.effect(ExecutionVenue, Effect.flatMap(PaperStore, (store) => makePaperVenue({ ...options, store })))
 
   /** The paper venue: the embedded default. */
   static readonly layerPaper: Layer.Layer<ExecutionVenue, never, Pool | ExecReportSink> = ExecutionVenue

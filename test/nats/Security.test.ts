@@ -261,6 +261,7 @@ describe("NATS security", { sequential: true }, () => {
       assert.strictEqual(stats.unauthorized, 2, "bob's stage and flip")
       assert.strictEqual(yield* orderStatus(feed.venue, "alice", "alice-o-1"), "new", "alice's order untouched")
       assert.isAtLeast(bob.connection.stats().permissionDenied, 2, "the server's refusals, counted by the client")
+      assert.strictEqual(feed.connection.stats().permissionDenied, 0, "the feed's permissions cover all it does")
 
       // alice cancels her own order
       yield* alice.commands.submit(CancelOrder.make({ commandId: "alice-c-1", consumerId: "alice", clientOrderId: "alice-o-1" }))
@@ -268,6 +269,7 @@ describe("NATS security", { sequential: true }, () => {
         orderStatus(feed.venue, "alice", "alice-o-1").pipe(Effect.flatMap((s) => expect(s === "canceled"))),
         "alice's own cancel"
       )
+      assert.strictEqual(feed.venue.stats().storeFailures, 0, "the feed keeps its open orders in its key-value bucket")
     }))
 
   it.scopedLive("forged market data and forged critical events are refused by the server", () =>
