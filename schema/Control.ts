@@ -415,13 +415,17 @@ const MAX_ISSUES = 16
  * `MAX_ISSUES` issues and `MAX_REASON_LENGTH / 2` characters, so that it fits
  * in a rejection's reason whatever the input.
  */
-export const formatParseError = (error: ParseResult.ParseError): string => {
-  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-  const shown = issues.slice(0, MAX_ISSUES).map((issue) =>
-    issue.path.length === 0 ? issue.message : `${issue.path.map((p) => String(p).slice(0, 32)).join(".")}: ${issue.message}`
+export const formatParseError = (error: ParseResult.ParseError): string =>
+  joinProblems(
+    ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
+      issue.path.length === 0 ? issue.message : `${issue.path.map((p) => String(p).slice(0, 32)).join(".")}: ${issue.message}`
+    )
   )
-  const more = issues.length > MAX_ISSUES ? `; and ${issues.length - MAX_ISSUES} more` : ""
-  const text = shown.join("; ") + more
+
+/** Problems as one line: at most `MAX_ISSUES` listed, the rest counted, at most `MAX_REASON_LENGTH / 2` characters. */
+const joinProblems = (problems: ReadonlyArray<string>): string => {
+  const more = problems.length > MAX_ISSUES ? `; and ${problems.length - MAX_ISSUES} more` : ""
+  const text = problems.slice(0, MAX_ISSUES).join("; ") + more
   const max = MAX_REASON_LENGTH / 2
   return text.length > max ? `${text.slice(0, max)}...` : text
 }
@@ -532,7 +536,7 @@ export const validateCommand = (
       commandId: cmd.commandId,
       command: cmd._tag,
       consumerId: cmd.consumerId,
-      reason: problems.join("; ")
+      reason: joinProblems(problems)
     })
   )
 }

@@ -501,6 +501,15 @@ describe("Control schema", () => {
       })
     }
 
+    it("a routing table of 512 unknown symbols gives a bounded reason that lists a few and counts the rest", () => {
+      const routes = Array.from({ length: 512 }, (_, i) => ({ symbol: `UNKNOWN-${i}`, providers: ["binance"] }))
+      const result = accept(JSON.stringify({ schemaVersion: 1, command: { _tag: "StageRouting", ...ids, routes } }))
+      assert.isTrue(Either.isLeft(result))
+      if (Either.isRight(result)) return
+      assert.match(result.left.reason, /^unknown symbol "UNKNOWN-0"; .*; and 496 more$/)
+      assert.isAtMost(result.left.reason.length, MAX_REASON_LENGTH)
+    })
+
     it("commands that name no symbol or provider are always valid", () => {
       for (const cmd of good.filter((c) => ["CancelOrder", "QueryOrder", "FlipRouting"].includes(c._tag))) {
         const empty = { knownSymbols: new Set<string>(), knownProviders: new Set<string>() }
