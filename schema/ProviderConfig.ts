@@ -99,8 +99,8 @@ const venueFields = {
   /**
    * Largest WebSocket frame or REST snapshot body parsed, in UTF-8 bytes;
    * a larger one is refused unparsed (counted, dead-lettered). Defaults per
-   * venue: 256 KiB (Binance, Kraken, OKX; Binance and OKX at least 128 bytes
-   * per level of `snapshotLimit`), 2 MiB (Coinbase, whose level2 snapshot is
+   * venue: 128 KiB (Binance), 256 KiB (Kraken, OKX); Binance and OKX at least
+   * 128 bytes per level of `snapshotLimit`; 2 MiB (Coinbase, whose level2 snapshot is
    * the whole book); see `defaultMaxFrameBytes` in src/providers/internal/feed.ts.
    */
   maxFrameBytes: Schema.optional(PositiveInt)

@@ -84,7 +84,8 @@ export const frameProblem = (
 /**
  * Default frame limits, in UTF-8 bytes. Real traffic fits with room to spare:
  * a Kraken book snapshot of 1,000 levels a side is about 80 KB, Binance and
- * OKX diffs are tens of KB, a Coinbase level2 snapshot (the whole book) about
+ * OKX diffs are tens of KB, Binance's default 1,000-level REST snapshot
+ * about 50 KB, a Coinbase level2 snapshot (the whole book) about
  * 1 to 1.5 MB for the busiest products. Binance and OKX REST snapshots grow
  * with the configured `snapshotLimit`: their limit is at least
  * `restSnapshotBytes(snapshotLimit)`. Handling the largest accepted frame is
@@ -92,7 +93,7 @@ export const frameProblem = (
  */
 export const defaultMaxFrameBytes = {
   simulated: 64 * 1024,
-  binance: 256 * 1024,
+  binance: 128 * 1024,
   kraken: 256 * 1024,
   okx: 256 * 1024,
   coinbase: 2 * 1024 * 1024
