@@ -204,6 +204,16 @@ export const defaultMerges = (): ReadonlyArray<MergeWindowConfig> =>
     MergeWindowConfig.make({ symbol, kind: "ticker", providers: ["sim-a", "sim-b", "sim-c"], windowMs: 250, maxFragments: 3 })
   )
 
+/**
+ * The paper venue. `stateFile`: where an in-memory gateway (`bus: memory`)
+ * keeps its open orders across restarts; unset, none are kept (its strategies
+ * restart with it). A NATS feed always keeps them in the JetStream key-value
+ * bucket `meltica_paper`.
+ */
+export class PaperSection extends Schema.Class<PaperSection>("PaperSection")({
+  stateFile: Schema.optional(Schema.String.pipe(Schema.nonEmptyString({ message: () => "stateFile must be a file path" })))
+}) {}
+
 export class GatewayConfig extends Schema.Class<GatewayConfig>("GatewayConfig")({
   venues: Schema.optionalWith(
     Schema.Array(ProviderConfig).pipe(Schema.filter((vs) => vs.length > 0 || "at least one venue is required")),
@@ -219,7 +229,8 @@ export class GatewayConfig extends Schema.Class<GatewayConfig>("GatewayConfig")(
   debug: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /** How often the status line is printed (at most hourly). */
   statusIntervalMs: Schema.optionalWith(IntIn("statusIntervalMs", 1, 3_600_000), { default: () => 5_000 }),
-  strategies: Schema.optionalWith(StrategiesSection, { default: () => StrategiesSection.make({}) })
+  strategies: Schema.optionalWith(StrategiesSection, { default: () => StrategiesSection.make({}) }),
+  paper: Schema.optionalWith(PaperSection, { default: () => PaperSection.make({}) })
 }) {}
 
 export type GatewayConfigEncoded = typeof GatewayConfig.Encoded

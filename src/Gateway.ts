@@ -334,7 +334,8 @@ export const memoryOptions = (config: GatewayConfig): MemoryOptions => ({
     latenessMs: config.dispatcher.latenessMs,
     reorderBuffer: config.dispatcher.reorderBuffer,
     fanoutConcurrency: config.dispatcher.fanoutConcurrency
-  }
+  },
+  paperStateFile: config.paper.stateFile
 })
 
 /** An application layer (`layers/Memory.ts`, `layers/Debug.ts`, ...) with the providers and metrics on top. */

@@ -22,6 +22,9 @@ import { Orchestrator } from "../src/Orchestrator.js"
 import { Pool } from "../src/Pool.js"
 import { generationOf, Recycler } from "../src/Recycler.js"
 import { natsServer } from "./nats/support/server.js"
+import { validate } from "../src/Config.js"
+import { memoryOptions } from "../src/Gateway.js"
+import { Either } from "effect"
 
 const SYM = "BTC-USDT"
 
@@ -83,6 +86,17 @@ const seqs = (reports: ReadonlyArray<WireExecReport>) =>
   reports.map((r) => `${r.payload.clientOrderId} ${r.payload.reportSeq} ${r.payload.status}`)
 
 describe("paper venue state in a file (memory mode)", () => {
+  it("paper.stateFile in the configuration reaches the in-memory application layer; unset, nothing is kept", () => {
+    const set = validate({ paper: { stateFile: "/var/lib/meltica/paper.json" } }, "test")
+    assert.isTrue(Either.isRight(set))
+    if (Either.isRight(set)) assert.strictEqual(memoryOptions(set.right).paperStateFile, "/var/lib/meltica/paper.json")
+    const unset = validate({}, "test")
+    if (Either.isRight(unset)) assert.isUndefined(memoryOptions(unset.right).paperStateFile)
+    const empty = validate({ paper: { stateFile: "" } }, "test")
+    assert.isTrue(Either.isLeft(empty))
+    if (Either.isLeft(empty)) assert.include(empty.left.issues[0]!.path, "paper.stateFile")
+  })
+
   it.effect("a resting order survives a restart: query, fill, cancel, and the report sequence goes on", () =>
     Effect.gen(function*() {
       const file = join(mkdtempSync(join(tmpdir(), "meltica-paper-")), "paper.json")
