@@ -16,10 +16,18 @@ import { DeadLetter } from "../../src/DeadLetter.js"
 import { Dispatcher } from "../../src/Dispatcher.js"
 import type { AnyEvent } from "../../src/Event.js"
 import { CommandConsumer, commandMsgId } from "../../src/nats/Commands.js"
-import { NatsConnection } from "../../src/nats/Connection.js"
+import { NatsConfig, NatsConnection } from "../../src/nats/Connection.js"
+import { PoisonCount, runDurable } from "../../src/nats/internal/durable.js"
+import { criticalStream, ensureStream } from "../../src/nats/Streams.js"
 import { CriticalPublisher } from "../../src/nats/CriticalChannel.js"
 import { MarketSubscriber } from "../../src/nats/Market.js"
-import { commandSubject, COMMANDS_DURABLE, COMMANDS_STREAM } from "../../src/nats/Subjects.js"
+import {
+  commandSubject,
+  COMMANDS_DURABLE,
+  COMMANDS_STREAM,
+  CRITICAL_STREAM,
+  criticalSubject
+} from "../../src/nats/Subjects.js"
 import { NatsConsumers } from "../../src/NatsBus.js"
 import { Pool } from "../../src/Pool.js"
 import { ticker } from "../support/events.js"
@@ -191,6 +199,47 @@ describe("NATS integrity", { sequential: true }, () => {
         })
         assert.strictEqual(deadLetter.count(`nats:${subject}`, "malformed_frame"), hostile.length)
       }).pipe(Effect.provide(layerNatsStrategy({ nats: { servers: [server.url], name: "hostile" } })))
+    }), TIMEOUT)
+
+  it.scopedLive("a durable consumer whose message handling dies terminates that message (counted) and goes on to the next", () =>
+    Effect.gen(function*() {
+      const server = yield* natsServer
+      yield* Effect.gen(function*() {
+        const { js, jsm } = yield* NatsConnection
+        yield* ensureStream(criticalStream)
+        const subject = criticalSubject("dies")
+        for (const body of ["one", "two", "three"]) {
+          yield* Effect.promise(() => js.publish(subject, body, { msgID: `dies-${body}` }))
+        }
+        const handled: Array<string> = []
+        const poisoned = new PoisonCount()
+        yield* runDurable({
+          stream: CRITICAL_STREAM,
+          durable: "dies-test",
+          filterSubject: subject,
+          poisoned,
+          onMessage: (msg) =>
+            Effect.suspend(() => {
+              const body = new TextDecoder().decode(msg.data)
+              if (body === "two") return Effect.dieMessage("a handler defect")
+              handled.push(body)
+              msg.ack()
+              return Effect.void
+            })
+        })
+        yield* waitUntil(() => handled.length === 2, "the messages around the one that dies", undefined, LONG)
+        yield* eventually(
+          "the durable consumer to settle",
+          Effect.tryPromise(() => jsm.consumers.info(CRITICAL_STREAM, "dies-test")).pipe(
+            Effect.filterOrFail((i) => i.num_pending === 0 && i.num_ack_pending === 0)
+          )
+        )
+        assert.deepStrictEqual(handled, ["one", "three"])
+        assert.strictEqual(poisoned.count, 1)
+      }).pipe(
+        Effect.provide(NatsConnection.Default.pipe(Layer.provide(NatsConfig.layer({ servers: [server.url], name: "dies" })))),
+        Effect.provide(quiet)
+      )
     }), TIMEOUT)
 
   describe("the feed's Control Plane", () => {
