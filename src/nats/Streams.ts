@@ -40,7 +40,13 @@ export const untilReady = <A, R>(what: string, effect: Effect.Effect<A, NatsSetu
     Effect.retry(Schedule.exponential("50 millis", 2).pipe(Schedule.union(Schedule.spaced("1 second"))))
   )
 
-/** Creates the stream if it does not exist, else brings its limits up to date. */
+/** True when the stream already has every setting of `config` (no update needed). */
+const upToDate = (existing: object, config: Readonly<Record<string, unknown>>): boolean => {
+  const have = existing as Readonly<Record<string, unknown>>
+  return Object.entries(config).every(([k, v]) => JSON.stringify(have[k]) === JSON.stringify(v))
+}
+
+/** Creates the stream if it does not exist, else brings its limits up to date (only when they differ). */
 export const ensureStream = Effect.fn("Nats.ensureStream")(function*(spec: StreamSpec) {
   const { jsm, settings } = yield* NatsConnection
   const config = {
@@ -54,11 +60,13 @@ export const ensureStream = Effect.fn("Nats.ensureStream")(function*(spec: Strea
   }
   yield* Effect.tryPromise({
     try: async () => {
-      const exists = await jsm.streams.info(spec.name).then(() => true, () => false)
-      // a user whose permissions do not cover stream management (a strategy, under
-      // the generated server configuration) uses the stream as the feed set it up
-      if (exists) await jsm.streams.update(spec.name, config).catch((e) => isPermissionDenied(e) ? undefined : Promise.reject(e))
-      else await jsm.streams.add({ name: spec.name, ...config })
+      const existing = await jsm.streams.info(spec.name).then((i) => i.config, () => undefined)
+      if (existing === undefined) await jsm.streams.add({ name: spec.name, ...config })
+      else if (!upToDate(existing, config)) {
+        // a user whose permissions do not cover stream management (a strategy, under
+        // the generated server configuration) uses the stream as the feed set it up
+        await jsm.streams.update(spec.name, config).catch((e) => isPermissionDenied(e) ? undefined : Promise.reject(e))
+      }
     },
     catch: (e) => new NatsSetupFailed({ stream: spec.name, reason: reasonOf(e) })
   })

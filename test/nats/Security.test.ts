@@ -262,6 +262,8 @@ describe("NATS security", { sequential: true }, () => {
       assert.strictEqual(yield* orderStatus(feed.venue, "alice", "alice-o-1"), "new", "alice's order untouched")
       assert.isAtLeast(bob.connection.stats().permissionDenied, 2, "the server's refusals, counted by the client")
       assert.strictEqual(feed.connection.stats().permissionDenied, 0, "the feed's permissions cover all it does")
+      assert.strictEqual(alice.connection.stats().permissionDenied, 0, "a strategy's permissions cover all it does")
+      assert.strictEqual(ops.connection.stats().permissionDenied, 0, "the operator's permissions cover all it does")
 
       // alice cancels her own order
       yield* alice.commands.submit(CancelOrder.make({ commandId: "alice-c-1", consumerId: "alice", clientOrderId: "alice-o-1" }))
