@@ -354,7 +354,15 @@ const natsOptions = (config: GatewayConfig): NatsOptions => ({
     fanoutConcurrency: config.dispatcher.fanoutConcurrency
   },
   ...(config.bus._tag === "nats"
-    ? { nats: { servers: [config.bus.url], name: `meltica-${config.bus.role}`, auth: config.bus.auth } }
+    ? {
+      nats: {
+        servers: [config.bus.url],
+        name: `meltica-${config.bus.role}`,
+        auth: config.bus.auth,
+        // the feed creates and updates the streams; a strategy process waits for them
+        manageStreams: config.bus.role === "feed"
+      }
+    }
     : {})
 })
 

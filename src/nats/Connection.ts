@@ -81,6 +81,12 @@ export interface NatsSettings {
   readonly dedupMemory: number
   /** Credentials and TLS; none: an unauthenticated connection. */
   readonly auth?: NatsAuth | undefined
+  /**
+   * Whether this process creates and updates the JetStream streams. A strategy
+   * process of a gateway does not (the feed does, and the generated permissions
+   * let only the feed): it waits until the feed has created them.
+   */
+  readonly manageStreams?: boolean | undefined
 }
 
 const errnoOf = (e: unknown): string => (e as NodeJS.ErrnoException | undefined)?.code ?? "unreadable"

@@ -61,7 +61,11 @@ export const ensureStream = Effect.fn("Nats.ensureStream")(function*(spec: Strea
   yield* Effect.tryPromise({
     try: async () => {
       const existing = await jsm.streams.info(spec.name).then((i) => i.config, () => undefined)
+      if (existing === undefined && settings.manageStreams === false) {
+        throw new Error("the stream does not exist yet: the feed process creates it")
+      }
       if (existing === undefined) await jsm.streams.add({ name: spec.name, ...config })
+      else if (settings.manageStreams === false) return
       else if (!upToDate(existing, config)) {
         // a user whose permissions do not cover stream management (a strategy, under
         // the generated server configuration) uses the stream as the feed set it up
