@@ -24,7 +24,7 @@ const badFiles: ReadonlyArray<readonly [file: string, expected: ReadonlyArray<st
   ["nats-bad-role.yaml", [`bus.role: role must be feed or strategy (got "both")`]],
   ["nats-strategy-without-strategies.yaml", ["bus.role: a strategy process runs the configured strategies: enable at least one"]],
   ["many-problems.yaml", [
-    `colour: is unexpected, expected: "venues" | "merges" | "pool" | "mailbox" | "dispatcher" | "http" | "bus" | "debug" | "statusIntervalMs" | "strategies"`,
+    `colour: is unexpected, expected: "venues" | "merges" | "pool" | "mailbox" | "dispatcher" | "http" | "bus" | "debug" | "statusIntervalMs" | "strategies" | "paper"`,
     "venues[0].symbols[0]: a canonical symbol is BASE-QUOTE, e.g. BTC-USDT",
     "venues[0].tradesPerSecond: Expected a non-negative number, actual -1",
     `venues[1].type: Expected "simulated" | "binance" | "kraken" | "okx" | "coinbase", actual "bitstamp"`,
