@@ -13,6 +13,35 @@ export type VenueKind = typeof VenueKind.Type
 
 const PositiveInt = Schema.Int.pipe(Schema.positive())
 const NonNegative = Schema.Number.pipe(Schema.nonNegative())
+
+/** An integer in `min..max`, with a message that names the setting and the bounds. */
+const IntIn = (name: string, min: number, max: number) =>
+  Schema.Number.pipe(
+    Schema.filter((n) => (Number.isInteger(n) && n >= min && n <= max) || `${name} must be an integer in ${min}..${max} (got ${n})`)
+  )
+/** A timer setting: at most an hour (Node's timers overflow past 24.8 days; nothing here needs more than an hour). */
+const Millis = (name: string) => IntIn(name, 1, 3_600_000)
+/** Book levels per side: venues serve at most 5,000 (Binance's deepest REST snapshot). */
+const Depth = (name: string) => IntIn(name, 1, 5_000)
+/** Simulated events per second per symbol. */
+const Rate = Schema.Number.pipe(
+  Schema.filter((n) => (n >= 0 && n <= 100_000) || `a rate must be a number of events per second in 0..100000 (got ${n})`)
+)
+
+/** A URL whose scheme is one of `schemes` (e.g. "wss:"), with a host. */
+const UrlOf = (name: string, schemes: ReadonlyArray<string>) =>
+  Schema.String.pipe(
+    Schema.filter((u) => {
+      let url: URL
+      try {
+        url = new URL(u)
+      } catch {
+        return `${name} must be a ${schemes.map((s) => `${s}//`).join(" or ")} URL (got ${JSON.stringify(u)})`
+      }
+      return (schemes.includes(url.protocol) && url.host !== "") ||
+        `${name} must be a ${schemes.map((s) => `${s}//`).join(" or ")} URL (got ${JSON.stringify(u)})`
+    })
+  )
 const Probability = Schema.Number.pipe(Schema.between(0, 1))
 
 /** A canonical symbol: BASE-QUOTE in upper case. */
@@ -21,13 +50,15 @@ export const CanonicalSymbol = Schema.String.pipe(
 )
 
 /** Reconnect backoff: exponential from `initialMs` by `factor`, capped at `maxMs`, with a random jitter. */
-export class Backoff extends Schema.Class<Backoff>("Backoff")({
-  initialMs: Schema.optionalWith(PositiveInt, { default: () => 500 }),
-  maxMs: Schema.optionalWith(PositiveInt, { default: () => 30_000 }),
+export class Backoff extends Schema.Class<Backoff>("Backoff")(Schema.Struct({
+  initialMs: Schema.optionalWith(Millis("initialMs"), { default: () => 500 }),
+  maxMs: Schema.optionalWith(Millis("maxMs"), { default: () => 30_000 }),
   factor: Schema.optionalWith(Schema.Number.pipe(Schema.greaterThanOrEqualTo(1)), { default: () => 2 }),
   /** Each delay is multiplied by a random factor in [1 - jitter, 1 + jitter]. */
   jitter: Schema.optionalWith(Schema.Number.pipe(Schema.between(0, 1)), { default: () => 0.2 })
-}) {}
+}).pipe(
+  Schema.filter((b) => b.initialMs <= b.maxMs || `initialMs (${b.initialMs}) must not be above maxMs (${b.maxMs})`)
+)) {}
 
 /** Faults a simulated venue injects at random (per generator tick), for demos and soak tests. */
 export class SimulatedFaults extends Schema.Class<SimulatedFaults>("SimulatedFaults")({
@@ -44,9 +75,9 @@ export class SimulatedFaults extends Schema.Class<SimulatedFaults>("SimulatedFau
  * without a Retry-After stops all requests for `rateLimitedMs`.
  */
 export class RequestBudget extends Schema.Class<RequestBudget>("RequestBudget")({
-  burst: Schema.optionalWith(PositiveInt, { default: () => 10 }),
-  perMinute: Schema.optionalWith(PositiveInt, { default: () => 60 }),
-  rateLimitedMs: Schema.optionalWith(PositiveInt, { default: () => 60_000 })
+  burst: Schema.optionalWith(IntIn("burst", 1, 1_000), { default: () => 10 }),
+  perMinute: Schema.optionalWith(IntIn("perMinute", 1, 6_000), { default: () => 60 }),
+  rateLimitedMs: Schema.optionalWith(Millis("rateLimitedMs"), { default: () => 60_000 })
 }) {}
 
 export class SimulatedVenueConfig extends Schema.TaggedClass<SimulatedVenueConfig>()("simulated", {
@@ -54,15 +85,15 @@ export class SimulatedVenueConfig extends Schema.TaggedClass<SimulatedVenueConfi
   symbols: Schema.NonEmptyArray(CanonicalSymbol),
   seed: Schema.optionalWith(Schema.Int, { default: () => 1 }),
   /** Events per second, per symbol. */
-  tradesPerSecond: Schema.optionalWith(NonNegative, { default: () => 5 }),
-  tickersPerSecond: Schema.optionalWith(NonNegative, { default: () => 5 }),
-  deltasPerSecond: Schema.optionalWith(NonNegative, { default: () => 10 }),
+  tradesPerSecond: Schema.optionalWith(Rate, { default: () => 5 }),
+  tickersPerSecond: Schema.optionalWith(Rate, { default: () => 5 }),
+  deltasPerSecond: Schema.optionalWith(Rate, { default: () => 10 }),
   /** Periodic consistent book snapshot. */
-  snapshotIntervalMs: Schema.optionalWith(PositiveInt, { default: () => 5_000 }),
+  snapshotIntervalMs: Schema.optionalWith(Millis("snapshotIntervalMs"), { default: () => 5_000 }),
   /** Generator resolution: events due within a tick are produced together. */
-  tickMs: Schema.optionalWith(PositiveInt, { default: () => 10 }),
+  tickMs: Schema.optionalWith(Millis("tickMs"), { default: () => 10 }),
   /** Levels per side in the venue book and in emitted snapshots. */
-  depth: Schema.optionalWith(PositiveInt, { default: () => 20 }),
+  depth: Schema.optionalWith(Depth("depth"), { default: () => 20 }),
   /** Delay of a resync (the REST snapshot round trip of a real venue). */
   resyncDelayMs: Schema.optionalWith(NonNegative, { default: () => 50 }),
   /** Downtime after an injected disconnect. */
@@ -78,19 +109,19 @@ const venueFields = {
   symbols: Schema.NonEmptyArray(CanonicalSymbol),
   /** Canonical symbol -> the venue's own symbol, where the default mapping does not fit. */
   symbolMap: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) }),
-  /** WebSocket endpoint; defaults to the venue's public endpoint. */
-  wsUrl: Schema.optional(Schema.String),
-  /** REST endpoint for book snapshots; defaults to the venue's public endpoint. */
-  restUrl: Schema.optional(Schema.String),
+  /** WebSocket endpoint (ws:// or wss://); defaults to the venue's public endpoint. */
+  wsUrl: Schema.optional(UrlOf("wsUrl", ["ws:", "wss:"])),
+  /** REST endpoint for book snapshots (http:// or https://); defaults to the venue's public endpoint. */
+  restUrl: Schema.optional(UrlOf("restUrl", ["http:", "https:"])),
   /** Levels per side kept in the book and in emitted snapshots. */
-  depth: Schema.optionalWith(PositiveInt, { default: () => 20 }),
+  depth: Schema.optionalWith(Depth("depth"), { default: () => 20 }),
   /** Periodic consistent snapshot of each book. */
-  snapshotIntervalMs: Schema.optionalWith(PositiveInt, { default: () => 5_000 }),
+  snapshotIntervalMs: Schema.optionalWith(Millis("snapshotIntervalMs"), { default: () => 5_000 }),
   /** No frame for this long: the connection is considered dead and is replaced. */
-  stallTimeoutMs: Schema.optionalWith(PositiveInt, { default: () => 30_000 }),
+  stallTimeoutMs: Schema.optionalWith(Millis("stallTimeoutMs"), { default: () => 30_000 }),
   /** Application-level keepalive ping, where the venue has one. */
-  pingIntervalMs: Schema.optionalWith(PositiveInt, { default: () => 20_000 }),
-  openTimeoutMs: Schema.optionalWith(PositiveInt, { default: () => 10_000 }),
+  pingIntervalMs: Schema.optionalWith(Millis("pingIntervalMs"), { default: () => 20_000 }),
+  openTimeoutMs: Schema.optionalWith(Millis("openTimeoutMs"), { default: () => 10_000 }),
   backoff: Schema.optionalWith(Backoff, { default: () => Backoff.make({}) }),
   /** Requests to the venue: a token bucket every connection attempt, snapshot and resubscription draws from. */
   requestBudget: Schema.optionalWith(RequestBudget, { default: () => RequestBudget.make({}) }),
@@ -109,7 +140,7 @@ const venueFields = {
 export class BinanceConfig extends Schema.TaggedClass<BinanceConfig>()("binance", {
   ...venueFields,
   /** Levels requested from the REST depth snapshot (Binance allows up to 5000). */
-  snapshotLimit: Schema.optionalWith(PositiveInt, { default: () => 1000 }),
+  snapshotLimit: Schema.optionalWith(Depth("snapshotLimit"), { default: () => 1000 }),
   /** Diff depth stream speed. */
   depthSpeed: Schema.optionalWith(Schema.Literal("100ms", "1000ms"), { default: () => "100ms" as const })
 }) {}
@@ -123,7 +154,7 @@ export class KrakenConfig extends Schema.TaggedClass<KrakenConfig>()("kraken", {
 export class OkxConfig extends Schema.TaggedClass<OkxConfig>()("okx", {
   ...venueFields,
   /** Levels requested from the REST books snapshot. */
-  snapshotLimit: Schema.optionalWith(PositiveInt, { default: () => 400 })
+  snapshotLimit: Schema.optionalWith(Depth("snapshotLimit"), { default: () => 400 })
 }) {}
 
 export class CoinbaseConfig extends Schema.TaggedClass<CoinbaseConfig>()("coinbase", {

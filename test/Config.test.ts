@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Layer } from "effect"
@@ -26,10 +29,10 @@ const badFiles: ReadonlyArray<readonly [file: string, expected: ReadonlyArray<st
   ["many-problems.yaml", [
     `colour: is unexpected, expected: "venues" | "merges" | "pool" | "mailbox" | "dispatcher" | "http" | "bus" | "debug" | "statusIntervalMs" | "strategies" | "paper"`,
     "venues[0].symbols[0]: a canonical symbol is BASE-QUOTE, e.g. BTC-USDT",
-    "venues[0].tradesPerSecond: Expected a non-negative number, actual -1",
+    "venues[0].tradesPerSecond: a rate must be a number of events per second in 0..100000 (got -1)",
     `venues[1].type: Expected "simulated" | "binance" | "kraken" | "okx" | "coinbase", actual "bitstamp"`,
-    "pool.capacity.Event: Event must be a positive integer (got 0)",
-    "mailbox.marketCapacity: marketCapacity must be a positive integer (got 1.5)",
+    "pool.capacity.Event: Event must be an integer in 1..1048576 (got 0)",
+    "mailbox.marketCapacity: marketCapacity must be an integer in 1..1048576 (got 1.5)",
     `dispatcher.latenessMs: Expected number, actual "fast"`,
     `http.host: operator endpoints listen on loopback only: 127.0.0.1, localhost or ::1 (got "0.0.0.0")`,
     "http.port: port must be an integer in 0..65535 (got 70000)"
@@ -47,6 +50,112 @@ const badFiles: ReadonlyArray<readonly [file: string, expected: ReadonlyArray<st
   ]],
   ["does-not-exist.yaml", ["(file): cannot read test/fixtures/config/does-not-exist.yaml"]]
 ]
+
+/** Problems of a configuration given as text, through the file loader (size bound, YAML limits, environment). */
+const problemsOfText = (text: string, layer = noEnv) =>
+  Effect.suspend(() => {
+    const file = join(mkdtempSync(join(tmpdir(), "meltica-config-")), "gateway.yaml")
+    writeFileSync(file, text)
+    return problems(file, layer).pipe(Effect.map((lines) => lines.map((l) => l.replaceAll(file, "<file>"))))
+  })
+
+/** One venue, no merge, no strategy: only the setting under test can be wrong. */
+const isolated = (venue: string, more = "") =>
+  `venues:\n  - ${venue}\nmerges: []\nstrategies: { bbo: { enabled: false }, orders: { enabled: false } }\n${more}`
+const sim = "{ type: simulated, name: sim, symbols: [BTC-USDT] }"
+
+const aliasBomb = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+  .concat(["b", "c", "d", "e", "f", "g", "h", "i"].map((k, i) => {
+    const prev = "abcdefghi"[i]
+    return `${k}: &${k} [${Array.from({ length: 9 }, () => `*${prev}`).join(", ")}]`
+  }))
+  .join("\n")
+
+/** Values that parse and look plausible but must not start a gateway: each refused with its path. */
+const hostileValues: ReadonlyArray<readonly [what: string, text: string, expected: ReadonlyArray<string>, env?: Record<string, string>]> = [
+  ["an order quantity of 0", isolated(sim, "strategies: { bbo: { enabled: false }, orders: { symbol: BTC-USDT, quantity: \"0.000\" } }").replace(/strategies: \{ bbo: \{ enabled: false \}, orders: \{ enabled: false \} \}\n/, ""), [
+    `strategies.orders.quantity: quantity must be above 0 (got "0.000")`
+  ]],
+  ["a quantity with 40 digits", isolated(sim, "").replace("orders: { enabled: false }", `orders: { symbol: BTC-USDT, quantity: "${"9".repeat(40)}" }`), [
+    `strategies.orders.quantity: quantity must be a decimal string, e.g. "0.001" (at most 12 digits before and after the point)`
+  ]],
+  ["a status interval of 3e9 ms", isolated(sim, "statusIntervalMs: 3000000000"), [
+    "statusIntervalMs: statusIntervalMs must be an integer in 1..3600000 (got 3000000000)"
+  ]],
+  ["prewarm above a pool's capacity", isolated(sim, "pool: { prewarm: 5000, capacity: { MergedEvent: 1024 } }"), [
+    "pool.prewarm: prewarm (5000) is above pool.capacity.MergedEvent (1024): every pool is prewarmed with that many objects"
+  ]],
+  ["a book depth of 10,000,000", isolated("{ type: simulated, name: sim, symbols: [BTC-USDT], depth: 10000000 }"), [
+    "venues[0].depth: depth must be an integer in 1..5000 (got 10000000)"
+  ]],
+  ["a WebSocket URL that is not a URL", isolated(`{ type: binance, symbols: [BTC-USDT], wsUrl: "not a url" }`), [
+    `venues[0].wsUrl: wsUrl must be a ws:// or wss:// URL (got "not a url")`
+  ]],
+  ["a REST URL on file://", isolated(`{ type: okx, symbols: [BTC-USDT], restUrl: "file:///etc/passwd" }`), [
+    `venues[0].restUrl: restUrl must be a http:// or https:// URL (got "file:///etc/passwd")`
+  ]],
+  ["a backoff that starts above its maximum", isolated("{ type: kraken, symbols: [BTC-USD], backoff: { initialMs: 60000, maxMs: 1000 } }"), [
+    "venues[0].backoff: initialMs (60000) must not be above maxMs (1000)"
+  ]],
+  ["a mailbox of 10,000,000 events", isolated(sim, "mailbox: { marketCapacity: 10000000 }"), [
+    "mailbox.marketCapacity: marketCapacity must be an integer in 1..1048576 (got 10000000)"
+  ]],
+  ["a port with spaces, from the environment", isolated(sim), [
+    `http.port (from MELTICA_HTTP_PORT): expected an integer, digits only (got " 8080 ")`
+  ], { MELTICA_HTTP_PORT: " 8080 " }],
+  ["a YAML alias bomb", aliasBomb, [
+    "(file): too many YAML alias expansions (at most 100; an alias bomb?): Excessive alias count indicates a resource exhaustion attack"
+  ]],
+  ["credentials in a URL are not repeated in the error", isolated(sim, `bus: { type: nats, url: "http://alice:s3cret@10.0.0.5:4222", role: feed }`), [
+    `bus.url: url must be a nats:// (or tls://, ws://, wss://) URL (got "http://***@10.0.0.5:4222")`
+  ]]
+]
+
+describe("Config: hostile values", () => {
+  for (const [what, text, expected, env] of hostileValues) {
+    it.effect(`${what}: refused with its path`, () =>
+      Effect.gen(function*() {
+        const got = yield* problemsOfText(text, env === undefined ? noEnv : withEnv(env))
+        assert.deepStrictEqual(got, expected)
+      }))
+  }
+
+  it.effect("deep nesting: a typed problem, not a stack overflow", () =>
+    Effect.gen(function*() {
+      const got = yield* problemsOfText(`a: ${"[".repeat(100_000)}${"]".repeat(100_000)}`)
+      assert.strictEqual(got.length > 0, true)
+      assert.isTrue(got.every((l) => l.startsWith("(file)") || l.startsWith("(line")), got.join("; "))
+    }))
+
+  it.effect("a file above 1 MiB is refused before it is read", () =>
+    Effect.gen(function*() {
+      const got = yield* problemsOfText(`# ${"x".repeat(1_048_576)}\n`)
+      assert.deepStrictEqual(got, ["(file): <file> is 1048579 bytes, above the limit of 1048576"])
+    }))
+
+  it.effect("credentials in the NATS URL never reach the summary (start-up log, check-config)", () =>
+    Effect.gen(function*() {
+      const config = yield* Config.load({}).pipe(Effect.provide(withEnv({
+        MELTICA_BUS: "nats",
+        MELTICA_NATS_URL: "nats://alice:s3cret@10.0.0.5:4222",
+        MELTICA_NATS_ROLE: "feed"
+      })))
+      const text = Config.summary(config)
+      assert.notInclude(text, "s3cret")
+      assert.notInclude(text, "alice")
+      assert.include(text, "bus: nats nats://***@10.0.0.5:4222, feed process")
+    }))
+
+  it("redactUrls hides userinfo of every URL, and nothing else", () => {
+    for (const [input, output] of [
+      ["nats://alice:s3cret@host:4222", "nats://***@host:4222"],
+      ["nats://token@host:4222,nats://bob:pw@other:4222", "nats://***@host:4222,nats://***@other:4222"],
+      ["wss://ws.example.com/stream?x=a@b", "wss://ws.example.com/stream?x=a@b"],
+      ["nats://127.0.0.1:4222", "nats://127.0.0.1:4222"],
+      [`got "tls://u:p@h"`, `got "tls://***@h"`]
+    ] as const) assert.strictEqual(Config.redactUrls(input), output)
+  })
+})
 
 describe("Config", () => {
   for (const [file, expected] of badFiles) {
