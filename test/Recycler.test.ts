@@ -3,6 +3,7 @@ import { Cause, Deferred, Effect, Exit, FastCheck as fc, Fiber, Layer, Logger, L
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { decimal, Ticker } from "../schema/Event.js"
+import { defaultMailboxOptions, Mailbox } from "../src/DataBus.js"
 import type { AnyEvent, PoolType } from "../src/Event.js"
 import { Event, ExecReport, MergedEvent } from "../src/Event.js"
 import { UseAfterRecycle } from "../src/Errors.js"
@@ -293,6 +294,42 @@ describe("Recycler", () => {
           assert.isTrue(recycler.unsafeRecycle(b, generationOf(b)))
         })
       ))
+
+    for (const debug of [false, true]) {
+      it.effect(
+        `${debug ? "debug" : "production"} mode: a mailbox recycles with the generation it received, so an event ` +
+          "recycled behind its back and handed to a new holder stays with that holder",
+        () =>
+          withPool(settings(debug), ({ pool, recycler }) =>
+            Effect.sync(() => {
+              const views = pool[PoolInternal].views
+              const targetOf = (h: AnyEvent): object => views?.resolve(h)?.target ?? h
+              const box = new Mailbox("c1", defaultMailboxOptions, recycler.unsafeRecycle, () => {})
+              const queued = pool.acquireEvent()
+              queued.kind = "ticker"
+              const stale = pool.acquireEvent()
+              stale.kind = "ticker"
+              stale.symbol = "ETH-USDT"
+              box.offer(queued)
+              box.offer(stale)
+              // the producer wrongly recycles what it handed over; the pool hands the object to someone else
+              assert.isTrue(recycler.unsafeRecycle(stale, generationOf(stale)))
+              const next = pool.acquireEvent()
+              assert.strictEqual(targetOf(next), targetOf(stale))
+              // the mailbox's taker gets each event with the generation the mailbox received it in
+              assert.strictEqual(box.poll(), queued)
+              assert.isTrue(recycler.unsafeRecycle(queued, box.polledGeneration))
+              box.close() // recycles what is still queued: the stale event, refused
+              assert.deepStrictEqual(
+                [recycler.stats().staleHolderPuts, pool.stats().Event.outstanding],
+                [1, 1],
+                "the new holder still owns the object"
+              )
+              assert.notStrictEqual(targetOf(pool.acquireEvent()), targetOf(next), "not handed out twice")
+            })
+          )
+      )
+    }
 
     it.effect("an event a holder never received is refused: the generation must come from its own hand-over", () =>
       withPool(settings(false), ({ pool, recycler }) =>
