@@ -7,8 +7,8 @@
  * another consumer, or routing from a strategy subject), and counted.
  */
 import { assert, describe, it } from "@effect/vitest"
-import type { NatsConnection as Client } from "@nats-io/transport-node"
-import { Context, Effect, Either, Layer, Schedule } from "effect"
+import { type NatsConnection as Client, nkeys } from "@nats-io/transport-node"
+import { Context, Effect, Either, Exit, Layer, Schedule, Scope } from "effect"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -334,3 +334,81 @@ describe("NATS security", { sequential: true }, () => {
       assert.include(JSON.stringify(noFile), "/nonexistent/pw")
     }))
 })
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl in `dir`. */
+const certificates = (dir: string) => {
+  const ssl = (...args: Array<string>) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" })
+  const key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+  ssl("req", "-x509", ...key, "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "1", "-subj", "/CN=meltica-test-ca")
+  writeFileSync(join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+  for (const who of ["server", "client"]) {
+    ssl("req", ...key, "-keyout", `${who}-key.pem`, "-out", `${who}.csr`, "-subj", `/CN=${who}`)
+    ssl("x509", "-req", "-in", `${who}.csr`, "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-out", `${who}.pem`, "-days", "1", "-extfile", "san.ext")
+  }
+  return (name: string) => join(dir, name)
+}
+
+const connectAs = (url: string, auth: NatsAuth) =>
+  Layer.build(NatsConnection.Default.pipe(Layer.provide(NatsConfig.layer({ servers: [url], name: "auth-test", auth })))).pipe(
+    Effect.map((ctx) => Context.get(ctx, NatsConnection)),
+    Effect.either
+  )
+
+describe("each authentication mechanism of the server", { sequential: true }, () => {
+  it.scopedLive("token, NKey and TLS with a client certificate: the right credential connects, a wrong or missing one does not", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "meltica-auth-"))
+      const file = (name: string, text: string) => {
+        const path = join(dir, name)
+        writeFileSync(path, text)
+        return path
+      }
+      const user = nkeys.createUser()
+      const other = nkeys.createUser()
+      const seed = (k: typeof user) => new TextDecoder().decode(k.getSeed())
+      const cert = certificates(dir)
+      const token = `tok-${Math.random().toString(36).slice(2)}`
+      const cases: ReadonlyArray<{
+        readonly name: string
+        readonly server: string
+        readonly good: NatsAuth
+        readonly bad: ReadonlyArray<NatsAuth>
+      }> = [
+        {
+          name: "token",
+          server: `authorization: { token: "${token}" }`,
+          good: { token: { file: file("good.token", token) } },
+          bad: [{ token: { file: file("wrong.token", "not-it") } }, {}]
+        },
+        {
+          name: "nkey",
+          server: `authorization: { users: [ { nkey: "${user.getPublicKey()}" } ] }`,
+          good: { nkeySeed: { file: file("user.nk", seed(user)) } },
+          bad: [{ nkeySeed: { file: file("other.nk", seed(other)) } }, {}]
+        },
+        {
+          name: "tls client certificate",
+          server: `tls: { cert_file: "${cert("server.pem")}", key_file: "${cert("server-key.pem")}", ca_file: "${cert("ca.pem")}", verify: true }`,
+          good: { tls: { caFile: cert("ca.pem"), certFile: cert("client.pem"), keyFile: cert("client-key.pem") } },
+          bad: [{ tls: { caFile: cert("ca.pem") } }]
+        }
+      ]
+      for (const c of cases) {
+        const conf = file(`${c.name.replace(/\s/g, "-")}.conf`, c.server)
+        const scope = yield* Scope.make()
+        const server = yield* natsServerWith({ args: ["-c", conf] }).pipe(Scope.extend(scope))
+        const ok = yield* connectAs(server.url, c.good).pipe(Scope.extend(scope))
+        assert.isTrue(Either.isRight(ok), `${c.name}: ${Either.isLeft(ok) ? ok.left.reason : ""}`)
+        if (Either.isRight(ok)) {
+          yield* Effect.promise(() => ok.right.nc.flush())
+          assert.isTrue(ok.right.stats().connected, c.name)
+        }
+        for (const bad of c.bad) {
+          const refused = yield* connectAs(server.url, bad).pipe(Scope.extend(scope))
+          assert.isTrue(Either.isLeft(refused), `${c.name}: refused with ${JSON.stringify(bad)}`)
+        }
+        yield* Scope.close(scope, Exit.void)
+      }
+    }), { timeout: 60_000 })
+})
+
