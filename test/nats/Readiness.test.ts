@@ -145,3 +145,43 @@ describe("strategy readiness over NATS", { sequential: true }, () => {
       assert.include(monitor.stats().stale, "sim-a")
     }))
 })
+
+describe("hostile heartbeats", { sequential: true }, () => {
+  it.scopedLive("each is counted as malformed and makes no feed live; a valid one right after does", () =>
+    Effect.gen(function*() {
+      const server = yield* natsServer
+      const ctx = yield* Layer.build(
+        FeedMonitor.Default.pipe(
+          Layer.provide(NatsConnection.Default),
+          Layer.provide(NatsConfig.layer({ servers: [server.url], name: "monitor" })),
+          Layer.provide(HeartbeatConfig.layer({ staleAfterMs: 60_000 }))
+        )
+      )
+      const monitor = Context.get(ctx, FeedMonitor)
+      yield* monitor.ready
+      const publisher = yield* Layer.build(
+        NatsConnection.Default.pipe(Layer.provide(NatsConfig.layer({ servers: [server.url], name: "hostile" })))
+      )
+      const { nc } = Context.get(publisher, NatsConnection)
+      const valid = { provider: "sim-a", epoch: "e1", symbols: ["BTC-USDT"], connected: true }
+      const hostile: ReadonlyArray<readonly [string, string]> = [
+        ["not JSON", "{not json"],
+        ["empty", ""],
+        ["nested 10,000 deep", "[".repeat(10_000) + "]".repeat(10_000)],
+        ["an object nested 10,000 deep", "{\"a\":".repeat(10_000) + "1" + "}".repeat(10_000)],
+        ["1 MB body", JSON.stringify({ ...valid, pad: "x".repeat(1_000_000) })],
+        ["wrong types", JSON.stringify({ ...valid, connected: "yes" })],
+        ["a missing field", JSON.stringify({ provider: "sim-a", symbols: ["BTC-USDT"], connected: true })],
+        ["a provider of 10 KB", JSON.stringify({ ...valid, provider: "p".repeat(10_000) })],
+        ["2,000 symbols", JSON.stringify({ ...valid, symbols: Array.from({ length: 2_000 }, (_, i) => `S${i}-USDT`) })],
+        ["a JSON number", "1e999999"]
+      ]
+      for (const [, body] of hostile) nc.publish("feed.heartbeat.sim-a", body)
+      nc.publish("feed.heartbeat.sim-a", JSON.stringify(valid))
+      yield* poll(() => (monitor.stats().heartbeats === 1 ? true : undefined), "the valid heartbeat after the hostile ones")
+      assert.strictEqual(monitor.stats().malformed, hostile.length, hostile.map(([name]) => name).join(", "))
+      assert.deepStrictEqual([...monitor.stats().live], ["sim-a"])
+      assert.deepStrictEqual(monitor.reasons(["BTC-USDT"]), [])
+    }))
+})
+
