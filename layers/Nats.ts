@@ -22,7 +22,7 @@
  * listens to. `layerFeedHeartbeats` publishes the feed's heartbeats; it needs
  * the providers, which the application layer adds on top.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schedule } from "effect"
 import { Consumers } from "../src/Consumer.js"
 import { DeadLetter, type DeadLetterSettings } from "../src/DeadLetter.js"
 import { Dispatcher, DispatcherConfig } from "../src/Dispatcher.js"
@@ -39,7 +39,7 @@ import {
   publishHeartbeats,
   symbolTokenOf
 } from "../src/nats/Heartbeat.js"
-import { criticalDurable } from "../src/nats/Subjects.js"
+import { COMMANDS_DURABLE, COMMANDS_STREAM, criticalDurable } from "../src/nats/Subjects.js"
 import { PaperStore } from "../src/execution/PaperStore.js"
 import { Providers } from "../src/Provider.js"
 import {
@@ -106,6 +106,26 @@ export const feedReadiness: Layer.Layer<ReadinessChecks, never, NatsConnection |
   })
 )
 
+/**
+ * The commands the server holds for the Control Plane, looked at every
+ * `intervalMs` (the durable consumer's pending and unacknowledged count), for
+ * the Control Plane's progress.
+ */
+export const layerCommandBacklog: Layer.Layer<never, never, NatsConnection | ControlProgress | HeartbeatConfig> = Layer
+  .scopedDiscard(
+    Effect.gen(function*() {
+      const { jsm } = yield* NatsConnection
+      const progress = yield* ControlProgress
+      const { intervalMs } = yield* HeartbeatConfig
+      yield* Effect.tryPromise(() => jsm.consumers.info(COMMANDS_STREAM, COMMANDS_DURABLE)).pipe(
+        Effect.tap((info) => Effect.sync(() => progress.notePending(info.num_pending + info.num_ack_pending))),
+        Effect.ignore, // not there yet, or the server away (readiness says so already)
+        Effect.repeat(Schedule.spaced(intervalMs)),
+        Effect.forkScoped
+      )
+    })
+  )
+
 /** The feed's heartbeats, one per provider every `intervalMs`, stamped with the feed's epoch. */
 export const layerFeedHeartbeats: Layer.Layer<never, never, Providers | NatsConnection | MarketPublisher | HeartbeatConfig> =
   Layer.scopedDiscard(
@@ -160,7 +180,7 @@ export const strategyReadiness: Layer.Layer<
  */
 export const layerNatsFeed = (options: NatsFeedOptions) =>
   layerFeedCommands.pipe(
-    Layer.provideMerge(feedReadiness),
+    Layer.provideMerge(Layer.merge(feedReadiness, layerCommandBacklog)),
     Layer.provideMerge(ControlProgress.Default),
     Layer.provideMerge(Consumers.Default),
     Layer.provideMerge(controlAndOrchestration(options)),

@@ -181,6 +181,7 @@ export const natsFeedEpochChanges = counter("meltica_nats_feed_epoch_changes", "
 export const natsFeedLive = gauge("meltica_nats_feed_live", "1 while the provider's feed is heard within the staleness bound and connected to its venue, by provider")
 export const natsControlPlaneCompleted = counter("meltica_nats_control_plane_completed", "Commands the feed's Control Plane finished")
 export const natsControlPlaneInFlight = gauge("meltica_nats_control_plane_in_flight", "Commands the feed's Control Plane is handling now")
+export const natsControlPlanePending = gauge("meltica_nats_control_plane_pending", "Commands JetStream holds for the Control Plane, not yet delivered or not yet acknowledged")
 export const natsControlPlaneStalled = gauge("meltica_nats_control_plane_stalled", "1 while a command has been in progress past the stall bound with none finished")
 export const readyGauge = gauge("meltica_ready", "1 when /ready answers ready")
 export const notReadyReasons = gauge("meltica_not_ready_reasons", "How many reasons /ready gives for not being ready")
@@ -727,6 +728,7 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
         count(natsControlPlaneCompleted, p.completed)
         set(natsControlPlaneInFlight, p.inFlight)
         set(natsControlPlaneStalled, p.stalled ? 1 : 0)
+        set(natsControlPlanePending, p.pending)
       }
       let malformedFrames = 0
       const market = { published: 0, received: 0, dropped: 0, subjects: 0 }

@@ -13,9 +13,10 @@
  *   stops being ready `staleAfterMs` after the last heartbeat.
  * - Feed side, `ControlProgress`: the Control Plane's progress. Each command
  *   is tracked from start to end; a command in progress for longer than
- *   `stallAfterMs` (with none completed meanwhile) makes the feed not ready,
- *   so a Control Plane stuck on one command is visible in `/ready` and in
- *   metrics, not hidden behind a 200.
+ *   `stallAfterMs` (with none completed meanwhile), or commands waiting in
+ *   JetStream for that long with none completed, make the feed not ready, so
+ *   a Control Plane stuck on one command (or no longer taking any) is visible
+ *   in `/ready` and in metrics, not hidden behind a 200.
  *
  * Time is the Effect `Clock`: tests drive it with `TestClock`.
  */
@@ -211,6 +212,8 @@ export interface ControlProgressStats {
   readonly inFlight: number
   /** How long the oldest command in progress has been running, ms (0: none). */
   readonly oldestInFlightMs: number
+  /** Commands the server holds for the Control Plane, not yet delivered or not yet acknowledged (last look). */
+  readonly pending: number
   /** True while the Control Plane counts as stuck. */
   readonly stalled: boolean
 }
@@ -225,6 +228,7 @@ export class ControlProgress extends Effect.Service<ControlProgress>()("meltica/
     let started = 0
     let completed = 0
     let lastCompletedAt = clock.unsafeCurrentTimeMillis()
+    let pending = 0
 
     /** Runs `effect` as one command of the Control Plane: its start and its end are recorded. */
     const track = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
@@ -248,19 +252,32 @@ export class ControlProgress extends Effect.Service<ControlProgress>()("meltica/
       return now - min
     }
 
+    /** How long the Control Plane has been stuck: work in progress or waiting, and none finished meanwhile. */
     const stalledFor = (now: number): number =>
-      running.size === 0 ? 0 : Math.min(oldest(now), now - lastCompletedAt)
+      running.size > 0 ? Math.min(oldest(now), now - lastCompletedAt) : pending > 0 ? now - lastCompletedAt : 0
 
     return {
       track,
+      /**
+       * What the server holds for the Control Plane (the durable consumer's
+       * pending and unacknowledged commands): waiting commands with none
+       * finished for `stallAfterMs` also mean a stuck Control Plane (its pull
+       * session gone, or a command it cannot finish).
+       */
+      notePending: (n: number): void => {
+        if (n > 0 && pending === 0 && running.size === 0) lastCompletedAt = Math.max(lastCompletedAt, clock.unsafeCurrentTimeMillis())
+        pending = n
+      },
       reasons: (): ReadonlyArray<string> => {
         const now = clock.unsafeCurrentTimeMillis()
         const stuck = stalledFor(now)
-        return stuck > settings.stallAfterMs
-          ? [
-            `control plane: ${running.size} command(s) in progress, none handled for ${Math.round(stuck / 1_000)} s`
-          ]
-          : []
+        if (stuck <= settings.stallAfterMs) return []
+        const s = Math.round(stuck / 1_000)
+        return [
+          running.size > 0
+            ? `control plane: ${running.size} command(s) in progress, none handled for ${s} s`
+            : `control plane: ${pending} command(s) waiting in JetStream, none handled for ${s} s`
+        ]
       },
       stats: (): ControlProgressStats => {
         const now = clock.unsafeCurrentTimeMillis()
@@ -269,6 +286,7 @@ export class ControlProgress extends Effect.Service<ControlProgress>()("meltica/
           completed,
           inFlight: running.size,
           oldestInFlightMs: running.size === 0 ? 0 : oldest(now),
+          pending,
           stalled: stalledFor(now) > settings.stallAfterMs
         }
       }

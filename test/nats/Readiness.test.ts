@@ -42,7 +42,7 @@ describe("Control Plane progress", () => {
       assert.deepStrictEqual(progress.reasons(), [], "ready again once the command ended")
       assert.deepStrictEqual(
         { ...progress.stats(), oldestInFlightMs: 0 },
-        { started: 2, completed: 2, inFlight: 0, oldestInFlightMs: 0, stalled: false }
+        { started: 2, completed: 2, inFlight: 0, oldestInFlightMs: 0, pending: 0, stalled: false }
       )
     }).pipe(Effect.provide(progressLayer)))
 
@@ -58,6 +58,27 @@ describe("Control Plane progress", () => {
       yield* TestClock.adjust("11 seconds")
       assert.strictEqual(progress.reasons().length, 1, "nothing finished for 11 s")
       yield* Fiber.interrupt(slow)
+    }).pipe(Effect.provide(progressLayer)))
+})
+
+describe("Control Plane backlog", () => {
+  it.scoped("commands waiting in JetStream with none handled past the stall bound make the feed not ready", () =>
+    Effect.gen(function*() {
+      const progress = yield* ControlProgress
+      yield* TestClock.adjust("60 seconds") // idle: nothing waits, nothing to finish
+      assert.deepStrictEqual(progress.reasons(), [])
+      progress.notePending(3) // commands arrive: the bound counts from now, not from the last command an hour ago
+      assert.deepStrictEqual(progress.reasons(), [])
+      yield* TestClock.adjust("10 seconds")
+      assert.deepStrictEqual(progress.reasons(), [], "at the bound")
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(progress.reasons(), ["control plane: 3 command(s) waiting in JetStream, none handled for 11 s"])
+      assert.isTrue(progress.stats().stalled)
+      yield* progress.track(Effect.void) // the Control Plane takes one
+      assert.deepStrictEqual(progress.reasons(), [])
+      progress.notePending(0)
+      yield* TestClock.adjust("1 minute")
+      assert.deepStrictEqual(progress.reasons(), [], "nothing waiting")
     }).pipe(Effect.provide(progressLayer)))
 })
 
