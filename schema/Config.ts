@@ -99,7 +99,20 @@ export class HttpSection extends Schema.Class<HttpSection>("HttpSection")({
   ),
   /** 0 picks a free port (logged at start). */
   port: Schema.optionalWith(Port, { default: () => 9464 }),
-  enabled: Schema.optionalWith(Schema.Boolean, { default: () => true })
+  enabled: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  /**
+   * Host names a request's Host header may carry besides the bound address
+   * and localhost (a reverse proxy's name); any other is refused (DNS rebinding).
+   */
+  allowedHosts: Schema.optionalWith(
+    Schema.Array(
+      Schema.String.pipe(Schema.filter((h) =>
+        /^[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))*$/i.test(h) ||
+        `allowedHosts holds host names, e.g. metrics.internal (got ${JSON.stringify(h)})`
+      ))
+    ).pipe(Schema.filter((hs) => hs.length <= 16 || `at most 16 allowedHosts (got ${hs.length})`)),
+    { default: () => [] }
+  )
 }) {}
 
 export const MemoryBus = Schema.TaggedStruct("memory", {})

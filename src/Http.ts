@@ -1,5 +1,5 @@
 /**
- * Operator endpoints, on a loopback address only:
+ * Operator endpoints, on a loopback address only, read-only (GET):
  *
  * | path | what |
  * |---|---|
@@ -7,21 +7,82 @@
  * | `/health` | 200 while the process serves |
  * | `/ready` | 200 when every provider is connected with every book consistent; else 503 with the reasons |
  * | `/status.json` | the status snapshot: rates, totals, pools, consumers and lanes, latencies, providers |
+ * | `/dead-letters` | the newest refused inputs (at most `?limit=`, 100 by default, 1,000 at most), truncated, credentials in URLs masked; counts per source and reason |
  * | `/` | a read-only status page that polls `/status.json` every second |
+ *
+ * Hardening, for a port that a browser on the same machine can reach:
+ * - the Host header must name the bound address, a localhost form or one of
+ *   `allowedHosts` (a page on another site that rebinds its DNS name to
+ *   127.0.0.1 sends its own name: refused with 421);
+ * - every answer carries `X-Content-Type-Options: nosniff`,
+ *   `X-Frame-Options: DENY` with CSP `frame-ancestors 'none'`,
+ *   `Referrer-Policy: no-referrer` and `Cache-Control: no-store`;
+ * - a known path with another method than GET is answered 405 with `Allow`;
+ * - a port already in use fails the start with one line naming the setting.
  *
  * The server is held by the layer's scope: closing it stops listening.
  */
 import { createServer } from "node:http"
-import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
+import {
+  HttpMiddleware,
+  HttpRouter,
+  HttpServer,
+  HttpServerError,
+  HttpServerRequest,
+  HttpServerResponse
+} from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schema } from "effect"
+import { redactUrls } from "./Config.js"
+import { DeadLetter } from "./DeadLetter.js"
 import { Metrics } from "./Metrics.js"
 
 export interface HttpOptions {
   readonly host: string
   /** 0 picks a free port; the bound address is logged. */
   readonly port: number
+  /** Host names a request may name besides the bound address and localhost (a reverse proxy's name, say). */
+  readonly allowedHosts?: ReadonlyArray<string>
 }
+
+/** The operator endpoints could not listen: the address, why, and the setting to change. */
+export class HttpListenFailed extends Schema.TaggedError<HttpListenFailed>()("HttpListenFailed", {
+  host: Schema.String,
+  port: Schema.Number,
+  code: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return this.code === "EADDRINUSE"
+      ? `cannot serve the operator endpoints: ${this.host}:${this.port} is already in use; ` +
+        "set http.port (or MELTICA_HTTP_PORT) to a free port, 0 for any, or http.enabled: false"
+      : `cannot serve the operator endpoints on ${this.host}:${this.port}: ${this.reason}; ` +
+        "check http.host and http.port (MELTICA_HTTP_HOST, MELTICA_HTTP_PORT)"
+  }
+}
+
+/** Refused inputs shown per request by default, and at most. */
+export const DEAD_LETTERS_DEFAULT = 100
+export const DEAD_LETTERS_MAX = 1_000
+/** Characters of each refused input shown. */
+export const DEAD_LETTER_RAW_CHARS = 512
+
+const deadLetters = Effect.gen(function*() {
+  const dl = yield* DeadLetter
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const asked = Number(new URL(request.url, "http://x").searchParams.get("limit") ?? DEAD_LETTERS_DEFAULT)
+  const limit = Number.isInteger(asked) && asked >= 0 ? Math.min(asked, DEAD_LETTERS_MAX) : DEAD_LETTERS_DEFAULT
+  const all = dl.entries()
+  const entries = all.slice(Math.max(0, all.length - limit)).reverse().map((e) => ({
+    at: new Date(e.at).toISOString(),
+    source: e.source,
+    reason: e.reason,
+    rawLength: e.raw.length,
+    truncated: e.raw.length > DEAD_LETTER_RAW_CHARS,
+    raw: redactUrls(e.raw.slice(0, DEAD_LETTER_RAW_CHARS))
+  }))
+  return HttpServerResponse.unsafeJson({ ...dl.stats(), shown: entries.length, counts: dl.counts(), entries })
+})
 
 const router = HttpRouter.empty.pipe(
   HttpRouter.get(
@@ -45,19 +106,102 @@ const router = HttpRouter.empty.pipe(
       Effect.map((s) => HttpServerResponse.unsafeJson(s, { headers: { "cache-control": "no-store" } }))
     )
   ),
+  HttpRouter.get("/dead-letters", deadLetters),
   HttpRouter.get("/", Effect.sync(() => HttpServerResponse.html(statusPage)))
 )
+
+const paths: ReadonlySet<string> = new Set(["/metrics", "/health", "/ready", "/status.json", "/dead-letters", "/"])
+
+/** 405 with `Allow` for a known path asked with another method; 404 otherwise. */
+const app = router.pipe(
+  Effect.catchTag("RouteNotFound", (e) => {
+    const path = new URL(e.request.url, "http://x").pathname
+    return Effect.succeed(
+      paths.has(path)
+        ? HttpServerResponse.text(`${e.request.method} is not allowed on ${path}: GET only\n`, {
+          status: 405,
+          headers: { allow: "GET" }
+        })
+        : HttpServerResponse.text("not found\n", { status: 404 })
+    )
+  })
+)
+
+const securityHeaders = {
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "content-security-policy":
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; " +
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  "referrer-policy": "no-referrer",
+  "cache-control": "no-store"
+}
+
+/** Host names every server answers to, whatever its bound address. */
+const localNames = ["localhost", "127.0.0.1", "[::1]", "::1"]
+
+/**
+ * The Host header's name and port, when it has the form `name[:port]` or
+ * `[v6][:port]`.
+ */
+export const parseHost = (host: string): { readonly name: string; readonly port: number | undefined } | undefined => {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+)(?::(\d{1,5}))?$/.exec(host)
+  if (m === null) return undefined
+  return { name: m[1]!.toLowerCase(), port: m[2] === undefined ? undefined : Number(m[2]) }
+}
+
+/**
+ * Refuses a request whose Host header names neither this server (its bound
+ * address or a localhost form, on its port) nor one of `allowedHosts`, and
+ * puts the security headers on every answer.
+ */
+const harden = (allowedHosts: ReadonlyArray<string>) =>
+  HttpMiddleware.make((inner) =>
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const server = yield* HttpServer.HttpServer
+      const address = server.address
+      const host = parseHost(request.headers["host"] ?? "")
+      const bound = address._tag === "TcpAddress" ? address : undefined
+      const boundName = bound === undefined ? undefined : bound.hostname.includes(":") ? `[${bound.hostname}]` : bound.hostname
+      const allowed = host !== undefined && (
+        allowedHosts.some((h) => h.toLowerCase() === host.name) ||
+        ((host.name === boundName || localNames.includes(host.name)) &&
+          (host.port ?? 80) === (bound?.port ?? host.port ?? 80))
+      )
+      const response = allowed ? yield* inner : HttpServerResponse.text(
+        "misdirected request: the Host header does not name this server " +
+          "(add the name to http.allowedHosts if a proxy sends it)\n",
+        { status: 421 }
+      )
+      return HttpServerResponse.setHeaders(response, securityHeaders)
+    })
+  )
 
 /** Logs the bound address (the e2e test and operators read it there). */
 const announce = HttpServer.addressFormattedWith((url) =>
   Effect.logInfo("operator endpoints listening").pipe(Effect.annotateLogs({ http_url: url }))
 )
 
-/** The endpoints on a Node HTTP server bound to `options`. */
-export const layer = (options: HttpOptions): Layer.Layer<never, never, Metrics> =>
-  Layer.mergeAll(HttpServer.serve(router), Layer.effectDiscard(announce)).pipe(
-    Layer.provide(NodeHttpServer.layer(createServer, { host: options.host, port: options.port })),
-    Layer.orDie
+/** The listen failure as one line an operator can act on. */
+const listenFailed = (options: HttpOptions) => (e: HttpServerError.ServeError): HttpListenFailed => {
+  const cause = e.cause as { readonly code?: unknown; readonly message?: unknown } | undefined
+  return new HttpListenFailed({
+    host: options.host,
+    port: options.port,
+    code: typeof cause?.code === "string" ? cause.code : "unknown",
+    reason: typeof cause?.message === "string" ? cause.message : String(e.cause)
+  })
+}
+
+/** The endpoints on a Node HTTP server bound to `options` (the server, for its bound address). */
+export const layer = (options: HttpOptions): Layer.Layer<HttpServer.HttpServer, HttpListenFailed, Metrics | DeadLetter> =>
+  // wrapped around the app, not passed as `serve`'s middleware: the server
+  // writes the app's answer before a middleware sees it
+  Layer.mergeAll(HttpServer.serve(harden(options.allowedHosts ?? [])(app)), Layer.effectDiscard(announce)).pipe(
+    Layer.provideMerge(
+      NodeHttpServer.layer(createServer, { host: options.host, port: options.port }).pipe(Layer.mapError(listenFailed(options)))
+    )
   )
 
 const statusPage = /* html */ `<!doctype html>

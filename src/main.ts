@@ -53,7 +53,9 @@ const strategiesOf = (config: GatewayConfig): ReadonlyArray<Gateway.Strategy<unk
 /** The operator endpoints on top of an application layer, when enabled. */
 const withHttp = <ROut, E>(config: GatewayConfig, core: Layer.Layer<ROut | Metrics, E>) =>
   config.http.enabled
-    ? Http.layer({ host: config.http.host, port: config.http.port }).pipe(Layer.provideMerge(core))
+    ? Http.layer({ host: config.http.host, port: config.http.port, allowedHosts: config.http.allowedHosts }).pipe(
+      Layer.provideMerge(core)
+    )
     : core
 
 /**
@@ -196,6 +198,11 @@ const logger = process.stdout.isTTY ? Logger.pretty : Logger.json
 
 cli(process.argv).pipe(
   Effect.catchTag("InvalidConfig", (e) =>
+    Console.error(e.message).pipe(Effect.zipRight(Effect.sync(() => {
+      process.exitCode = 1
+    })))),
+  // one line naming the setting to change, not a stack
+  Effect.catchTag("HttpListenFailed", (e) =>
     Console.error(e.message).pipe(Effect.zipRight(Effect.sync(() => {
       process.exitCode = 1
     })))),

@@ -1,9 +1,13 @@
+import { createServer, request } from "node:http"
+import { HttpServer } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, TestClock } from "effect"
+import { Effect, Exit, Fiber, Layer, TestClock } from "effect"
 import { makeBboFollower } from "../examples/bboFollower.js"
 import { makePaperTrader } from "../examples/paperTrader.js"
 import { layerTest, TEST_VENUES, testConfig } from "../layers/Test.js"
+import { DeadLetter } from "../src/DeadLetter.js"
 import * as Gateway from "../src/Gateway.js"
+import * as Http from "../src/Http.js"
 import { definedCounters, definedHistograms, Metrics, MIN_RATE_WINDOW_MS, RATE_WINDOW_MS } from "../src/Metrics.js"
 import { Pool } from "../src/Pool.js"
 import { Recycler } from "../src/Recycler.js"
@@ -159,6 +163,147 @@ describe("telemetry", () => {
       assert.isAtMost(later.rates!.windowMs, RATE_WINDOW_MS + 1_000)
       assert.deepStrictEqual([later.rates!.eventsIn, later.rates!.deliveries], [0, 0], "nothing moved in the last window")
       assert.match(Gateway.statusLine(later), /^in 0\.0\/s out 0\.0\/s deliveries 0\.0\/s \| /)
+    }))
+})
+
+interface Answer {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string | Array<string> | undefined>>
+  readonly body: string
+}
+
+/** One request over a real socket, with the Host header given as is (fetch would not let a test choose it). */
+const call = (port: number, path: string, options: { readonly method?: string; readonly host?: string } = {}) =>
+  Effect.async<Answer>((resume) => {
+    const req = request(
+      { host: "127.0.0.1", port, path, method: options.method ?? "GET", headers: options.host === undefined ? {} : { host: options.host } },
+      (res) => {
+        let body = ""
+        res.setEncoding("utf8")
+        res.on("data", (chunk: string) => (body += chunk))
+        res.on("end", () => resume(Effect.succeed({ status: res.statusCode ?? 0, headers: res.headers, body })))
+      }
+    )
+    req.on("error", (e) => resume(Effect.die(e)))
+    req.end()
+  })
+
+/** The operator endpoints on a free loopback port, over the test application layer. */
+const endpoints = (allowedHosts: ReadonlyArray<string> = []) =>
+  Http.layer({ host: "127.0.0.1", port: 0, allowedHosts }).pipe(Layer.provideMerge(layerTest(testConfig())))
+
+const portOf = Effect.map(HttpServer.HttpServer, (s) => (s.address._tag === "TcpAddress" ? s.address.port : 0))
+
+describe("operator endpoints", () => {
+  it.scopedLive("the Host header must name this server, a localhost form or an allowed name (DNS rebinding)", () =>
+    Effect.gen(function*() {
+      const port = yield* portOf
+      const table: ReadonlyArray<readonly [host: string, status: number]> = [
+        [`127.0.0.1:${port}`, 200],
+        [`localhost:${port}`, 200],
+        [`LOCALHOST:${port}`, 200],
+        [`[::1]:${port}`, 200],
+        ["metrics.internal", 200],
+        [`metrics.internal:443`, 200],
+        ["evil.example.com", 421],
+        [`evil.example.com:${port}`, 421],
+        [`localhost.evil.example.com:${port}`, 421],
+        [`127.0.0.1:${port + 1}`, 421],
+        ["127.0.0.1", 421],
+        [`127.0.0.1:${port}@evil.example.com`, 421]
+      ]
+      for (const [host, status] of table) {
+        const answer = yield* call(port, "/health", { host })
+        assert.strictEqual(answer.status, status, `Host: ${JSON.stringify(host)}`)
+        if (status === 421) assert.include(answer.body, "http.allowedHosts")
+      }
+    }).pipe(Effect.provide(endpoints(["metrics.internal"]))))
+
+  it.scopedLive("security headers on every answer; 405 with Allow for a wrong method; 404 for an unknown path", () =>
+    Effect.gen(function*() {
+      const port = yield* portOf
+      const answers = [
+        yield* call(port, "/"),
+        yield* call(port, "/metrics"),
+        yield* call(port, "/status.json"),
+        yield* call(port, "/dead-letters"),
+        yield* call(port, "/metrics", { method: "POST" }),
+        yield* call(port, "/nowhere"),
+        yield* call(port, "/health", { host: "evil.example.com" })
+      ]
+      assert.deepStrictEqual(answers.map((a) => a.status), [200, 200, 200, 200, 405, 404, 421])
+      for (const a of answers) {
+        assert.strictEqual(a.headers["x-content-type-options"], "nosniff")
+        assert.strictEqual(a.headers["x-frame-options"], "DENY")
+        assert.include(String(a.headers["content-security-policy"]), "frame-ancestors 'none'")
+        assert.strictEqual(a.headers["referrer-policy"], "no-referrer")
+        assert.strictEqual(a.headers["cache-control"], "no-store")
+      }
+      for (const [method, path] of [["POST", "/metrics"], ["PUT", "/status.json"], ["DELETE", "/dead-letters"], ["PATCH", "/"]] as const) {
+        const a = yield* call(port, path, { method })
+        assert.strictEqual(a.status, 405, `${method} ${path}`)
+        assert.strictEqual(a.headers["allow"], "GET")
+      }
+    }).pipe(Effect.provide(endpoints())))
+
+  it.scopedLive("GET /dead-letters: the newest first, bounded, payloads truncated, credentials in URLs masked", () =>
+    Effect.gen(function*() {
+      const port = yield* portOf
+      const dl = yield* DeadLetter
+      for (let i = 0; i < 150; i++) dl.unsafeRecord("sim-a", "invalid_json", `{"n":${i}`, 1_000 + i)
+      dl.unsafeRecord("binance", "schema", "x".repeat(10_000), 2_000)
+      dl.unsafeRecord("control-bus", "schema", `{"url":"nats://alice:s3cret@10.0.0.5:4222"}`, 3_000)
+      type Page = {
+        total: number
+        shown: number
+        counts: Array<{ source: string; reason: string; count: number }>
+        entries: Array<{ source: string; raw: string; rawLength: number; truncated: boolean; at: string }>
+      }
+      const page = JSON.parse((yield* call(port, "/dead-letters")).body) as Page
+      assert.strictEqual(page.total, 152)
+      assert.strictEqual(page.shown, Http.DEAD_LETTERS_DEFAULT)
+      assert.strictEqual(page.entries[0]!.source, "control-bus", "newest first")
+      assert.notInclude(page.entries[0]!.raw, "s3cret")
+      assert.include(page.entries[0]!.raw, "nats://***@10.0.0.5:4222")
+      assert.deepStrictEqual(
+        [page.entries[1]!.source, page.entries[1]!.raw.length, page.entries[1]!.rawLength, page.entries[1]!.truncated],
+        ["binance", Http.DEAD_LETTER_RAW_CHARS, 10_000, true]
+      )
+      assert.strictEqual(page.entries[2]!.raw, `{"n":149`)
+      assert.strictEqual(page.entries[0]!.at, new Date(3_000).toISOString())
+      assert.deepStrictEqual(page.counts.find((c) => c.source === "sim-a"), { source: "sim-a", reason: "invalid_json", count: 150 })
+      const few = JSON.parse((yield* call(port, "/dead-letters?limit=5")).body) as Page
+      assert.strictEqual(few.shown, 5)
+      const many = JSON.parse((yield* call(port, "/dead-letters?limit=99999")).body) as Page
+      assert.strictEqual(many.shown, 152, "capped at what is retained (and at 1,000)")
+      const junk = JSON.parse((yield* call(port, "/dead-letters?limit=-3")).body) as Page
+      assert.strictEqual(junk.shown, Http.DEAD_LETTERS_DEFAULT)
+    }).pipe(Effect.provide(endpoints())))
+
+  it.scopedLive("a port already in use: one typed error naming the setting to change", () =>
+    Effect.gen(function*() {
+      const taken = yield* Effect.acquireRelease(
+        Effect.async<ReturnType<typeof createServer>>((resume) => {
+          const server = createServer()
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+      )
+      const address = taken.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      const exit = yield* Layer.build(Http.layer({ host: "127.0.0.1", port }).pipe(Layer.provide(layerTest(testConfig())))).pipe(
+        Effect.scoped,
+        Effect.exit
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      const error = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
+      assert.instanceOf(error, Http.HttpListenFailed)
+      assert.strictEqual(
+        error!.message,
+        `cannot serve the operator endpoints: 127.0.0.1:${port} is already in use; ` +
+          "set http.port (or MELTICA_HTTP_PORT) to a free port, 0 for any, or http.enabled: false"
+      )
+      assert.notInclude(error!.message, "\n")
     }))
 })
 
