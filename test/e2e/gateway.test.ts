@@ -6,10 +6,12 @@
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { createServer } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect } from "effect"
 import { chromium } from "playwright-core"
-import { startGateway, until } from "./support.js"
+import { definedCounters } from "../../src/Metrics.js"
+import { runMain, startGateway, until } from "./support.js"
 
 const CHROMIUM = "/usr/bin/chromium"
 
@@ -47,8 +49,17 @@ describe("e2e", () => {
           ?.annotations as { http_url: string } | undefined
       ).pipe(Effect.map((a) => a.http_url), Effect.tapError(() => Effect.sync(() => console.error(child.raw.join("\n")))))
 
+      // right after start (strategies running, before the books are ready): every counter is there, at 0 until it moves
+      yield* until("the gateway running", 20, async () => child.lines.find((l) => l.message === "gateway running"), child)
+      const atStart = yield* Effect.promise(() => fetch(`${url}/metrics`).then((r) => r.text()))
+      const absent = definedCounters.filter((n) => !n.startsWith("meltica_nats_") && !atStart.includes(`# TYPE ${n}_total counter`))
+      assert.deepStrictEqual(absent, [], "counters absent right after start")
+      assert.strictEqual(counter(atStart, "meltica_consumer_failures_total"), 0)
+      assert.include(atStart, "# TYPE meltica_consumer_dispatch_to_lambda_seconds histogram")
+
       const health = yield* Effect.promise(() => fetch(`${url}/health`))
       assert.strictEqual(health.status, 200)
+      assert.strictEqual(health.headers.get("x-frame-options"), "DENY")
       const ready = yield* until("/ready", 15, async () => {
         const r = await fetch(`${url}/ready`)
         return r.status === 200 ? ((await r.json()) as { ready: boolean }) : undefined
@@ -105,10 +116,42 @@ describe("e2e", () => {
       assert.include(messages, "critical lanes drained")
       assert.include(messages, "leak report: 0 outstanding pooled object(s) (Event 0, MergedEvent 0, ExecReport 0)")
       assert.include(messages, "fibers left: 0")
+      assert.isFalse(output.includes("ServeError"))
       const orderLines = child.lines.filter((l) => l.message === "order closed")
       assert.isAbove(orderLines.length, 0, "the paper trader's reports were logged")
       const annotations = orderLines[0]!.annotations as Record<string, unknown>
       assert.strictEqual(annotations.consumer_id, "paper-trader")
       assert.isString(annotations.trace_id)
+    }), { timeout: 60_000 })
+
+  it.scopedLive("check-config never prints a URL's credentials (the start-up log shows the same summary); a port in use stops the start with one line", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "meltica-e2e-"))
+      const natsFile = join(dir, "nats.yaml")
+      writeFileSync(natsFile, `bus: { type: nats, url: "nats://alice:s3cret@127.0.0.1:1", role: feed }\n`)
+      const checked = yield* runMain(["check-config", "--config", natsFile])
+      assert.strictEqual(checked.code, 0, checked.stderr)
+      assert.include(checked.stdout, "bus: nats nats://***@127.0.0.1:1, feed process")
+      assert.notInclude(checked.stdout + checked.stderr, "s3cret")
+
+      const taken = yield* Effect.acquireRelease(
+        Effect.async<ReturnType<typeof createServer>>((resume) => {
+          const server = createServer()
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+      )
+      const address = taken.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      const busyFile = join(dir, "busy.yaml")
+      writeFileSync(busyFile, `http: { port: ${port} }\n`)
+      const busy = yield* runMain(["--config", busyFile])
+      assert.strictEqual(busy.code, 1)
+      assert.strictEqual(
+        busy.stderr.trim(),
+        `cannot serve the operator endpoints: 127.0.0.1:${port} is already in use; ` +
+          "set http.port (or MELTICA_HTTP_PORT) to a free port, 0 for any, or http.enabled: false"
+      )
+      assert.notInclude(busy.stdout + busy.stderr, "ServeError")
     }), { timeout: 60_000 })
 })

@@ -50,6 +50,21 @@ export const startGateway = (name: string, file: string) =>
     (g) => Effect.sync(() => g.process.exitCode === null && g.process.signalCode === null && g.process.kill("SIGKILL"))
   )
 
+/** `src/main.ts <args>` to completion: its exit code and what it printed on each stream. */
+export const runMain = (args: ReadonlyArray<string>) =>
+  Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
+      cwd: process.cwd(),
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+    child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
+    return Effect.sync(() => child.exitCode === null && child.kill("SIGKILL"))
+  })
+
 /**
  * Polls until `f` gives a value, at most about `seconds`; when it never does,
  * shows the tail of `g`'s output.
