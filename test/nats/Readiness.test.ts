@@ -6,7 +6,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Fiber, Layer, Schedule, Scope, TestClock } from "effect"
-import { layerNatsStrategy } from "../../layers/Nats.js"
 import { ReadinessChecks } from "../../src/Metrics.js"
 import { NatsConfig, NatsConnection } from "../../src/nats/Connection.js"
 import {
@@ -20,6 +19,9 @@ import {
 import { NatsConsumers } from "../../src/NatsBus.js"
 import type { ProviderShape } from "../../src/Provider.js"
 import { natsServer } from "./support/server.js"
+import { layerFeedHeartbeats, layerNatsFeed, layerNatsStrategy } from "../../layers/Nats.js"
+import { Providers } from "../../src/Provider.js"
+import { runAndCountLeftFibers } from "../support/leaks.js"
 
 const progressLayer = ControlProgress.Default.pipe(Layer.provide(HeartbeatConfig.layer({ stallAfterMs: 10_000 })))
 
@@ -203,6 +205,43 @@ describe("hostile heartbeats", { sequential: true }, () => {
       assert.strictEqual(monitor.stats().malformed, hostile.length, hostile.map(([name]) => name).join(", "))
       assert.deepStrictEqual([...monitor.stats().live], ["sim-a"])
       assert.deepStrictEqual(monitor.reasons(["BTC-USDT"]), [])
+    }))
+})
+
+describe("feed readiness over NATS", { sequential: true }, () => {
+  it.scopedLive("heartbeats and the backlog watch run for the life of the feed layer and leave no fiber behind", () =>
+    Effect.gen(function*() {
+      const server = yield* natsServer
+      const heartbeat = { intervalMs: 50, staleAfterMs: 1_000 }
+      const feed = layerFeedHeartbeats.pipe(
+        Layer.provideMerge(Layer.succeed(Providers, [fakeProvider("sim-a", ["BTC-USDT"])])),
+        Layer.provideMerge(
+          layerNatsFeed({ symbols: ["BTC-USDT"], providers: ["sim-a"], nats: { servers: [server.url], name: "feed" }, heartbeat })
+        )
+      )
+      const monitorCtx = yield* Layer.build(
+        FeedMonitor.Default.pipe(
+          Layer.provide(NatsConnection.Default),
+          Layer.provide(NatsConfig.layer({ servers: [server.url], name: "monitor" })),
+          Layer.provide(HeartbeatConfig.layer(heartbeat))
+        )
+      )
+      const monitor = Context.get(monitorCtx, FeedMonitor)
+      yield* monitor.ready
+      const { aliveBefore, left, result } = yield* runAndCountLeftFibers(
+        feed,
+        Effect.gen(function*() {
+          const checks = yield* ReadinessChecks
+          yield* poll(() => (monitor.stats().live.includes("sim-a") ? true : undefined), "the feed's heartbeat")
+          return checks.reasons()
+        })
+      )
+      assert.deepStrictEqual(result, [], "the feed is ready")
+      assert.isAbove(aliveBefore, 0)
+      assert.strictEqual(left, 0, "no fiber left once the feed layer's scope closed")
+      const heard = monitor.stats().heartbeats
+      yield* poll(() => (monitor.stats().stale.includes("sim-a") ? true : undefined), "no heartbeat once the feed closed")
+      assert.isAtLeast(monitor.stats().heartbeats, heard)
     }))
 })
 
