@@ -177,7 +177,12 @@ export type NatsAuthSection = typeof NatsAuthSection.Type
 
 export const NatsBus = Schema.TaggedStruct("nats", {
   url: Schema.String.pipe(
-    Schema.filter((u) => /^(nats|tls|ws|wss):\/\/[^\s]+$/.test(u) || `url must be a nats:// (or tls://, ws://, wss://) URL (got ${JSON.stringify(u)})`)
+    Schema.filter((u) => /^(nats|tls|ws|wss):\/\/[^\s]+$/.test(u) || `url must be a nats:// (or tls://, ws://, wss://) URL (got ${JSON.stringify(u)})`),
+    // a URL is printed (logs, errors, check-config): credentials go in bus.auth, by reference
+    Schema.filter((u) =>
+      !/^[a-z]+:\/\/[^/@\s]*@/i.test(u) ||
+      `url must not hold credentials: give them in bus.auth, by file or environment variable (got ${JSON.stringify(u)})`
+    )
   ),
   role: NatsRole,
   auth: Schema.optional(NatsAuthSection)

@@ -133,13 +133,22 @@ describe("Config: hostile values", () => {
       assert.deepStrictEqual(got, ["(file): <file> is 1048579 bytes, above the limit of 1048576"])
     }))
 
-  it.effect("credentials in the NATS URL never reach the summary (start-up log, check-config)", () =>
+  it.effect("credentials in the NATS URL are refused (they belong in bus.auth), and the refusal does not repeat them", () =>
     Effect.gen(function*() {
-      const config = yield* Config.load({}).pipe(Effect.provide(withEnv({
+      const got = yield* problems(undefined, withEnv({
         MELTICA_BUS: "nats",
         MELTICA_NATS_URL: "nats://alice:s3cret@10.0.0.5:4222",
         MELTICA_NATS_ROLE: "feed"
-      })))
+      }))
+      assert.deepStrictEqual(got, [
+        `bus.url (from MELTICA_NATS_URL): url must not hold credentials: give them in bus.auth, by file or environment variable (got "nats://***@10.0.0.5:4222")`
+      ])
+    }))
+
+  it.effect("a URL's credentials never reach the summary (start-up log, check-config)", () =>
+    Effect.gen(function*() {
+      const loaded = yield* Config.load({}).pipe(Effect.provide(noEnv))
+      const config = { ...loaded, bus: { _tag: "nats" as const, url: "nats://alice:s3cret@10.0.0.5:4222", role: "feed" as const } }
       const text = Config.summary(config)
       assert.notInclude(text, "s3cret")
       assert.notInclude(text, "alice")

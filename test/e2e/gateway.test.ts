@@ -124,14 +124,14 @@ describe("e2e", () => {
       assert.isString(annotations.trace_id)
     }), { timeout: 60_000 })
 
-  it.scopedLive("check-config never prints a URL's credentials (the start-up log shows the same summary); a port in use stops the start with one line", () =>
+  it.scopedLive("check-config refuses a URL with credentials without printing them; a port in use stops the start with one line", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "meltica-e2e-"))
       const natsFile = join(dir, "nats.yaml")
       writeFileSync(natsFile, `bus: { type: nats, url: "nats://alice:s3cret@127.0.0.1:1", role: feed }\n`)
       const checked = yield* runMain(["check-config", "--config", natsFile])
-      assert.strictEqual(checked.code, 0, checked.stderr)
-      assert.include(checked.stdout, "bus: nats nats://***@127.0.0.1:1, feed process")
+      assert.strictEqual(checked.code, 1, checked.stdout)
+      assert.include(checked.stderr, `bus.url: url must not hold credentials: give them in bus.auth, by file or environment variable (got "nats://***@127.0.0.1:1")`)
       assert.notInclude(checked.stdout + checked.stderr, "s3cret")
 
       const taken = yield* Effect.acquireRelease(
