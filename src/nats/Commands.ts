@@ -27,6 +27,7 @@
  */
 import type { JsMsg } from "@nats-io/jetstream"
 import { Effect, Either, type Scope } from "effect"
+import { randomBytes } from "node:crypto"
 import type { ControlCommand } from "../../schema/Control.js"
 import { decodeControlJsonCommand, encodeControlJson, envelope, formatParseError } from "../../schema/Control.js"
 import type { InvalidCommand } from "../../schema/Errors.js"
@@ -76,6 +77,10 @@ export class CommandPublisher extends Effect.Service<CommandPublisher>()("meltic
   effect: Effect.gen(function*() {
     const { js } = yield* NatsConnection
     yield* untilReady("commands stream", ensureStream(commandsStream))
+    // A secret of this run in every message id: JetStream de-duplicates ids across the whole
+    // commands stream, whoever publishes, so an id another user could compute would let it have
+    // this process's command dropped as a duplicate. Retries of a command in this run keep one id.
+    const salt = randomBytes(16).toString("hex")
     let submitted = 0
     let duplicates = 0
     let retries = 0
@@ -111,7 +116,7 @@ export class CommandPublisher extends Effect.Service<CommandPublisher>()("meltic
           // a command value that does not fit its own schema is a programming error
           return Effect.dieMessage(`command ${command.commandId} does not encode: ${formatParseError(text.left)}`)
         }
-        return sendRaw(text.right, commandMsgId(command), commandSubjectOf(command))
+        return sendRaw(text.right, digestId("cmd", salt, commandMsgId(command)), commandSubjectOf(command))
       })
 
     return {

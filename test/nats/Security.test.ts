@@ -26,7 +26,7 @@ import {
 } from "../../schema/Control.js"
 import { decimal, Ticker } from "../../schema/Event.js"
 import { ExecutionVenue } from "../../src/ExecutionVenue.js"
-import { CommandConsumer, CommandPublisher, commandSubjectOf } from "../../src/nats/Commands.js"
+import { CommandConsumer, commandMsgId, CommandPublisher, commandSubjectOf } from "../../src/nats/Commands.js"
 import { type NatsAuth, NatsConfig, NatsConnection } from "../../src/nats/Connection.js"
 import { deploymentRoles, passwordVariable, type Roles, serverConfig } from "../../src/nats/Permissions.js"
 import {
@@ -258,6 +258,7 @@ describe("NATS security", { sequential: true }, () => {
       )
       const stats = feed.commands.stats()
       assert.strictEqual(stats.forged, 1, "the cancel naming alice on bob's subject")
+      const before = stats
       assert.strictEqual(stats.unauthorized, 2, "bob's stage and flip")
       assert.strictEqual(yield* orderStatus(feed.venue, "alice", "alice-o-1"), "new", "alice's order untouched")
       assert.isAtLeast(bob.connection.stats().permissionDenied, 2, "the server's refusals, counted by the client")
@@ -271,6 +272,19 @@ describe("NATS security", { sequential: true }, () => {
         orderStatus(feed.venue, "alice", "alice-o-1").pipe(Effect.flatMap((s) => expect(s === "canceled"))),
         "alice's own cancel"
       )
+
+      // bob publishes first with the message id alice's next order would have: JetStream de-duplicates
+      // across the stream, but alice's ids carry a secret of her run, so hers still goes through
+      const next = restingOrder("alice", "alice-o-2")
+      const preempt = yield* tryPublish(bob.connection, commandSubject("bob"), wire(next), commandMsgId(next))
+      assert.isTrue(Either.isRight(preempt))
+      yield* alice.commands.submit(next)
+      yield* eventually(
+        orderStatus(feed.venue, "alice", "alice-o-2").pipe(Effect.flatMap((s) => expect(s === "new"))),
+        "alice's order despite bob's pre-empted id"
+      )
+      assert.strictEqual(feed.commands.stats().forged, before.forged + 1, "bob's copy refused")
+      assert.strictEqual(alice.commands.stats().duplicates, 0, "not taken for a duplicate")
       assert.strictEqual(feed.venue.stats().storeFailures, 0, "the feed keeps its open orders in its key-value bucket")
     }))
 
