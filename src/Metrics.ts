@@ -141,6 +141,8 @@ export const poolOutstanding = gauge("meltica_pool_outstanding", "Pooled objects
 export const poolFree = gauge("meltica_pool_free", "Objects on the free list")
 export const poolCapacity = gauge("meltica_pool_capacity", "Free-list capacity")
 export const poolUtilization = gauge("meltica_pool_utilization", "Outstanding / capacity")
+export const processHeapUsed = gauge("meltica_process_heap_used_bytes", "V8 heap in use")
+export const processResident = gauge("meltica_process_resident_memory_bytes", "Resident set size of the process")
 export const poolAcquired = counter("meltica_pool_acquired", "Objects acquired")
 export const poolHeapAllocated = counter("meltica_pool_heap_allocated", "Acquisitions that fell back to the heap")
 export const poolHeapFallbackSustained = gauge("meltica_pool_heap_fallback_sustained", "1 while the pool has fallen back to the heap in every sample of the last 5 s")
@@ -311,6 +313,8 @@ export interface StatusSnapshot {
   readonly providers: ReadonlyArray<ProviderStatusView>
   /** Present when the buses run on NATS. */
   readonly nats?: NatsStatusView
+  /** The process's memory at the sample. */
+  readonly process: { readonly heapUsedBytes: number; readonly rssBytes: number }
   readonly readiness: Readiness
 }
 
@@ -671,6 +675,9 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
       }
 
       const natsView = sampleNats()
+      const memory = process.memoryUsage()
+      set(processHeapUsed, memory.heapUsed)
+      set(processResident, memory.rss)
 
       if (periodic) mark({ at: now, eventsIn, dispatched: d.dispatched, deliveries: d.deliveries })
 
@@ -705,6 +712,7 @@ export class Metrics extends Effect.Service<Metrics>()("meltica/Metrics", {
         consumers: consumerViews,
         providers: providerViews,
         ...(natsView === undefined ? {} : { nats: natsView }),
+        process: { heapUsedBytes: memory.heapUsed, rssBytes: memory.rss },
         readiness: { ready: false, reasons: ["not sampled"] }
       }
     }
