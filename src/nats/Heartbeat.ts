@@ -62,6 +62,9 @@ const decodeHeartbeat = Schema.decodeUnknownEither(Schema.parseJson(FeedHeartbea
 /** Heartbeats larger than this are refused before parsing. */
 const MAX_HEARTBEAT_BYTES = 64 * 1_024
 
+/** Providers remembered at most (a heartbeat from one more is refused and counted). */
+const MAX_PROVIDERS = 4_096
+
 /**
  * Feed side: each provider's heartbeat every `intervalMs`, for the life of
  * the scope (the first at once).
@@ -124,6 +127,7 @@ export const feedReasons = (
 
 export interface FeedMonitorStats {
   readonly heartbeats: number
+  /** Refused: not a heartbeat, too large, naming another provider than its subject, or one provider too many. */
   readonly malformed: number
   /** A provider's heartbeat came with a new epoch: its feed restarted. */
   readonly epochChanges: number
@@ -152,8 +156,13 @@ export class FeedMonitor extends Effect.Service<FeedMonitor>()("meltica/nats/Fee
         return
       }
       const hb = decoded.right
-      heartbeats++
       const before = seen.get(hb.provider)
+      // the subject is the identity (only the feed may publish there): a payload naming another provider is refused
+      if (msg.subject !== heartbeatSubject(hb.provider) || (before === undefined && seen.size >= MAX_PROVIDERS)) {
+        malformed++
+        return
+      }
+      heartbeats++
       if (before !== undefined && before.epoch !== hb.epoch) epochChanges++
       seen.set(hb.provider, {
         provider: hb.provider,

@@ -197,7 +197,8 @@ describe("hostile heartbeats", { sequential: true }, () => {
         ["a missing field", JSON.stringify({ provider: "sim-a", symbols: ["BTC-USDT"], connected: true })],
         ["a provider of 10 KB", JSON.stringify({ ...valid, provider: "p".repeat(10_000) })],
         ["2,000 symbols", JSON.stringify({ ...valid, symbols: Array.from({ length: 2_000 }, (_, i) => `S${i}-USDT`) })],
-        ["a JSON number", "1e999999"]
+        ["a JSON number", "1e999999"],
+        ["another provider than its subject", JSON.stringify({ ...valid, provider: "sim-b" })]
       ]
       for (const [, body] of hostile) nc.publish("feed.heartbeat.sim-a", body)
       nc.publish("feed.heartbeat.sim-a", JSON.stringify(valid))
