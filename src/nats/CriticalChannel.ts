@@ -76,6 +76,10 @@ export const isPermanentPublishFailure = (u: unknown): boolean => {
   if (typeof (u as { readonly status?: unknown }).status === "number" && u.name.endsWith("ApiError")) {
     return (u as unknown as { readonly status: number }).status < 500
   }
+  // the server refuses the subject for this user (the client's request error wraps the violation):
+  // no retry can succeed (see Permissions.ts)
+  const cause = (u as { readonly cause?: unknown }).cause
+  if (u.name === "PermissionViolationError" || (cause instanceof Error && cause.name === "PermissionViolationError")) return true
   return u.name === "InvalidArgumentError"
 }
 

@@ -244,6 +244,13 @@ describe("NATS security", { sequential: true }, () => {
       assert.strictEqual(commandSubjectOf(flip), operatorSubject("bob"))
       const asOperator = yield* tryPublish(bob.connection, operatorSubject("ops"), wire(flip), "forged-3")
       assert.isTrue(Either.isLeft(asOperator), "the server refuses bob on the operator subject")
+      // through the publisher (routing goes on bob's operator subject, which he may not use): it fails at once,
+      // counted, instead of being retried for ever
+      const failedBefore = bob.commands.stats().failed
+      yield* bob.commands.submit(flip).pipe(
+        Effect.timeoutFail({ duration: "15 seconds", onTimeout: () => new Error("a refused publish retried for ever") })
+      )
+      assert.strictEqual(bob.commands.stats().failed, failedBefore + 1, "counted as failed")
       for (const [i, c] of [stage, flip].entries()) {
         const r = yield* tryPublish(bob.connection, commandSubject("bob"), wire(c), `forged-${4 + i}`)
         assert.isTrue(Either.isRight(r))
