@@ -122,9 +122,14 @@ export const MemoryBus = Schema.TaggedStruct("memory", {})
  *   venue; publishes market data and critical events, takes commands.
  * - `strategy`: the Dispatcher and the consumers running the configured
  *   strategies, fed by a feed process over NATS.
+ * - `operator`: not a gateway process: the identity `meltica route` uses to
+ *   stage and flip the routing table (routing is taken only from the operator).
  */
-export const NatsRole = Schema.Literal("feed", "strategy").annotations({
-  message: (issue) => ({ message: `role must be feed or strategy (got ${JSON.stringify(issue.actual)})`, override: true })
+export const NatsRole = Schema.Literal("feed", "strategy", "operator").annotations({
+  message: (issue) => ({
+    message: `role must be feed, strategy or operator (got ${JSON.stringify(issue.actual)})`,
+    override: true
+  })
 })
 export type NatsRole = typeof NatsRole.Type
 

@@ -23,6 +23,10 @@ import * as Config from "./Config.js"
 import * as Gateway from "./Gateway.js"
 import * as Http from "./Http.js"
 import type { Metrics } from "./Metrics.js"
+import { ConfigIssue, InvalidConfig } from "../schema/Errors.js"
+import { NatsConfig, NatsConnection } from "./nats/Connection.js"
+import { CommandPublisher } from "./nats/Commands.js"
+import { stageAndFlip } from "./nats/Operator.js"
 import { deploymentRoles, serverConfig } from "./nats/Permissions.js"
 import { formatLeakReport, Recycler } from "./Recycler.js"
 
@@ -152,7 +156,7 @@ const debugOption = Options.boolean("debug").pipe(
 const loadConfig = (file: Option.Option<string>, debug: boolean) => Config.load({ file: Option.getOrUndefined(file), debug })
 
 const runCommand = Command.make("run", { config: configOption, debug: debugOption }, ({ config, debug }) =>
-  Effect.flatMap(loadConfig(config, debug), runGateway)).pipe(
+  Effect.flatMap(loadConfig(config, debug), (c) => Effect.zipRight(refuseOperator(c, config), runGateway(c)))).pipe(
     Command.withDescription("run the gateway until SIGINT or SIGTERM")
   )
 
@@ -185,10 +189,47 @@ const natsConfigCommand = Command.make(
   "print a nats-server configuration with per-role users and permissions (feed, strategies, operator) for this configuration"
 ))
 
+/** An operator configuration (`bus.role: operator`) runs no gateway: it is for `meltica route`. */
+const refuseOperator = (config: GatewayConfig, file: Option.Option<string>): Effect.Effect<void, InvalidConfig> =>
+  config.bus._tag === "nats" && config.bus.role === "operator"
+    ? Effect.fail(
+      new InvalidConfig({
+        source: Option.getOrElse(file, () => "embedded default"),
+        issues: [ConfigIssue.make({
+          path: "bus.role",
+          message: "an operator configuration runs no gateway: use it with `meltica route` (or choose feed or strategy)"
+        })]
+      })
+    )
+    : Effect.void
+
+/** Stages and flips the configured routing table as the operator (`bus: nats`, `role: operator`). */
+const routeCommand = Command.make(
+  "route",
+  { config: configOption },
+  ({ config }) =>
+    Effect.gen(function*() {
+      const c = yield* loadConfig(config, false)
+      if (c.bus._tag !== "nats" || c.bus.role !== "operator") {
+        return yield* new InvalidConfig({
+          source: Option.getOrElse(config, () => "embedded default"),
+          issues: [ConfigIssue.make({ path: "bus", message: "route needs bus: { type: nats, role: operator, url, auth }" })]
+        })
+      }
+      const nats = NatsConfig.layer({ servers: [c.bus.url], name: "meltica-operator", auth: c.bus.auth, manageStreams: false })
+      const version = yield* stageAndFlip(Gateway.routesOf(c)).pipe(
+        Effect.provide(CommandPublisher.Default.pipe(Layer.provideMerge(NatsConnection.Default), Layer.provide(nats)))
+      )
+      yield* Console.log(`routing table flipped in: routing version ${version}`)
+    })
+).pipe(Command.withDescription(
+  "stage and flip the configured routing table as the operator identity (bus.role: operator), and print the new version"
+))
+
 const root = Command.make("meltica", { config: configOption, debug: debugOption }, ({ config, debug }) =>
-  Effect.flatMap(loadConfig(config, debug), runGateway)).pipe(
+  Effect.flatMap(loadConfig(config, debug), (c) => Effect.zipRight(refuseOperator(c, config), runGateway(c)))).pipe(
     Command.withDescription("Meltica gateway: real-time event distribution for trading systems"),
-    Command.withSubcommands([runCommand, checkConfigCommand, natsConfigCommand])
+    Command.withSubcommands([runCommand, checkConfigCommand, natsConfigCommand, routeCommand])
   )
 
 const cli = Command.run(root, { name: "meltica", version: "0.1.0" })

@@ -24,7 +24,7 @@ const badFiles: ReadonlyArray<readonly [file: string, expected: ReadonlyArray<st
   ["not-a-mapping.yaml", ["(root): expected a mapping of settings (got a list)"]],
   ["empty-venues.json", ["venues: at least one venue is required"]],
   ["nats-without-url.yaml", ["bus.url: is missing", "bus.role: is missing"]],
-  ["nats-bad-role.yaml", [`bus.role: role must be feed or strategy (got "both")`]],
+  ["nats-bad-role.yaml", [`bus.role: role must be feed, strategy or operator (got "both")`]],
   ["nats-strategy-without-strategies.yaml", ["bus.role: a strategy process runs the configured strategies: enable at least one"]],
   ["many-problems.yaml", [
     `colour: is unexpected, expected: "venues" | "merges" | "pool" | "mailbox" | "dispatcher" | "http" | "bus" | "debug" | "statusIntervalMs" | "strategies" | "paper"`,
@@ -244,7 +244,7 @@ describe("Config", () => {
         undefined,
         withEnv({ MELTICA_BUS: "nats", MELTICA_NATS_URL: "nats://127.0.0.1:4222", MELTICA_NATS_ROLE: "leader" })
       )
-      assert.deepStrictEqual(role, [`bus.role (from MELTICA_NATS_ROLE): role must be feed or strategy (got "leader")`])
+      assert.deepStrictEqual(role, [`bus.role (from MELTICA_NATS_ROLE): role must be feed, strategy or operator (got "leader")`])
     }))
 
   it.effect("bus: nats with a url and a role; MELTICA_NATS_ROLE picks the role of one shared file", () =>

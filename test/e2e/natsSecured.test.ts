@@ -6,6 +6,7 @@
  * counted), the strategies trade, both are ready; when the feed is killed the
  * strategy process stops being ready, with the reason.
  */
+import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -36,6 +37,16 @@ const sample = (text: string, name: string, tag = ""): number | undefined => {
   return undefined
 }
 
+/** `src/main.ts <args>` to its end: exit code and everything printed. */
+const runMain = (args: ReadonlyArray<string>) =>
+  new Promise<{ code: number | null; output: string }>((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    let output = ""
+    child.stdout.on("data", (b: Buffer) => (output += b.toString()))
+    child.stderr.on("data", (b: Buffer) => (output += b.toString()))
+    child.on("exit", (code) => resolve({ code, output }))
+  })
+
 const readiness = (url: string) =>
   fetch(`${url}/ready`).then(async (r) => ({ status: r.status, body: (await r.json()) as { ready: boolean; reasons: Array<string> } }))
 
@@ -53,7 +64,7 @@ describe("e2e over NATS with authentication and per-role permissions", () => {
       writeFileSync(conf, serverConfig(deploymentRoles(["bbo-follower", "paper-trader"])))
       const server = yield* natsServerWith({ args: ["-c", conf], env })
 
-      const configFor = (role: "feed" | "strategy", user: string) => `
+      const configFor = (role: "feed" | "strategy" | "operator", user: string) => `
 http: { port: 0 }
 statusIntervalMs: 1000
 bus:
@@ -96,6 +107,17 @@ strategies:
       for (const g of [feed, strategy]) {
         assert.isFalse(g.raw.some((l) => l.includes("-pw-")), `${g.name}: no password in the output`)
       }
+
+      // the operator flips the routing table (meltica route); an operator configuration runs no gateway
+      writeFileSync(join(dir, "operator.yaml"), configFor("operator", "operator"))
+      const versionBefore = sample(feedMetrics, "meltica_routing_version") ?? 0
+      const routed = yield* Effect.promise(() => runMain(["route", "--config", join(dir, "operator.yaml")]))
+      assert.strictEqual(routed.code, 0, routed.output)
+      assert.include(routed.output, `routing version ${versionBefore + 1}`)
+      assert.notInclude(routed.output, "op-pw-3")
+      const asGateway = yield* Effect.promise(() => runMain(["run", "--config", join(dir, "operator.yaml")]))
+      assert.strictEqual(asGateway.code, 1)
+      assert.include(asGateway.output, "meltica route")
 
       // the feed dies: the strategy process tells the truth
       feed.process.kill("SIGKILL")

@@ -36,6 +36,7 @@ import {
   criticalSubject,
   operatorSubject
 } from "../../src/nats/Subjects.js"
+import { stageAndFlip } from "../../src/nats/Operator.js"
 import { Orchestrator } from "../../src/Orchestrator.js"
 import { Pool } from "../../src/Pool.js"
 import { natsServerWith } from "./support/server.js"
@@ -206,8 +207,8 @@ describe("the example deployment (examples/nats/)", () => {
     assert.notInclude(text, "password: \"", "no password in the file")
   })
 
-  it("the feed and strategy configurations are valid and give credentials by reference", () => {
-    for (const name of ["feed.yaml", "strategy.yaml"]) {
+  it("the feed, strategy and operator configurations are valid and give credentials by reference", () => {
+    for (const name of ["feed.yaml", "strategy.yaml", "operator.yaml"]) {
       const parsed = parseText(example(name), name)
       assert.isTrue(Either.isRight(parsed), name)
       const config = Either.flatMap(parsed, (raw) => validate(raw, name))
@@ -293,6 +294,26 @@ describe("NATS security", { sequential: true }, () => {
       assert.strictEqual(feed.commands.stats().forged, before.forged + 1, "bob's copy refused")
       assert.strictEqual(alice.commands.stats().duplicates, 0, "not taken for a duplicate")
       assert.strictEqual(feed.venue.stats().storeFailures, 0, "the feed keeps its open orders in its key-value bucket")
+    }))
+
+  it.scopedLive("the operator's routing change (meltica route) applies; the same from a strategy user is refused", () =>
+    Effect.gen(function*() {
+      const { bob, feed, ops } = yield* startAll
+      const version = feed.orchestrator.stats().routingVersion
+      const applied = yield* stageAndFlip([route], { operatorId: "ops" }).pipe(
+        Effect.provideService(NatsConnection, ops.connection),
+        Effect.provideService(CommandPublisher, ops.commands)
+      )
+      assert.strictEqual(applied, version + 1)
+      assert.strictEqual(feed.orchestrator.stats().routingVersion, version + 1)
+      const refused = yield* stageAndFlip([route], { operatorId: "ops", timeout: "3 seconds" }).pipe(
+        Effect.provideService(NatsConnection, bob.connection),
+        Effect.provideService(CommandPublisher, bob.commands),
+        Effect.flip
+      )
+      assert.strictEqual(refused._tag, "RoutingNotApplied")
+      assert.strictEqual(feed.orchestrator.stats().routingVersion, version + 1, "no flip from bob")
+      assert.isAbove(bob.connection.stats().permissionDenied, 0)
     }))
 
   it.scopedLive("forged market data and forged critical events are refused by the server", () =>

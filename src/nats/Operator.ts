@@ -1,0 +1,100 @@
+/**
+ * The operator's routing change over NATS: stage a routing table, flip to it,
+ * and wait for both results, as the operator identity.
+ *
+ * Routing commands are taken only from `control.operator.<operatorId>`, a
+ * subject only the operator user may publish on (see `Permissions.ts`); their
+ * results come back on `critical.<operatorId>`, read here through the
+ * operator's own durable consumer (`critical-<operatorId>`), acknowledging
+ * every message. `meltica route` runs it.
+ */
+import { Data, Duration, Effect, Either, Random } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import { FlipRouting, StageRouting, type SymbolRoute } from "../../schema/Control.js"
+import { CommandPublisher } from "./Commands.js"
+import { NatsConnection } from "./Connection.js"
+import { reasonOf } from "./Errors.js"
+import { decodeFrame } from "./internal/frames.js"
+import { criticalStream, ensureDurable, ensureStream, untilReady } from "./Streams.js"
+import { CRITICAL_STREAM, criticalDurable, criticalSubject } from "./Subjects.js"
+
+/** The operator's consumer id in the generated configuration (`deploymentRoles`). */
+export const OPERATOR_ID = "operator"
+
+/** The feed rejected the routing change, or gave no answer in time. */
+export class RoutingNotApplied extends Data.TaggedError("RoutingNotApplied")<{
+  readonly command: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `routing not applied (${this.command}): ${this.reason}`
+  }
+}
+
+interface Result {
+  readonly commandId: string
+  readonly command: string
+  readonly outcome: "ok" | "rejected"
+  readonly reason?: string | undefined
+  readonly detail?: unknown
+}
+
+/**
+ * Stages `routes` and flips to them; succeeds with the new routing version.
+ * Fails when the feed rejects either command, or when it is not done within
+ * `timeout` (the server refuses this user, or the feed is down).
+ */
+export const stageAndFlip = (
+  routes: NonEmptyReadonlyArray<SymbolRoute>,
+  options: { readonly operatorId?: string; readonly timeout?: Duration.DurationInput } = {}
+) =>
+  Effect.gen(function*() {
+    const { js, jsm, settings } = yield* NatsConnection
+    const publisher = yield* CommandPublisher
+    const id = options.operatorId ?? OPERATOR_ID
+    const durable = criticalDurable(id)
+    yield* untilReady("critical stream", ensureStream(criticalStream))
+    yield* untilReady(`durable consumer ${durable}`, ensureDurable(jsm, settings, CRITICAL_STREAM, durable, criticalSubject(id)))
+    const consumer = yield* Effect.tryPromise({
+      try: () => js.consumers.get(CRITICAL_STREAM, durable),
+      catch: (e) => new RoutingNotApplied({ command: "StageRouting", reason: reasonOf(e) })
+    })
+    const run = (yield* Random.nextIntBetween(0, 36 ** 6)).toString(36)
+    const stage = StageRouting.make({ commandId: `${id}-stage-${run}`, consumerId: id, routes })
+    const flip = FlipRouting.make({ commandId: `${id}-flip-${run}`, consumerId: id, expectedStagedId: stage.commandId })
+    yield* publisher.submit(stage)
+    yield* publisher.submit(flip)
+
+    /** The next result for this operator (every message read is acknowledged). */
+    const nextResult: Effect.Effect<Result | undefined, RoutingNotApplied> = Effect.tryPromise({
+      try: () => consumer.next({ expires: 1_000 }),
+      catch: (e) => new RoutingNotApplied({ command: "FlipRouting", reason: reasonOf(e) })
+    }).pipe(Effect.map((msg) => {
+      if (msg === null) return undefined
+      msg.ack()
+      const frame = decodeFrame(`nats:${msg.subject}`, msg.data)
+      if (Either.isLeft(frame)) return undefined
+      const payload = frame.right.payload as { readonly _tag?: string } | undefined
+      return payload?._tag === "control_result" ? payload as Result : undefined
+    }))
+
+    const awaitVersion: Effect.Effect<number, RoutingNotApplied> = Effect.flatMap(nextResult, (r) => {
+      if (r === undefined || (r.commandId !== stage.commandId && r.commandId !== flip.commandId)) return awaitVersion
+      if (r.outcome === "rejected") {
+        return Effect.fail(new RoutingNotApplied({ command: r.command, reason: r.reason ?? "rejected" }))
+      }
+      if (r.commandId === stage.commandId) return awaitVersion
+      const version = (r.detail as { readonly routingVersion?: number } | undefined)?.routingVersion
+      return Effect.succeed(version ?? 0)
+    })
+    return yield* awaitVersion
+  }).pipe(
+    Effect.timeoutFail({
+      duration: options.timeout ?? "30 seconds",
+      onTimeout: () =>
+        new RoutingNotApplied({
+          command: "FlipRouting",
+          reason: "no result in time (is the feed up, and may this user act as the operator?)"
+        })
+    })
+  )
