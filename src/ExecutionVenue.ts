@@ -213,6 +213,9 @@ interface MarketView {
   unparsed: { snapshot: BookSnapshot | undefined; readonly deltas: Array<BookDelta> } | undefined
 }
 
+/** Order numbers reserved in the store at a time (see `PaperStore`). */
+const ORDER_ID_BLOCK = 1_024
+
 /** Deltas held unparsed before they are applied anyway, so that memory stays bounded. */
 const MAX_UNPARSED_DELTAS = 256
 
@@ -340,7 +343,8 @@ export const makePaperVenue = (
     /** Orders changed since the last save, and the open orders the store holds (by client order id). */
     const dirty = new Set<OrderState>()
     const kept = new Set<string>()
-    let savedNextOrder = 0
+    /** Order numbers up to this one are reserved in the store: a restart starts after them, so no id is reused. */
+    let reservedUpTo = 0
     let restored = 0
     let storeFailures = 0
     let routingVersion: () => number = () => 0
@@ -432,7 +436,8 @@ export const makePaperVenue = (
 
     /** Open orders changed since the last save are kept, closed ones dropped; a failure is logged and counted. */
     const save: Effect.Effect<void> = Effect.suspend(() => {
-      if (store === undefined || (dirty.size === 0 && savedNextOrder === nextOrder)) return Effect.void
+      // order numbers are reserved a block at a time: an order that never rests costs no save
+      if (store === undefined || (dirty.size === 0 && nextOrder <= reservedUpTo)) return Effect.void
       const upsert: Array<StoredOrder> = []
       const remove: Array<{ clientOrderId: string; consumerId: string }> = []
       for (const o of dirty) {
@@ -442,10 +447,11 @@ export const makePaperVenue = (
         } else if (kept.delete(o.clientOrderId)) remove.push({ clientOrderId: o.clientOrderId, consumerId: o.consumerId })
       }
       dirty.clear()
-      const next = nextOrder
-      return store.save({ upsert, remove, nextOrder: next }).pipe(
+      if (upsert.length === 0 && remove.length === 0 && nextOrder <= reservedUpTo) return Effect.void
+      const reserve = nextOrder <= reservedUpTo ? reservedUpTo : nextOrder + ORDER_ID_BLOCK
+      return store.save({ upsert, remove, nextOrder: reserve }).pipe(
         Effect.map(() => {
-          savedNextOrder = next
+          reservedUpTo = reserve
         }),
         Effect.catchAll((e) =>
           Effect.sync(() => storeFailures++).pipe(
@@ -468,7 +474,7 @@ export const makePaperVenue = (
           )
         )
       )
-      nextOrder = savedNextOrder = state.nextOrder
+      nextOrder = reservedUpTo = state.nextOrder
       for (const s of state.orders) {
         const o: OrderState = {
           orderId: s.orderId,

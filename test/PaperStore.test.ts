@@ -13,7 +13,7 @@ import { layerNatsFeed } from "../layers/Nats.js"
 import { CancelOrder, QueryOrder, SubmitOrder } from "../schema/Control.js"
 import type { WireExecReport } from "../schema/Event.js"
 import { decimal, Ticker } from "../schema/Event.js"
-import { PaperStore } from "../src/execution/PaperStore.js"
+import { type PaperChanges, PaperStore } from "../src/execution/PaperStore.js"
 import { ExecReportSink, ExecutionVenue } from "../src/ExecutionVenue.js"
 import { CommandPublisher } from "../src/nats/Commands.js"
 import { NatsConfig, NatsConnection } from "../src/nats/Connection.js"
@@ -40,13 +40,20 @@ const order = (clientOrderId: string, price: string) =>
     quantity: decimal("2")
   })
 
+/** The file store, counting its saves. */
+const countingFile = (file: string, saves: { n: number }) =>
+  Layer.effect(
+    PaperStore,
+    Effect.map(PaperStore, (store) => ({ ...store, save: (c: PaperChanges) => Effect.zipRight(Effect.sync(() => saves.n++), store.save(c)) }))
+  ).pipe(Layer.provide(PaperStore.layerFile(file)))
+
 /** One run of the venue on the file: its reports, and the services to drive it. */
-const venueRun = (file: string) =>
+const venueRun = (file: string, saves: { n: number } = { n: 0 }) =>
   Effect.gen(function*() {
     const reports: Array<WireExecReport> = []
     const ctx = yield* Layer.build(
       ExecutionVenue.layerPaperStored({ symbols: [SYM] }).pipe(
-        Layer.provideMerge(PaperStore.layerFile(file)),
+        Layer.provideMerge(countingFile(file, saves)),
         Layer.provideMerge(Layer.effect(
           ExecReportSink,
           Effect.map(Recycler, (recycler) => (r) =>
@@ -135,6 +142,35 @@ describe("paper venue state in a file (memory mode)", () => {
       }))
       const after = JSON.parse(readFileSync(file, "utf8")) as { orders: Array<{ clientOrderId: string }> }
       assert.deepStrictEqual(after.orders.map((o) => o.clientOrderId), ["d"])
+    }))
+
+  it.effect("orders that never rest cost no save: order numbers are reserved a block at a time", () =>
+    Effect.gen(function*() {
+      const file = join(mkdtempSync(join(tmpdir(), "meltica-paper-")), "paper.json")
+      const saves = { n: 0 }
+      yield* Effect.scoped(Effect.gen(function*() {
+        const run = yield* venueRun(file, saves)
+        yield* run.tick("100")
+        for (let i = 0; i < 20; i++) {
+          const filled = yield* run.venue.submit(SubmitOrder.make({
+            commandId: `m-${i}-submit`,
+            consumerId: "alice",
+            clientOrderId: `m-${i}`,
+            symbol: SYM,
+            side: "buy",
+            orderType: "market",
+            quantity: decimal("0.01")
+          }))
+          assert.strictEqual(filled.status, "filled")
+        }
+      }))
+      assert.strictEqual(saves.n, 1, "one reservation for 20 orders that filled at once")
+      yield* Effect.scoped(Effect.gen(function*() {
+        const run = yield* venueRun(file)
+        yield* run.tick("100")
+        const next = yield* run.venue.submit(order("after", "1"))
+        assert.isAbove(Number(next.orderId.replace("paper-", "")), 20, "numbered after the reserved block")
+      }))
     }))
 
   it.effect("an unreadable state file is logged and the venue starts empty; nothing is restored from garbage", () =>

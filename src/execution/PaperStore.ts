@@ -45,7 +45,7 @@ export class StoredOrder extends Schema.Class<StoredOrder>("StoredOrder")({
 
 export interface PaperState {
   readonly orders: ReadonlyArray<StoredOrder>
-  /** The venue's order counter: ids are never reused across restarts. */
+  /** Order numbers up to this one may have been used: a restarted venue numbers after it (reserved a block at a time). */
   readonly nextOrder: number
 }
 
