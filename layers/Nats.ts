@@ -42,14 +42,10 @@ import {
 import { COMMANDS_DURABLE, COMMANDS_STREAM, criticalDurable } from "../src/nats/Subjects.js"
 import { PaperStore } from "../src/execution/PaperStore.js"
 import { Providers } from "../src/Provider.js"
-import {
-  layerFeedCommands,
-  layerFeedDataBus,
-  layerFeedDispatcher,
-  layerStrategyControlBus,
-  layerStrategyDataBus,
-  NatsConsumers
-} from "../src/NatsBus.js"
+import { layerFeed as layerFeedCommands, layerStrategy as layerStrategyControlBus } from "../src/nats/NatsControlBus.js"
+import { NatsConsumers } from "../src/nats/NatsConsumers.js"
+import { layerFeed as layerFeedDataBus, layerStrategy as layerStrategyDataBus } from "../src/nats/NatsDataBus.js"
+import { layerFeed as layerFeedDispatcher } from "../src/nats/NatsDispatcher.js"
 import type { OrchestratorSettings } from "../src/Orchestrator.js"
 import { Pool } from "../src/Pool.js"
 import { type CoreOptions, memoryLayer } from "./Core.js"

@@ -28,7 +28,7 @@ import {
   CRITICAL_STREAM,
   criticalSubject
 } from "../../src/nats/Subjects.js"
-import { NatsConsumers } from "../../src/NatsBus.js"
+import { NatsConsumers } from "../../src/nats/NatsConsumers.js"
 import { Pool } from "../../src/Pool.js"
 import { ticker } from "../support/events.js"
 import { marketOrder } from "./support/orders.js"

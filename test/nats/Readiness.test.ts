@@ -16,7 +16,7 @@ import {
   HeartbeatConfig,
   publishHeartbeats
 } from "../../src/nats/Heartbeat.js"
-import { NatsConsumers } from "../../src/NatsBus.js"
+import { NatsConsumers } from "../../src/nats/NatsConsumers.js"
 import type { ProviderShape } from "../../src/Provider.js"
 import { natsServer } from "./support/server.js"
 import { layerFeedHeartbeats, layerNatsFeed, layerNatsStrategy } from "../../layers/Nats.js"
