@@ -11,19 +11,8 @@ export class MalformedFrame extends Schema.TaggedError<MalformedFrame>()("Malfor
   raw: Schema.String
 }) {}
 
-/** A symbol the gateway does not carry. */
-export class UnknownSymbol extends Schema.TaggedError<UnknownSymbol>()("UnknownSymbol", {
-  symbol: Schema.String,
-  known: Schema.Array(Schema.String)
-}) {}
-
-/** An invalid control command, rejected with the reason. */
-export class InvalidCommand extends Schema.TaggedError<InvalidCommand>()("InvalidCommand", {
-  commandId: Schema.String,
-  command: Schema.String,
-  consumerId: Schema.String,
-  reason: Schema.String
-}) {}
+/** An invalid control command: one of the typed rejections of `schema/Rejection.ts`. */
+export { InvalidCommand } from "./Rejection.js"
 
 /** One problem of a configuration, by path. */
 export class ConfigIssue extends Schema.Class<ConfigIssue>("ConfigIssue")({
