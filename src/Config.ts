@@ -40,12 +40,9 @@ export const MAX_CONFIG_BYTES = 1_048_576
 /** YAML aliases one document may expand (an alias bomb expands a few lines into billions of nodes). */
 export const MAX_YAML_ALIASES = 100
 
-/**
- * Text with the credentials of every URL in it replaced by `***`
- * (`nats://user:secret@host` -> `nats://***@host`): what the summary, the
- * start-up log and configuration errors show.
- */
-export const redactUrls = (text: string): string => text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@"'?#]+@/gi, "$1***@")
+import { redactUrls } from "./internal/redact.js"
+
+export { redactUrls }
 
 const isRecord = (u: unknown): u is Raw => typeof u === "object" && u !== null && !Array.isArray(u)
 

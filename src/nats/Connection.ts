@@ -28,6 +28,7 @@ import {
 import { Config, Context, Effect, Either, Layer, Redacted } from "effect"
 import { NatsConnectFailed, reasonOf } from "./Errors.js"
 import { token } from "./Subjects.js"
+import { redactUrls } from "../internal/redact.js"
 
 /** A secret by reference: the file that holds it, or the environment variable that does. */
 export type SecretRef = { readonly file: string } | { readonly env: string }
@@ -179,7 +180,7 @@ export class NatsConnection extends Effect.Service<NatsConnection>()("meltica/Na
     const settings = yield* NatsConfig
     const servers = [...settings.servers]
     const auth = yield* Effect.either(authOptions(settings.auth))
-    if (Either.isLeft(auth)) return yield* new NatsConnectFailed({ servers: servers.join(","), reason: auth.left })
+    if (Either.isLeft(auth)) return yield* new NatsConnectFailed({ servers: redactUrls(servers.join(",")), reason: auth.left })
     const nc: Client = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: () =>
@@ -192,7 +193,7 @@ export class NatsConnection extends Effect.Service<NatsConnection>()("meltica/Na
             reconnectJitter: 50,
             timeout: settings.requestTimeoutMs
           }),
-        catch: (e) => new NatsConnectFailed({ servers: servers.join(","), reason: reasonOf(e) })
+        catch: (e) => new NatsConnectFailed({ servers: redactUrls(servers.join(",")), reason: reasonOf(e) })
       }),
       (nc) =>
         Effect.tryPromise(() => nc.drain()).pipe(
@@ -204,7 +205,7 @@ export class NatsConnection extends Effect.Service<NatsConnection>()("meltica/Na
     const js: JetStreamClient = jetstream(nc, { timeout: settings.requestTimeoutMs })
     const jsm: JetStreamManager = yield* Effect.tryPromise({
       try: () => jetstreamManager(nc, { timeout: settings.requestTimeoutMs, checkAPI: false }),
-      catch: (e) => new NatsConnectFailed({ servers: servers.join(","), reason: reasonOf(e) })
+      catch: (e) => new NatsConnectFailed({ servers: redactUrls(servers.join(",")), reason: reasonOf(e) })
     })
 
     let disconnects = 0

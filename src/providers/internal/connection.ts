@@ -23,6 +23,7 @@ import { Cause, Data, Duration, Effect, Option, Random, Schedule } from "effect"
 import * as Socket from "@effect/platform/Socket"
 import type { Backoff, RequestBudget as RequestBudgetConfig } from "../../../schema/ProviderConfig.js"
 import type { Counters } from "./feed.js"
+import { redactUrls } from "../../internal/redact.js"
 
 /** The connection ended: closed by the venue, dropped, or never opened. */
 export class ConnectionLost extends Data.TaggedError("ConnectionLost")<{
@@ -290,7 +291,7 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
         if (clock.unsafeCurrentTimeMillis() - openedAt >= opts.backoff.maxMs) yield* driver.reset
       }
       yield* Effect.logWarning("venue connection ended; reconnecting").pipe(
-        Effect.annotateLogs({ provider: opts.provider, url: opts.url, reason, attempt })
+        Effect.annotateLogs({ provider: opts.provider, url: redactUrls(opts.url), reason, attempt })
       )
       yield* driver.next(undefined).pipe(Effect.ignore)
       counters.reconnects++
