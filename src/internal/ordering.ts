@@ -235,19 +235,19 @@ export class StreamOrdering {
   }
 
   /**
-   * A sequence beyond the window: dropped, unless it completes a run of
-   * `resyncAfter` consistent suspects, which moves the stream to its numbering.
+   * Counts `value` (a sequence or an ingest time) into the stream's run of
+   * suspects: a run is consistent while each value is at least `step` past the
+   * previous one and all lie within `window` of the first. True when the value
+   * completes a run of `resyncAfter`; otherwise the event is dropped as suspect.
    */
-  private suspect(s: StreamState, e: AnyEvent, seq: number, out: Array<AnyEvent>): boolean {
-    const window = this.options.jumpWindow
-    const consistent = s.suspectRun > 0 && seq > s.suspectLast && seq - s.suspectFirst < window
-    if (consistent) {
+  private completesRun(s: StreamState, e: AnyEvent, value: number, step: number, window: number): boolean {
+    if (s.suspectRun > 0 && value >= s.suspectLast + step && value - s.suspectFirst < window) {
       s.suspectRun++
-      s.suspectLast = seq
+      s.suspectLast = value
     } else {
       s.suspectRun = 1
-      s.suspectFirst = seq
-      s.suspectLast = seq
+      s.suspectFirst = value
+      s.suspectLast = value
     }
     if (s.suspectRun < this.options.resyncAfter) {
       this.stats.suspectJumps++
@@ -258,6 +258,15 @@ export class StreamOrdering {
     this.stats.resyncs++
     this.tell("resync", e, s.next)
     s.suspectRun = 0
+    return true
+  }
+
+  /**
+   * A sequence beyond the window: dropped, unless it completes a run of
+   * `resyncAfter` consistent suspects, which moves the stream to its numbering.
+   */
+  private suspect(s: StreamState, e: AnyEvent, seq: number, out: Array<AnyEvent>): boolean {
+    if (!this.completesRun(s, e, seq, 1, this.options.jumpWindow)) return false
     const before = out.length
     this.flush(s, out)
     s.next = seq + 1
@@ -268,26 +277,8 @@ export class StreamOrdering {
 
   /** An unsequenced event far older than its stream's latest: dropped, unless it completes a consistent run. */
   private suspectTime(s: StreamState, e: AnyEvent): boolean {
-    const ts = e.ingestTs
-    const consistent = s.suspectRun > 0 && ts >= s.suspectLast && ts - s.suspectFirst < this.ingestWindowUs
-    if (consistent) {
-      s.suspectRun++
-      s.suspectLast = ts
-    } else {
-      s.suspectRun = 1
-      s.suspectFirst = ts
-      s.suspectLast = ts
-    }
-    if (s.suspectRun < this.options.resyncAfter) {
-      this.stats.suspectJumps++
-      this.tell("suspect_jump", e, s.next)
-      this.drop(e)
-      return false
-    }
-    this.stats.resyncs++
-    this.tell("resync", e, s.next)
-    s.suspectRun = 0
-    s.lastIngestTs = ts
+    if (!this.completesRun(s, e, e.ingestTs, 0, this.ingestWindowUs)) return false
+    s.lastIngestTs = e.ingestTs
     return true
   }
 
