@@ -26,7 +26,7 @@ import { Effect, Layer, Schedule } from "effect"
 import { Consumers } from "../src/Consumer.js"
 import { DeadLetter, type DeadLetterSettings } from "../src/DeadLetter.js"
 import { Dispatcher, DispatcherConfig } from "../src/Dispatcher.js"
-import { ReadinessChecks } from "../src/Metrics.js"
+import { ReadinessChecks } from "../src/Status.js"
 import { NatsConfig, NatsConnection, type NatsSettings } from "../src/nats/Connection.js"
 import { CommandConsumer, CommandPublisher } from "../src/nats/Commands.js"
 import { CriticalPublisher, CriticalSubscriber } from "../src/nats/CriticalChannel.js"
@@ -46,6 +46,7 @@ import { layerFeed as layerFeedCommands, layerStrategy as layerStrategyControlBu
 import { NatsConsumers } from "../src/nats/NatsConsumers.js"
 import { layerFeed as layerFeedDataBus, layerStrategy as layerStrategyDataBus } from "../src/nats/NatsDataBus.js"
 import { layerFeed as layerFeedDispatcher } from "../src/nats/NatsDispatcher.js"
+import * as NatsStatus from "../src/nats/NatsStatus.js"
 import type { OrchestratorSettings } from "../src/Orchestrator.js"
 import { Pool } from "../src/Pool.js"
 import { type CoreOptions, memoryLayer } from "./Core.js"
@@ -176,7 +177,7 @@ export const strategyReadiness: Layer.Layer<
  */
 export const layerNatsFeed = (options: NatsFeedOptions) =>
   layerFeedCommands.pipe(
-    Layer.provideMerge(Layer.merge(feedReadiness, layerCommandBacklog)),
+    Layer.provideMerge(Layer.mergeAll(feedReadiness, layerCommandBacklog, NatsStatus.layerFeed)),
     Layer.provideMerge(ControlProgress.Default),
     Layer.provideMerge(Consumers.Default),
     Layer.provideMerge(controlAndOrchestration(options)),
@@ -188,7 +189,7 @@ export const layerNatsFeed = (options: NatsFeedOptions) =>
 /** A strategy process: consumers here, fed over NATS. */
 export const layerNatsStrategy = (options: NatsOptions = {}) =>
   layerStrategyControlBus.pipe(
-    Layer.provideMerge(strategyReadiness),
+    Layer.provideMerge(Layer.merge(strategyReadiness, NatsStatus.layerStrategy)),
     Layer.provideMerge(FeedMonitor.Default),
     Layer.provideMerge(NatsConsumers.Default),
     Layer.provideMerge(MarketSubscriber.Default),

@@ -38,7 +38,8 @@ import { DataBus, type MailboxOptions } from "./DataBus.js"
 import type { UnknownConsumer } from "./Errors.js"
 import type { AnyEvent } from "./Event.js"
 import { ExecutionVenue } from "./ExecutionVenue.js"
-import { Metrics, type NatsStatusView, type StatusSnapshot } from "./Metrics.js"
+import { Prometheus } from "./Prometheus.js"
+import { type NatsStatusView, Status, type StatusSnapshot } from "./Status.js"
 import { Orchestrator } from "./Orchestrator.js"
 import { Providers } from "./Provider.js"
 import type { layerMemory, MemoryOptions } from "../layers/Memory.js"
@@ -264,7 +265,7 @@ export const run = (config: GatewayConfig, options: RunOptions) =>
   Effect.gen(function*() {
     const orchestrator = yield* Orchestrator
     const providers = yield* Providers
-    const metrics = yield* Metrics
+    const metrics = yield* Status
     const mailbox = mailboxOf(config)
 
     // added first, so it runs last: after providers and timers have stopped
@@ -298,7 +299,7 @@ const startStrategies = (strategies: ReadonlyArray<Strategy<unknown>>, mailbox: 
     ), { discard: true })
 
 /** The status line every `intervalMs`, for the life of the scope. */
-const logStatus = (metrics: Metrics, intervalMs: number) =>
+const logStatus = (metrics: Status, intervalMs: number) =>
   metrics.snapshot.pipe(
     Effect.flatMap((s) => Effect.logInfo(statusLine(s))),
     Effect.delay(intervalMs),
@@ -314,7 +315,7 @@ const logStatus = (metrics: Metrics, intervalMs: number) =>
  */
 export const runStrategies = (config: GatewayConfig, options: RunOptions) =>
   Effect.gen(function*() {
-    const metrics = yield* Metrics
+    const metrics = yield* Status
     // added first, so it runs last: once the strategies' timers have stopped
     yield* Effect.addFinalizer(() => drainCritical(options.drainTimeoutMs ?? 2_000))
     yield* startStrategies(options.strategies, mailboxOf(config))
@@ -340,7 +341,8 @@ export const memoryOptions = (config: GatewayConfig): MemoryOptions => ({
 
 /** An application layer (`layers/Memory.ts`, `layers/Debug.ts`, ...) with the providers and metrics on top. */
 export const layerOn = <E>(config: GatewayConfig, base: Layer.Layer<Layer.Layer.Success<ReturnType<typeof layerMemory>>, E>) =>
-  Metrics.Default.pipe(
+  Prometheus.Default.pipe(
+    Layer.provideMerge(Status.Default),
     Layer.provideMerge(Providers.layerNode(config.venues)),
     Layer.provideMerge(base)
   )
@@ -369,7 +371,8 @@ const natsOptions = (config: GatewayConfig): NatsOptions => ({
 /** The NATS feed process (`role: feed`): providers, Orchestrator, Control Plane, paper venue, metrics. */
 export const layerNatsFeedOn = (config: GatewayConfig) => {
   const { symbols, providers } = memoryOptions(config)
-  return Metrics.Default.pipe(
+  return Prometheus.Default.pipe(
+    Layer.provideMerge(Status.Default),
     Layer.provideMerge(layerFeedHeartbeats),
     Layer.provideMerge(Providers.layerNode(config.venues)),
     Layer.provideMerge(layerNatsFeed({ ...natsOptions(config), symbols, providers }))
@@ -378,7 +381,8 @@ export const layerNatsFeedOn = (config: GatewayConfig) => {
 
 /** A NATS strategy process (`role: strategy`): no providers of its own, metrics. */
 export const layerNatsStrategyOn = (config: GatewayConfig) =>
-  Metrics.Default.pipe(
+  Prometheus.Default.pipe(
+    Layer.provideMerge(Status.Default),
     Layer.provideMerge(Layer.succeed(Providers, [])),
     Layer.provideMerge(layerNatsStrategy(natsOptions(config)))
   )

@@ -3,7 +3,7 @@
  *
  * | path | what |
  * |---|---|
- * | `/metrics` | every metric, Prometheus text format (OpenTelemetry's exporter, see `Metrics.ts`) |
+ * | `/metrics` | every metric, Prometheus text format (OpenTelemetry's exporter, see `Prometheus.ts`) |
  * | `/health` | 200 while the process serves |
  * | `/ready` | 200 when every provider is connected with every book consistent; else 503 with the reasons |
  * | `/status.json` | the status snapshot: rates, totals, pools, consumers and lanes, latencies, providers |
@@ -35,7 +35,8 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Schema } from "effect"
 import { redactUrls } from "./Config.js"
 import { DeadLetter } from "./DeadLetter.js"
-import { Metrics } from "./Metrics.js"
+import { Prometheus } from "./Prometheus.js"
+import { Status } from "./Status.js"
 
 export interface HttpOptions {
   readonly host: string
@@ -87,22 +88,22 @@ const deadLetters = Effect.gen(function*() {
 const router = HttpRouter.empty.pipe(
   HttpRouter.get(
     "/metrics",
-    Effect.flatMap(Metrics, (m) => m.scrape).pipe(
+    Effect.flatMap(Prometheus, (m) => m.scrape).pipe(
       Effect.map((body) => HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" }))
     )
   ),
-  HttpRouter.get("/health", Effect.flatMap(Metrics, (m) => m.latest).pipe(
+  HttpRouter.get("/health", Effect.flatMap(Status, (m) => m.latest).pipe(
     Effect.map((s) => HttpServerResponse.unsafeJson({ status: "ok", uptimeMs: s.uptimeMs }))
   )),
   HttpRouter.get(
     "/ready",
-    Effect.flatMap(Metrics, (m) => m.snapshot).pipe(
+    Effect.flatMap(Status, (m) => m.snapshot).pipe(
       Effect.map(({ readiness }) => HttpServerResponse.unsafeJson(readiness, { status: readiness.ready ? 200 : 503 }))
     )
   ),
   HttpRouter.get(
     "/status.json",
-    Effect.flatMap(Metrics, (m) => m.latest).pipe(
+    Effect.flatMap(Status, (m) => m.latest).pipe(
       Effect.map((s) => HttpServerResponse.unsafeJson(s, { headers: { "cache-control": "no-store" } }))
     )
   ),
@@ -195,7 +196,7 @@ const listenFailed = (options: HttpOptions) => (e: HttpServerError.ServeError): 
 }
 
 /** The endpoints on a Node HTTP server bound to `options` (the server, for its bound address). */
-export const layer = (options: HttpOptions): Layer.Layer<HttpServer.HttpServer, HttpListenFailed, Metrics | DeadLetter> =>
+export const layer = (options: HttpOptions): Layer.Layer<HttpServer.HttpServer, HttpListenFailed, Prometheus | Status | DeadLetter> =>
   // wrapped around the app, not passed as `serve`'s middleware: the server
   // writes the app's answer before a middleware sees it
   Layer.mergeAll(HttpServer.serve(harden(options.allowedHosts ?? [])(app)), Layer.effectDiscard(announce)).pipe(

@@ -22,7 +22,8 @@ import type { GatewayConfig } from "../schema/Config.js"
 import * as Config from "./Config.js"
 import * as Gateway from "./Gateway.js"
 import * as Http from "./Http.js"
-import type { Metrics } from "./Metrics.js"
+import type { Prometheus } from "./Prometheus.js"
+import type { Status } from "./Status.js"
 import { ConfigIssue, InvalidConfig } from "../schema/Errors.js"
 import { NatsConfig, NatsConnection } from "./nats/Connection.js"
 import { CommandPublisher } from "./nats/Commands.js"
@@ -55,7 +56,7 @@ const strategiesOf = (config: GatewayConfig): ReadonlyArray<Gateway.Strategy<unk
 }
 
 /** The operator endpoints on top of an application layer, when enabled. */
-const withHttp = <ROut, E>(config: GatewayConfig, core: Layer.Layer<ROut | Metrics, E>) =>
+const withHttp = <ROut, E>(config: GatewayConfig, core: Layer.Layer<ROut | Prometheus | Status, E>) =>
   config.http.enabled
     ? Http.layer({ host: config.http.host, port: config.http.port, allowedHosts: config.http.allowedHosts }).pipe(
       Layer.provideMerge(core)

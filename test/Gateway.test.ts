@@ -8,7 +8,9 @@ import { layerTest, TEST_VENUES, testConfig } from "../layers/Test.js"
 import { DeadLetter } from "../src/DeadLetter.js"
 import * as Gateway from "../src/Gateway.js"
 import * as Http from "../src/Http.js"
-import { definedCounters, definedHistograms, Metrics, MIN_RATE_WINDOW_MS, RATE_WINDOW_MS } from "../src/Metrics.js"
+import { definedCounters, definedHistograms } from "../src/Metrics.js"
+import { Prometheus } from "../src/Prometheus.js"
+import { MIN_RATE_WINDOW_MS, RATE_WINDOW_MS, Status } from "../src/Status.js"
 import { Pool } from "../src/Pool.js"
 import { Recycler } from "../src/Recycler.js"
 import { runAndCountLeftFibers } from "./support/leaks.js"
@@ -41,7 +43,7 @@ describe("telemetry", () => {
       const { result: text } = yield* runAndCountLeftFibers(
         layerTest(config),
         Effect.gen(function*() {
-          const metrics = yield* Metrics
+          const metrics = yield* Prometheus
           const fiber = yield* Gateway.run(config, { strategies: [bbo.strategy] }).pipe(Effect.scoped, Effect.fork)
           yield* settle // routing flipped, strategies started; no time has passed, no venue has sent anything
           const text = yield* metrics.scrape
@@ -84,11 +86,12 @@ describe("telemetry", () => {
       const { result } = yield* runAndCountLeftFibers(
         layerTest(config),
         Effect.gen(function*() {
-          const metrics = yield* Metrics
+          const metrics = yield* Status
+          const prometheus = yield* Prometheus
           const fiber = yield* Gateway.run(config, { strategies: [a.strategy, b.strategy] }).pipe(Effect.scoped, Effect.fork)
           yield* advance(1_500)
           const snapshot = yield* metrics.snapshot
-          const text = yield* metrics.scrape
+          const text = yield* prometheus.scrape
           yield* Fiber.interrupt(fiber)
           return { snapshot, text }
         })
@@ -130,7 +133,7 @@ describe("telemetry", () => {
       const { result } = yield* runAndCountLeftFibers(
         layerTest(config),
         Effect.gen(function*() {
-          const metrics = yield* Metrics
+          const metrics = yield* Status
           const fiber = yield* Gateway.run(config, { strategies: [bbo.strategy, idle] }).pipe(Effect.scoped, Effect.fork)
           yield* settle
           const atStart = yield* metrics.snapshot
@@ -364,7 +367,8 @@ describe("Gateway", () => {
       const { left, result } = yield* runAndCountLeftFibers(
         layerTest(config),
         Effect.gen(function*() {
-          const metrics = yield* Metrics
+          const metrics = yield* Status
+          const prometheus = yield* Prometheus
           const pool = yield* Pool
           const before = yield* metrics.snapshot
           const fiber = yield* Gateway.run(config, { strategies: [bbo.strategy] }).pipe(Effect.scoped, Effect.fork)
@@ -372,7 +376,7 @@ describe("Gateway", () => {
           const first = yield* metrics.snapshot
           yield* advance(1_000)
           const second = yield* metrics.snapshot
-          const text = yield* metrics.scrape
+          const text = yield* prometheus.scrape
           yield* Fiber.interrupt(fiber)
           return { before, first, second, text, outstanding: pool.stats().Event.outstanding }
         })
@@ -395,7 +399,7 @@ describe("Gateway", () => {
   it.effect("status line over NATS: the link's state and what crossed it; readiness reasons counted", () =>
     Effect.gen(function*() {
       const config = testConfig()
-      const snapshot = yield* Effect.flatMap(Metrics, (m) => m.snapshot).pipe(Effect.provide(layerTest(config)), Effect.scoped)
+      const snapshot = yield* Effect.flatMap(Status, (m) => m.snapshot).pipe(Effect.provide(layerTest(config)), Effect.scoped)
       assert.isUndefined(snapshot.nats, "no NATS section in memory")
       assert.notInclude(Gateway.statusLine(snapshot), "nats")
       const line = Gateway.statusLine({

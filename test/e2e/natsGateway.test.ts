@@ -10,7 +10,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect } from "effect"
-import type { StatusSnapshot } from "../../src/Metrics.js"
+import type { StatusSnapshot } from "../../src/Status.js"
 import { natsServer } from "../nats/support/server.js"
 import { type GatewayProcess as Gateway, startGateway, until } from "./support.js"
 

@@ -6,7 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Fiber, Layer, Schedule, Scope, TestClock } from "effect"
-import { ReadinessChecks } from "../../src/Metrics.js"
+import { ReadinessChecks } from "../../src/Status.js"
 import { NatsConfig, NatsConnection } from "../../src/nats/Connection.js"
 import {
   ControlProgress,
