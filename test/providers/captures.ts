@@ -1,5 +1,5 @@
 /**
- * Replay of the real venue captures in `../shared/fixtures/venues/` (see its
+ * Replay of the real venue captures in `test/fixtures/venues/` (see its
  * README): the capture's lines in time order, a REST server that holds each
  * snapshot request until the replay reaches the moment the recorder had the
  * snapshot, and independent books built from the raw frames alone (plain maps
@@ -23,7 +23,7 @@ export type CaptureLine =
 
 /** The capture's received frames and REST bodies, in the order of their receive time (stable). */
 export const readCapture = (relative: string): Array<CaptureLine> => {
-  const text = readFileSync(join(import.meta.dirname, "..", "..", "..", "shared", "fixtures", "venues", relative), "utf8")
+  const text = readFileSync(join(import.meta.dirname, "..", "fixtures", "venues", relative), "utf8")
   const lines: Array<CaptureLine> = []
   for (const row of text.split("\n")) {
     if (row.trim() === "") continue
