@@ -13,7 +13,7 @@
  * reported together by `src/Config.ts`.
  */
 import { Schema } from "effect"
-import { MAX_WINDOW_MS, MergeKind } from "./Control.js"
+import { DEFAULT_MERGE_POLICY, MAX_WINDOW_MS, MergeKind, MergePolicy, mergePolicyFields, mergePolicyFits } from "./Control.js"
 import { defaultSimulatedVenues, ProviderConfig } from "./ProviderConfig.js"
 import { DEFAULT_CRITICAL_HIGH_WATER, DEFAULT_EVENT_POOL_CAPACITY, DEFAULT_MARKET_LANE } from "./Sizing.js"
 
@@ -55,12 +55,15 @@ export class MergeWindowConfig extends Schema.Class<MergeWindowConfig>("MergeWin
         `windowMs must be an integer in 1..${MAX_WINDOW_MS} (got ${n})`
       )
     ),
-    maxFragments: PositiveInt("maxFragments")
+    maxFragments: PositiveInt("maxFragments"),
+    policy: Schema.optionalWith(MergePolicy, { default: () => DEFAULT_MERGE_POLICY }),
+    quorum: mergePolicyFields.quorum
   }).pipe(
     Schema.filter((m) =>
       m.maxFragments >= m.providers.length ||
       `maxFragments (${m.maxFragments}) must be at least the number of providers (${m.providers.length})`
-    )
+    ),
+    Schema.filter(mergePolicyFits)
   )
 ) {}
 

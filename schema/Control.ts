@@ -99,6 +99,40 @@ const distinct = (name: string) => (xs: ReadonlyArray<string>) => {
 export const MergeKind = oneOf("kind", ["ticker", "book_snapshot", "trade"] as const)
 export type MergeKind = typeof MergeKind.Type
 
+/**
+ * How many of a merge's providers a window needs to emit a merged event:
+ * `all` of them, a `quorum` (at least `quorum` of them, a majority by
+ * default) or `any` one. A window short of its policy is suppressed; one that
+ * meets it with venues missing names them in the merged payload's `missing`.
+ * See `src/internal/mergeWindow.ts`.
+ */
+export const MergePolicy = oneOf("policy", ["all", "quorum", "any"] as const)
+export type MergePolicy = typeof MergePolicy.Type
+/** A merged quote keeps flowing while any venue quotes, the missing ones named (README, "Merges"). */
+export const DEFAULT_MERGE_POLICY: MergePolicy = "any"
+
+const Quorum = Schema.Number.pipe(
+  Schema.filter((n) => (Number.isInteger(n) && n >= 1) || `quorum must be a positive integer (got ${n})`)
+)
+
+/** `quorum` goes with policy `quorum` only, and at most the number of providers. */
+export const mergePolicyFits = (m: {
+  readonly providers: ReadonlyArray<string>
+  readonly policy?: MergePolicy | undefined
+  readonly quorum?: number | undefined
+}) =>
+  m.quorum === undefined ||
+  (m.policy !== "quorum"
+    ? `quorum is only used with policy "quorum" (policy is ${m.policy ?? DEFAULT_MERGE_POLICY})`
+    : m.quorum <= m.providers.length ||
+      `quorum (${m.quorum}) must be at most the number of providers (${m.providers.length})`)
+
+/** The policy fields of a merge, both optional (absent: `DEFAULT_MERGE_POLICY`, a majority quorum). */
+export const mergePolicyFields = {
+  policy: Schema.optionalWith(MergePolicy, { exact: true }),
+  quorum: Schema.optionalWith(Quorum, { exact: true })
+}
+
 /** A non-empty array of at most `max` items, with a clear message when it is empty or too long. */
 const nonEmptyArray = <S extends Schema.Schema.Any>(item: S, name: string, max: number) =>
   boundedArray(item, name, max).pipe(
@@ -165,8 +199,9 @@ export class SubscribeMerged extends Schema.TaggedClass<SubscribeMerged>()(
     kind: MergeKind,
     providers: MergeProviders,
     windowMs: WindowMs,
-    maxFragments: MaxFragments
-  }).pipe(Schema.filter(fragmentsFitProviders))
+    maxFragments: MaxFragments,
+    ...mergePolicyFields
+  }).pipe(Schema.filter(fragmentsFitProviders), Schema.filter(mergePolicyFits))
 ) {}
 
 // ---------------------------------------------------------------------------
@@ -219,8 +254,9 @@ export class MergeSpec extends Schema.Class<MergeSpec>("MergeSpec")(
     kind: MergeKind,
     providers: MergeProviders,
     windowMs: WindowMs,
-    maxFragments: MaxFragments
-  }).pipe(Schema.filter(fragmentsFitProviders))
+    maxFragments: MaxFragments,
+    ...mergePolicyFields
+  }).pipe(Schema.filter(fragmentsFitProviders), Schema.filter(mergePolicyFits))
 ) {}
 
 /**

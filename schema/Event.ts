@@ -197,6 +197,14 @@ export type EventPayload = typeof EventPayload.Type
 // Merged payloads
 // ---------------------------------------------------------------------------
 
+/**
+ * The merge's venues that are not in this merged event (none, or only a stale
+ * book, in its window), in configuration order: a merge whose policy is
+ * `quorum` or `any` emits without them. Absent in frames from before it
+ * existed; empty when every venue contributed.
+ */
+const Missing = Schema.optionalWith(boundedArray(Name("provider"), "missing", MAX_PROVIDERS), { exact: true })
+
 export class VenueQuote extends Schema.Class<VenueQuote>("VenueQuote")({
   provider: Name("provider"),
   bidPrice: Decimal,
@@ -211,7 +219,8 @@ export class MergedTicker extends Schema.TaggedClass<MergedTicker>()("merged_tic
   bestBidProvider: Name("bestBidProvider"),
   bestAsk: Decimal,
   bestAskProvider: Name("bestAskProvider"),
-  quotes: boundedArray(VenueQuote, "quotes", MAX_PROVIDERS)
+  quotes: boundedArray(VenueQuote, "quotes", MAX_PROVIDERS),
+  missing: Missing
 }) {}
 
 export class MergedLevel extends Schema.Class<MergedLevel>("MergedLevel")({
@@ -223,7 +232,8 @@ export class MergedLevel extends Schema.Class<MergedLevel>("MergedLevel")({
 /** Levels aggregated across venues with per-venue quantities. */
 export class MergedBook extends Schema.TaggedClass<MergedBook>()("merged_book", {
   bids: boundedArray(MergedLevel, "bids", MAX_BOOK_LEVELS),
-  asks: boundedArray(MergedLevel, "asks", MAX_BOOK_LEVELS)
+  asks: boundedArray(MergedLevel, "asks", MAX_BOOK_LEVELS),
+  missing: Missing
 }) {}
 
 export class VenueTrade extends Schema.Class<VenueTrade>("VenueTrade")({
@@ -233,7 +243,8 @@ export class VenueTrade extends Schema.Class<VenueTrade>("VenueTrade")({
 
 /** The trades of one window, in exchange-time order. */
 export class MergedTrades extends Schema.TaggedClass<MergedTrades>()("merged_trades", {
-  trades: boundedArray(VenueTrade, "trades", MAX_TRADES)
+  trades: boundedArray(VenueTrade, "trades", MAX_TRADES),
+  missing: Missing
 }) {}
 
 export const MergedPayload = Schema.Union(MergedTicker, MergedBook, MergedTrades)

@@ -116,7 +116,9 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("meltica/Contro
               kind: cmd.kind,
               providers: cmd.providers,
               windowMs: cmd.windowMs,
-              maxFragments: cmd.maxFragments
+              maxFragments: cmd.maxFragments,
+              policy: cmd.policy,
+              quorum: cmd.quorum
             })),
             Effect.as(ok()),
             Effect.catchTag("UnknownConsumer", (e) => Effect.succeed(rejected(e.message)))

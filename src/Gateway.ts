@@ -149,7 +149,14 @@ export const routesOf = (config: GatewayConfig): NonEmpty<SymbolRoute> => {
       symbol,
       providers: nonEmpty(providers),
       merges: config.merges.filter((m) => m.symbol === symbol).map((m) =>
-        MergeSpec.make({ kind: m.kind, providers: nonEmpty(m.providers), windowMs: m.windowMs, maxFragments: m.maxFragments })
+        MergeSpec.make({
+          kind: m.kind,
+          providers: nonEmpty(m.providers),
+          windowMs: m.windowMs,
+          maxFragments: m.maxFragments,
+          policy: m.policy,
+          ...(m.quorum === undefined ? {} : { quorum: m.quorum })
+        })
       )
     })
   ))

@@ -8,8 +8,10 @@
  *   flipped in yet, every provider's events pass.
  * - It runs the windowed merges (`internal/mergeWindow.ts`): a fragment of a
  *   merged (symbol, kind) is cloned into its window while the original goes on
- *   to raw subscribers. A complete window becomes one pooled `MergedEvent`; an
- *   incomplete one is suppressed and counted with its missing providers; a late
+ *   to raw subscribers. A window that meets its merge's policy (all venues, a
+ *   quorum, any) becomes one pooled `MergedEvent` whose payload names the
+ *   venues missing from it (a partial merge, counted with them); one short of
+ *   its policy is suppressed and counted with its missing providers; a late
  *   fragment is dropped and counted. Every fragment goes to the Recycler the
  *   moment its window closes.
  * - Routing updates are staged, then flipped atomically, which bumps the
@@ -43,10 +45,15 @@ export interface OrchestratorStats {
   readonly ingested: number
   readonly forwarded: number
   readonly unrouted: number
+  /** Merged events emitted, partial ones included. */
   readonly merged: number
+  /** Merged events emitted with venues missing (their policy is `quorum` or `any`). */
+  readonly partial: number
   readonly suppressed: number
   /** Missing providers of suppressed windows, by provider. */
   readonly missing: Readonly<Record<string, number>>
+  /** Missing providers of partial merged events, by provider. */
+  readonly partialMissing: Readonly<Record<string, number>>
   readonly late: number
   readonly replaced: number
   readonly openWindows: number
@@ -98,8 +105,9 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
     let routes: ReadonlyMap<string, ActiveRoute> | undefined
     let staged: { readonly id: string; readonly routes: ReadonlyArray<SymbolRoute> } | undefined
     let mergeSeq = 0
-    const counts = { ingested: 0, forwarded: 0, unrouted: 0, merged: 0, suppressed: 0, late: 0, replaced: 0 }
+    const counts = { ingested: 0, forwarded: 0, unrouted: 0, merged: 0, partial: 0, suppressed: 0, late: 0, replaced: 0 }
     const missing: Record<string, number> = {}
+    const partialMissing: Record<string, number> = {}
 
     const forward = (e: Event | MergedEvent): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -116,6 +124,10 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
           case "Merged": {
             recycleFragments(o.fragments)
             counts.merged++
+            if (o.missing.length > 0) {
+              counts.partial++
+              for (const p of o.missing) partialMissing[p] = (partialMissing[p] ?? 0) + 1
+            }
             const m = pool.acquireMerged()
             m.kind = o.kind
             m.symbol = o.symbol
@@ -201,7 +213,9 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
               kind: m.kind,
               providers: m.providers,
               windowMs: m.windowMs,
-              maxFragments: m.maxFragments
+              maxFragments: m.maxFragments,
+              policy: m.policy,
+              quorum: m.quorum
             })
           }
         }
@@ -229,6 +243,7 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
         stagedId: staged?.id,
         ...counts,
         missing: { ...missing },
+        partialMissing: { ...partialMissing },
         openWindows: windows.openWindows(),
         heldFragments: windows.heldFragments()
       })

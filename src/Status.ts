@@ -52,7 +52,9 @@ import {
   mailboxDepth,
   mergeLate,
   mergeMissing,
+  mergePartialMissing,
   mergesEmitted,
+  mergesPartial,
   mergesSuppressed,
   noSubscriber,
   notReadyReasons,
@@ -225,6 +227,8 @@ export interface StatusSnapshot {
     readonly dispatched: number
     readonly deliveries: number
     readonly merged: number
+    /** Merged events emitted with venues missing (part of `merged`). */
+    readonly mergedPartial: number
     readonly suppressed: number
     readonly dropped: number
     readonly coalesced: number
@@ -268,8 +272,10 @@ const noOrchestrator: OrchestratorStats = {
   forwarded: 0,
   unrouted: 0,
   merged: 0,
+  partial: 0,
   suppressed: 0,
   missing: {},
+  partialMissing: {},
   late: 0,
   replaced: 0,
   openWindows: 0,
@@ -363,6 +369,7 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
     for (const p of providers) {
       for (const reason of frameRefusalReasons) count(providerMalformed, 0, [label("provider", p.name), label("reason", reason)])
       count(mergeMissing, 0, [label("provider", p.name)])
+      count(mergePartialMissing, 0, [label("provider", p.name)])
     }
     const sink: MetricSink = { count, set }
     if (Option.isSome(nats)) nats.value.init(sink)
@@ -414,6 +421,8 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
       count(mergesEmitted, o.merged)
       count(mergesSuppressed, o.suppressed)
       for (const [provider, n] of Object.entries(o.missing)) count(mergeMissing, n, [label("provider", provider)])
+      count(mergesPartial, o.partial)
+      for (const [provider, n] of Object.entries(o.partialMissing)) count(mergePartialMissing, n, [label("provider", provider)])
       count(mergeLate, o.late)
       set(routingVersion, o.routingVersion)
       set(openWindows, o.openWindows)
@@ -555,6 +564,7 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
           dispatched: d.dispatched,
           deliveries: d.deliveries,
           merged: o.merged,
+          mergedPartial: o.partial,
           suppressed: o.suppressed,
           dropped: d.duplicates + o.late + o.unrouted + bus.stats().undeliverable,
           coalesced,

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, TestClock } from "effect"
 import { layerMemory } from "../layers/Memory.js"
-import { FlipRouting, StageRouting, SymbolRoute } from "../schema/Control.js"
+import { FlipRouting, MergeSpec, StageRouting, SymbolRoute } from "../schema/Control.js"
 import { Consumers } from "../src/Consumer.js"
 import { ControlBus } from "../src/ControlBus.js"
 import type { AnyEvent } from "../src/Event.js"
@@ -27,17 +27,24 @@ interface Seen {
   readonly providers?: ReadonlyArray<string>
   readonly mergeId?: string
   readonly payloadTag?: string
+  readonly missing?: ReadonlyArray<string> | undefined
 }
 
 const view = (e: AnyEvent): Seen => ({
   kind: e.kind,
   pool: e._pool,
   version: e.routingVersion,
-  ...(e._pool === "MergedEvent" ? { providers: e.sourceProviders, mergeId: e.mergeId, payloadTag: e.payload!._tag } : {})
+  ...(e._pool === "MergedEvent"
+    ? { providers: e.sourceProviders, mergeId: e.mergeId, payloadTag: e.payload!._tag, missing: e.payload!.missing }
+    : {})
 })
 
 /** A consumer that subscribes to merged BTC tickers over three venues through the Control Bus. */
-const mergedSubscriber = (windowMs: number, maxFragments: number) =>
+const mergedSubscriber = (
+  windowMs: number,
+  maxFragments: number,
+  policy: { readonly policy?: "all" | "quorum" | "any"; readonly quorum?: number } = { policy: "all" }
+) =>
   Effect.gen(function*() {
     const { consumers, control } = yield* services
     const seen: Array<Seen> = []
@@ -52,7 +59,8 @@ const mergedSubscriber = (windowMs: number, maxFragments: number) =>
         kind: "ticker",
         providers: ["sim-a", "sim-b", "sim-c"],
         windowMs,
-        maxFragments
+        maxFragments,
+        ...policy
       }
     }))
     yield* eventually(() => seen.filter((s) => s.kind === "control_result").length === 1, "subscription result")
@@ -158,6 +166,95 @@ describe("Orchestrator merge windows", () => {
       yield* orchestrator.ingest(market(pool, { provider: "sim-a", ingestTs: 1 }))
       yield* eventually(() => raw.some((s) => s.kind === "ticker"))
       assert.strictEqual(raw.find((s) => s.kind === "ticker")!.version, orchestrator.routingVersion())
+    }).pipe(Effect.provide(layer())))
+})
+
+describe("merge policies with one venue down (sim-c offline)", () => {
+  /** Three windows of quotes from sim-a and sim-b only, each closed by TestClock at its deadline. */
+  const runWithSimCDown = (policy: { readonly policy?: "all" | "quorum" | "any"; readonly quorum?: number }) =>
+    Effect.gen(function*() {
+      const { pool, orchestrator } = yield* services
+      const { seen } = yield* mergedSubscriber(100, 3, policy)
+      for (let w = 0; w < 3; w++) {
+        const ts = (w * 100 + 1) * 1_000
+        yield* orchestrator.ingest(market(pool, { provider: "sim-a", bid: "100.1", ingestTs: ts }))
+        yield* orchestrator.ingest(market(pool, { provider: "sim-b", bid: "100.3", ingestTs: ts }))
+        yield* TestClock.adjust("100 millis")
+        yield* eventually(() => orchestrator.stats().merged + orchestrator.stats().suppressed === w + 1, `window ${w}`)
+      }
+      yield* eventually(() => pool.stats().MergedEvent.outstanding === 0 && pool.stats().Event.outstanding === 0)
+      return { merged: seen.filter((s) => s.pool === "MergedEvent"), stats: orchestrator.stats() }
+    })
+
+  it.scoped("all: nothing merged for as long as the venue is down; each window suppressed and counted", () =>
+    Effect.gen(function*() {
+      const { merged, stats } = yield* runWithSimCDown({ policy: "all" })
+      assert.strictEqual(merged.length, 0)
+      assert.deepStrictEqual([stats.suppressed, stats.merged, stats.partial], [3, 0, 0])
+      assert.deepStrictEqual(stats.missing, { "sim-c": 3 })
+      assert.deepStrictEqual(stats.partialMissing, {})
+    }).pipe(Effect.provide(layer())))
+
+  for (const [name, policy] of [
+    ["quorum (majority: 2 of 3)", { policy: "quorum" }],
+    ["quorum of 2 stated", { policy: "quorum", quorum: 2 }],
+    ["any", { policy: "any" }],
+    ["no policy given (the default, any)", {}]
+  ] as const) {
+    it.scoped(`${name}: a merged event per window, naming the missing venue; counted as partial`, () =>
+      Effect.gen(function*() {
+        const { merged, stats } = yield* runWithSimCDown(policy)
+        assert.strictEqual(merged.length, 3)
+        for (const m of merged) {
+          assert.deepStrictEqual(m.providers, ["sim-a", "sim-b"])
+          assert.deepStrictEqual(m.missing, ["sim-c"])
+          assert.strictEqual(m.payloadTag, "merged_ticker")
+        }
+        assert.deepStrictEqual([stats.merged, stats.partial, stats.suppressed], [3, 3, 0])
+        assert.deepStrictEqual(stats.partialMissing, { "sim-c": 3 })
+        assert.deepStrictEqual(stats.missing, {}, "no window suppressed")
+      }).pipe(Effect.provide(layer())))
+  }
+
+  it.scoped("quorum of 3: the same as all", () =>
+    Effect.gen(function*() {
+      const { merged, stats } = yield* runWithSimCDown({ policy: "quorum", quorum: 3 })
+      assert.strictEqual(merged.length, 0)
+      assert.deepStrictEqual(stats.missing, { "sim-c": 3 })
+    }).pipe(Effect.provide(layer())))
+
+  it.scoped("the policy of a routed merge comes with the routing table's flip", () =>
+    Effect.gen(function*() {
+      const { pool, orchestrator } = yield* services
+      yield* orchestrator.stage(StageRouting.make({
+        commandId: "s-policy",
+        consumerId: "ops",
+        routes: [SymbolRoute.make({
+          symbol: "BTC-USDT",
+          providers: ["sim-a", "sim-b", "sim-c"],
+          merges: [MergeSpec.make({ kind: "ticker", providers: ["sim-a", "sim-b", "sim-c"], windowMs: 50, maxFragments: 3, policy: "all" })]
+        })]
+      }))
+      yield* orchestrator.flip("s-policy")
+      yield* orchestrator.ingest(market(pool, { provider: "sim-a", ingestTs: 1 }))
+      yield* TestClock.adjust("50 millis")
+      yield* eventually(() => orchestrator.stats().suppressed === 1, "all: suppressed")
+      assert.deepStrictEqual(orchestrator.stats().missing, { "sim-b": 1, "sim-c": 1 })
+      yield* orchestrator.stage(StageRouting.make({
+        commandId: "s-any",
+        consumerId: "ops",
+        routes: [SymbolRoute.make({
+          symbol: "BTC-USDT",
+          providers: ["sim-a", "sim-b", "sim-c"],
+          merges: [MergeSpec.make({ kind: "ticker", providers: ["sim-a", "sim-b", "sim-c"], windowMs: 50, maxFragments: 3, policy: "any" })]
+        })]
+      }))
+      yield* orchestrator.flip("s-any")
+      yield* orchestrator.ingest(market(pool, { provider: "sim-a", ingestTs: 60_000 }))
+      yield* TestClock.adjust("50 millis")
+      yield* eventually(() => orchestrator.stats().partial === 1, "any: emitted with two venues missing")
+      assert.deepStrictEqual(orchestrator.stats().partialMissing, { "sim-b": 1, "sim-c": 1 })
+      yield* eventually(() => pool.stats().Event.outstanding === 0 && pool.stats().MergedEvent.outstanding === 0)
     }).pipe(Effect.provide(layer())))
 })
 

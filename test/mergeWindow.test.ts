@@ -1,10 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { DEFAULT_MERGE_POLICY, MergeSpec } from "../schema/Control.js"
 import type { Level } from "../schema/Event.js"
 import { BookSnapshot, decimal, MergedBook, MergedTicker, MergedTrades, Ticker, Trade } from "../schema/Event.js"
+import { validate } from "../src/Config.js"
 import type { Event } from "../src/Event.js"
 import type { MergeConfig, Outcome } from "../src/internal/mergeWindow.js"
-import { MergeWindows } from "../src/internal/mergeWindow.js"
+import { MergeWindows, requiredProviders } from "../src/internal/mergeWindow.js"
 import { Pool } from "../src/Pool.js"
 import { Holdings, Recycler } from "../src/Recycler.js"
 
@@ -101,6 +103,9 @@ const cfg = (over: Partial<MergeConfig> = {}): MergeConfig => ({
   providers: ["binance", "kraken"],
   windowMs: 100,
   maxFragments: 2,
+  // the rules below are written for a merge that needs every venue; the
+  // policies have their own section
+  policy: "all",
   ...over
 })
 
@@ -412,5 +417,169 @@ describe("MergeWindows", () => {
         assert.deepStrictEqual(engine.remove(SYM, "ticker"), [])
         assert.strictEqual(outstanding(), 0)
       }))
+  })
+  describe("completeness policies, one venue down", () => {
+    const three = { providers: ["binance", "kraken", "okx"], maxFragments: 3 } as const
+    /** Two windows in which okx never quotes; returns the outcomes of each close. */
+    const okxDown = (
+      h: Effect.Effect.Success<typeof harness>,
+      over: Partial<MergeConfig>
+    ): Array<ReadonlyArray<Outcome>> => {
+      h.engine.configure(cfg({ ...three, ...over }))
+      const closes: Array<ReadonlyArray<Outcome>> = []
+      for (const t0 of [0, 100]) {
+        h.add(h.ticker("binance", "100.1", "100.5", t0), t0)
+        h.add(h.ticker("kraken", "100.2", "100.4", t0 + 1), t0 + 1)
+        closes.push(h.expire(t0 + 100))
+      }
+      return closes
+    }
+
+    it.effect("all: every window is suppressed, naming the venue that is down", () =>
+      run((h) => {
+        const closes = okxDown(h, { policy: "all" })
+        for (const out of closes) assert.deepStrictEqual(only(out, "Suppressed").missing, ["okx"])
+        assert.strictEqual(h.outstanding(), 0)
+      }))
+
+    it.effect("quorum (a majority by default): two of three venues emit, the missing one named", () =>
+      run((h) => {
+        const closes = okxDown(h, { policy: "quorum" })
+        for (const out of closes) {
+          const m = only(out, "Merged")
+          assert.deepStrictEqual(m.missing, ["okx"])
+          assert.deepStrictEqual(m.sourceProviders, ["binance", "kraken"])
+          const p = m.payload as MergedTicker
+          assert.deepStrictEqual(p.missing, ["okx"])
+          assert.deepStrictEqual(p.quotes.map((q) => q.provider), ["binance", "kraken"], "only present venues quoted")
+          assert.deepStrictEqual([p.bestBid, p.bestBidProvider, p.bestAsk, p.bestAskProvider], ["100.2", "kraken", "100.4", "kraken"])
+        }
+        assert.strictEqual(h.outstanding(), 0)
+      }))
+
+    it.effect("quorum: one venue of three is short of a majority; an explicit quorum of 3 is all", () =>
+      run((h) => {
+        const closes = okxDown(h, { policy: "quorum", quorum: 3 })
+        for (const out of closes) assert.deepStrictEqual(only(out, "Suppressed").missing, ["okx"])
+        h.engine.configure(cfg({ ...three, policy: "quorum" }))
+        h.add(h.ticker("binance", "1", "2", 300), 300)
+        assert.deepStrictEqual(only(h.expire(400), "Suppressed").missing, ["kraken", "okx"])
+      }))
+
+    it.effect("quorum: an explicit quorum of 2 of 4 emits with two venues down", () =>
+      run((h) => {
+        h.engine.configure(cfg({ providers: ["binance", "kraken", "okx", "bybit"], maxFragments: 4, policy: "quorum", quorum: 2 }))
+        h.add(h.ticker("okx", "1", "3", 0), 0)
+        h.add(h.ticker("binance", "2", "4", 0), 0)
+        const m = only(h.expire(100), "Merged")
+        assert.deepStrictEqual(m.missing, ["kraken", "bybit"])
+        assert.deepStrictEqual(m.sourceProviders, ["binance", "okx"], "configuration order")
+      }))
+
+    it.effect("any: one venue alone emits, the others named; a complete window names none", () =>
+      run((h) => {
+        h.engine.configure(cfg({ ...three, policy: "any" }))
+        h.add(h.ticker("kraken", "1", "2", 0), 0)
+        const m = only(h.expire(100), "Merged")
+        assert.deepStrictEqual((m.payload as MergedTicker).missing, ["binance", "okx"])
+        assert.strictEqual(m.closedBy, "deadline", "the window waits its duration for the others")
+        h.add(h.ticker("binance", "1", "2", 200), 200)
+        h.add(h.ticker("kraken", "1", "2", 200), 200)
+        const full = only(h.add(h.ticker("okx", "1", "2", 200), 200), "Merged")
+        assert.deepStrictEqual(full.missing, [])
+        assert.deepStrictEqual((full.payload as MergedTicker).missing, [])
+      }))
+
+    it.effect("no policy configured: any (the default), so a merged quote keeps flowing with a venue down", () =>
+      run((h) => {
+        const { policy: _, ...noPolicy } = cfg(three)
+        h.engine.configure(noPolicy)
+        h.add(h.ticker("binance", "1", "2", 0), 0)
+        h.add(h.ticker("kraken", "1", "2", 0), 0)
+        assert.deepStrictEqual(only(h.expire(100), "Merged").missing, ["okx"])
+      }))
+
+    it.effect("books: a stale venue is left out of the merged levels and named missing; all stale is suppressed", () =>
+      run((h) => {
+        h.engine.configure(cfg({ kind: "book_snapshot", policy: "any" }))
+        h.add(h.book("binance", [["1", "1"]], [["2", "1"]], 10), 10)
+        const m = only(h.add(h.book("kraken", [["1", "5"]], [["2", "5"]], 11, "stale"), 11), "Merged")
+        const p = m.payload as MergedBook
+        assert.deepStrictEqual(p.missing, ["kraken"])
+        assert.deepStrictEqual(p.bids.map((l) => [l.price, l.totalQty]), [["1", "1"]], "the stale book's levels are not summed")
+        h.add(h.book("binance", [["1", "1"]], [["2", "1"]], 20, "stale"), 20)
+        const s = only(h.add(h.book("kraken", [["1", "1"]], [["2", "1"]], 21, "stale"), 21), "Suppressed")
+        assert.deepStrictEqual(s.missing, ["binance", "kraken"])
+        assert.strictEqual(h.outstanding(), 0)
+      }))
+
+    it.effect("trades: any emits one venue's trades, naming the silent venue", () =>
+      run((h) => {
+        h.engine.configure(cfg({ kind: "trade", maxFragments: 3, policy: "any" }))
+        h.add(h.trade("binance", "b1", "1", 1, 1), 1)
+        h.add(h.trade("binance", "b2", "1", 2, 2), 2)
+        const m = only(h.add(h.trade("binance", "b3", "1", 3, 3), 3), "Merged")
+        assert.deepStrictEqual((m.payload as MergedTrades).missing, ["kraken"])
+        assert.strictEqual((m.payload as MergedTrades).trades.length, 3)
+      }))
+
+    it.effect("changing the policy is a new configuration: the open window is handed back", () =>
+      run((h) => {
+        h.engine.configure(cfg({ policy: "all" }))
+        h.add(h.ticker("binance", "1", "2", 0), 0)
+        assert.deepStrictEqual(h.engine.configure(cfg({ policy: "all" })), [], "same policy: the window stays")
+        const discarded = h.engine.configure(cfg({ policy: "any" }))
+        assert.strictEqual(discarded.length, 1)
+        h.recycler.unsafeRecycleMany(discarded)
+        assert.strictEqual(h.outstanding(), 0)
+      }))
+  })
+
+  describe("the policy in a command and in the configuration", () => {
+    const decodeMerge = Schema.decodeUnknownEither(MergeSpec)
+    const base = { kind: "ticker", providers: ["sim-a", "sim-b", "sim-c"], windowMs: 100, maxFragments: 3 }
+    /** The configuration as an operator's file reaches it: the messages `check-config` prints. */
+    const configIssues = (merge: Record<string, unknown>): string =>
+      Either.match(validate({ merges: [{ symbol: "BTC-USDT", ...merge }] }, "test"), {
+        onLeft: (e) => e.issues.map((i) => `${i.path}: ${i.message}`).join("\n"),
+        onRight: () => ""
+      })
+    const commandIssues = (merge: Record<string, unknown>): string =>
+      Either.match(decodeMerge(merge), { onLeft: (e) => ParseResult.TreeFormatter.formatErrorSync(e), onRight: () => "" })
+
+    it("decodes each policy; absent, a command leaves it to the engine's default and the configuration states it", () => {
+      for (const policy of ["all", "quorum", "any"] as const) {
+        assert.strictEqual(Either.getOrThrow(decodeMerge({ ...base, policy })).policy, policy)
+      }
+      assert.strictEqual(Either.getOrThrow(decodeMerge({ ...base, policy: "quorum", quorum: 3 })).quorum, 3)
+      assert.isUndefined(Either.getOrThrow(decodeMerge(base)).policy)
+      const configured = Either.getOrThrow(validate({ merges: [{ symbol: "BTC-USDT", ...base }] }, "test"))
+      assert.strictEqual(configured.merges[0]!.policy, DEFAULT_MERGE_POLICY)
+      const quorum = Either.getOrThrow(validate({ merges: [{ symbol: "BTC-USDT", ...base, policy: "quorum", quorum: 2 }] }, "test"))
+      assert.deepStrictEqual([quorum.merges[0]!.policy, quorum.merges[0]!.quorum], ["quorum", 2])
+      assert.strictEqual(DEFAULT_MERGE_POLICY, "any")
+      assert.strictEqual(requiredProviders({ symbol: "X", ...base, kind: "ticker", policy: "quorum" }), 2)
+      assert.strictEqual(requiredProviders({ symbol: "X", ...base, kind: "ticker", providers: ["a", "b"], policy: "quorum" }), 2)
+    })
+
+    const hostile: ReadonlyArray<readonly [string, Record<string, unknown>, RegExp]> = [
+      ["unknown policy", { policy: "most" }, /policy must be one of all, quorum, any/],
+      ["policy not a string", { policy: 3 }, /policy must be one of/],
+      ["a 100 KB policy", { policy: "x".repeat(100_000) }, /policy must be one of/],
+      ["quorum without policy quorum", { policy: "all", quorum: 2 }, /quorum is only used with policy "quorum"/],
+      ["quorum with no policy", { quorum: 2 }, /quorum is only used with policy "quorum" \(policy is any\)/],
+      ["quorum above the providers", { policy: "quorum", quorum: 4 }, /quorum \(4\) must be at most the number of providers \(3\)/],
+      ["quorum 0", { policy: "quorum", quorum: 0 }, /quorum must be a positive integer \(got 0\)/],
+      ["quorum fractional", { policy: "quorum", quorum: 1.5 }, /quorum must be a positive integer/],
+      ["quorum as text", { policy: "quorum", quorum: "2" }, /Expected number, actual "2"/]
+    ]
+    for (const [name, over, message] of hostile) {
+      it(`refuses ${name}, in a command and in the configuration`, () => {
+        for (const text of [commandIssues({ ...base, ...over }), configIssues({ ...base, ...over })]) {
+          assert.match(text, message)
+          assert.isBelow(text.length, 2_000, "the message never carries a hostile value whole")
+        }
+      })
+    }
   })
 })

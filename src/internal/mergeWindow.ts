@@ -11,10 +11,21 @@
  *   `nowMs >= openMs + windowMs`, or the next `add` for the key after that
  *   deadline; the close time is the deadline), or at once when it holds
  *   `maxFragments` fragments (the close time is that `nowMs`).
- * - On close: if every configured provider contributed, one `Merged` outcome;
- *   otherwise one `Suppressed` outcome naming the missing providers. Either way
+ * - On close, the window's policy decides (a provider is present when it
+ *   contributed a fragment, a book counting only if not stale):
+ *   - `all`: every configured provider must be present;
+ *   - `quorum`: at least `quorum` of them (absent: a majority,
+ *     `floor(n / 2) + 1` of `n`);
+ *   - `any`: at least one.
+ *   Met: one `Merged` outcome composed from the present providers only, its
+ *   payload's `missing` naming the others (empty when none is missing).
+ *   Not met: one `Suppressed` outcome naming the missing providers. Either way
  *   every fragment of the window is handed back in the outcome, to be recycled
  *   at once. The engine never holds a fragment past its window's close.
+ * - The policy never closes a window early: a window with a provider missing
+ *   closes at its deadline (or on its fragment count), so the merged event
+ *   waits at most `windowMs` for the late venue.
+ * - A configuration without a policy takes `DEFAULT_MERGE_POLICY` (`any`).
  * - A window holds one fragment per provider for tickers and book snapshots:
  *   the latest wins (by `ingestTs`; on a tie, the later arrival), and the
  *   other one comes back at once as `Replaced`. Trades accumulate,
@@ -39,7 +50,7 @@
  *
  * ## What a merge means (exact decimals; the exchange's string is kept
  * wherever no arithmetic happens)
- * - ticker -> `MergedTicker`: the best bid is the highest bid across venues,
+ * - ticker -> `MergedTicker`: the best bid is the highest bid across the present venues,
  *   the best ask the lowest ask, each with its provider (on a tie, the first
  *   provider in configuration order); every venue's quote is attached, in
  *   configuration order.
@@ -54,7 +65,7 @@
  * `mergeId` is `${symbol}|${kind}|${windowOpenMs}|${n}`, where `n` counts the
  * windows opened for the key (from 1).
  */
-import type { MergeKind } from "../../schema/Control.js"
+import { DEFAULT_MERGE_POLICY, type MergeKind, type MergePolicy } from "../../schema/Control.js"
 import type { BookSnapshot, Decimal, Level, MergedPayload, Ticker, Trade } from "../../schema/Event.js"
 import { MergedBook, MergedLevel, MergedTicker, MergedTrades, VenueQuote, VenueTrade } from "../../schema/Event.js"
 import type { Event } from "../Event.js"
@@ -66,6 +77,23 @@ export interface MergeConfig {
   readonly providers: ReadonlyArray<string>
   readonly windowMs: number
   readonly maxFragments: number
+  /** How many providers a window needs to emit; absent: `DEFAULT_MERGE_POLICY`. */
+  readonly policy?: MergePolicy | undefined
+  /** With policy `quorum`: the providers needed (1..providers); absent: a majority. */
+  readonly quorum?: number | undefined
+}
+
+/** The number of present providers a window of `cfg` needs to emit a merged event. */
+export const requiredProviders = (cfg: MergeConfig): number => {
+  const n = cfg.providers.length
+  switch (cfg.policy ?? DEFAULT_MERGE_POLICY) {
+    case "all":
+      return n
+    case "any":
+      return 1
+    case "quorum":
+      return Math.min(n, Math.max(1, cfg.quorum ?? Math.floor(n / 2) + 1))
+  }
 }
 
 /** Why a window closed. */
@@ -82,15 +110,17 @@ interface Closed {
   readonly fragments: ReadonlyArray<Event>
 }
 
-/** Every provider contributed: build a pooled MergedEvent from `payload`, recycle `fragments`. */
+/** Enough providers contributed: build a pooled MergedEvent from `payload`, recycle `fragments`. */
 export interface Merged extends Closed {
   readonly _tag: "Merged"
   /** The providers that contributed, in configuration order. */
   readonly sourceProviders: ReadonlyArray<string>
+  /** The configured providers that did not (the payload's `missing`), in configuration order. */
+  readonly missing: ReadonlyArray<string>
   readonly payload: MergedPayload
 }
 
-/** A window closed incomplete: count it and recycle `fragments`. */
+/** A window closed short of its policy: count it and recycle `fragments`. */
 export interface Suppressed extends Closed {
   readonly _tag: "Suppressed"
   /** The configured providers with no (or only a stale) fragment, in configuration order. */
@@ -136,6 +166,8 @@ interface Window {
 
 interface KeyState {
   readonly config: MergeConfig
+  /** Present providers a window needs (`requiredProviders`). */
+  readonly required: number
   readonly order: ReadonlyMap<string, number>
   window: Window | undefined
   /** Close time (ms) of the most recently closed window. */
@@ -150,6 +182,8 @@ const keyOf = (symbol: string, kind: string): string => `${symbol}|${kind}`
 
 const sameConfig = (a: MergeConfig, b: MergeConfig): boolean =>
   a.windowMs === b.windowMs && a.maxFragments === b.maxFragments &&
+  (a.policy ?? DEFAULT_MERGE_POLICY) === (b.policy ?? DEFAULT_MERGE_POLICY) &&
+  requiredProviders(a) === requiredProviders(b) &&
   a.providers.length === b.providers.length && a.providers.every((p, i) => b.providers[i] === p)
 
 const held = (w: Window): number => w.latest.size + w.trades.length
@@ -171,6 +205,7 @@ export class MergeWindows {
     const discarded = prev?.window === undefined ? [] : fragmentsOf(prev.window)
     this.keys.set(key, {
       config: { ...cfg, providers: [...cfg.providers] },
+      required: requiredProviders(cfg),
       order: new Map(cfg.providers.map((p, i) => [p, i])),
       window: undefined,
       lastCloseMs: prev?.lastCloseMs,
@@ -308,14 +343,15 @@ export class MergeWindows {
       }
     }
     const missing = providers.filter((p) => !present.has(p))
-    if (missing.length > 0) return { _tag: "Suppressed", ...closed, missing }
-    const inOrder = providers.map((p) => w.latest.get(p)!)
+    if (providers.length - missing.length < st.required) return { _tag: "Suppressed", ...closed, missing }
+    const sources = missing.length === 0 ? [...providers] : providers.filter((p) => present.has(p))
+    const inOrder = sources.map((p) => w.latest.get(p)!)
     const payload = kind === "ticker"
-      ? mergeTickers(inOrder.map((f) => ({ provider: f.provider, ticker: f.payload as Ticker })))
+      ? mergeTickers(inOrder.map((f) => ({ provider: f.provider, ticker: f.payload as Ticker })), missing)
       : kind === "book_snapshot"
-      ? mergeBooks(inOrder.map((f) => ({ provider: f.provider, book: f.payload as BookSnapshot })))
-      : mergeTrades(w.trades.map((f) => ({ provider: f.provider, trade: f.payload as Trade })), st.order)
-    return { _tag: "Merged", ...closed, sourceProviders: [...providers], payload }
+      ? mergeBooks(inOrder.map((f) => ({ provider: f.provider, book: f.payload as BookSnapshot })), missing)
+      : mergeTrades(w.trades.map((f) => ({ provider: f.provider, trade: f.payload as Trade })), st.order, missing)
+    return { _tag: "Merged", ...closed, sourceProviders: sources, missing, payload }
   }
 }
 
@@ -328,7 +364,8 @@ const trusted = true
 
 /** Venues' tickers, in configuration order (non-empty) -> consolidated best bid/offer. */
 export const mergeTickers = (
-  quotes: ReadonlyArray<{ readonly provider: string; readonly ticker: Ticker }>
+  quotes: ReadonlyArray<{ readonly provider: string; readonly ticker: Ticker }>,
+  missing: ReadonlyArray<string> = []
 ): MergedTicker => {
   let bid = quotes[0]!
   let ask = quotes[0]!
@@ -349,7 +386,8 @@ export const mergeTickers = (
         askPrice: q.ticker.askPrice,
         askQty: q.ticker.askQty
       }, trusted)
-    )
+    ),
+    missing
   }, trusted)
 }
 
@@ -398,23 +436,27 @@ const aggregate = (
 
 /** Venues' book snapshots, in configuration order -> levels aggregated by price with per-venue quantities. */
 export const mergeBooks = (
-  books: ReadonlyArray<{ readonly provider: string; readonly book: BookSnapshot }>
+  books: ReadonlyArray<{ readonly provider: string; readonly book: BookSnapshot }>,
+  missing: ReadonlyArray<string> = []
 ): MergedBook =>
   new MergedBook({
     bids: aggregate(books.map((b) => ({ provider: b.provider, levels: b.book.bids })), true),
-    asks: aggregate(books.map((b) => ({ provider: b.provider, levels: b.book.asks })), false)
+    asks: aggregate(books.map((b) => ({ provider: b.provider, levels: b.book.asks })), false),
+    missing
   }, trusted)
 
 /** Venues' trades, in arrival order -> all trades in exchange-time order (ties: provider order, then arrival). */
 export const mergeTrades = (
   trades: ReadonlyArray<{ readonly provider: string; readonly trade: Trade }>,
-  providerOrder: ReadonlyMap<string, number>
+  providerOrder: ReadonlyMap<string, number>,
+  missing: ReadonlyArray<string> = []
 ): MergedTrades => {
   const sorted = [...trades].sort((a, b) =>
     a.trade.exchangeTs - b.trade.exchangeTs ||
     (providerOrder.get(a.provider) ?? 0) - (providerOrder.get(b.provider) ?? 0)
   )
   return new MergedTrades({
-    trades: sorted.map((t) => new VenueTrade({ provider: t.provider, trade: t.trade }, trusted))
+    trades: sorted.map((t) => new VenueTrade({ provider: t.provider, trade: t.trade }, trusted)),
+    missing
   }, trusted)
 }
