@@ -55,7 +55,7 @@ export interface ConsumerSpec<E = never> {
 }
 
 /** A lambda call ran past its consumer's `eventTimeout` and was interrupted. */
-export class LambdaTimedOut extends Data.TaggedError("LambdaTimedOut")<{
+class LambdaTimedOut extends Data.TaggedError("LambdaTimedOut")<{
   readonly consumerId: string
   readonly traceId: string
   readonly kind: EventKind

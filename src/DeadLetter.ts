@@ -31,7 +31,7 @@ export interface DeadLetterSettings {
   readonly maxRawLength: number
 }
 
-export const defaultDeadLetterSettings: DeadLetterSettings = { capacity: 1_024, maxRawLength: 16_384 }
+const defaultDeadLetterSettings: DeadLetterSettings = { capacity: 1_024, maxRawLength: 16_384 }
 
 export class DeadLetterConfig extends Context.Tag("meltica/DeadLetterConfig")<DeadLetterConfig, DeadLetterSettings>() {}
 

@@ -54,7 +54,7 @@ export interface DispatcherSettings {
   readonly latencySampleEvery: number
 }
 
-export const defaultDispatcherSettings: DispatcherSettings = {
+const defaultDispatcherSettings: DispatcherSettings = {
   latenessMs: 50,
   reorderBuffer: 1_024,
   jumpWindow: 100_000,

@@ -23,14 +23,6 @@ export class UseAfterRecycle extends Data.TaggedError("UseAfterRecycle")<{
   }
 }
 
-/** A consumer's lambda failed or died on an event: the context an operator needs. */
-export class ConsumerFailure extends Data.TaggedError("ConsumerFailure")<{
-  readonly consumerId: string
-  readonly traceId: string
-  readonly kind: EventKind
-  readonly cause: unknown
-}> {}
-
 /** A consumer id that has no mailbox on the bus. */
 export class UnknownConsumer extends Data.TaggedError("UnknownConsumer")<{
   readonly consumerId: string

@@ -210,7 +210,3 @@ export const constructors: { readonly [K in PoolType]: new() => PooledByType[K] 
   MergedEvent,
   ExecReport
 }
-
-/** The stream key that orders events: (provider, symbol, kind). */
-export const streamKey = (e: AnyEvent): string =>
-  e._pool === "MergedEvent" ? `merged|${e.symbol}|${e.kind}` : `${e.provider}|${e.symbol}|${e.kind}`

@@ -6,7 +6,7 @@ import { cpus, totalmem } from "node:os"
 
 import { decimal, Ticker } from "../../schema/Event.js"
 
-export const wantsJson = process.argv.includes("--json")
+const wantsJson = process.argv.includes("--json")
 
 /** A numeric command-line option: `--name value`. */
 export const arg = (name: string, fallback: number): number => {
@@ -26,7 +26,7 @@ export const benchTicker = Ticker.make({
 export const machine = (): string =>
   `${cpus()[0]?.model ?? "unknown cpu"} x${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`
 
-export const gc = (): void => {
+const gc = (): void => {
   const g = (globalThis as { gc?: () => void }).gc
   if (g === undefined) throw new Error("run with node --expose-gc")
   g()

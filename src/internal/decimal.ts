@@ -35,18 +35,8 @@ export const dec = (s: string): Dec => new Dec(s)
 /** A decimal.js value as a canonical `Decimal` string: plain notation, no trailing zeros. */
 export const toDecimal = (d: Dec): Decimal => d.toFixed() as Decimal
 
-/** Sum of exact decimal strings, as a `Decimal`. */
-export const sum = (values: Iterable<string>): Decimal => {
-  let acc = ZERO
-  for (const v of values) acc = acc.plus(v)
-  return toDecimal(acc)
-}
-
 /** Numeric comparison of two decimal strings: -1, 0 or 1. */
 export const compare = (a: string, b: string): -1 | 0 | 1 => new Dec(a).comparedTo(b) as -1 | 0 | 1
-
-/** True when the decimal string is strictly greater than zero. */
-export const isPositive = (s: string): boolean => new Dec(s).gt(0)
 
 /** True when the decimal string is zero ("0", "0.000", "-0"). */
 export const isZero = (s: string): boolean => new Dec(s).isZero()
@@ -60,7 +50,7 @@ const ZERO_TEXT = /^0(?:\.0+)?$/
 export const isZeroDecimal = (s: string): boolean => ZERO_TEXT.test(s)
 
 /** Why `u` is not a `Decimal` (a plain string test, no Schema machinery), or undefined when it is one. */
-export const decimalProblem = (u: unknown): string | undefined =>
+const decimalProblem = (u: unknown): string | undefined =>
   typeof u !== "string"
     ? `expected a decimal string, got ${u === null ? "null" : Array.isArray(u) ? "an array" : typeof u}`
     : DECIMAL_PATTERN.test(u)

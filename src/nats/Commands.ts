@@ -58,7 +58,7 @@ export const commandMsgId = (command: ControlCommand): string =>
     : digestId("cmd", command.consumerId, command.commandId)
 
 /** Commands that change the routing table: an operator's only. */
-export const isRoutingCommand = (command: ControlCommand): boolean =>
+const isRoutingCommand = (command: ControlCommand): boolean =>
   command._tag === "StageRouting" || command._tag === "FlipRouting"
 
 /** The subject a command is sent on: the operator's for routing commands, else its consumer's. */

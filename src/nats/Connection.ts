@@ -110,7 +110,7 @@ const readFile = (what: string, file: string): Effect.Effect<Uint8Array, string>
   })
 
 /** The client's connection options for `auth`: secrets read now, by reference. */
-export const authOptions = (auth: NatsAuth | undefined): Effect.Effect<Partial<NodeConnectionOptions>, string> =>
+const authOptions = (auth: NatsAuth | undefined): Effect.Effect<Partial<NodeConnectionOptions>, string> =>
   Effect.gen(function*() {
     if (auth === undefined) return {}
     const out: { -readonly [K in keyof NodeConnectionOptions]?: NodeConnectionOptions[K] } = {
@@ -137,7 +137,7 @@ export const authOptions = (auth: NatsAuth | undefined): Effect.Effect<Partial<N
     return out
   })
 
-export const defaultNatsSettings: NatsSettings = {
+const defaultNatsSettings: NatsSettings = {
   servers: ["nats://127.0.0.1:4222"],
   name: "meltica",
   reconnectTimeWaitMs: 250,

@@ -42,11 +42,11 @@ import { criticalStream, ensureStream, untilReady } from "./Streams.js"
 import { CRITICAL_STREAM, criticalDurable, criticalSubject } from "./Subjects.js"
 
 /** The consumer a critical event is for. */
-export const criticalOwner = (e: AnyEvent): string | undefined =>
+const criticalOwner = (e: AnyEvent): string | undefined =>
   (e.payload as { readonly consumerId?: string } | undefined)?.consumerId
 
 /** The `Nats-Msg-Id` of a critical event: the same event always gets the same id. */
-export const criticalId = (e: AnyEvent): string | undefined => {
+const criticalId = (e: AnyEvent): string | undefined => {
   const p = e.payload as
     | { readonly _tag: string; readonly consumerId: string; readonly commandId?: string; readonly clientOrderId?: string; readonly reportSeq?: number }
     | undefined
@@ -70,7 +70,7 @@ export const criticalId = (e: AnyEvent): string | undefined => {
  * limit, a subject no stream holds). Timeouts, no responders and a lost
  * connection are transient.
  */
-export const isPermanentPublishFailure = (u: unknown): boolean => {
+const isPermanentPublishFailure = (u: unknown): boolean => {
   if (!(u instanceof Error)) return false
   // by name and shape: the client's error classes, whichever of its builds threw them
   if (typeof (u as { readonly status?: unknown }).status === "number" && u.name.endsWith("ApiError")) {
@@ -128,7 +128,7 @@ export interface CriticalPublisherStats {
 }
 
 /** How long an unpublishable critical event keeps the feed not ready. */
-export const UNPUBLISHABLE_READINESS_MS = 60_000
+const UNPUBLISHABLE_READINESS_MS = 60_000
 
 export class CriticalPublisher extends Effect.Service<CriticalPublisher>()("meltica/nats/CriticalPublisher", {
   effect: Effect.gen(function*() {

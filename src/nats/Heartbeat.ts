@@ -35,7 +35,7 @@ export interface HeartbeatSettings {
   readonly stallAfterMs: number
 }
 
-export const defaultHeartbeatSettings: HeartbeatSettings = {
+const defaultHeartbeatSettings: HeartbeatSettings = {
   intervalMs: 1_000,
   staleAfterMs: 5_000,
   stallAfterMs: 10_000
@@ -49,7 +49,7 @@ export class HeartbeatConfig extends Context.Tag("meltica/nats/HeartbeatConfig")
 const Name = Schema.String.pipe(Schema.maxLength(128))
 
 /** A feed's heartbeat for one provider, as it goes on the wire (JSON). */
-export class FeedHeartbeat extends Schema.Class<FeedHeartbeat>("FeedHeartbeat")({
+class FeedHeartbeat extends Schema.Class<FeedHeartbeat>("FeedHeartbeat")({
   provider: Name,
   epoch: Name,
   symbols: Schema.Array(Name).pipe(Schema.maxItems(1_024)),

@@ -40,7 +40,7 @@ export interface MarketPublisherStats {
 }
 
 /** A feed run's epoch: its start time and a random part, unique per process run. */
-export const makeEpoch = (nowMs: number): string => `${nowMs.toString(36)}-${randomBytes(6).toString("hex")}`
+const makeEpoch = (nowMs: number): string => `${nowMs.toString(36)}-${randomBytes(6).toString("hex")}`
 
 export class MarketPublisher extends Effect.Service<MarketPublisher>()("meltica/nats/MarketPublisher", {
   effect: Effect.gen(function*() {

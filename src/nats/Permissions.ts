@@ -87,7 +87,7 @@ const streamInfo = [`${API}.STREAM.INFO.${CRITICAL_STREAM}`, `${API}.STREAM.INFO
 
 const inbox = (user: string): string => `${inboxPrefixOf({ user })}.>`
 
-export const feedPermissions = (user: string): Permissions => {
+const feedPermissions = (user: string): Permissions => {
   const kv = `KV_${PAPER_BUCKET}`
   return {
     publish: [
@@ -111,12 +111,12 @@ export const feedPermissions = (user: string): Permissions => {
   }
 }
 
-export const strategyPermissions = (user: string, consumers: ReadonlyArray<string>): Permissions => ({
+const strategyPermissions = (user: string, consumers: ReadonlyArray<string>): Permissions => ({
   publish: [...consumers.map(commandSubject), ...streamInfo, ...consumers.flatMap(criticalReader)],
   subscribe: [`${MARKET_PREFIX}.>`, HEARTBEAT_SUBJECTS, inbox(user)]
 })
 
-export const operatorPermissions = (user: string, id: string): Permissions => ({
+const operatorPermissions = (user: string, id: string): Permissions => ({
   publish: [operatorSubject(id), ...streamInfo, ...criticalReader(id)],
   subscribe: [inbox(user)]
 })

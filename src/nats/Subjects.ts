@@ -37,7 +37,7 @@ export const token = (name: string): string => {
 
 const MERGED = "merged"
 export const MARKET_PREFIX = "md"
-export const MERGED_PREFIX = `${MARKET_PREFIX}.${MERGED}.`
+const MERGED_PREFIX = `${MARKET_PREFIX}.${MERGED}.`
 
 const providerToken = (provider: string): string => (provider === MERGED ? `~${MERGED}` : token(provider))
 
@@ -59,8 +59,8 @@ export const isMergedSubject = (subject: string): boolean => subject.startsWith(
 export const CRITICAL_PREFIX = "critical"
 export const criticalSubject = (consumerId: string): string => `${CRITICAL_PREFIX}.${token(consumerId)}`
 
-export const COMMANDS_PREFIX = "control.commands"
-export const OPERATOR_PREFIX = "control.operator"
+const COMMANDS_PREFIX = "control.commands"
+const OPERATOR_PREFIX = "control.operator"
 /** Every control subject: what the commands stream holds and the feed's durable consumer takes. */
 export const CONTROL_SUBJECTS = "control.>"
 

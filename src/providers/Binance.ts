@@ -36,14 +36,14 @@ import { defaultMaxFrameBytes, restSnapshotBytes, SafeInteger } from "./internal
 import type { VenueRuntime } from "./internal/venue.js"
 import { limitBody, makeVenueProvider } from "./internal/venue.js"
 
-export const BINANCE_WS_URL = "wss://stream.binance.com:9443"
-export const BINANCE_REST_URL = "https://api.binance.com"
+const BINANCE_WS_URL = "wss://stream.binance.com:9443"
+const BINANCE_REST_URL = "https://api.binance.com"
 
 /** [price, quantity]; a quantity of zero removes the level (diffs only). */
 const DiffLevels = tupleLevels("levels", { zeroQty: true })
 const SnapshotLevels = tupleLevels("levels", { zeroQty: false })
 
-export const DepthUpdate = Schema.Struct({
+const DepthUpdate = Schema.Struct({
   e: Schema.Literal("depthUpdate"),
   E: SafeInteger,
   s: Schema.String,
@@ -52,9 +52,9 @@ export const DepthUpdate = Schema.Struct({
   b: DiffLevels,
   a: DiffLevels
 })
-export type DepthUpdate = typeof DepthUpdate.Type
+type DepthUpdate = typeof DepthUpdate.Type
 
-export const TradeMessage = Schema.Struct({
+const TradeMessage = Schema.Struct({
   e: Schema.Literal("trade"),
   E: SafeInteger,
   s: Schema.String,
@@ -66,7 +66,7 @@ export const TradeMessage = Schema.Struct({
   m: Schema.Boolean
 })
 
-export const BookTickerMessage = Schema.Struct({
+const BookTickerMessage = Schema.Struct({
   u: SafeInteger,
   s: Schema.String,
   b: PositiveDecimal,
@@ -75,7 +75,7 @@ export const BookTickerMessage = Schema.Struct({
   A: Decimal
 })
 
-export const DepthSnapshot = Schema.Struct({
+const DepthSnapshot = Schema.Struct({
   lastUpdateId: SafeInteger,
   bids: SnapshotLevels,
   asks: SnapshotLevels
@@ -86,7 +86,7 @@ const decodeTrade = Schema.decodeUnknownEither(TradeMessage)
 const decodeBookTicker = Schema.decodeUnknownEither(BookTickerMessage)
 const decodeSnapshot = Schema.decodeUnknownEither(Schema.parseJson(DepthSnapshot))
 
-export const binanceSymbol = (config: BinanceConfig, canonical: string): string =>
+const binanceSymbol = (config: BinanceConfig, canonical: string): string =>
   config.symbolMap[canonical] ?? canonical.replace("-", "").toUpperCase()
 
 export const makeBinance = (

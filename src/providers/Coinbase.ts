@@ -34,7 +34,7 @@ import { defaultMaxFrameBytes, SafeInteger } from "./internal/feed.js"
 import type { VenueRuntime } from "./internal/venue.js"
 import { makeVenueProvider } from "./internal/venue.js"
 
-export const COINBASE_WS_URL = "wss://advanced-trade-ws.coinbase.com"
+const COINBASE_WS_URL = "wss://advanced-trade-ws.coinbase.com"
 
 const Envelope = {
   timestamp: Schema.String,
@@ -56,7 +56,7 @@ const Updates = levelArray<Update>("updates", (u) => {
   return levelProblem(u.price_level, u.new_quantity, true)
 })
 
-export const L2Message = Schema.Struct({
+const L2Message = Schema.Struct({
   channel: Schema.Literal("l2_data"),
   ...Envelope,
   events: Schema.Array(Schema.Struct({
@@ -67,7 +67,7 @@ export const L2Message = Schema.Struct({
   }))
 })
 
-export const TradesMessage = Schema.Struct({
+const TradesMessage = Schema.Struct({
   channel: Schema.Literal("market_trades"),
   ...Envelope,
   events: Schema.Array(Schema.Struct({
@@ -83,7 +83,7 @@ export const TradesMessage = Schema.Struct({
   }))
 })
 
-export const TickerMessage = Schema.Struct({
+const TickerMessage = Schema.Struct({
   channel: Schema.Literal("ticker"),
   ...Envelope,
   events: Schema.Array(Schema.Struct({
@@ -102,7 +102,7 @@ const decodeL2 = Schema.decodeUnknownEither(L2Message)
 const decodeTrades = Schema.decodeUnknownEither(TradesMessage)
 const decodeTicker = Schema.decodeUnknownEither(TickerMessage)
 
-export const coinbaseSymbol = (config: CoinbaseConfig, canonical: string): string => config.symbolMap[canonical] ?? canonical
+const coinbaseSymbol = (config: CoinbaseConfig, canonical: string): string => config.symbolMap[canonical] ?? canonical
 
 export const makeCoinbase = (
   config: CoinbaseConfig,

@@ -39,7 +39,7 @@ import { defaultMaxFrameBytes } from "./internal/feed.js"
 import type { VenueRuntime } from "./internal/venue.js"
 import { makeVenueProvider } from "./internal/venue.js"
 
-export const KRAKEN_WS_URL = "wss://ws.kraken.com/v2"
+const KRAKEN_WS_URL = "wss://ws.kraken.com/v2"
 
 /** Numbers arrive as the exact strings the venue wrote; the checksum is a CRC32. */
 const Checksum = Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 0xffff_ffff))
@@ -47,22 +47,22 @@ const Checksum = Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 0x
 const Levels = levelArray<{ readonly price: Decimal; readonly qty: Decimal }>("levels", (u) =>
   isRecord(u) ? levelProblem(u.price, u.qty, true) : "expected {price, qty}")
 
-export const BookData = Schema.Struct({
+const BookData = Schema.Struct({
   symbol: Schema.String,
   bids: Levels,
   asks: Levels,
   checksum: Checksum,
   timestamp: Schema.optional(Schema.String)
 })
-export type BookData = typeof BookData.Type
+type BookData = typeof BookData.Type
 
-export const BookMessage = Schema.Struct({
+const BookMessage = Schema.Struct({
   channel: Schema.Literal("book"),
   type: Schema.Literal("snapshot", "update"),
   data: Schema.Array(BookData)
 })
 
-export const TradeMessage = Schema.Struct({
+const TradeMessage = Schema.Struct({
   channel: Schema.Literal("trade"),
   type: Schema.Literal("snapshot", "update"),
   data: Schema.Array(Schema.Struct({
@@ -75,7 +75,7 @@ export const TradeMessage = Schema.Struct({
   }))
 })
 
-export const TickerMessage = Schema.Struct({
+const TickerMessage = Schema.Struct({
   channel: Schema.Literal("ticker"),
   type: Schema.Literal("snapshot", "update"),
   data: Schema.Array(Schema.Struct({
@@ -95,7 +95,7 @@ const decodeTicker = Schema.decodeUnknownEither(TickerMessage)
 /** Exact parse: every JSON number becomes its source text. */
 export const parseKraken = (text: string) => parseJson(text, (t) => parseLossless(t, null, (n: string) => n))
 
-export const krakenSymbol = (config: KrakenConfig, canonical: string): string =>
+const krakenSymbol = (config: KrakenConfig, canonical: string): string =>
   config.symbolMap[canonical] ?? canonical.replace("-", "/")
 
 const toLevels = (ls: ReadonlyArray<{ readonly price: string; readonly qty: string }>): Array<BookLevel> =>

@@ -34,8 +34,8 @@ import { defaultMaxFrameBytes, restSnapshotBytes, SafeInteger } from "./internal
 import type { VenueRuntime } from "./internal/venue.js"
 import { limitBody, makeVenueProvider } from "./internal/venue.js"
 
-export const OKX_WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
-export const OKX_REST_URL = "https://www.okx.com"
+const OKX_WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
+const OKX_REST_URL = "https://www.okx.com"
 
 /** [price, size, deprecated, orders]; a size of zero removes the level (updates only). */
 const Levels = tupleLevels("levels", { zeroQty: true, extra: true })
@@ -55,18 +55,18 @@ const bookData = (levels: typeof Levels) =>
     seqId: Schema.optional(SafeInteger)
   })
 
-export const BookData = bookData(Levels)
-export type BookData = typeof BookData.Type
+const BookData = bookData(Levels)
+type BookData = typeof BookData.Type
 
 const Arg = Schema.Struct({ channel: Schema.String, instId: Schema.String })
 
-export const BookMessage = Schema.Struct({
+const BookMessage = Schema.Struct({
   arg: Arg,
   action: Schema.Literal("snapshot", "update"),
   data: Schema.Array(BookData)
 })
 
-export const TradesMessage = Schema.Struct({
+const TradesMessage = Schema.Struct({
   arg: Arg,
   data: Schema.Array(Schema.Struct({
     instId: Schema.String,
@@ -78,7 +78,7 @@ export const TradesMessage = Schema.Struct({
   }))
 })
 
-export const TickersMessage = Schema.Struct({
+const TickersMessage = Schema.Struct({
   arg: Arg,
   data: Schema.Array(Schema.Struct({
     instId: Schema.String,
@@ -90,7 +90,7 @@ export const TickersMessage = Schema.Struct({
   }))
 })
 
-export const RestBooks = Schema.Struct({
+const RestBooks = Schema.Struct({
   code: Schema.String,
   msg: Schema.optional(Schema.String),
   /** A REST snapshot: every level has a size. */
@@ -102,7 +102,7 @@ const decodeTrades = Schema.decodeUnknownEither(TradesMessage)
 const decodeTickers = Schema.decodeUnknownEither(TickersMessage)
 const decodeRest = Schema.decodeUnknownEither(Schema.parseJson(RestBooks))
 
-export const okxSymbol = (config: OkxConfig, canonical: string): string => config.symbolMap[canonical] ?? canonical
+const okxSymbol = (config: OkxConfig, canonical: string): string => config.symbolMap[canonical] ?? canonical
 
 export const makeOkx = (
   config: OkxConfig,

@@ -45,7 +45,7 @@ export interface Instrument {
   readonly maxQty: number
 }
 
-export const instruments: Readonly<Record<string, Instrument>> = {
+const instruments: Readonly<Record<string, Instrument>> = {
   "BTC-USDT": { startTicks: 6_500_000, priceDp: 2, qtyDp: 5, minQty: 50, maxQty: 150_000 },
   "BTC-USD": { startTicks: 6_500_000, priceDp: 2, qtyDp: 5, minQty: 50, maxQty: 150_000 },
   "ETH-USDT": { startTicks: 320_000, priceDp: 2, qtyDp: 4, minQty: 10, maxQty: 400_000 },

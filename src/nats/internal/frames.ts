@@ -29,11 +29,11 @@ export const encodeEvent = (e: AnyEvent): Either.Either<string, string> =>
   })
 
 /** The longest frame decoded (the NATS server's default max payload, 1 MiB). */
-export const MAX_FRAME_LENGTH = 1_048_576
+const MAX_FRAME_LENGTH = 1_048_576
 /** The deepest nesting in a frame (a merged book, the deepest event, needs 6). */
-export const MAX_FRAME_DEPTH = 32
+const MAX_FRAME_DEPTH = 32
 /** The characters of a malformed frame kept with its error. */
-export const MAX_RAW_KEPT = 4_096
+const MAX_RAW_KEPT = 4_096
 
 const rawKept = (text: string) => (text.length > MAX_RAW_KEPT ? text.slice(0, MAX_RAW_KEPT) : text)
 

@@ -7,7 +7,7 @@
 import type { Either, ParseResult } from "effect"
 import { Effect } from "effect"
 import type { BookIntegrityError, BookLevel } from "../../OrderBook.js"
-import { deltaPayload, krakenChecksum, OrderBook, staleReason, staleSnapshot } from "../../OrderBook.js"
+import { deltaPayload, OrderBook, staleReason, staleSnapshot } from "../../OrderBook.js"
 import type { ProviderStatus } from "../../Provider.js"
 import type { Counters } from "./feed.js"
 import type { VenueRuntime } from "./venue.js"
@@ -247,8 +247,6 @@ export const makeRestSync = <D, S>(options: {
 
 export const levels = (pairs: ReadonlyArray<readonly [string, string, ...Array<unknown>]>): Array<BookLevel> =>
   pairs.map((p) => ({ price: p[0], qty: p[1] }))
-
-export { krakenChecksum }
 
 /** Parses JSON (with `JSON.parse` unless told otherwise), or says why not. */
 export const parseJson = (

@@ -26,7 +26,7 @@ import type { Counters } from "./feed.js"
 import { redactUrls } from "../../internal/redact.js"
 
 /** The connection ended: closed by the venue, dropped, or never opened. */
-export class ConnectionLost extends Data.TaggedError("ConnectionLost")<{
+class ConnectionLost extends Data.TaggedError("ConnectionLost")<{
   readonly provider: string
   readonly url: string
   readonly reason: string
@@ -37,7 +37,7 @@ export class ConnectionLost extends Data.TaggedError("ConnectionLost")<{
 }
 
 /** Nothing arrived for too long: the connection is replaced. */
-export class FeedStalled extends Data.TaggedError("FeedStalled")<{
+class FeedStalled extends Data.TaggedError("FeedStalled")<{
   readonly provider: string
   readonly url: string
   readonly silentMs: number

@@ -33,7 +33,7 @@ export const SafeInteger = Schema.Number.pipe(
  * is not. Cheap for ordinary frames: a UTF-16 unit is at most 3 UTF-8 bytes,
  * so only a frame longer than a third of the limit is measured.
  */
-export const frameTooLarge = (data: string, limit: number): number | undefined => {
+const frameTooLarge = (data: string, limit: number): number | undefined => {
   if (data.length * 3 <= limit) return undefined
   const bytes = Buffer.byteLength(data, "utf8")
   return bytes > limit ? bytes : undefined
@@ -45,13 +45,13 @@ export const frameTooLarge = (data: string, limit: number): number | undefined =
  * can overflow the stack later (formatting a decode error of a value nested
  * 10,000 deep does).
  */
-export const MAX_FRAME_DEPTH = 16
+const MAX_FRAME_DEPTH = 16
 
 /**
  * True when the JSON text nests arrays and objects deeper than `max`. One
  * scan without recursion, strings skipped (escapes included).
  */
-export const nestedTooDeep = (text: string, max: number = MAX_FRAME_DEPTH): boolean => {
+const nestedTooDeep = (text: string, max: number = MAX_FRAME_DEPTH): boolean => {
   let depth = 0
   let inString = false
   for (let i = 0; i < text.length; i++) {
@@ -103,7 +103,7 @@ export const defaultMaxFrameBytes = {
 export const restSnapshotBytes = (levels: number): number => levels * 2 * 64
 
 /** Refused frames are logged at most once per this interval per provider; the line counts the ones not logged. */
-export const MALFORMED_LOG_INTERVAL_MS = 1_000
+const MALFORMED_LOG_INTERVAL_MS = 1_000
 /** Characters of a refused frame (and of the reason's detail) that a log line shows. */
 export const MALFORMED_LOG_CHARS = 256
 

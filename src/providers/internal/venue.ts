@@ -83,7 +83,7 @@ export interface VenuePlatform {
   readonly webSocket: Context.Tag.Service<typeof WebSocketConstructor>
 }
 
-export const runVenue = (
+const runVenue = (
   spec: VenueSpec,
   services: FeedServices,
   platform: VenuePlatform,

@@ -10,7 +10,7 @@ import { exited } from "./server.js"
 
 export class NotYet extends Data.TaggedError("NotYet")<{ readonly what: string; readonly log: string }> {}
 
-export const PREFIX = "@@ "
+const PREFIX = "@@ "
 
 export interface Child {
   readonly lines: Array<string>

@@ -11,9 +11,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Data, Effect, Schedule } from "effect"
 
-export class ServerNotReady extends Data.TaggedError("ServerNotReady")<{ readonly log: string }> {}
+class ServerNotReady extends Data.TaggedError("ServerNotReady")<{ readonly log: string }> {}
 
-export const freePort = Effect.async<number>((resume) => {
+const freePort = Effect.async<number>((resume) => {
   const srv = createServer()
   srv.listen(0, "127.0.0.1", () => {
     const addr = srv.address()
