@@ -14,7 +14,7 @@
  * costs memory only for what is returned to it (it is pre-warmed with a few
  * hundred objects), so a capacity sized for the worst case costs nothing in
  * the common case. A deployment with more consumers or larger lanes sizes
- * `pool.capacity.Event` the same way; `Metrics.ts` warns when the pool falls
+ * `pool.capacity.Event` the same way; `Status.ts` warns when the pool falls
  * back to the heap for several samples in a row.
  */
 export const DEFAULT_MARKET_LANE = 4_096

@@ -7,7 +7,7 @@
  * due: at most one per pool type per `intervalMs` (the log is rate-limited,
  * the count of warnings is kept).
  *
- * Pure and synchronous: time and totals are arguments; `Metrics.ts` feeds it
+ * Pure and synchronous: time and totals are arguments; `Status.ts` feeds it
  * one sample per second.
  */
 export interface HeapFallbackWarning {
