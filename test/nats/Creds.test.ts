@@ -26,7 +26,7 @@ import {
   type User
 } from "@nats-io/jwt"
 import { Context, Effect, Either, Layer, Logger, Schedule } from "effect"
-import { mkdtempSync, statSync, writeFileSync } from "node:fs"
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseText, summary, validate } from "../../src/Config.js"
@@ -125,6 +125,7 @@ describe(".creds authentication (JWT accounts) against nats-server in operator m
     return Effect.gen(function*() {
       const p = yield* pki
       const dir = mkdtempSync(join(tmpdir(), "meltica-creds-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))) // seeds included
       const write = (name: string, content: string | Uint8Array, mode = 0o600) => {
         const path = join(dir, name)
         writeFileSync(path, content, { mode })
