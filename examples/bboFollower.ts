@@ -91,8 +91,8 @@ export const makeBboFollower = (id: string, options: BboFollowerOptions) => {
           state = { ...state, subscribed: true }
           return Effect.void
         }
-        state = { ...state, rejections: [...state.rejections, result.reason ?? "rejected"] }
-        return ctx.log(event, "merged subscription rejected", { reason: result.reason })
+        state = { ...state, rejections: [...state.rejections, result.rejection?.message ?? "rejected"] }
+        return ctx.log(event, "merged subscription rejected", { rejection: result.rejection?._tag })
       }
       return Effect.void
     }

@@ -139,8 +139,8 @@ export const makePaperTrader = (id: string, options: PaperTraderOptions) => {
       if (event.kind === "control_result" && event._pool === "Event" && event.payload?._tag === "control_result") {
         const result = event.payload
         if (result.outcome === "rejected") {
-          s = { ...s, rejections: [...s.rejections, `${result.command}: ${result.reason ?? "rejected"}`] }
-          return ctx.log(event, "command rejected", { command: result.command, reason: result.reason })
+          s = { ...s, rejections: [...s.rejections, `${result.command}: ${result.rejection?._tag ?? "rejected"}`] }
+          return ctx.log(event, "command rejected", { command: result.command, rejection: result.rejection?.message })
         }
       }
       return Effect.void

@@ -15,7 +15,8 @@ import { ControlPlane, Topology } from "../src/ControlPlane.js"
 import { DeadLetter, type DeadLetterSettings } from "../src/DeadLetter.js"
 import { Dispatcher } from "../src/Dispatcher.js"
 import { PaperStore } from "../src/execution/PaperStore.js"
-import { ExecReportSink, ExecutionVenue } from "../src/ExecutionVenue.js"
+import * as PaperVenue from "../src/execution/Paper.js"
+import { ExecReportSink } from "../src/ExecutionVenue.js"
 import { Orchestrator, OrchestratorConfig, type OrchestratorSettings } from "../src/Orchestrator.js"
 import { type CoreOptions, layerCore } from "./Core.js"
 
@@ -46,7 +47,7 @@ export const controlAndOrchestration = (
     Layer.provideMerge(Topology.layer(options.symbols, options.providers)),
     Layer.provideMerge(Orchestrator.DefaultWithoutDependencies),
     Layer.provideMerge(OrchestratorConfig.layer(options.orchestrator)),
-    Layer.provideMerge(ExecutionVenue.layerPaperStored({ symbols: options.symbols })),
+    Layer.provideMerge(PaperVenue.layerStored({ symbols: options.symbols })),
     Layer.provideMerge(reportsToDispatcher)
   )
 

@@ -25,7 +25,7 @@ import {
   OrderType,
   Side
 } from "./Event.js"
-import { InvalidCommand } from "./Errors.js"
+import { InvalidCommand, MAX_ALSO, type Rejection, UnknownSymbol, UnknownVenue } from "./Rejection.js"
 import DecimalJs from "decimal.js"
 
 /** The version of the control contract. Bumped on any incompatible change. */
@@ -530,36 +530,62 @@ export interface ValidationContext {
 }
 
 /**
+ * A command refused with its reasons as tagged values: the first one, and the
+ * others (at most `MAX_ALSO`; `dropped` counts any beyond).
+ */
+export interface CommandRejected {
+  readonly commandId: string
+  readonly command: string
+  readonly consumerId: string
+  readonly rejection: Rejection
+  readonly also: ReadonlyArray<Rejection>
+  readonly dropped: number
+}
+
+/** The rejection of a command that did not decode: its one reason. */
+export const rejectedAsInvalid = (invalid: InvalidCommand): CommandRejected => ({
+  commandId: invalid.commandId,
+  command: invalid.command,
+  consumerId: invalid.consumerId,
+  rejection: invalid,
+  also: [],
+  dropped: 0
+})
+
+/**
  * The semantic checks a schema cannot make: every symbol and every provider a
- * command names must be known to the gateway. All problems are listed in the
- * reason, not just the first.
+ * command names must be known to the gateway (`UnknownSymbol`,
+ * `UnknownVenue`). All problems are reported, not just the first.
  */
 export const validateCommand = (
   cmd: ControlCommand,
   ctx: ValidationContext
-): Either.Either<ControlCommand, InvalidCommand> => {
-  const problems: Array<string> = []
-  const symbol = (s: string, where: string) => {
-    if (!ctx.knownSymbols.has(s)) problems.push(`unknown symbol ${JSON.stringify(s)}${where}`)
+): Either.Either<ControlCommand, CommandRejected> => {
+  const problems: Array<Rejection> = []
+  const symbol = (s: string) => {
+    if (!ctx.knownSymbols.has(s)) problems.push(new UnknownSymbol({ symbol: s }))
   }
-  const providers = (ps: ReadonlyArray<string>, where: string) => {
-    for (const p of ps) if (!ctx.knownProviders.has(p)) problems.push(`unknown provider ${JSON.stringify(p)}${where}`)
+  const providers = (ps: ReadonlyArray<string>, route?: string) => {
+    for (const p of ps) {
+      if (!ctx.knownProviders.has(p)) {
+        problems.push(new UnknownVenue({ venue: p, ...(route === undefined ? {} : { symbol: route }) }))
+      }
+    }
   }
   switch (cmd._tag) {
     case "Subscribe":
     case "Unsubscribe":
     case "SubmitOrder":
-      symbol(cmd.symbol, "")
+      symbol(cmd.symbol)
       break
     case "SubscribeMerged":
-      symbol(cmd.symbol, "")
-      providers(cmd.providers, "")
+      symbol(cmd.symbol)
+      providers(cmd.providers)
       break
     case "StageRouting":
       for (const r of cmd.routes) {
-        const where = ` in route ${r.symbol}`
-        symbol(r.symbol, "")
-        providers(r.providers, where)
+        symbol(r.symbol)
+        providers(r.providers, r.symbol)
       }
       break
     case "CancelOrder":
@@ -567,12 +593,13 @@ export const validateCommand = (
     case "FlipRouting":
       break
   }
-  return problems.length === 0 ? Either.right(cmd) : Either.left(
-    new InvalidCommand({
-      commandId: cmd.commandId,
-      command: cmd._tag,
-      consumerId: cmd.consumerId,
-      reason: joinProblems(problems)
-    })
-  )
+  const [first, ...rest] = problems
+  return first === undefined ? Either.right(cmd) : Either.left({
+    commandId: cmd.commandId,
+    command: cmd._tag,
+    consumerId: cmd.consumerId,
+    rejection: first,
+    also: rest.slice(0, MAX_ALSO),
+    dropped: Math.max(0, rest.length - MAX_ALSO)
+  })
 }

@@ -6,9 +6,27 @@
  * objects (`src/Event.ts`) that mirror these shapes field for field.
  */
 import { Schema } from "effect"
+import {
+  boundedArray,
+  boundedString,
+  MAX_BOOK_LEVELS,
+  MAX_ID_LENGTH,
+  MAX_NAME_LENGTH,
+  MAX_PROVIDERS,
+  MAX_REASON_LENGTH,
+  MAX_TRACE_ID_LENGTH,
+  MAX_TRADES
+} from "./Bounds.js"
+import { MAX_ALSO, RejectedAsText, Rejection } from "./Rejection.js"
 
-/** The version of the event contract. Bumped on any incompatible change. */
-export const EVENT_SCHEMA_VERSION = 1 as const
+/**
+ * The version of the event contract. Bumped on any incompatible change.
+ * 2: a ControlResult carries its rejection as a tagged value (`rejection`,
+ * `schema/Rejection.ts`) instead of a free-text `reason`.
+ */
+export const EVENT_SCHEMA_VERSION = 2 as const
+/** Every version still decoded: a version 1 frame's text reason becomes a `RejectedAsText`. */
+export const DECODED_EVENT_SCHEMA_VERSIONS = [1, 2] as const
 
 /**
  * An exact decimal, kept as the exchange's own string: prices and quantities
@@ -34,35 +52,17 @@ export const decimal = (s: string): Decimal => Decimal.make(s)
 // Bounds: every string and array on the wire has a documented maximum
 // ---------------------------------------------------------------------------
 
-/** Ids: commandId, consumerId, clientOrderId, orderId, tradeId, mergeId, feed epoch (UTF-16 code units). */
-export const MAX_ID_LENGTH = 128
-/** Trace ids (they embed an id and a prefix). */
-export const MAX_TRACE_ID_LENGTH = 256
-/** Names: symbols, providers, command names. */
-export const MAX_NAME_LENGTH = 64
-/** Free text: reasons, stale reasons. */
-export const MAX_REASON_LENGTH = 2_048
-/** Price levels per side of a book, snapshot or delta, venue or merged. */
-export const MAX_BOOK_LEVELS = 5_000
-/** Providers named by one event or command (merge sources, quotes, a route's providers). */
-export const MAX_PROVIDERS = 32
-/** Trades in one merged window. */
-export const MAX_TRADES = 10_000
-
-/**
- * A string of at most `max` characters. The message names the limit and the
- * length, never the value: a 300 KB id does not travel on into logs and replies.
- */
-export const boundedString = (name: string, max: number) =>
-  Schema.String.pipe(
-    Schema.filter((s) => s.length <= max || `${name} must be at most ${max} characters (got ${s.length})`)
-  )
-
-/** An array of at most `max` items; the message names the limit and the length, never the items. */
-export const boundedArray = <S extends Schema.Schema.Any>(item: S, name: string, max: number) =>
-  Schema.Array(item).pipe(
-    Schema.filter((xs) => xs.length <= max || `${name} must hold at most ${max} items (got ${xs.length})`)
-  )
+export {
+  boundedArray,
+  boundedString,
+  MAX_BOOK_LEVELS,
+  MAX_ID_LENGTH,
+  MAX_NAME_LENGTH,
+  MAX_PROVIDERS,
+  MAX_REASON_LENGTH,
+  MAX_TRACE_ID_LENGTH,
+  MAX_TRADES
+} from "./Bounds.js"
 
 const Id = (name: string) => boundedString(name, MAX_ID_LENGTH)
 const Name = (name: string) => boundedString(name, MAX_NAME_LENGTH)
@@ -171,14 +171,62 @@ export class ControlAckPayload extends Schema.TaggedClass<ControlAckPayload>()("
   appliesToVersion: Schema.Number
 }) {}
 
-export class ControlResultPayload extends Schema.TaggedClass<ControlResultPayload>()("control_result", {
-  commandId: Id("commandId"),
-  command: Name("command"),
-  consumerId: Id("consumerId"),
-  outcome: Schema.Literal("ok", "rejected"),
-  reason: Schema.optional(Reason("reason")),
-  detail: Schema.optional(Schema.Unknown)
-}) {}
+/**
+ * A command's outcome. `ok`, with an optional `detail` (the order, the new
+ * routing version); or `rejected`, with the `rejection` as a tagged value
+ * (one check on its `_tag` narrows it) and, when the command had several
+ * problems, the others in `also`. A rejected result always carries its
+ * rejection; an ok one never does.
+ */
+export class ControlResultPayload extends Schema.TaggedClass<ControlResultPayload>()(
+  "control_result",
+  Schema.Struct({
+    commandId: Id("commandId"),
+    command: Name("command"),
+    consumerId: Id("consumerId"),
+    outcome: Schema.Literal("ok", "rejected"),
+    rejection: Schema.optional(Rejection),
+    also: Schema.optional(boundedArray(Rejection, "also", MAX_ALSO)),
+    detail: Schema.optional(Schema.Unknown)
+  }).pipe(
+    Schema.filter((r) =>
+      r.outcome === "rejected"
+        ? r.rejection !== undefined || "a rejected result carries its rejection"
+        : (r.rejection === undefined && r.also === undefined) || "an ok result carries no rejection"
+    )
+  )
+) {}
+
+/**
+ * A ControlResult of version 1 of the contract (its reason as text), decoded
+ * into the current one: the text becomes a `RejectedAsText`. Decode only: the
+ * gateway writes version 2.
+ */
+export const ControlResultV1 = Schema.transform(
+  Schema.Struct({
+    _tag: Schema.Literal("control_result"),
+    commandId: Id("commandId"),
+    command: Name("command"),
+    consumerId: Id("consumerId"),
+    outcome: Schema.Literal("ok", "rejected"),
+    reason: Schema.optional(Reason("reason")),
+    detail: Schema.optional(Schema.Unknown)
+  }),
+  Schema.typeSchema(ControlResultPayload),
+  {
+    strict: true,
+    decode: ({ reason, ...v1 }) =>
+      ControlResultPayload.make({
+        ...v1,
+        ...(v1.outcome === "rejected" ? { rejection: new RejectedAsText({ text: reason ?? "rejected" }) } : {})
+      }),
+    encode: ({ also: _also, rejection, ...v2 }) => ({
+      ...v2,
+      ...(rejection === undefined ? {} : { reason: rejection.message.slice(0, MAX_REASON_LENGTH) })
+    })
+  }
+)
+
 
 export const MarketPayload = Schema.Union(Trade, Ticker, BookSnapshot, BookDelta)
 export type MarketPayload = typeof MarketPayload.Type
@@ -192,6 +240,9 @@ export const EventPayload = Schema.Union(
   ControlResultPayload
 )
 export type EventPayload = typeof EventPayload.Type
+
+/** The payloads of a version 1 event: the same, but a ControlResult's reason is text. */
+const EventPayloadV1 = Schema.Union(Trade, Ticker, BookSnapshot, BookDelta, ControlAckPayload, ControlResultV1)
 
 // ---------------------------------------------------------------------------
 // Merged payloads
@@ -255,7 +306,7 @@ export type MergedPayload = typeof MergedPayload.Type
 // ---------------------------------------------------------------------------
 
 const envelope = {
-  schemaVersion: Schema.Literal(EVENT_SCHEMA_VERSION),
+  schemaVersion: Schema.Literal(...DECODED_EVENT_SCHEMA_VERSIONS),
   traceId: boundedString("traceId", MAX_TRACE_ID_LENGTH),
   provider: Name("provider"),
   symbol: Name("symbol"),
@@ -270,11 +321,28 @@ const envelope = {
   routingVersion: Schema.NonNegativeInt
 }
 
-export const WireEvent = Schema.TaggedStruct("Event", {
-  ...envelope,
-  kind: EventKind,
-  payload: EventPayload
-}).pipe(Schema.filter((e) => e.kind === e.payload._tag || `kind ${e.kind} does not match payload ${e.payload._tag}`))
+const kindMatchesPayload = (e: { readonly kind: EventKind; readonly payload: { readonly _tag: string } }) =>
+  e.kind === e.payload._tag || `kind ${e.kind} does not match payload ${e.payload._tag}`
+
+/**
+ * An event, current or of version 1: the version says how its payload reads
+ * (a version 2 ControlResult must carry its rejection as a tagged value; a
+ * version 1 one has a text reason, decoded into a `RejectedAsText`).
+ */
+export const WireEvent = Schema.Union(
+  Schema.TaggedStruct("Event", {
+    ...envelope,
+    schemaVersion: Schema.Literal(EVENT_SCHEMA_VERSION),
+    kind: EventKind,
+    payload: EventPayload
+  }).pipe(Schema.filter(kindMatchesPayload)),
+  Schema.TaggedStruct("Event", {
+    ...envelope,
+    schemaVersion: Schema.Literal(1),
+    kind: EventKind,
+    payload: EventPayloadV1
+  }).pipe(Schema.filter(kindMatchesPayload))
+)
 export type WireEvent = typeof WireEvent.Type
 
 export const WireExecReport = Schema.TaggedStruct("ExecReport", {

@@ -15,14 +15,7 @@
  * carries a credential.
  */
 import { Schema } from "effect"
-import {
-  boundedArray,
-  boundedString,
-  MAX_ID_LENGTH,
-  MAX_NAME_LENGTH,
-  MAX_REASON_LENGTH,
-  OrderStatus
-} from "./Event.js"
+import { boundedArray, boundedString, MAX_ID_LENGTH, MAX_NAME_LENGTH, MAX_REASON_LENGTH } from "./Bounds.js"
 
 const Id = (name: string) => boundedString(name, MAX_ID_LENGTH)
 const Name = (name: string) => boundedString(name, MAX_NAME_LENGTH)
@@ -200,7 +193,8 @@ export class OrderNotCancelable extends Schema.TaggedError<OrderNotCancelable>()
   clientOrderId: Id("clientOrderId"),
   consumerId: Id("consumerId"),
   orderId: Id("orderId"),
-  status: OrderStatus
+  /** The statuses an order cannot be canceled in. */
+  status: Schema.Literal("filled", "canceled", "rejected")
 }) {
   override get message(): string {
     return `order ${this.clientOrderId} of ${this.consumerId} cannot be canceled: it is ${this.status}`

@@ -13,10 +13,10 @@
  * The Control Bus (`ControlBus.ts`) carries commands here, in order.
  */
 import { Context, Effect, Either, Layer } from "effect"
-import type { ControlCommand } from "../schema/Control.js"
-import { validateCommand } from "../schema/Control.js"
+import type { CommandRejected, ControlCommand } from "../schema/Control.js"
+import { rejectedAsInvalid, validateCommand } from "../schema/Control.js"
 import { ControlAckPayload, ControlResultPayload } from "../schema/Event.js"
-import type { InvalidCommand } from "../schema/Errors.js"
+import { type InvalidCommand, NothingStaged, type Rejection, UnknownConsumer } from "../schema/Rejection.js"
 import { DataBus } from "./DataBus.js"
 import { Dispatcher } from "./Dispatcher.js"
 import { ExecutionVenue } from "./ExecutionVenue.js"
@@ -38,15 +38,24 @@ export interface ControlPlaneStats {
   readonly handled: number
   readonly ok: number
   readonly rejected: number
-  /** Rejections by command and reason class. */
+  /** Rejections by command and reason: `<command>:<rejection tag>`. */
   readonly rejections: Readonly<Record<string, number>>
   readonly flips: number
 }
 
-type Outcome = { readonly ok: true; readonly detail?: unknown } | { readonly ok: false; readonly reason: string }
+type Outcome =
+  | { readonly ok: true; readonly detail?: unknown }
+  | { readonly ok: false; readonly rejection: Rejection; readonly also: ReadonlyArray<Rejection> }
 
 const ok = (detail?: unknown): Outcome => (detail === undefined ? { ok: true } : { ok: true, detail })
-const rejected = (reason: string): Outcome => ({ ok: false, reason })
+const rejected = (rejection: Rejection, also: ReadonlyArray<Rejection> = []): Outcome => ({ ok: false, rejection, also })
+/** The routing layer's own errors, as the rejections the wire carries. */
+const unknownConsumer = (e: { readonly consumerId: string }) =>
+  Effect.succeed(rejected(new UnknownConsumer({ consumerId: e.consumerId })))
+const nothingStaged = (e: { readonly expectedStagedId: string | undefined }) =>
+  Effect.succeed(
+    rejected(new NothingStaged(e.expectedStagedId === undefined ? {} : { expectedStagedId: e.expectedStagedId }))
+  )
 
 export class ControlPlane extends Effect.Service<ControlPlane>()("meltica/ControlPlane", {
   effect: Effect.gen(function*() {
@@ -84,12 +93,19 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("meltica/Contro
       e.payload = ControlResultPayload.make(
         outcome.ok
           ? { commandId, command, consumerId, outcome: "ok", ...(outcome.detail === undefined ? {} : { detail: outcome.detail }) }
-          : { commandId, command, consumerId, outcome: "rejected", reason: outcome.reason }
+          : {
+            commandId,
+            command,
+            consumerId,
+            outcome: "rejected",
+            rejection: outcome.rejection,
+            ...(outcome.also.length === 0 ? {} : { also: outcome.also })
+          }
       )
       if (outcome.ok) okCount++
       else {
         rejectedCount++
-        const key = `${command}:${outcome.reason.split(/[:;(]/)[0]!.trim()}`
+        const key = `${command}:${outcome.rejection._tag}`
         rejections[key] = (rejections[key] ?? 0) + 1
       }
       return dispatcher.dispatch(e)
@@ -102,7 +118,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("meltica/Contro
           return Effect.forEach(cmd.kinds, (kind) =>
             dispatcher.subscribe(cmd.consumerId, { symbol: cmd.symbol, kind, merged: false }), { discard: true }).pipe(
               Effect.as(ok()),
-              Effect.catchTag("UnknownConsumer", (e) => Effect.succeed(rejected(e.message)))
+              Effect.catchTag("UnknownConsumer", unknownConsumer)
             )
         case "Unsubscribe":
           return Effect.forEach(cmd.kinds, (kind) =>
@@ -121,22 +137,22 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("meltica/Contro
               quorum: cmd.quorum
             })),
             Effect.as(ok()),
-            Effect.catchTag("UnknownConsumer", (e) => Effect.succeed(rejected(e.message)))
+            Effect.catchTag("UnknownConsumer", unknownConsumer)
           )
         case "SubmitOrder":
           return venue.submit(cmd).pipe(
             Effect.map((order) => ok(order)),
-            Effect.catchAll((e) => Effect.succeed(rejected(`order rejected: ${e.reason}`)))
+            Effect.catchAll((e) => Effect.succeed(rejected(e)))
           )
         case "CancelOrder":
           return venue.cancel(cmd).pipe(
             Effect.map((order) => ok(order)),
-            Effect.catchAll((e) => Effect.succeed(rejected(e.message)))
+            Effect.catchAll((e) => Effect.succeed(rejected(e)))
           )
         case "QueryOrder":
           return venue.query(cmd).pipe(
             Effect.map((order) => ok(order)),
-            Effect.catchAll((e) => Effect.succeed(rejected(e.message)))
+            Effect.catchAll((e) => Effect.succeed(rejected(e)))
           )
         case "StageRouting":
           return orchestrator.stage(cmd).pipe(Effect.map((stagedId) => ok({ stagedId })))
@@ -153,7 +169,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("meltica/Contro
             ),
             Effect.tap(() => Effect.sync(() => flips++)),
             Effect.map((routingVersion) => ok({ routingVersion })),
-            Effect.catchTag("NothingStaged", (e) => Effect.succeed(rejected(e.message)))
+            Effect.catchTag("NothingStaged", nothingStaged)
           )
       }
     }
@@ -162,7 +178,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("meltica/Contro
       function*(cmd: ControlCommand) {
         handled++
         const valid = validateCommand(cmd, { knownSymbols: topology.symbols, knownProviders: topology.providers })
-        if (Either.isLeft(valid)) return yield* reject(valid.left)
+        if (Either.isLeft(valid)) return yield* refuse(valid.left)
         // the ack comes first, ahead of anything the command causes (an
         // order's execution reports); a flip's ack carries the version it made
         if (cmd._tag !== "FlipRouting") yield* ack(cmd.consumerId, cmd.commandId, cmd._tag, orchestrator.routingVersion())
@@ -174,11 +190,14 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("meltica/Contro
     )
 
     /** Answers a command that could not be accepted: an ack, then the typed rejection. */
-    const reject = (invalid: InvalidCommand): Effect.Effect<void> =>
+    const refuse = (r: CommandRejected): Effect.Effect<void> =>
       Effect.zipRight(
-        ack(invalid.consumerId, invalid.commandId, invalid.command, orchestrator.routingVersion()),
-        result(invalid.consumerId, invalid.commandId, invalid.command, rejected(invalid.reason))
+        ack(r.consumerId, r.commandId, r.command, orchestrator.routingVersion()),
+        result(r.consumerId, r.commandId, r.command, rejected(r.rejection, r.also))
       )
+
+    /** Answers a command that did not decode (the buses call this). */
+    const reject = (invalid: InvalidCommand): Effect.Effect<void> => refuse(rejectedAsInvalid(invalid))
 
     return {
       handle,

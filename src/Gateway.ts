@@ -180,11 +180,11 @@ const applyRouting = (config: GatewayConfig) =>
         const result = e.payload as {
           readonly command: string
           readonly outcome: "ok" | "rejected"
-          readonly reason?: string
+          readonly rejection?: { readonly message: string }
           readonly detail?: unknown
         }
         if (result.outcome === "rejected") {
-          return Deferred.fail(flipped, new RoutingRejected({ command: result.command, reason: result.reason ?? "rejected" }))
+          return Deferred.fail(flipped, new RoutingRejected({ command: result.command, reason: result.rejection?.message ?? "rejected" }))
         }
         if (result.command === "FlipRouting") {
           const detail = result.detail as { readonly routingVersion?: number } | undefined

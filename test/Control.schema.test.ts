@@ -19,10 +19,13 @@ import {
   SubmitOrder,
   Subscribe,
   SubscribeMerged,
+  rejectedAsInvalid,
   SymbolRoute,
   Unsubscribe,
   validateCommand
 } from "../schema/Control.js"
+import type { CommandRejected } from "../schema/Control.js"
+import { encodeRejection, type Rejection, UnknownSymbol, UnknownVenue } from "../schema/Rejection.js"
 import { InvalidCommand } from "../schema/Errors.js"
 import { decimal, MAX_ID_LENGTH, MAX_NAME_LENGTH, MAX_REASON_LENGTH } from "../schema/Event.js"
 import { commandMsgId } from "../src/nats/Commands.js"
@@ -374,15 +377,24 @@ const bad: ReadonlyArray<BadCase> = [
   }
 ]
 
-/** Inputs that decode but name what the gateway does not carry. */
-const semanticallyBad: ReadonlyArray<BadCase> = [
+/** Inputs that decode but name what the gateway does not carry: every problem, as a tagged rejection. */
+interface SemanticCase {
+  readonly name: string
+  readonly input: string
+  readonly command: string
+  readonly commandId: string
+  readonly consumerId: string
+  readonly rejections: ReadonlyArray<Rejection>
+}
+
+const semanticallyBad: ReadonlyArray<SemanticCase> = [
   {
     name: "unknown symbol",
     input: wire({ _tag: "Subscribe", ...ids, symbol: "DOGE-USDT", kinds: ["trade"] }),
     command: "Subscribe",
     commandId: "cmd-1",
     consumerId: "strat-a",
-    reason: "unknown symbol \"DOGE-USDT\""
+    rejections: [new UnknownSymbol({ symbol: "DOGE-USDT" })]
   },
   {
     name: "order on an unknown symbol",
@@ -390,7 +402,7 @@ const semanticallyBad: ReadonlyArray<BadCase> = [
     command: "SubmitOrder",
     commandId: "cmd-1",
     consumerId: "strat-a",
-    reason: "unknown symbol \"DOGE-USDT\""
+    rejections: [new UnknownSymbol({ symbol: "DOGE-USDT" })]
   },
   {
     name: "unknown provider",
@@ -398,7 +410,7 @@ const semanticallyBad: ReadonlyArray<BadCase> = [
     command: "SubscribeMerged",
     commandId: "cmd-1",
     consumerId: "strat-a",
-    reason: "unknown provider \"bitmex\""
+    rejections: [new UnknownVenue({ venue: "bitmex" })]
   },
   {
     name: "unknown symbol and providers, all reported",
@@ -406,7 +418,11 @@ const semanticallyBad: ReadonlyArray<BadCase> = [
     command: "SubscribeMerged",
     commandId: "cmd-1",
     consumerId: "strat-a",
-    reason: "unknown symbol \"DOGE-USDT\"; unknown provider \"ftx\"; unknown provider \"bitmex\""
+    rejections: [
+      new UnknownSymbol({ symbol: "DOGE-USDT" }),
+      new UnknownVenue({ venue: "ftx" }),
+      new UnknownVenue({ venue: "bitmex" })
+    ]
   },
   {
     name: "routing table naming an unknown provider",
@@ -414,13 +430,13 @@ const semanticallyBad: ReadonlyArray<BadCase> = [
     command: "StageRouting",
     commandId: "cmd-1",
     consumerId: "strat-a",
-    reason: "unknown provider \"bitmex\" in route BTC-USDT"
+    rejections: [new UnknownVenue({ venue: "bitmex", symbol: "BTC-USDT" })]
   }
 ]
 
 /** The whole path a Control Bus takes: decode, then validate. */
-const accept = (text: string) =>
-  Either.flatMap(decodeControlJsonCommand(text), (cmd) => validateCommand(cmd, ctx))
+const accept = (text: string): Either.Either<ControlCommand, CommandRejected> =>
+  Either.flatMap(Either.mapLeft(decodeControlJsonCommand(text), rejectedAsInvalid), (cmd) => validateCommand(cmd, ctx))
 
 describe("Control schema", () => {
   describe("good commands round-trip", () => {
@@ -465,18 +481,21 @@ describe("Control schema", () => {
 
   /** The command is refused with exactly the expected typed rejection. */
   const assertRejection = (
-    result: Either.Either<unknown, InvalidCommand>,
+    result: Either.Either<unknown, CommandRejected>,
     c: { readonly command: string; readonly commandId: string; readonly consumerId: string; readonly reason: string }
   ) => {
     assert.isTrue(Either.isLeft(result), "rejected")
     if (Either.isRight(result)) return
-    assert.instanceOf(result.left, InvalidCommand)
+    const invalid = result.left.rejection
+    assert.instanceOf(invalid, InvalidCommand)
+    assert.deepStrictEqual(result.left.also, [])
+    if (!(invalid instanceof InvalidCommand)) return
     assert.deepStrictEqual(
       {
-        command: result.left.command,
-        commandId: result.left.commandId,
-        consumerId: result.left.consumerId,
-        reason: result.left.reason
+        command: invalid.command,
+        commandId: invalid.commandId,
+        consumerId: invalid.consumerId,
+        reason: invalid.reason
       },
       { command: c.command, commandId: c.commandId, consumerId: c.consumerId, reason: c.reason }
     )
@@ -497,17 +516,28 @@ describe("Control schema", () => {
         const decoded = decodeControlJsonCommand(c.input)
         assert.isTrue(Either.isRight(decoded), "structurally valid")
         const result = accept(c.input)
-        assertRejection(result, c)
+        assert.isTrue(Either.isLeft(result), "rejected")
+        if (Either.isRight(result)) return
+        const r = result.left
+        assert.deepStrictEqual([r.command, r.commandId, r.consumerId], [c.command, c.commandId, c.consumerId])
+        assert.deepStrictEqual(
+          [r.rejection, ...r.also].map((x) => encodeRejection(x)),
+          c.rejections.map((x) => encodeRejection(x)),
+          "every problem, in order, as a tagged value"
+        )
+        assert.strictEqual(r.dropped, 0)
       })
     }
 
-    it("a routing table of 512 unknown symbols gives a bounded reason that lists a few and counts the rest", () => {
+    it("a routing table of 512 unknown symbols: the first rejection, 16 more, and a count of the rest", () => {
       const routes = Array.from({ length: 512 }, (_, i) => ({ symbol: `UNKNOWN-${i}`, providers: ["binance"] }))
       const result = accept(JSON.stringify({ schemaVersion: 1, command: { _tag: "StageRouting", ...ids, routes } }))
       assert.isTrue(Either.isLeft(result))
       if (Either.isRight(result)) return
-      assert.match(result.left.reason, /^unknown symbol "UNKNOWN-0"; .*; and 496 more$/)
-      assert.isAtMost(result.left.reason.length, MAX_REASON_LENGTH)
+      assert.deepStrictEqual(encodeRejection(result.left.rejection), { _tag: "UnknownSymbol", symbol: "UNKNOWN-0" })
+      assert.strictEqual(result.left.also.length, 16)
+      assert.deepStrictEqual(encodeRejection(result.left.also[15]!), { _tag: "UnknownSymbol", symbol: "UNKNOWN-16" })
+      assert.strictEqual(result.left.dropped, 512 - 17)
     })
 
     it("commands that name no symbol or provider are always valid", () => {
@@ -547,7 +577,7 @@ describe("Control schema", () => {
     })
 
     it("is a Schema.TaggedError that itself crosses the wire", () => {
-      const e = Either.getLeft(accept(merged({ windowMs: -5 })))
+      const e = Either.getLeft(decodeControlJsonCommand(merged({ windowMs: -5 })))
       assert.isTrue(e._tag === "Some")
       if (e._tag !== "Some") return
       const encoded = Schema.encodeSync(InvalidCommand)(e.value)

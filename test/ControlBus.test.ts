@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger } from "effect"
 import { layerMemory } from "../layers/Memory.js"
 import { BookSnapshot, decimal } from "../schema/Event.js"
+import type { Rejection } from "../schema/Rejection.js"
 import { Consumers } from "../src/Consumer.js"
 import { ControlBus } from "../src/ControlBus.js"
 import { ControlPlane } from "../src/ControlPlane.js"
@@ -29,7 +30,8 @@ interface Reply {
   readonly kind: string
   readonly commandId?: string
   readonly outcome?: string
-  readonly reason?: string
+  readonly rejection?: Rejection
+  readonly also?: ReadonlyArray<Rejection>
   readonly status?: string
   readonly clientOrderId?: string
   readonly reportSeq?: number
@@ -43,7 +45,13 @@ const reply = (e: AnyEvent): Reply => {
     case "control_ack":
       return { kind: e.kind, commandId: p.commandId }
     case "control_result":
-      return { kind: e.kind, commandId: p.commandId, outcome: p.outcome, ...(p.reason === undefined ? {} : { reason: p.reason }) }
+      return {
+        kind: e.kind,
+        commandId: p.commandId,
+        outcome: p.outcome,
+        ...(p.rejection === undefined ? {} : { rejection: p.rejection }),
+        ...(p.also === undefined ? {} : { also: p.also })
+      }
     case "exec_report":
       return {
         kind: e.kind,
@@ -262,10 +270,26 @@ describe("Control Bus and orders", () => {
     }).pipe(Effect.provide(layer()), Effect.provide(Logger.remove(Logger.defaultLogger))))
 
   describe("invalid commands: a typed rejection each, counted, and nothing else changes", () => {
-    const table: ReadonlyArray<readonly [string, string, RegExp]> = [
-      ["unknown symbol", order("b1", "o-1", { symbol: "DOGE-USDT", orderType: "market", quantity: "1" }), /unknown symbol "DOGE-USDT"/],
-      ["zero quantity", order("b2", "o-2", { orderType: "market", quantity: "0" }), /quantity/],
-      ["limit without price", order("b3", "o-3", { orderType: "limit", quantity: "1" }), /a limit order requires a price/],
+    /** The input, and the rejection expected: its tag and the fields it must carry. */
+    const table: ReadonlyArray<readonly [string, string, Rejection["_tag"], Record<string, unknown>]> = [
+      [
+        "unknown symbol",
+        order("b1", "o-1", { symbol: "DOGE-USDT", orderType: "market", quantity: "1" }),
+        "UnknownSymbol",
+        { symbol: "DOGE-USDT" }
+      ],
+      [
+        "zero quantity",
+        order("b2", "o-2", { orderType: "market", quantity: "0" }),
+        "InvalidCommand",
+        { commandId: "b2", command: "SubmitOrder", consumerId: "trader", reason: "command.quantity: quantity must be greater than 0 (got 0)" }
+      ],
+      [
+        "limit without price",
+        order("b3", "o-3", { orderType: "limit", quantity: "1" }),
+        "InvalidCommand",
+        { reason: "command: a limit order requires a price" }
+      ],
       [
         "bad window",
         JSON.stringify({
@@ -281,7 +305,8 @@ describe("Control Bus and orders", () => {
             maxFragments: 4
           }
         }),
-        /windowMs/
+        "InvalidCommand",
+        { command: "SubscribeMerged", reason: "command.windowMs: windowMs must be an integer in 1..60000 (got -5)" }
       ],
       [
         "unknown provider",
@@ -298,20 +323,23 @@ describe("Control Bus and orders", () => {
             maxFragments: 4
           }
         }),
-        /unknown provider "nowhere"/
+        "UnknownVenue",
+        { venue: "nowhere" }
       ],
       [
         "unknown command",
         JSON.stringify({ schemaVersion: 1, command: { _tag: "Launch", commandId: "b6", consumerId: "trader" } }),
-        /./
+        "InvalidCommand",
+        { commandId: "b6", command: "Launch", consumerId: "trader" }
       ],
       [
         "cancel of an unknown order",
         JSON.stringify({ schemaVersion: 1, command: { _tag: "CancelOrder", commandId: "b7", consumerId: "trader", clientOrderId: "nope" } }),
-        /nope/
+        "OrderNotFound",
+        { clientOrderId: "nope", consumerId: "trader" }
       ]
     ]
-    for (const [name, raw, reason] of table) {
+    for (const [name, raw, tag, fields] of table) {
       it.scoped(name, () =>
         Effect.gen(function*() {
           const { control, plane, orchestrator, dispatcher, venue } = yield* services
@@ -321,7 +349,14 @@ describe("Control Bus and orders", () => {
           yield* eventually(() => got.some((r) => r.kind === "control_result"), "the rejection")
           const result = got.find((r) => r.kind === "control_result")!
           assert.strictEqual(result.outcome, "rejected")
-          assert.match(result.reason!, reason)
+          const rejection = result.rejection!
+          assert.strictEqual(rejection._tag, tag)
+          for (const [k, v] of Object.entries(fields)) assert.deepStrictEqual((rejection as any)[k], v, k)
+          assert.deepStrictEqual(
+            Object.entries(plane.stats().rejections).map(([k, n]) => [k.slice(k.lastIndexOf(":") + 1), n]),
+            [[tag, 1]],
+            "counted by its tag"
+          )
           assert.isTrue(got.some((r) => r.kind === "control_ack"), "acknowledged first")
           assert.strictEqual(plane.stats().rejected, 1)
           assert.strictEqual(orchestrator.routingVersion(), version)

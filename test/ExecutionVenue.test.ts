@@ -3,15 +3,10 @@ import { Context, Deferred, Effect, Either, Exit, Fiber, Layer, TestClock } from
 import { CancelOrder, QueryOrder, SubmitOrder } from "../schema/Control.js"
 import type { OrderStatus, WireExecReport } from "../schema/Event.js"
 import { BookDelta, BookSnapshot, decimal, Ticker } from "../schema/Event.js"
-import type { PaperVenueOptions } from "../src/ExecutionVenue.js"
-import {
-  ExecReportSink,
-  ExecutionVenue,
-  OrderNotCancelable,
-  OrderNotFound,
-  OrderRejected,
-  PAPER_PROVIDER
-} from "../src/ExecutionVenue.js"
+import { DuplicateClientOrderId, OrderNotCancelable, OrderNotFound, UnknownSymbol, VenueRejected } from "../schema/Rejection.js"
+import { ExecReportSink, ExecutionVenue } from "../src/ExecutionVenue.js"
+import * as PaperVenue from "../src/execution/Paper.js"
+import { PAPER_PROVIDER, type PaperVenueOptions } from "../src/execution/Paper.js"
 import type { Event } from "../src/Event.js"
 import { Pool } from "../src/Pool.js"
 import { generationOf, Recycler } from "../src/Recycler.js"
@@ -36,7 +31,7 @@ const TestSink = Layer.effect(
 )
 
 const layer = (options: PaperVenueOptions) =>
-  ExecutionVenue.layerPaperWith(options).pipe(
+  PaperVenue.layerWith(options).pipe(
     Layer.provideMerge(TestSink),
     Layer.provideMerge(Layer.sync(Received, () => [])),
     // Debug pool: a market event the venue kept past onMarketData would fail on its next access.
@@ -256,21 +251,48 @@ describe("ExecutionVenue (paper)", () => {
     ))
 
   describe("idempotency by clientOrderId", () => {
-    it.effect("a resubmission returns the existing order, emits nothing and never fills twice", () =>
+    it.effect("a resubmission with the same terms returns the existing order, emits nothing and never fills twice", () =>
       withVenue((s) =>
         Effect.gen(function*() {
           yield* snapshot(s, [["99", "1"]], [["100", "1"], ["101", "1"]])
           const first = yield* s.venue.submit(market("dup", "buy", "1"))
           const reports = s.received.length
           const second = yield* s.venue.submit(market("dup", "buy", "1"))
-          const third = yield* s.venue.submit(market("dup", "buy", "5"))
+          const third = yield* s.venue.submit(market("dup", "buy", "1.000"))
           assert.deepStrictEqual(second, first)
-          assert.deepStrictEqual(third, first, "the original order, whatever the resubmission says")
+          assert.deepStrictEqual(third, first, "the same quantity, however written")
           assert.strictEqual(s.received.length, reports, "no new report")
           assert.strictEqual(s.venue.stats().orders, 1)
           assert.strictEqual(s.venue.stats().duplicates, 2)
           const probe = yield* s.venue.submit(market("probe", "buy", "1"))
           assert.strictEqual(probe.avgPrice, "101", "the 100 level was consumed once, by the first submission only")
+        })
+      ))
+
+    it.effect("a resubmission with other terms is a DuplicateClientOrderId naming them, and changes nothing", () =>
+      withVenue((s) =>
+        Effect.gen(function*() {
+          yield* snapshot(s, [["99", "10"]], [["100", "10"]])
+          const first = yield* s.venue.submit(limit("terms", "buy", "1", "90"))
+          const reports = s.received.length
+          const cases: ReadonlyArray<readonly [SubmitOrder, ReadonlyArray<string>]> = [
+            [limit("terms", "buy", "5", "90"), ["quantity"]],
+            [limit("terms", "buy", "1", "91"), ["price"]],
+            [limit("terms", "sell", "1", "90"), ["side"]],
+            [market("terms", "buy", "1"), ["orderType", "price"]],
+            [limit("terms", "sell", "2", "90", { symbol: "ETH-USDT" }), ["symbol", "side", "quantity"]]
+          ]
+          for (const [cmd, fields] of cases) {
+            const err = yield* s.venue.submit(cmd).pipe(Effect.flip)
+            assert.instanceOf(err, DuplicateClientOrderId)
+            const d = err as DuplicateClientOrderId
+            assert.deepStrictEqual([d.conflict, d.fields, d.orderId], ["other_terms", fields, first.orderId])
+          }
+          assert.strictEqual(s.received.length, reports, "no report")
+          const q = yield* s.venue.query(query("terms"))
+          assert.deepStrictEqual([q.quantity, q.price, q.status], ["1", "90", "new"])
+          assert.strictEqual(s.venue.stats().conflicts, cases.length)
+          yield* s.venue.cancel(cancel("terms"))
         })
       ))
 
@@ -300,11 +322,12 @@ describe("ExecutionVenue (paper)", () => {
           const err = yield* s.venue.submit(limit("shared", "buy", "1", "90", { consumerId: "strat-b" })).pipe(
             Effect.flip
           )
-          assert.instanceOf(err, OrderRejected)
-          assert.deepStrictEqual([err.consumerId, err.reason], [
-            "strat-b",
-            "clientOrderId is already used by another consumer"
-          ])
+          assert.instanceOf(err, DuplicateClientOrderId)
+          assert.deepStrictEqual(
+            [err._tag, err.clientOrderId, (err as DuplicateClientOrderId).conflict, (err as DuplicateClientOrderId).orderId],
+            ["DuplicateClientOrderId", "shared", "other_consumer", undefined],
+            "the other consumer's order is not described"
+          )
           assert.deepStrictEqual(trail(s.received, "shared"), ["1 new filled=0"])
           yield* s.venue.cancel(cancel("shared"))
         })
@@ -374,7 +397,11 @@ describe("ExecutionVenue (paper)", () => {
         Effect.gen(function*() {
           yield* snapshot(s, [["99", "1"]], [["100", "1"]], { stale: true })
           const err = yield* s.venue.submit(market("m-stale", "buy", "1")).pipe(Effect.flip)
-          assert.strictEqual(err.reason, `the book of ${SYM} is stale`)
+          assert.instanceOf(err, VenueRejected)
+          assert.deepStrictEqual([(err as VenueRejected).code, (err as VenueRejected).text], [
+            "stale_book",
+            `the book of ${SYM} is stale`
+          ])
           const view = yield* s.venue.submit(limit("l-stale", "buy", "1", "100"))
           assert.strictEqual(view.status, "new", "accepted and resting, not filled against a stale book")
           yield* snapshot(s, [["99", "1"]], [["100", "1"]])
@@ -398,7 +425,10 @@ describe("ExecutionVenue (paper)", () => {
 
           const twice = yield* s.venue.cancel(cancel("c-1")).pipe(Effect.flip)
           assert.instanceOf(twice, OrderNotCancelable)
-          assert.deepStrictEqual([twice._tag, twice.status, twice.clientOrderId], ["OrderNotCancelable", "canceled", "c-1"])
+          assert.deepStrictEqual(
+            [twice._tag, (twice as OrderNotCancelable).status, twice.clientOrderId],
+            ["OrderNotCancelable", "canceled", "c-1"]
+          )
 
           yield* s.venue.submit(market("c-2", "buy", "1"))
           const filled = yield* s.venue.cancel(cancel("c-2")).pipe(Effect.flip)
@@ -440,15 +470,16 @@ describe("ExecutionVenue (paper)", () => {
         Effect.gen(function*() {
           yield* snapshot(s, [["1", "1"]], [["2", "1"]], { symbol: "ETH-USDT" })
           const err = yield* s.venue.submit(limit("r-1", "buy", "1", "1", { symbol: "ETH-USDT" })).pipe(Effect.flip)
-          assert.instanceOf(err, OrderRejected)
-          assert.deepStrictEqual(
-            [err.clientOrderId, err.consumerId, err.symbol, err.reason],
-            ["r-1", "strat-a", "ETH-USDT", "unknown symbol ETH-USDT"]
-          )
+          assert.instanceOf(err, UnknownSymbol)
+          assert.deepStrictEqual([err._tag, (err as UnknownSymbol).symbol, (err as UnknownSymbol).venue], [
+            "UnknownSymbol",
+            "ETH-USDT",
+            PAPER_PROVIDER
+          ])
           assert.deepStrictEqual(trail(s.received, "r-1"), ["1 rejected filled=0"])
-          assert.strictEqual(s.received[0]!.payload.reason, "unknown symbol ETH-USDT")
+          assert.strictEqual(s.received[0]!.payload.reason, "unknown symbol ETH-USDT on paper")
           const again = yield* s.venue.submit(limit("r-1", "buy", "1", "1", { symbol: "ETH-USDT" })).pipe(Effect.flip)
-          assert.deepStrictEqual([again.reason, again.orderId], [err.reason, err.orderId])
+          assert.deepStrictEqual([again._tag, again.message], [err._tag, err.message], "the same rejection, answered again")
           assert.strictEqual(trail(s.received, "r-1").length, 1, "the rejection is reported once")
           assert.strictEqual(s.venue.stats().rejected, 1)
         }), { symbols: [SYM] }))
@@ -457,9 +488,18 @@ describe("ExecutionVenue (paper)", () => {
       withVenue((s) =>
         Effect.gen(function*() {
           const err = yield* s.venue.submit(market("r-2", "sell", "1")).pipe(Effect.flip)
-          assert.strictEqual(err.reason, `no market data for ${SYM}`)
+          assert.instanceOf(err, VenueRejected)
+          const v = err as VenueRejected
+          assert.deepStrictEqual([v.venue, v.code, v.text, v.clientOrderId, v.symbol], [
+            PAPER_PROVIDER,
+            "no_market_data",
+            `no market data for ${SYM}`,
+            "r-2",
+            SYM
+          ])
           assert.deepStrictEqual(trail(s.received, "r-2"), ["1 rejected filled=0"])
           const q = yield* s.venue.query(query("r-2"))
+          assert.strictEqual(v.orderId, q.orderId, "the rejection names the order the report was for")
           assert.deepStrictEqual([q.status, q.reason], ["rejected", `no market data for ${SYM}`])
         })
       ))
@@ -533,7 +573,7 @@ describe("ExecutionVenue (paper)", () => {
             )
         })
       )
-      const gated = ExecutionVenue.layerPaper.pipe(
+      const gated = PaperVenue.layer.pipe(
         Layer.provideMerge(GatedSink),
         Layer.provideMerge(Layer.sync(Received, () => [])),
         Layer.provideMerge(Recycler.DefaultWithoutDependencies.pipe(Layer.provideMerge(Pool.layer({}))))

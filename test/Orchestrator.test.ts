@@ -310,7 +310,7 @@ describe("routing flips", () => {
         id: "ops",
         handle: (e) =>
           Effect.sync(() => {
-            if (e.payload?._tag === "control_result") results.push(`${e.payload.outcome}:${e.payload.reason ?? ""}`)
+            if (e.payload?._tag === "control_result") results.push(`${e.payload.outcome}:${e.payload.rejection?.message ?? ""}`)
           })
       })
       const before = orchestrator.routingVersion()

@@ -14,6 +14,7 @@ import { CancelOrder, QueryOrder, SubmitOrder } from "../schema/Control.js"
 import type { WireExecReport } from "../schema/Event.js"
 import { decimal, Ticker } from "../schema/Event.js"
 import { type PaperChanges, PaperStore } from "../src/execution/PaperStore.js"
+import * as PaperVenue from "../src/execution/Paper.js"
 import { ExecReportSink, ExecutionVenue } from "../src/ExecutionVenue.js"
 import { CommandPublisher } from "../src/nats/Commands.js"
 import { NatsConfig, NatsConnection } from "../src/nats/Connection.js"
@@ -52,7 +53,7 @@ const venueRun = (file: string, saves: { n: number } = { n: 0 }) =>
   Effect.gen(function*() {
     const reports: Array<WireExecReport> = []
     const ctx = yield* Layer.build(
-      ExecutionVenue.layerPaperStored({ symbols: [SYM] }).pipe(
+      PaperVenue.layerStored({ symbols: [SYM] }).pipe(
         Layer.provideMerge(countingFile(file, saves)),
         Layer.provideMerge(Layer.effect(
           ExecReportSink,

@@ -11,6 +11,8 @@
 import { Data, Duration, Effect, Either, Random } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { FlipRouting, StageRouting, type SymbolRoute } from "../../schema/Control.js"
+import type { ControlResultPayload } from "../../schema/Event.js"
+import type { Rejection } from "../../schema/Rejection.js"
 import { CommandPublisher } from "./Commands.js"
 import { NatsConnection } from "./Connection.js"
 import { reasonOf } from "./Errors.js"
@@ -25,19 +27,15 @@ export const OPERATOR_ID = "operator"
 export class RoutingNotApplied extends Data.TaggedError("RoutingNotApplied")<{
   readonly command: string
   readonly reason: string
+  /** The feed's rejection, as it came (absent when no answer came). */
+  readonly rejection?: Rejection | undefined
 }> {
   override get message(): string {
     return `routing not applied (${this.command}): ${this.reason}`
   }
 }
 
-interface Result {
-  readonly commandId: string
-  readonly command: string
-  readonly outcome: "ok" | "rejected"
-  readonly reason?: string | undefined
-  readonly detail?: unknown
-}
+type Result = ControlResultPayload
 
 /**
  * Stages `routes` and flips to them; succeeds with the new routing version.
@@ -74,14 +72,16 @@ export const stageAndFlip = (
       msg.ack()
       const frame = decodeFrame(`nats:${msg.subject}`, msg.data)
       if (Either.isLeft(frame)) return undefined
-      const payload = frame.right.payload as { readonly _tag?: string } | undefined
-      return payload?._tag === "control_result" ? payload as Result : undefined
+      const payload = frame.right.payload
+      return payload?._tag === "control_result" ? payload : undefined
     }))
 
     const awaitVersion: Effect.Effect<number, RoutingNotApplied> = Effect.flatMap(nextResult, (r) => {
       if (r === undefined || (r.commandId !== stage.commandId && r.commandId !== flip.commandId)) return awaitVersion
       if (r.outcome === "rejected") {
-        return Effect.fail(new RoutingNotApplied({ command: r.command, reason: r.reason ?? "rejected" }))
+        return Effect.fail(
+          new RoutingNotApplied({ command: r.command, reason: r.rejection?.message ?? "rejected", rejection: r.rejection })
+        )
       }
       if (r.commandId === stage.commandId) return awaitVersion
       const version = (r.detail as { readonly routingVersion?: number } | undefined)?.routingVersion
