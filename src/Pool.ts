@@ -64,6 +64,10 @@ export interface PoolTypeStats {
   readonly outstanding: number
   /** outstanding / capacity */
   readonly utilization: number
+  /** The most objects outstanding at once since start. */
+  readonly peakOutstanding: number
+  /** peakOutstanding / capacity */
+  readonly peakUtilization: number
 }
 
 export type PoolStats = { readonly [K in PoolType]: PoolTypeStats }
@@ -92,10 +96,12 @@ class FreeList<A extends AnyEvent> {
   recycled = 0
   heapAllocated = 0
   discarded = 0
+  peak = 0
   constructor(readonly capacity: number, readonly make: () => A) {}
 
   take(): A {
     this.acquired++
+    if (this.acquired - this.recycled > this.peak) this.peak = this.acquired - this.recycled
     let item = this.items.pop()
     if (item === undefined) {
       this.heapAllocated++
@@ -122,7 +128,9 @@ class FreeList<A extends AnyEvent> {
       heapAllocated: this.heapAllocated,
       discarded: this.discarded,
       outstanding,
-      utilization: this.capacity === 0 ? 0 : outstanding / this.capacity
+      utilization: this.capacity === 0 ? 0 : outstanding / this.capacity,
+      peakOutstanding: this.peak,
+      peakUtilization: this.capacity === 0 ? 0 : this.peak / this.capacity
     }
   }
 }

@@ -91,6 +91,19 @@ describe("Recycler", () => {
       })
     ))
 
+  it.effect("keeps the most objects outstanding at once, however briefly", () =>
+    withPool({ prewarm: 0, capacity: { Event: 4, MergedEvent: 2, ExecReport: 2 } }, ({ pool, recycler }) =>
+      Effect.sync(() => {
+        const held = Array.from({ length: 3 }, () => pool.acquireEvent())
+        recycler.unsafeRecycleMany(held, held.map(generationOf))
+        const again = pool.acquireEvent()
+        const s = pool.stats().Event
+        assert.deepStrictEqual([s.outstanding, s.peakOutstanding, s.peakUtilization], [1, 3, 0.75])
+        recycler.unsafeRecycle(again, generationOf(again))
+        assert.strictEqual(pool.stats().Event.peakOutstanding, 3)
+      })
+    ))
+
   it.effect("clones into a pooled object of the same type", () =>
     withPool({}, ({ pool, recycler }) =>
       Effect.sync(() => {
