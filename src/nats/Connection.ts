@@ -109,6 +109,16 @@ const readFile = (what: string, file: string): Effect.Effect<Uint8Array, string>
     catch: (e) => `cannot read the ${what} file ${file}: ${errnoOf(e)}`
   })
 
+/** A `.creds` file holds a user JWT and an NKey seed, each between its own markers: checked now, naming the file. */
+const readCreds = (file: string): Effect.Effect<Uint8Array, string> =>
+  Effect.flatMap(readFile("creds", file), (bytes) => {
+    const text = new TextDecoder().decode(bytes)
+    return /-+BEGIN NATS USER JWT-+\s*\S+\s*-+END NATS USER JWT-+/.test(text) &&
+        /-+BEGIN USER NKEY SEED-+\s*\S+\s*-+END USER NKEY SEED-+/.test(text)
+      ? Effect.succeed(bytes)
+      : Effect.fail(`the creds file ${file} is not a NATS .creds file (a user JWT and an NKey seed, each between its markers)`)
+  })
+
 /** The client's connection options for `auth`: secrets read now, by reference. */
 const authOptions = (auth: NatsAuth | undefined): Effect.Effect<Partial<NodeConnectionOptions>, string> =>
   Effect.gen(function*() {
@@ -123,7 +133,7 @@ const authOptions = (auth: NatsAuth | undefined): Effect.Effect<Partial<NodeConn
       const seed = Redacted.value(yield* readSecret("nkey seed", auth.nkeySeed))
       out.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed))
     }
-    if (auth.credsFile !== undefined) out.authenticator = credsAuthenticator(yield* readFile("creds", auth.credsFile))
+    if (auth.credsFile !== undefined) out.authenticator = credsAuthenticator(yield* readCreds(auth.credsFile))
     if (auth.tls !== undefined) {
       const tls: { caFile?: string; certFile?: string; keyFile?: string } = {}
       for (const key of ["caFile", "certFile", "keyFile"] as const) {

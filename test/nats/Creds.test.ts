@@ -177,7 +177,7 @@ describe(".creds authentication (JWT accounts) against nats-server in operator m
         ["the user's JWT widened after signing", fmtCreds(widened(p.userJwt), p.user), violation],
         ["an expired JWT", fmtCreds(p.expiredJwt, p.user), violation],
         ["the user's JWT with another user's seed", fmtCreds(p.userJwt, p.otherUser), violation],
-        ["a file that is not a .creds file", "not a creds file\n", "unable to parse credentials"],
+        ["a file that is not a .creds file", "not a creds file\n", "is not a NATS .creds file"],
         ["a .creds file that is not there", undefined, "cannot read the creds file"]
       ]
       for (const [what, creds, reason] of hostile) {
