@@ -8,7 +8,7 @@
  */
 import { Schema } from "effect"
 
-export const VenueKind = Schema.Literal("simulated", "binance", "kraken", "okx", "coinbase")
+const VenueKind = Schema.Literal("simulated", "binance", "kraken", "okx", "coinbase")
 export type VenueKind = typeof VenueKind.Type
 
 const PositiveInt = Schema.Int.pipe(Schema.positive())
@@ -45,7 +45,7 @@ const UrlOf = (name: string, schemes: ReadonlyArray<string>) =>
 const Probability = Schema.Number.pipe(Schema.between(0, 1))
 
 /** A canonical symbol: BASE-QUOTE in upper case. */
-export const CanonicalSymbol = Schema.String.pipe(
+const CanonicalSymbol = Schema.String.pipe(
   Schema.pattern(/^[A-Z0-9]+-[A-Z0-9]+$/, { message: () => "a canonical symbol is BASE-QUOTE, e.g. BTC-USDT" })
 )
 

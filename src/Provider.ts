@@ -122,8 +122,4 @@ export const layerPlatformNode: Layer.Layer<PlatformServices> = Layer.mergeAll(
   NodeHttpClient.layerUndici
 )
 
-export const layerSimulated = Providers.layerSimulated
-export const layer = Providers.layer
-export const layerNode = Providers.layerNode
-
 export type { RealVenueConfig }

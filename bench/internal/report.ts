@@ -49,7 +49,7 @@ export const table = (title: string, headers: ReadonlyArray<string>, rows: Reado
   console.log()
 }
 
-export const fmt = (n: number): string =>
+const fmt = (n: number): string =>
   !Number.isFinite(n)
     ? String(n)
     : Number.isInteger(n) || Math.abs(n) >= 1000

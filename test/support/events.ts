@@ -16,7 +16,7 @@ import type { Pool } from "../../src/Pool.js"
 export const ticker = (bid: string, ask = "64000.50") =>
   Ticker.make({ bidPrice: decimal(bid), bidQty: decimal("1"), askPrice: decimal(ask), askQty: decimal("2"), exchangeTs: 1 })
 
-export const trade = (price: string, id = "t") =>
+const trade = (price: string, id = "t") =>
   Trade.make({ tradeId: id, price: decimal(price), quantity: decimal("0.1"), side: "buy", exchangeTs: 1 })
 
 let traceCounter = 0
