@@ -66,6 +66,19 @@ export interface ExecutionVenueStats {
   readonly restored: number
   /** Loads and saves of the store that failed (logged; the reports still went out). */
   readonly storeFailures: number
+  /** Per consumer (strategy), in order of its first order. */
+  readonly byConsumer: ReadonlyArray<ConsumerOrderStats>
+}
+
+/** One consumer's orders on the venue (the status page's strategy table). */
+export interface ConsumerOrderStats {
+  readonly consumerId: string
+  /** Orders taken (restored ones included), rejected ones included. */
+  readonly orders: number
+  readonly fills: number
+  readonly rejected: number
+  /** Orders working now. */
+  readonly resting: number
 }
 
 export interface ExecutionVenueShape {

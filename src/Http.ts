@@ -6,9 +6,11 @@
  * | `/metrics` | every metric, Prometheus text format (OpenTelemetry's exporter, see `Prometheus.ts`) |
  * | `/health` | 200 while the process serves |
  * | `/ready` | 200 when every provider is connected with every book consistent; else 503 with the reasons |
- * | `/status.json` | the status snapshot: rates, totals, pools, consumers and lanes, latencies, providers |
+ * | `/status.json` | the status snapshot: rates, totals, pools, consumers and lanes, latencies, providers, orders and fills per consumer |
+ * | `/history.json` | the last ten minutes, one sample a second: throughput and the worst p99 dispatch-to-lambda latency, as columns (`internal/statusHistory.ts`) |
+ * | `/assets/uPlot.iife.min.js`, `/assets/uPlot.min.css` | the chart library, served from the installed package (the page needs no network) |
  * | `/dead-letters` | the newest refused inputs (at most `?limit=`, 100 by default, 1,000 at most), truncated, credentials in URLs masked; counts per source and reason |
- * | `/` | a read-only status page that polls `/status.json` every second |
+ * | `/` | a read-only status page that polls `/status.json` and `/history.json` every second and charts the history |
  *
  * Hardening, for a port that a browser on the same machine can reach:
  * - the Host header must name the bound address, a localhost form or one of
@@ -22,7 +24,9 @@
  *
  * The server is held by the layer's scope: closing it stops listening.
  */
+import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
+import { createRequire } from "node:module"
 import {
   HttpMiddleware,
   HttpRouter,
@@ -32,9 +36,10 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Schedule, Schema } from "effect"
 import { redactUrls } from "./Config.js"
 import { DeadLetter } from "./DeadLetter.js"
+import { type HistoryReading, HistoryRing } from "./internal/statusHistory.js"
 import { Prometheus } from "./Prometheus.js"
 import { Status } from "./Status.js"
 
@@ -85,6 +90,42 @@ const deadLetters = Effect.gen(function*() {
   return HttpServerResponse.unsafeJson({ ...dl.stats(), shown: entries.length, counts: dl.counts(), entries })
 })
 
+/** One history sample a second, ten minutes of them. */
+export const HISTORY_INTERVAL_MS = 1_000
+export const HISTORY_SAMPLES = 600
+
+/**
+ * The status page's history, sampled from the gateway's status once every
+ * `HISTORY_INTERVAL_MS` by one fiber of the layer's scope (a fresh snapshot:
+ * the chart's second is the second that passed, whatever `statusIntervalMs`).
+ */
+export const makeStatusHistory = (read: Effect.Effect<HistoryReading>, capacity = HISTORY_SAMPLES) =>
+  Effect.gen(function*() {
+    const ring = new HistoryRing(capacity, HISTORY_INTERVAL_MS)
+    const record = Effect.flatMap(read, (r) => Effect.sync(() => ring.record(r)))
+    yield* Effect.forkScoped(Effect.repeat(record, Schedule.spaced(HISTORY_INTERVAL_MS)))
+    return { columns: () => ring.columns(), samples: () => ring.samples() } as const
+  })
+
+export class StatusHistory extends Effect.Service<StatusHistory>()("meltica/StatusHistory", {
+  scoped: Effect.flatMap(Status, (status) =>
+    makeStatusHistory(Effect.map(status.snapshot, (s) => ({
+      at: s.at,
+      eventsIn: s.totals.eventsIn,
+      dispatched: s.totals.dispatched,
+      deliveries: s.totals.deliveries,
+      p99DispatchToLambdaUs: s.p99DispatchToLambdaUs
+    }))))
+}) {}
+
+/** A file of the chart library, read once from the installed package, served under `/assets/`. */
+const asset = (file: string, contentType: string) => {
+  const body = readFileSync(createRequire(import.meta.url).resolve(`uplot/dist/${file}`), "utf8")
+  return { path: `/assets/${file}` as const, handler: Effect.sync(() => HttpServerResponse.text(body, { contentType })) }
+}
+const chartScript = asset("uPlot.iife.min.js", "text/javascript; charset=utf-8")
+const chartStyle = asset("uPlot.min.css", "text/css; charset=utf-8")
+
 const router = HttpRouter.empty.pipe(
   HttpRouter.get(
     "/metrics",
@@ -107,11 +148,16 @@ const router = HttpRouter.empty.pipe(
       Effect.map((s) => HttpServerResponse.unsafeJson(s, { headers: { "cache-control": "no-store" } }))
     )
   ),
+  HttpRouter.get("/history.json", Effect.map(StatusHistory, (h) => HttpServerResponse.unsafeJson(h.columns()))),
   HttpRouter.get("/dead-letters", deadLetters),
-  HttpRouter.get("/", Effect.sync(() => HttpServerResponse.html(statusPage)))
+  HttpRouter.get("/", Effect.sync(() => HttpServerResponse.html(statusPage))),
+  HttpRouter.get(chartScript.path, chartScript.handler),
+  HttpRouter.get(chartStyle.path, chartStyle.handler)
 )
 
-const paths: ReadonlySet<string> = new Set(["/metrics", "/health", "/ready", "/status.json", "/dead-letters", "/"])
+const paths: ReadonlySet<string> = new Set([
+  "/metrics", "/health", "/ready", "/status.json", "/history.json", "/dead-letters", "/", chartScript.path, chartStyle.path
+])
 
 /** 405 with `Allow` for a known path asked with another method; 404 otherwise. */
 const app = router.pipe(
@@ -132,7 +178,7 @@ const securityHeaders = {
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
   "content-security-policy":
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; " +
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'; " +
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
   "referrer-policy": "no-referrer",
   "cache-control": "no-store"
@@ -200,6 +246,7 @@ export const layer = (options: HttpOptions): Layer.Layer<HttpServer.HttpServer, 
   // wrapped around the app, not passed as `serve`'s middleware: the server
   // writes the app's answer before a middleware sees it
   Layer.mergeAll(HttpServer.serve(harden(options.allowedHosts ?? [])(app)), Layer.effectDiscard(announce)).pipe(
+    Layer.provide(StatusHistory.Default),
     Layer.provideMerge(
       NodeHttpServer.layer(createServer, { host: options.host, port: options.port }).pipe(Layer.mapError(listenFailed(options)))
     )
@@ -210,6 +257,8 @@ const statusPage = /* html */ `<!doctype html>
 <head>
 <meta charset="utf-8">
 <title>Meltica gateway</title>
+<link rel="stylesheet" href="/assets/uPlot.min.css">
+<script src="/assets/uPlot.iife.min.js"></script>
 <style>
   body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #1d1d1f; }
   h1 { font-size: 1.3rem; margin: 0 0 .3rem; }
@@ -221,6 +270,8 @@ const statusPage = /* html */ `<!doctype html>
   .figure b { display: block; font-size: 1.3rem; font-variant-numeric: tabular-nums; }
   .ok { color: #16794c; } .bad { color: #b3261e; }
   #error { color: #b3261e; }
+  .charts { display: flex; gap: 1.5rem; flex-wrap: wrap; }
+  .chart { min-height: 260px; }
 </style>
 </head>
 <body>
@@ -243,6 +294,14 @@ const statusPage = /* html */ `<!doctype html>
   <div class="figure">skipped<b id="skipped-total">0</b></div>
   <div class="figure">orders / fills / reports<b id="orders-total">0</b></div>
 </div>
+<h2>The last minutes (one sample a second, ten minutes kept)</h2>
+<div class="charts">
+  <div class="chart" id="chart-throughput" data-points="0"></div>
+  <div class="chart" id="chart-latency" data-points="0"></div>
+</div>
+<h2>Strategies: orders and fills on the paper venue</h2>
+<table><thead><tr><th>consumer</th><th>orders</th><th>fills</th><th>resting</th><th>rejected</th></tr></thead>
+<tbody id="strategies"></tbody></table>
 <h2>Pools</h2>
 <table><thead><tr><th>pool</th><th>outstanding</th><th>free</th><th>capacity</th><th>utilization</th><th>heap allocations</th></tr></thead>
 <tbody id="pools"></tbody></table>
@@ -261,6 +320,30 @@ const rows = (id, items, f) => {
   const body = document.getElementById(id);
   body.replaceChildren(...items.map((it) => { const tr = document.createElement("tr"); tr.dataset.key = f(it)[0]; tr.append(...f(it).map(cell)); return tr; }));
 };
+const palette = ["#1f6feb", "#16794c", "#b35900", "#b3261e"];
+const chart = (id, title, unit, names) => new uPlot({
+  title, width: 620, height: 220,
+  scales: { x: { time: true } },
+  series: [{}, ...names.map((label, i) => ({ label, stroke: palette[i], width: 1.5, spanGaps: false,
+    value: (u, v) => v === null || v === undefined ? "-" : fmt(v, 1) }))],
+  axes: [{}, { label: unit, size: 70 }]
+}, [[], ...names.map(() => [])], document.getElementById(id));
+const charts = typeof uPlot === "function" ? {
+  throughput: chart("chart-throughput", "Throughput", "per second", ["events in /s", "events out /s", "deliveries /s"]),
+  latency: chart("chart-latency", "Dispatch to lambda, worst consumer p99", "µs", ["p99 µs"])
+} : undefined;
+const lastOf = (xs) => { for (let i = xs.length - 1; i >= 0; i--) if (xs[i] !== null) return xs[i]; return null; };
+async function drawHistory() {
+  if (charts === undefined) { text("error", "chart library not loaded"); return; }
+  const h = await (await fetch("/history.json", { cache: "no-store" })).json();
+  charts.throughput.setData([h.at, h.eventsInPerSec, h.eventsOutPerSec, h.deliveriesPerSec]);
+  charts.latency.setData([h.at, h.p99DispatchToLambdaUs]);
+  for (const [id, series] of [["chart-throughput", h.eventsInPerSec], ["chart-latency", h.p99DispatchToLambdaUs]]) {
+    const el = document.getElementById(id);
+    el.dataset.points = String(h.at.length);
+    el.dataset.last = String(lastOf(series));
+  }
+}
 async function tick() {
   try {
     const r = await fetch("/status.json", { cache: "no-store" });
@@ -287,6 +370,8 @@ async function tick() {
     rows("pools", s.pools, (p) => [p.pool, p.outstanding, p.free, p.capacity, fmt(p.utilization * 100, 2) + "%", p.heapAllocated]);
     rows("consumers", s.consumers, (c) => [c.id, c.processed, c.failures, c.skippedStale, c.marketDepth, c.criticalDepth,
       c.coalesced, fmt(c.p50Us, 1), fmt(c.p99Us, 1), fmt(c.maxUs, 1), fmt(c.processingP99Us, 1), c.minVersion]);
+    rows("strategies", s.ordersByConsumer || [], (c) => [c.consumerId, c.orders, c.fills, c.resting, c.rejected]);
+    await drawHistory();
     rows("providers", s.providers, (p) => [p.name, p.connected ? "yes" : "no", p.events, p.malformed, p.gaps, p.resyncs,
       p.books.map((b) => b.symbol + " " + b.state).join(", ")]);
     text("error", "");

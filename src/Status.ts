@@ -16,7 +16,7 @@ import { DataBus } from "./DataBus.js"
 import { DeadLetter } from "./DeadLetter.js"
 import { Dispatcher } from "./Dispatcher.js"
 import { poolTypes, type PoolType } from "./Event.js"
-import { ExecutionVenue } from "./ExecutionVenue.js"
+import { type ConsumerOrderStats, ExecutionVenue } from "./ExecutionVenue.js"
 import { HeapFallbackWatch, type HeapFallbackWarning } from "./internal/heapFallback.js"
 import type { LatencySummary } from "./internal/histogram.js"
 import {
@@ -243,6 +243,8 @@ export interface StatusSnapshot {
   readonly fanout: FanoutView
   readonly pools: ReadonlyArray<PoolStatusView>
   readonly consumers: ReadonlyArray<ConsumerStatusView>
+  /** Orders, fills, rejections and working orders per consumer on the execution venue (empty without one). */
+  readonly ordersByConsumer: ReadonlyArray<ConsumerOrderStats>
   readonly providers: ReadonlyArray<ProviderStatusView>
   /** Present when the buses run on NATS. */
   readonly nats?: NatsStatusView
@@ -536,11 +538,13 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
       let orders = 0
       let fills = 0
       let execReports = 0
+      let ordersByConsumer: ReadonlyArray<ConsumerOrderStats> = []
       if (Option.isSome(venue)) {
         const v = venue.value.stats()
         orders = v.orders
         fills = v.fills
         execReports = v.reportsEmitted
+        ordersByConsumer = v.byConsumer
         count(venueOrders, v.orders)
         count(venueFills, v.fills)
         count(venueReports, v.reportsEmitted)
@@ -584,6 +588,7 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
         },
         pools: poolViews,
         consumers: consumerViews,
+        ordersByConsumer,
         providers: providerViews,
         ...(natsView === undefined ? {} : { nats: natsView }),
         process: { heapUsedBytes: memory.heapUsed, rssBytes: memory.rss },

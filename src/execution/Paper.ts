@@ -230,6 +230,13 @@ export const makePaperVenue = (
       reportsEmitted: 0,
       marketUpdates: 0
     }
+    /** Orders, fills and rejections per consumer (one entry per consumer that ever ordered). */
+    const perConsumer = new Map<string, { orders: number; fills: number; rejected: number }>()
+    const tally = (consumerId: string) => {
+      let t = perConsumer.get(consumerId)
+      if (t === undefined) perConsumer.set(consumerId, t = { orders: 0, fills: 0, rejected: 0 })
+      return t
+    }
 
     // -- reports ------------------------------------------------------------
 
@@ -369,6 +376,7 @@ export const makePaperVenue = (
           updatedTs: s.updatedTs
         }
         orders.set(o.clientOrderId, o)
+        tally(o.consumerId).orders++
         kept.add(o.clientOrderId)
         const queue = resting.get(o.symbol)
         if (queue === undefined) resting.set(o.symbol, [o])
@@ -402,6 +410,7 @@ export const makePaperVenue = (
         o.notional = o.notional.plus(price.times(fill))
         o.status = o.filled.eq(o.qty) ? "filled" : "partially_filled"
         counters.fills++
+        tally(o.consumerId).fills++
         if (o.status === "filled") counters.filled++
         report(o, traceId, { lastFillPrice: best.price as Decimal, lastFillQty: toDecimal(fill) })
       }
@@ -423,6 +432,7 @@ export const makePaperVenue = (
       o.reason = rejection._tag === "VenueRejected" ? rejection.text : rejection.message
       o.rejection = rejection
       counters.rejected++
+      tally(o.consumerId).rejected++
       report(o, traceId)
       return rejection
     }
@@ -479,6 +489,7 @@ export const makePaperVenue = (
         updatedTs: ts
       }
       orders.set(o.clientOrderId, o)
+      tally(o.consumerId).orders++
       const trace = cmd.commandId
       if (tradable !== undefined && !tradable.has(o.symbol)) {
         return reject(o, new UnknownSymbol({ symbol: o.symbol, venue: PAPER_PROVIDER }), trace)
@@ -607,8 +618,13 @@ export const makePaperVenue = (
 
     const stats = (): ExecutionVenueStats => {
       let open = 0
-      for (const q of resting.values()) open += q.length
+      const restingBy = new Map<string, number>()
+      for (const q of resting.values()) {
+        open += q.length
+        for (const o of q) if (!terminal(o.status)) restingBy.set(o.consumerId, (restingBy.get(o.consumerId) ?? 0) + 1)
+      }
       return {
+        byConsumer: [...perConsumer].map(([consumerId, t]) => ({ consumerId, ...t, resting: restingBy.get(consumerId) ?? 0 })),
         orders: orders.size,
         resting: open,
         ...counters,
