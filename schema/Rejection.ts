@@ -292,6 +292,19 @@ export type OrderRejection =
   | DuplicateClientOrderId
   | VenueRejected
 
+/** The tags of `OrderRejection`. */
+export const ORDER_REJECTION_TAGS: ReadonlySet<RejectionTag> = new Set<OrderRejection["_tag"]>([
+  "UnknownSymbol",
+  "UnknownVenue",
+  "InvalidQuantity",
+  "InvalidPrice",
+  "BelowMinimum",
+  "InsufficientBalance",
+  "RiskLimit",
+  "DuplicateClientOrderId",
+  "VenueRejected"
+])
+
 /** Every tag of the union, in its order. */
 export const REJECTION_TAGS: ReadonlyArray<RejectionTag> = Rejection.members.map((m) => m._tag)
 

@@ -1,16 +1,32 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Logger } from "effect"
+import { Effect, Layer, Logger } from "effect"
+import { layerCore } from "../layers/Core.js"
 import { layerMemory } from "../layers/Memory.js"
+import { QueryOrder, Subscribe } from "../schema/Control.js"
 import { BookSnapshot, decimal } from "../schema/Event.js"
-import type { Rejection } from "../schema/Rejection.js"
+import {
+  DuplicateClientOrderId,
+  encodeRejection,
+  InvalidCommand,
+  NothingStaged,
+  OrderNotCancelable,
+  OrderNotFound,
+  ORDER_REJECTION_TAGS,
+  type OrderRejection,
+  type Rejection,
+  UnknownSymbol,
+  UnknownVenue,
+  VenueRejected
+} from "../schema/Rejection.js"
+import { everyRejection } from "./fixtures/rejections.js"
 import { Consumers } from "../src/Consumer.js"
 import { ControlBus } from "../src/ControlBus.js"
-import { ControlPlane } from "../src/ControlPlane.js"
+import { ControlPlane, Topology } from "../src/ControlPlane.js"
 import { DeadLetter } from "../src/DeadLetter.js"
 import { Dispatcher } from "../src/Dispatcher.js"
 import type { AnyEvent } from "../src/Event.js"
-import { ExecutionVenue } from "../src/ExecutionVenue.js"
-import { Orchestrator } from "../src/Orchestrator.js"
+import { ExecutionVenue, type ExecutionVenueShape } from "../src/ExecutionVenue.js"
+import { Orchestrator, OrchestratorConfig } from "../src/Orchestrator.js"
 import { Pool } from "../src/Pool.js"
 import { eventually } from "./support/events.js"
 
@@ -376,4 +392,142 @@ describe("Control Bus and orders", () => {
         assert.strictEqual(plane.stats().handled, 0)
       }).pipe(Effect.provide(layer()), Effect.provide(Logger.remove(Logger.defaultLogger))))
   })
+})
+
+describe("typed rejections end to end through the in-memory Control Bus", () => {
+  /** The reasons a venue can refuse an order with, one per clientOrderId `r-<i>`. */
+  const orderRejections = everyRejection.filter((r): r is OrderRejection => ORDER_REJECTION_TAGS.has(r._tag))
+
+  /** A venue that refuses as told: submit `r-<i>` with `orderRejections[i]`; cancel and query with the order errors. */
+  const scriptedVenue: ExecutionVenueShape = {
+    submit: (cmd) => Effect.fail(orderRejections[Number(cmd.clientOrderId.slice(2))]!),
+    cancel: (cmd) =>
+      Effect.fail(
+        cmd.clientOrderId === "gone"
+          ? new OrderNotFound({ clientOrderId: cmd.clientOrderId, consumerId: cmd.consumerId })
+          : new OrderNotCancelable({ clientOrderId: cmd.clientOrderId, consumerId: cmd.consumerId, orderId: "v-1", status: "filled" })
+      ),
+    query: (cmd) => Effect.fail(new OrderNotFound({ clientOrderId: cmd.clientOrderId, consumerId: cmd.consumerId })),
+    onMarketData: () => Effect.void,
+    followRoutingVersion: () => {},
+    stats: () => {
+      throw new Error("not used")
+    }
+  }
+
+  const scriptedLayer = () =>
+    ControlBus.layerMemory.pipe(
+      Layer.provideMerge(ControlPlane.Default),
+      Layer.provideMerge(Topology.layer(["BTC-USDT"], ["sim-a", "sim-b"])),
+      Layer.provideMerge(Orchestrator.DefaultWithoutDependencies),
+      Layer.provideMerge(OrchestratorConfig.layer({})),
+      Layer.provideMerge(Layer.succeed(ExecutionVenue, scriptedVenue)),
+      Layer.provideMerge(DeadLetter.layer({})),
+      Layer.provideMerge(layerCore())
+    )
+
+  const resultsOf = (got: ReadonlyArray<Reply>) => got.filter((r) => r.kind === "control_result")
+
+  it.scoped("every reason a venue can give reaches the consumer as the same tagged value, nothing parsed", () =>
+    Effect.gen(function*() {
+      const consumers = yield* Consumers
+      const control = yield* ControlBus
+      const plane = yield* ControlPlane
+      const got: Array<Reply> = []
+      yield* consumers.start({ id: "trader", handle: (e) => Effect.sync(() => got.push(reply(e))) })
+      for (let i = 0; i < orderRejections.length; i++) {
+        yield* control.submitJson(order(`s-${i}`, `r-${i}`, { orderType: "market", quantity: "1" }))
+      }
+      yield* control.submitJson(JSON.stringify({
+        schemaVersion: 1,
+        command: { _tag: "CancelOrder", commandId: "x-1", consumerId: "trader", clientOrderId: "gone" }
+      }))
+      yield* control.submitJson(JSON.stringify({
+        schemaVersion: 1,
+        command: { _tag: "CancelOrder", commandId: "x-2", consumerId: "trader", clientOrderId: "done" }
+      }))
+      const expected = [
+        ...orderRejections,
+        new OrderNotFound({ clientOrderId: "gone", consumerId: "trader" }),
+        new OrderNotCancelable({ clientOrderId: "done", consumerId: "trader", orderId: "v-1", status: "filled" })
+      ]
+      yield* eventually(() => resultsOf(got).length === expected.length, "every result")
+      const results = resultsOf(got)
+      for (let i = 0; i < expected.length; i++) {
+        const r = results[i]!
+        assert.strictEqual(r.outcome, "rejected")
+        assert.strictEqual(r.rejection!.constructor, expected[i]!.constructor, expected[i]!._tag)
+        assert.deepStrictEqual(encodeRejection(r.rejection!), encodeRejection(expected[i]!))
+      }
+      assert.strictEqual(plane.stats().rejected, expected.length)
+      assert.strictEqual(plane.stats().rejections["SubmitOrder:InsufficientBalance"], 1)
+    }).pipe(Effect.provide(scriptedLayer())))
+
+  it.scoped("the reasons the gateway gives today, each from its real producer", () =>
+    Effect.gen(function*() {
+      const { control, plane, venue } = yield* services
+      const { got } = yield* trader("trader")
+      const wire = (command: Record<string, unknown>) => control.submitJson(JSON.stringify({ schemaVersion: 1, command }))
+      const ids = (commandId: string) => ({ commandId, consumerId: "trader" })
+      // before any market data: the paper venue refuses with its own code
+      yield* control.submitJson(order("a1", "o-1", { orderType: "market", quantity: "1" }))
+      yield* eventually(() => resultsOf(got).length === 1, "the first result, before the book")
+      yield* seedBook
+      yield* control.submitJson(order("a2", "o-2", { orderType: "limit", quantity: "1", price: "90" }))
+      yield* control.submitJson(order("a3", "o-2", { orderType: "limit", quantity: "2", price: "90" }))
+      yield* control.submitJson(order("a4", "o-3", { orderType: "market", quantity: "1" }))
+      yield* wire({ _tag: "CancelOrder", ...ids("a5"), clientOrderId: "o-3" })
+      yield* wire({ _tag: "QueryOrder", ...ids("a6"), clientOrderId: "o-404" })
+      yield* wire({ _tag: "FlipRouting", ...ids("a7") })
+      yield* wire({ _tag: "Subscribe", ...ids("a8"), symbol: "DOGE-USDT", kinds: ["trade"] })
+      yield* wire({
+        _tag: "StageRouting",
+        ...ids("a9"),
+        routes: [{ symbol: "BTC-USDT", providers: ["sim-a", "ftx", "bitmex"] }]
+      })
+      yield* wire({ _tag: "Subscribe", ...ids("a10"), symbol: "BTC-USDT", kinds: [] })
+      // a consumer that has no mailbox cannot be told; the rejection is still counted by its tag
+      yield* control.submit(Subscribe.make({ commandId: "a11", consumerId: "ghost", symbol: "BTC-USDT", kinds: ["trade"] }))
+      yield* eventually(() => resultsOf(got).length === 10, "ten results")
+      yield* eventually(() => plane.stats().rejected === 9, "nine rejections (a2 and a4 are accepted)")
+      const byId = new Map(resultsOf(got).map((r) => [r.commandId!, r]))
+      const check = (commandId: string, expected: Rejection) => {
+        const r = byId.get(commandId)!
+        assert.strictEqual(r.outcome, "rejected", commandId)
+        assert.deepStrictEqual(encodeRejection(r.rejection!), encodeRejection(expected), commandId)
+      }
+      const orderId = (clientOrderId: string) => Effect.runSync(venue.query(QueryOrder.make({ ...ids("q"), clientOrderId }))).orderId
+      check(
+        "a1",
+        new VenueRejected({
+          venue: "paper",
+          clientOrderId: "o-1",
+          symbol: "BTC-USDT",
+          code: "no_market_data",
+          text: "no market data for BTC-USDT",
+          orderId: orderId("o-1")
+        })
+      )
+      assert.strictEqual(byId.get("a2")!.outcome, "ok")
+      check(
+        "a3",
+        new DuplicateClientOrderId({ clientOrderId: "o-2", conflict: "other_terms", fields: ["quantity"], orderId: orderId("o-2") })
+      )
+      check(
+        "a5",
+        new OrderNotCancelable({ clientOrderId: "o-3", consumerId: "trader", orderId: orderId("o-3"), status: "filled" })
+      )
+      check("a6", new OrderNotFound({ clientOrderId: "o-404", consumerId: "trader" }))
+      check("a7", new NothingStaged({}))
+      check("a8", new UnknownSymbol({ symbol: "DOGE-USDT" }))
+      check("a9", new UnknownVenue({ venue: "ftx", symbol: "BTC-USDT" }))
+      assert.deepStrictEqual(byId.get("a9")!.also!.map((x) => encodeRejection(x)), [
+        { _tag: "UnknownVenue", venue: "bitmex", symbol: "BTC-USDT" }
+      ])
+      check(
+        "a10",
+        new InvalidCommand({ commandId: "a10", command: "Subscribe", consumerId: "trader", reason: "command.kinds: kinds must not be empty" })
+      )
+      assert.strictEqual(plane.stats().rejections["Subscribe:UnknownConsumer"], 1)
+    }).pipe(Effect.provide(layer()), Effect.provide(Logger.remove(Logger.defaultLogger))))
 })
