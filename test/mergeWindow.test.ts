@@ -2,7 +2,19 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Layer, ParseResult, Schema } from "effect"
 import { DEFAULT_MERGE_POLICY, MergeSpec } from "../schema/Control.js"
 import type { Level } from "../schema/Event.js"
-import { BookSnapshot, decimal, MergedBook, MergedTicker, MergedTrades, Ticker, Trade } from "../schema/Event.js"
+import {
+  BookSnapshot,
+  decimal,
+  decodeWireJson,
+  encodeWireJson,
+  EVENT_SCHEMA_VERSION,
+  MAX_PROVIDERS,
+  MergedBook,
+  MergedTicker,
+  MergedTrades,
+  Ticker,
+  Trade
+} from "../schema/Event.js"
 import { validate } from "../src/Config.js"
 import type { Event } from "../src/Event.js"
 import type { MergeConfig, Outcome } from "../src/internal/mergeWindow.js"
@@ -533,6 +545,59 @@ describe("MergeWindows", () => {
         h.recycler.unsafeRecycleMany(discarded)
         assert.strictEqual(h.outstanding(), 0)
       }))
+  })
+
+  describe("the missing venues on the wire", () => {
+    const frame = (payload: Record<string, unknown>, schemaVersion: number = EVENT_SCHEMA_VERSION) => JSON.stringify({
+      _tag: "MergedEvent",
+      schemaVersion,
+      traceId: "merge-1",
+      provider: "merged",
+      symbol: SYM,
+      ingestTs: 1,
+      routingVersion: 1,
+      kind: "ticker",
+      mergeId: `${SYM}|ticker|0|1`,
+      sourceProviders: ["binance"],
+      payload
+    })
+    const quote = { provider: "binance", bidPrice: "1", bidQty: "1", askPrice: "2", askQty: "1" }
+    const ticker = { _tag: "merged_ticker", bestBid: "1", bestBidProvider: "binance", bestAsk: "2", bestAskProvider: "binance", quotes: [quote] }
+
+    it("a partial merge's missing venues survive encoding and decoding", () =>
+      run(({ add, engine, expire, ticker: tick }) => {
+        engine.configure(cfg({ policy: "any" }))
+        add(tick("binance", "1", "2", 0), 0)
+        const m = only(expire(100), "Merged")
+        const text = encodeWireJson({
+          _tag: "MergedEvent",
+          schemaVersion: EVENT_SCHEMA_VERSION,
+          traceId: "t",
+          provider: "merged",
+          symbol: SYM,
+          ingestTs: 1,
+          routingVersion: 1,
+          kind: "ticker",
+          mergeId: m.mergeId,
+          sourceProviders: m.sourceProviders,
+          payload: m.payload
+        })
+        const back = Either.getOrThrow(decodeWireJson(text))
+        assert.strictEqual(back._tag, "MergedEvent")
+        assert.deepStrictEqual((back.payload as MergedTicker).missing, ["kraken"])
+      }))
+
+    it("a frame from before the field decodes, without it; a list beyond the bound is refused", () => {
+      const old = Either.getOrThrow(decodeWireJson(frame(ticker, 1)))
+      assert.isUndefined((old.payload as MergedTicker).missing)
+      const tooMany = Array.from({ length: MAX_PROVIDERS + 1 }, (_, i) => `venue-${i}`)
+      const refused = decodeWireJson(frame({ ...ticker, missing: tooMany }))
+      assert.isTrue(Either.isLeft(refused))
+      const text = Either.isLeft(refused) ? ParseResult.TreeFormatter.formatErrorSync(refused.left) : ""
+      assert.include(text, `missing must hold at most ${MAX_PROVIDERS} items (got ${MAX_PROVIDERS + 1})`)
+      assert.isTrue(Either.isLeft(decodeWireJson(frame({ ...ticker, missing: ["x".repeat(65)] }))), "names bounded")
+      assert.isTrue(Either.isLeft(decodeWireJson(frame({ ...ticker, missing: "binance" }))), "a list, not a string")
+    })
   })
 
   describe("the policy in a command and in the configuration", () => {
