@@ -23,9 +23,10 @@ import { join } from "node:path"
 import { Effect, Logger, LogLevel } from "effect"
 import { layerMemory } from "../layers/Memory.js"
 import { BboStrategyConfig, GatewayConfig, OrdersStrategyConfig, StrategiesSection } from "../schema/Config.js"
-import { Subscribe } from "../schema/Control.js"
 import { SimulatedVenueConfig } from "../schema/ProviderConfig.js"
+import { layerOn, memoryOptions } from "../layers/Application.js"
 import * as Gateway from "../src/Gateway.js"
+import * as Strategy from "../src/strategy/index.js"
 import { Pool } from "../src/Pool.js"
 import { Providers } from "../src/Provider.js"
 import { arg, emitJson, machine, table } from "./internal/report.js"
@@ -105,7 +106,7 @@ const soakGateway = async () => {
   const dir = mkdtempSync(join(tmpdir(), "meltica-soak-"))
   const file = join(dir, "soak.json")
   writeFileSync(file, JSON.stringify(soakConfig))
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "run", "--config", file], {
+  const child = spawn(process.execPath, ["--import", "tsx", "bin/meltica.ts", "run", "--config", file], {
     cwd: process.cwd(),
     stdio: ["ignore", "pipe", "pipe"]
   })
@@ -185,11 +186,11 @@ const utilizationAt1k = (seconds: number) =>
           }),
           statusIntervalMs: 3_600_000
         })
-    const strategies: Array<Gateway.Strategy<never>> = Array.from({ length: 10 }, (_, i) => ({
-      id: `soak-${i}`,
-      start: (ctx) =>
-        ctx.submit(Subscribe.make({ ...ctx.ids(), symbol: "BTC-USDT", kinds: ["trade", "ticker", "book_snapshot", "book_delta"] })),
-      handle: () => Effect.void
+    const strategies = Array.from({ length: 10 }, (_, i) => ({
+      strategy: Strategy.define({
+        id: `soak-${i}`,
+        start: (ctx) => ctx.subscribe("BTC-USDT", ["trade", "ticker", "book_snapshot", "book_delta"])
+      })
     }))
     return yield* Effect.gen(function*() {
       const pool = yield* Pool
@@ -207,7 +208,7 @@ const utilizationAt1k = (seconds: number) =>
       }
       const events = providers.reduce((n, p) => n + p.stats().events, 0) - before
       return { maxUtilization, maxOutstanding, eventsPerSec: events / seconds }
-    }).pipe(Effect.provide(Gateway.layerOn(config, layerMemory(Gateway.memoryOptions(config)))), Effect.scoped)
+    }).pipe(Effect.provide(layerOn(config, layerMemory(memoryOptions(config)))), Effect.scoped)
   })
 
 const main = async () => {

@@ -8,144 +8,125 @@
  * and sell, so it stays flat), and the other rounds a limit buy half a percent
  * below the best bid, which rests until the next round cancels it.
  *
+ * Each command's outcome comes back typed: `submit` gives the accepted order,
+ * `cancel` the canceled one, and a refusal is a tagged rejection
+ * (`VenueRejected`, `OrderNotCancelable`, ...) counted by its tag.
+ *
  * Execution reports arrive on its critical lane, never dropped, in order per
  * order: it checks that each order's `reportSeq` goes 1, 2, 3, ... and counts
  * every status it sees.
  */
 import DecimalJs from "decimal.js"
-import { Effect } from "effect"
-import { CancelOrder, Subscribe, SubmitOrder } from "../schema/Control.js"
-import { decimal, type OrderStatus } from "../schema/Event.js"
-import { execReportOf, type Strategy } from "../src/Gateway.js"
+import { Effect, Schema } from "effect"
+import type { OrderStatus } from "../schema/Event.js"
+import * as Strategy from "../src/strategy/index.js"
 
-export interface PaperTraderOptions {
-  readonly symbol: string
-  readonly quantity: string
-  readonly intervalMs: number
-}
+export const PaperTraderOptions = Schema.Struct({
+  symbol: Schema.optionalWith(Schema.String, { default: () => "BTC-USDT" }),
+  quantity: Schema.optionalWith(Schema.String, { default: () => "0.001" }),
+  intervalMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 3_600_000)), { default: () => 1_000 })
+})
 
 export interface PaperTraderState {
-  readonly rounds: number
-  readonly submitted: number
-  readonly cancelRequests: number
-  readonly reports: number
+  rounds: number
+  submitted: number
+  accepted: number
+  cancelRequests: number
+  canceled: number
+  reports: number
   /** Reports seen per status. */
-  readonly byStatus: Readonly<Record<OrderStatus, number>>
+  byStatus: Record<OrderStatus, number>
   /** Reports that did not follow their order's previous one (should stay 0). */
-  readonly outOfOrder: number
+  outOfOrder: number
   /** Orders whose last report was final (filled, canceled, rejected). */
-  readonly closedOrders: number
-  readonly rejections: ReadonlyArray<string>
-  readonly lastBid: string | undefined
+  closedOrders: number
+  /** Refusals by rejection tag. */
+  rejections: Record<string, number>
+  lastBid: string | undefined
+  /** The limit order resting since the last round, if any. */
+  resting: string | undefined
+  lastSeq: Map<string, number>
 }
 
 const decimalsOf = (s: string) => (s.includes(".") ? s.length - s.indexOf(".") - 1 : 0)
 const isFinal = (s: OrderStatus) => s === "filled" || s === "canceled" || s === "rejected"
 
-export const makePaperTrader = (id: string, options: PaperTraderOptions) => {
-  const lastSeq = new Map<string, number>()
-  const status = new Map<string, OrderStatus>()
-  let resting: string | undefined
-  let nextOrder = 0
-  let bid: string | undefined
-  let s: PaperTraderState = {
+export default Strategy.define({
+  id: "paper-trader",
+  description: "places and cancels small paper orders and checks their execution reports",
+  options: PaperTraderOptions,
+  init: (): PaperTraderState => ({
     rounds: 0,
     submitted: 0,
+    accepted: 0,
     cancelRequests: 0,
+    canceled: 0,
     reports: 0,
     byStatus: { new: 0, partially_filled: 0, filled: 0, canceled: 0, rejected: 0 },
     outOfOrder: 0,
     closedOrders: 0,
-    rejections: [],
-    lastBid: undefined
-  }
+    rejections: {},
+    lastBid: undefined,
+    resting: undefined,
+    lastSeq: new Map()
+  }),
+  start: (ctx) => {
+    const s = ctx.state
+    const { symbol, quantity, intervalMs } = ctx.options
+    const refused = (e: Strategy.CommandError) =>
+      Effect.zipRight(
+        Effect.sync(() => (s.rejections[e._tag] = (s.rejections[e._tag] ?? 0) + 1)),
+        ctx.log("command refused", { reason: e.message, rejection: e._tag })
+      )
 
-  const round = (ctx: Parameters<Strategy["start"]>[0]): Effect.Effect<void> =>
-    Effect.suspend(() => {
-      s = { ...s, rounds: s.rounds + 1 }
-      if (resting !== undefined) {
-        const current = status.get(resting)
-        if (current === undefined) return Effect.void // its first report is still on the way
-        const clientOrderId = resting
-        resting = undefined
-        if (!isFinal(current)) {
-          s = { ...s, cancelRequests: s.cancelRequests + 1 }
-          return ctx.submit(CancelOrder.make({ ...ctx.ids(), clientOrderId }))
-        }
+    const round = Effect.gen(function*() {
+      s.rounds++
+      if (s.resting !== undefined) {
+        const clientOrderId = s.resting
+        s.resting = undefined
+        s.cancelRequests++
+        yield* ctx.cancel(clientOrderId).pipe(Effect.tap(() => Effect.sync(() => s.canceled++)))
+        return
       }
-      if (bid === undefined) return Effect.void
-      const clientOrderId = ctx.newId("order")
-      nextOrder++
-      s = { ...s, submitted: s.submitted + 1 }
+      const bid = s.lastBid
+      if (bid === undefined) return
+      s.submitted++
       if (s.rounds % 3 === 0) {
-        return ctx.submit(SubmitOrder.make({
-          ...ctx.ids(),
-          clientOrderId,
-          symbol: options.symbol,
-          side: nextOrder % 2 === 0 ? "sell" : "buy",
-          orderType: "market",
-          quantity: decimal(options.quantity)
-        }))
+        yield* ctx.submit({ symbol, side: s.submitted % 2 === 0 ? "sell" : "buy", type: "market", quantity })
+      } else {
+        const price = new DecimalJs(bid).mul("0.995").toDecimalPlaces(decimalsOf(bid), DecimalJs.ROUND_DOWN).toFixed()
+        const accepted = yield* ctx.submit({ symbol, side: "buy", type: "limit", quantity, price })
+        if (!isFinal(accepted.status)) s.resting = accepted.clientOrderId
       }
-      const price = new DecimalJs(bid).mul("0.995").toDecimalPlaces(decimalsOf(bid), DecimalJs.ROUND_DOWN).toFixed()
-      resting = clientOrderId
-      return ctx.submit(SubmitOrder.make({
-        ...ctx.ids(),
-        clientOrderId,
-        symbol: options.symbol,
-        side: "buy",
-        orderType: "limit",
-        quantity: decimal(options.quantity),
-        price: decimal(price)
-      }))
-    })
+      s.accepted++
+    }).pipe(Effect.catchAll(refused))
 
-  const strategy: Strategy = {
-    id,
-    start: (ctx) =>
-      ctx.submit(Subscribe.make({ ...ctx.ids(), symbol: options.symbol, kinds: ["ticker"] })).pipe(
-        Effect.zipRight(
-          round(ctx).pipe(Effect.delay(options.intervalMs), Effect.forever, Effect.forkScoped)
-        ),
-        Effect.asVoid
-      ),
-    handle: (event, ctx) => {
-      if (event.kind === "ticker" && event._pool === "Event" && event.payload?._tag === "ticker") {
-        bid = event.payload.bidPrice
-        s = { ...s, lastBid: bid }
-        return Effect.void
-      }
-      const report = execReportOf(event)
-      if (report !== undefined) {
-        const expected = (lastSeq.get(report.clientOrderId) ?? 0) + 1
-        lastSeq.set(report.clientOrderId, report.reportSeq)
-        status.set(report.clientOrderId, report.status)
-        s = {
-          ...s,
-          reports: s.reports + 1,
-          byStatus: { ...s.byStatus, [report.status]: s.byStatus[report.status] + 1 },
-          outOfOrder: s.outOfOrder + (report.reportSeq === expected ? 0 : 1),
-          closedOrders: s.closedOrders + (isFinal(report.status) ? 1 : 0)
-        }
-        return isFinal(report.status)
-          ? ctx.log(event, "order closed", {
-            client_order_id: report.clientOrderId,
-            status: report.status,
-            filled: report.filledQty,
-            reason: report.reason
-          })
-          : Effect.void
-      }
-      if (event.kind === "control_result" && event._pool === "Event" && event.payload?._tag === "control_result") {
-        const result = event.payload
-        if (result.outcome === "rejected") {
-          s = { ...s, rejections: [...s.rejections, `${result.command}: ${result.rejection?._tag ?? "rejected"}`] }
-          return ctx.log(event, "command rejected", { command: result.command, rejection: result.rejection?.message })
-        }
-      }
-      return Effect.void
+    return ctx.subscribe(symbol, ["ticker"]).pipe(
+      Effect.zipRight(round.pipe(Effect.delay(intervalMs), Effect.forever, Effect.forkScoped))
+    )
+  },
+  on: {
+    ticker: (event, ctx) =>
+      Effect.sync(() => {
+        ctx.state.lastBid = event.payload.bidPrice
+      }),
+    exec_report: (event, ctx) => {
+      const s = ctx.state
+      const report = event.payload
+      const expected = (s.lastSeq.get(report.clientOrderId) ?? 0) + 1
+      s.lastSeq.set(report.clientOrderId, report.reportSeq)
+      s.reports++
+      s.byStatus[report.status]++
+      if (report.reportSeq !== expected) s.outOfOrder++
+      if (!isFinal(report.status)) return Effect.void
+      s.closedOrders++
+      s.lastSeq.delete(report.clientOrderId)
+      return ctx.log("order closed", {
+        client_order_id: report.clientOrderId,
+        status: report.status,
+        filled: report.filledQty,
+        reason: report.reason
+      }, event)
     }
   }
-
-  return { strategy, state: (): PaperTraderState => s } as const
-}
+})

@@ -5,12 +5,13 @@
  * Everything is paced by Effect's Clock, so under `TestClock` nothing moves
  * until the test says so (`TestClock.adjust`), and the same seeds give the
  * same events every run. A strategy is tested by running it with
- * `Gateway.run` (or `runStrategy`) against this layer and reading its state.
+ * `Gateway.run` (or `Strategy.run`, `src/strategy/`) against this layer and
+ * reading its state.
  */
 import { Layer } from "effect"
 import { GatewayConfig, MergeWindowConfig } from "../schema/Config.js"
 import { SimulatedVenueConfig } from "../schema/ProviderConfig.js"
-import { layerOn, memoryOptions } from "../src/Gateway.js"
+import { layerOn, memoryOptions } from "./Application.js"
 import { layerMemory } from "./Memory.js"
 
 export const TEST_VENUES = ["sim-a", "sim-b", "sim-c"] as const

@@ -56,7 +56,9 @@ export class MergeWindowConfig extends Schema.Class<MergeWindowConfig>("MergeWin
       )
     ),
     maxFragments: PositiveInt("maxFragments"),
+    /** How many venues a window needs to emit (`all`, `quorum`, `any`): see `schema/Control.ts` `MergePolicy`. */
     policy: Schema.optionalWith(MergePolicy, { default: () => DEFAULT_MERGE_POLICY }),
+    /** With policy `quorum`: the venues needed (a majority when absent). */
     quorum: mergePolicyFields.quorum
   }).pipe(
     Schema.filter((m) =>
@@ -220,10 +222,41 @@ export class OrdersStrategyConfig extends Schema.Class<OrdersStrategyConfig>("Or
   intervalMs: Schema.optionalWith(IntIn("intervalMs", 1, 3_600_000), { default: () => 1_000 })
 }) {}
 
+/**
+ * A strategy from a file: `module` is the file whose default export is the
+ * strategy (a path relative to the configuration file, or absolute), and
+ * `options` what its options schema decodes (checked when it starts).
+ */
+export class StrategyModuleConfig extends Schema.Class<StrategyModuleConfig>("StrategyModuleConfig")({
+  module: Schema.String.pipe(Schema.nonEmptyString({ message: () => "module must be the path of a strategy file" })),
+  options: Schema.optional(Schema.Unknown)
+}) {}
+
+/**
+ * The strategies to run: the two examples' switches (`bbo`, `orders`) and
+ * strategy files (`modules`). A list (`strategies: [{ module, options }]`)
+ * is the same as `modules` with both examples off.
+ */
 export class StrategiesSection extends Schema.Class<StrategiesSection>("StrategiesSection")({
   bbo: Schema.optionalWith(BboStrategyConfig, { default: () => BboStrategyConfig.make({}) }),
-  orders: Schema.optionalWith(OrdersStrategyConfig, { default: () => OrdersStrategyConfig.make({}) })
+  orders: Schema.optionalWith(OrdersStrategyConfig, { default: () => OrdersStrategyConfig.make({}) }),
+  modules: Schema.optionalWith(Schema.Array(StrategyModuleConfig), { default: () => [] })
 }) {}
+
+/** `strategies:` as switches and files, or as a list of files only. */
+const StrategiesField = Schema.Union(
+  StrategiesSection,
+  Schema.transform(Schema.Array(StrategyModuleConfig), Schema.typeSchema(StrategiesSection), {
+    strict: true,
+    decode: (modules) =>
+      StrategiesSection.make({
+        bbo: BboStrategyConfig.make({ enabled: false }),
+        orders: OrdersStrategyConfig.make({ enabled: false }),
+        modules
+      }),
+    encode: (section) => section.modules
+  })
+)
 
 export const defaultMerges = (): ReadonlyArray<MergeWindowConfig> =>
   ["BTC-USDT", "ETH-USDT"].map((symbol) =>
@@ -255,7 +288,7 @@ export class GatewayConfig extends Schema.Class<GatewayConfig>("GatewayConfig")(
   debug: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /** How often the status line is printed (at most hourly). */
   statusIntervalMs: Schema.optionalWith(IntIn("statusIntervalMs", 1, 3_600_000), { default: () => 5_000 }),
-  strategies: Schema.optionalWith(StrategiesSection, { default: () => StrategiesSection.make({}) }),
+  strategies: Schema.optionalWith(StrategiesField, { default: () => StrategiesSection.make({}) }),
   paper: Schema.optionalWith(PaperSection, { default: () => PaperSection.make({}) })
 }) {}
 
@@ -316,8 +349,11 @@ export const crossCheck = (config: GatewayConfig): ReadonlyArray<CrossIssue> => 
   if (strategies.orders.enabled && !allSymbols.has(strategies.orders.symbol)) {
     issues.push({ path: "strategies.orders.symbol", message: `no venue quotes ${strategies.orders.symbol}` })
   }
-  if (config.bus._tag === "nats" && config.bus.role === "strategy" && !strategies.bbo.enabled && !strategies.orders.enabled) {
-    issues.push({ path: "bus.role", message: "a strategy process runs the configured strategies: enable at least one" })
+  if (
+    config.bus._tag === "nats" && config.bus.role === "strategy" && !strategies.bbo.enabled && !strategies.orders.enabled &&
+    strategies.modules.length === 0
+  ) {
+    issues.push({ path: "bus.role", message: "a strategy process runs the configured strategies: enable or list at least one" })
   }
   return issues
 }

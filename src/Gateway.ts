@@ -1,121 +1,41 @@
 /**
- * The gateway application: providers feeding the Orchestrator, strategies on
- * the consumer runtime, the initial routing table, the status line, and the
- * order in which it all stops.
- *
- * ## Strategies
- * A strategy is a lambda over pooled events plus what it asks for on the
- * Control Bus. `runStrategy` opens its mailbox (a consumer), then runs its
- * `start`, which sends its subscriptions (`Subscribe`, `SubscribeMerged`) and
- * may fork its own timers into the scope it is given. Every command's
- * `ControlAck` and `ControlResult` and every `ExecReport` of its orders come
- * back to `handle`, on the critical lane. The event is lent for the duration of
- * the returned effect only: copy what you keep.
+ * The gateway program: the routing table from the configuration, the
+ * strategies, the providers feeding the Orchestrator, the status line, and the
+ * order in which it all stops. The application layer it runs on is assembled
+ * in `layers/` (the composition root).
  *
  * ## Processes
  * `run` is the whole gateway in one process (`bus: memory`), and the feed
  * process over NATS (`bus: nats`, `role: feed`, with no strategies: they run
  * elsewhere). `runStrategies` is a NATS strategy process (`role: strategy`):
  * the strategies and the status line, with no providers and no routing of its
- * own (the feed stages and flips the routing table). `layerOn`,
- * `layerNatsFeedOn` and `layerNatsStrategyOn` are their application layers.
+ * own (the feed stages and flips the routing table).
+ *
+ * ## Strategies
+ * Each strategy (`src/strategy/`) starts on its own: one whose module does not
+ * load, whose options do not decode or whose `start` fails is reported and
+ * stopped alone (`StrategyRegistry`), and the gateway goes on.
  *
  * ## Shutdown
  * Finalizers run in reverse order of acquisition, so closing the scope of
- * `run`: stops the status line, interrupts the providers, stops the strategies'
- * timers, then waits (bounded) until every critical lane is drained and the
- * venue has handed over every report. The application layer's scope closes
- * after that (consumers, mailboxes, orchestrator, pools), and `main.ts`
- * prints the leak report.
+ * `run`: stops the status line, interrupts the providers, stops the strategies
+ * (their timers, then their mailboxes), then waits (bounded) until every
+ * critical lane is drained and the venue has handed over every report. The
+ * application layer's scope closes after that (consumers, mailboxes,
+ * orchestrator, pools), and the runner prints the leak report.
  */
-import { Clock, Data, Deferred, Effect, FiberSet, Layer, Random, Schedule, type Scope } from "effect"
+import { Clock, Data, Deferred, Effect, FiberSet, Schedule } from "effect"
 import type { GatewayConfig } from "../schema/Config.js"
-import { type ControlCommand, FlipRouting, MergeSpec, StageRouting, SymbolRoute } from "../schema/Control.js"
-import type { ExecReportPayload } from "../schema/Event.js"
-import { type ConsumerHandle, Consumers } from "./Consumer.js"
+import { FlipRouting, MergeSpec, StageRouting, SymbolRoute } from "../schema/Control.js"
+import { Consumers } from "./Consumer.js"
 import { ControlBus } from "./ControlBus.js"
 import { DataBus, type MailboxOptions } from "./DataBus.js"
-import type { UnknownConsumer } from "./Errors.js"
-import type { AnyEvent } from "./Event.js"
 import { ExecutionVenue } from "./ExecutionVenue.js"
-import { Prometheus } from "./Prometheus.js"
-import { type NatsStatusView, Status, type StatusSnapshot } from "./Status.js"
 import { Orchestrator } from "./Orchestrator.js"
 import { Providers } from "./Provider.js"
-import type { layerMemory, MemoryOptions } from "../layers/Memory.js"
-import { layerFeedHeartbeats, layerNatsFeed, layerNatsStrategy, type NatsOptions } from "../layers/Nats.js"
-
-// ---------------------------------------------------------------------------
-// Strategy API
-// ---------------------------------------------------------------------------
-
-/** What a strategy can do besides handling events. */
-export interface StrategyContext {
-  /** The strategy's consumer id: commands name it, reports and replies come back to it. */
-  readonly consumerId: string
-  /** A fresh `{ commandId, consumerId }` for the next command. */
-  readonly ids: () => { readonly commandId: string; readonly consumerId: string }
-  /**
-   * A fresh id for anything the strategy names (a client order id), unique
-   * across restarts: a bus that drops duplicates by id (NATS JetStream) never
-   * mistakes a restarted strategy's first order for one it already has.
-   */
-  readonly newId: (label: string) => string
-  /** Sends a command on the Control Bus; its ControlAck and ControlResult arrive in `handle`. */
-  readonly submit: (command: ControlCommand) => Effect.Effect<void>
-  /** Logs about an event, annotated with its trace_id and this consumer_id. */
-  readonly log: (event: AnyEvent, message: string, fields?: Readonly<Record<string, unknown>>) => Effect.Effect<void>
-}
-
-export interface Strategy<E = never> {
-  readonly id: string
-  /** Subscriptions and timers; runs once the mailbox is open, in the gateway's scope. */
-  readonly start: (ctx: StrategyContext) => Effect.Effect<void, never, Scope.Scope>
-  /** Every delivered event: market data it subscribed to, its acks, results and execution reports. */
-  readonly handle: (event: AnyEvent, ctx: StrategyContext) => Effect.Effect<unknown, E>
-  /** Mailbox bounds, when not the gateway's. */
-  readonly mailbox?: Partial<MailboxOptions>
-}
-
-export interface StrategyHandle {
-  readonly id: string
-  readonly consumer: ConsumerHandle
-}
-
-/** Opens the strategy's mailbox, then runs its `start`. */
-export const runStrategy = <E>(
-  strategy: Strategy<E>,
-  mailbox: Partial<MailboxOptions> = {}
-): Effect.Effect<StrategyHandle, UnknownConsumer, Scope.Scope | Consumers | ControlBus> =>
-  Effect.gen(function*() {
-    const consumers = yield* Consumers
-    const control = yield* ControlBus
-    // one token per run, so ids never repeat those of an earlier run
-    const run = `${(yield* Clock.currentTimeMillis).toString(36)}${(yield* Random.nextIntBetween(0, 36 ** 4)).toString(36)}`
-    let next = 0
-    const newId = (label: string) => `${strategy.id}-${run}-${label}-${++next}`
-    const ctx: StrategyContext = {
-      consumerId: strategy.id,
-      ids: () => ({ commandId: newId("cmd"), consumerId: strategy.id }),
-      newId,
-      submit: control.submit,
-      log: (event, message, fields = {}) =>
-        Effect.logInfo(message).pipe(
-          Effect.annotateLogs({ ...fields, trace_id: event.traceId, consumer_id: strategy.id, kind: event.kind })
-        )
-    }
-    const consumer = yield* consumers.start({
-      id: strategy.id,
-      handle: (event) => strategy.handle(event, ctx),
-      mailbox: { ...mailbox, ...strategy.mailbox }
-    })
-    yield* strategy.start(ctx)
-    return { id: strategy.id, consumer }
-  })
-
-/** The payload of an execution report, or undefined for any other event. */
-export const execReportOf = (event: AnyEvent): ExecReportPayload | undefined =>
-  event._pool === "ExecReport" ? event.payload : undefined
+import { type NatsStatusView, Status, type StatusSnapshot } from "./Status.js"
+import { type StrategySpec, startStrategies } from "./strategy/Runner.js"
+import type { Topology } from "./strategy/Strategy.js"
 
 // ---------------------------------------------------------------------------
 // Routing from the configuration
@@ -233,7 +153,10 @@ const natsPart = (n: NatsStatusView): string => {
 // ---------------------------------------------------------------------------
 
 export interface RunOptions {
-  readonly strategies: ReadonlyArray<Strategy<unknown>>
+  /** The strategies to run here: values, or files whose default export is one. */
+  readonly strategies: ReadonlyArray<StrategySpec>
+  /** The directory strategy files are relative to (default: the working directory). */
+  readonly base?: string
   /** How long shutdown waits for critical lanes to drain. */
   readonly drainTimeoutMs?: number
 }
@@ -273,13 +196,12 @@ export const run = (config: GatewayConfig, options: RunOptions) =>
     const orchestrator = yield* Orchestrator
     const providers = yield* Providers
     const metrics = yield* Status
-    const mailbox = mailboxOf(config)
 
     // added first, so it runs last: after providers and timers have stopped
     yield* Effect.addFinalizer(() => drainCritical(options.drainTimeoutMs ?? 2_000))
 
     yield* applyRouting(config)
-    yield* startStrategies(options.strategies, mailbox)
+    yield* startStrategies(options.strategies, settingsOf(config, options))
 
     const feeds = yield* FiberSet.make<never>()
     for (const p of providers) {
@@ -299,11 +221,24 @@ const mailboxOf = (config: GatewayConfig): Partial<MailboxOptions> => ({
   criticalHighWater: config.mailbox.criticalHighWater
 })
 
-const startStrategies = (strategies: ReadonlyArray<Strategy<unknown>>, mailbox: Partial<MailboxOptions>) =>
-  Effect.forEach(strategies, (strategy) =>
-    runStrategy(strategy, mailbox).pipe(
-      Effect.zipRight(Effect.logInfo("strategy started").pipe(Effect.annotateLogs({ consumer_id: strategy.id })))
-    ), { discard: true })
+/** What a strategy sees of the gateway: its symbols, venues and configured merges. */
+export const topologyOf = (config: GatewayConfig): Topology => ({
+  symbols: [...new Set(config.venues.flatMap((v) => v.symbols))],
+  providers: config.venues.map((v) => v.name ?? v._tag),
+  merges: config.merges.map((m) => ({
+    symbol: m.symbol,
+    kind: m.kind,
+    providers: m.providers,
+    windowMs: m.windowMs,
+    maxFragments: m.maxFragments
+  }))
+})
+
+const settingsOf = (config: GatewayConfig, options: RunOptions) => ({
+  mailbox: mailboxOf(config),
+  topology: topologyOf(config),
+  ...(options.base === undefined ? {} : { base: options.base })
+})
 
 /** The status line every `intervalMs`, for the life of the scope. */
 const logStatus = (metrics: Status, intervalMs: number) =>
@@ -325,71 +260,10 @@ export const runStrategies = (config: GatewayConfig, options: RunOptions) =>
     const metrics = yield* Status
     // added first, so it runs last: once the strategies' timers have stopped
     yield* Effect.addFinalizer(() => drainCritical(options.drainTimeoutMs ?? 2_000))
-    yield* startStrategies(options.strategies, mailboxOf(config))
+    yield* startStrategies(options.strategies, settingsOf(config, options))
     yield* Effect.logInfo("strategy process running").pipe(
-      Effect.annotateLogs({ strategies: options.strategies.map((s) => s.id).join(",") })
+      Effect.annotateLogs({ strategies: options.strategies.length })
     )
     yield* logStatus(metrics, config.statusIntervalMs)
     return yield* Effect.never
   })
-
-/** What the configuration asks of the application layer. */
-export const memoryOptions = (config: GatewayConfig): MemoryOptions => ({
-  symbols: [...new Set(config.venues.flatMap((v) => v.symbols))],
-  providers: config.venues.map((v) => v.name ?? v._tag),
-  pool: { capacity: config.pool.capacity, prewarm: config.pool.prewarm, debug: config.debug },
-  dispatcher: {
-    latenessMs: config.dispatcher.latenessMs,
-    reorderBuffer: config.dispatcher.reorderBuffer,
-    fanoutConcurrency: config.dispatcher.fanoutConcurrency
-  },
-  paperStateFile: config.paper.stateFile
-})
-
-/** An application layer (`layers/Memory.ts`, `layers/Debug.ts`, ...) with the providers and metrics on top. */
-export const layerOn = <E>(config: GatewayConfig, base: Layer.Layer<Layer.Layer.Success<ReturnType<typeof layerMemory>>, E>) =>
-  Prometheus.Default.pipe(
-    Layer.provideMerge(Status.Default),
-    Layer.provideMerge(Providers.layerNode(config.venues)),
-    Layer.provideMerge(base)
-  )
-
-/** The NATS settings of a `bus: nats` configuration. */
-const natsOptions = (config: GatewayConfig): NatsOptions => ({
-  pool: { capacity: config.pool.capacity, prewarm: config.pool.prewarm, debug: config.debug },
-  dispatcher: {
-    latenessMs: config.dispatcher.latenessMs,
-    reorderBuffer: config.dispatcher.reorderBuffer,
-    fanoutConcurrency: config.dispatcher.fanoutConcurrency
-  },
-  ...(config.bus._tag === "nats"
-    ? {
-      nats: {
-        servers: [config.bus.url],
-        name: `meltica-${config.bus.role}`,
-        auth: config.bus.auth,
-        // the feed creates and updates the streams; a strategy process waits for them
-        manageStreams: config.bus.role === "feed"
-      }
-    }
-    : {})
-})
-
-/** The NATS feed process (`role: feed`): providers, Orchestrator, Control Plane, paper venue, metrics. */
-export const layerNatsFeedOn = (config: GatewayConfig) => {
-  const { symbols, providers } = memoryOptions(config)
-  return Prometheus.Default.pipe(
-    Layer.provideMerge(Status.Default),
-    Layer.provideMerge(layerFeedHeartbeats),
-    Layer.provideMerge(Providers.layerNode(config.venues)),
-    Layer.provideMerge(layerNatsFeed({ ...natsOptions(config), symbols, providers }))
-  )
-}
-
-/** A NATS strategy process (`role: strategy`): no providers of its own, metrics. */
-export const layerNatsStrategyOn = (config: GatewayConfig) =>
-  Prometheus.Default.pipe(
-    Layer.provideMerge(Status.Default),
-    Layer.provideMerge(Layer.succeed(Providers, [])),
-    Layer.provideMerge(layerNatsStrategy(natsOptions(config)))
-  )

@@ -185,6 +185,20 @@ export class NatsStatusSource extends Context.Tag("meltica/NatsStatusSource")<Na
   readonly readinessReasons: () => ReadonlyArray<string>
 }>() {}
 
+/** One strategy of the process, as `/status.json` lists it. */
+export interface StrategyStatusView {
+  readonly id: string
+  readonly module?: string
+  readonly description?: string
+  readonly state: "starting" | "running" | "failed" | "stopped"
+  readonly reason?: string
+}
+
+/** The process's strategies, contributed by the application layer where strategies run (`src/strategy/Registry.ts`). */
+export class StrategiesSource extends Context.Tag("meltica/StrategiesSource")<StrategiesSource, {
+  readonly list: () => ReadonlyArray<StrategyStatusView>
+}>() {}
+
 /** One latency histogram series (metric and tags) with its newest summary, read whole at every sample. */
 export interface HistogramSeries {
   readonly metric: LatencyHistogram
@@ -251,6 +265,8 @@ export interface StatusSnapshot {
   /** The process's memory at the sample. */
   readonly process: { readonly heapUsedBytes: number; readonly rssBytes: number }
   readonly readiness: Readiness
+  /** The process's strategies by id, where strategies run. */
+  readonly strategies?: ReadonlyArray<StrategyStatusView>
 }
 
 /** A provider is ready when it is connected and every one of its books is consistent. */
@@ -307,6 +323,7 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
     const checks = yield* Effect.serviceOption(ReadinessChecks)
     // the NATS link's figures, in a process whose buses run on NATS (`nats/NatsStatus.ts`)
     const nats = yield* Effect.serviceOption(NatsStatusSource)
+    const strategies = yield* Effect.serviceOption(StrategiesSource)
     const clock = yield* Effect.clock
     const started = clock.unsafeCurrentTimeMillis()
 
@@ -617,7 +634,9 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
           const result = more.length === 0 ? ready : { ready: false, reasons: [...ready.reasons, ...more] }
           set(readyGauge, result.ready ? 1 : 0)
           set(notReadyReasons, result.reasons.length)
-          return { ...base, providers: views, readiness: result }
+          return Option.isSome(strategies)
+            ? { ...base, providers: views, readiness: result, strategies: strategies.value.list() }
+            : { ...base, providers: views, readiness: result }
         })
       )
     })

@@ -1,253 +1,301 @@
 /**
- * Entry point: `npm start` (`tsx src/main.ts`).
+ * The command line: parses the arguments and runs what they ask with the
+ * application it is given (`bin/meltica.ts` gives it the composition root,
+ * `layers/Application.ts`; `npm start` runs that file).
  *
- *   meltica [run] [--config <file>] [--debug]   run the gateway (the default command)
- *   meltica check-config [--config <file>]       validate a configuration and print its summary
+ *   meltica [run] [--config <file>] [--debug] [--strategy <file> [--strategy-options <json>]]...
+ *   meltica check-config [--config <file>]
+ *   meltica nats-config [--config <file>] [--port <n>] [--store-dir <dir>]
+ *   meltica route --config <operator file>
  *
  * Without `--config`, the embedded default runs: simulated venues, in-memory
  * buses, the paper venue, production-mode pools, the two example strategies.
- * With `bus: nats` the process is a feed or a strategy process (`role`), and
- * the two talk over the NATS server at `url`.
- * SIGINT / SIGTERM stop it gracefully; it prints the leak report and the
- * number of fibers left, and exits 0.
+ * `--strategy` adds a strategy from a file (its default export), with the
+ * options of the `--strategy-options` at the same position. SIGINT / SIGTERM
+ * stop it gracefully; it prints the leak report and the number of fibers
+ * left, and exits 0.
+ *
+ * As a user meets it: help and errors are plain text when the output is not a
+ * terminal; a mistyped option gets one line naming the nearest valid one; a
+ * configuration error lists every problem; a port in use names the setting.
  */
-import { Command, Options } from "@effect/cli"
+import { stripVTControlCharacters } from "node:util"
+import { AutoCorrect, CliConfig, Command, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Console, Context, Effect, Exit, Layer, Logger, Option, Scope, Supervisor } from "effect"
-import { makeBboFollower } from "../examples/bboFollower.js"
-import { makePaperTrader } from "../examples/paperTrader.js"
-import { layerDebug } from "../layers/Debug.js"
-import { layerMemory } from "../layers/Memory.js"
+import { Console, Effect, Layer, Logger, Option } from "effect"
 import type { GatewayConfig } from "../schema/Config.js"
-import * as Config from "./Config.js"
-import * as Gateway from "./Gateway.js"
-import * as Http from "./Http.js"
-import type { Prometheus } from "./Prometheus.js"
-import type { Status } from "./Status.js"
 import { ConfigIssue, InvalidConfig } from "../schema/Errors.js"
-import { NatsConfig, NatsConnection } from "./nats/Connection.js"
-import { CommandPublisher } from "./nats/Commands.js"
-import { stageAndFlip } from "./nats/Operator.js"
+import * as Config from "./Config.js"
 import { deploymentRoles, serverConfig } from "./nats/Permissions.js"
-import { formatLeakReport, Recycler } from "./Recycler.js"
+import type { StrategySpec } from "./strategy/Runner.js"
 
-/** The example strategies, as the configuration enables them. */
-const strategiesOf = (config: GatewayConfig): ReadonlyArray<Gateway.Strategy<unknown>> => {
-  const out: Array<Gateway.Strategy<unknown>> = []
-  const { bbo, orders } = config.strategies
-  if (bbo.enabled) {
-    const merge = config.merges.find((m) => m.symbol === bbo.symbol && m.kind === "ticker")!
-    out.push(
-      makeBboFollower("bbo-follower", {
-        symbol: bbo.symbol,
-        providers: merge.providers as unknown as readonly [string, string, ...Array<string>],
-        windowMs: merge.windowMs,
-        maxFragments: merge.maxFragments
-      }).strategy
-    )
-  }
-  if (orders.enabled) {
-    out.push(
-      makePaperTrader("paper-trader", { symbol: orders.symbol, quantity: orders.quantity, intervalMs: orders.intervalMs })
-        .strategy
-    )
-  }
-  return out
+/** What the command line runs: the composition root's entry points. */
+export interface Application {
+  /** Runs what the configuration describes (with the extra strategies) until interrupted. */
+  readonly run: (run: {
+    readonly config: GatewayConfig
+    readonly strategies: ReadonlyArray<StrategySpec>
+    readonly base?: string
+  }) => Effect.Effect<void, unknown>
+  /** Stages and flips the configured routing table as the operator; the new routing version. */
+  readonly route: (config: GatewayConfig, source: string) => Effect.Effect<number, unknown>
+  /** The ids of the strategies a configuration runs, with the extra ones. */
+  readonly strategyIds: (
+    config: GatewayConfig,
+    extra: ReadonlyArray<StrategySpec>
+  ) => Effect.Effect<ReadonlyArray<string>, unknown>
 }
 
-/** The operator endpoints on top of an application layer, when enabled. */
-const withHttp = <ROut, E>(config: GatewayConfig, core: Layer.Layer<ROut | Prometheus | Status, E>) =>
-  config.http.enabled
-    ? Http.layer({ host: config.http.host, port: config.http.port, allowedHosts: config.http.allowedHosts }).pipe(
-      Layer.provideMerge(core)
-    )
-    : core
-
-/**
- * What the configuration runs: the application layer (with providers,
- * metrics and the operator endpoints) and the program on it.
- * - `bus: memory`: everything in this process, Memory (or Debug);
- * - `bus: nats`, `role: feed`: providers, Orchestrator, Control Plane and
- *   paper venue, publishing on NATS; no strategies here;
- * - `bus: nats`, `role: strategy`: the configured strategies, fed over NATS.
- */
-const runGateway = (config: GatewayConfig) => {
-  if (config.bus._tag === "memory") {
-    const options = Gateway.memoryOptions(config)
-    const base = config.debug ? layerDebug(options) : layerMemory(options)
-    return runOn(
-      config,
-      withHttp(config, Gateway.layerOn(config, base)),
-      Gateway.run(config, { strategies: strategiesOf(config) })
-    )
-  }
-  if (config.bus.role === "feed") {
-    const elsewhere = strategiesOf(config).map((s) => s.id)
-    return runOn(
-      config,
-      withHttp(config, Gateway.layerNatsFeedOn(config)),
-      Effect.zipRight(
-        elsewhere.length === 0 ? Effect.void : Effect.logInfo("strategies run in the strategy processes, not in the feed")
-          .pipe(Effect.annotateLogs({ strategies: elsewhere.join(",") })),
-        Gateway.run(config, { strategies: [] })
-      )
-    )
-  }
-  return runOn(
-    config,
-    withHttp(config, Gateway.layerNatsStrategyOn(config)),
-    Gateway.runStrategies(config, { strategies: strategiesOf(config) })
-  )
-}
-
-/**
- * Builds the application layer in its own scope, runs the program on it until
- * interrupted, then closes the scope and logs the leak report and the fibers
- * left.
- */
-const runOn = <ROut, E, E2>(
-  config: GatewayConfig,
-  layer: Layer.Layer<ROut | Recycler, E>,
-  program: Effect.Effect<never, E2, ROut | Recycler | Scope.Scope>
-) =>
-  Effect.gen(function*() {
-    const supervisor = yield* Supervisor.track
-    yield* Effect.logInfo("starting gateway").pipe(Effect.annotateLogs({ config: Config.summary(config) }))
-    const scope = yield* Scope.make()
-    let recycler: Recycler | undefined
-    // Built and run in an interruptible region, so that every fiber the
-    // layers fork can be interrupted when the scope closes.
-    yield* Effect.gen(function*() {
-      const context = yield* Layer.buildWithScope(layer, scope).pipe(Effect.supervised(supervisor))
-      recycler = Context.get(context, Recycler)
-      return yield* program.pipe(
-        Effect.scoped,
-        Effect.provide(context),
-        Effect.supervised(supervisor)
-      )
-    }).pipe(
-      Effect.onExit((exit) =>
-        Effect.gen(function*() {
-          yield* Effect.logInfo("shutting down").pipe(
-            Effect.annotateLogs({ reason: Exit.isInterrupted(exit) ? "signal" : "failure" })
-          )
-          yield* Scope.close(scope, exit)
-          const alive = (yield* supervisor.value).filter((f) => f.unsafePoll() === null)
-          if (recycler !== undefined) {
-            const report = recycler.leakReport()
-            yield* Effect.logInfo(formatLeakReport(report)).pipe(
-              Effect.annotateLogs({ outstanding: report.total, fibers_left: alive.length })
-            )
-          }
-          yield* Effect.logInfo(`fibers left: ${alive.length}`)
-        })
-      )
-    )
-  })
+// ---------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------
 
 const configOption = Options.text("config").pipe(
   Options.withAlias("c"),
-  Options.withDescription("a YAML or JSON configuration file (default: the embedded default)"),
+  Options.withDescription("a YAML or JSON configuration file (default: the embedded default: simulated venues, in-memory buses)"),
   Options.optional
 )
 const debugOption = Options.boolean("debug").pipe(
-  Options.withDescription("pool debug mode: poisoning views and a leak report with acquire stacks")
+  Options.withDescription("pool debug mode: a use after recycle fails at once, and the leak report shows acquire stacks (slower)")
 )
+const strategyOption = Options.text("strategy").pipe(
+  Options.withDescription(
+    "a strategy file whose default export is the strategy (repeatable); runs next to the configured strategies"
+  ),
+  Options.repeated
+)
+const strategyOptionsOption = Options.text("strategy-options").pipe(
+  Options.withDescription(
+    "the options of the --strategy at the same position, as JSON, e.g. '{\"symbol\":\"ETH-USDT\"}' (repeatable)"
+  ),
+  Options.repeated
+)
+const portOption = Options.integer("port").pipe(
+  Options.withDefault(4222),
+  Options.withDescription("the port nats-server listens on")
+)
+const storeDirOption = Options.text("store-dir").pipe(
+  Options.withDefault("./nats-data"),
+  Options.withDescription("JetStream's store directory")
+)
+
+/** Every flag of every command, for the nearest-flag hint (aliases included). */
+const FLAGS: ReadonlyArray<string> = [
+  "--config",
+  "-c",
+  "--debug",
+  "--strategy",
+  "--strategy-options",
+  "--port",
+  "--store-dir",
+  "--help",
+  "-h",
+  "--version",
+  "--wizard",
+  "--completions",
+  "--log-level"
+]
+
+const source = (file: Option.Option<string>) => Option.getOrElse(file, () => "embedded default")
 
 const loadConfig = (file: Option.Option<string>, debug: boolean) => Config.load({ file: Option.getOrUndefined(file), debug })
 
-const runCommand = Command.make("run", { config: configOption, debug: debugOption }, ({ config, debug }) =>
-  Effect.flatMap(loadConfig(config, debug), (c) => Effect.zipRight(refuseOperator(c, config), runGateway(c)))).pipe(
-    Command.withDescription("run the gateway until SIGINT or SIGTERM")
+/** `--strategy` files with the `--strategy-options` at the same positions, decoded from JSON. */
+export const strategySpecs = (
+  modules: ReadonlyArray<string>,
+  options: ReadonlyArray<string>
+): Effect.Effect<ReadonlyArray<StrategySpec>, InvalidConfig> => {
+  const issues: Array<ConfigIssue> = []
+  if (options.length > modules.length) {
+    issues.push(ConfigIssue.make({
+      path: "--strategy-options",
+      message: `${options.length} --strategy-options for ${modules.length} --strategy: each goes with the --strategy at its position`
+    }))
+  }
+  const specs = modules.map((module, i): StrategySpec => {
+    const text = options[i]
+    if (text === undefined) return { module }
+    try {
+      return { module, options: JSON.parse(text) as unknown }
+    } catch (e) {
+      issues.push(ConfigIssue.make({
+        path: `--strategy-options (${module})`,
+        message: `not JSON: ${e instanceof Error ? e.message : String(e)}`
+      }))
+      return { module }
+    }
+  })
+  return issues.length > 0 ? Effect.fail(new InvalidConfig({ source: "command line", issues })) : Effect.succeed(specs)
+}
+
+// ---------------------------------------------------------------------------
+// Commands
+// ---------------------------------------------------------------------------
+
+const makeCli = (app: Application) => {
+  const runWith = (
+    { config, debug, strategy, strategyOptions }: {
+      readonly config: Option.Option<string>
+      readonly debug: boolean
+      readonly strategy: ReadonlyArray<string>
+      readonly strategyOptions: ReadonlyArray<string>
+    }
+  ) =>
+    Effect.gen(function*() {
+      const specs = yield* strategySpecs(strategy, strategyOptions)
+      const c = yield* loadConfig(config, debug)
+      // the configuration's strategy files are relative to it; the command line's to the working directory
+      const base = Option.match(config, { onNone: () => process.cwd(), onSome: (f) => dirnameOf(f) })
+      const fromCli = specs.map((s) => ("module" in s ? { ...s, module: absolute(s.module) } : s))
+      return yield* app.run({ config: c, strategies: fromCli, base })
+    })
+
+  const runOptions = {
+    config: configOption,
+    debug: debugOption,
+    strategy: strategyOption,
+    strategyOptions: strategyOptionsOption
+  }
+
+  const runCommand = Command.make("run", runOptions, runWith).pipe(
+    Command.withDescription("run the gateway (or the NATS process the configuration names) until SIGINT or SIGTERM")
   )
 
-const checkConfigCommand = Command.make(
-  "check-config",
-  { config: configOption, debug: debugOption },
-  ({ config, debug }) =>
-    loadConfig(config, debug).pipe(
-      Effect.flatMap((c) => Console.log(`configuration OK (${Option.getOrElse(config, () => "embedded default")})\n${Config.summary(c)}`))
-    )
-).pipe(Command.withDescription("validate a configuration, list every problem, and exit"))
-
-const natsConfigCommand = Command.make(
-  "nats-config",
-  {
-    config: configOption,
-    port: Options.integer("port").pipe(Options.withDefault(4222), Options.withDescription("the port nats-server listens on")),
-    storeDir: Options.text("store-dir").pipe(
-      Options.withDefault("./nats-data"),
-      Options.withDescription("JetStream's store directory")
-    )
-  },
-  ({ config, port, storeDir }) =>
-    loadConfig(config, false).pipe(
-      Effect.flatMap((c) =>
-        Console.log(serverConfig(deploymentRoles(strategiesOf(c).map((s) => s.id)), { port, storeDir }))
+  const checkConfigCommand = Command.make(
+    "check-config",
+    { config: configOption, debug: debugOption },
+    ({ config, debug }) =>
+      loadConfig(config, debug).pipe(
+        Effect.flatMap((c) => Console.log(`configuration OK (${source(config)})\n${Config.summary(c)}`))
       )
-    )
-).pipe(Command.withDescription(
-  "print a nats-server configuration with per-role users and permissions (feed, strategies, operator) for this configuration"
-))
+  ).pipe(Command.withDescription("validate a configuration, list every problem, and exit"))
 
-/** An operator configuration (`bus.role: operator`) runs no gateway: it is for `meltica route`. */
-const refuseOperator = (config: GatewayConfig, file: Option.Option<string>): Effect.Effect<void, InvalidConfig> =>
-  config.bus._tag === "nats" && config.bus.role === "operator"
-    ? Effect.fail(
-      new InvalidConfig({
-        source: Option.getOrElse(file, () => "embedded default"),
-        issues: [ConfigIssue.make({
-          path: "bus.role",
-          message: "an operator configuration runs no gateway: use it with `meltica route` (or choose feed or strategy)"
-        })]
+  const natsConfigCommand = Command.make(
+    "nats-config",
+    { config: configOption, port: portOption, storeDir: storeDirOption, strategy: strategyOption },
+    ({ config, port, storeDir, strategy }) =>
+      Effect.gen(function*() {
+        const c = yield* loadConfig(config, false)
+        const ids = yield* app.strategyIds(c, strategy.map((m) => ({ module: absolute(m) })))
+        yield* Console.log(serverConfig(deploymentRoles(ids), { port, storeDir }))
       })
-    )
-    : Effect.void
+  ).pipe(Command.withDescription(
+    "print a nats-server configuration with per-role users and permissions (feed, strategies, operator) for this configuration"
+  ))
 
-/** Stages and flips the configured routing table as the operator (`bus: nats`, `role: operator`). */
-const routeCommand = Command.make(
-  "route",
-  { config: configOption },
-  ({ config }) =>
-    Effect.gen(function*() {
-      const c = yield* loadConfig(config, false)
-      if (c.bus._tag !== "nats" || c.bus.role !== "operator") {
-        return yield* new InvalidConfig({
-          source: Option.getOrElse(config, () => "embedded default"),
-          issues: [ConfigIssue.make({ path: "bus", message: "route needs bus: { type: nats, role: operator, url, auth }" })]
-        })
-      }
-      const nats = NatsConfig.layer({ servers: [c.bus.url], name: "meltica-operator", auth: c.bus.auth, manageStreams: false })
-      const version = yield* stageAndFlip(Gateway.routesOf(c)).pipe(
-        Effect.provide(CommandPublisher.Default.pipe(Layer.provideMerge(NatsConnection.Default), Layer.provide(nats)))
-      )
-      yield* Console.log(`routing table flipped in: routing version ${version}`)
-    })
-).pipe(Command.withDescription(
-  "stage and flip the configured routing table as the operator identity (bus.role: operator), and print the new version"
-))
+  const routeCommand = Command.make(
+    "route",
+    { config: configOption },
+    ({ config }) =>
+      Effect.gen(function*() {
+        const c = yield* loadConfig(config, false)
+        const version = yield* app.route(c, source(config))
+        yield* Console.log(`routing table flipped in: routing version ${version}`)
+      })
+  ).pipe(Command.withDescription(
+    "stage and flip the configured routing table as the operator identity (bus.role: operator), and print the new version"
+  ))
 
-const root = Command.make("meltica", { config: configOption, debug: debugOption }, ({ config, debug }) =>
-  Effect.flatMap(loadConfig(config, debug), (c) => Effect.zipRight(refuseOperator(c, config), runGateway(c)))).pipe(
-    Command.withDescription("Meltica gateway: real-time event distribution for trading systems"),
+  const root = Command.make("meltica", runOptions, runWith).pipe(
+    Command.withDescription("Meltica gateway: real-time event distribution for trading systems (runs the gateway by default)"),
     Command.withSubcommands([runCommand, checkConfigCommand, natsConfigCommand, routeCommand])
   )
+  return Command.run(root, { name: "meltica", version: "0.1.0" })
+}
 
-const cli = Command.run(root, { name: "meltica", version: "0.1.0" })
+const dirnameOf = (file: string) => {
+  const i = Math.max(file.lastIndexOf("/"), file.lastIndexOf("\\"))
+  return absolute(i < 0 ? "." : file.slice(0, i) || "/")
+}
+const absolute = (path: string) => (path.startsWith("/") ? path : `${process.cwd()}/${path}`)
 
-/** JSON lines when the output is not a terminal, pretty lines when it is. */
-const logger = process.stdout.isTTY ? Logger.pretty : Logger.json
+// ---------------------------------------------------------------------------
+// Plain text, mistyped flags, one-line errors
+// ---------------------------------------------------------------------------
 
-cli(process.argv).pipe(
-  Effect.catchTag("InvalidConfig", (e) =>
-    Console.error(e.message).pipe(Effect.zipRight(Effect.sync(() => {
-      process.exitCode = 1
-    })))),
-  // one line naming the setting to change, not a stack
-  Effect.catchTag("HttpListenFailed", (e) =>
-    Console.error(e.message).pipe(Effect.zipRight(Effect.sync(() => {
-      process.exitCode = 1
-    })))),
-  Effect.provide(Layer.mergeAll(NodeContext.layer, logger)),
-  NodeRuntime.runMain({ disablePrettyLogger: true })
-)
+/** The nearest known flag to a mistyped one, when it is near enough to be what was meant. */
+export const nearestFlag = (flag: string): string | undefined => {
+  const name = flag.split("=", 1)[0]!
+  let best: { readonly flag: string; readonly distance: number } | undefined
+  for (const known of FLAGS) {
+    const distance = AutoCorrect.levensteinDistance(name, known, CliConfig.defaultConfig)
+    if (best === undefined || distance < best.distance) best = { flag: known, distance }
+  }
+  return best !== undefined && best.distance <= Math.max(2, Math.floor(name.length / 3)) ? best.flag : undefined
+}
+
+/** The first argument that looks like a flag and is none of ours, if any. */
+export const unknownFlag = (args: ReadonlyArray<string>): string | undefined => {
+  for (const arg of args) {
+    if (arg === "--") return undefined
+    if (!arg.startsWith("-") || arg === "-") continue
+    const name = arg.split("=", 1)[0]!
+    if (!FLAGS.includes(name)) return name
+  }
+  return undefined
+}
+
+/** The console with ANSI styling removed, for output that is not a terminal. */
+const plainConsole = (c: Console.Console): Console.Console => {
+  const plain = (args: ReadonlyArray<unknown>) => args.map((a) => (typeof a === "string" ? stripVTControlCharacters(a) : a))
+  return {
+    ...c,
+    log: (...args) => c.log(...plain(args)),
+    error: (...args) => c.error(...plain(args)),
+    info: (...args) => c.info(...plain(args)),
+    warn: (...args) => c.warn(...plain(args)),
+    unsafe: {
+      ...c.unsafe,
+      log: (...args) => c.unsafe.log(...plain(args)),
+      error: (...args) => c.unsafe.error(...plain(args)),
+      info: (...args) => c.unsafe.info(...plain(args)),
+      warn: (...args) => c.unsafe.warn(...plain(args))
+    }
+  }
+}
+
+const fail = (message: string, code: number) =>
+  Console.error(message).pipe(Effect.zipRight(Effect.sync(() => {
+    process.exitCode = code
+  })))
+
+/** Errors a user can act on: one message, no stack. */
+const userError = (e: unknown): string | undefined => {
+  if (typeof e !== "object" || e === null) return undefined
+  const tag = (e as { readonly _tag?: unknown })._tag
+  return tag === "InvalidConfig" || tag === "HttpListenFailed" || tag === "StrategyModuleFailed"
+    ? (e as { readonly message: string }).message
+    : undefined
+}
+
+/** Runs the command line with the application; `argv` as `process.argv`. */
+export const main = (app: Application, argv: ReadonlyArray<string> = process.argv) => {
+  /** JSON lines when the output is not a terminal, pretty lines when it is. */
+  const logger = process.stdout.isTTY ? Logger.pretty : Logger.json
+  const args = argv.slice(2)
+  const mistyped = unknownFlag(args)
+  const program = mistyped !== undefined
+    ? Effect.suspend(() => {
+      const near = nearestFlag(mistyped)
+      return fail(
+        `meltica: unknown option ${mistyped}${near === undefined ? "" : ` (did you mean ${near}?)`}; see meltica --help`,
+        2
+      )
+    })
+    : makeCli(app)(argv).pipe(
+      Effect.catchAll((e) => {
+        // the command line's own errors were printed with their help already
+        if (ValidationError.isValidationError(e)) return Effect.sync(() => (process.exitCode = 2))
+        const message = userError(e)
+        return message === undefined ? Effect.fail(e) : fail(message, 1)
+      })
+    )
+  const plain = process.stdout.isTTY && process.stderr.isTTY
+    ? program
+    : Console.consoleWith((c) => Effect.withConsole(program, plainConsole(c)))
+  plain.pipe(
+    // the options' descriptions say what each takes: no generic type lines
+    Effect.provide(Layer.mergeAll(NodeContext.layer, logger, CliConfig.layer({ showTypes: false }))),
+    NodeRuntime.runMain({ disablePrettyLogger: true })
+  )
+}

@@ -2,8 +2,8 @@ import { createServer, request } from "node:http"
 import { HttpServer } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, TestClock } from "effect"
-import { makeBboFollower } from "../examples/bboFollower.js"
-import { makePaperTrader } from "../examples/paperTrader.js"
+import bboFollower from "../examples/bboFollower.js"
+import paperTrader from "../examples/paperTrader.js"
 import { layerTest, TEST_VENUES, testConfig } from "../layers/Test.js"
 import { DeadLetter } from "../src/DeadLetter.js"
 import * as Gateway from "../src/Gateway.js"
@@ -13,7 +13,14 @@ import { Prometheus } from "../src/Prometheus.js"
 import { MIN_RATE_WINDOW_MS, RATE_WINDOW_MS, Status } from "../src/Status.js"
 import { Pool } from "../src/Pool.js"
 import { Recycler } from "../src/Recycler.js"
+import * as Strategy from "../src/strategy/index.js"
 import { runAndCountLeftFibers } from "./support/leaks.js"
+
+/** The BBO follower example under another id, its state readable, on BTC-USDT (the test configuration's ticker merge). */
+const follower = (id: string) => {
+  const observed = Strategy.observe(bboFollower, id)
+  return { ...observed, spec: { strategy: observed.strategy, options: { symbol: "BTC-USDT" } } }
+}
 
 /** Advances the TestClock in 10 ms steps (each step lets every fiber due run). */
 const advance = (ms: number) =>
@@ -39,12 +46,12 @@ describe("telemetry", () => {
   it.effect("every defined counter is exported right after start, error counters at 0", () =>
     Effect.gen(function*() {
       const config = testConfig()
-      const bbo = makeBboFollower("bbo", { symbol: "BTC-USDT", providers: [...TEST_VENUES], windowMs: 100, maxFragments: 3 })
+      const bbo = follower("bbo")
       const { result: text } = yield* runAndCountLeftFibers(
         layerTest(config),
         Effect.gen(function*() {
           const metrics = yield* Prometheus
-          const fiber = yield* Gateway.run(config, { strategies: [bbo.strategy] }).pipe(Effect.scoped, Effect.fork)
+          const fiber = yield* Gateway.run(config, { strategies: [bbo.spec] }).pipe(Effect.scoped, Effect.fork)
           yield* settle // routing flipped, strategies started; no time has passed, no venue has sent anything
           const text = yield* metrics.scrape
           yield* Fiber.interrupt(fiber)
@@ -81,14 +88,14 @@ describe("telemetry", () => {
   it.effect("latencies are Prometheus histograms: per consumer dispatch-to-lambda and processing, fan-out duration and parallelism", () =>
     Effect.gen(function*() {
       const config = testConfig()
-      const a = makeBboFollower("bbo-a", { symbol: "BTC-USDT", providers: [...TEST_VENUES], windowMs: 100, maxFragments: 3 })
-      const b = makeBboFollower("bbo-b", { symbol: "BTC-USDT", providers: [...TEST_VENUES], windowMs: 100, maxFragments: 3 })
+      const a = follower("bbo-a")
+      const b = follower("bbo-b")
       const { result } = yield* runAndCountLeftFibers(
         layerTest(config),
         Effect.gen(function*() {
           const metrics = yield* Status
           const prometheus = yield* Prometheus
-          const fiber = yield* Gateway.run(config, { strategies: [a.strategy, b.strategy] }).pipe(Effect.scoped, Effect.fork)
+          const fiber = yield* Gateway.run(config, { strategies: [a.spec, b.spec] }).pipe(Effect.scoped, Effect.fork)
           yield* advance(1_500)
           const snapshot = yield* metrics.snapshot
           const text = yield* prometheus.scrape
@@ -127,14 +134,14 @@ describe("telemetry", () => {
   it.effect("rates cover a fixed window of periodic samples; before one second of history, and with nothing sampled, \"-\"", () =>
     Effect.gen(function*() {
       const config = testConfig()
-      const bbo = makeBboFollower("bbo", { symbol: "BTC-USDT", providers: [...TEST_VENUES], windowMs: 100, maxFragments: 3 })
+      const bbo = follower("bbo")
       // subscribes to nothing and sends nothing: its latency window stays empty
-      const idle: Gateway.Strategy<never> = { id: "idle", start: () => Effect.void, handle: () => Effect.void }
+      const idle = { strategy: Strategy.define({ id: "idle" }) }
       const { result } = yield* runAndCountLeftFibers(
         layerTest(config),
         Effect.gen(function*() {
           const metrics = yield* Status
-          const fiber = yield* Gateway.run(config, { strategies: [bbo.strategy, idle] }).pipe(Effect.scoped, Effect.fork)
+          const fiber = yield* Gateway.run(config, { strategies: [bbo.spec, idle] }).pipe(Effect.scoped, Effect.fork)
           yield* settle
           const atStart = yield* metrics.snapshot
           yield* advance(500)
@@ -313,20 +320,19 @@ describe("operator endpoints", () => {
 describe("Gateway", () => {
   it.effect("example: the BBO follower receives merged quotes from every venue", () =>
     Effect.gen(function*() {
-      const bbo = makeBboFollower("bbo", { symbol: "BTC-USDT", providers: [...TEST_VENUES], windowMs: 100, maxFragments: 3 })
+      const bbo = follower("bbo")
       const config = testConfig()
       const { left, result } = yield* runAndCountLeftFibers(
         layerTest(config),
         Effect.gen(function*() {
-          const fiber = yield* Gateway.run(config, { strategies: [bbo.strategy] }).pipe(Effect.scoped, Effect.fork)
+          const fiber = yield* Gateway.run(config, { strategies: [bbo.spec] }).pipe(Effect.scoped, Effect.fork)
           yield* advance(2_000)
-          const state = bbo.state()
+          const state = { ...bbo.state() }
           yield* Fiber.interrupt(fiber)
           return state
         })
       )
       assert.isTrue(result.subscribed, "SubscribeMerged accepted")
-      assert.deepStrictEqual(result.rejections, [])
       assert.isAbove(result.updates, 10, `merged quotes: ${result.updates}`)
       assert.deepStrictEqual([...result.venues].sort(), [...TEST_VENUES])
       assert.isTrue(TEST_VENUES.includes(result.bestBidProvider as never))
@@ -336,14 +342,14 @@ describe("Gateway", () => {
 
   it.effect("example: the paper trader places and cancels orders and gets every report, in order", () =>
     Effect.gen(function*() {
-      const trader = makePaperTrader("trader", { symbol: "BTC-USDT", quantity: "0.001", intervalMs: 100 })
+      const trader = Strategy.observe(paperTrader, "trader")
       const config = testConfig()
       const { left, result } = yield* runAndCountLeftFibers(
         layerTest(config),
         Effect.gen(function*() {
-          const fiber = yield* Gateway.run(config, { strategies: [trader.strategy] }).pipe(Effect.scoped, Effect.fork)
+          const fiber = yield* Gateway.run(config, { strategies: [{ strategy: trader.strategy, options: { symbol: "BTC-USDT", quantity: "0.001", intervalMs: 100 } }] }).pipe(Effect.scoped, Effect.fork)
           yield* advance(3_000)
-          const state = trader.state()
+          const state = structuredClone({ ...trader.state(), lastSeq: undefined })
           yield* Fiber.interrupt(fiber)
           return { state, recycler: yield* Recycler }
         })
@@ -354,7 +360,9 @@ describe("Gateway", () => {
       assert.isAbove(s.byStatus.canceled, 0, "resting limit orders were canceled")
       assert.isAbove(s.byStatus.filled, 0, "market orders filled")
       assert.strictEqual(s.outOfOrder, 0, "reports of each order arrive 1, 2, 3, ...")
-      assert.deepStrictEqual(s.rejections, [])
+      assert.deepStrictEqual(s.rejections, {}, "no command refused")
+      assert.isAbove(s.accepted, 5, "submissions resolved with the accepted order")
+      assert.isAbove(s.canceled, 0, "cancels resolved with the canceled order")
       assert.isAbove(s.closedOrders, 3)
       assert.strictEqual(left, 0, "fibers left after the scope closed")
       assert.strictEqual(result.recycler.leakReport().total, 0, "outstanding pooled objects after the scope closed")
@@ -363,7 +371,7 @@ describe("Gateway", () => {
   it.effect("status: metrics move, /ready's readiness follows the books, the status line is compact", () =>
     Effect.gen(function*() {
       const config = testConfig()
-      const bbo = makeBboFollower("bbo", { symbol: "BTC-USDT", providers: [...TEST_VENUES], windowMs: 100, maxFragments: 3 })
+      const bbo = follower("bbo")
       const { left, result } = yield* runAndCountLeftFibers(
         layerTest(config),
         Effect.gen(function*() {
@@ -371,7 +379,7 @@ describe("Gateway", () => {
           const prometheus = yield* Prometheus
           const pool = yield* Pool
           const before = yield* metrics.snapshot
-          const fiber = yield* Gateway.run(config, { strategies: [bbo.strategy] }).pipe(Effect.scoped, Effect.fork)
+          const fiber = yield* Gateway.run(config, { strategies: [bbo.spec] }).pipe(Effect.scoped, Effect.fork)
           yield* advance(1_000)
           const first = yield* metrics.snapshot
           yield* advance(1_000)

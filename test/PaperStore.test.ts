@@ -24,7 +24,7 @@ import { Pool } from "../src/Pool.js"
 import { generationOf, Recycler } from "../src/Recycler.js"
 import { natsServer } from "./nats/support/server.js"
 import { validate } from "../src/Config.js"
-import { memoryOptions } from "../src/Gateway.js"
+import { memoryOptions } from "../layers/Application.js"
 import { Either } from "effect"
 
 const SYM = "BTC-USDT"

@@ -37,10 +37,10 @@ const sample = (text: string, name: string, tag = ""): number | undefined => {
   return undefined
 }
 
-/** `src/main.ts <args>` to its end: exit code and everything printed. */
+/** `bin/meltica.ts <args>` to its end: exit code and everything printed. */
 const runMain = (args: ReadonlyArray<string>) =>
   new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, ["--import", "tsx", "bin/meltica.ts", ...args], { stdio: ["ignore", "pipe", "pipe"] })
     let output = ""
     child.stdout.on("data", (b: Buffer) => (output += b.toString()))
     child.stderr.on("data", (b: Buffer) => (output += b.toString()))

@@ -17,12 +17,12 @@ export interface GatewayProcess {
   readonly exited: Deferred.Deferred<number | null>
 }
 
-/** `src/main.ts --config <file>` as a child process, collecting its log lines; killed when the scope closes. */
+/** `bin/meltica.ts --config <file>` as a child process, collecting its log lines; killed when the scope closes. */
 export const startGateway = (name: string, file: string) =>
   Effect.acquireRelease(
     Effect.gen(function*() {
       const exited = yield* Deferred.make<number | null>()
-      const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--config", file], {
+      const child = spawn(process.execPath, ["--import", "tsx", "bin/meltica.ts", "--config", file], {
         cwd: process.cwd(),
         stdio: ["ignore", "pipe", "pipe"]
       })
@@ -50,10 +50,10 @@ export const startGateway = (name: string, file: string) =>
     (g) => Effect.sync(() => g.process.exitCode === null && g.process.signalCode === null && g.process.kill("SIGKILL"))
   )
 
-/** `src/main.ts <args>` to completion: its exit code and what it printed on each stream. */
+/** `bin/meltica.ts <args>` to completion: its exit code and what it printed on each stream. */
 export const runMain = (args: ReadonlyArray<string>) =>
   Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
+    const child = spawn(process.execPath, ["--import", "tsx", "bin/meltica.ts", ...args], {
       cwd: process.cwd(),
       stdio: ["ignore", "pipe", "pipe"]
     })
