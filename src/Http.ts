@@ -289,6 +289,7 @@ const statusPage = /* html */ `<!doctype html>
   <div class="figure">events in<b id="events-in-total">0</b></div>
   <div class="figure">deliveries<b id="deliveries-total">0</b></div>
   <div class="figure">merged<b id="merged-total">0</b></div>
+  <div class="figure">merged with venues missing<b id="merged-partial-total">0</b></div>
   <div class="figure">dropped<b id="dropped-total">0</b></div>
   <div class="figure">coalesced<b id="coalesced-total">0</b></div>
   <div class="figure">skipped<b id="skipped-total">0</b></div>
@@ -363,6 +364,7 @@ async function tick() {
     text("events-in-total", s.totals.eventsIn);
     text("deliveries-total", s.totals.deliveries);
     text("merged-total", s.totals.merged);
+    text("merged-partial-total", s.totals.mergedPartial);
     text("dropped-total", s.totals.dropped);
     text("coalesced-total", s.totals.coalesced);
     text("skipped-total", s.totals.skipped);

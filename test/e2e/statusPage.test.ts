@@ -117,6 +117,9 @@ describe("e2e status page", () => {
       }
       assert.isAtLeast(status.ordersByConsumer.find((c) => c.consumerId === "paper-trader")!.orders, orders!)
 
+      const figure = (id: string) => Effect.promise(() => page.locator(`#${id}`).innerText().then((t) => Number(t.replace(/,/g, ""))))
+      const partial = yield* figure("merged-partial-total")
+      assert.isTrue(Number.isInteger(partial) && partial <= (yield* figure("merged-total")), `partial merges ${partial}`)
       assert.deepStrictEqual(elsewhere, [], "the page asks nothing of another origin")
       assert.deepStrictEqual(pageErrors, [])
     }), { timeout: 90_000 })
