@@ -739,5 +739,12 @@ describe("Control schema", () => {
       assert.notInclude(id, "ooo")
       assert.notStrictEqual(commandMsgId(SubmitOrder.make({ ...cmd, consumerId: "other" })), id, "per consumer")
     })
+
+    it("an order's Nats-Msg-Id is the same for a retry of the command, another for a new command resubmitting it", () => {
+      const cmd = good[3]!
+      assert.strictEqual(cmd._tag, "SubmitOrder")
+      assert.strictEqual(commandMsgId(cmd), commandMsgId(Either.getOrThrow(decodeControlJsonCommand(Either.getOrThrow(encodeControlJson(envelope(cmd)))))))
+      assert.notStrictEqual(commandMsgId({ ...cmd, commandId: "cmd-2" } as ControlCommand), commandMsgId(cmd), "answered, not dropped")
+    })
   })
 })

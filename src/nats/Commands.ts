@@ -3,10 +3,12 @@
  * strategy's) and `control.operator.<operatorId>` (routing, an operator's).
  *
  * Strategy side, `CommandPublisher`: a command is sent in its canonical wire
- * form (a `ControlEnvelope` as JSON) with a `Nats-Msg-Id`: the client order id
- * for `SubmitOrder` (`order:<clientOrderId>`), the command id for anything
- * else (`cmd:<commandId>`). It is retried with the same id until the server
- * has stored it, so a command is stored once whatever the retries.
+ * form (a `ControlEnvelope` as JSON) with a `Nats-Msg-Id` made from the
+ * command's own ids (`commandMsgId`). It is retried with the same id until the
+ * server has stored it, so a command is stored once whatever the retries; a
+ * new command (a new command id) resubmitting a client order id is stored and
+ * answered: the venue, idempotent by client order id, gives the existing order
+ * back, or a `DuplicateClientOrderId` when the terms differ.
  *
  * Feed side, `CommandConsumer`: `run(handlers)` takes the commands in order
  * from the durable consumer `control-plane` and acknowledges each one only
@@ -48,13 +50,16 @@ import {
 } from "./Subjects.js"
 
 /**
- * The `Nats-Msg-Id` of a command: the digest of (consumer, client order id)
- * for `SubmitOrder`, of (consumer, command id) for anything else; bounded
- * whatever the ids (`internal/ids.ts`).
+ * The `Nats-Msg-Id` of a command: the digest of (consumer, client order id,
+ * command id) for `SubmitOrder`, of (consumer, command id) for anything else;
+ * bounded whatever the ids (`internal/ids.ts`). The command id is part of an
+ * order's id: JetStream drops a message whose id it has seen, so an id of the
+ * client order id alone would drop a resubmission unanswered (its ControlResult
+ * never comes, and a caller waiting on it waits for ever).
  */
 export const commandMsgId = (command: ControlCommand): string =>
   command._tag === "SubmitOrder"
-    ? digestId("order", command.consumerId, command.clientOrderId)
+    ? digestId("order", command.consumerId, command.clientOrderId, command.commandId)
     : digestId("cmd", command.consumerId, command.commandId)
 
 /** Commands that change the routing table: an operator's only. */
