@@ -127,7 +127,10 @@ export const mergePolicyFits = (m: {
     : m.quorum <= m.providers.length ||
       `quorum (${m.quorum}) must be at most the number of providers (${m.providers.length})`)
 
-/** The policy fields of a merge, both optional (absent: `DEFAULT_MERGE_POLICY`, a majority quorum). */
+/**
+ * The policy fields of a merge, both optional (absent: `DEFAULT_MERGE_POLICY`, a majority quorum; in a
+ * `SubscribeMerged`, absent keeps the policy of the merge already running for the key).
+ */
 export const mergePolicyFields = {
   policy: Schema.optionalWith(MergePolicy, { exact: true }),
   quorum: Schema.optionalWith(Quorum, { exact: true })

@@ -187,9 +187,20 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
     /** Takes ownership of `e` when the returned effect runs. */
     const ingest = (e: Event): Effect.Effect<void> => Effect.suspend(() => ingestNow(e))
 
-    /** Configures (or reconfigures) a merge; fragments of a window cut short are recycled. */
+    /**
+     * Configures (or reconfigures) a merge; fragments of a window cut short are
+     * recycled. A request without a policy keeps the policy of the merge already
+     * running for its key (the routing table's, say): a strategy subscribing to a
+     * configured merge does not turn it back to the default.
+     */
     const configureMerge = (cfg: MergeConfig): Effect.Effect<void> =>
-      Effect.sync(() => recycleFragments(windows.configure(cfg)))
+      Effect.sync(() => {
+        const running = cfg.policy === undefined
+          ? windows.configs().find((c) => c.symbol === cfg.symbol && c.kind === cfg.kind)
+          : undefined
+        const effective = running === undefined ? cfg : { ...cfg, policy: running.policy, quorum: running.quorum }
+        recycleFragments(windows.configure(effective))
+      })
 
     const stage = (cmd: StageRouting): Effect.Effect<string> =>
       Effect.sync(() => {

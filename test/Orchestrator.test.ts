@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, TestClock } from "effect"
 import { layerMemory } from "../layers/Memory.js"
-import { FlipRouting, MergeSpec, StageRouting, SymbolRoute } from "../schema/Control.js"
+import { FlipRouting, MergeSpec, StageRouting, SubscribeMerged, SymbolRoute } from "../schema/Control.js"
 import { Consumers } from "../src/Consumer.js"
 import { ControlBus } from "../src/ControlBus.js"
 import type { AnyEvent } from "../src/Event.js"
@@ -221,6 +221,47 @@ describe("merge policies with one venue down (sim-c offline)", () => {
       const { merged, stats } = yield* runWithSimCDown({ policy: "quorum", quorum: 3 })
       assert.strictEqual(merged.length, 0)
       assert.deepStrictEqual(stats.missing, { "sim-c": 3 })
+    }).pipe(Effect.provide(layer())))
+
+  it.scoped("a SubscribeMerged without a policy keeps the routed merge's; one with a policy sets it", () =>
+    Effect.gen(function*() {
+      const { pool, orchestrator } = yield* services
+      const route = (policy: "all" | "any") =>
+        StageRouting.make({
+          commandId: `s-${policy}`,
+          consumerId: "ops",
+          routes: [SymbolRoute.make({
+            symbol: "BTC-USDT",
+            providers: ["sim-a", "sim-b", "sim-c"],
+            merges: [MergeSpec.make({ kind: "ticker", providers: ["sim-a", "sim-b", "sim-c"], windowMs: 100, maxFragments: 3, policy })]
+          })]
+        })
+      yield* orchestrator.stage(route("all"))
+      yield* orchestrator.flip("s-all")
+      // the strategy's subscription states the window, not the policy
+      const { seen } = yield* mergedSubscriber(100, 3, {})
+      assert.deepStrictEqual(orchestrator.stats().missing, {})
+      yield* orchestrator.ingest(market(pool, { provider: "sim-a", ingestTs: 1 }))
+      yield* orchestrator.ingest(market(pool, { provider: "sim-b", ingestTs: 1 }))
+      yield* TestClock.adjust("100 millis")
+      yield* eventually(() => orchestrator.stats().suppressed === 1, "the routed policy (all) still holds")
+      assert.isFalse(seen.some((s) => s.pool === "MergedEvent"))
+      const { control } = yield* services
+      yield* control.submit(SubscribeMerged.make({
+        commandId: "m2",
+        consumerId: "merged",
+        symbol: "BTC-USDT",
+        kind: "ticker",
+        providers: ["sim-a", "sim-b", "sim-c"],
+        windowMs: 100,
+        maxFragments: 3,
+        policy: "any"
+      }))
+      yield* eventually(() => seen.filter((s) => s.kind === "control_result").length === 2, "the second subscription's result")
+      yield* orchestrator.ingest(market(pool, { provider: "sim-a", ingestTs: 200_000 }))
+      yield* TestClock.adjust("100 millis")
+      yield* eventually(() => orchestrator.stats().partial === 1, "a stated policy replaces it")
+      yield* eventually(() => pool.stats().Event.outstanding === 0 && pool.stats().MergedEvent.outstanding === 0)
     }).pipe(Effect.provide(layer())))
 
   it.scoped("the policy of a routed merge comes with the routing table's flip", () =>
