@@ -33,6 +33,7 @@ import { randomBytes } from "node:crypto"
 import type { ControlCommand } from "../../schema/Control.js"
 import { decodeControlJsonCommand, encodeControlJson, envelope, formatParseError } from "../../schema/Control.js"
 import type { InvalidCommand } from "../../schema/Errors.js"
+import { CommandRefused } from "./Errors.js"
 import { DeadLetter } from "../DeadLetter.js"
 import { publishUntilStored } from "./CriticalChannel.js"
 import { NatsConnection } from "./Connection.js"
@@ -164,13 +165,20 @@ export class CommandConsumer extends Effect.Service<CommandConsumer>()("meltica/
     const utf8 = new TextDecoder()
 
     /** Refused for who sent it: counted, logged, dead-lettered, acknowledged, not answered. */
-    const refuse = (msg: JsMsg, text: string, reason: string, command: ControlCommand) => {
+    const refuse = (msg: JsMsg, text: string, refusal: CommandRefused["refusal"], command: ControlCommand) => {
+      const refused = new CommandRefused({
+        refusal,
+        subject: msg.subject,
+        command: command._tag,
+        commandId: command.commandId,
+        consumerId: command.consumerId
+      })
       const letter = deadLetter._tag === "Some"
-        ? deadLetter.value.record(`nats:${msg.subject}`, reason, text)
+        ? deadLetter.value.record(`nats:${msg.subject}`, refused.message, text)
         : Effect.void
-      const logged = Effect.logWarning("control command refused").pipe(
+      const logged = Effect.logWarning("control command refused", refused).pipe(
         Effect.annotateLogs({
-          reason,
+          refusal,
           subject: msg.subject,
           command: command._tag,
           command_id: command.commandId,
@@ -210,11 +218,11 @@ export class CommandConsumer extends Effect.Service<CommandConsumer>()("meltica/
           const command = decoded.right
           if (sender === undefined || !isSender(sender, command.consumerId)) {
             forged++
-            return refuse(msg, text, `consumer id does not match the subject ${msg.subject}`, command)
+            return refuse(msg, text, "forged", command)
           }
           if (sender.role !== "operator" && isRoutingCommand(command)) {
             unauthorized++
-            return refuse(msg, text, `${command._tag} is taken from an operator only`, command)
+            return refuse(msg, text, "unauthorized", command)
           }
           handled++
           return handlers.handle(command).pipe(

@@ -25,9 +25,12 @@ import {
 import { ControlBus } from "../../src/ControlBus.js"
 import { Dispatcher } from "../../src/Dispatcher.js"
 import { ExecutionVenue } from "../../src/ExecutionVenue.js"
+import { DeadLetter } from "../../src/DeadLetter.js"
+import { CommandConsumer } from "../../src/nats/Commands.js"
 import { NatsConnection } from "../../src/nats/Connection.js"
+import { CommandRefused } from "../../src/nats/Errors.js"
 import { NatsConsumers } from "../../src/nats/NatsConsumers.js"
-import { criticalSubject } from "../../src/nats/Subjects.js"
+import { commandSubject, criticalSubject, operatorSubject } from "../../src/nats/Subjects.js"
 import { Orchestrator } from "../../src/Orchestrator.js"
 import { Pool } from "../../src/Pool.js"
 import { everyRejection } from "../fixtures/rejections.js"
@@ -91,7 +94,9 @@ const start = Effect.gen(function*() {
     feedDispatcher: Context.get(feed, Dispatcher),
     feedPool: pool,
     venue: Context.get(feed, ExecutionVenue),
-    feedConnection: Context.get(feed, NatsConnection)
+    feedConnection: Context.get(feed, NatsConnection),
+    feedCommands: Context.get(feed, CommandConsumer),
+    feedDeadLetter: Context.get(feed, DeadLetter)
   }
 })
 
@@ -235,5 +240,37 @@ describe("typed rejections over NATS", { sequential: true }, () => {
       )
       yield* eventually(() => s.results.length === 1, "the old result")
       same(s.results[0]!.rejection, new RejectedAsText({ text }), "old-1")
+    }), TIMEOUT)
+
+  it.scopedLive("a command refused for its sender is dead-lettered as a typed CommandRefused, and not answered", () =>
+    Effect.gen(function*() {
+      const s = yield* start
+      const publish = (subject: string, body: Record<string, unknown>, msgID: string) =>
+        Effect.promise(() => s.feedConnection.js.publish(subject, command(body), { msgID }))
+      // alice's cancel on bob's subject, and a flip on alice's own strategy subject
+      yield* publish(commandSubject("bob"), { _tag: "CancelOrder", commandId: "f1", clientOrderId: "o-1" }, "f1")
+      yield* publish(commandSubject(ALICE), { _tag: "FlipRouting", commandId: "f2" }, "f2")
+      yield* eventually(() => s.feedCommands.stats().forged === 1 && s.feedCommands.stats().unauthorized === 1, "both refused")
+      const letters = s.feedDeadLetter.entries().map((e) => e.reason)
+      assert.includeMembers(letters, [
+        new CommandRefused({
+          refusal: "forged",
+          subject: commandSubject("bob"),
+          command: "CancelOrder",
+          commandId: "f1",
+          consumerId: ALICE
+        }).message,
+        new CommandRefused({
+          refusal: "unauthorized",
+          subject: commandSubject(ALICE),
+          command: "FlipRouting",
+          commandId: "f2",
+          consumerId: ALICE
+        }).message
+      ])
+      // the same flip on the operator subject of the id it names is taken, and answered with its typed rejection
+      yield* publish(operatorSubject(ALICE), { _tag: "FlipRouting", commandId: "f3" }, "f3")
+      yield* eventually(() => s.results.length === 1, "the operator's answer")
+      assert.deepStrictEqual(s.results.map((r) => [r.commandId, r.rejection?._tag]), [["f3", "NothingStaged"]])
     }), TIMEOUT)
 })
