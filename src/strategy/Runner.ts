@@ -26,8 +26,13 @@ export interface StartSettings {
   readonly base?: string
 }
 
+/** The name a failure is reported under: the strategy's id, its file when it has none, a second of one id marked as such. */
 const failureId = (f: StrategyFailure): string =>
-  f._tag === "StrategyModuleFailed" ? f.module : f.strategyId
+  f._tag === "StrategyModuleFailed"
+    ? f.module
+    : f._tag === "StrategyIdTaken"
+    ? `${f.strategyId} (second${f.module === undefined ? "" : `, ${f.module}`})`
+    : f.strategyId
 
 /** Starts every strategy; never fails: what did not start is reported and marked, and the rest runs. */
 export const startStrategies = (
