@@ -294,8 +294,7 @@ export const main = (app: Application, argv: ReadonlyArray<string> = process.arg
     ? program
     : Console.consoleWith((c) => Effect.withConsole(program, plainConsole(c)))
   plain.pipe(
-    // the options' descriptions say what each takes: no generic type lines
-    Effect.provide(Layer.mergeAll(NodeContext.layer, logger, CliConfig.layer({ showTypes: false }))),
+    Effect.provide(Layer.mergeAll(NodeContext.layer, logger)),
     NodeRuntime.runMain({ disablePrettyLogger: true })
   )
 }

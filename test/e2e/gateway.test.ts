@@ -154,4 +154,61 @@ describe("e2e", () => {
       )
       assert.notInclude(busy.stdout + busy.stderr, "ServeError")
     }), { timeout: 60_000 })
+
+  it.scopedLive("strategies from files: one whose start throws and one that does not load are named in the log, /ready and /status.json; the others run", () =>
+    Effect.gen(function*() {
+      const root = process.cwd()
+      const child = yield* startWithConfig(`
+http: { port: 0 }
+statusIntervalMs: 1000
+strategies:
+  - module: ${join(root, "examples/crossVenue.ts")}
+    options: { venues: [sim-a, sim-b], minEdgeBps: -10000, cooldownMs: 200 }
+  - module: ${join(root, "test/strategy/fixtures/failingStart.ts")}
+  - module: ${join(root, "test/strategy/fixtures/missing.ts")}
+`)
+      const url = yield* until("the endpoints' address in the log", 20, async () =>
+        child.lines.find((l) => (l.annotations as Record<string, unknown> | undefined)?.http_url !== undefined)
+          ?.annotations as { http_url: string } | undefined, child).pipe(Effect.map((a) => a.http_url))
+      type Status = { strategies: Array<{ id: string; state: string; reason?: string }>; totals: { orders: number } }
+      const status = yield* until("the cross-venue strategy to trade", 20, async () => {
+        const s = (await fetch(`${url}/status.json`).then((r) => r.json())) as Status
+        return s.totals.orders > 0 ? s : undefined
+      }, child)
+      const states = Object.fromEntries(status.strategies.map((s) => [s.id, s.state]))
+      assert.deepStrictEqual(states, {
+        "cross-venue": "running",
+        "failing-start": "failed",
+        [join(root, "test/strategy/fixtures/missing.ts")]: "failed"
+      })
+      const ready = yield* Effect.promise(() => fetch(`${url}/ready`).then(async (r) => ({ status: r.status, body: (await r.json()) as { reasons: Array<string> } })))
+      assert.strictEqual(ready.status, 503)
+      assert.isTrue(ready.body.reasons.some((r) => r.startsWith("strategy failing-start: ") && r.includes("could not read its model")), ready.body.reasons.join("; "))
+      assert.isTrue(ready.body.reasons.some((r) => r.startsWith(`strategy ${join(root, "test/strategy/fixtures/missing.ts")}: `)))
+      const notStarted = child.lines.filter((l) => l.message === "strategy not started").map((l) => (l.annotations as Record<string, unknown>).strategy_id)
+      assert.deepStrictEqual([...notStarted].sort(), ["failing-start", join(root, "test/strategy/fixtures/missing.ts")].sort())
+
+      child.process.kill("SIGTERM")
+      const code = yield* Deferred.await(child.exited).pipe(Effect.timeout("15 seconds"))
+      assert.strictEqual(code, 0)
+      assert.include(child.lines.map((l) => String(l.message)), "fibers left: 0")
+    }), { timeout: 60_000 })
+
+  it.scopedLive("the command line as a user meets it: plain help when piped, a mistyped flag gets one line naming the nearest", () =>
+    Effect.gen(function*() {
+      const help = yield* runMain(["--help"])
+      assert.strictEqual(help.code, 0)
+      assert.notInclude(help.stdout, "\u001b[", "no ANSI codes when not on a terminal")
+      for (const flag of ["--config", "--debug", "--strategy", "--strategy-options"]) assert.include(help.stdout, flag)
+
+      const typo = yield* runMain(["--stratgy", "x.ts"])
+      assert.strictEqual(typo.code, 2)
+      assert.strictEqual(typo.stderr.trim(), "meltica: unknown option --stratgy (did you mean --strategy?); see meltica --help")
+      assert.strictEqual(typo.stdout, "")
+
+      const badJson = yield* runMain(["--strategy", "x.ts", "--strategy-options", "{oops"])
+      assert.strictEqual(badJson.code, 1)
+      assert.include(badJson.stderr, "--strategy-options (x.ts): not JSON")
+      assert.notInclude(badJson.stderr, "\n    at ")
+    }), { timeout: 60_000 })
 })
