@@ -235,28 +235,13 @@ export class StrategyModuleConfig extends Schema.Class<StrategyModuleConfig>("St
 /**
  * The strategies to run: the two examples' switches (`bbo`, `orders`) and
  * strategy files (`modules`). A list (`strategies: [{ module, options }]`)
- * is the same as `modules` with both examples off.
+ * is the same as `modules` with both examples off (`src/Config.ts` reads it so).
  */
 export class StrategiesSection extends Schema.Class<StrategiesSection>("StrategiesSection")({
   bbo: Schema.optionalWith(BboStrategyConfig, { default: () => BboStrategyConfig.make({}) }),
   orders: Schema.optionalWith(OrdersStrategyConfig, { default: () => OrdersStrategyConfig.make({}) }),
   modules: Schema.optionalWith(Schema.Array(StrategyModuleConfig), { default: () => [] })
 }) {}
-
-/** `strategies:` as switches and files, or as a list of files only. */
-const StrategiesField = Schema.Union(
-  StrategiesSection,
-  Schema.transform(Schema.Array(StrategyModuleConfig), Schema.typeSchema(StrategiesSection), {
-    strict: true,
-    decode: (modules) =>
-      StrategiesSection.make({
-        bbo: BboStrategyConfig.make({ enabled: false }),
-        orders: OrdersStrategyConfig.make({ enabled: false }),
-        modules
-      }),
-    encode: (section) => section.modules
-  })
-)
 
 export const defaultMerges = (): ReadonlyArray<MergeWindowConfig> =>
   ["BTC-USDT", "ETH-USDT"].map((symbol) =>
@@ -288,7 +273,7 @@ export class GatewayConfig extends Schema.Class<GatewayConfig>("GatewayConfig")(
   debug: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /** How often the status line is printed (at most hourly). */
   statusIntervalMs: Schema.optionalWith(IntIn("statusIntervalMs", 1, 3_600_000), { default: () => 5_000 }),
-  strategies: Schema.optionalWith(StrategiesField, { default: () => StrategiesSection.make({}) }),
+  strategies: Schema.optionalWith(StrategiesSection, { default: () => StrategiesSection.make({}) }),
   paper: Schema.optionalWith(PaperSection, { default: () => PaperSection.make({}) })
 }) {}
 
@@ -353,7 +338,7 @@ export const crossCheck = (config: GatewayConfig): ReadonlyArray<CrossIssue> => 
     config.bus._tag === "nats" && config.bus.role === "strategy" && !strategies.bbo.enabled && !strategies.orders.enabled &&
     strategies.modules.length === 0
   ) {
-    issues.push({ path: "bus.role", message: "a strategy process runs the configured strategies: enable or list at least one" })
+    issues.push({ path: "bus.role", message: "a strategy process runs the configured strategies: enable at least one" })
   }
   return issues
 }

@@ -69,6 +69,10 @@ const untype = (v: unknown): unknown => {
 const normalise = (raw: Raw): void => {
   if (Array.isArray(raw.venues)) raw.venues = raw.venues.map(untype)
   if ("bus" in raw) raw.bus = untype(raw.bus)
+  // `strategies: [{ module, options }]` lists strategy files only: the examples' switches off
+  if (Array.isArray(raw.strategies)) {
+    raw.strategies = { bbo: { enabled: false }, orders: { enabled: false }, modules: raw.strategies }
+  }
 }
 
 const decode = Schema.decodeUnknownEither(GatewayConfig, { errors: "all", onExcessProperty: "error" })
