@@ -14,7 +14,7 @@
  */
 import { Context, Effect, Either, Layer } from "effect"
 import type { CommandRejected, ControlCommand } from "../schema/Control.js"
-import { rejectedAsInvalid, validateCommand } from "../schema/Control.js"
+import { ControlCommand as ControlCommandSchema, rejectedAsInvalid, validateCommand } from "../schema/Control.js"
 import { ControlAckPayload, ControlResultPayload } from "../schema/Event.js"
 import { type InvalidCommand, NothingStaged, type Rejection, UnknownConsumer } from "../schema/Rejection.js"
 import { DataBus } from "./DataBus.js"
@@ -46,6 +46,14 @@ export interface ControlPlaneStats {
 type Outcome =
   | { readonly ok: true; readonly detail?: unknown }
   | { readonly ok: false; readonly rejection: Rejection; readonly also: ReadonlyArray<Rejection> }
+
+/**
+ * The command names counted: the commands of the contract, and "unknown" for
+ * any other name a command that did not decode gave itself (so that no input
+ * can add a key to the counts, or a series to the metrics).
+ */
+const COMMAND_NAMES: ReadonlySet<string> = new Set(ControlCommandSchema.members.map((m) => m._tag))
+const countedName = (command: string): string => (COMMAND_NAMES.has(command) ? command : "unknown")
 
 const ok = (detail?: unknown): Outcome => (detail === undefined ? { ok: true } : { ok: true, detail })
 const rejected = (rejection: Rejection, also: ReadonlyArray<Rejection> = []): Outcome => ({ ok: false, rejection, also })
@@ -105,7 +113,7 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("meltica/Contro
       if (outcome.ok) okCount++
       else {
         rejectedCount++
-        const key = `${command}:${outcome.rejection._tag}`
+        const key = `${countedName(command)}:${outcome.rejection._tag}`
         rejections[key] = (rejections[key] ?? 0) + 1
       }
       return dispatcher.dispatch(e)

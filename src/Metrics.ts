@@ -119,6 +119,7 @@ export const staleHolderPuts = counter(
 export const controlSubmitted = counter("meltica_control_commands", "Commands submitted on the control bus")
 export const controlMalformed = counter("meltica_control_malformed", "Control messages that did not decode")
 export const controlRejected = counter("meltica_control_rejected", "Commands rejected with a typed reason")
+export const controlRejections = counter("meltica_control_rejections", "Commands rejected, by reason (the rejection's tag)")
 export const routingFlips = counter("meltica_routing_flips", "Routing flips")
 export const deadLetters = counter("meltica_dead_letters", "Inputs refused into the dead-letter queue")
 

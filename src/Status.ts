@@ -30,6 +30,7 @@ import {
   consumerTimeouts,
   controlMalformed,
   controlRejected,
+  controlRejections,
   controlSubmitted,
   criticalHighWater,
   criticalRefused,
@@ -96,6 +97,7 @@ import {
   venueResting,
   type LatencyHistogram
 } from "./Metrics.js"
+import { REJECTION_TAGS } from "../schema/Rejection.js"
 import { Orchestrator, type OrchestratorStats } from "./Orchestrator.js"
 import { Pool } from "./Pool.js"
 import { Providers } from "./Provider.js"
@@ -390,6 +392,7 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
       count(mergeMissing, 0, [label("provider", p.name)])
       count(mergePartialMissing, 0, [label("provider", p.name)])
     }
+    if (Option.isSome(plane)) for (const reason of REJECTION_TAGS) count(controlRejections, 0, [label("reason", reason)])
     const sink: MetricSink = { count, set }
     if (Option.isSome(nats)) nats.value.init(sink)
 
@@ -547,6 +550,12 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
       if (Option.isSome(plane)) {
         const s = plane.value.stats()
         count(controlRejected, s.rejected)
+        const byReason = new Map<string, number>()
+        for (const [key, n] of Object.entries(s.rejections)) {
+          const reason = key.slice(key.indexOf(":") + 1)
+          byReason.set(reason, (byReason.get(reason) ?? 0) + n)
+        }
+        for (const [reason, n] of byReason) count(controlRejections, n, [label("reason", reason)])
         count(routingFlips, s.flips)
       }
       const dl = deadLetter.stats()

@@ -382,6 +382,17 @@ describe("Control Bus and orders", () => {
         }).pipe(Effect.provide(layer()), Effect.provide(Logger.remove(Logger.defaultLogger))))
     }
 
+    it.scoped("commands naming themselves anything add no key to the rejection counts: one 'unknown' key", () =>
+      Effect.gen(function*() {
+        const { control, plane } = yield* services
+        const { got } = yield* trader("trader")
+        for (let i = 0; i < 50; i++) {
+          yield* control.submitJson(JSON.stringify({ schemaVersion: 1, command: { _tag: `Launch${i}`, commandId: `l${i}`, consumerId: "trader" } }))
+        }
+        yield* eventually(() => got.filter((r) => r.kind === "control_result").length === 50, "fifty rejections")
+        assert.deepStrictEqual(plane.stats().rejections, { "unknown:InvalidCommand": 50 })
+      }).pipe(Effect.provide(layer()), Effect.provide(Logger.remove(Logger.defaultLogger))))
+
     it.scoped("malformed JSON is counted and dead-lettered", () =>
       Effect.gen(function*() {
         const { control, deadLetter, plane } = yield* services
