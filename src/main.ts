@@ -221,16 +221,23 @@ export const nearestFlag = (flag: string): string | undefined => {
     const distance = AutoCorrect.levensteinDistance(name, known, CliConfig.defaultConfig)
     if (best === undefined || distance < best.distance) best = { flag: known, distance }
   }
-  return best !== undefined && best.distance <= Math.max(2, Math.floor(name.length / 3)) ? best.flag : undefined
+  // near enough: two edits in a long flag, a third of a longer one; a one-letter flag is too short to guess from
+  const nearEnough = (d: number) => d <= Math.floor(name.length / 3) || (d <= 2 && name.length > 4)
+  return best !== undefined && nearEnough(best.distance) ? best.flag : undefined
 }
+
+/** The flags followed by a value (the value may itself start with "-", e.g. a negative number). */
+const VALUE_FLAGS: ReadonlyArray<string> = ["--config", "-c", "--strategy", "--strategy-options", "--port", "--store-dir", "--log-level", "--completions"]
 
 /** The first argument that looks like a flag and is none of ours, if any. */
 export const unknownFlag = (args: ReadonlyArray<string>): string | undefined => {
-  for (const arg of args) {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
     if (arg === "--") return undefined
     if (!arg.startsWith("-") || arg === "-") continue
     const name = arg.split("=", 1)[0]!
     if (!FLAGS.includes(name)) return name
+    if (VALUE_FLAGS.includes(name) && !arg.includes("=")) i++
   }
   return undefined
 }
