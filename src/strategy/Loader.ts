@@ -6,7 +6,7 @@
  * default export is not a strategy, is a `StrategyModuleFailed` naming the
  * file and the cause: reported, and the other strategies go on.
  */
-import { isAbsolute, resolve } from "node:path"
+import { basename, isAbsolute, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { Effect } from "effect"
 import { StrategyModuleFailed } from "./Errors.js"
@@ -22,13 +22,19 @@ const firstLine = (e: unknown): string => {
   return line.length > 300 ? `${line.slice(0, 300)}...` : line
 }
 
-/** An object shaped like a strategy (an id and a `start`, `on` or `handle`) that was not made with `define`. */
+/** An object shaped like a strategy (a `start`, `on` or `handle`, an id if any) that was not made with `define`. */
 const looksLikeStrategy = (u: unknown): u is Parameters<typeof define>[0] => {
   if (typeof u !== "object" || u === null) return false
   const o = u as Record<string, unknown>
-  return typeof o.id === "string" && o.id.length > 0 &&
+  return (o.id === undefined || typeof o.id === "string") &&
     (typeof o.start === "function" || typeof o.handle === "function" || (typeof o.on === "object" && o.on !== null))
 }
+
+/** A strategy without an id is named after its file: `strategies/my-strategy.ts` is `my-strategy`. */
+export const idOfFile = (module: string): string => basename(module).replace(/\.[^.]*$/, "") || "strategy"
+
+const named = (strategy: Strategy, module: string): Strategy =>
+  strategy.id === "" ? { ...strategy, id: idOfFile(module) } : strategy
 
 export const loadStrategy = (module: string, base: string): Effect.Effect<Strategy, StrategyModuleFailed> =>
   Effect.gen(function*() {
@@ -38,8 +44,8 @@ export const loadStrategy = (module: string, base: string): Effect.Effect<Strate
       catch: (e) => new StrategyModuleFailed({ module, reason: firstLine(e) })
     })
     const candidate = imported.default
-    if (isStrategy(candidate)) return candidate
-    if (looksLikeStrategy(candidate)) return define(candidate)
+    if (isStrategy(candidate)) return named(candidate, module)
+    if (looksLikeStrategy(candidate)) return named(define(candidate), module)
     return yield* new StrategyModuleFailed({
       module,
       reason: candidate === undefined

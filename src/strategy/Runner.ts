@@ -10,7 +10,7 @@ import type { Consumers } from "../Consumer.js"
 import type { ControlBus } from "../ControlBus.js"
 import type { MailboxOptions } from "../DataBus.js"
 import { StrategyIdTaken, type StrategyFailure, type StrategyModuleFailed } from "./Errors.js"
-import { loadStrategy } from "./Loader.js"
+import { idOfFile, loadStrategy } from "./Loader.js"
 import { StrategyRegistry } from "./Registry.js"
 import { run, type RunningStrategy, type Strategy, type Topology } from "./Strategy.js"
 
@@ -62,8 +62,15 @@ export const startStrategies = (
       "strategy" in spec
         ? Effect.succeed(spec)
         : Effect.map(loadStrategy(spec.module, base), (strategy): Loaded => ({ ...spec, strategy }))
+    let unnamed = 0
     const loaded = yield* Effect.forEach(specs, (spec) =>
       load(spec).pipe(
+        // a strategy given as a value without an id: its file's name, else a number
+        Effect.map((l): Loaded =>
+          l.strategy.id !== ""
+            ? l
+            : { ...l, strategy: { ...l.strategy, id: l.module === undefined ? `strategy-${++unnamed}` : idOfFile(l.module) } }
+        ),
         Effect.tapError((f) => Effect.sync(() => registry.set({ id: f.module, module: f.module, state: "failed" }))),
         Effect.tapError(report),
         Effect.option
@@ -97,6 +104,7 @@ export const startStrategies = (
         ...(settings.topology === undefined ? {} : { topology: settings.topology })
       }).pipe(
         Effect.tap(() => Effect.sync(() => registry.mark(strategy.id, "running"))),
+        Effect.tap(() => Effect.addFinalizer(() => Effect.sync(() => registry.mark(strategy.id, "stopped")))),
         Effect.tap(() => Effect.logInfo("strategy started").pipe(Effect.annotateLogs({ consumer_id: strategy.id }))),
         Effect.tapError(report),
         Effect.option

@@ -193,7 +193,8 @@ export type Handlers<O, S> = {
 }
 
 export interface StrategyDefinition<O, S> {
-  readonly id: string
+  /** Also its consumer id; absent: the name of its file (without the extension). */
+  readonly id?: string
   /** One line shown in the logs and the status page. */
   readonly description?: string
   /** Decodes the options given to the strategy (absent: no options, whatever is given is ignored). */
@@ -218,12 +219,15 @@ export const TypeId: unique symbol = Symbol.for("meltica/Strategy")
 export type TypeId = typeof TypeId
 
 export interface Strategy<O = any, S = any> extends StrategyDefinition<O, S> {
+  /** Empty until the loader names it after its file, when the definition has none. */
+  readonly id: string
   readonly [TypeId]: TypeId
 }
 
 /** Makes a strategy: a user's file's default export. */
 export const define = <O = undefined, S = undefined>(definition: StrategyDefinition<O, S>): Strategy<O, S> => ({
   ...definition,
+  id: definition.id ?? "",
   [TypeId]: TypeId
 })
 

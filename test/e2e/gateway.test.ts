@@ -166,6 +166,7 @@ strategies:
     options: { venues: [sim-a, sim-b], minEdgeBps: -10000, cooldownMs: 200 }
   - module: ${join(root, "test/strategy/fixtures/failingStart.ts")}
   - module: ${join(root, "test/strategy/fixtures/missing.ts")}
+  - module: ${join(root, "test/strategy/fixtures/unnamed.ts")}
 `)
       const url = yield* until("the endpoints' address in the log", 20, async () =>
         child.lines.find((l) => (l.annotations as Record<string, unknown> | undefined)?.http_url !== undefined)
@@ -179,14 +180,17 @@ strategies:
       assert.deepStrictEqual(states, {
         "cross-venue": "running",
         "failing-start": "failed",
-        [join(root, "test/strategy/fixtures/missing.ts")]: "failed"
+        [join(root, "test/strategy/fixtures/missing.ts")]: "failed",
+        unnamed: "failed"
       })
       const ready = yield* Effect.promise(() => fetch(`${url}/ready`).then(async (r) => ({ status: r.status, body: (await r.json()) as { reasons: Array<string> } })))
       assert.strictEqual(ready.status, 503)
       assert.isTrue(ready.body.reasons.some((r) => r.startsWith("strategy failing-start: ") && r.includes("could not read its model")), ready.body.reasons.join("; "))
       assert.isTrue(ready.body.reasons.some((r) => r.startsWith(`strategy ${join(root, "test/strategy/fixtures/missing.ts")}: `)))
       const notStarted = child.lines.filter((l) => l.message === "strategy not started").map((l) => (l.annotations as Record<string, unknown>).strategy_id)
-      assert.deepStrictEqual([...notStarted].sort(), ["failing-start", join(root, "test/strategy/fixtures/missing.ts")].sort())
+      assert.deepStrictEqual([...notStarted].sort(), ["failing-start", join(root, "test/strategy/fixtures/missing.ts"), "unnamed"].sort())
+      const unnamed = child.lines.find((l) => (l.annotations as Record<string, unknown>).strategy_id === "unnamed")
+      assert.strictEqual((unnamed?.annotations as Record<string, unknown>).module, join(root, "test/strategy/fixtures/unnamed.ts"), "named by its file")
 
       child.process.kill("SIGTERM")
       const code = yield* Deferred.await(child.exited).pipe(Effect.timeout("15 seconds"))

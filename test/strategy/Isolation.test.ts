@@ -62,7 +62,8 @@ describe("strategy isolation", () => {
               { module: fixture("failingStart.ts") },
               { module: fixture("throwsAtImport.ts") },
               { module: fixture("notAStrategy.ts") },
-              { module: fixture("missing.ts") }
+              { module: fixture("missing.ts") },
+              { module: fixture("unnamed.ts") }
             ]
           }).pipe(Effect.scoped, Effect.fork)
           yield* advance(2_000)
@@ -88,7 +89,8 @@ describe("strategy isolation", () => {
         "paper-trader",
         fixture("missing.ts"),
         fixture("notAStrategy.ts"),
-        fixture("throwsAtImport.ts")
+        fixture("throwsAtImport.ts"),
+        "unnamed"
       ].sort())
       assert.include(failed["paper-trader"], "invalid options")
       assert.include(failed["paper-trader"], "intervalMs")
@@ -98,6 +100,8 @@ describe("strategy isolation", () => {
       assert.include(failed[fixture("throwsAtImport.ts")], "broken at import")
       assert.include(failed[fixture("notAStrategy.ts")], "not a strategy")
       assert.include(failed[fixture("missing.ts")], "did not load")
+      assert.include(failed["unnamed"], "no venue to trade on", "a strategy without an id is named after its file")
+      assert.strictEqual(registry.find((s) => s.id === "unnamed")?.module, fixture("unnamed.ts"))
       assert.deepStrictEqual(registry.find((s) => s.id === "bbo-follower")?.state, "running", "the first of two with one id runs")
 
       // readiness names each, and the status snapshot lists every strategy by id
