@@ -2,11 +2,11 @@
  * The executable: the command line (`src/main.ts`) with the composition root
  * (`layers/Application.ts`). `npm start` runs it.
  */
-import { runGateway, routeAsOperator, strategyIds } from "../layers/Application.js"
+import { natsServerConfig, routeAsOperator, runGateway } from "../layers/Application.js"
 import { main } from "../src/main.js"
 
 main({
   run: runGateway,
   route: routeAsOperator,
-  strategyIds: (config, extra) => strategyIds(config, extra)
+  natsServerConfig
 })

@@ -32,6 +32,7 @@ import { DeadLetter } from "../src/DeadLetter.js"
 import { CommandPublisher } from "../src/nats/Commands.js"
 import { NatsConfig, NatsConnection } from "../src/nats/Connection.js"
 import { stageAndFlip } from "../src/nats/Operator.js"
+import { deploymentRoles, serverConfig } from "../src/nats/Permissions.js"
 import { Prometheus } from "../src/Prometheus.js"
 import { Providers } from "../src/Provider.js"
 import { formatLeakReport, Recycler } from "../src/Recycler.js"
@@ -303,8 +304,15 @@ export const routeAsOperator = (config: GatewayConfig, source: string) =>
     )
   })
 
-/** The ids of the strategies a configuration (and the extra ones) runs: a file's is its default export's. */
+/** The ids of the strategies a configuration (and the extra ones) runs: a file's is its default export's (or its name). */
 export const strategyIds = (config: GatewayConfig, extra: ReadonlyArray<StrategySpec> = [], base = process.cwd()) =>
   Effect.forEach([...configuredStrategies(config), ...extra], (spec) =>
     "strategy" in spec ? Effect.succeed(spec.strategy.id) : Effect.map(loadStrategy(spec.module, base), (s) => s.id))
+
+/** A nats-server configuration with a user per role (feed, each strategy, operator) and its permissions. */
+export const natsServerConfig = (
+  config: GatewayConfig,
+  extra: ReadonlyArray<StrategySpec>,
+  server: { readonly port: number; readonly storeDir: string }
+) => Effect.map(strategyIds(config, extra), (ids) => serverConfig(deploymentRoles(ids), server))
 

@@ -26,7 +26,6 @@ import { Console, Effect, Layer, Logger, Option } from "effect"
 import type { GatewayConfig } from "../schema/Config.js"
 import { ConfigIssue, InvalidConfig } from "../schema/Errors.js"
 import * as Config from "./Config.js"
-import { deploymentRoles, serverConfig } from "./nats/Permissions.js"
 import type { StrategySpec } from "./strategy/Runner.js"
 
 /** What the command line runs: the composition root's entry points. */
@@ -39,11 +38,12 @@ export interface Application {
   }) => Effect.Effect<void, unknown>
   /** Stages and flips the configured routing table as the operator; the new routing version. */
   readonly route: (config: GatewayConfig, source: string) => Effect.Effect<number, unknown>
-  /** The ids of the strategies a configuration runs, with the extra ones. */
-  readonly strategyIds: (
+  /** A nats-server configuration with per-role users and permissions for the configuration's deployment. */
+  readonly natsServerConfig: (
     config: GatewayConfig,
-    extra: ReadonlyArray<StrategySpec>
-  ) => Effect.Effect<ReadonlyArray<string>, unknown>
+    extra: ReadonlyArray<StrategySpec>,
+    server: { readonly port: number; readonly storeDir: string }
+  ) => Effect.Effect<string, unknown>
 }
 
 // ---------------------------------------------------------------------------
@@ -176,8 +176,7 @@ const makeCli = (app: Application) => {
     ({ config, port, storeDir, strategy }) =>
       Effect.gen(function*() {
         const c = yield* loadConfig(config, false)
-        const ids = yield* app.strategyIds(c, strategy.map((m) => ({ module: absolute(m) })))
-        yield* Console.log(serverConfig(deploymentRoles(ids), { port, storeDir }))
+        yield* Console.log(yield* app.natsServerConfig(c, strategy.map((m) => ({ module: absolute(m) })), { port, storeDir }))
       })
   ).pipe(Command.withDescription(
     "print a nats-server configuration with per-role users and permissions (feed, strategies, operator) for this configuration"
