@@ -5,7 +5,7 @@
  * ```ts
  * // my-strategy.ts
  * import { Effect, Schema } from "effect"
- * import * as Strategy from "meltica/src/strategy/index.js"
+ * import * as Strategy from "<this repository>/src/strategy/index.js"
  *
  * export default Strategy.define({
  *   id: "my-strategy",
