@@ -280,7 +280,7 @@ export interface RunningStrategy<S = unknown> {
   readonly consumer: ConsumerHandle
   /** Commands waiting for their result. */
   readonly pending: () => number
-  /** Stops the strategy alone: its timers, then its mailbox. */
+  /** Stops the strategy alone: its timers, then its mailbox (at shutdown the mailbox outlives the timers, to drain). */
   readonly stop: Effect.Effect<void>
 }
 
@@ -504,7 +504,14 @@ export const run = <O, S>(
         )
       )
     )
-    yield* Scope.addFinalizer(scope, Effect.zipRight(consumer.stop, Effect.sync(() => merged.clear())))
+    // The mailbox is not tied to the strategy's scope: at shutdown the scope
+    // closes (timers stop) before the critical lanes are drained, and the
+    // consumer runtime closes the mailbox after that, so no report still
+    // queued for the strategy is lost. A strategy stopped alone stops both.
+    const stopAlone = Effect.zipRight(
+      Scope.close(scope, Exit.void),
+      Effect.zipRight(consumer.stop, Effect.sync(() => merged.clear()))
+    )
 
     if (strategy.start !== undefined) {
       const start = strategy.start
@@ -517,11 +524,11 @@ export const run = <O, S>(
         Scope.extend(scope),
         Effect.catchAllCause((cause) =>
           Effect.zipRight(
-            Scope.close(scope, Exit.void),
+            stopAlone,
             Effect.fail(new StrategyStartFailed({ strategyId: id, module, reason: causeReason(cause) }))
           )
         )
       )
     }
-    return { id, state, consumer, pending: () => pending.size, stop: Scope.close(scope, Exit.void) }
+    return { id, state, consumer, pending: () => pending.size, stop: stopAlone }
   })
