@@ -18,11 +18,11 @@
  *
  * ## Shutdown
  * Finalizers run in reverse order of acquisition, so closing the scope of
- * `run`: stops the status line, interrupts the providers, stops the strategies
- * (their timers, then their mailboxes), then waits (bounded) until every
- * critical lane is drained and the venue has handed over every report. The
- * application layer's scope closes after that (consumers, mailboxes,
- * orchestrator, pools), and the runner prints the leak report.
+ * `run`: stops the status line, stops the strategies' timers, interrupts the
+ * providers, then waits (bounded) until every critical lane is drained and the
+ * venue has handed over every report. The application layer's scope closes
+ * after that (consumers and their mailboxes, orchestrator, pools), and the
+ * runner prints the leak report.
  */
 import { Clock, Data, Deferred, Effect, FiberSet, Schedule } from "effect"
 import type { GatewayConfig } from "../schema/Config.js"
@@ -188,8 +188,9 @@ const drainCritical = (timeoutMs: number) =>
   })
 
 /**
- * Runs the gateway until interrupted: routing, strategies, providers into the
- * Orchestrator, the status line. Everything it starts belongs to the scope.
+ * Runs the gateway until interrupted: routing, providers into the
+ * Orchestrator, strategies, the status line. Everything it starts belongs to
+ * the scope.
  */
 export const run = (config: GatewayConfig, options: RunOptions) =>
   Effect.gen(function*() {
@@ -201,13 +202,15 @@ export const run = (config: GatewayConfig, options: RunOptions) =>
     yield* Effect.addFinalizer(() => drainCritical(options.drainTimeoutMs ?? 2_000))
 
     yield* applyRouting(config)
-    yield* startStrategies(options.strategies, settingsOf(config, options))
 
+    // providers first: a strategy's start may wait for market data
     const feeds = yield* FiberSet.make<never>()
     for (const p of providers) {
       yield* FiberSet.run(feeds, p.run(orchestrator.ingest).pipe(Effect.scoped))
     }
     yield* Effect.addFinalizer(() => Effect.logInfo("stopping providers"))
+
+    yield* startStrategies(options.strategies, settingsOf(config, options))
     yield* Effect.logInfo("gateway running").pipe(
       Effect.annotateLogs({ providers: providers.map((p) => p.name).join(","), strategies: options.strategies.length })
     )

@@ -5,7 +5,7 @@
  * and the status snapshot say so.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Logger, TestClock } from "effect"
+import { Deferred, Effect, Fiber, Logger, TestClock } from "effect"
 import bboFollower from "../../examples/bboFollower.js"
 import paperTrader from "../../examples/paperTrader.js"
 import { layerTest, testConfig } from "../../layers/Test.js"
@@ -119,5 +119,48 @@ describe("strategy isolation", () => {
       assert.deepStrictEqual(named, Object.keys(failed).sort())
       assert.isTrue(logs.every((l) => typeof l.annotations.reason === "string" && !String(l.annotations.reason).includes("\n    at ")))
       assert.strictEqual(left, 0)
+    }))
+})
+
+describe("strategy start", () => {
+  it.effect("a start may wait for market data (the providers run first); one that never finishes is reported at its timeout", () =>
+    Effect.gen(function*() {
+      const config = testConfig()
+      const waits = Strategy.define({
+        id: "waits-for-a-quote",
+        init: () => ({ firstBid: undefined as string | undefined, quote: undefined as Deferred.Deferred<string> | undefined }),
+        start: (ctx) =>
+          Effect.gen(function*() {
+            const quote = yield* Deferred.make<string>()
+            ctx.state.quote = quote
+            yield* ctx.subscribe("BTC-USDT", ["ticker"])
+            ctx.state.firstBid = yield* Deferred.await(quote)
+          }),
+        on: {
+          ticker: (event, ctx) => ctx.state.quote === undefined ? Effect.void : Deferred.succeed(ctx.state.quote, event.payload.bidPrice)
+        }
+      })
+      const observed = Strategy.observe(waits)
+      const stuck = Strategy.define({ id: "stuck", startTimeoutMs: 2_000, start: () => Effect.never })
+      const { result } = yield* runAndCountLeftFibers(
+        layerTest(config),
+        Effect.gen(function*() {
+          const fiber = yield* Gateway.run(config, { strategies: [{ strategy: observed.strategy }, { strategy: stuck }] }).pipe(
+            Effect.scoped,
+            Effect.fork
+          )
+          yield* advance(1_000)
+          const early = (yield* StrategyRegistry).list().map((s) => [s.id, s.state])
+          yield* advance(1_500)
+          const late = (yield* StrategyRegistry).list().map((s) => [s.id, s.state, s.reason ?? ""])
+          yield* Fiber.interrupt(fiber)
+          return { early, late, firstBid: observed.state().firstBid }
+        })
+      )
+      assert.deepStrictEqual(result.early.sort(), [["stuck", "starting"], ["waits-for-a-quote", "running"]])
+      assert.isString(result.firstBid)
+      const stuckNow = result.late.find((s) => s[0] === "stuck")!
+      assert.strictEqual(stuckNow[1], "failed")
+      assert.include(stuckNow[2], "start did not finish within 2000 ms")
     }))
 })
