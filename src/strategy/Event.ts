@@ -112,25 +112,6 @@ export const quoteOf = (e: StrategyEvent): { readonly bid: string; readonly ask:
     ? { bid: e.payload.bestBid, ask: e.payload.bestAsk }
     : undefined
 
-/** A test or a replay can build events with this (a real gateway hands over pooled ones). */
-export const eventOf = <K extends StrategyEventKind>(
-  kind: K,
-  payload: EventOf<K>["payload"],
-  envelope: Partial<EventEnvelope> & (K extends MergedMarketEvent["kind"] ? { readonly mergeId?: string; readonly sourceProviders?: ReadonlyArray<string> } : unknown) = {}
-): EventOf<K> =>
-  ({
-    traceId: "",
-    provider: "",
-    symbol: "",
-    seqProvider: undefined,
-    ingestTs: 0,
-    routingVersion: 0,
-    ...(kind.startsWith("merged_") ? { mergeId: "", sourceProviders: [] } : {}),
-    ...envelope,
-    kind,
-    payload
-  }) as unknown as EventOf<K>
-
 // ---------------------------------------------------------------------------
 // From the pooled objects (internal to the SDK)
 // ---------------------------------------------------------------------------

@@ -278,8 +278,6 @@ export interface RunningStrategy<S = unknown> {
   /** What `init` made (a test reads it). */
   readonly state: S
   readonly consumer: ConsumerHandle
-  /** Commands waiting for their result. */
-  readonly pending: () => number
   /** Stops the strategy alone: its timers, then its mailbox (at shutdown the mailbox outlives the timers, to drain). */
   readonly stop: Effect.Effect<void>
 }
@@ -530,5 +528,5 @@ export const run = <O, S>(
         )
       )
     }
-    return { id, state, consumer, pending: () => pending.size, stop: stopAlone }
+    return { id, state, consumer, stop: stopAlone }
   })

@@ -7,7 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { decimal, MergedTicker, Ticker, VenueQuote } from "../../schema/Event.js"
 import { Event, MergedEvent } from "../../src/Event.js"
-import { MergedView, quoteOf, type StrategyEvent, strategyEventOf } from "../../src/strategy/Event.js"
+import { isCriticalEvent, isMarket, isMerged, MergedView, quoteOf, type StrategyEvent, strategyEventOf } from "../../src/strategy/Event.js"
 
 /** Compiled, never run for its result: what a handler can reach with one check. */
 export const narrowing = (e: StrategyEvent): string => {
@@ -78,6 +78,15 @@ describe("strategy events", () => {
     assert.strictEqual(b, a, "the same view object: nothing allocated per event")
     assert.strictEqual(narrowing(b), "100.8@sim-a m-2")
     assert.deepStrictEqual(quoteOf(b), { bid: "100.8", ask: "101" })
+    assert.deepStrictEqual([isMerged(b), isMarket(b), isCriticalEvent(b)], [true, false, false])
+  })
+
+  it("the helpers sort kinds into market data, merged data and critical events", () => {
+    const pooled = new Event()
+    pooled.kind = "ticker"
+    pooled.payload = ticker
+    const e = strategyEventOf(pooled, new MergedView())!
+    assert.deepStrictEqual([isMarket(e), isMerged(e), isCriticalEvent(e)], [true, false, false])
   })
 
   it("an event without a payload is not handed over", () => {
