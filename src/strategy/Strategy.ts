@@ -322,7 +322,8 @@ export const run = <O, S>(
     const consumers = yield* Consumers
     const control = yield* ControlBus
     const parent = yield* Effect.scope
-    const id = strategy.id
+    // a strategy without an id is named by the runner (after its file); run directly, it is "strategy"
+    const id = strategy.id === "" ? "strategy" : strategy.id
     const module = settings.module
 
     let options: unknown = undefined
