@@ -45,7 +45,10 @@ export interface OrderView {
 }
 
 export interface ExecutionVenueStats {
+  /** Orders taken since start. */
   readonly orders: number
+  /** Orders the venue still knows (every open one, and the newest closed ones it keeps for idempotency). */
+  readonly retained: number
   readonly resting: number
   readonly filled: number
   readonly canceled: number

@@ -464,6 +464,24 @@ describe("ExecutionVenue (paper)", () => {
       ))
   })
 
+  it.effect("memory stays bounded: beyond retainClosed, the oldest closed orders are forgotten, open ones never", () =>
+    withVenue((s) =>
+      Effect.gen(function*() {
+        yield* snapshot(s, [["99", "1000"]], [["101", "1000"]])
+        const resting = yield* s.venue.submit(limit("open-1", "buy", "1", "50"))
+        assert.strictEqual(resting.status, "new")
+        for (let i = 1; i <= 5; i++) assert.strictEqual((yield* s.venue.submit(market(`m-${i}`, "buy", "1"))).status, "filled")
+        assert.deepStrictEqual([s.venue.stats().retained, s.venue.stats().orders], [3, 6], "the open order and the 2 newest closed")
+        // the oldest closed orders are gone: a query does not find them, a resubmission is a new order
+        assert.instanceOf(yield* s.venue.query(query("m-1")).pipe(Effect.flip), OrderNotFound)
+        assert.strictEqual((yield* s.venue.query(query("m-5"))).status, "filled")
+        assert.strictEqual((yield* s.venue.query(query("open-1"))).status, "new", "an open order is never forgotten")
+        const again = yield* s.venue.submit(market("m-1", "buy", "1"))
+        assert.notStrictEqual(again.orderId, resting.orderId)
+        assert.strictEqual(s.venue.stats().orders, 7)
+        assert.strictEqual(s.venue.stats().retained, 3)
+      }), { retainClosed: 2 }))
+
   describe("rejections", () => {
     it.effect("an unknown symbol is rejected with a report and a typed error, once", () =>
       withVenue((s) =>

@@ -75,7 +75,17 @@ export interface PaperVenueOptions {
    * saved before the reports of each change are handed over.
    */
   readonly store?: PaperStoreShape
+  /**
+   * Closed orders (filled, canceled, rejected) kept for idempotency and
+   * queries, newest first: beyond this many, the oldest closed order is
+   * forgotten, so a gateway that trades for days holds bounded memory. A
+   * resubmission of a forgotten client order id is a new order. Default
+   * 100,000 (about two hours of orders at ten a second).
+   */
+  readonly retainClosed?: number
 }
+
+export const DEFAULT_RETAIN_CLOSED = 100_000
 
 /** The `provider` of every report the paper venue emits. */
 export const PAPER_PROVIDER = "paper"
@@ -207,6 +217,10 @@ export const makePaperVenue = (
     const nowMicros = (): number => Number(clock.unsafeCurrentTimeNanos() / 1000n)
 
     const orders = new Map<string, OrderState>()
+    /** Client order ids of closed orders, oldest first (a Map keeps insertion order). */
+    const closed = new Map<string, true>()
+    const retainClosed = Math.max(0, options.retainClosed ?? DEFAULT_RETAIN_CLOSED)
+    let forgotten = 0
     const resting = new Map<string, Array<OrderState>>()
     const views = new Map<string, MarketView>()
     const outbox: Array<PendingReport> = []
@@ -249,6 +263,15 @@ export const makePaperVenue = (
       o.reportSeq++
       o.updatedTs = ts
       if (store !== undefined) dirty.add(o)
+      if (terminal(o.status) && !closed.has(o.clientOrderId)) {
+        closed.set(o.clientOrderId, true)
+        if (closed.size > retainClosed) {
+          const oldest = closed.keys().next().value!
+          closed.delete(oldest)
+          orders.delete(oldest)
+          forgotten++
+        }
+      }
       const payload = ExecReportPayload.make({
         orderId: o.orderId,
         clientOrderId: o.clientOrderId,
@@ -625,7 +648,8 @@ export const makePaperVenue = (
       }
       return {
         byConsumer: [...perConsumer].map(([consumerId, t]) => ({ consumerId, ...t, resting: restingBy.get(consumerId) ?? 0 })),
-        orders: orders.size,
+        orders: orders.size + forgotten,
+        retained: orders.size,
         resting: open,
         ...counters,
         reportsPending: outbox.length,
