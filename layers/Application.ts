@@ -61,7 +61,8 @@ export const memoryOptions = (config: GatewayConfig): MemoryOptions => ({
     reorderBuffer: config.dispatcher.reorderBuffer,
     fanoutConcurrency: config.dispatcher.fanoutConcurrency
   },
-  paperStateFile: config.paper.stateFile
+  paperStateFile: config.paper.stateFile,
+  paperRetainClosed: config.paper.retainClosed
 })
 
 /** The NATS settings of a `bus: nats` configuration. */
@@ -154,7 +155,7 @@ export const layerNatsFeedOn = (config: GatewayConfig) => {
   return withStatus(
     layerFeedHeartbeats.pipe(
       Layer.provideMerge(Providers.layerNode(config.venues)),
-      Layer.provideMerge(layerNatsFeed({ ...natsOptions(config), symbols, providers }))
+      Layer.provideMerge(layerNatsFeed({ ...natsOptions(config), symbols, providers, paperRetainClosed: config.paper.retainClosed }))
     ),
     strategyReadinessOver
   )

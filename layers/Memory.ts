@@ -29,6 +29,8 @@ export interface MemoryOptions extends CoreOptions {
   readonly deadLetter?: Partial<DeadLetterSettings>
   /** A file where the paper venue keeps its open orders across restarts (default: none kept). */
   readonly paperStateFile?: string | undefined
+  /** Closed orders the paper venue remembers (see `PaperVenueOptions.retainClosed`). */
+  readonly paperRetainClosed?: number | undefined
 }
 
 /** Execution reports go through the Dispatcher to the consumer that owns the order. */
@@ -40,14 +42,17 @@ const reportsToDispatcher = Layer.effect(ExecReportSink, Effect.map(Dispatcher, 
  * the NATS feed in `Nats.ts`) and the paper venue's `PaperStore`.
  */
 export const controlAndOrchestration = (
-  options: Pick<MemoryOptions, "symbols" | "providers" | "orchestrator">
+  options: Pick<MemoryOptions, "symbols" | "providers" | "orchestrator" | "paperRetainClosed">
 ) =>
   ControlBus.layerMemory.pipe(
     Layer.provideMerge(ControlPlane.Default),
     Layer.provideMerge(Topology.layer(options.symbols, options.providers)),
     Layer.provideMerge(Orchestrator.DefaultWithoutDependencies),
     Layer.provideMerge(OrchestratorConfig.layer(options.orchestrator)),
-    Layer.provideMerge(PaperVenue.layerStored({ symbols: options.symbols })),
+    Layer.provideMerge(PaperVenue.layerStored({
+      symbols: options.symbols,
+      ...(options.paperRetainClosed === undefined ? {} : { retainClosed: options.paperRetainClosed })
+    })),
     Layer.provideMerge(reportsToDispatcher)
   )
 

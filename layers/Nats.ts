@@ -66,6 +66,8 @@ export interface NatsFeedOptions extends NatsOptions {
   /** The providers that feed it. */
   readonly providers: ReadonlyArray<string>
   readonly orchestrator?: Partial<OrchestratorSettings>
+  /** Closed orders the paper venue remembers (see `PaperVenueOptions.retainClosed`). */
+  readonly paperRetainClosed?: number | undefined
 }
 
 const natsConfig = (options: NatsOptions): Layer.Layer<NatsConfig> =>

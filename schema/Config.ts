@@ -249,13 +249,16 @@ export const defaultMerges = (): ReadonlyArray<MergeWindowConfig> =>
   )
 
 /**
- * The paper venue. `stateFile`: where an in-memory gateway (`bus: memory`)
+ * The paper venue. `retainClosed`: how many closed orders it remembers for
+ * idempotency and queries. `stateFile`: where an in-memory gateway (`bus: memory`)
  * keeps its open orders across restarts; unset, none are kept (its strategies
  * restart with it). A NATS feed always keeps them in the JetStream key-value
  * bucket `meltica_paper`.
  */
 export class PaperSection extends Schema.Class<PaperSection>("PaperSection")({
-  stateFile: Schema.optional(Schema.String.pipe(Schema.nonEmptyString({ message: () => "stateFile must be a file path" })))
+  stateFile: Schema.optional(Schema.String.pipe(Schema.nonEmptyString({ message: () => "stateFile must be a file path" }))),
+  /** Closed orders kept for idempotency and queries (the oldest forgotten first; open orders never). */
+  retainClosed: Schema.optionalWith(IntIn("retainClosed", 1, 10_000_000), { default: () => 10_000 })
 }) {}
 
 export class GatewayConfig extends Schema.Class<GatewayConfig>("GatewayConfig")({

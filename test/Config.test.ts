@@ -100,6 +100,9 @@ const hostileValues: ReadonlyArray<readonly [what: string, text: string, expecte
   ["a mailbox of 10,000,000 events", isolated(sim, "mailbox: { marketCapacity: 10000000 }"), [
     "mailbox.marketCapacity: marketCapacity must be an integer in 1..1048576 (got 10000000)"
   ]],
+  ["a paper venue that remembers no closed order", isolated(sim, "paper: { retainClosed: 0 }"), [
+    "paper.retainClosed: retainClosed must be an integer in 1..10000000 (got 0)"
+  ]],
   ["a port with spaces, from the environment", isolated(sim), [
     `http.port (from MELTICA_HTTP_PORT): expected an integer, digits only (got " 8080 ")`
   ], { MELTICA_HTTP_PORT: " 8080 " }],

@@ -80,12 +80,13 @@ export interface PaperVenueOptions {
    * queries, newest first: beyond this many, the oldest closed order is
    * forgotten, so a gateway that trades for days holds bounded memory. A
    * resubmission of a forgotten client order id is a new order. Default
-   * 100,000 (about two hours of orders at ten a second).
+   * 10,000 (about seventeen minutes of orders at ten a second; a retry after a
+   * timeout or a reconnect comes within seconds).
    */
   readonly retainClosed?: number
 }
 
-export const DEFAULT_RETAIN_CLOSED = 100_000
+export const DEFAULT_RETAIN_CLOSED = 10_000
 
 /** The `provider` of every report the paper venue emits. */
 export const PAPER_PROVIDER = "paper"
