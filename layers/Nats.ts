@@ -40,7 +40,7 @@ import {
   symbolTokenOf
 } from "../src/nats/Heartbeat.js"
 import { COMMANDS_DURABLE, COMMANDS_STREAM, criticalDurable } from "../src/nats/Subjects.js"
-import { PaperStore } from "../src/execution/PaperStore.js"
+import * as PaperStoreKv from "../src/nats/PaperStoreKv.js"
 import { Providers } from "../src/Provider.js"
 import { layerFeed as layerFeedCommands, layerStrategy as layerStrategyControlBus } from "../src/nats/NatsControlBus.js"
 import { NatsConsumers } from "../src/nats/NatsConsumers.js"
@@ -184,7 +184,7 @@ export const layerNatsFeed = (options: NatsFeedOptions) =>
     Layer.provideMerge(Consumers.Default),
     Layer.provideMerge(controlAndOrchestration(options)),
     // the paper venue's open orders survive a feed restart in the key-value bucket
-    Layer.provideMerge(PaperStore.layerKv),
+    Layer.provideMerge(PaperStoreKv.layer),
     Layer.provideMerge(layerNatsFeedPipeline(options))
   )
 

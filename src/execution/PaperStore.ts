@@ -8,22 +8,16 @@
  * - `layerFile(path)`: a JSON file, rewritten whole (to a temporary file, then
  *   renamed) after every change of an open order; for `bus: memory` with
  *   `paper.stateFile` set.
- * - `layerKv`: the JetStream key-value bucket `meltica_paper` (file storage,
- *   one key per open order and one for the order counter); the NATS feed's
- *   default, so a feed restarted on the same server finds its orders.
+ * - `PaperStoreKv.layer` (`src/nats/PaperStoreKv.ts`): the JetStream
+ *   key-value bucket `meltica_paper`; the NATS feed's default, so a feed
+ *   restarted on the same server finds its orders.
  *
  * Only open orders are kept (`new`, `partially_filled`): an order leaves the
  * store with its final report. The venue saves before it hands the reports of
  * a change to the sink, so a report is never ahead of what a restart restores.
  */
-import { Kvm } from "@nats-io/kv"
 import { Context, Data, Effect, Either, Layer, Schema } from "effect"
-import { createHash } from "node:crypto"
 import { readFileSync, renameSync, writeFileSync } from "node:fs"
-import { NatsConnection } from "../nats/Connection.js"
-import { NatsSetupFailed, reasonOf } from "../nats/Errors.js"
-import { untilReady } from "../nats/Streams.js"
-import { PAPER_BUCKET } from "../nats/Permissions.js"
 
 /** An open order as kept: every figure a decimal string, as on the wire. */
 export class StoredOrder extends Schema.Class<StoredOrder>("StoredOrder")({
@@ -76,14 +70,10 @@ const FileState = Schema.parseJson(Schema.Struct({
 const decodeFile = Schema.decodeUnknownEither(FileState)
 const encodeFile = Schema.encodeSync(FileState)
 
-const StoredJson = Schema.parseJson(StoredOrder)
-const decodeStored = Schema.decodeUnknownEither(StoredJson)
-const encodeStored = Schema.encodeSync(StoredJson)
+/** One stored order as JSON text (for stores that keep an order per key). */
+export const StoredJson = Schema.parseJson(StoredOrder)
 
-/** One order's key: a digest of (consumer, client order id), so any id fits the bucket's key alphabet. */
-const orderKey = (consumerId: string, clientOrderId: string): string =>
-  `order.${createHash("sha256").update(`${consumerId}\u0000${clientOrderId}`).digest("hex")}`
-const COUNTER_KEY = "next-order"
+const reasonOf = (u: unknown): string => (u instanceof Error ? `${u.name}: ${u.message}` : String(u))
 
 const idOf = (o: { readonly consumerId: string; readonly clientOrderId: string }) => `${o.consumerId}\u0000${o.clientOrderId}`
 
@@ -128,46 +118,4 @@ export class PaperStore extends Context.Tag("meltica/PaperStore")<PaperStore, Pa
         })
       return { name: `file ${path}`, load, save }
     })
-
-  /** The JetStream key-value bucket `meltica_paper` (created if missing). */
-  static readonly layerKv: Layer.Layer<PaperStore, never, NatsConnection> = Layer.effect(
-    PaperStore,
-    Effect.gen(function*() {
-      const { nc } = yield* NatsConnection
-      const kv = yield* untilReady(
-        `key-value bucket ${PAPER_BUCKET}`,
-        Effect.tryPromise({
-          try: () => new Kvm(nc).create(PAPER_BUCKET, { history: 1 }),
-          catch: (e) => new NatsSetupFailed({ stream: `KV_${PAPER_BUCKET}`, reason: reasonOf(e) })
-        })
-      ).pipe(Effect.orDie) // retried until the server answers: it never fails
-      const failed = (e: unknown) => new PaperStoreFailed({ store: `bucket ${PAPER_BUCKET}`, reason: reasonOf(e) })
-      const load = Effect.tryPromise({
-        try: async () => {
-          const orders: Array<StoredOrder> = []
-          const keys = await kv.keys("order.*")
-          for await (const key of keys) {
-            const entry = await kv.get(key)
-            if (entry === null || entry.operation !== "PUT") continue
-            const decoded = decodeStored(entry.string())
-            if (Either.isRight(decoded)) orders.push(decoded.right)
-          }
-          const counter = await kv.get(COUNTER_KEY)
-          const nextOrder = counter === null || counter.operation !== "PUT" ? 0 : Number(counter.string()) || 0
-          return { orders, nextOrder }
-        },
-        catch: failed
-      })
-      const save = (changes: PaperChanges) =>
-        Effect.tryPromise({
-          try: async () => {
-            for (const o of changes.upsert) await kv.put(orderKey(o.consumerId, o.clientOrderId), encodeStored(o))
-            for (const r of changes.remove) await kv.delete(orderKey(r.consumerId, r.clientOrderId))
-            await kv.put(COUNTER_KEY, String(changes.nextOrder))
-          },
-          catch: failed
-        })
-      return { name: `bucket ${PAPER_BUCKET}`, load, save }
-    })
-  )
 }

@@ -198,7 +198,7 @@ describe("the example deployment (examples/nats/)", () => {
     assert.strictEqual(
       text.trimEnd(),
       serverConfig(deploymentRoles(["bbo-follower", "paper-trader"]), { storeDir: "./nats-data" }).trimEnd(),
-      "regenerate with: npx tsx src/main.ts nats-config > examples/nats/server.conf"
+      "regenerate with: npx tsx bin/meltica.ts nats-config > examples/nats/server.conf"
     )
     const env = { ...process.env }
     for (const user of ["feed", "strategies", "operator"]) env[passwordVariable(user)] = "x"
