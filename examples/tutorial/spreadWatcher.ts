@@ -14,6 +14,7 @@ export interface SpreadState {
 
 export default Strategy.define({
   id: "spread-watcher",
+  description: "logs the gap between two venues' mids; past a threshold, sends one paper order",
   options: Schema.Struct({
     symbol: Schema.optionalWith(Schema.String, { default: () => "BTC-USDT" }),
     venues: Schema.optionalWith(Schema.Tuple(Schema.String, Schema.String), { default: () => ["sim-a", "sim-b"] as const }),
