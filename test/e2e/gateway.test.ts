@@ -15,12 +15,12 @@ import { runMain, startGateway, until } from "./support.js"
 
 const CHROMIUM = "/usr/bin/chromium"
 
-/** Starts `src/main.ts` with a config written to a temporary file. */
-const startWithConfig = (configText: string) =>
+/** Starts the gateway with a config written to a temporary file. */
+const startWithConfig = (configText: string, via: "node" | "npm" = "node") =>
   Effect.suspend(() => {
     const file = join(mkdtempSync(join(tmpdir(), "meltica-e2e-")), "gateway.yaml")
     writeFileSync(file, configText)
-    return startGateway("gateway", file)
+    return startGateway("gateway", file, via)
   })
 
 /** The value of every sample of a counter, summed over its tags. */
@@ -40,10 +40,10 @@ strategies:
 `
 
 describe("e2e", () => {
-  it.scopedLive("the gateway serves /ready, /metrics and a live status page, and stops cleanly on SIGTERM", () =>
+  it.scopedLive("npm start: the gateway serves /ready, /metrics and a live status page, and stops cleanly on a SIGTERM sent to npm", () =>
     Effect.gen(function*() {
       assert.isTrue(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium package (see .ci/run)`)
-      const child = yield* startWithConfig(config)
+      const child = yield* startWithConfig(config, "npm")
       const url = yield* until("the endpoints' address in the log", 20, async () =>
         child.lines.find((l) => (l.annotations as Record<string, unknown> | undefined)?.http_url !== undefined)
           ?.annotations as { http_url: string } | undefined

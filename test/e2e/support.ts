@@ -17,12 +17,18 @@ export interface GatewayProcess {
   readonly exited: Deferred.Deferred<number | null>
 }
 
-/** `bin/meltica.ts --config <file>` as a child process, collecting its log lines; killed when the scope closes. */
-export const startGateway = (name: string, file: string) =>
+/**
+ * `bin/meltica.ts --config <file>` as a child process (or through `npm start`, as a user runs it), collecting its log
+ * lines; killed when the scope closes.
+ */
+export const startGateway = (name: string, file: string, via: "node" | "npm" = "node") =>
   Effect.acquireRelease(
     Effect.gen(function*() {
       const exited = yield* Deferred.make<number | null>()
-      const child = spawn(process.execPath, ["--import", "tsx", "bin/meltica.ts", "--config", file], {
+      const [command, args] = via === "npm"
+        ? ["npm", ["start", "--silent", "--", "--config", file]] as const
+        : [process.execPath, ["--import", "tsx", "bin/meltica.ts", "--config", file]] as const
+      const child = spawn(command, args, {
         cwd: process.cwd(),
         stdio: ["ignore", "pipe", "pipe"]
       })
