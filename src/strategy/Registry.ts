@@ -36,7 +36,10 @@ export class StrategyRegistry extends Effect.Service<StrategyRegistry>()("meltic
       readinessReasons: (): ReadonlyArray<string> => {
         const reasons: Array<string> = []
         for (const s of entries.values()) {
-          if (s.state === "failed") reasons.push(`strategy ${s.id}: ${s.reason ?? "failed"}`)
+          if (s.state !== "failed") continue
+          const reason = s.reason ?? "failed"
+          // a strategy's own errors already name it (`strategy <id>: ...`)
+          reasons.push(reason.startsWith(`strategy ${s.id}: `) ? reason : `strategy ${s.id}: ${reason}`)
         }
         return reasons
       }

@@ -109,6 +109,7 @@ describe("strategy isolation", () => {
       for (const id of Object.keys(failed)) {
         assert.isTrue(snapshot.readiness.reasons.some((r) => r.startsWith(`strategy ${id}: `)), id)
       }
+      for (const r of snapshot.readiness.reasons) assert.notMatch(r, /^strategy ([^:]+): strategy \1: /, "the id is named once")
       assert.deepStrictEqual(
         snapshot.strategies?.map((s) => [s.id, s.state]).sort(),
         registry.map((s) => [s.id, s.state]).sort()
