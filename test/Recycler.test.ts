@@ -224,7 +224,7 @@ describe("Recycler", () => {
         })
       )
 
-    /** The interleaving, always: acquire a, recycle a, b acquires the same object, a recycles again. */
+    /** The stale holder's interleaving, always: acquire a, recycle a, b acquires the same object, a recycles again. */
     const staleInterleaving: ReadonlyArray<Op> = [
       { op: "acquire", fiber: 0 },
       { op: "recycle", fiber: 0, pick: 0 },
