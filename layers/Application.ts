@@ -59,7 +59,9 @@ export const memoryOptions = (config: GatewayConfig): MemoryOptions => ({
   dispatcher: {
     latenessMs: config.dispatcher.latenessMs,
     reorderBuffer: config.dispatcher.reorderBuffer,
-    fanoutConcurrency: config.dispatcher.fanoutConcurrency
+    fanoutConcurrency: config.dispatcher.fanoutConcurrency,
+    jumpWindow: config.dispatcher.jumpWindow,
+    resyncAfter: config.dispatcher.resyncAfter
   },
   paperStateFile: config.paper.stateFile,
   paperRetainClosed: config.paper.retainClosed
@@ -71,7 +73,9 @@ export const natsOptions = (config: GatewayConfig): NatsOptions => ({
   dispatcher: {
     latenessMs: config.dispatcher.latenessMs,
     reorderBuffer: config.dispatcher.reorderBuffer,
-    fanoutConcurrency: config.dispatcher.fanoutConcurrency
+    fanoutConcurrency: config.dispatcher.fanoutConcurrency,
+    jumpWindow: config.dispatcher.jumpWindow,
+    resyncAfter: config.dispatcher.resyncAfter
   },
   ...(config.bus._tag === "nats"
     ? {

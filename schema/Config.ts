@@ -15,7 +15,7 @@
 import { Schema } from "effect"
 import { DEFAULT_MERGE_POLICY, MAX_WINDOW_MS, MergeKind, MergePolicy, mergePolicyFields, mergePolicyFits } from "./Control.js"
 import { defaultSimulatedVenues, ProviderConfig } from "./ProviderConfig.js"
-import { DEFAULT_CRITICAL_HIGH_WATER, DEFAULT_EVENT_POOL_CAPACITY, DEFAULT_MARKET_LANE } from "./Sizing.js"
+import { DEFAULT_CRITICAL_CAPACITY, DEFAULT_CRITICAL_HIGH_WATER, DEFAULT_EVENT_POOL_CAPACITY, DEFAULT_MARKET_LANE } from "./Sizing.js"
 
 const PositiveInt = (name: string) =>
   Schema.Number.pipe(
@@ -84,14 +84,22 @@ export class PoolSection extends Schema.Class<PoolSection>("PoolSection")({
 /** Bounds of each consumer's two-lane mailbox. */
 export class MailboxSection extends Schema.Class<MailboxSection>("MailboxSection")({
   marketCapacity: Schema.optionalWith(IntIn("marketCapacity", 1, MAX_OBJECTS), { default: () => DEFAULT_MARKET_LANE }),
-  criticalHighWater: Schema.optionalWith(IntIn("criticalHighWater", 1, MAX_OBJECTS), { default: () => DEFAULT_CRITICAL_HIGH_WATER })
+  criticalHighWater: Schema.optionalWith(IntIn("criticalHighWater", 1, MAX_OBJECTS), { default: () => DEFAULT_CRITICAL_HIGH_WATER }),
+  /** The critical lane's bound: past it a critical event is refused loudly (see `src/DataBus.ts`). */
+  criticalCapacity: Schema.optionalWith(IntIn("criticalCapacity", 1, MAX_OBJECTS), { default: () => DEFAULT_CRITICAL_CAPACITY }),
+  /** Longest one strategy handler call may take before it is interrupted (unset: no limit; a strategy's own wins). */
+  eventTimeoutMs: Schema.optional(IntIn("eventTimeoutMs", 1, 3_600_000))
 }) {}
 
 export class DispatcherSection extends Schema.Class<DispatcherSection>("DispatcherSection")({
   /** How long a sequence gap may hold later events of its stream back. */
   latenessMs: Schema.optionalWith(IntIn("latenessMs", 0, 60_000), { default: () => 50 }),
   reorderBuffer: Schema.optionalWith(IntIn("reorderBuffer", 1, MAX_OBJECTS), { default: () => 1_024 }),
-  fanoutConcurrency: Schema.optionalWith(IntIn("fanoutConcurrency", 1, 1_024), { default: () => 1 })
+  fanoutConcurrency: Schema.optionalWith(IntIn("fanoutConcurrency", 1, 1_024), { default: () => 1 }),
+  /** A sequence further than this from the next expected one is suspect (dropped and counted). */
+  jumpWindow: Schema.optionalWith(IntIn("jumpWindow", 1, 1_000_000_000), { default: () => 100_000 }),
+  /** Consistent suspects in a row that move a stream to a new numbering. */
+  resyncAfter: Schema.optionalWith(IntIn("resyncAfter", 1, 1_000), { default: () => 4 })
 }) {}
 
 export class HttpSection extends Schema.Class<HttpSection>("HttpSection")({

@@ -221,7 +221,8 @@ export const run = (config: GatewayConfig, options: RunOptions) =>
 
 const mailboxOf = (config: GatewayConfig): Partial<MailboxOptions> => ({
   marketCapacity: config.mailbox.marketCapacity,
-  criticalHighWater: config.mailbox.criticalHighWater
+  criticalHighWater: config.mailbox.criticalHighWater,
+  criticalCapacity: config.mailbox.criticalCapacity
 })
 
 /** What a strategy sees of the gateway: its symbols, venues and configured merges. */
@@ -240,6 +241,7 @@ export const topologyOf = (config: GatewayConfig): Topology => ({
 const settingsOf = (config: GatewayConfig, options: RunOptions) => ({
   mailbox: mailboxOf(config),
   topology: topologyOf(config),
+  ...(config.mailbox.eventTimeoutMs === undefined ? {} : { eventTimeoutMs: config.mailbox.eventTimeoutMs }),
   ...(options.base === undefined ? {} : { base: options.base })
 })
 

@@ -100,6 +100,14 @@ const hostileValues: ReadonlyArray<readonly [what: string, text: string, expecte
   ["a mailbox of 10,000,000 events", isolated(sim, "mailbox: { marketCapacity: 10000000 }"), [
     "mailbox.marketCapacity: marketCapacity must be an integer in 1..1048576 (got 10000000)"
   ]],
+  ["a critical lane bound of 0 and a handler limit of 2 hours", isolated(sim, "mailbox: { criticalCapacity: 0, eventTimeoutMs: 7200000 }"), [
+    "mailbox.criticalCapacity: criticalCapacity must be an integer in 1..1048576 (got 0)",
+    "mailbox.eventTimeoutMs: eventTimeoutMs must be an integer in 1..3600000 (got 7200000)"
+  ]],
+  ["a sequence jump window of 0 and a resync after 0", isolated(sim, "dispatcher: { jumpWindow: 0, resyncAfter: 0 }"), [
+    "dispatcher.jumpWindow: jumpWindow must be an integer in 1..1000000000 (got 0)",
+    "dispatcher.resyncAfter: resyncAfter must be an integer in 1..1000 (got 0)"
+  ]],
   ["a paper venue that remembers no closed order", isolated(sim, "paper: { retainClosed: 0 }"), [
     "paper.retainClosed: retainClosed must be an integer in 1..10000000 (got 0)"
   ]],

@@ -21,6 +21,8 @@ export type StrategySpec =
 
 export interface StartSettings {
   readonly mailbox?: Partial<MailboxOptions>
+  /** The gateway's limit on one handler call (a strategy's own `eventTimeoutMs` wins). */
+  readonly eventTimeoutMs?: number
   readonly topology?: Topology
   /** The directory module paths are relative to. */
   readonly base?: string
@@ -101,6 +103,7 @@ export const startStrategies = (
         options,
         ...(module === undefined ? {} : { module }),
         ...(settings.mailbox === undefined ? {} : { mailbox: settings.mailbox }),
+        ...(settings.eventTimeoutMs === undefined ? {} : { eventTimeoutMs: settings.eventTimeoutMs }),
         ...(settings.topology === undefined ? {} : { topology: settings.topology })
       }).pipe(
         Effect.tap(() => Effect.sync(() => registry.mark(strategy.id, "running"))),

@@ -209,6 +209,13 @@ export interface StrategyDefinition<O, S> {
   readonly handle?: (event: StrategyEvent, ctx: StrategyContext<O, S>) => Effect.Effect<unknown, unknown>
   /** Mailbox bounds, when not the gateway's. */
   readonly mailbox?: Partial<MailboxOptions>
+  /**
+   * Longest one handler call may take: past it the call is interrupted and
+   * counted as a failure and a timeout (`LambdaTimedOut`), and the strategy
+   * goes on with its next event. Default: the gateway's `mailbox.eventTimeoutMs`
+   * (none unless configured).
+   */
+  readonly eventTimeoutMs?: number
   /** How long a command waits for its result (default 30 s). */
   readonly replyTimeoutMs?: number
   /** How long `start` may take before the strategy is reported as failed (default 60 s). */
@@ -268,6 +275,8 @@ export interface RunSettings {
   readonly options?: unknown
   /** The gateway's mailbox bounds (the strategy's own win). */
   readonly mailbox?: Partial<MailboxOptions>
+  /** The gateway's limit on one handler call (the strategy's own wins). */
+  readonly eventTimeoutMs?: number
   readonly topology?: Topology
   /** The file the strategy came from, for reports. */
   readonly module?: string
@@ -495,7 +504,13 @@ export const run = <O, S>(
       return h === undefined ? Effect.void : h(e, ctx)
     }
 
-    const consumer = yield* consumers.start({ id, handle, mailbox: { ...settings.mailbox, ...strategy.mailbox } }).pipe(
+    const eventTimeoutMs = strategy.eventTimeoutMs ?? settings.eventTimeoutMs
+    const consumer = yield* consumers.start({
+      id,
+      handle,
+      mailbox: { ...settings.mailbox, ...strategy.mailbox },
+      ...(eventTimeoutMs === undefined ? {} : { eventTimeout: eventTimeoutMs })
+    }).pipe(
       Effect.catchAllCause((cause) =>
         Effect.zipRight(
           Scope.close(scope, Exit.void),
