@@ -34,3 +34,25 @@ export const boundedArray = <S extends Schema.Schema.Any>(item: S, name: string,
   Schema.Array(item).pipe(
     Schema.filter((xs) => xs.length <= max || `${name} must hold at most ${max} items (got ${xs.length})`)
   )
+
+/**
+ * True when JSON text nests arrays and objects deeper than `max`: one scan
+ * without recursion, strings skipped (escapes included), so a value nested
+ * 10,000 deep is refused before anything parses or formats it. Every JSON
+ * boundary uses it (venue frames, commands, NATS frames).
+ */
+export const jsonNestedDeeperThan = (text: string, max: number): boolean => {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++ // a backslash escapes the next character
+      else if (c === 34) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 91 || c === 123) {
+      if (++depth > max) return true
+    } else if (c === 93 || c === 125) depth--
+  }
+  return false
+}

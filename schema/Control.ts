@@ -25,6 +25,7 @@ import {
   OrderType,
   Side
 } from "./Event.js"
+import { jsonNestedDeeperThan } from "./Bounds.js"
 import { InvalidCommand, MAX_ALSO, type Rejection, UnknownSymbol, UnknownVenue } from "./Rejection.js"
 import DecimalJs from "decimal.js"
 
@@ -383,19 +384,7 @@ export const jsonTextProblem = (
   if (text.length > maxLength) {
     return `${what} too large: ${text.length} characters (at most ${maxLength})`
   }
-  let depth = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === 92) i++ // a backslash escapes the next character
-      else if (c === 34) inString = false
-    } else if (c === 34) inString = true
-    else if (c === 91 || c === 123) {
-      if (++depth > maxDepth) return `${what} nested deeper than ${maxDepth} levels`
-    } else if (c === 93 || c === 125) depth--
-  }
-  return undefined
+  return jsonNestedDeeperThan(text, maxDepth) ? `${what} nested deeper than ${maxDepth} levels` : undefined
 }
 
 /** The same bounds for an already parsed value: depth, and nodes visited (iteratively). */

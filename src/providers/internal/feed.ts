@@ -13,6 +13,7 @@
  */
 import type { Clock } from "effect"
 import { Effect, Schema } from "effect"
+import { jsonNestedDeeperThan } from "../../../schema/Bounds.js"
 import { MalformedFrame } from "../../../schema/Errors.js"
 import type { EventPayload, MarketKind } from "../../../schema/Event.js"
 import type { DeadLetter } from "../../DeadLetter.js"
@@ -48,26 +49,6 @@ const frameTooLarge = (data: string, limit: number): number | undefined => {
 const MAX_FRAME_DEPTH = 16
 
 /**
- * True when the JSON text nests arrays and objects deeper than `max`. One
- * scan without recursion, strings skipped (escapes included).
- */
-const nestedTooDeep = (text: string, max: number = MAX_FRAME_DEPTH): boolean => {
-  let depth = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === 92) i++
-      else if (c === 34) inString = false
-    } else if (c === 34) inString = true
-    else if (c === 91 || c === 123) {
-      if (++depth > max) return true
-    } else if (c === 93 || c === 125) depth--
-  }
-  return false
-}
-
-/**
  * Why a frame is refused before it is parsed, if it is: over `limit` bytes
  * ("frame_too_large") or nested deeper than `MAX_FRAME_DEPTH` ("too_deep").
  */
@@ -77,7 +58,7 @@ export const frameProblem = (
 ): { readonly reason: "frame_too_large" | "too_deep"; readonly detail: string } | undefined => {
   const size = frameTooLarge(data, limit)
   if (size !== undefined) return { reason: "frame_too_large", detail: `${size} bytes, limit ${limit}` }
-  if (nestedTooDeep(data)) return { reason: "too_deep", detail: `nested deeper than ${MAX_FRAME_DEPTH} levels` }
+  if (jsonNestedDeeperThan(data, MAX_FRAME_DEPTH)) return { reason: "too_deep", detail: `nested deeper than ${MAX_FRAME_DEPTH} levels` }
   return undefined
 }
 
