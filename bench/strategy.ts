@@ -16,7 +16,7 @@ import { Orchestrator } from "../src/Orchestrator.js"
 import { Pool } from "../src/Pool.js"
 import * as Strategy from "../src/strategy/index.js"
 import { run } from "../src/strategy/Strategy.js"
-import { arg, benchTicker, emitJson, machine, table } from "./internal/report.js"
+import { alternatingMedians, arg, benchTicker, emitJson, machine, table } from "./internal/report.js"
 
 const EVENTS = arg("--events", 200_000)
 const ROUNDS = arg("--rounds", 5)
@@ -63,22 +63,8 @@ const round = (sdk: boolean) =>
     return Number(process.hrtime.bigint() - t0) / EVENTS
   }).pipe(Effect.scoped, Effect.provide(layerMemory({ symbols: ["BTC-USDT"], providers: ["sim-a"] })))
 
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
-}
-
 const main = Effect.gen(function*() {
-  yield* round(false) // warm-up
-  yield* round(true)
-  const bare: Array<number> = []
-  const sdk: Array<number> = []
-  for (let i = 0; i < ROUNDS; i++) {
-    bare.push(yield* round(false))
-    sdk.push(yield* round(true))
-  }
-  const bareNs = median(bare)
-  const sdkNs = median(sdk)
+  const [bareNs, sdkNs] = yield* alternatingMedians(ROUNDS, round(false), round(true))
   console.log(`strategy SDK benchmark: ${machine()}, ${new Date().toISOString().slice(0, 10)}`)
   table(
     `${EVENTS.toLocaleString("en-US")} tickers through one consumer, median of ${ROUNDS} alternating rounds`,

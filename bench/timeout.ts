@@ -11,7 +11,7 @@ import { layerCore } from "../layers/Core.js"
 import { Consumers, type ConsumerSpec } from "../src/Consumer.js"
 import { Dispatcher } from "../src/Dispatcher.js"
 import { Pool } from "../src/Pool.js"
-import { arg, benchTicker, emitJson, machine, table } from "./internal/report.js"
+import { alternatingMedians, arg, benchTicker, emitJson, machine, table } from "./internal/report.js"
 
 const EVENTS = arg("--events", 200_000)
 const ROUNDS = arg("--rounds", 5)
@@ -47,22 +47,8 @@ const round = (eventTimeout: ConsumerSpec["eventTimeout"]) =>
     return Number(process.hrtime.bigint() - t0) / EVENTS
   }).pipe(Effect.scoped, Effect.provide(layerCore()))
 
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
-}
-
 const main = Effect.gen(function*() {
-  yield* round(undefined) // warm-up
-  yield* round("1 second")
-  const off: Array<number> = []
-  const on: Array<number> = []
-  for (let i = 0; i < ROUNDS; i++) {
-    off.push(yield* round(undefined))
-    on.push(yield* round("1 second"))
-  }
-  const offNs = median(off)
-  const onNs = median(on)
+  const [offNs, onNs] = yield* alternatingMedians(ROUNDS, round(undefined), round("1 second"))
   console.log(`consumer timeout benchmark: ${machine()}, ${new Date().toISOString().slice(0, 10)}`)
   table(
     `${EVENTS.toLocaleString("en-US")} events through one consumer, median of ${ROUNDS} alternating rounds`,

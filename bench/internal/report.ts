@@ -2,6 +2,7 @@
  * Shared output for benchmarks: a readable table, and with `--json` a last
  * line holding one JSON object with the figures.
  */
+import { Effect } from "effect"
 import { cpus, totalmem } from "node:os"
 
 import { decimal, Ticker } from "../../schema/Event.js"
@@ -60,4 +61,31 @@ const fmt = (n: number): string =>
 
 export const emitJson = (figures: unknown): void => {
   if (wantsJson) console.log(JSON.stringify(figures))
+}
+
+/**
+ * Two variants of one measurement, warmed up once each, then run in
+ * alternating rounds; the median of each (alternation spreads a shared
+ * machine's load over both).
+ */
+export const alternatingMedians = <E, R>(
+  rounds: number,
+  first: Effect.Effect<number, E, R>,
+  second: Effect.Effect<number, E, R>
+): Effect.Effect<readonly [number, number], E, R> =>
+  Effect.gen(function*() {
+    yield* first
+    yield* second
+    const a: Array<number> = []
+    const b: Array<number> = []
+    for (let i = 0; i < rounds; i++) {
+      a.push(yield* first)
+      b.push(yield* second)
+    }
+    return [median(a), median(b)] as const
+  })
+
+const median = (xs: ReadonlyArray<number>): number => {
+  const s = [...xs].sort((x, y) => x - y)
+  return s[Math.floor(s.length / 2)]!
 }
