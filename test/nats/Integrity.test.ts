@@ -65,6 +65,36 @@ const eventually = <A, E>(what: string, effect: Effect.Effect<A, E>) =>
 
 const quiet = Logger.minimumLogLevel(LogLevel.Error)
 
+const TICKER_SUBJECT = "md.sim-a.BTC-USDT.ticker"
+
+/** A sim-a BTC-USDT ticker in its wire form only: nothing of this process's pool is involved in sending it. */
+const tickerFrame = (seq: number, epoch?: string) =>
+  encodeWireJson({
+    _tag: "Event",
+    schemaVersion: 1,
+    traceId: `t-${seq}`,
+    provider: "sim-a",
+    symbol: "BTC-USDT",
+    seqProvider: seq,
+    ...(epoch === undefined ? {} : { epoch }),
+    ingestTs: 1,
+    routingVersion: 0,
+    kind: "ticker",
+    payload: ticker("64000.10")
+  })
+
+/** A consumer of sim-a's BTC-USDT tickers; the sequences it handled, in order. */
+const followTickers = (consumers: NatsConsumers, id: string) =>
+  Effect.gen(function*() {
+    const seen: Array<number> = []
+    yield* consumers.start({
+      id,
+      subscriptions: [{ symbol: "BTC-USDT", kind: "ticker", merged: false }],
+      handle: (e: AnyEvent) => Effect.sync(() => seen.push(e.seqProvider!))
+    })
+    return seen
+  })
+
 describe("NATS integrity", { sequential: true }, () => {
   it.scopedLive("feed killed and restarted: the strategy takes the new run's market data from its first sequences (a new epoch)", () =>
     Effect.gen(function*() {
@@ -105,31 +135,8 @@ describe("NATS integrity", { sequential: true }, () => {
         const { nc } = yield* NatsConnection
         const dispatcher = yield* Dispatcher
         const consumers = yield* NatsConsumers
-        const seen: Array<number> = []
-        yield* consumers.start({
-          id: "forged",
-          subscriptions: [{ symbol: "BTC-USDT", kind: "ticker", merged: false }],
-          handle: (e: AnyEvent) => Effect.sync(() => seen.push(e.seqProvider!))
-        })
-        const subject = "md.sim-a.BTC-USDT.ticker"
-        // the wire form only: nothing of this process's pool is involved in sending
-        const publish = (seq: number) =>
-          nc.publish(
-            subject,
-            encodeWireJson({
-              _tag: "Event",
-              schemaVersion: 1,
-              traceId: `t-${seq}`,
-              provider: "sim-a",
-              symbol: "BTC-USDT",
-              seqProvider: seq,
-              epoch: "run-1",
-              ingestTs: 1,
-              routingVersion: 0,
-              kind: "ticker",
-              payload: ticker("64000.10")
-            })
-          )
+        const seen = yield* followTickers(consumers, "forged")
+        const publish = (seq: number) => nc.publish(TICKER_SUBJECT, tickerFrame(seq, "run-1"))
         for (let seq = 1; seq <= 20; seq++) publish(seq)
         yield* waitUntil(() => seen.length === 20, "the first frames", undefined, LONG)
         publish(999_999_999)
@@ -156,39 +163,21 @@ describe("NATS integrity", { sequential: true }, () => {
         const consumers = yield* NatsConsumers
         const marketIn = yield* MarketSubscriber
         const deadLetter = yield* DeadLetter
-        const seen: Array<number> = []
-        yield* consumers.start({
-          id: "hostile",
-          subscriptions: [{ symbol: "BTC-USDT", kind: "ticker", merged: false }],
-          handle: (e: AnyEvent) => Effect.sync(() => seen.push(e.seqProvider!))
-        })
-        const subject = "md.sim-a.BTC-USDT.ticker"
-        const frame = (seq: number) =>
-          encodeWireJson({
-            _tag: "Event",
-            schemaVersion: 1,
-            traceId: `t-${seq}`,
-            provider: "sim-a",
-            symbol: "BTC-USDT",
-            seqProvider: seq,
-            ingestTs: 1,
-            routingVersion: 0,
-            kind: "ticker",
-            payload: ticker("64000.10")
-          })
+        const seen = yield* followTickers(consumers, "hostile")
+        const subject = TICKER_SUBJECT
         const deepObject = `${"{\"a\":".repeat(10_000)}1${"}".repeat(10_000)}`
         const hostile: ReadonlyArray<readonly [string, RegExp]> = [
-          [frame(2).replace(`"t-2"`, deepObject), /nested deeper than 32 levels/],
+          [tickerFrame(2).replace(`"t-2"`, deepObject), /nested deeper than 32 levels/],
           [`{"_tag":${deepObject}}`, /nested deeper than 32 levels/],
           [`[${"[".repeat(10_000)}${"]".repeat(10_000)}]`, /nested deeper than 32 levels/],
-          [frame(3).replace(`"t-3"`, JSON.stringify("t".repeat(1_000_000))), /traceId must be at most 256 characters/],
+          [tickerFrame(3).replace(`"t-3"`, JSON.stringify("t".repeat(1_000_000))), /traceId must be at most 256 characters/],
           ["{not json", /malformed JSON|JSON/],
-          [frame(4).replace(`"seqProvider":4`, `"seqProvider":-4`), /seqProvider/],
-          [frame(5).replace(`"ingestTs":1,`, `"ingestTs":1e999,`), /ingestTs/]
+          [tickerFrame(4).replace(`"seqProvider":4`, `"seqProvider":-4`), /seqProvider/],
+          [tickerFrame(5).replace(`"ingestTs":1,`, `"ingestTs":1e999,`), /ingestTs/]
         ]
-        nc.publish(subject, frame(1))
+        nc.publish(subject, tickerFrame(1))
         for (const [text] of hostile) nc.publish(subject, text)
-        nc.publish(subject, frame(2))
+        nc.publish(subject, tickerFrame(2))
         yield* waitUntil(() => seen.length === 2, "the good frames around the hostile ones", undefined, LONG)
         assert.deepStrictEqual(seen, [1, 2])
         assert.strictEqual(marketIn.stats().malformed, hostile.length)
