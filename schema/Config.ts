@@ -125,6 +125,17 @@ export class HttpSection extends Schema.Class<HttpSection>("HttpSection")({
       ))
     ).pipe(Schema.filter((hs) => hs.length <= 16 || `at most 16 allowedHosts (got ${hs.length})`)),
     { default: () => [] }
+  ),
+  /**
+   * The environment variable holding the bearer token that `POST /kill-switch`
+   * requires (the token itself is never in the file, nor logged); unset or
+   * empty: the endpoint answers 503.
+   */
+  killSwitchTokenEnv: Schema.optionalWith(
+    Schema.String.pipe(Schema.filter((v) =>
+      /^[A-Za-z_][A-Za-z0-9_]*$/.test(v) || `killSwitchTokenEnv must be an environment variable name (got ${JSON.stringify(v)})`
+    )),
+    { default: () => "MELTICA_KILL_SWITCH_TOKEN" }
   )
 }) {}
 
@@ -208,10 +219,38 @@ export const NatsBus = Schema.TaggedStruct("nats", {
 export const BusSection = Schema.Union(MemoryBus, NatsBus)
 export type BusSection = typeof BusSection.Type
 
+/**
+ * A limit in the quote asset or in the base asset: a positive decimal, written
+ * as a string ("50000", "0.5") or a number in the file.
+ */
+const LimitDecimal = (name: string) =>
+  Schema.Union(Schema.String, Schema.Number.pipe(Schema.filter((n) => Number.isFinite(n) || `${name} must be finite`))).pipe(
+    Schema.transform(Schema.String, { strict: true, decode: (u) => String(u), encode: (s) => s }),
+    Schema.filter((s) =>
+      (/^(?:0|[1-9][0-9]{0,19})(?:\.[0-9]{1,18})?$/.test(s) && /[1-9]/.test(s)) ||
+      `${name} must be a positive decimal, e.g. "50000" or "0.5" (got ${JSON.stringify(s)})`
+    )
+  )
+
+/**
+ * Pre-trade risk limits of a strategy (`src/execution/Risk.ts`), checked before
+ * an order reaches the venue; an absent limit does not apply:
+ * - `maxOrderNotional`: price (a market order: the venue's mid) x quantity of one order, in the quote asset;
+ * - `maxPosition`: the absolute position on one (venue, symbol) the order would leave, in the base asset;
+ * - `maxOpenOrders`: orders working at once (0 refuses every order).
+ */
+export class RiskLimitsConfig extends Schema.Class<RiskLimitsConfig>("RiskLimitsConfig")({
+  maxOrderNotional: Schema.optional(LimitDecimal("maxOrderNotional")),
+  maxPosition: Schema.optional(LimitDecimal("maxPosition")),
+  maxOpenOrders: Schema.optional(IntIn("maxOpenOrders", 0, 1_000_000))
+}) {}
+
 /** The strategy that follows the merged best bid/offer across venues. */
 export class BboStrategyConfig extends Schema.Class<BboStrategyConfig>("BboStrategyConfig")({
   enabled: Schema.optionalWith(Schema.Boolean, { default: () => true }),
-  symbol: Schema.optionalWith(Schema.String, { default: () => "BTC-USDT" })
+  symbol: Schema.optionalWith(Schema.String, { default: () => "BTC-USDT" }),
+  /** Its risk limits, over the gateway's `risk` defaults. */
+  risk: Schema.optional(RiskLimitsConfig)
 }) {}
 
 /** The strategy that places and cancels small paper orders. */
@@ -227,7 +266,9 @@ export class OrdersStrategyConfig extends Schema.Class<OrdersStrategyConfig>("Or
     ),
     { default: () => "0.001" }
   ),
-  intervalMs: Schema.optionalWith(IntIn("intervalMs", 1, 3_600_000), { default: () => 1_000 })
+  intervalMs: Schema.optionalWith(IntIn("intervalMs", 1, 3_600_000), { default: () => 1_000 }),
+  /** Its risk limits, over the gateway's `risk` defaults. */
+  risk: Schema.optional(RiskLimitsConfig)
 }) {}
 
 /**
@@ -237,7 +278,9 @@ export class OrdersStrategyConfig extends Schema.Class<OrdersStrategyConfig>("Or
  */
 export class StrategyModuleConfig extends Schema.Class<StrategyModuleConfig>("StrategyModuleConfig")({
   module: Schema.String.pipe(Schema.nonEmptyString({ message: () => "module must be the path of a strategy file" })),
-  options: Schema.optional(Schema.Unknown)
+  options: Schema.optional(Schema.Unknown),
+  /** Its risk limits, over the gateway's `risk` defaults (applied to the id the file's strategy has). */
+  risk: Schema.optional(RiskLimitsConfig)
 }) {}
 
 /**
@@ -285,7 +328,9 @@ export class GatewayConfig extends Schema.Class<GatewayConfig>("GatewayConfig")(
   /** How often the status line is printed (at most hourly). */
   statusIntervalMs: Schema.optionalWith(IntIn("statusIntervalMs", 1, 3_600_000), { default: () => 5_000 }),
   strategies: Schema.optionalWith(StrategiesSection, { default: () => StrategiesSection.make({}) }),
-  paper: Schema.optionalWith(PaperSection, { default: () => PaperSection.make({}) })
+  paper: Schema.optionalWith(PaperSection, { default: () => PaperSection.make({}) }),
+  /** Risk limits of every strategy that sets none of its own (a strategy's own limits win, one by one). */
+  risk: Schema.optionalWith(RiskLimitsConfig, { default: () => RiskLimitsConfig.make({}) })
 }) {}
 
 export type GatewayConfigEncoded = typeof GatewayConfig.Encoded
