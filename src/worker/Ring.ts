@@ -48,6 +48,16 @@ const HEADER_BYTES = HEADER_INTS * 4
 
 const WRAP = -1
 
+/** `Atomics.waitAsync` (Node 16+; typed in the es2024 library, newer than this project's target). */
+const waitAsync = (Atomics as unknown as {
+  readonly waitAsync: (
+    array: Int32Array,
+    index: number,
+    value: number,
+    timeoutMs?: number
+  ) => { readonly async: boolean; readonly value: Promise<"ok" | "timed-out"> | "not-equal" | "timed-out" }
+}).waitAsync
+
 /** The shared memory of one ring: given to both sides (a `SharedArrayBuffer` crosses `postMessage` without a copy). */
 export interface RingMemory {
   readonly buffer: SharedArrayBuffer
@@ -98,7 +108,7 @@ export class Bell {
    * or after `timeoutMs`. Never blocks the thread.
    */
   sleep(armed: number, timeoutMs: number): Promise<unknown> {
-    const r = Atomics.waitAsync(this.words, Bell.BELL, armed, timeoutMs)
+    const r = waitAsync(this.words, Bell.BELL, armed, timeoutMs)
     return r.async ? r.value : Promise.resolve(r.value)
   }
   /** Blocks the thread (a worker only) until the bell rings after `armed`, or `timeoutMs`. */
