@@ -55,7 +55,7 @@ const waitAsync = (Atomics as unknown as {
     index: number,
     value: number,
     timeoutMs?: number
-  ) => { readonly async: boolean; readonly value: Promise<"ok" | "timed-out"> | "not-equal" | "timed-out" }
+  ) => { readonly async: true; readonly value: Promise<"ok" | "timed-out"> } | { readonly async: false; readonly value: "not-equal" | "timed-out" }
 }).waitAsync
 
 /** The shared memory of one ring: given to both sides (a `SharedArrayBuffer` crosses `postMessage` without a copy). */
