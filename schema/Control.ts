@@ -213,9 +213,29 @@ export class SubscribeMerged extends Schema.TaggedClass<SubscribeMerged>()(
 // ---------------------------------------------------------------------------
 
 /**
+ * How long a limit order works: `GTC` (good till canceled: rests until filled
+ * or canceled), `IOC` (immediate or cancel: fills what crosses on arrival, the
+ * rest is canceled), `FOK` (fill or kill: fills whole on arrival, or not at
+ * all and is canceled). A market order is IOC by nature.
+ */
+export const TimeInForce = oneOf("timeInForce", ["GTC", "IOC", "FOK"] as const)
+export type TimeInForce = typeof TimeInForce.Type
+
+/**
  * Submit an order to the execution venue. Idempotent by `clientOrderId`: a
  * resubmission returns the existing order and never fills twice. A limit order
  * carries a price; a market order does not.
+ *
+ * The fields after `price` are optional on the wire, so a sender of the first
+ * version of the contract stays valid:
+ * - `venue`: the provider whose market the order trades on ("sim-b",
+ *   "binance"). Required when several venues quote the symbol (else
+ *   `VenueRequired`); a venue that does not carry the symbol is `UnknownVenue`.
+ * - `timeInForce`: limit orders, GTC by default; a market order may only say IOC.
+ * - `postOnly`: a GTC limit order that would take liquidity on arrival is
+ *   refused (`PostOnlyWouldTake`) instead of filling.
+ * - `reduceOnly`: an order that would increase or flip the consumer's position
+ *   on (venue, symbol) is refused (`ReduceOnlyWouldIncrease`).
  */
 export class SubmitOrder extends Schema.TaggedClass<SubmitOrder>()(
   "SubmitOrder",
@@ -226,13 +246,50 @@ export class SubmitOrder extends Schema.TaggedClass<SubmitOrder>()(
     side: oneOf("side", Side.literals),
     orderType: oneOf("orderType", OrderType.literals),
     quantity: PositiveDecimal("quantity"),
-    price: Schema.optionalWith(PositiveDecimal("price"), { exact: true })
+    price: Schema.optionalWith(PositiveDecimal("price"), { exact: true }),
+    venue: Schema.optionalWith(ProviderId, { exact: true }),
+    timeInForce: Schema.optionalWith(TimeInForce, { exact: true }),
+    postOnly: Schema.optionalWith(Schema.Boolean, { exact: true }),
+    reduceOnly: Schema.optionalWith(Schema.Boolean, { exact: true })
   }).pipe(
     Schema.filter((o) => {
       if (o.orderType === "limit" && o.price === undefined) return "a limit order requires a price"
       if (o.orderType === "market" && o.price !== undefined) return "a market order must not carry a price"
+      if (o.orderType === "market" && o.timeInForce !== undefined && o.timeInForce !== "IOC") {
+        return `a market order is immediate-or-cancel: timeInForce ${o.timeInForce} is not allowed`
+      }
+      if (o.postOnly === true && o.orderType !== "limit") return "postOnly goes with limit orders only"
+      if (o.postOnly === true && o.timeInForce !== undefined && o.timeInForce !== "GTC") {
+        return `postOnly goes with timeInForce GTC only (got ${o.timeInForce})`
+      }
       return true
     })
+  )
+) {}
+
+/** The time in force an order works with: its own, else GTC for a limit order, IOC for a market order. */
+export const timeInForceOf = (o: { readonly orderType: OrderType; readonly timeInForce?: TimeInForce | undefined }): TimeInForce =>
+  o.timeInForce ?? (o.orderType === "market" ? "IOC" : "GTC")
+
+/**
+ * Amend a resting limit order of this consumer: its `price`, its `quantity`
+ * (the new total quantity, which must stay above what already filled), or
+ * both (at least one). The order loses its time priority (it goes to the back
+ * of its price level's queue) when its price changes or its quantity rises; a
+ * quantity lowered at the same price keeps its place. Answered with the
+ * updated order; an execution report with a new `reportSeq` says so (its
+ * status stays `new` or `partially_filled`). An amended price that crosses
+ * the market fills at once, as a new order would.
+ */
+export class AmendOrder extends Schema.TaggedClass<AmendOrder>()(
+  "AmendOrder",
+  Schema.Struct({
+    ...base,
+    clientOrderId: ClientOrderId,
+    price: Schema.optionalWith(PositiveDecimal("price"), { exact: true }),
+    quantity: Schema.optionalWith(PositiveDecimal("quantity"), { exact: true })
+  }).pipe(
+    Schema.filter((a) => a.price !== undefined || a.quantity !== undefined || "an amend changes the price, the quantity or both")
   )
 ) {}
 
@@ -323,6 +380,7 @@ export const ControlCommand = Schema.Union(
   Unsubscribe,
   SubscribeMerged,
   SubmitOrder,
+  AmendOrder,
   CancelOrder,
   QueryOrder,
   StageRouting,
@@ -567,8 +625,11 @@ export const validateCommand = (
   switch (cmd._tag) {
     case "Subscribe":
     case "Unsubscribe":
+      symbol(cmd.symbol)
+      break
     case "SubmitOrder":
       symbol(cmd.symbol)
+      if (cmd.venue !== undefined) providers([cmd.venue], cmd.symbol)
       break
     case "SubscribeMerged":
       symbol(cmd.symbol)
@@ -580,6 +641,7 @@ export const validateCommand = (
         providers(r.providers, r.symbol)
       }
       break
+    case "AmendOrder":
     case "CancelOrder":
     case "QueryOrder":
     case "FlipRouting":

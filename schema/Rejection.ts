@@ -140,6 +140,54 @@ export class InsufficientBalance extends Schema.TaggedError<InsufficientBalance>
   }
 }
 
+/**
+ * The order names no venue, and several venues quote its symbol: `venues`
+ * lists them (an order says which market it trades on, as on a real exchange).
+ */
+export class VenueRequired extends Schema.TaggedError<VenueRequired>()("VenueRequired", {
+  clientOrderId: Id("clientOrderId"),
+  symbol: Name("symbol"),
+  venues: boundedArray(Name("venue"), "venues", 64)
+}) {
+  override get message(): string {
+    return `order ${this.clientOrderId} on ${this.symbol} must name its venue (one of ${this.venues.join(", ")})`
+  }
+}
+
+/**
+ * A post-only limit order that would take liquidity on arrival: its `price`
+ * crosses the venue's best opposite price `bestOpposite`.
+ */
+export class PostOnlyWouldTake extends Schema.TaggedError<PostOnlyWouldTake>()("PostOnlyWouldTake", {
+  clientOrderId: Id("clientOrderId"),
+  symbol: Name("symbol"),
+  venue: Name("venue"),
+  side: Schema.Literal("buy", "sell"),
+  price: Figure("price"),
+  bestOpposite: Figure("bestOpposite")
+}) {
+  override get message(): string {
+    return `post-only order ${this.clientOrderId} on ${this.symbol}@${this.venue} would take: ${this.side} at ${this.price} crosses ${this.bestOpposite}`
+  }
+}
+
+/**
+ * A reduce-only order that would increase (or flip) the consumer's position
+ * on (venue, symbol): `position` is the signed position before the order.
+ */
+export class ReduceOnlyWouldIncrease extends Schema.TaggedError<ReduceOnlyWouldIncrease>()("ReduceOnlyWouldIncrease", {
+  clientOrderId: Id("clientOrderId"),
+  symbol: Name("symbol"),
+  venue: Name("venue"),
+  side: Schema.Literal("buy", "sell"),
+  quantity: Figure("quantity"),
+  position: Figure("position")
+}) {
+  override get message(): string {
+    return `reduce-only order ${this.clientOrderId} on ${this.symbol}@${this.venue} would increase the position ${this.position} (${this.side} ${this.quantity})`
+  }
+}
+
 /** A risk limit the order would break: `limit` names it (e.g. "max_order_notional", "max_position"). */
 export class RiskLimit extends Schema.TaggedError<RiskLimit>()("RiskLimit", {
   clientOrderId: Id("clientOrderId"),
@@ -269,6 +317,9 @@ export const Rejection = Schema.Union(
   InvalidPrice,
   BelowMinimum,
   InsufficientBalance,
+  VenueRequired,
+  PostOnlyWouldTake,
+  ReduceOnlyWouldIncrease,
   RiskLimit,
   DuplicateClientOrderId,
   OrderNotFound,
@@ -288,6 +339,9 @@ export type OrderRejection =
   | InvalidPrice
   | BelowMinimum
   | InsufficientBalance
+  | VenueRequired
+  | PostOnlyWouldTake
+  | ReduceOnlyWouldIncrease
   | RiskLimit
   | DuplicateClientOrderId
   | VenueRejected
@@ -300,6 +354,9 @@ export const ORDER_REJECTION_TAGS: ReadonlySet<RejectionTag> = new Set<OrderReje
   "InvalidPrice",
   "BelowMinimum",
   "InsufficientBalance",
+  "VenueRequired",
+  "PostOnlyWouldTake",
+  "ReduceOnlyWouldIncrease",
   "RiskLimit",
   "DuplicateClientOrderId",
   "VenueRejected"

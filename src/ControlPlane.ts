@@ -152,6 +152,11 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("meltica/Contro
             Effect.map((order) => ok(order)),
             Effect.catchAll((e) => Effect.succeed(rejected(e)))
           )
+        case "AmendOrder":
+          return venue.amend(cmd).pipe(
+            Effect.map((order) => ok(order)),
+            Effect.catchAll((e) => Effect.succeed(rejected(e)))
+          )
         case "CancelOrder":
           return venue.cancel(cmd).pipe(
             Effect.map((order) => ok(order)),

@@ -13,7 +13,7 @@
  * Control Plane sends back as it is in the command's `ControlResult`.
  */
 import { Context, type Effect, Layer } from "effect"
-import type { CancelOrder, QueryOrder, SubmitOrder } from "../schema/Control.js"
+import type { AmendOrder, CancelOrder, QueryOrder, SubmitOrder, TimeInForce } from "../schema/Control.js"
 import type { Decimal, OrderStatus, OrderType, Side } from "../schema/Event.js"
 import type { OrderNotCancelable, OrderNotFound, OrderRejection } from "../schema/Rejection.js"
 import type { AnyEvent, ExecReport } from "./Event.js"
@@ -24,8 +24,13 @@ export interface OrderView {
   readonly clientOrderId: string
   readonly consumerId: string
   readonly symbol: string
+  /** The venue (provider) whose market the order trades on. */
+  readonly venue: string
   readonly side: Side
   readonly type: OrderType
+  readonly timeInForce: TimeInForce
+  readonly postOnly: boolean
+  readonly reduceOnly: boolean
   readonly status: OrderStatus
   /** Limit price (limit orders only). */
   readonly price?: Decimal
@@ -44,6 +49,82 @@ export interface OrderView {
   readonly updatedTs: number
 }
 
+/** One asset of a venue's account: `total` = `available` + `reserved` (reserved for working orders). */
+export interface Balance {
+  readonly venue: string
+  readonly asset: string
+  readonly total: Decimal
+  readonly available: Decimal
+  readonly reserved: Decimal
+}
+
+/**
+ * A position on (venue, symbol), by the average-cost method. Every money
+ * figure is in the symbol's quote asset (`quote`: "BTC-USDT" -> USDT).
+ * `realizedPnl` is gross of fees (the fees are in `fees`): the net result is
+ * `realizedPnl + unrealizedPnl - fees`.
+ */
+export interface Position {
+  readonly venue: string
+  readonly symbol: string
+  readonly base: string
+  readonly quote: string
+  /** Signed base quantity: bought minus sold since start. */
+  readonly quantity: Decimal
+  /** The average entry price of the open quantity (none when flat). */
+  readonly avgEntry?: Decimal
+  /** The venue's mid now (none without market data). */
+  readonly mark?: Decimal
+  /** Profit of the fills that reduced the position: (exit - average entry) x quantity closed, signed by side. */
+  readonly realizedPnl: Decimal
+  /** (mark - average entry) x quantity; zero without a mark. */
+  readonly unrealizedPnl: Decimal
+  /** Fees paid on the fills. */
+  readonly fees: Decimal
+  /** |quantity| x mark. */
+  readonly notional?: Decimal
+}
+
+/** P&L summed over the positions of one quote asset. */
+export interface QuoteTotals {
+  readonly quote: string
+  readonly realizedPnl: Decimal
+  readonly unrealizedPnl: Decimal
+  readonly fees: Decimal
+}
+
+/**
+ * One consumer's (strategy's) share of the account: the positions its own
+ * fills made, per (venue, symbol). The totals add the positions' figures; they
+ * are one amount only when every position has the same quote asset (the usual
+ * case, USDT): `byQuote` gives the sums per quote asset, to read when there
+ * are several.
+ */
+export interface ConsumerPortfolio {
+  readonly consumerId: string
+  readonly positions: ReadonlyArray<Position>
+  readonly realizedPnl: Decimal
+  readonly unrealizedPnl: Decimal
+  readonly fees: Decimal
+  readonly byQuote: ReadonlyArray<QuoteTotals>
+  /** Orders working now. */
+  readonly openOrders: number
+}
+
+/** The venue's accounts: balances per (venue, asset), positions per (venue, symbol), and per consumer. */
+export interface PortfolioSnapshot {
+  readonly balances: ReadonlyArray<Balance>
+  /** The account's, per (venue, symbol): every consumer's fills together. */
+  readonly positions: ReadonlyArray<Position>
+  readonly byConsumer: ReadonlyArray<ConsumerPortfolio>
+}
+
+/** Which open orders `cancelAll` cancels: every one, a consumer's, a venue's, or a consumer's on a venue. */
+export interface CancelScope {
+  readonly consumerId?: string
+  readonly venue?: string
+}
+
 export interface ExecutionVenueStats {
   /** Orders taken since start. */
   readonly orders: number
@@ -54,6 +135,14 @@ export interface ExecutionVenueStats {
   readonly canceled: number
   readonly rejected: number
   readonly fills: number
+  /** Amends applied. */
+  readonly amended?: number
+  /**
+   * Payments the account could not cover in full (capped at the available
+   * balance, so no balance goes negative). Reservations make this 0: anything
+   * else is a defect of the venue.
+   */
+  readonly balanceShortfalls?: number
   /** Resubmissions answered with the existing order. */
   readonly duplicates: number
   /** Submissions refused because another consumer uses the clientOrderId. */
@@ -91,6 +180,19 @@ export interface ExecutionVenueShape {
    */
   readonly submit: (order: SubmitOrder) => Effect.Effect<OrderView, OrderRejection>
   readonly cancel: (cmd: CancelOrder) => Effect.Effect<OrderView, OrderNotFound | OrderNotCancelable>
+  /**
+   * Amends a resting limit order of the consumer (see `AmendOrder`): answers
+   * with the updated order. An order that is not open is `OrderNotCancelable`;
+   * a new quantity at or below what filled is `InvalidQuantity`; the
+   * instrument rules and the account apply as on submission.
+   */
+  readonly amend: (cmd: AmendOrder) => Effect.Effect<OrderView, OrderNotFound | OrderNotCancelable | OrderRejection>
+  /** Cancels every open order in scope (`reason` goes in their reports); answers with the orders it canceled. */
+  readonly cancelAll: (scope: CancelScope, reason: string) => Effect.Effect<ReadonlyArray<OrderView>>
+  /** Balances, positions and P&L now. */
+  readonly portfolio: () => PortfolioSnapshot
+  /** The mid of that venue's book (or ticker) for the symbol; none without market data. */
+  readonly markPrice: (venue: string, symbol: string) => Decimal | undefined
   readonly query: (cmd: QueryOrder) => Effect.Effect<OrderView, OrderNotFound>
   /** Feeds the venue's view of the book. Does not take ownership: the caller recycles the event. */
   readonly onMarketData: (event: AnyEvent) => Effect.Effect<void>

@@ -419,6 +419,10 @@ describe("typed rejections end to end through the in-memory Control Bus", () => 
           : new OrderNotCancelable({ clientOrderId: cmd.clientOrderId, consumerId: cmd.consumerId, orderId: "v-1", status: "filled" })
       ),
     query: (cmd) => Effect.fail(new OrderNotFound({ clientOrderId: cmd.clientOrderId, consumerId: cmd.consumerId })),
+    amend: (cmd) => Effect.fail(new OrderNotFound({ clientOrderId: cmd.clientOrderId, consumerId: cmd.consumerId })),
+    cancelAll: () => Effect.succeed([]),
+    portfolio: () => ({ balances: [], positions: [], byConsumer: [] }),
+    markPrice: () => undefined,
     onMarketData: () => Effect.void,
     followRoutingVersion: () => {},
     stats: () => {

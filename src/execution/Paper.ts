@@ -45,24 +45,59 @@
  * hands to the sink. A method returns once its own reports have been handed
  * over, so concurrent calls are safe and reports stay in order.
  */
-import { Effect, Layer } from "effect"
-import type { CancelOrder, QueryOrder, SubmitOrder } from "../../schema/Control.js"
+import { Duration, Effect, Layer } from "effect"
+import type { AmendOrder, CancelOrder, QueryOrder, SubmitOrder, TimeInForce } from "../../schema/Control.js"
+import { timeInForceOf } from "../../schema/Control.js"
 import type { BookDelta, BookSnapshot, Decimal, Level, OrderStatus, OrderType, Side, Ticker } from "../../schema/Event.js"
 import { ExecReportPayload } from "../../schema/Event.js"
 import {
   DuplicateClientOrderId,
+  InsufficientBalance,
+  InvalidQuantity,
   OrderNotCancelable,
   OrderNotFound,
   type OrderRejection,
+  PostOnlyWouldTake,
+  ReduceOnlyWouldIncrease,
   UnknownSymbol,
-  VenueRejected
+  UnknownVenue,
+  VenueRejected,
+  VenueRequired
 } from "../../schema/Rejection.js"
 import type { AnyEvent } from "../Event.js"
-import { ExecReportSink, ExecutionVenue, type ExecutionVenueShape, type ExecutionVenueStats, type OrderView } from "../ExecutionVenue.js"
-import { dec, Dec, toDecimal, ZERO } from "../internal/decimal.js"
+import {
+  type CancelScope,
+  ExecReportSink,
+  ExecutionVenue,
+  type ExecutionVenueShape,
+  type ExecutionVenueStats,
+  type OrderView,
+  type PortfolioSnapshot,
+  type Position
+} from "../ExecutionVenue.js"
+import { Dec, dec, toDecimal, ZERO } from "../internal/decimal.js"
 import { type BookLevel, OrderBook } from "../OrderBook.js"
 import { Pool } from "../Pool.js"
+import { Account, assetsOf, consumerPortfolio, DEFAULT_BALANCES, DEFAULT_FEES, PositionBook } from "./Account.js"
+import { checkRules, type InstrumentRules, type InstrumentRulesConfig, parseRules } from "./Instruments.js"
 import { PaperStore, type PaperStoreShape, StoredOrder } from "./PaperStore.js"
+
+/** One venue's paper account and market rules. */
+export interface PaperVenueConfig {
+  /**
+   * The symbols the venue quotes: an order names the venue for these. Absent:
+   * learned from the market data the venue sends.
+   */
+  readonly symbols?: ReadonlyArray<string> | undefined
+  /** Starting balance per asset (decimal strings). Absent: `DEFAULT_BALANCES`. */
+  readonly balances?: Readonly<Record<string, string>> | undefined
+  /** Fee rates (fractions of the notional). Absent: `DEFAULT_FEES`. */
+  readonly fees?: { readonly maker: string; readonly taker: string } | undefined
+  /** The time an order (an amend, a cancel) takes to reach the venue, on the Effect Clock. Absent: none. */
+  readonly latencyMs?: number | undefined
+  /** Tick size, lot size, minimum quantity and notional, per symbol. */
+  readonly instruments?: Readonly<Record<string, InstrumentRulesConfig>> | undefined
+}
 
 export interface PaperVenueOptions {
   /** The symbols the venue trades. When given, an order on any other symbol is rejected as unknown. */
@@ -84,6 +119,10 @@ export interface PaperVenueOptions {
    * timeout or a reconnect comes within seconds).
    */
   readonly retainClosed?: number
+  /** The venues (providers) by name: their accounts, fees, latency and instrument rules. */
+  readonly venues?: Readonly<Record<string, PaperVenueConfig>>
+  /** The account of a venue not named in `venues` (one known from its market data only). */
+  readonly defaultVenue?: PaperVenueConfig
 }
 
 export const DEFAULT_RETAIN_CLOSED = 10_000
@@ -97,7 +136,6 @@ export const PAPER_PROVIDER = "paper"
 
 interface MarketView {
   source: "book" | "ticker"
-  provider: string
   /** The levels, current once `unparsed` is applied; fills take liquidity out of it. */
   readonly book: OrderBook
   stale: boolean
@@ -109,11 +147,38 @@ interface MarketView {
   unparsed: { snapshot: BookSnapshot | undefined; readonly deltas: Array<BookDelta> } | undefined
 }
 
+/** A map by (venue, symbol), nested so that the market-data path builds no key string. */
+class ByVenue<T> {
+  readonly venues = new Map<string, Map<string, T>>()
+  get(venue: string, symbol: string): T | undefined {
+    return this.venues.get(venue)?.get(symbol)
+  }
+  set(venue: string, symbol: string, value: T): void {
+    let m = this.venues.get(venue)
+    if (m === undefined) this.venues.set(venue, m = new Map())
+    m.set(symbol, value)
+  }
+  delete(venue: string, symbol: string): void {
+    this.venues.get(venue)?.delete(symbol)
+  }
+  get size(): number {
+    let n = 0
+    for (const m of this.venues.values()) n += m.size
+    return n
+  }
+  *values(): Generator<T> {
+    for (const m of this.venues.values()) yield* m.values()
+  }
+}
+
 /** Order numbers reserved in the store at a time (see `PaperStore`). */
 const ORDER_ID_BLOCK = 1_024
 
 /** Deltas held unparsed before they are applied anyway, so that memory stays bounded. */
 const MAX_UNPARSED_DELTAS = 256
+
+/** Decimal places a market buy's affordable quantity is rounded down to when the venue sets no lot size. */
+const AFFORDABLE_DP = 12
 
 /** Brings a view's levels up to date with the market data it holds unparsed. */
 const parsed = (view: MarketView): MarketView => {
@@ -127,17 +192,36 @@ const parsed = (view: MarketView): MarketView => {
 
 const levelsOf = (levels: ReadonlyArray<Level>): Array<BookLevel> => levels.map(([price, qty]) => ({ price, qty }))
 
+/** The terms an order was submitted with: a resubmission is compared with these. */
+interface Terms {
+  readonly symbol: string
+  readonly side: Side
+  readonly type: OrderType
+  readonly qty: Dec
+  readonly limit: Dec | undefined
+  readonly venue: string | undefined
+  readonly timeInForce: TimeInForce
+  readonly postOnly: boolean
+  readonly reduceOnly: boolean
+}
+
 interface OrderState {
   readonly orderId: string
   readonly clientOrderId: string
   readonly consumerId: string
   readonly symbol: string
+  readonly venue: string
   readonly side: Side
   readonly type: OrderType
-  readonly price: Decimal | undefined
-  readonly limit: Dec | undefined
-  readonly quantity: Decimal
-  readonly qty: Dec
+  readonly timeInForce: TimeInForce
+  readonly postOnly: boolean
+  readonly reduceOnly: boolean
+  readonly terms: Terms
+  /** The current price and quantity (an amend changes them). */
+  price: Decimal | undefined
+  limit: Dec | undefined
+  quantity: Decimal
+  qty: Dec
   filled: Dec
   notional: Dec
   status: OrderStatus
@@ -145,6 +229,11 @@ interface OrderState {
   reason: string | undefined
   /** Why it was rejected: answered again to a resubmission with the same terms. */
   rejection: OrderRejection | undefined
+  /** The account reservation the order still holds, in `reservedAsset`. */
+  reserved: Dec
+  reservedAsset: string
+  /** False while the order travels to the venue (latency). */
+  arrived: boolean
   readonly submittedTs: number
   updatedTs: number
 }
@@ -157,25 +246,41 @@ interface PendingReport {
   readonly routingVersion: number
 }
 
+/** One venue: its account, latency and rules. */
+interface VenueState {
+  readonly name: string
+  readonly account: Account
+  readonly latencyMs: number
+  readonly rules: ReadonlyMap<string, InstrumentRules>
+  /** The symbols it quotes, when configured (else learned from its market data). */
+  readonly symbols: ReadonlySet<string> | undefined
+  /** The highest fee rate: a buy reserves its price x quantity x (1 + this). */
+  readonly reserveRate: Dec
+}
+
 const AVG_PRICE_DP = 18
 
 const terminal = (s: OrderStatus): s is "filled" | "canceled" | "rejected" =>
   s === "filled" || s === "canceled" || s === "rejected"
 
 /** A venue answer is a rejection when it is tagged (an `OrderView` never is). */
-const isRejection = (r: OrderView | OrderRejection): r is OrderRejection => "_tag" in r
+const isRejection = <A extends object>(r: A | OrderRejection): r is OrderRejection => "_tag" in r
 
 /** The terms of `cmd` that differ from those of the order already under its clientOrderId. */
-const differingTerms = (o: OrderState, cmd: SubmitOrder): Array<string> => {
+const differingTerms = (t: Terms, cmd: SubmitOrder): Array<string> => {
   const differ: Array<string> = []
-  if (o.symbol !== cmd.symbol) differ.push("symbol")
-  if (o.side !== cmd.side) differ.push("side")
-  if (o.type !== cmd.orderType) differ.push("orderType")
-  if (!o.qty.eq(dec(cmd.quantity))) differ.push("quantity")
+  if (t.symbol !== cmd.symbol) differ.push("symbol")
+  if (t.side !== cmd.side) differ.push("side")
+  if (t.type !== cmd.orderType) differ.push("orderType")
+  if (!t.qty.eq(dec(cmd.quantity))) differ.push("quantity")
   const price = cmd.orderType === "limit" ? cmd.price : undefined
-  if ((o.limit === undefined) !== (price === undefined) || (o.limit !== undefined && !o.limit.eq(dec(price!)))) {
+  if ((t.limit === undefined) !== (price === undefined) || (t.limit !== undefined && !t.limit.eq(dec(price!)))) {
     differ.push("price")
   }
+  if (cmd.venue !== undefined && cmd.venue !== t.venue) differ.push("venue")
+  if (timeInForceOf(cmd) !== t.timeInForce) differ.push("timeInForce")
+  if ((cmd.postOnly ?? false) !== t.postOnly) differ.push("postOnly")
+  if ((cmd.reduceOnly ?? false) !== t.reduceOnly) differ.push("reduceOnly")
   return differ
 }
 
@@ -185,8 +290,12 @@ const viewOf = (o: OrderState): OrderView => {
     clientOrderId: o.clientOrderId,
     consumerId: o.consumerId,
     symbol: o.symbol,
+    venue: o.venue,
     side: o.side,
     type: o.type,
+    timeInForce: o.timeInForce,
+    postOnly: o.postOnly,
+    reduceOnly: o.reduceOnly,
     status: o.status,
     quantity: o.quantity,
     filledQty: toDecimal(o.filled),
@@ -201,6 +310,12 @@ const viewOf = (o: OrderState): OrderView => {
     ...(o.filled.isZero() ? {} : { avgPrice: toDecimal(o.notional.div(o.filled).toDecimalPlaces(AVG_PRICE_DP)) }),
     ...(o.reason === undefined ? {} : { reason: o.reason })
   }
+}
+
+/** An order that travels to its venue: it arrives after `delay`. */
+interface InFlight {
+  readonly inFlight: OrderState
+  readonly delay: number
 }
 
 /** The paper venue, reading its dependencies once. */
@@ -218,12 +333,18 @@ export const makePaperVenue = (
     const nowMicros = (): number => Number(clock.unsafeCurrentTimeNanos() / 1000n)
 
     const orders = new Map<string, OrderState>()
+    /** Orders not yet closed (in flight, resting, or being matched). */
+    const open = new Set<OrderState>()
     /** Client order ids of closed orders, oldest first (a Map keeps insertion order). */
     const closed = new Map<string, true>()
     const retainClosed = Math.max(0, options.retainClosed ?? DEFAULT_RETAIN_CLOSED)
     let forgotten = 0
-    const resting = new Map<string, Array<OrderState>>()
-    const views = new Map<string, MarketView>()
+    /** Resting orders per (venue, symbol), in time priority. */
+    const resting = new ByVenue<Array<OrderState>>()
+    const views = new ByVenue<MarketView>()
+    /** The account's positions per (venue, symbol), and each consumer's. */
+    const positions = new ByVenue<PositionBook>()
+    const consumerPositions = new Map<string, ByVenue<PositionBook>>()
     const outbox: Array<PendingReport> = []
     let nextOrder = 0
     const store = options.store
@@ -242,8 +363,10 @@ export const makePaperVenue = (
       fills: 0,
       duplicates: 0,
       conflicts: 0,
+      amended: 0,
       reportsEmitted: 0,
-      marketUpdates: 0
+      marketUpdates: 0,
+      balanceShortfalls: 0
     }
     /** Orders, fills and rejections per consumer (one entry per consumer that ever ordered). */
     const perConsumer = new Map<string, { orders: number; fills: number; rejected: number }>()
@@ -253,26 +376,97 @@ export const makePaperVenue = (
       return t
     }
 
+    // -- venues and accounts ----------------------------------------------------
+
+    const venueStates = new Map<string, VenueState>()
+    const makeVenue = (name: string, c: PaperVenueConfig): VenueState => {
+      const fees = { maker: dec(c.fees?.maker ?? DEFAULT_FEES.maker), taker: dec(c.fees?.taker ?? DEFAULT_FEES.taker) }
+      const rules = new Map<string, InstrumentRules>()
+      for (const [symbol, r] of Object.entries(c.instruments ?? {})) rules.set(symbol, parseRules(r))
+      const v: VenueState = {
+        name,
+        account: new Account(name, c.balances ?? DEFAULT_BALANCES, fees),
+        latencyMs: Math.max(0, c.latencyMs ?? 0),
+        rules,
+        symbols: c.symbols === undefined ? undefined : new Set(c.symbols),
+        reserveRate: Dec.max(ZERO, fees.maker, fees.taker)
+      }
+      venueStates.set(name, v)
+      return v
+    }
+    for (const [name, c] of Object.entries(options.venues ?? {})) makeVenue(name, c)
+    /** A venue's state; one known from its market data only gets the default account. */
+    const venueOf = (name: string): VenueState => venueStates.get(name) ?? makeVenue(name, options.defaultVenue ?? {})
+
+    /** The venues that quote `symbol`: configured to, or (when not configured) seen quoting it. */
+    const carriersOf = (symbol: string): Array<string> => {
+      const out: Array<string> = []
+      for (const v of venueStates.values()) if (v.symbols?.has(symbol) === true) out.push(v.name)
+      for (const [name, m] of views.venues) {
+        if (!m.has(symbol)) continue
+        const v = venueStates.get(name)
+        if (v === undefined || v.symbols === undefined) out.push(name)
+      }
+      return out
+    }
+
+    const positionOf = (table: ByVenue<PositionBook>, o: OrderState): PositionBook => {
+      let p = table.get(o.venue, o.symbol)
+      if (p === undefined) {
+        const assets = assetsOf(o.symbol)!
+        table.set(o.venue, o.symbol, p = new PositionBook(o.venue, o.symbol, assets.base, assets.quote))
+      }
+      return p
+    }
+    const consumerTable = (consumerId: string): ByVenue<PositionBook> => {
+      let t = consumerPositions.get(consumerId)
+      if (t === undefined) consumerPositions.set(consumerId, t = new ByVenue())
+      return t
+    }
+
+    /** The mid of a view: (best bid + best ask) / 2, or the one side there is. */
+    const midOf = (view: MarketView | undefined): Dec | undefined => {
+      if (view === undefined) return undefined
+      const book = parsed(view).book
+      const bid = book.bestBid()
+      const ask = book.bestAsk()
+      if (bid !== undefined && ask !== undefined) return dec(bid.price).plus(ask.price).div(2)
+      if (bid !== undefined) return dec(bid.price)
+      return ask === undefined ? undefined : dec(ask.price)
+    }
+
     // -- reports ------------------------------------------------------------
+
+    /** Gives back what a closed order still holds of the account. */
+    const releaseAll = (o: OrderState): void => {
+      if (o.reserved.isZero()) return
+      venueOf(o.venue).account.release(o.reservedAsset, o.reserved)
+      o.reserved = ZERO
+    }
 
     const report = (
       o: OrderState,
       traceId: string,
-      extra: { readonly lastFillPrice?: Decimal; readonly lastFillQty?: Decimal } = {}
+      extra: { readonly lastFillPrice?: Decimal; readonly lastFillQty?: Decimal; readonly reason?: string } = {}
     ): void => {
       const ts = nowMicros()
       o.reportSeq++
       o.updatedTs = ts
       if (store !== undefined) dirty.add(o)
-      if (terminal(o.status) && !closed.has(o.clientOrderId)) {
-        closed.set(o.clientOrderId, true)
-        if (closed.size > retainClosed) {
-          const oldest = closed.keys().next().value!
-          closed.delete(oldest)
-          orders.delete(oldest)
-          forgotten++
+      if (terminal(o.status)) {
+        releaseAll(o)
+        open.delete(o)
+        if (!closed.has(o.clientOrderId)) {
+          closed.set(o.clientOrderId, true)
+          if (closed.size > retainClosed) {
+            const oldest = closed.keys().next().value!
+            closed.delete(oldest)
+            orders.delete(oldest)
+            forgotten++
+          }
         }
       }
+      const reason = extra.reason ?? o.reason
       const payload = ExecReportPayload.make({
         orderId: o.orderId,
         clientOrderId: o.clientOrderId,
@@ -284,8 +478,9 @@ export const makePaperVenue = (
         filledQty: toDecimal(o.filled),
         reportSeq: o.reportSeq,
         ...(o.price === undefined ? {} : { price: o.price }),
-        ...extra,
-        ...(o.reason === undefined ? {} : { reason: o.reason })
+        ...(extra.lastFillPrice === undefined ? {} : { lastFillPrice: extra.lastFillPrice }),
+        ...(extra.lastFillQty === undefined ? {} : { lastFillQty: extra.lastFillQty }),
+        ...(reason === undefined ? {} : { reason })
       })
       outbox.push({ payload, symbol: o.symbol, traceId, ingestTs: ts, routingVersion: routingVersion() })
     }
@@ -299,22 +494,22 @@ export const makePaperVenue = (
     const flush: Effect.Effect<void> = lock.withPermits(1)(Effect.uninterruptible(Effect.zipRight(
       Effect.suspend(() => save),
       Effect.whileLoop({
-      while: () => outbox.length > 0,
-      body: () =>
-        Effect.suspend(() => {
-          const next = outbox.shift()!
-          const r = pool.acquireExecReport()
-          r.payload = next.payload
-          r.symbol = next.symbol
-          r.provider = PAPER_PROVIDER
-          r.traceId = next.traceId
-          r.ingestTs = next.ingestTs
-          r.routingVersion = next.routingVersion
-          counters.reportsEmitted++
-          return sink(r)
-        }),
-      step: () => {}
-    })
+        while: () => outbox.length > 0,
+        body: () =>
+          Effect.suspend(() => {
+            const next = outbox.shift()!
+            const r = pool.acquireExecReport()
+            r.payload = next.payload
+            r.symbol = next.symbol
+            r.provider = PAPER_PROVIDER
+            r.traceId = next.traceId
+            r.ingestTs = next.ingestTs
+            r.routingVersion = next.routingVersion
+            counters.reportsEmitted++
+            return sink(r)
+          }),
+        step: () => {}
+      })
     )))
 
     // -- the store ------------------------------------------------------------
@@ -325,8 +520,12 @@ export const makePaperVenue = (
         clientOrderId: o.clientOrderId,
         consumerId: o.consumerId,
         symbol: o.symbol,
+        venue: o.venue,
         side: o.side,
         type: o.type,
+        timeInForce: o.timeInForce,
+        postOnly: o.postOnly,
+        reduceOnly: o.reduceOnly,
         ...(o.price === undefined ? {} : { price: o.price }),
         quantity: o.quantity,
         filled: toDecimal(o.filled),
@@ -364,6 +563,27 @@ export const makePaperVenue = (
       )
     })
 
+    const enqueueResting = (o: OrderState): void => {
+      const queue = resting.get(o.venue, o.symbol)
+      if (queue === undefined) resting.set(o.venue, o.symbol, [o])
+      else queue.push(o)
+    }
+    const dequeueResting = (o: OrderState): void => {
+      const queue = resting.get(o.venue, o.symbol)
+      if (queue === undefined) return
+      const rest = queue.filter((x) => x !== o)
+      if (rest.length === 0) resting.delete(o.venue, o.symbol)
+      else resting.set(o.venue, o.symbol, rest)
+    }
+
+    /** What an open order must hold of the account for its unfilled quantity (a market buy holds nothing). */
+    const reservationOf = (
+      o: { readonly side: Side; readonly type: OrderType; readonly limit: Dec | undefined },
+      leaves: Dec,
+      v: VenueState
+    ): Dec =>
+      o.side === "sell" ? leaves : o.limit === undefined ? ZERO : o.limit.times(leaves).times(v.reserveRate.plus(1))
+
     /** The open orders of an earlier run rest again, with their fills, report sequence and ids. */
     if (store !== undefined) {
       const state = yield* store.load.pipe(
@@ -379,15 +599,34 @@ export const makePaperVenue = (
       )
       nextOrder = reservedUpTo = state.nextOrder
       for (const s of state.orders) {
+        const limit = s.type === "limit" && s.price !== undefined ? dec(s.price) : undefined
+        // an order stored before orders named their venue trades on the one venue that quotes its symbol
+        const venue = s.venue ?? carriersOf(s.symbol)[0] ?? PAPER_PROVIDER
+        const timeInForce = s.timeInForce ?? "GTC"
         const o: OrderState = {
           orderId: s.orderId,
           clientOrderId: s.clientOrderId,
           consumerId: s.consumerId,
           symbol: s.symbol,
+          venue,
           side: s.side,
           type: s.type,
+          timeInForce,
+          postOnly: s.postOnly ?? false,
+          reduceOnly: s.reduceOnly ?? false,
+          terms: {
+            symbol: s.symbol,
+            side: s.side,
+            type: s.type,
+            qty: dec(s.quantity),
+            limit,
+            venue,
+            timeInForce,
+            postOnly: s.postOnly ?? false,
+            reduceOnly: s.reduceOnly ?? false
+          },
           price: s.price as Decimal | undefined,
-          limit: s.type === "limit" && s.price !== undefined ? dec(s.price) : undefined,
+          limit,
           quantity: s.quantity as Decimal,
           qty: dec(s.quantity),
           filled: dec(s.filled),
@@ -396,58 +635,122 @@ export const makePaperVenue = (
           reportSeq: s.reportSeq,
           reason: undefined,
           rejection: undefined,
+          reserved: ZERO,
+          reservedAsset: "",
+          arrived: true,
           submittedTs: s.submittedTs,
           updatedTs: s.updatedTs
         }
         orders.set(o.clientOrderId, o)
+        open.add(o)
         tally(o.consumerId).orders++
         kept.add(o.clientOrderId)
-        const queue = resting.get(o.symbol)
-        if (queue === undefined) resting.set(o.symbol, [o])
-        else queue.push(o)
         restored++
+        // the account starts afresh: the order reserves again what it may spend, or is canceled
+        const assets = assetsOf(o.symbol)
+        const v = venueOf(o.venue)
+        const need = reservationOf(o, o.qty.minus(o.filled), v)
+        const asset = o.side === "buy" ? assets?.quote : assets?.base
+        if (asset !== undefined && v.account.reserve(asset, need)) {
+          o.reserved = need
+          o.reservedAsset = asset
+          enqueueResting(o)
+        } else {
+          o.status = "canceled"
+          o.reason = asset === undefined
+            ? `the assets of ${o.symbol} are unknown`
+            : `insufficient ${asset} at restart: needs ${toDecimal(need)}, has ${toDecimal(v.account.available(asset))}`
+          counters.canceled++
+          report(o, `restore-${o.clientOrderId}`)
+        }
       }
       if (restored > 0) {
         yield* Effect.logInfo("paper venue restored its open orders").pipe(
           Effect.annotateLogs({ store: store.name, orders: restored })
         )
       }
+      yield* flush
     }
 
     // -- matching -----------------------------------------------------------
 
-    /** Fills `o` against the opposite side while levels cross (`limit` undefined: any level). */
-    const match = (o: OrderState, market: MarketView, traceId: string): void => {
+    /** Books one fill: the account pays and receives, the positions and P&L move. */
+    const settle = (o: OrderState, price: Dec, qty: Dec, liquidity: "maker" | "taker"): void => {
+      const v = venueOf(o.venue)
+      const assets = assetsOf(o.symbol)!
+      const account = v.account
+      const notional = price.times(qty)
+      const fee = notional.times(liquidity === "maker" ? account.fees.maker : account.fees.taker)
+      if (o.side === "buy") {
+        if (!o.reserved.isZero()) {
+          const share = Dec.min(o.reserved, reservationOf(o, qty, v))
+          account.release(assets.quote, share)
+          o.reserved = o.reserved.minus(share)
+        }
+        if (account.debit(assets.quote, notional.plus(fee)).gt(0)) counters.balanceShortfalls++
+        account.credit(assets.base, qty)
+      } else {
+        const share = Dec.min(o.reserved, qty)
+        account.release(assets.base, share)
+        o.reserved = o.reserved.minus(share)
+        if (account.debit(assets.base, qty).gt(0)) counters.balanceShortfalls++
+        account.credit(assets.quote, notional.minus(fee))
+      }
+      positionOf(positions, o).fill(o.side, qty, price, fee)
+      positionOf(consumerTable(o.consumerId), o).fill(o.side, qty, price, fee)
+    }
+
+    /**
+     * Fills `o` against the opposite side while levels cross (`limit`
+     * undefined: any level). A market buy takes no more than the available
+     * quote pays for (fees included): it stops there, and the rest is
+     * canceled by the caller. Returns true when it stopped for want of money.
+     */
+    const match = (o: OrderState, market: MarketView, traceId: string, liquidity: "maker" | "taker"): boolean => {
       const book = parsed(market).book
       const side = o.side === "buy" ? "ask" : "bid"
+      const v = venueOf(o.venue)
       while (o.filled.lt(o.qty)) {
         const best = side === "ask" ? book.bestAsk() : book.bestBid()
         if (best === undefined) break
         const price = dec(best.price)
         if (o.limit !== undefined && (o.side === "buy" ? price.gt(o.limit) : price.lt(o.limit))) break
         const available = dec(best.qty)
-        const fill = Dec.min(available, o.qty.minus(o.filled))
+        let fill = Dec.min(available, o.qty.minus(o.filled))
+        if (o.side === "buy" && o.type === "market") {
+          const quote = assetsOf(o.symbol)!.quote
+          const rate = liquidity === "maker" ? v.account.fees.maker : v.account.fees.taker
+          const lot = v.rules.get(o.symbol)?.lotSize
+          const afford = v.account.available(quote).div(price.times(rate.plus(1)))
+          const affordable = lot === undefined || lot.lte(0)
+            ? afford.toDecimalPlaces(AFFORDABLE_DP, Dec.ROUND_DOWN)
+            : afford.div(lot).floor().times(lot)
+          if (affordable.lt(fill)) fill = affordable
+          if (fill.lte(0)) return true
+        }
         const left = available.minus(fill)
         // the level keeps the venue's price string; what is left of it stays, none removes it
         book.set(side, best.price, left.lte(0) ? "0" : toDecimal(left))
         o.filled = o.filled.plus(fill)
         o.notional = o.notional.plus(price.times(fill))
         o.status = o.filled.eq(o.qty) ? "filled" : "partially_filled"
+        settle(o, price, fill, liquidity)
         counters.fills++
         tally(o.consumerId).fills++
         if (o.status === "filled") counters.filled++
         report(o, traceId, { lastFillPrice: best.price as Decimal, lastFillQty: toDecimal(fill) })
       }
+      return false
     }
 
-    const matchResting = (symbol: string, traceId: string): void => {
-      const queue = resting.get(symbol)
-      const view = views.get(symbol)
+    const matchResting = (venue: string, symbol: string, traceId: string): void => {
+      const queue = resting.get(venue, symbol)
+      const view = views.get(venue, symbol)
       if (queue === undefined || view === undefined || view.stale) return
-      for (const o of queue) match(o, view, traceId)
-      const open = queue.filter((o) => !terminal(o.status))
-      if (open.length === 0) resting.delete(symbol)
-      else resting.set(symbol, open)
+      for (const o of queue) match(o, view, traceId, "maker")
+      const stillOpen = queue.filter((o) => !terminal(o.status))
+      if (stillOpen.length === 0) resting.delete(venue, symbol)
+      else resting.set(venue, symbol, stillOpen)
     }
 
     /** The order is rejected: one `rejected` report with the text, and the typed rejection (kept for resubmissions). */
@@ -461,12 +764,64 @@ export const makePaperVenue = (
       return rejection
     }
 
+    /** The order is canceled by the venue (`reason` says why), keeping what filled. */
+    const cancelWith = (o: OrderState, reason: string, traceId: string): void => {
+      o.status = "canceled"
+      o.reason = reason
+      counters.canceled++
+      dequeueResting(o)
+      report(o, traceId)
+    }
+
     const venueRejected = (o: OrderState, code: string, text: string): VenueRejected =>
-      new VenueRejected({ venue: PAPER_PROVIDER, clientOrderId: o.clientOrderId, symbol: o.symbol, code, text, orderId: o.orderId })
+      new VenueRejected({
+        venue: o.venue,
+        clientOrderId: o.clientOrderId,
+        symbol: o.symbol,
+        code,
+        text,
+        orderId: o.orderId
+      })
+
+    /** Why a reduce-only order (side, quantity) would not reduce the consumer's position; undefined if it does. */
+    const reduceOnlyProblem = (o: OrderState, leaves: Dec): ReduceOnlyWouldIncrease | undefined => {
+      const pos = consumerTable(o.consumerId).get(o.venue, o.symbol)?.qty ?? ZERO
+      const reduces = o.side === "buy" ? pos.isNegative() && leaves.lte(pos.neg()) : pos.isPositive() && leaves.lte(pos)
+      return reduces ? undefined : new ReduceOnlyWouldIncrease({
+        clientOrderId: o.clientOrderId,
+        symbol: o.symbol,
+        venue: o.venue,
+        side: o.side,
+        quantity: toDecimal(leaves),
+        position: toDecimal(pos)
+      })
+    }
+
+    /** The best opposite price a post-only order at `limit` would take; undefined if it would rest. */
+    const wouldTake = (side: Side, limit: Dec, view: MarketView): string | undefined => {
+      const book = parsed(view).book
+      const best = side === "buy" ? book.bestAsk() : book.bestBid()
+      if (best === undefined) return undefined
+      const p = dec(best.price)
+      return (side === "buy" ? p.lte(limit) : p.gte(limit)) ? best.price : undefined
+    }
+
+    /** The quantity a limit order could take at once (the levels that cross its price). */
+    const crossingQty = (o: OrderState, view: MarketView): Dec => {
+      const book = parsed(view).book
+      let total = ZERO
+      for (const level of book.levels(o.side === "buy" ? "ask" : "bid")) {
+        const p = dec(level.price)
+        if (o.limit !== undefined && (o.side === "buy" ? p.gt(o.limit) : p.lt(o.limit))) break
+        total = total.plus(level.qty)
+        if (total.gte(o.qty)) break
+      }
+      return total
+    }
 
     // -- commands (synchronous critical sections) ---------------------------
 
-    const submitSync = (cmd: SubmitOrder): OrderView | OrderRejection => {
+    const submitSync = (cmd: SubmitOrder): OrderView | OrderRejection | InFlight => {
       const existing = orders.get(cmd.clientOrderId)
       if (existing !== undefined) {
         if (existing.consumerId !== cmd.consumerId) {
@@ -478,7 +833,7 @@ export const makePaperVenue = (
             fields: ["consumerId"]
           })
         }
-        const differ = differingTerms(existing, cmd)
+        const differ = differingTerms(existing.terms, cmd)
         if (differ.length > 0) {
           counters.conflicts++
           return new DuplicateClientOrderId({
@@ -492,15 +847,34 @@ export const makePaperVenue = (
         return existing.rejection ?? viewOf(existing)
       }
       const ts = nowMicros()
+      const carriers = carriersOf(cmd.symbol)
+      const venue = cmd.venue ?? (carriers.length === 1 ? carriers[0]! : PAPER_PROVIDER)
+      const limit = cmd.orderType === "limit" && cmd.price !== undefined ? dec(cmd.price) : undefined
+      const tif = timeInForceOf(cmd)
       const o: OrderState = {
         orderId: `${prefix}${++nextOrder}`,
         clientOrderId: cmd.clientOrderId,
         consumerId: cmd.consumerId,
         symbol: cmd.symbol,
+        venue,
         side: cmd.side,
         type: cmd.orderType,
+        timeInForce: tif,
+        postOnly: cmd.postOnly ?? false,
+        reduceOnly: cmd.reduceOnly ?? false,
+        terms: {
+          symbol: cmd.symbol,
+          side: cmd.side,
+          type: cmd.orderType,
+          qty: dec(cmd.quantity),
+          limit,
+          venue,
+          timeInForce: tif,
+          postOnly: cmd.postOnly ?? false,
+          reduceOnly: cmd.reduceOnly ?? false
+        },
         price: cmd.orderType === "limit" ? cmd.price : undefined,
-        limit: cmd.orderType === "limit" && cmd.price !== undefined ? dec(cmd.price) : undefined,
+        limit,
         quantity: cmd.quantity,
         qty: dec(cmd.quantity),
         filled: ZERO,
@@ -509,36 +883,106 @@ export const makePaperVenue = (
         reportSeq: 0,
         reason: undefined,
         rejection: undefined,
+        reserved: ZERO,
+        reservedAsset: "",
+        arrived: false,
         submittedTs: ts,
         updatedTs: ts
       }
       orders.set(o.clientOrderId, o)
+      open.add(o)
       tally(o.consumerId).orders++
       const trace = cmd.commandId
       if (tradable !== undefined && !tradable.has(o.symbol)) {
         return reject(o, new UnknownSymbol({ symbol: o.symbol, venue: PAPER_PROVIDER }), trace)
       }
-      const view = views.get(o.symbol)
+      if (cmd.venue !== undefined && !carriers.includes(cmd.venue)) {
+        return reject(o, new UnknownVenue({ venue: cmd.venue, symbol: o.symbol }), trace)
+      }
+      if (cmd.venue === undefined && carriers.length > 1) {
+        return reject(o, new VenueRequired({ clientOrderId: o.clientOrderId, symbol: o.symbol, venues: carriers }), trace)
+      }
+      const view = views.get(o.venue, o.symbol)
+      if (view === undefined) return reject(o, venueRejected(o, "no_market_data", `no market data for ${o.symbol}`), trace)
+      if (assetsOf(o.symbol) === undefined) {
+        return reject(o, venueRejected(o, "unknown_assets", `the base and quote assets of ${o.symbol} are unknown`), trace)
+      }
+      const v = venueOf(o.venue)
+      const broken = checkRules(v.rules.get(o.symbol), { ...cmd, price: o.price }, midOf(view))
+      if (broken !== undefined) return reject(o, broken, trace)
+      if (v.latencyMs > 0) return { inFlight: o, delay: v.latencyMs }
+      return arrive(o, trace)
+    }
+
+    /** The order reaches its venue: checked against the account and the book as they are now, then matched. */
+    const arrive = (o: OrderState, trace: string): OrderView | OrderRejection => {
+      o.arrived = true
+      if (terminal(o.status)) return viewOf(o) // canceled on its way
+      const view = views.get(o.venue, o.symbol)
       if (view === undefined) return reject(o, venueRejected(o, "no_market_data", `no market data for ${o.symbol}`), trace)
       if (o.type === "market" && view.stale) {
         return reject(o, venueRejected(o, "stale_book", `the book of ${o.symbol} is stale`), trace)
       }
-      report(o, trace)
-      if (!view.stale) match(o, view, trace)
-      if (o.type === "market" && o.status !== "filled") {
-        o.status = "canceled"
-        o.reason = `insufficient liquidity: ${toDecimal(o.filled)} of ${o.quantity} filled`
-        counters.canceled++
-        report(o, trace)
-      } else if (o.type === "limit" && !terminal(o.status)) {
-        const queue = resting.get(o.symbol)
-        if (queue === undefined) resting.set(o.symbol, [o])
-        else queue.push(o)
+      if (o.reduceOnly) {
+        const problem = reduceOnlyProblem(o, o.qty)
+        if (problem !== undefined) return reject(o, problem, trace)
       }
+      if (o.postOnly && o.limit !== undefined && !view.stale) {
+        const taken = wouldTake(o.side, o.limit, view)
+        if (taken !== undefined) {
+          return reject(
+            o,
+            new PostOnlyWouldTake({
+              clientOrderId: o.clientOrderId,
+              symbol: o.symbol,
+              venue: o.venue,
+              side: o.side,
+              price: o.price!,
+              bestOpposite: taken
+            }),
+            trace
+          )
+        }
+      }
+      const v = venueOf(o.venue)
+      const assets = assetsOf(o.symbol)!
+      const asset = o.side === "buy" ? assets.quote : assets.base
+      const need = reservationOf(o, o.qty, v)
+      if (o.side === "buy" && o.type === "market" ? v.account.available(asset).lte(0) : !v.account.reserve(asset, need)) {
+        return reject(
+          o,
+          new InsufficientBalance({
+            clientOrderId: o.clientOrderId,
+            asset,
+            required: toDecimal(need),
+            available: toDecimal(v.account.available(asset))
+          }),
+          trace
+        )
+      }
+      o.reserved = need
+      o.reservedAsset = asset
+      report(o, trace)
+      if (o.timeInForce === "FOK" && (view.stale || crossingQty(o, view).lt(o.qty))) {
+        cancelWith(o, `fill or kill: ${toDecimal(view.stale ? ZERO : crossingQty(o, view))} of ${o.quantity} available`, trace)
+        return viewOf(o)
+      }
+      const starved = view.stale ? false : match(o, view, trace, "taker")
+      if (!terminal(o.status) && o.timeInForce !== "GTC") {
+        cancelWith(
+          o,
+          starved
+            ? `insufficient ${asset}: ${toDecimal(o.filled)} of ${o.quantity} filled`
+            : `insufficient liquidity: ${toDecimal(o.filled)} of ${o.quantity} filled`,
+          trace
+        )
+      } else if (!terminal(o.status)) enqueueResting(o)
       return viewOf(o)
     }
 
-    const cancelSync = (cmd: CancelOrder): OrderView | OrderNotFound | OrderNotCancelable => {
+    const findOpen = (
+      cmd: { readonly clientOrderId: string; readonly consumerId: string }
+    ): OrderState | OrderNotFound | OrderNotCancelable => {
       const o = orders.get(cmd.clientOrderId)
       if (o === undefined || o.consumerId !== cmd.consumerId) {
         return new OrderNotFound({ clientOrderId: cmd.clientOrderId, consumerId: cmd.consumerId })
@@ -551,29 +995,120 @@ export const makePaperVenue = (
           status: o.status
         })
       }
+      return o
+    }
+
+    const cancelSync = (cmd: CancelOrder): OrderView | OrderNotFound | OrderNotCancelable => {
+      const o = findOpen(cmd)
+      if ("_tag" in o) return o
       o.status = "canceled"
       counters.canceled++
-      const queue = resting.get(o.symbol)
-      if (queue !== undefined) {
-        const open = queue.filter((x) => x !== o)
-        if (open.length === 0) resting.delete(o.symbol)
-        else resting.set(o.symbol, open)
-      }
+      dequeueResting(o)
       report(o, cmd.commandId)
       return viewOf(o)
     }
 
-    /** Updates the symbol's view from a market event; true when the view changed. */
+    const amendSync = (cmd: AmendOrder): OrderView | OrderNotFound | OrderNotCancelable | OrderRejection => {
+      const o = findOpen(cmd)
+      if ("_tag" in o) return o
+      const notAmendable = (text: string) =>
+        new VenueRejected({
+          venue: o.venue,
+          clientOrderId: o.clientOrderId,
+          symbol: o.symbol,
+          code: "not_amendable",
+          text,
+          orderId: o.orderId
+        })
+      if (o.type !== "limit" || o.limit === undefined) return notAmendable("only a resting limit order can be amended")
+      if (!o.arrived) return notAmendable("the order has not reached the venue yet")
+      const qty = cmd.quantity === undefined ? o.qty : dec(cmd.quantity)
+      const limit = cmd.price === undefined ? o.limit : dec(cmd.price)
+      const quantity = cmd.quantity ?? o.quantity
+      const price = cmd.price ?? o.price!
+      if (qty.lte(o.filled)) {
+        return new InvalidQuantity({
+          clientOrderId: o.clientOrderId,
+          symbol: o.symbol,
+          quantity,
+          rule: `an amended quantity must stay above the filled quantity ${toDecimal(o.filled)}`
+        })
+      }
+      const v = venueOf(o.venue)
+      const view = views.get(o.venue, o.symbol)
+      const broken = checkRules(v.rules.get(o.symbol), { clientOrderId: o.clientOrderId, symbol: o.symbol, quantity, price }, undefined)
+      if (broken !== undefined) return broken
+      if (o.postOnly && view !== undefined && !view.stale) {
+        const taken = wouldTake(o.side, limit, view)
+        if (taken !== undefined) {
+          return new PostOnlyWouldTake({
+            clientOrderId: o.clientOrderId,
+            symbol: o.symbol,
+            venue: o.venue,
+            side: o.side,
+            price,
+            bestOpposite: taken
+          })
+        }
+      }
+      if (o.reduceOnly && qty.gt(o.qty)) {
+        const problem = reduceOnlyProblem(o, qty.minus(o.filled))
+        if (problem !== undefined) return problem
+      }
+      // the reservation follows the new terms, or the amend is refused and the old one stays
+      const need = reservationOf({ side: o.side, type: o.type, limit }, qty.minus(o.filled), v)
+      v.account.release(o.reservedAsset, o.reserved)
+      if (!v.account.reserve(o.reservedAsset, need)) {
+        const available = v.account.available(o.reservedAsset)
+        v.account.reserve(o.reservedAsset, o.reserved)
+        return new InsufficientBalance({
+          clientOrderId: o.clientOrderId,
+          asset: o.reservedAsset,
+          required: toDecimal(need),
+          available: toDecimal(available)
+        })
+      }
+      const losesPriority = !limit.eq(o.limit) || qty.gt(o.qty)
+      const before = `price ${o.price} quantity ${o.quantity}`
+      o.reserved = need
+      o.limit = limit
+      o.price = price
+      o.qty = qty
+      o.quantity = quantity
+      counters.amended++
+      report(o, cmd.commandId, { reason: `amended from ${before}` })
+      if (losesPriority) {
+        dequeueResting(o)
+        enqueueResting(o)
+      }
+      if (view !== undefined && !view.stale) {
+        match(o, view, cmd.commandId, "taker")
+        if (terminal(o.status)) dequeueResting(o)
+      }
+      return viewOf(o)
+    }
+
+    const cancelAllSync = (scope: CancelScope, reason: string): Array<OrderView> => {
+      const out: Array<OrderView> = []
+      for (const o of [...open]) {
+        if (scope.consumerId !== undefined && o.consumerId !== scope.consumerId) continue
+        if (scope.venue !== undefined && o.venue !== scope.venue) continue
+        cancelWith(o, reason, `cancel-all-${o.clientOrderId}`)
+        out.push(viewOf(o))
+      }
+      return out
+    }
+
+    /** Updates the (venue, symbol) view from a market event; true when the view changed. */
     const applyMarket = (event: AnyEvent): boolean => {
       if (event._pool !== "Event" || event.payload === undefined) return false
       const symbol = event.symbol
-      const current = views.get(symbol)
+      const venue = event.provider
       switch (event.payload._tag) {
         case "book_snapshot": {
           const book: BookSnapshot = event.payload
-          views.set(symbol, {
+          views.set(venue, symbol, {
             source: "book",
-            provider: event.provider,
             book: new OrderBook(symbol),
             stale: book.state === "stale",
             unparsed: { snapshot: book, deltas: [] }
@@ -582,7 +1117,8 @@ export const makePaperVenue = (
         }
         case "book_delta": {
           const delta: BookDelta = event.payload
-          if (current === undefined || current.source !== "book" || current.provider !== event.provider) return false
+          const current = views.get(venue, symbol)
+          if (current === undefined || current.source !== "book") return false
           const unparsed = current.unparsed ??= { snapshot: undefined, deltas: [] }
           unparsed.deltas.push(delta)
           if (unparsed.deltas.length >= MAX_UNPARSED_DELTAS) parsed(current)
@@ -590,16 +1126,11 @@ export const makePaperVenue = (
         }
         case "ticker": {
           const t: Ticker = event.payload
+          const current = views.get(venue, symbol)
           if (current !== undefined && current.source === "book") return false
           const quote = new OrderBook(symbol)
           quote.reset([{ price: t.bidPrice, qty: t.bidQty }], [{ price: t.askPrice, qty: t.askQty }])
-          views.set(symbol, {
-            source: "ticker",
-            provider: event.provider,
-            book: quote,
-            stale: false,
-            unparsed: undefined
-          })
+          views.set(venue, symbol, { source: "ticker", book: quote, stale: false, unparsed: undefined })
           return true
         }
         default:
@@ -609,18 +1140,45 @@ export const makePaperVenue = (
 
     // -- the port -------------------------------------------------------------
 
+    /** Waits the venue's latency (on the Effect Clock), then runs `f` (a critical section) and hands its reports over. */
+    const afterLatency = <A>(venue: string, f: () => A): Effect.Effect<A> => {
+      const delay = venueStates.get(venue)?.latencyMs ?? 0
+      const run = Effect.sync(f).pipe(Effect.tap(() => flush))
+      return delay > 0 ? Effect.zipRight(Effect.sleep(Duration.millis(delay)), run) : run
+    }
+
     const submit = Effect.fn("ExecutionVenue.submit")(function*(order: SubmitOrder) {
-      const result = submitSync(order)
+      const first = submitSync(order)
       yield* flush
+      let result: OrderView | OrderRejection
+      if ("inFlight" in first) {
+        yield* Effect.sleep(Duration.millis(first.delay))
+        result = arrive(first.inFlight, order.commandId)
+        yield* flush
+      } else result = first
       if (isRejection(result)) return yield* Effect.fail(result)
       return result
     })
 
     const cancel = Effect.fn("ExecutionVenue.cancel")(function*(cmd: CancelOrder) {
-      const result = cancelSync(cmd)
-      yield* flush
+      const o = orders.get(cmd.clientOrderId)
+      const result = yield* afterLatency(o?.venue ?? "", () => cancelSync(cmd))
       if (result instanceof OrderNotFound || result instanceof OrderNotCancelable) return yield* result
       return result
+    })
+
+    const amend = Effect.fn("ExecutionVenue.amend")(function*(cmd: AmendOrder) {
+      const o = orders.get(cmd.clientOrderId)
+      const result = yield* afterLatency(o?.venue ?? "", () => amendSync(cmd))
+      if (isRejection(result)) return yield* Effect.fail(result)
+      if (result instanceof OrderNotFound || result instanceof OrderNotCancelable) return yield* result
+      return result
+    })
+
+    const cancelAll = Effect.fn("ExecutionVenue.cancelAll")(function*(scope: CancelScope, reason: string) {
+      const canceled = cancelAllSync(scope, reason)
+      yield* flush
+      return canceled
     })
 
     const query = Effect.fn("ExecutionVenue.query")(function*(cmd: QueryOrder) {
@@ -635,23 +1193,44 @@ export const makePaperVenue = (
       Effect.suspend(() => {
         if (applyMarket(event)) {
           counters.marketUpdates++
-          matchResting(event.symbol, event.traceId)
+          matchResting(event.provider, event.symbol, event.traceId)
         }
         return outbox.length > 0 ? flush : Effect.void
       })
 
+    const markPrice = (venue: string, symbol: string): Decimal | undefined => {
+      const mid = midOf(views.get(venue, symbol))
+      return mid === undefined ? undefined : toDecimal(mid)
+    }
+
+    const positionsOf = (table: ByVenue<PositionBook>): Array<Position> =>
+      [...table.values()].map((p) => p.view(midOf(views.get(p.venue, p.symbol))))
+
+    const portfolio = (): PortfolioSnapshot => {
+      const openBy = new Map<string, number>()
+      for (const o of open) openBy.set(o.consumerId, (openBy.get(o.consumerId) ?? 0) + 1)
+      const consumers = new Set([...consumerPositions.keys(), ...openBy.keys()])
+      return {
+        balances: [...venueStates.values()].flatMap((v) => v.account.balances()),
+        positions: positionsOf(positions),
+        byConsumer: [...consumers].map((c) =>
+          consumerPortfolio(c, positionsOf(consumerPositions.get(c) ?? new ByVenue()), openBy.get(c) ?? 0)
+        )
+      }
+    }
+
     const stats = (): ExecutionVenueStats => {
-      let open = 0
+      let restingCount = 0
       const restingBy = new Map<string, number>()
       for (const q of resting.values()) {
-        open += q.length
+        restingCount += q.length
         for (const o of q) if (!terminal(o.status)) restingBy.set(o.consumerId, (restingBy.get(o.consumerId) ?? 0) + 1)
       }
       return {
         byConsumer: [...perConsumer].map(([consumerId, t]) => ({ consumerId, ...t, resting: restingBy.get(consumerId) ?? 0 })),
         orders: orders.size + forgotten,
         retained: orders.size,
-        resting: open,
+        resting: restingCount,
         ...counters,
         reportsPending: outbox.length,
         symbols: views.size,
@@ -664,7 +1243,18 @@ export const makePaperVenue = (
       routingVersion = current
     }
 
-    return { submit, cancel, query, onMarketData, followRoutingVersion, stats } satisfies ExecutionVenueShape
+    return {
+      submit,
+      amend,
+      cancel,
+      cancelAll,
+      query,
+      onMarketData,
+      followRoutingVersion,
+      stats,
+      portfolio,
+      markPrice
+    } satisfies ExecutionVenueShape
   })
 
 /** The paper venue with the given options. */

@@ -25,8 +25,13 @@ export class StoredOrder extends Schema.Class<StoredOrder>("StoredOrder")({
   clientOrderId: Schema.String,
   consumerId: Schema.String,
   symbol: Schema.String,
+  /** The venue the order trades on (absent in orders stored before orders named their venue). */
+  venue: Schema.optional(Schema.String),
   side: Schema.Literal("buy", "sell"),
   type: Schema.Literal("market", "limit"),
+  timeInForce: Schema.optional(Schema.Literal("GTC", "IOC", "FOK")),
+  postOnly: Schema.optional(Schema.Boolean),
+  reduceOnly: Schema.optional(Schema.Boolean),
   price: Schema.optional(Schema.String),
   quantity: Schema.String,
   filled: Schema.String,
