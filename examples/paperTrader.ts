@@ -3,7 +3,9 @@
  * execution reports.
  *
  * It subscribes to the raw tickers of one symbol (every venue's) to know the
- * market. Every `intervalMs`: when it has an order resting, it cancels it;
+ * market, and trades on the venue of the latest ticker (orders name their
+ * venue: several venues quote the symbol). Every `intervalMs`: when it has an
+ * order resting, it cancels it;
  * otherwise every third round it sends a small market order (alternately buy
  * and sell, so it stays flat), and the other rounds a limit buy half a percent
  * below the best bid, which rests until the next round cancels it.
@@ -43,6 +45,8 @@ export interface PaperTraderState {
   /** Refusals by rejection tag. */
   rejections: Record<string, number>
   lastBid: string | undefined
+  /** The venue that quoted `lastBid`: the next order trades there. */
+  lastVenue: string | undefined
   /** The limit order resting since the last round, if any. */
   resting: string | undefined
   lastSeq: Map<string, number>
@@ -67,6 +71,7 @@ export default Strategy.define({
     closedOrders: 0,
     rejections: {},
     lastBid: undefined,
+    lastVenue: undefined,
     resting: undefined,
     lastSeq: new Map()
   }),
@@ -89,13 +94,14 @@ export default Strategy.define({
         return
       }
       const bid = s.lastBid
-      if (bid === undefined) return
+      const venue = s.lastVenue
+      if (bid === undefined || venue === undefined) return
       s.submitted++
       if (s.rounds % 3 === 0) {
-        yield* ctx.submit({ symbol, side: s.submitted % 2 === 0 ? "sell" : "buy", type: "market", quantity })
+        yield* ctx.submit({ symbol, venue, side: s.submitted % 2 === 0 ? "sell" : "buy", type: "market", quantity })
       } else {
         const price = new DecimalJs(bid).mul("0.995").toDecimalPlaces(decimalsOf(bid), DecimalJs.ROUND_DOWN).toFixed()
-        const accepted = yield* ctx.submit({ symbol, side: "buy", type: "limit", quantity, price })
+        const accepted = yield* ctx.submit({ symbol, venue, side: "buy", type: "limit", quantity, price })
         if (!isFinal(accepted.status)) s.resting = accepted.clientOrderId
       }
       s.accepted++
@@ -109,6 +115,7 @@ export default Strategy.define({
     ticker: (event, ctx) =>
       Effect.sync(() => {
         ctx.state.lastBid = event.payload.bidPrice
+        ctx.state.lastVenue = event.provider
       }),
     exec_report: (event, ctx) => {
       const s = ctx.state

@@ -37,6 +37,7 @@ import { Prometheus } from "../src/Prometheus.js"
 import { Providers } from "../src/Provider.js"
 import { formatLeakReport, Recycler } from "../src/Recycler.js"
 import { ReadinessChecks, StrategiesSource, Status } from "../src/Status.js"
+import type { PaperVenueConfig } from "../src/execution/Paper.js"
 import { loadStrategy } from "../src/strategy/Loader.js"
 import { StrategyRegistry } from "../src/strategy/Registry.js"
 import type { StrategySpec } from "../src/strategy/Runner.js"
@@ -64,8 +65,16 @@ export const memoryOptions = (config: GatewayConfig): MemoryOptions => ({
     resyncAfter: config.dispatcher.resyncAfter
   },
   paperStateFile: config.paper.stateFile,
-  paperRetainClosed: config.paper.retainClosed
+  paperRetainClosed: config.paper.retainClosed,
+  paperVenues: paperVenues(config)
 })
+
+/** Every configured venue's paper account and market: the symbols it quotes, and its `paper.venues` entry. */
+export const paperVenues = (config: GatewayConfig): Record<string, PaperVenueConfig> =>
+  Object.fromEntries(config.venues.map((v) => {
+    const name = v.name ?? v._tag
+    return [name, { symbols: v.symbols, ...config.paper.venues[name] }]
+  }))
 
 /** The NATS settings of a `bus: nats` configuration. */
 export const natsOptions = (config: GatewayConfig): NatsOptions => ({
@@ -159,7 +168,7 @@ export const layerNatsFeedOn = (config: GatewayConfig) => {
   return withStatus(
     layerFeedHeartbeats.pipe(
       Layer.provideMerge(Providers.layerNode(config.venues)),
-      Layer.provideMerge(layerNatsFeed({ ...natsOptions(config), symbols, providers, paperRetainClosed: config.paper.retainClosed }))
+      Layer.provideMerge(layerNatsFeed({ ...natsOptions(config), symbols, providers, paperRetainClosed: config.paper.retainClosed, paperVenues: paperVenues(config) }))
     ),
     strategyReadinessOver
   )

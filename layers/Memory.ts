@@ -31,6 +31,8 @@ export interface MemoryOptions extends CoreOptions {
   readonly paperStateFile?: string | undefined
   /** Closed orders the paper venue remembers (see `PaperVenueOptions.retainClosed`). */
   readonly paperRetainClosed?: number | undefined
+  /** Each venue's paper account, fees, latency and instrument rules (see `PaperVenueOptions.venues`). */
+  readonly paperVenues?: Readonly<Record<string, PaperVenue.PaperVenueConfig>> | undefined
 }
 
 /** Execution reports go through the Dispatcher to the consumer that owns the order. */
@@ -42,7 +44,7 @@ const reportsToDispatcher = Layer.effect(ExecReportSink, Effect.map(Dispatcher, 
  * the NATS feed in `Nats.ts`) and the paper venue's `PaperStore`.
  */
 export const controlAndOrchestration = (
-  options: Pick<MemoryOptions, "symbols" | "providers" | "orchestrator" | "paperRetainClosed">
+  options: Pick<MemoryOptions, "symbols" | "providers" | "orchestrator" | "paperRetainClosed" | "paperVenues">
 ) =>
   ControlBus.layerMemory.pipe(
     Layer.provideMerge(ControlPlane.Default),
@@ -51,7 +53,8 @@ export const controlAndOrchestration = (
     Layer.provideMerge(OrchestratorConfig.layer(options.orchestrator)),
     Layer.provideMerge(PaperVenue.layerStored({
       symbols: options.symbols,
-      ...(options.paperRetainClosed === undefined ? {} : { retainClosed: options.paperRetainClosed })
+      ...(options.paperRetainClosed === undefined ? {} : { retainClosed: options.paperRetainClosed }),
+      ...(options.paperVenues === undefined ? {} : { venues: options.paperVenues })
     })),
     Layer.provideMerge(reportsToDispatcher)
   )

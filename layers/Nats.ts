@@ -41,6 +41,7 @@ import {
 } from "../src/nats/Heartbeat.js"
 import { COMMANDS_DURABLE, COMMANDS_STREAM, criticalDurable } from "../src/nats/Subjects.js"
 import * as PaperStoreKv from "../src/nats/PaperStoreKv.js"
+import type { PaperVenueConfig } from "../src/execution/Paper.js"
 import { Providers } from "../src/Provider.js"
 import { layerFeed as layerFeedCommands, layerStrategy as layerStrategyControlBus } from "../src/nats/NatsControlBus.js"
 import { NatsConsumers } from "../src/nats/NatsConsumers.js"
@@ -68,6 +69,8 @@ export interface NatsFeedOptions extends NatsOptions {
   readonly orchestrator?: Partial<OrchestratorSettings>
   /** Closed orders the paper venue remembers (see `PaperVenueOptions.retainClosed`). */
   readonly paperRetainClosed?: number | undefined
+  /** Each venue's paper account, fees, latency and instrument rules (see `PaperVenueOptions.venues`). */
+  readonly paperVenues?: Readonly<Record<string, PaperVenueConfig>> | undefined
 }
 
 const natsConfig = (options: NatsOptions): Layer.Layer<NatsConfig> =>

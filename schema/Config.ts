@@ -300,16 +300,64 @@ export const defaultMerges = (): ReadonlyArray<MergeWindowConfig> =>
   )
 
 /**
+ * A decimal of the paper section, written as a string ("100000", "0.0005") or
+ * a number in the file: at most 20 integer and 18 fractional digits, within
+ * `[min, max]` (each optional), positive when `positive`.
+ */
+const PaperDecimal = (name: string, bounds: { readonly positive?: boolean; readonly max?: number } = {}) =>
+  Schema.Union(Schema.String, Schema.Number.pipe(Schema.filter((n) => Number.isFinite(n) || `${name} must be finite`))).pipe(
+    Schema.transform(Schema.String, { strict: true, decode: (u) => String(u), encode: (s) => s }),
+    Schema.filter((s) =>
+      /^(?:0|[1-9][0-9]{0,19})(?:\.[0-9]{1,18})?$/.test(s) ||
+      `${name} must be a non-negative decimal, e.g. "100000" or "0.0005" (got ${JSON.stringify(s)})`
+    ),
+    Schema.filter((s) => bounds.positive !== true || /[1-9]/.test(s) || `${name} must be above 0 (got ${s})`),
+    Schema.filter((s) => bounds.max === undefined || Number(s) <= bounds.max || `${name} must be at most ${bounds.max} (got ${s})`)
+  )
+
+/** A fee rate: a fraction of the notional, at most 0.1 (10%). */
+const FeeRate = (name: string) => PaperDecimal(name, { max: 0.1 })
+
+/** The instrument rules of one symbol on one venue (`src/execution/Instruments.ts`); an absent rule does not apply. */
+export class PaperInstrumentConfig extends Schema.Class<PaperInstrumentConfig>("PaperInstrumentConfig")({
+  /** Prices are whole multiples of it. */
+  tickSize: Schema.optional(PaperDecimal("tickSize", { positive: true })),
+  /** Quantities are whole multiples of it. */
+  lotSize: Schema.optional(PaperDecimal("lotSize", { positive: true })),
+  minQty: Schema.optional(PaperDecimal("minQty", { positive: true })),
+  /** Price x quantity at least this (a market order: the venue's mid x quantity), in the quote asset. */
+  minNotional: Schema.optional(PaperDecimal("minNotional", { positive: true }))
+}) {}
+
+/**
+ * One venue's paper account and market (`src/execution/Paper.ts`). Every key
+ * is optional: the defaults are 100,000 USDT, 1 BTC and 10 ETH, fees 0.0002
+ * (maker) and 0.0005 (taker), no latency, no instrument rules.
+ */
+export class PaperVenueSection extends Schema.Class<PaperVenueSection>("PaperVenueSection")({
+  /** Starting balance per asset. Given, it replaces the default balances whole. */
+  balances: Schema.optional(Schema.Record({ key: Schema.String, value: PaperDecimal("balance") })),
+  fees: Schema.optional(Schema.Struct({ maker: FeeRate("fees.maker"), taker: FeeRate("fees.taker") })),
+  /** The time an order (an amend, a cancel) takes to reach the venue; it fills against the book as it is then. */
+  latencyMs: Schema.optional(IntIn("latencyMs", 0, 60_000)),
+  /** Instrument rules per symbol. */
+  instruments: Schema.optional(Schema.Record({ key: Schema.String, value: PaperInstrumentConfig }))
+}) {}
+
+/**
  * The paper venue. `retainClosed`: how many closed orders it remembers for
  * idempotency and queries. `stateFile`: where an in-memory gateway (`bus: memory`)
  * keeps its open orders across restarts; unset, none are kept (its strategies
  * restart with it). A NATS feed always keeps them in the JetStream key-value
- * bucket `meltica_paper`.
+ * bucket `meltica_paper`. `venues`: each configured venue's account, fees,
+ * latency and instrument rules, by venue name (a venue not named here trades
+ * with the defaults of `PaperVenueSection`).
  */
 export class PaperSection extends Schema.Class<PaperSection>("PaperSection")({
   stateFile: Schema.optional(Schema.String.pipe(Schema.nonEmptyString({ message: () => "stateFile must be a file path" }))),
   /** Closed orders kept for idempotency and queries (the oldest forgotten first; open orders never). */
-  retainClosed: Schema.optionalWith(IntIn("retainClosed", 1, 10_000_000), { default: () => 10_000 })
+  retainClosed: Schema.optionalWith(IntIn("retainClosed", 1, 10_000_000), { default: () => 10_000 }),
+  venues: Schema.optionalWith(Schema.Record({ key: Schema.String, value: PaperVenueSection }), { default: () => ({}) })
 }) {}
 
 export class GatewayConfig extends Schema.Class<GatewayConfig>("GatewayConfig")({
@@ -389,6 +437,18 @@ export const crossCheck = (config: GatewayConfig): ReadonlyArray<CrossIssue> => 
   }
   if (strategies.orders.enabled && !allSymbols.has(strategies.orders.symbol)) {
     issues.push({ path: "strategies.orders.symbol", message: `no venue quotes ${strategies.orders.symbol}` })
+  }
+  for (const [venue, paper] of Object.entries(config.paper.venues)) {
+    const symbols = quotes.get(venue)
+    if (symbols === undefined) {
+      issues.push({ path: `paper.venues.${venue}`, message: `unknown venue ${JSON.stringify(venue)} (configured: ${[...quotes.keys()].join(", ")})` })
+      continue
+    }
+    for (const symbol of Object.keys(paper.instruments ?? {})) {
+      if (!symbols.has(symbol)) {
+        issues.push({ path: `paper.venues.${venue}.instruments.${symbol}`, message: `venue ${JSON.stringify(venue)} does not quote ${symbol}` })
+      }
+    }
   }
   if (
     config.bus._tag === "nats" && config.bus.role === "strategy" && !strategies.bbo.enabled && !strategies.orders.enabled &&

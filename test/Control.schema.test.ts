@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Either, Schema } from "effect"
 import {
+  AmendOrder,
   CancelOrder,
   CONTROL_SCHEMA_VERSION,
   ControlCommand,
@@ -65,6 +66,42 @@ const good: ReadonlyArray<ControlCommand> = [
     orderType: "market",
     quantity: decimal("0.001")
   }),
+  SubmitOrder.make({
+    ...ids,
+    clientOrderId: "o-3",
+    symbol: "BTC-USDT",
+    side: "sell",
+    orderType: "limit",
+    quantity: decimal("0.5"),
+    price: decimal("65000"),
+    venue: "kraken",
+    timeInForce: "GTC",
+    postOnly: true,
+    reduceOnly: true
+  }),
+  SubmitOrder.make({
+    ...ids,
+    clientOrderId: "o-4",
+    symbol: "BTC-USDT",
+    side: "buy",
+    orderType: "limit",
+    quantity: decimal("1"),
+    price: decimal("64000"),
+    venue: "binance",
+    timeInForce: "FOK"
+  }),
+  SubmitOrder.make({
+    ...ids,
+    clientOrderId: "o-5",
+    symbol: "BTC-USDT",
+    side: "buy",
+    orderType: "market",
+    quantity: decimal("1"),
+    timeInForce: "IOC"
+  }),
+  AmendOrder.make({ ...ids, clientOrderId: "o-1", price: decimal("64001") }),
+  AmendOrder.make({ ...ids, clientOrderId: "o-1", quantity: decimal("0.02") }),
+  AmendOrder.make({ ...ids, clientOrderId: "o-1", price: decimal("64001"), quantity: decimal("0.02") }),
   CancelOrder.make({ ...ids, clientOrderId: "o-1" }),
   QueryOrder.make({ ...ids, clientOrderId: "o-1" }),
   StageRouting.make({
@@ -163,8 +200,8 @@ const bad: ReadonlyArray<BadCase> = [
     command: "Liquidate",
     commandId: "cmd-1",
     consumerId: "strat-a",
-    reason: "command._tag: Expected \"Subscribe\" | \"Unsubscribe\" | \"SubscribeMerged\" | \"SubmitOrder\" | " +
-      "\"CancelOrder\" | \"QueryOrder\" | \"StageRouting\" | \"FlipRouting\", actual \"Liquidate\""
+    // every command of the union, in its order
+    reason: `command._tag: Expected ${ControlCommand.members.map((m) => `"${m._tag}"`).join(" | ")}, actual "Liquidate"`
   },
   {
     name: "missing fields (all reported)",
@@ -319,6 +356,78 @@ const bad: ReadonlyArray<BadCase> = [
     reason: "command: a market order must not carry a price"
   },
   {
+    name: "market order good till canceled",
+    input: submit({ orderType: "market", price: undefined, timeInForce: "GTC" }),
+    command: "SubmitOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command: a market order is immediate-or-cancel: timeInForce GTC is not allowed"
+  },
+  {
+    name: "market order fill or kill",
+    input: submit({ orderType: "market", price: undefined, timeInForce: "FOK" }),
+    command: "SubmitOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command: a market order is immediate-or-cancel: timeInForce FOK is not allowed"
+  },
+  {
+    name: "unknown time in force",
+    input: submit({ timeInForce: "GTD" }),
+    command: "SubmitOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.timeInForce: timeInForce must be one of GTC, IOC, FOK (got \"GTD\")"
+  },
+  {
+    name: "post-only market order",
+    input: submit({ orderType: "market", price: undefined, postOnly: true }),
+    command: "SubmitOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command: postOnly goes with limit orders only"
+  },
+  {
+    name: "post-only immediate-or-cancel order",
+    input: submit({ postOnly: true, timeInForce: "IOC" }),
+    command: "SubmitOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command: postOnly goes with timeInForce GTC only (got IOC)"
+  },
+  {
+    name: "reduceOnly not a boolean",
+    input: submit({ reduceOnly: "yes" }),
+    command: "SubmitOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.reduceOnly: Expected boolean, actual \"yes\""
+  },
+  {
+    name: "empty venue",
+    input: submit({ venue: "" }),
+    command: "SubmitOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.venue: provider must be a non-empty string"
+  },
+  {
+    name: "amend that changes nothing",
+    input: wire({ _tag: "AmendOrder", ...ids, clientOrderId: "o-1" }),
+    command: "AmendOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command: an amend changes the price, the quantity or both"
+  },
+  {
+    name: "amend to a zero quantity",
+    input: wire({ _tag: "AmendOrder", ...ids, clientOrderId: "o-1", quantity: "0" }),
+    command: "AmendOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    reason: "command.quantity: quantity must be greater than 0 (got 0)"
+  },
+  {
     name: "unknown side",
     input: submit({ side: "short" }),
     command: "SubmitOrder",
@@ -403,6 +512,14 @@ const semanticallyBad: ReadonlyArray<SemanticCase> = [
     commandId: "cmd-1",
     consumerId: "strat-a",
     rejections: [new UnknownSymbol({ symbol: "DOGE-USDT" })]
+  },
+  {
+    name: "order on an unknown venue",
+    input: submit({ venue: "bitmex" }),
+    command: "SubmitOrder",
+    commandId: "cmd-1",
+    consumerId: "strat-a",
+    rejections: [new UnknownVenue({ venue: "bitmex", symbol: "BTC-USDT" })]
   },
   {
     name: "unknown provider",
@@ -541,7 +658,7 @@ describe("Control schema", () => {
     })
 
     it("commands that name no symbol or provider are always valid", () => {
-      for (const cmd of good.filter((c) => ["CancelOrder", "QueryOrder", "FlipRouting"].includes(c._tag))) {
+      for (const cmd of good.filter((c) => ["AmendOrder", "CancelOrder", "QueryOrder", "FlipRouting"].includes(c._tag))) {
         const empty = { knownSymbols: new Set<string>(), knownProviders: new Set<string>() }
         assert.isTrue(Either.isRight(validateCommand(cmd, empty)), cmd._tag)
       }

@@ -30,8 +30,11 @@ const TestSink = Layer.effect(
   })
 )
 
+/** Venues known from their market data trade from an account deep enough for every test here, without fees. */
+const roomyVenue = { balances: { BTC: "1000", ETH: "1000", USDT: "10000000" }, fees: { maker: "0", taker: "0" } }
+
 const layer = (options: PaperVenueOptions) =>
-  PaperVenue.layerWith(options).pipe(
+  PaperVenue.layerWith({ defaultVenue: roomyVenue, ...options }).pipe(
     Layer.provideMerge(TestSink),
     Layer.provideMerge(Layer.sync(Received, () => [])),
     // Debug pool: a market event the venue kept past onMarketData would fail on its next access.

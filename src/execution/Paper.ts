@@ -278,7 +278,8 @@ const differingTerms = (t: Terms, cmd: SubmitOrder): Array<string> => {
     differ.push("price")
   }
   if (cmd.venue !== undefined && cmd.venue !== t.venue) differ.push("venue")
-  if (timeInForceOf(cmd) !== t.timeInForce) differ.push("timeInForce")
+  // a market order's time in force follows from its type: only a limit order's is a term of its own
+  if (t.type === cmd.orderType && timeInForceOf(cmd) !== t.timeInForce) differ.push("timeInForce")
   if ((cmd.postOnly ?? false) !== t.postOnly) differ.push("postOnly")
   if ((cmd.reduceOnly ?? false) !== t.reduceOnly) differ.push("reduceOnly")
   return differ

@@ -88,8 +88,13 @@ export const OrderState = Schema.Struct({
   clientOrderId: Schema.String,
   consumerId: Schema.String,
   symbol: Schema.String,
+  /** The venue the order trades on (absent from a venue of the first contract). */
+  venue: Schema.optional(Schema.String),
   side: Side,
   type: OrderType,
+  timeInForce: Schema.optional(Schema.Literal("GTC", "IOC", "FOK")),
+  postOnly: Schema.optional(Schema.Boolean),
+  reduceOnly: Schema.optional(Schema.Boolean),
   status: OrderStatus,
   price: Schema.optional(Decimal),
   quantity: Decimal,
@@ -123,6 +128,14 @@ export interface OrderRequest {
   readonly quantity: string
   /** Limit orders only. */
   readonly price?: string
+  /** The venue whose market the order trades on: required when several venues quote the symbol. */
+  readonly venue?: string
+  /** Limit orders: GTC (the default), IOC or FOK. A market order is IOC. */
+  readonly timeInForce?: "GTC" | "IOC" | "FOK"
+  /** A GTC limit order that would take liquidity is refused (`PostOnlyWouldTake`) instead. */
+  readonly postOnly?: boolean
+  /** An order that would increase or flip the strategy's position is refused (`ReduceOnlyWouldIncrease`). */
+  readonly reduceOnly?: boolean
 }
 
 /** What a merged subscription asks for: the window over a set of venues. */
