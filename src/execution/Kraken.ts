@@ -23,11 +23,37 @@
  * frames are parsed with `lossless-json` so "0.10000000" stays that text.
  */
 import { createHash, createHmac } from "node:crypto"
-import { Data, Duration, Effect, Either, Redacted, Schema } from "effect"
+import { Data, Effect, Either, Redacted, Schema } from "effect"
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { WebSocketConstructor } from "@effect/platform/Socket"
 import DecimalJs from "decimal.js"
-import type { OrderStatus, OrderType, Side } from "../../schema/Event.js"
+import type { Decimal, OrderStatus, OrderType, Side } from "../../schema/Event.js"
+import type { OrderRejection } from "../../schema/Rejection.js"
+import { jsonNestedDeeperThan } from "../../schema/Bounds.js"
+import { parseKraken } from "../providers/Kraken.js"
+import {
+  BelowMinimum,
+  InsufficientBalance,
+  InvalidPrice,
+  InvalidQuantity,
+  PostOnlyWouldTake,
+  UnknownSymbol,
+  VenueRejected
+} from "../../schema/Rejection.js"
+import { makeVenueClock } from "./live/ClockSkew.js"
+import type { Instrument, LiveAdapter, LiveError, PlaceOrder, StreamUpdate, VenueAnswer, VenueFill, VenueOrder } from "./live/LiveAdapter.js"
+import {
+  AuthenticationFailed,
+  OrderRefused,
+  OutcomeUnknown,
+  VenueDuplicate,
+  VenueFailure,
+  VenueOrderClosed,
+  VenueOrderUnknown
+} from "./live/LiveAdapter.js"
+import { makePrivateStream } from "./live/PrivateStream.js"
+import { makeRateLimiter } from "./live/RateLimiter.js"
+import { makeRestTransport } from "./live/Transport.js"
 
 export const KRAKEN_REST_URL = "https://api.kraken.com"
 export const KRAKEN_WS_AUTH_URL = "wss://ws-auth.kraken.com/v2"
@@ -94,52 +120,6 @@ export const parseKrakenError = (raw: string): KrakenError => {
 /** The error strings that mean "too many requests" (REST counter, matching engine counter). */
 export const isKrakenRateLimit = (e: KrakenError): boolean =>
   /rate limit exceeded|too many requests|throttled/i.test(e.text)
-
-/** The error strings after which an order's outcome is not known (the venue may or may not have taken it). */
-export const isKrakenOutcomeUnknown = (e: KrakenError): boolean =>
-  e.category === "Service" || /timeout|deadline/i.test(e.text)
-
-/** Kraken answered the call with errors (`error` non-empty, no usable `result`). */
-export class KrakenApiError extends Data.TaggedError("KrakenApiError")<{
-  readonly operation: string
-  readonly errors: ReadonlyArray<string>
-}> {
-  override get message(): string {
-    return `kraken ${this.operation}: ${this.errors.join("; ")}`
-  }
-}
-
-/** Kraken said "too many" (an error string, HTTP 429/418): nothing goes out for `retryAfterMs`. */
-export class KrakenRateLimited extends Data.TaggedError("KrakenRateLimited")<{
-  readonly operation: string
-  readonly retryAfterMs: number
-}> {
-  override get message(): string {
-    return `kraken ${this.operation}: rate limited, waiting ${this.retryAfterMs} ms`
-  }
-}
-
-/** No answer in time: the call may or may not have taken effect (an order is queried, never resent blindly). */
-export class KrakenTimeout extends Data.TaggedError("KrakenTimeout")<{
-  readonly operation: string
-  readonly afterMs: number
-}> {
-  override get message(): string {
-    return `kraken ${this.operation}: no answer in ${this.afterMs} ms (outcome unknown)`
-  }
-}
-
-/** The call failed on the way (transport, HTTP status, an answer that does not decode). */
-export class KrakenTransportError extends Data.TaggedError("KrakenTransportError")<{
-  readonly operation: string
-  readonly reason: string
-}> {
-  override get message(): string {
-    return `kraken ${this.operation}: ${this.reason}`
-  }
-}
-
-export type KrakenCallError = KrakenApiError | KrakenRateLimited | KrakenTimeout | KrakenTransportError
 
 // ---------------------------------------------------------------------------
 // Decimals
@@ -323,25 +303,9 @@ export const fillOf = (tradeId: string, t: KrakenTradeInfo, clientOrderId?: stri
 // REST client
 // ---------------------------------------------------------------------------
 
-export interface KrakenCredentials {
-  readonly apiKey: Redacted.Redacted<string>
-  /** The base64 private key. */
-  readonly apiSecret: Redacted.Redacted<string>
-}
-
-export interface KrakenRestOptions {
-  /** e.g. "https://api.kraken.com" (a mock venue's URL in tests). */
-  readonly baseUrl: string
-  readonly credentials: KrakenCredentials
-  /** A call without an answer after this long fails with `KrakenTimeout`. */
-  readonly timeoutMs: number
-  /** How long nothing goes out after a rate-limit answer without a Retry-After. */
-  readonly rateLimitedMs: number
-  /** Called with every request's operation before it goes out (the venue's rate limiter, a counter). */
-  readonly beforeRequest?: (operation: string) => Effect.Effect<void>
-  /** Told of every rate-limit answer (the venue's rate limiter backs off). */
-  readonly onRateLimited?: (operation: string, retryAfterMs: number) => void
-}
+// ---------------------------------------------------------------------------
+// Orders in Kraken's terms
+// ---------------------------------------------------------------------------
 
 /** What an order asks of Kraken (our terms; the client writes Kraken's). */
 export interface KrakenOrderRequest {
@@ -386,147 +350,805 @@ export const addOrderParams = (o: KrakenOrderRequest): Array<readonly [string, s
   return params
 }
 
-export interface KrakenRest {
-  readonly addOrder: (o: KrakenOrderRequest) => Effect.Effect<string, KrakenCallError>
-  readonly cancelOrder: (clientOrderId: string) => Effect.Effect<number, KrakenCallError>
-  readonly amendOrder: (a: KrakenAmendRequest) => Effect.Effect<string, KrakenCallError>
-  /** The order carrying this `cl_ord_id`, open or closed; undefined when Kraken has none. */
-  readonly queryByClientId: (clientOrderId: string) => Effect.Effect<KrakenOrderState | undefined, KrakenCallError>
-  readonly queryOrders: (txids: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<KrakenOrderState>, KrakenCallError>
-  readonly openOrders: () => Effect.Effect<ReadonlyArray<KrakenOrderState>, KrakenCallError>
-  /** Fills since `startSec` (epoch seconds, exclusive), oldest first. */
-  readonly tradesHistory: (startSec?: number) => Effect.Effect<ReadonlyArray<KrakenFill>, KrakenCallError>
-  readonly webSocketToken: () => Effect.Effect<string, KrakenCallError>
-  /** Requests sent, rate-limit answers, timeouts (plain counters for `stats()`). */
-  readonly counters: { requests: number; rateLimited: number; timeouts: number; errors: number }
+// ---------------------------------------------------------------------------
+// Refusals in our terms
+// ---------------------------------------------------------------------------
+
+/** The order a refusal is about, as our command named it. */
+export interface RefusedOrder {
+  readonly venue: string
+  readonly clientOrderId: string
+  readonly symbol: string
+  readonly side: Side
+  readonly quantity: string
+  readonly price?: string | undefined
 }
+
+/**
+ * Kraken's documented order errors as our typed rejections; any other error
+ * is a `VenueRejected` carrying Kraken's words (its code is the error's
+ * category and text, e.g. "EOrder:Orders limit exceeded").
+ */
+export const krakenRejection = (errors: ReadonlyArray<string>, o: RefusedOrder): OrderRejection => {
+  const first = parseKrakenError(errors[0] ?? "EGeneral:Unknown error")
+  const text = `${first.category}:${first.text}`
+  const [base, quote] = o.symbol.split("-")
+  if (/insufficient funds/i.test(first.text)) {
+    return new InsufficientBalance({
+      clientOrderId: o.clientOrderId,
+      asset: (o.side === "buy" ? quote : base) ?? o.symbol,
+      required: o.side === "buy" && o.price !== undefined ? new DecimalJs(o.price).mul(o.quantity).toFixed() : o.quantity,
+      available: "unknown"
+    })
+  }
+  if (/order minimum not met/i.test(first.text)) {
+    return new BelowMinimum({ clientOrderId: o.clientOrderId, symbol: o.symbol, measure: "quantity", value: o.quantity, minimum: "venue minimum" })
+  }
+  if (/cost minimum not met/i.test(first.text)) {
+    return new BelowMinimum({
+      clientOrderId: o.clientOrderId,
+      symbol: o.symbol,
+      measure: "notional",
+      value: o.price === undefined ? "market" : new DecimalJs(o.price).mul(o.quantity).toFixed(),
+      minimum: "venue minimum"
+    })
+  }
+  if (/invalid arguments:volume|invalid volume|volume/i.test(first.text) && first.category !== "Order") {
+    return new InvalidQuantity({ clientOrderId: o.clientOrderId, symbol: o.symbol, quantity: o.quantity, rule: `kraken: ${text}`.slice(0, 200) })
+  }
+  if (/price/i.test(first.text) && !/post only/i.test(first.text)) {
+    return new InvalidPrice({ clientOrderId: o.clientOrderId, symbol: o.symbol, price: o.price, rule: `kraken: ${text}`.slice(0, 200) })
+  }
+  if (/unknown asset pair/i.test(first.text)) return new UnknownSymbol({ symbol: o.symbol, venue: o.venue })
+  return new VenueRejected({
+    venue: o.venue,
+    clientOrderId: o.clientOrderId,
+    symbol: o.symbol,
+    code: first.raw.slice(0, 64),
+    text: errors.join("; ").slice(0, 500)
+  })
+}
+
+// ---------------------------------------------------------------------------
+// WebSocket v2: the executions channel and order entry
+// ---------------------------------------------------------------------------
+
+const Text = Schema.String
+const optText = Schema.optional(Schema.NullOr(Schema.String))
+
+/** One entry of an `executions` message (numbers arrive as the text Kraken wrote, see `parseKraken`). */
+export const ExecutionData = Schema.Struct({
+  order_id: Text,
+  cl_ord_id: optText,
+  exec_id: optText,
+  exec_type: Text,
+  order_status: optText,
+  symbol: optText,
+  side: Schema.optional(Schema.Literal("buy", "sell")),
+  order_type: optText,
+  order_qty: optText,
+  limit_price: optText,
+  cum_qty: optText,
+  avg_price: optText,
+  last_qty: optText,
+  last_price: optText,
+  trade_id: optText,
+  liquidity_ind: optText,
+  fees: Schema.optional(Schema.Array(Schema.Struct({ asset: Text, qty: Text }))),
+  post_only: Schema.optional(Schema.Union(Schema.Boolean, Schema.String)),
+  timestamp: optText,
+  reason: optText
+})
+export type ExecutionData = typeof ExecutionData.Type
+
+export const ExecutionsMessage = Schema.Struct({
+  channel: Schema.Literal("executions"),
+  type: Schema.Literal("snapshot", "update"),
+  data: Schema.Array(ExecutionData),
+  sequence: optText
+})
+
+/** An answer to one of our requests (`subscribe`, `add_order`, ...), matched by `req_id`. */
+export const MethodAnswer = Schema.Struct({
+  method: Text,
+  req_id: Schema.optional(Text),
+  success: Schema.optional(Schema.Union(Schema.Boolean, Schema.Literal("true", "false"))),
+  error: optText,
+  result: Schema.optional(Schema.Unknown)
+})
+
+/** One order transition as the executions channel reports it, in our terms. */
+export interface KrakenExecution {
+  readonly venueOrderId: string
+  readonly clientOrderId: string | undefined
+  /** Kraken's exec_type: pending_new, new, trade, filled, canceled, expired, amended, restated, status. */
+  readonly execType: string
+  readonly status: OrderStatus | undefined
+  /** Kraken's symbol ("BTC/USD"). */
+  readonly symbol: string | undefined
+  readonly side: Side | undefined
+  readonly type: OrderType | undefined
+  readonly price: string | undefined
+  readonly quantity: string | undefined
+  readonly filledQty: string | undefined
+  readonly avgPrice: string | undefined
+  readonly reason: string | undefined
+  /** On a `trade`: the fill, keyed by Kraken's trade id. */
+  readonly fill: KrakenFill | undefined
+}
+
+const statusOfText = (s: string | null | undefined): OrderStatus | undefined => {
+  switch (s) {
+    case "pending_new":
+    case "new":
+      return "new"
+    case "partially_filled":
+      return "partially_filled"
+    case "filled":
+      return "filled"
+    case "canceled":
+    case "expired":
+      return "canceled"
+    default:
+      return undefined
+  }
+}
+
+export const executionOf = (d: ExecutionData, nowMs: number): KrakenExecution => {
+  const ts = d.timestamp == null ? Number.NaN : Date.parse(d.timestamp)
+  const timeMs = Number.isNaN(ts) ? nowMs : ts
+  const fill: KrakenFill | undefined = d.exec_type === "trade" && d.trade_id != null && d.last_qty != null
+    ? {
+      tradeId: d.trade_id,
+      venueOrderId: d.order_id,
+      clientOrderId: d.cl_ord_id ?? undefined,
+      side: d.side ?? "buy",
+      price: decimalText(d.last_price) ?? "0",
+      quantity: decimalText(d.last_qty) ?? "0",
+      fee: (d.fees ?? []).reduce((acc, f) => acc.add(decimalText(f.qty) ?? "0"), new DecimalJs(0)).toFixed(),
+      maker: d.liquidity_ind === "m",
+      timeMs
+    }
+    : undefined
+  const quantity = decimalText(d.order_qty)
+  const filled = decimalText(d.cum_qty)
+  return {
+    venueOrderId: d.order_id,
+    clientOrderId: d.cl_ord_id ?? undefined,
+    execType: d.exec_type,
+    status: statusOfText(d.order_status) ?? statusOfText(d.exec_type),
+    symbol: d.symbol ?? undefined,
+    side: d.side,
+    type: d.order_type == null ? undefined : d.order_type === "market" ? "market" : "limit",
+    price: decimalText(d.limit_price),
+    quantity,
+    filledQty: filled,
+    avgPrice: decimalText(d.avg_price),
+    reason: d.reason ?? (d.exec_type === "expired" ? "expired" : undefined),
+    fill
+  }
+}
+
+/** What one frame of the private WebSocket said. */
+export type KrakenPrivateFrame =
+  | { readonly _tag: "Executions"; readonly snapshot: boolean; readonly executions: ReadonlyArray<KrakenExecution> }
+  | { readonly _tag: "Answer"; readonly method: string; readonly reqId: string | undefined; readonly ok: boolean; readonly error: string | undefined; readonly result: unknown }
+  | { readonly _tag: "Heartbeat" }
+  | { readonly _tag: "Malformed"; readonly reason: string }
+
+const decodeExecutions = Schema.decodeUnknownEither(ExecutionsMessage)
+const decodeAnswer = Schema.decodeUnknownEither(MethodAnswer)
+
+/** The largest private frame read (a snapshot of many open orders fits). */
+export const MAX_PRIVATE_FRAME = 1 << 20
+
+export const parsePrivateFrame = (text: string, nowMs: number): KrakenPrivateFrame => {
+  if (text.length > MAX_PRIVATE_FRAME) return { _tag: "Malformed", reason: `frame of ${text.length} characters` }
+  if (jsonNestedDeeperThan(text, 16)) return { _tag: "Malformed", reason: "nested too deep" }
+  const parsed = parseKraken(text)
+  if (!parsed.ok) return { _tag: "Malformed", reason: "not JSON" }
+  const v = parsed.value as Record<string, unknown> | null
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return { _tag: "Malformed", reason: "not an object" }
+  if (v.channel === "heartbeat" || v.channel === "status" || v.method === "pong") return { _tag: "Heartbeat" }
+  if (v.channel === "executions") {
+    const m = decodeExecutions(v)
+    if (Either.isLeft(m)) return { _tag: "Malformed", reason: "executions message does not decode" }
+    return { _tag: "Executions", snapshot: m.right.type === "snapshot", executions: m.right.data.map((d) => executionOf(d, nowMs)) }
+  }
+  if (typeof v.method === "string") {
+    const a = decodeAnswer(v)
+    if (Either.isLeft(a)) return { _tag: "Malformed", reason: "answer does not decode" }
+    return {
+      _tag: "Answer",
+      method: a.right.method,
+      reqId: a.right.req_id,
+      ok: a.right.success === true || a.right.success === "true",
+      error: a.right.error ?? undefined,
+      result: a.right.result
+    }
+  }
+  return { _tag: "Malformed", reason: "unknown message" }
+}
+
+/** The subscription to the executions channel (order snapshot on connect; fills come from TradesHistory). */
+export const subscribeExecutions = (token: string, reqId: number): string =>
+  JSON.stringify({ method: "subscribe", params: { channel: "executions", token, snap_orders: true, snap_trades: false }, req_id: reqId })
+
+/** `add_order` on the WebSocket (our terms in Kraken's v2 fields; `symbol` as v2 writes it, "BTC/USD"). */
+export const wsAddOrder = (o: Omit<KrakenOrderRequest, "pair"> & { readonly symbol: string }, token: string, reqId: number): string =>
+  JSON.stringify({
+    method: "add_order",
+    params: {
+      order_type: o.type,
+      side: o.side,
+      order_qty: Number(o.quantity),
+      symbol: o.symbol,
+      ...(o.type === "limit" && o.price !== undefined ? { limit_price: Number(o.price) } : {}),
+      ...(o.timeInForce !== undefined && o.timeInForce !== "GTC" ? { time_in_force: o.timeInForce.toLowerCase() } : {}),
+      ...(o.postOnly === true ? { post_only: true } : {}),
+      cl_ord_id: o.clientOrderId,
+      token
+    },
+    req_id: reqId
+  })
+
+export const wsCancelOrder = (clientOrderIds: ReadonlyArray<string>, token: string, reqId: number): string =>
+  JSON.stringify({ method: "cancel_order", params: { cl_ord_id: clientOrderIds, token }, req_id: reqId })
+
+export const wsAmendOrder = (a: KrakenAmendRequest, token: string, reqId: number): string =>
+  JSON.stringify({
+    method: "amend_order",
+    params: {
+      cl_ord_id: a.clientOrderId,
+      ...(a.quantity !== undefined ? { order_qty: Number(a.quantity) } : {}),
+      ...(a.price !== undefined ? { limit_price: Number(a.price) } : {}),
+      token
+    },
+    req_id: reqId
+  })
+
+// ---------------------------------------------------------------------------
+// The adapter (src/execution/live/LiveAdapter.ts)
+// ---------------------------------------------------------------------------
+
+export interface KrakenCredentials {
+  readonly apiKey: Redacted.Redacted<string>
+  /** The base64 private key. */
+  readonly apiSecret: Redacted.Redacted<string>
+}
+
+export interface KrakenAdapterOptions {
+  /** The venue's name in `SubmitOrder.venue`. Default "kraken". */
+  readonly venue?: string
+  /** Default `KRAKEN_REST_URL` (Kraken has no spot testnet: a mock venue's URL in tests). */
+  readonly restUrl?: string
+  /** Default `KRAKEN_WS_AUTH_URL`. */
+  readonly wsUrl?: string
+  readonly credentials: KrakenCredentials
+  /** Our symbols traded here ("BTC-USD"), and where Kraken's v2 name differs from "BTC/USD", the map. */
+  readonly symbols: ReadonlyArray<string>
+  readonly symbolMap?: Readonly<Record<string, string>>
+  /** A request without an answer after this long is an unknown outcome. Default 10 s. */
+  readonly timeoutMs?: number
+  readonly dryRun?: boolean
+  /**
+   * Kraken's REST call counter for the account's tier (Starter: 15, decaying
+   * 0.33 a second; Intermediate: 20 at 0.5; Pro: 20 at 1): counted as a fixed
+   * window of `counterMax` per `counterMax / decayPerSecond` seconds. Default Starter.
+   */
+  readonly counterMax?: number
+  readonly decayPerSecond?: number
+  /** The skew to Kraken's clock tolerated (Kraken checks nonces, not times): default 30 s. */
+  readonly recvWindowMs?: number
+  /** The private stream's reconnect backoff (tests make it quick). */
+  readonly backoff?: { readonly initialMs: number; readonly maxMs: number; readonly factor: number; readonly jitter: number }
+  readonly stallTimeoutMs?: number
+}
+
+/** Error strings that mean our credentials or signature were refused. */
+const AUTH_ERRORS = /invalid key|invalid signature|invalid nonce|permission denied|invalid session/i
+
+/**
+ * Kraken's `cl_ord_id`: a UUID (with or without dashes) or free text of at
+ * most 18 characters (https://docs.kraken.com/api/docs/guides/spot-clordid).
+ */
+export const krakenClientOrderIdProblem = (id: string): string | undefined =>
+  /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i.test(id) ||
+    (id.length <= 18 && /^[\x21-\x7e]+$/.test(id))
+    ? undefined
+    : "Kraken's cl_ord_id takes a UUID or at most 18 printable ASCII characters"
+
+const AssetPair = Schema.Struct({
+  altname: Schema.String,
+  wsname: Schema.optional(Schema.String),
+  lot_decimals: Schema.optional(Schema.Number),
+  ordermin: Schema.optional(Num),
+  costmin: Schema.optional(Num),
+  tick_size: Schema.optional(Num),
+  status: Schema.optional(Schema.String)
+})
+const AssetPairsResult = Schema.Record({ key: Schema.String, value: AssetPair })
+const TimeResult = Schema.Struct({ unixtime: Schema.Number })
+const QueryTradesResult = Schema.Record({ key: Schema.String, value: KrakenTradeInfo })
 
 const decodeEnvelope = Schema.decodeUnknownEither(Schema.parseJson(Envelope))
 
-export const makeKrakenRest = (
-  options: KrakenRestOptions
-): Effect.Effect<KrakenRest, never, HttpClient.HttpClient> =>
+/** Kraken refused a call: its error strings, for the operation to map. */
+class KrakenRefusal extends Data.TaggedError("KrakenRefusal")<{
+  readonly operation: string
+  readonly errors: ReadonlyArray<string>
+}> {}
+
+/** "BTC/USD" <- "XBT/USD" (AssetPairs' wsname keeps Kraken's old asset codes). */
+const normaliseWsName = (ws: string): string =>
+  ws.split("/").map((a) => a === "XBT" ? "BTC" : a === "XDG" ? "DOGE" : a).join("/")
+
+export const makeKrakenAdapter = (
+  options: KrakenAdapterOptions
+): Effect.Effect<LiveAdapter, never, HttpClient.HttpClient | WebSocketConstructor> =>
   Effect.gen(function*() {
     const http = yield* HttpClient.HttpClient
+    const webSocket = yield* WebSocketConstructor
     const clock = yield* Effect.clock
-    const nonces = makeNonces(() => clock.unsafeCurrentTimeMillis())
-    const counters = { requests: 0, rateLimited: 0, timeouts: 0, errors: 0 }
-    let blockedUntil = 0
-
-    const waitCoolDown = Effect.suspend(() => {
-      const wait = blockedUntil - clock.unsafeCurrentTimeMillis()
-      return wait > 0 ? Effect.sleep(Duration.millis(wait)) : Effect.void
+    const venue = options.venue ?? "kraken"
+    const restUrl = options.restUrl ?? KRAKEN_REST_URL
+    const counterMax = options.counterMax ?? 15
+    const decay = options.decayPerSecond ?? 0.33
+    const limiter = makeRateLimiter({
+      buckets: [
+        { name: "counter", limit: counterMax, intervalMs: Math.ceil((counterMax / decay) * 1000) },
+        // the matching engine's per-pair order counter (Starter: 60, decaying 1 a second)
+        { name: "orders", limit: 60, intervalMs: 60_000 },
+        { name: "public", limit: 1, intervalMs: 1_000 }
+      ],
+      defaultCoolDownMs: 15_000
+    }, clock)
+    const transport = yield* makeRestTransport({
+      venue,
+      baseUrl: restUrl,
+      http,
+      limiter,
+      timeoutMs: options.timeoutMs ?? 10_000,
+      dryRun: options.dryRun ?? false,
+      secretHeaders: ["api-key", "api-sign"],
+      // Kraken answers "too many" with HTTP 200 and an error string
+      isRateLimitBody: (_status, body) =>
+        body.length < 4_096 && /"E(API|Order|General):(Rate limit exceeded|Too many requests)/i.test(body)
     })
+    const venueClock = makeVenueClock(venue, options.recvWindowMs ?? 30_000, clock)
+    const nonces = makeNonces(() => clock.unsafeCurrentTimeMillis())
 
-    const rateLimited = (operation: string, header: string | undefined): KrakenRateLimited => {
-      counters.rateLimited++
-      const seconds = header !== undefined && /^\d{1,6}$/.test(header.trim()) ? Number(header.trim()) * 1000 : undefined
-      const retryAfterMs = Math.min(seconds ?? options.rateLimitedMs, 3_600_000)
-      blockedUntil = Math.max(blockedUntil, clock.unsafeCurrentTimeMillis() + retryAfterMs)
-      options.onRateLimited?.(operation, retryAfterMs)
-      return new KrakenRateLimited({ operation, retryAfterMs })
+    // symbols: ours <-> Kraken's v2 name ("BTC/USD") <-> REST altname ("XBTUSD")
+    const wsOf = new Map<string, string>()
+    const ours = new Map<string, string>()
+    for (const s of options.symbols) {
+      const ws = options.symbolMap?.[s] ?? s.replace("-", "/")
+      wsOf.set(s, ws)
+      ours.set(ws, s)
+      ours.set(krakenRestPair(ws), s)
     }
+    const wsSymbol = (symbol: string) => wsOf.get(symbol) ?? symbol.replace("-", "/")
+    const restPair = (symbol: string) => krakenRestPair(wsSymbol(symbol))
+    const ourSymbol = (venueName: string): string | undefined => ours.get(venueName) ?? ours.get(normaliseWsName(venueName))
 
-    /** One signed POST to /0/private/<operation>: the decoded `result`, or why not. */
+    /** One private call: the decoded result, a refusal to map, or a LiveError. */
     const call = <A, I>(
       operation: string,
       params: ReadonlyArray<readonly [string, string]>,
-      result: Schema.Schema<A, I>
-    ): Effect.Effect<A, KrakenCallError> =>
+      result: Schema.Schema<A, I>,
+      opts: { readonly mutating: boolean; readonly cost?: number; readonly orders?: boolean }
+    ): Effect.Effect<A, KrakenRefusal | LiveError> =>
       Effect.gen(function*() {
-        yield* waitCoolDown
-        if (options.beforeRequest !== undefined) yield* options.beforeRequest(operation)
         const path = `/0/private/${operation}`
         const nonce = nonces()
         const body = formBody([["nonce", nonce], ...params])
-        const request = HttpClientRequest.post(`${options.baseUrl}${path}`).pipe(
-          HttpClientRequest.setHeaders({
+        const response = yield* transport.send({
+          operation,
+          method: "POST",
+          path,
+          body,
+          contentType: "application/x-www-form-urlencoded",
+          headers: {
             "API-Key": Redacted.value(options.credentials.apiKey),
-            "API-Sign": krakenSign(path, nonce, body, options.credentials.apiSecret),
-            "User-Agent": "meltica"
-          }),
-          HttpClientRequest.bodyText(body, "application/x-www-form-urlencoded")
-        )
-        counters.requests++
-        const failed = (reason: string) => new KrakenTransportError({ operation, reason })
-        const response = yield* http.execute(request).pipe(
-          Effect.flatMap((r) => Effect.map(r.text, (text) => ({ status: r.status, headers: r.headers, text }))),
-          Effect.scoped,
-          Effect.mapError((e) => failed(e._tag === "RequestError" ? `request failed (${e.reason})` : `response failed (${e.reason})`)),
-          Effect.timeoutFail({
-            duration: Duration.millis(options.timeoutMs),
-            onTimeout: () => {
-              counters.timeouts++
-              return new KrakenTimeout({ operation, afterMs: options.timeoutMs })
-            }
-          })
-        )
-        if (response.status === 429 || response.status === 418) {
-          return yield* rateLimited(operation, response.headers["retry-after"])
-        }
-        if (response.status >= 500) return yield* failed(`HTTP ${response.status}`)
-        const envelope = decodeEnvelope(response.text)
-        if (Either.isLeft(envelope)) return yield* failed(`HTTP ${response.status}, an answer that does not decode`)
-        const errors = envelope.right.error.filter((e) => !e.startsWith("W"))
-        if (errors.length > 0) {
-          counters.errors++
-          if (errors.some((e) => isKrakenRateLimit(parseKrakenError(e)))) {
-            return yield* rateLimited(operation, response.headers["retry-after"])
-          }
-          return yield* new KrakenApiError({ operation, errors: errors.slice(0, 8).map((e) => e.slice(0, 200)) })
-        }
-        const decoded = Schema.decodeUnknownEither(result)(envelope.right.result)
-        if (Either.isLeft(decoded)) return yield* failed(`the result does not decode: ${decoded.left.message.slice(0, 300)}`)
-        return decoded.right
+            "API-Sign": krakenSign(path, nonce, body, options.credentials.apiSecret)
+          },
+          costs: opts.orders === true ? { orders: 1 } : { counter: opts.cost ?? 1 },
+          mutating: opts.mutating
+        })
+        return yield* readAnswer(operation, response.status, response.body, result, opts.mutating)
       })
 
-    const queryOrders = (txids: ReadonlyArray<string>) =>
-      txids.length === 0
-        ? Effect.succeed([])
-        : call("QueryOrders", [["txid", txids.join(",")], ["trades", "true"]], QueryOrdersResult).pipe(
-          Effect.map((r) => Object.entries(r).map(([txid, o]) => orderStateOf(txid, o)))
+    const readAnswer = <A, I>(
+      operation: string,
+      status: number,
+      text: string,
+      result: Schema.Schema<A, I>,
+      mutating: boolean
+    ): Effect.Effect<A, KrakenRefusal | LiveError> => {
+      if (status >= 500) {
+        return Effect.fail(
+          mutating
+            ? new OutcomeUnknown({ venue, operation, reason: `HTTP ${status}` })
+            : new VenueFailure({ venue, operation, status, code: `HTTP_${status}`, text: "server error" })
         )
+      }
+      const envelope = decodeEnvelope(text)
+      if (Either.isLeft(envelope)) {
+        return Effect.fail(new VenueFailure({ venue, operation, status, code: "undecodable", text: "an answer that does not decode" }))
+      }
+      const errors = envelope.right.error.filter((e) => !e.startsWith("W")).map((e) => e.slice(0, 200)).slice(0, 8)
+      if (errors.length > 0) {
+        const first = parseKrakenError(errors[0]!)
+        if (AUTH_ERRORS.test(first.text)) return Effect.fail(new AuthenticationFailed({ venue, code: `E${first.category}`, text: first.text }))
+        // "the matching engine is unavailable / busy / timed out": it may have taken the order
+        if (mutating && first.category === "Service") return Effect.fail(new OutcomeUnknown({ venue, operation, reason: first.raw }))
+        return Effect.fail(new KrakenRefusal({ operation, errors }))
+      }
+      const decoded = Schema.decodeUnknownEither(result)(envelope.right.result)
+      return Either.isLeft(decoded)
+        ? Effect.fail(new VenueFailure({ venue, operation, status, code: "undecodable", text: "the result does not decode" }))
+        : Effect.succeed(decoded.right)
+    }
 
-    return {
-      counters,
-      addOrder: (o) => call("AddOrder", addOrderParams(o), AddOrderResult).pipe(
+    const publicGet = <A, I>(operation: string, path: string, query: string, result: Schema.Schema<A, I>) =>
+      transport.send({ operation, method: "GET", path, query, headers: {}, costs: { public: 1 }, mutating: false }).pipe(
+        Effect.flatMap((r) => readAnswer(operation, r.status, r.body, result, false)),
+        Effect.catchTag("KrakenRefusal", (e) =>
+          Effect.fail(new VenueFailure({ venue, operation, status: 200, code: e.errors[0] ?? "error", text: e.errors.join("; ") })))
+      )
+
+    /** Any refusal left unmapped by an operation is a venue failure with Kraken's words. */
+    const otherwise = (operation: string) => (e: KrakenRefusal): Effect.Effect<never, LiveError> =>
+      Effect.fail(new VenueFailure({ venue, operation, status: 200, code: (e.errors[0] ?? "error").slice(0, 64), text: e.errors.join("; ") }))
+
+    const venueOrderOf = (state: KrakenOrderState, symbol: string): VenueOrder => ({
+      clientOrderId: state.clientOrderId ?? "",
+      venueOrderId: state.venueOrderId,
+      symbol,
+      status: state.status,
+      price: state.price as Decimal | undefined,
+      quantity: state.quantity as Decimal,
+      filledQty: state.filledQty as Decimal,
+      reason: state.reason,
+      updatedMs: clock.unsafeCurrentTimeMillis()
+    })
+
+    const venueFillOf = (f: KrakenFill, symbol: string): VenueFill => ({
+      tradeId: f.tradeId,
+      venueOrderId: f.venueOrderId,
+      clientOrderId: f.clientOrderId,
+      symbol,
+      price: f.price as Decimal,
+      quantity: f.quantity as Decimal,
+      fee: f.fee as Decimal,
+      liquidity: f.maker ? "maker" : "taker",
+      tsMs: f.timeMs
+    })
+
+    const queryOne = (symbol: string, clientOrderId: string): Effect.Effect<VenueOrder, LiveError> =>
+      call("QueryOrders", [["cl_ord_id", clientOrderId], ["trades", "true"]], QueryOrdersResult, { mutating: false }).pipe(
+        Effect.flatMap((r): Effect.Effect<VenueOrder, LiveError> => {
+          const hit = Object.entries(r).find(([, o]) => o.cl_ord_id === clientOrderId)
+          return hit === undefined
+            ? Effect.fail(new VenueOrderUnknown({ venue, clientOrderId, code: "not_listed" }))
+            : Effect.succeed(venueOrderOf(orderStateOf(hit[0], hit[1]), symbol))
+        }),
+        Effect.catchTag("KrakenRefusal", (e): Effect.Effect<never, LiveError> =>
+          e.errors.some((x) => /unknown order|invalid order/i.test(x))
+            ? Effect.fail(new VenueOrderUnknown({ venue, clientOrderId, code: e.errors[0]!.slice(0, 64) }))
+            : otherwise("QueryOrders")(e))
+      )
+
+    /** After a cancel or an amend the venue's order as it is now (the engine reports from it). */
+    const answerAfter = (symbol: string, clientOrderId: string): Effect.Effect<VenueAnswer, LiveError> =>
+      Effect.map(queryOne(symbol, clientOrderId), (order) => ({ order, fills: [] }))
+
+    /** A cancel or amend Kraken refused because the order is unknown to it: closed, or never seen. */
+    const unknownOrClosed = (symbol: string, clientOrderId: string, code: string): Effect.Effect<never, LiveError> =>
+      Effect.either(queryOne(symbol, clientOrderId)).pipe(
+        Effect.flatMap((q): Effect.Effect<never, LiveError> =>
+          Either.isRight(q) && (q.right.status === "filled" || q.right.status === "canceled" || q.right.status === "rejected")
+            ? Effect.fail(new VenueOrderClosed({ venue, clientOrderId, code, text: `the order is ${q.right.status}` }))
+            : Effect.fail(new VenueOrderUnknown({ venue, clientOrderId, code }))
+        )
+      )
+
+    const place = (order: PlaceOrder): Effect.Effect<VenueAnswer, LiveError> => {
+      if (order.timeInForce === "FOK") {
+        return Effect.fail(new OrderRefused({
+          venue,
+          rejection: new VenueRejected({
+            venue,
+            clientOrderId: order.clientOrderId,
+            symbol: order.symbol,
+            code: "unsupported_time_in_force",
+            text: "Kraken spot takes GTC and IOC orders, not FOK"
+          })
+        }))
+      }
+      return call("AddOrder", addOrderParams({
+        clientOrderId: order.clientOrderId,
+        pair: restPair(order.symbol),
+        side: order.side,
+        type: order.type,
+        quantity: order.quantity,
+        price: order.price,
+        timeInForce: order.type === "market" ? undefined : order.timeInForce,
+        postOnly: order.postOnly
+      }), AddOrderResult, { mutating: true, orders: true }).pipe(
         Effect.flatMap((r) =>
           r.txid[0] === undefined
-            ? Effect.fail(new KrakenTransportError({ operation: "AddOrder", reason: "no txid in the answer" }))
-            : Effect.succeed(r.txid[0])
-        )
-      ),
-      cancelOrder: (clientOrderId) =>
-        call("CancelOrder", [["cl_ord_id", clientOrderId]], CancelOrderResult).pipe(Effect.map((r) => r.count)),
-      amendOrder: (a) => {
-        const params: Array<readonly [string, string]> = [["cl_ord_id", a.clientOrderId]]
-        if (a.quantity !== undefined) params.push(["order_qty", a.quantity])
-        if (a.price !== undefined) params.push(["limit_price", a.price])
-        return call("AmendOrder", params, AmendOrderResult).pipe(Effect.map((r) => r.amend_id))
-      },
-      queryByClientId: (clientOrderId) =>
-        call("QueryOrders", [["cl_ord_id", clientOrderId], ["trades", "true"]], QueryOrdersResult).pipe(
-          Effect.map((r) => {
-            const hit = Object.entries(r).find(([, o]) => o.cl_ord_id === clientOrderId)
-            return hit === undefined ? undefined : orderStateOf(hit[0], hit[1])
+            ? Effect.fail(new OutcomeUnknown({ venue, operation: "AddOrder", reason: "no txid in the answer" }))
+            : Effect.succeed<VenueAnswer>({
+              order: {
+                clientOrderId: order.clientOrderId,
+                venueOrderId: r.txid[0],
+                symbol: order.symbol,
+                status: "new",
+                price: order.price,
+                quantity: order.quantity,
+                filledQty: "0" as Decimal,
+                updatedMs: clock.unsafeCurrentTimeMillis()
+              },
+              fills: []
+            })
+        ),
+        Effect.catchTag("KrakenRefusal", (e): Effect.Effect<never, LiveError> => {
+          const first = parseKrakenError(e.errors[0] ?? "")
+          if (/duplicate/i.test(first.text)) {
+            return Effect.fail(new VenueDuplicate({ venue, clientOrderId: order.clientOrderId, code: first.raw.slice(0, 64) }))
+          }
+          if (/post only/i.test(first.text) && order.price !== undefined) {
+            return Effect.fail(new OrderRefused({
+              venue,
+              rejection: new PostOnlyWouldTake({
+                clientOrderId: order.clientOrderId,
+                symbol: order.symbol,
+                venue,
+                side: order.side,
+                price: order.price,
+                bestOpposite: "unknown"
+              })
+            }))
+          }
+          return Effect.fail(new OrderRefused({
+            venue,
+            rejection: krakenRejection(e.errors, { ...order, venue })
+          }))
+        })
+      )
+    }
+
+    const cancel = (symbol: string, clientOrderId: string): Effect.Effect<VenueAnswer, LiveError> =>
+      call("CancelOrder", [["cl_ord_id", clientOrderId]], CancelOrderResult, { mutating: true, orders: true }).pipe(
+        Effect.flatMap((r): Effect.Effect<VenueAnswer, LiveError> =>
+          r.count === 0 && r.pending !== true ? unknownOrClosed(symbol, clientOrderId, "count_0") : answerAfter(symbol, clientOrderId)
+        ),
+        Effect.catchTag("KrakenRefusal", (e): Effect.Effect<never, LiveError> =>
+          e.errors.some((x) => /unknown order|invalid order/i.test(x))
+            ? unknownOrClosed(symbol, clientOrderId, e.errors[0]!.slice(0, 64))
+            : otherwise("CancelOrder")(e))
+      )
+
+    const amend = (
+      symbol: string,
+      clientOrderId: string,
+      change: { readonly price?: Decimal | undefined; readonly quantity?: Decimal | undefined }
+    ): Effect.Effect<VenueAnswer, LiveError> => {
+      const params: Array<readonly [string, string]> = [["cl_ord_id", clientOrderId]]
+      if (change.quantity !== undefined) params.push(["order_qty", change.quantity])
+      if (change.price !== undefined) params.push(["limit_price", change.price])
+      return call("AmendOrder", params, AmendOrderResult, { mutating: true, orders: true }).pipe(
+        Effect.zipRight(answerAfter(symbol, clientOrderId)),
+        Effect.catchTag("KrakenRefusal", (e): Effect.Effect<never, LiveError> => {
+          const text = e.errors.join("; ")
+          if (/unknown order|invalid order/i.test(text)) return unknownOrClosed(symbol, clientOrderId, e.errors[0]!.slice(0, 64))
+          return Effect.fail(new OrderRefused({
+            venue,
+            rejection: /price/i.test(text)
+              ? new InvalidPrice({ clientOrderId, symbol, price: change.price, rule: `kraken: ${text}`.slice(0, 200) })
+              : /qty|quantity|volume/i.test(text)
+              ? new InvalidQuantity({ clientOrderId, symbol, quantity: change.quantity ?? "", rule: `kraken: ${text}`.slice(0, 200) })
+              : new VenueRejected({ venue, clientOrderId, symbol, code: e.errors[0]!.slice(0, 64), text: text.slice(0, 500) })
+          }))
+        })
+      )
+    }
+
+    const tradesByIds = (ids: ReadonlyArray<string>) =>
+      Effect.forEach(
+        Array.from({ length: Math.ceil(ids.length / 20) }, (_, i) => ids.slice(i * 20, i * 20 + 20)),
+        (chunk) => call("QueryTrades", [["txid", chunk.join(",")]], QueryTradesResult, { mutating: false, cost: 2 }),
+        { concurrency: 1 }
+      ).pipe(Effect.map((rs) => rs.flatMap((r) => Object.entries(r))))
+
+    const orderFills = (symbol: string, venueOrderId: string): Effect.Effect<ReadonlyArray<VenueFill>, LiveError> =>
+      call("QueryOrders", [["txid", venueOrderId], ["trades", "true"]], QueryOrdersResult, { mutating: false }).pipe(
+        Effect.flatMap((r) => {
+          const info = r[venueOrderId]
+          const ids = info?.trades ?? []
+          return tradesByIds(ids).pipe(
+            Effect.map((trades) =>
+              trades
+                .map(([id, t]) => venueFillOf(fillOf(id, t, info?.cl_ord_id ?? undefined), symbol))
+                .sort((a, b) => a.tsMs - b.tsMs)
+            )
+          )
+        }),
+        Effect.catchTag("KrakenRefusal", otherwise("QueryOrders"))
+      )
+
+    const openOrders = (symbols: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<VenueOrder>, LiveError> =>
+      call("OpenOrders", [["trades", "true"]], OpenOrdersResult, { mutating: false }).pipe(
+        Effect.map((r) =>
+          Object.entries(r.open).flatMap(([txid, o]) => {
+            const symbol = ourSymbol(o.descr.pair)
+            if (symbol === undefined || (symbols.length > 0 && !symbols.includes(symbol))) return []
+            return [venueOrderOf(orderStateOf(txid, o), symbol)]
+          })
+        ),
+        Effect.catchTag("KrakenRefusal", otherwise("OpenOrders"))
+      )
+
+    /** TradesHistory pages (50 a page, newest first) from `sinceMs`, up to `MAX_PAGES` pages. */
+    const fillsSince = (symbol: string, sinceMs: number): Effect.Effect<ReadonlyArray<VenueFill>, LiveError> =>
+      Effect.gen(function*() {
+        const pair = restPair(symbol)
+        const out: Array<VenueFill> = []
+        // Kraken's `start` is exclusive and in seconds: a second earlier, then filtered to `sinceMs` inclusive
+        const start = String(Math.floor(sinceMs / 1000) - 1)
+        for (let page = 0, ofs = 0; page < MAX_PAGES; page++) {
+          const r = yield* call("TradesHistory", [["start", start], ["ofs", String(ofs)]], TradesHistoryResult, { mutating: false, cost: 2 }).pipe(
+            Effect.catchTag("KrakenRefusal", otherwise("TradesHistory"))
+          )
+          const entries = Object.entries(r.trades)
+          for (const [id, t] of entries) {
+            const f = fillOf(id, t)
+            if (f.timeMs >= sinceMs && (ourSymbol(t.pair) === symbol || t.pair === pair)) out.push(venueFillOf(f, symbol))
+          }
+          ofs += entries.length
+          if (entries.length === 0 || ofs >= (r.count ?? 0)) break
+        }
+        return out.sort((a, b) => a.tsMs - b.tsMs)
+      })
+
+    const instruments: Effect.Effect<ReadonlyArray<Instrument>, LiveError> = publicGet(
+      "AssetPairs",
+      "/0/public/AssetPairs",
+      "",
+      AssetPairsResult
+    ).pipe(
+      Effect.map((pairs) =>
+        Object.values(pairs).flatMap((p) => {
+          const symbol = ourSymbol(p.altname) ?? (p.wsname === undefined ? undefined : ourSymbol(p.wsname))
+          if (symbol === undefined) return []
+          if (p.wsname !== undefined) ours.set(p.wsname, symbol)
+          const tick = decimalText(p.tick_size)
+          const minQty = decimalText(p.ordermin)
+          const minNotional = decimalText(p.costmin)
+          return [{
+            symbol,
+            tickSize: tick as Decimal | undefined,
+            lotSize: p.lot_decimals === undefined ? undefined : new DecimalJs(10).pow(-p.lot_decimals).toFixed() as Decimal,
+            minQty: minQty as Decimal | undefined,
+            minNotional: minNotional as Decimal | undefined,
+            trading: p.status === undefined || p.status === "online"
+          }]
+        })
+      )
+    )
+
+    const syncClock = venueClock.sync(
+      publicGet("Time", "/0/public/Time", "", TimeResult).pipe(Effect.map((t) => t.unixtime * 1000))
+    )
+
+    // --- the private stream: the executions channel, authenticated with a token from GetWebSocketsToken
+
+    /** What we know of each open order, so a partial update (Kraken sends changed fields) becomes a whole view. */
+    const known = new Map<string, VenueOrder>()
+    let reqId = 0
+    let subscribeReq = -1
+
+    const orderUpdateOf = (x: KrakenExecution, nowMs: number): StreamUpdate | undefined => {
+      const prior = known.get(x.venueOrderId)
+      const symbol = (x.symbol === undefined ? undefined : ourSymbol(x.symbol)) ?? prior?.symbol
+      const clientOrderId = x.clientOrderId ?? prior?.clientOrderId
+      const quantity = x.quantity ?? prior?.quantity
+      if (symbol === undefined || clientOrderId === undefined || quantity === undefined) return undefined
+      const order: VenueOrder = {
+        clientOrderId,
+        venueOrderId: x.venueOrderId,
+        symbol,
+        status: x.status ?? prior?.status ?? "new",
+        price: (x.price ?? prior?.price) as Decimal | undefined,
+        quantity: quantity as Decimal,
+        filledQty: (x.filledQty ?? prior?.filledQty ?? "0") as Decimal,
+        reason: x.reason ?? prior?.reason,
+        updatedMs: nowMs
+      }
+      if (order.status === "filled" || order.status === "canceled" || order.status === "rejected") known.delete(x.venueOrderId)
+      else known.set(x.venueOrderId, order)
+      return { _tag: "Order", order, fill: x.fill === undefined ? undefined : venueFillOf({ ...x.fill, clientOrderId }, symbol) }
+    }
+
+    const stream = makePrivateStream({
+      venue,
+      url: options.wsUrl ?? KRAKEN_WS_AUTH_URL,
+      webSocket,
+      backoff: options.backoff,
+      stallTimeoutMs: options.stallTimeoutMs,
+      keepalive: { intervalMs: 20_000, message: JSON.stringify({ method: "ping" }) },
+      onOpen: (send) =>
+        call("GetWebSocketsToken", [], WebSocketsTokenResult, { mutating: false }).pipe(
+          Effect.flatMap((t) => {
+            subscribeReq = ++reqId
+            return send(subscribeExecutions(t.token, subscribeReq))
           }),
-          // "EOrder:Unknown order" / "EOrder:Invalid order": Kraken has no such order
-          Effect.catchIf(
-            (e): e is KrakenApiError => e._tag === "KrakenApiError" && e.errors.some((x) => /unknown order|invalid order/i.test(x)),
-            () => Effect.succeed(undefined)
+          // without a token there is no private stream: the connection is replaced after the backoff
+          Effect.catchAll((e) =>
+            Effect.logWarning("kraken: no WebSocket token; the private stream reconnects").pipe(
+              Effect.annotateLogs({ venue, reason: e._tag === "KrakenRefusal" ? e.errors.join("; ") : e.message }),
+              Effect.zipRight(Effect.die(new Error("no WebSocket token")))
+            )
           )
         ),
-      queryOrders,
-      openOrders: () =>
-        call("OpenOrders", [["trades", "true"]], OpenOrdersResult).pipe(
-          Effect.map((r) => Object.entries(r.open).map(([txid, o]) => orderStateOf(txid, o)))
-        ),
-      tradesHistory: (startSec) =>
-        call("TradesHistory", startSec === undefined ? [] : [["start", String(startSec)]], TradesHistoryResult).pipe(
-          Effect.map((r) =>
-            Object.entries(r.trades).map(([id, t]) => fillOf(id, t)).sort((a, b) => a.timeMs - b.timeMs)
-          )
-        ),
-      webSocketToken: () => call("GetWebSocketsToken", [], WebSocketsTokenResult).pipe(Effect.map((r) => r.token))
-    } satisfies KrakenRest
+      onFrame: (text, emit) => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const frame = parsePrivateFrame(text, now)
+        switch (frame._tag) {
+          case "Heartbeat":
+            return true
+          case "Malformed":
+            return false
+          case "Answer":
+            if (frame.method === "subscribe" && frame.reqId === String(subscribeReq)) {
+              if (frame.ok) emit({ _tag: "Connected" })
+              return true
+            }
+            return true
+          case "Executions":
+            for (const x of frame.executions) {
+              const update = orderUpdateOf(x, now)
+              if (update !== undefined) emit(update)
+            }
+            return true
+        }
+      }
+    })
+
+    return {
+      venue,
+      clientOrderIdProblem: krakenClientOrderIdProblem,
+      amendable: { price: true, quantityUp: true, quantityDown: true },
+      syncClock,
+      instruments,
+      place,
+      cancel,
+      amend,
+      query: queryOne,
+      orderFills,
+      openOrders,
+      fillsSince,
+      privateStream: stream.run,
+      stats: () => {
+        const t = transport.stats()
+        const l = limiter.stats()
+        const s = stream.stats()
+        return {
+          requests: t.requests,
+          requestFailures: t.failures,
+          rateLimited: t.rateLimited,
+          requestsDelayed: l.delayed,
+          dryRun: t.dryRun,
+          streamConnects: s.connects,
+          streamDisconnects: s.disconnects,
+          streamMalformed: s.malformed,
+          clockSkewMs: venueClock.skewMs(),
+          budget: limiter.snapshot()
+        }
+      }
+    } satisfies LiveAdapter
   })
+
+/** TradesHistory pages read in one catch-up (50 fills a page). */
+const MAX_PAGES = 20
