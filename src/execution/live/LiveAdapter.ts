@@ -301,7 +301,5 @@ export interface LiveAdapter {
    * `Connected` after each successful subscription.
    */
   readonly privateStream: (onUpdate: (update: StreamUpdate) => void) => Effect.Effect<never, never, Scope.Scope>
-  /** Drops the private stream's current connection (tests, and an operator's "reconnect"). */
-  readonly dropStream: Effect.Effect<void>
   readonly stats: () => LiveAdapterStats
 }
