@@ -51,7 +51,7 @@ describe("paper account: fees, positions and P&L by hand", () => {
         )
         const mine = s.venue.portfolio().byConsumer.find((c) => c.consumerId === "strat-a")!
         assert.deepStrictEqual([mine.realizedPnl, mine.unrealizedPnl, mine.fees, mine.openOrders], ["10", "20", "0.51", 0])
-        assert.deepStrictEqual(mine.byQuote, [{ quote: "USDT", realizedPnl: "10", unrealizedPnl: "20", fees: "0.51" }])
+        assert.deepStrictEqual(mine.byQuote.map((q) => [q.quote, q.realizedPnl, q.unrealizedPnl, q.fees]), [["USDT", "10", "20", "0.51"]])
       })))
 
   it.effect("the average entry moves with each buy; a sell through zero realizes the old side and opens the rest at its price", () =>
