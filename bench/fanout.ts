@@ -13,6 +13,7 @@
  * (sequential, and at concurrency N): the shape a remote bus takes.
  *
  *   npm run bench:fanout [-- --json] [-- --deliveries N] [-- --concurrency C] [-- --only N] [-- --rounds R]
+ *                        [-- --scheduler shipped|default|unbounded] [-- --no-foreach]
  */
 import { Chunk, Effect, Layer, Logger, LogLevel, PubSub, Queue, Scheduler } from "effect"
 import { EventEmitter } from "node:events"
@@ -24,6 +25,7 @@ import { Dispatcher } from "../src/Dispatcher.js"
 import type { AnyEvent } from "../src/Event.js"
 import { Histogram, nowUs } from "../src/internal/histogram.js"
 import { Pool } from "../src/Pool.js"
+import { gatewayScheduler } from "../src/internal/scheduler.js"
 import { arg, benchTicker, emitJson, heapUsed, machine, table } from "./internal/report.js"
 
 const DELIVERIES = arg("--deliveries", 10_000_000)
@@ -33,6 +35,10 @@ const RATE = 20_000
 const LATENCY_EVENTS = arg("--latency-events", 40_000)
 const ONLY = arg("--only", 0)
 const SIZES = ONLY > 0 ? [ONLY] : [1, 10, 50]
+const SCHEDULER = (() => {
+  const i = process.argv.indexOf("--scheduler")
+  return i >= 0 ? process.argv[i + 1] ?? "shipped" : "shipped"
+})()
 
 const payload = benchTicker
 
@@ -256,9 +262,11 @@ const forEachBus = Layer.effect(
   }))
 ).pipe(Layer.provide(DataBus.layerMemory))
 
-type Shape = { readonly _tag: "InPlace" } | { readonly _tag: "ForEach"; readonly concurrency: number }
+type Shape =
+  | { readonly _tag: "InPlace"; readonly share: boolean }
+  | { readonly _tag: "ForEach"; readonly concurrency: number }
 
-const runOurs = (n: number, shape: Shape = { _tag: "InPlace" }) =>
+const runOurs = (n: number, shape: Shape = { _tag: "InPlace", share: true }) =>
   Effect.gen(function*() {
     // forking a fiber per hand-over is two orders of magnitude slower: fewer deliveries keep the run short
     const deliveries = shape._tag === "InPlace"
@@ -315,7 +323,7 @@ const runOurs = (n: number, shape: Shape = { _tag: "InPlace" }) =>
     Effect.scoped,
     Effect.provide(
       shape._tag === "InPlace"
-        ? layerCore({ pool: poolSettings })
+        ? layerCore({ pool: poolSettings, dispatcher: { shareFanout: shape.share } })
         : pipeline(forEachBus, { pool: poolSettings, dispatcher: { fanoutConcurrency: shape.concurrency } })
     )
   )
@@ -341,14 +349,18 @@ const main = Effect.gen(function*() {
     // so that a noisy moment on a shared machine does not decide the ratio
     const psRounds: Array<Awaited<Effect.Effect.Success<ReturnType<typeof runPubSub>>>> = []
     const ourRounds: Array<Effect.Effect.Success<ReturnType<typeof runOurs>>> = []
+    const cloneRounds: Array<Effect.Effect.Success<ReturnType<typeof runOurs>>> = []
     for (let r = 0; r < ROUNDS; r++) {
       psRounds.push(yield* runPubSub(n))
       ourRounds.push(yield* runOurs(n))
+      if (n > 1) cloneRounds.push(yield* runOurs(n, { _tag: "InPlace", share: false }))
     }
     const ps = median(psRounds)
     const ours = median(ourRounds)
-    const viaForEach1 = n > 1 ? yield* runOurs(n, { _tag: "ForEach", concurrency: 1 }) : undefined
-    const viaForEachN = n > 1 ? yield* runOurs(n, { _tag: "ForEach", concurrency: (CONCURRENCY || n) }) : undefined
+    const clones = n > 1 ? median(cloneRounds) : undefined
+    const forEach = n > 1 && !process.argv.includes("--no-foreach")
+    const viaForEach1 = forEach ? yield* runOurs(n, { _tag: "ForEach", concurrency: 1 }) : undefined
+    const viaForEachN = forEach ? yield* runOurs(n, { _tag: "ForEach", concurrency: (CONCURRENCY || n) }) : undefined
     const floor = loop.throughput.nsPerEvent
     const line = (name: string, r: { throughput: Throughput; latency: Latency }) => [
       `N=${n}`,
@@ -368,6 +380,7 @@ const main = Effect.gen(function*() {
       line("Effect PubSub", ps),
       line("meltica (pooled, mailbox, Effect lambda)", ours)
     )
+    if (clones !== undefined) rows.push(line("  same, N clones instead of one shared event", clones))
     if (viaForEach1 !== undefined && viaForEachN !== undefined) {
       rows.push(
         line("  same, every hand-over via Effect.forEach, concurrency 1", viaForEach1),
@@ -384,6 +397,10 @@ const main = Effect.gen(function*() {
       poolHeapAllocations: ours.heapAllocations,
       outstandingAfter: ours.outstanding,
       pubsubDeliveriesPerSec: ps.throughput.deliveriesPerSec,
+      ...(clones === undefined ? {} : {
+        clonesDeliveriesPerSec: clones.throughput.deliveriesPerSec,
+        clonesRatioToPubSub: clones.throughput.nsPerEvent / ps.throughput.nsPerEvent
+      }),
       ...(viaForEach1 === undefined || viaForEachN === undefined ? {} : {
         forEachSequentialDeliveriesPerSec: viaForEach1.throughput.deliveriesPerSec,
         forEachConcurrentDeliveriesPerSec: viaForEachN.throughput.deliveriesPerSec
@@ -393,7 +410,7 @@ const main = Effect.gen(function*() {
   console.log(`fan-out benchmark: ${machine()}, ${new Date().toISOString().slice(0, 10)}`)
   console.log(
     `${DELIVERIES.toLocaleString("en-US")} deliveries per throughput run; latency at ${RATE.toLocaleString("en-US")} events/s; ` +
-      `Effect PubSub and meltica: median of ${ROUNDS} alternating rounds`
+      `Effect PubSub and meltica: median of ${ROUNDS} alternating rounds; scheduler: ${SCHEDULER}`
   )
   table(
     "fan-out: throughput, latency and heap",
@@ -404,12 +421,15 @@ const main = Effect.gen(function*() {
 })
 
 /**
- * Effect's default scheduler hands a fiber to the timer queue (setTimeout, at
- * least 1 ms in Node) after 2,048 consecutive microtask drains; a producer and
- * consumers that all stay busy then stall each other in turns. Every variant
- * here runs on a scheduler without that fallback, so the figures measure the
- * work and not the timer granularity (see BENCHMARKS.md).
+ * Every variant runs on the scheduler the gateway ships (`src/internal/scheduler.ts`:
+ * Effect's bound of 2,048 microtask drains, then `setImmediate`), unless
+ * `--scheduler default` (Effect's own, `setTimeout` past the bound) or
+ * `--scheduler unbounded` (microtasks only, what this benchmark used before).
  */
-const scheduler = new Scheduler.MixedScheduler(Number.MAX_SAFE_INTEGER)
+const scheduler = SCHEDULER === "default"
+  ? Scheduler.defaultScheduler
+  : SCHEDULER === "unbounded"
+  ? new Scheduler.MixedScheduler(Number.MAX_SAFE_INTEGER)
+  : gatewayScheduler
 
 Effect.runPromise(main.pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)), Effect.withScheduler(scheduler)))

@@ -38,9 +38,11 @@ import { Providers } from "../src/Provider.js"
 import { formatLeakReport, Recycler } from "../src/Recycler.js"
 import { ReadinessChecks, StrategiesSource, Status } from "../src/Status.js"
 import type { PaperVenueConfig } from "../src/execution/Paper.js"
-import { loadStrategy } from "../src/strategy/Loader.js"
+import { Risk, type RiskSettings } from "../src/execution/Risk.js"
+import { idOfFile, loadStrategy } from "../src/strategy/Loader.js"
 import { StrategyRegistry } from "../src/strategy/Registry.js"
 import type { StrategySpec } from "../src/strategy/Runner.js"
+import { gatewayScheduler } from "../src/internal/scheduler.js"
 import { layerDebug } from "./Debug.js"
 import { layerMemory, type MemoryOptions } from "./Memory.js"
 import { layerFeedHeartbeats, layerNatsFeed, layerNatsStrategy, type NatsOptions } from "./Nats.js"
@@ -66,8 +68,40 @@ export const memoryOptions = (config: GatewayConfig): MemoryOptions => ({
   },
   paperStateFile: config.paper.stateFile,
   paperRetainClosed: config.paper.retainClosed,
-  paperVenues: paperVenues(config)
+  paperVenues: paperVenues(config),
+  risk: riskSettings(config)
 })
+
+/**
+ * The risk limits a configuration sets: its `risk` defaults, and the two
+ * examples' own (by their ids). A strategy file's own limits go by the id of
+ * the strategy it exports, known once it is loaded: `applyStrategyRisk`.
+ */
+export const riskSettings = (config: GatewayConfig): RiskSettings => {
+  const { bbo, orders } = config.strategies
+  return {
+    defaults: config.risk,
+    byConsumer: {
+      ...(bbo.risk === undefined ? {} : { [bboFollower.id]: bbo.risk }),
+      ...(orders.risk === undefined ? {} : { [paperTrader.id]: orders.risk })
+    }
+  }
+}
+
+/**
+ * Sets the limits of each strategy file that has its own (`strategies.modules[].risk`),
+ * under the id its strategy has. A file that does not load is skipped here
+ * (the runner reports it, and it runs nothing).
+ */
+export const applyStrategyRisk = (config: GatewayConfig, base = process.cwd()) =>
+  Effect.gen(function*() {
+    const risk = yield* Risk
+    yield* Effect.forEach(config.strategies.modules, (m) =>
+      m.risk === undefined ? Effect.void : loadStrategy(m.module, base).pipe(
+        Effect.map((s) => risk.setLimits(s.id === "" ? idOfFile(m.module) : s.id, m.risk!)),
+        Effect.ignore
+      ), { discard: true })
+  })
 
 /** Every configured venue's paper account and market: the symbols it quotes, and its `paper.venues` entry. */
 export const paperVenues = (config: GatewayConfig): Record<string, PaperVenueConfig> =>
@@ -168,7 +202,7 @@ export const layerNatsFeedOn = (config: GatewayConfig) => {
   return withStatus(
     layerFeedHeartbeats.pipe(
       Layer.provideMerge(Providers.layerNode(config.venues)),
-      Layer.provideMerge(layerNatsFeed({ ...natsOptions(config), symbols, providers, paperRetainClosed: config.paper.retainClosed, paperVenues: paperVenues(config) }))
+      Layer.provideMerge(layerNatsFeed({ ...natsOptions(config), symbols, providers, paperRetainClosed: config.paper.retainClosed, paperVenues: paperVenues(config), risk: riskSettings(config) }))
     ),
     strategyReadinessOver
   )
@@ -181,7 +215,12 @@ export const layerNatsStrategyOn = (config: GatewayConfig) =>
 /** The operator endpoints on top of an application layer, when enabled. */
 const withHttp = <A, E, R>(config: GatewayConfig, core: Layer.Layer<A | Prometheus | Status | DeadLetter, E, R>) =>
   config.http.enabled
-    ? Http.layer({ host: config.http.host, port: config.http.port, allowedHosts: config.http.allowedHosts }).pipe(
+    ? Http.layer({
+      host: config.http.host,
+      port: config.http.port,
+      allowedHosts: config.http.allowedHosts,
+      killSwitchTokenEnv: config.http.killSwitchTokenEnv
+    }).pipe(
       Layer.provideMerge(core)
     )
     : core
@@ -241,8 +280,9 @@ export const runGateway = (run: GatewayRun) =>
     yield* refuseOperator(config, run.base ?? "configuration")
     const strategies = [...configuredStrategies(config), ...(run.strategies ?? [])]
     const options = { strategies, ...(run.base === undefined ? {} : { base: run.base }) }
+    const risk = applyStrategyRisk(config, run.base)
     if (config.bus._tag === "memory") {
-      return yield* runOn(config, applicationMemory(config), Gateway.run(config, options))
+      return yield* runOn(config, applicationMemory(config), Effect.zipRight(risk, Gateway.run(config, options)))
     }
     if (config.bus.role === "feed") {
       return yield* runOn(
@@ -251,12 +291,13 @@ export const runGateway = (run: GatewayRun) =>
         Effect.zipRight(
           strategies.length === 0 ? Effect.void : Effect.logInfo("strategies run in the strategy processes, not in the feed")
             .pipe(Effect.annotateLogs({ strategies: strategies.length })),
-          Gateway.run(config, { ...options, strategies: [] })
+          // the strategies' limits are checked here, in front of the venue
+          Effect.zipRight(risk, Gateway.run(config, { ...options, strategies: [] }))
         )
       )
     }
     return yield* runOn(config, applicationNatsStrategy(config), Gateway.runStrategies(config, options))
-  })
+  }).pipe(Effect.withScheduler(gatewayScheduler)) // src/internal/scheduler.ts: setImmediate, not a 1 ms timer, past Effect's bound
 
 /**
  * Builds the application layer in its own scope, runs the program on it until

@@ -36,6 +36,7 @@ import { Dispatcher, type RouteKey } from "./Dispatcher.js"
 import type { UnknownConsumer } from "./Errors.js"
 import type { AnyEvent } from "./Event.js"
 import { Histogram, type LatencySummary, nowUs, WindowedHistogram } from "./internal/histogram.js"
+import { FAILED, inlineFailure, NOT_INLINE, runInline } from "./internal/inlineEffect.js"
 import { type Generation, Recycler } from "./Recycler.js"
 
 /** The period of the recent-latency window: a summary covers one to two of them. */
@@ -211,15 +212,36 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         }
       }
 
+      /**
+       * The loop's body: runs lambdas whose effect is one synchronous step in
+       * place, one after another (`internal/inlineEffect.ts`), and returns the
+       * first effect that needs the runtime (or a failure) for the loop to run.
+       */
+      const inline = (): Effect.Effect<unknown, E> => {
+        for (;;) {
+          const effect = next()
+          if (inFlight === undefined) { // skipped as stale: already recycled
+            if (index < batch.length) continue
+            return effect
+          }
+          const ran = runInline(effect)
+          if (ran === NOT_INLINE) return effect
+          if (ran === FAILED) return Effect.failCause(inlineFailure.cause as Cause.Cause<E>)
+          complete()
+          if (index >= batch.length) return Effect.void
+        }
+      }
+
       // One loop per batch: the lambda's effect runs as the loop's body and
       // the success bookkeeping is the loop's step, so a delivery costs no
-      // frame of its own; a failure is caught once around the loop, which
+      // frame of its own; a synchronous lambda runs in place, with no step of
+      // the runtime at all. A failure is caught once around the loop, which
       // then resumes with the next event. A critical event that arrives while
       // a batch is being worked through goes ahead of the batch's remaining
       // market data: an ack that moves the routing version is applied before
       // the stale events behind it.
       const processBatch: Effect.Effect<void> = Effect.catchAllCause(
-        Effect.whileLoop({ while: () => index < batch.length, body: next, step: complete }),
+        Effect.whileLoop({ while: () => index < batch.length, body: inline, step: complete }),
         failed
       )
 

@@ -5,9 +5,13 @@
  * 1. orders it within its stream (provider, symbol, kind): see `internal/ordering.ts`;
  * 2. looks up its subscribers by (symbol, kind), merged and raw streams apart;
  * 3. fans out: 0 subscribers, the event goes to the Recycler; 1 subscriber,
- *    the original is delivered as it is; N > 1, N clones from the pool are
- *    handed over starting at a rotating position, so no subscriber is always
- *    first, and the original goes to the Recycler once every clone is made.
+ *    the original is delivered as it is; N > 1, the event is shared read-only
+ *    among the N subscribers (one object, N holders, each recycling its own
+ *    hold; the last one returns it to the pool: `internal/sharing.ts`), handed
+ *    over starting at a rotating position, so no subscriber is always first.
+ *    With `shareFanout` off, each gets a clone from the pool instead and the
+ *    original goes to the Recycler once every clone is made (`bench:fanout`
+ *    measures both).
  *
  * A hand-over that can complete without suspending (an in-memory mailbox, a
  * fire-and-forget publish) is done in place: every subscriber has its event
@@ -52,6 +56,11 @@ export interface DispatcherSettings {
    * (1: every event). Critical events are always timed.
    */
   readonly latencySampleEvery: number
+  /**
+   * A fan-out to N > 1 subscribers shares one read-only event among them
+   * (true, the default) rather than handing each a clone.
+   */
+  readonly shareFanout: boolean
 }
 
 const defaultDispatcherSettings: DispatcherSettings = {
@@ -60,7 +69,8 @@ const defaultDispatcherSettings: DispatcherSettings = {
   jumpWindow: 100_000,
   resyncAfter: 4,
   fanoutConcurrency: 1,
-  latencySampleEvery: 8
+  latencySampleEvery: 8,
+  shareFanout: true
 }
 
 export class DispatcherConfig extends Context.Tag("meltica/DispatcherConfig")<DispatcherConfig, DispatcherSettings>() {
@@ -122,6 +132,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
     const clock = yield* Effect.clock
     const timers = yield* FiberSet.make<void>()
     const recycle = recycler.unsafeRecycle
+    const share = settings.shareFanout
     // Events the ordering engine holds behind gaps, with the generation each was
     // received with; `dispatching` is the one being accepted right now (held
     // only if the engine buffers it, so the in-order fast path costs nothing).
@@ -222,18 +233,28 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
       }
       fanouts++
       if (n > maxParallelism) maxParallelism = n
-      // Every subscriber gets its clone before any consumer runs; the start
-      // rotates so that no subscriber is always first.
+      // Every subscriber gets its hold (or clone) before any consumer runs;
+      // the start rotates so that no subscriber is always first.
       const start = rotation++ % n
-      let pending: Array<Delivery> | undefined
-      for (let i = 0; i < n; i++) {
-        const sub = subs![(start + i) % n]!
-        const dup = pool.clone(e)
-        if (!sub.offer(dup)) (pending ??= []).push({ endpoint: sub, dup })
-      }
       const traceId = e.traceId
       const kind = e.kind
-      recycle(e, gen)
+      let pending: Array<Delivery> | undefined
+      if (share) {
+        const shared = recycler.unsafeShare(e, gen, n)
+        if (shared === undefined) return Effect.void // refused and reported: not ours to deliver
+        for (let i = 0; i < n; i++) {
+          const sub = subs![(start + i) % n]!
+          const dup = recycler.holderOf(shared)
+          if (!sub.offer(dup)) (pending ??= []).push({ endpoint: sub, dup })
+        }
+      } else {
+        for (let i = 0; i < n; i++) {
+          const sub = subs![(start + i) % n]!
+          const dup = pool.clone(e)
+          if (!sub.offer(dup)) (pending ??= []).push({ endpoint: sub, dup })
+        }
+        recycle(e, gen)
+      }
       if (pending === undefined) {
         if (t0 > 0) fanoutDuration.record(nowUs() - t0)
         return Effect.void

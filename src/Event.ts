@@ -17,6 +17,7 @@ import type {
   WireMergedEvent
 } from "../schema/Event.js"
 import { EVENT_SCHEMA_VERSION } from "../schema/Event.js"
+import type { SharedHolders } from "./internal/sharing.js"
 
 /** The pooled types: one pool each. */
 export type PoolType = "Event" | "MergedEvent" | "ExecReport"
@@ -35,6 +36,12 @@ abstract class Envelope {
    * or copied.
    */
   _gen = 0
+  /**
+   * @internal the holders of this object while it is shared read-only among
+   * several (a fan-out): made at its first share and reused, never reset or
+   * copied (see `internal/sharing.ts`).
+   */
+  _share: SharedHolders | undefined = undefined
   traceId = ""
   provider = ""
   symbol = ""

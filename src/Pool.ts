@@ -86,9 +86,14 @@ export type Generation = number & { readonly [GenerationBrand]: true }
  * The generation of an event whose ownership the caller takes now: read once,
  * at the hand-over (an acquire, a clone, an `offer`), and kept with the
  * event until it is recycled or handed on. Reading it again at recycle time
- * would defeat the guard.
+ * would defeat the guard. An event shared among several holders hands out a
+ * different generation at each read, one per holder (`internal/sharing.ts`).
  */
-export const generationOf = (e: AnyEvent): Generation => e._gen as Generation
+export const generationOf = (e: AnyEvent): Generation => {
+  // a shared event hands each holder its own generation, one per hand-over
+  const s = e._share
+  return (s === undefined || s.next > s.last ? e._gen : s.next++) as Generation
+}
 
 class FreeList<A extends AnyEvent> {
   readonly items: Array<A> = []

@@ -12,14 +12,22 @@
  * refused, and the object stays with its current holder. An object nobody owns
  * is refused the same way.
  *
+ * An owner may share an event read-only among several holders instead of
+ * handing each a clone (`share`, the Dispatcher's fan-out): each holder gets
+ * its own generation and recycles with it; the last one recycles the object,
+ * exactly once, and a holder recycling twice is refused as a stale holder
+ * (`internal/sharing.ts`).
+ *
  * In debug mode the holder owns a view that the recycle revokes (see
- * `internal/debugViews.ts`), double-puts carry both stacks, and the leak report
- * lists every object still outstanding with the stack that acquired it.
+ * `internal/debugViews.ts`; a shared event's holders get read-only views),
+ * double-puts carry both stacks, and the leak report lists every object still
+ * outstanding with the stack that acquired it.
  */
 import { Effect, Queue, Scope } from "effect"
 import type { AnyEvent, PoolType } from "./Event.js"
 import { poolTypes } from "./Event.js"
 import { captureStack, type StackTrace, type ViewRecord } from "./internal/debugViews.js"
+import { SharedHolders } from "./internal/sharing.js"
 import { type Generation, generationOf, Pool, PoolInternal } from "./Pool.js"
 
 export { type Generation, generationOf } from "./Pool.js"
@@ -62,6 +70,8 @@ export interface RecyclerStats {
   /** Of which: by a holder whose ownership had ended while the object was held by another. */
   readonly staleHolderPuts: number
   readonly notPooled: number
+  /** Events shared read-only among several holders instead of cloned for each (fan-outs). */
+  readonly shares: number
 }
 
 /**
@@ -108,6 +118,7 @@ export class Recycler extends Effect.Service<Recycler>()("meltica/Recycler", {
     let doublePuts = 0
     let staleHolderPuts = 0
     let notPooled = 0
+    let shares = 0
 
     const refuse = (v: Violation): false => {
       if (v._tag === "DoublePut") {
@@ -151,10 +162,21 @@ export class Recycler extends Effect.Service<Recycler>()("meltica/Recycler", {
         }
       }
       if (!target._owned) return doublePut(target, "Unowned", gen, undefined)
-      if (target._gen !== gen) return doublePut(target, "StaleHolder", gen, undefined)
-      if (record !== undefined) {
-        record.recycled = captureStack(1)
-        views!.outstanding.delete(record)
+      const shared = target._share
+      if (shared !== undefined && shared.refs > 0) {
+        const released = shared.release(gen)
+        if (released === "stale") return doublePut(target, "StaleHolder", gen, undefined)
+        if (record !== undefined) {
+          record.recycled = captureStack(1)
+          views!.outstanding.delete(record)
+        }
+        if (released === "held") return true
+      } else {
+        if (target._gen !== gen) return doublePut(target, "StaleHolder", gen, undefined)
+        if (record !== undefined) {
+          record.recycled = captureStack(1)
+          views!.outstanding.delete(record)
+        }
       }
       target._owned = false
       target.reset()
@@ -162,6 +184,48 @@ export class Recycler extends Effect.Service<Recycler>()("meltica/Recycler", {
       recycled++
       return true
     }
+
+    /**
+     * Ends the owner's period `gen` of `obj` and shares the object read-only
+     * among `holders` (at least 2) holders, each of which takes it through
+     * `holderOf` and recycles it with the generation its hand-over reads. The
+     * owner must not touch it afterwards. Undefined (and reported) when the
+     * owner's period has ended already: the object stays where it is.
+     */
+    const unsafeShare = (obj: AnyEvent, gen: Generation, holders: number): AnyEvent | undefined => {
+      let target = obj
+      if (views !== undefined) {
+        const record = views.resolve(obj)
+        if (record === undefined) {
+          refuse({ _tag: "NotPooled", stack: captureStack(1) })
+          return undefined
+        }
+        target = record.target
+        if (record.recycled !== undefined) {
+          doublePut(target, target._owned ? "StaleHolder" : "Unowned", gen, record.recycled)
+          return undefined
+        }
+        if (!target._owned || target._gen !== gen || (target._share?.refs ?? 0) > 0) {
+          doublePut(target, target._owned ? "StaleHolder" : "Unowned", gen, undefined)
+          return undefined
+        }
+        // the owner's view ends here; each holder gets a read-only view of its own
+        record.recycled = captureStack(1)
+        views.outstanding.delete(record)
+      } else if (!target._owned || target._gen !== gen || (target._share?.refs ?? 0) > 0) {
+        doublePut(target, target._owned ? "StaleHolder" : "Unowned", gen, undefined)
+        return undefined
+      }
+      const s = target._share ??= new SharedHolders()
+      s.begin(target._gen, holders)
+      // past every holder's generation: a stray read hands out one nobody has
+      target._gen += holders + 1
+      shares++
+      return target
+    }
+
+    /** The object one holder of a shared event takes: the event itself, or in debug mode a read-only view of it. */
+    const holderOf = (shared: AnyEvent): AnyEvent => views === undefined ? shared : views.wrap(shared, true)
 
     /** Recycles `objs[i]` held in period `gens[i]`, for every i. */
     const unsafeRecycleMany = (objs: ReadonlyArray<AnyEvent>, gens: ReadonlyArray<Generation>): void => {
@@ -213,6 +277,8 @@ export class Recycler extends Effect.Service<Recycler>()("meltica/Recycler", {
     return {
       unsafeRecycle,
       unsafeRecycleMany,
+      unsafeShare,
+      holderOf,
       recycle: (obj: AnyEvent, gen: Generation): Effect.Effect<boolean> => Effect.sync(() => unsafeRecycle(obj, gen)),
       recycleMany: (objs: ReadonlyArray<AnyEvent>, gens: ReadonlyArray<Generation>): Effect.Effect<void> =>
         Effect.sync(() => unsafeRecycleMany(objs, gens)),
@@ -226,7 +292,7 @@ export class Recycler extends Effect.Service<Recycler>()("meltica/Recycler", {
           (held) => held.a
         ),
       leakReport,
-      stats: (): RecyclerStats => ({ recycled, doublePuts, staleHolderPuts, notPooled })
+      stats: (): RecyclerStats => ({ recycled, doublePuts, staleHolderPuts, notPooled, shares })
     } as const
   }),
   dependencies: [Pool.Default]

@@ -1,10 +1,28 @@
 /**
  * Debug mode's poisoning: whoever holds a pooled object holds a view of it,
  * and the recycle revokes that view, so the first access after it fails with
- * `UseAfterRecycle` naming the field and the recycle's stack.
+ * `UseAfterRecycle` naming the field and the recycle's stack. The holders of
+ * a shared event (a fan-out, `sharing.ts`) hold read-only views: a write
+ * fails at once with `SharedEventWrite`, since every other holder reads the
+ * same object.
  */
-import type { AnyEvent } from "../Event.js"
+import { Data } from "effect"
+import type { AnyEvent, PoolType } from "../Event.js"
 import { UseAfterRecycle } from "../Errors.js"
+
+/** A holder of a shared (read-only) event tried to change it. */
+export class SharedEventWrite extends Data.TaggedError("SharedEventWrite")<{
+  readonly pool: PoolType
+  readonly field: string
+  readonly operation: "set" | "delete" | "define"
+  readonly traceId: string
+  readonly acquireStack: string
+}> {
+  override get message(): string {
+    return `write to a shared ${this.pool}: ${this.operation} '${this.field}' (trace ${this.traceId}); ` +
+      `a fan-out's subscribers share one read-only event`
+  }
+}
 
 export interface ViewRecord {
   readonly target: AnyEvent
@@ -36,7 +54,8 @@ export class DebugViews {
   /** Views handed out and not yet recycled: the leak report. */
   readonly outstanding = new Set<ViewRecord>()
 
-  wrap(target: AnyEvent): AnyEvent {
+  /** A view of `target` for its holder; `readOnly` for a holder of a shared event. */
+  wrap(target: AnyEvent, readOnly = false): AnyEvent {
     const record: ViewRecord = {
       target,
       view: undefined as unknown as AnyEvent,
@@ -54,13 +73,25 @@ export class DebugViews {
         })
       }
     }
+    const write = (operation: SharedEventWrite["operation"], field: PropertyKey) => {
+      check(operation, field)
+      if (readOnly) {
+        throw new SharedEventWrite({
+          pool: target._pool,
+          field: String(field),
+          operation,
+          traceId: target.traceId,
+          acquireStack: record.acquired.stack
+        })
+      }
+    }
     const view = new Proxy(target, {
       get(t, p) {
         check("get", p)
         return Reflect.get(t, p)
       },
       set(t, p, v) {
-        check("set", p)
+        write("set", p)
         return Reflect.set(t, p, v)
       },
       has(t, p) {
@@ -68,7 +99,7 @@ export class DebugViews {
         return Reflect.has(t, p)
       },
       deleteProperty(t, p) {
-        check("delete", p)
+        write("delete", p)
         return Reflect.deleteProperty(t, p)
       },
       ownKeys(t) {
@@ -76,7 +107,7 @@ export class DebugViews {
         return Reflect.ownKeys(t)
       },
       defineProperty(t, p, d) {
-        check("define", p)
+        write("define", p)
         return Reflect.defineProperty(t, p, d)
       }
     })
