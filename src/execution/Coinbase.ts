@@ -29,20 +29,36 @@
  * again.
  */
 import { createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, verify } from "node:crypto"
-import { Data, Duration, Effect, Either, Redacted, Schema } from "effect"
+import { Data, Effect, Either, Redacted, Schema } from "effect"
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { WebSocketConstructor } from "@effect/platform/Socket"
 import DecimalJs from "decimal.js"
-import type { OrderStatus, OrderType, Side } from "../../schema/Event.js"
+import type { Decimal, OrderStatus, OrderType, Side } from "../../schema/Event.js"
+import { jsonNestedDeeperThan } from "../../schema/Bounds.js"
 import type { OrderRejection } from "../../schema/Rejection.js"
 import {
   BelowMinimum,
   InsufficientBalance,
   InvalidPrice,
   InvalidQuantity,
+  PostOnlyWouldTake,
   UnknownSymbol,
   VenueRejected
 } from "../../schema/Rejection.js"
+import { makeVenueClock } from "./live/ClockSkew.js"
+import type { Instrument, LiveAdapter, LiveError, PlaceOrder, StreamUpdate, VenueAnswer, VenueFill, VenueOrder } from "./live/LiveAdapter.js"
+import {
+  AuthenticationFailed,
+  OrderRefused,
+  OutcomeUnknown,
+  VenueDuplicate,
+  VenueFailure,
+  VenueOrderClosed,
+  VenueOrderUnknown
+} from "./live/LiveAdapter.js"
+import { makePrivateStream } from "./live/PrivateStream.js"
+import { makeRateLimiter } from "./live/RateLimiter.js"
+import { makeRestTransport } from "./live/Transport.js"
 
 export const COINBASE_REST_URL = "https://api.coinbase.com"
 export const COINBASE_SANDBOX_REST_URL = "https://api-sandbox.coinbase.com"
@@ -138,53 +154,6 @@ export const verifyCoinbaseJwt = (jwt: string, publicKey: KeyObject): Either.Eit
 
 /** The public half of a private key (for a mock venue that is handed our key pair). */
 export const publicKeyOf = (key: KeyObject): KeyObject => createPublicKey(key)
-
-// ---------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------
-
-/** Coinbase answered with a failure (`success: false`, an error body, a 4xx). */
-export class CoinbaseApiError extends Data.TaggedError("CoinbaseApiError")<{
-  readonly operation: string
-  readonly status: number
-  /** Coinbase's code, e.g. "INSUFFICIENT_FUND", "UNKNOWN_CANCEL_ORDER", "NOT_FOUND". */
-  readonly code: string
-  readonly text: string
-}> {
-  override get message(): string {
-    return `coinbase ${this.operation}: HTTP ${this.status} ${this.code}: ${this.text}`
-  }
-}
-
-export class CoinbaseRateLimited extends Data.TaggedError("CoinbaseRateLimited")<{
-  readonly operation: string
-  readonly retryAfterMs: number
-}> {
-  override get message(): string {
-    return `coinbase ${this.operation}: rate limited, waiting ${this.retryAfterMs} ms`
-  }
-}
-
-/** No answer in time: the call may or may not have taken effect. */
-export class CoinbaseTimeout extends Data.TaggedError("CoinbaseTimeout")<{
-  readonly operation: string
-  readonly afterMs: number
-}> {
-  override get message(): string {
-    return `coinbase ${this.operation}: no answer in ${this.afterMs} ms (outcome unknown)`
-  }
-}
-
-export class CoinbaseTransportError extends Data.TaggedError("CoinbaseTransportError")<{
-  readonly operation: string
-  readonly reason: string
-}> {
-  override get message(): string {
-    return `coinbase ${this.operation}: ${this.reason}`
-  }
-}
-
-export type CoinbaseCallError = CoinbaseApiError | CoinbaseRateLimited | CoinbaseTimeout | CoinbaseTransportError
 
 // ---------------------------------------------------------------------------
 // REST answers (documented shapes; unknown fields are ignored)
@@ -487,179 +456,605 @@ export const createFailureCode = (r: typeof CreateOrderResponse.Type): { readonl
   return { code, text: e?.message ?? e?.error_details ?? code }
 }
 
+
 // ---------------------------------------------------------------------------
-// REST client
+// The user channel
 // ---------------------------------------------------------------------------
 
-export interface CoinbaseRestOptions {
-  /** e.g. "https://api.coinbase.com" (a mock venue's URL in tests). */
-  readonly baseUrl: string
+/** One order of a `user` channel event (cumulative figures; no individual fills). */
+export const UserOrder = Schema.Struct({
+  order_id: Str,
+  client_order_id: optStr,
+  cumulative_quantity: optStr,
+  leaves_quantity: optStr,
+  avg_price: optStr,
+  status: Str,
+  product_id: Str,
+  order_side: optStr,
+  order_type: optStr,
+  limit_price: optStr,
+  cancel_reason: optStr,
+  reject_Reason: optStr,
+  creation_time: optStr
+})
+export type UserOrder = typeof UserOrder.Type
+
+const UserMessage = Schema.Struct({
+  channel: Schema.Literal("user"),
+  events: Schema.Array(Schema.Struct({ type: Str, orders: Schema.optional(Schema.Array(UserOrder)) }))
+})
+const SubscriptionsMessage = Schema.Struct({
+  channel: Schema.Literal("subscriptions"),
+  events: Schema.Array(Schema.Struct({ subscriptions: Schema.Record({ key: Str, value: Schema.Unknown }) }))
+})
+
+export type CoinbasePrivateFrame =
+  | { readonly _tag: "Orders"; readonly snapshot: boolean; readonly orders: ReadonlyArray<UserOrder> }
+  | { readonly _tag: "Subscribed"; readonly channels: ReadonlyArray<string> }
+  | { readonly _tag: "Heartbeat" }
+  | { readonly _tag: "Error"; readonly text: string }
+  | { readonly _tag: "Malformed"; readonly reason: string }
+
+const decodeUser = Schema.decodeUnknownEither(UserMessage)
+const decodeSubscriptions = Schema.decodeUnknownEither(SubscriptionsMessage)
+
+/** The largest private frame read. */
+export const MAX_PRIVATE_FRAME = 1 << 20
+
+export const parsePrivateFrame = (text: string): CoinbasePrivateFrame => {
+  if (text.length > MAX_PRIVATE_FRAME) return { _tag: "Malformed", reason: `frame of ${text.length} characters` }
+  if (jsonNestedDeeperThan(text, 16)) return { _tag: "Malformed", reason: "nested too deep" }
+  let v: unknown
+  try {
+    v = JSON.parse(text)
+  } catch {
+    return { _tag: "Malformed", reason: "not JSON" }
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return { _tag: "Malformed", reason: "not an object" }
+  const o = v as Record<string, unknown>
+  if (o.type === "error") return { _tag: "Error", text: String(o.message ?? "error").slice(0, 200) }
+  if (o.channel === "heartbeats") return { _tag: "Heartbeat" }
+  if (o.channel === "subscriptions") {
+    const m = decodeSubscriptions(o)
+    return Either.isLeft(m)
+      ? { _tag: "Malformed", reason: "subscriptions message does not decode" }
+      : { _tag: "Subscribed", channels: m.right.events.flatMap((e) => Object.keys(e.subscriptions)) }
+  }
+  if (o.channel === "user") {
+    const m = decodeUser(o)
+    if (Either.isLeft(m)) return { _tag: "Malformed", reason: "user message does not decode" }
+    return {
+      _tag: "Orders",
+      snapshot: m.right.events.some((e) => e.type === "snapshot"),
+      orders: m.right.events.flatMap((e) => e.orders ?? [])
+    }
+  }
+  return { _tag: "Malformed", reason: "unknown message" }
+}
+
+/** The subscriptions sent on every (re)connect: the user channel for our products, and heartbeats. */
+export const subscribeUser = (jwt: string, products: ReadonlyArray<string>): ReadonlyArray<string> => [
+  JSON.stringify({ type: "subscribe", channel: "user", product_ids: products, jwt }),
+  JSON.stringify({ type: "subscribe", channel: "heartbeats", jwt })
+]
+
+// ---------------------------------------------------------------------------
+// The adapter (src/execution/live/LiveAdapter.ts)
+// ---------------------------------------------------------------------------
+
+export interface CoinbaseAdapterOptions {
+  /** The venue's name in `SubmitOrder.venue`. Default "coinbase". */
+  readonly venue?: string
+  /** Default `COINBASE_REST_URL`; `COINBASE_SANDBOX_REST_URL` for the sandbox (static answers). */
+  readonly restUrl?: string
+  readonly wsUrl?: string
   readonly credentials: CoinbaseCredentials
-  readonly timeoutMs: number
-  /** How long nothing goes out after a 429 without a Retry-After. */
-  readonly rateLimitedMs: number
-  readonly beforeRequest?: (operation: string) => Effect.Effect<void>
-  readonly onRateLimited?: (operation: string, retryAfterMs: number) => void
+  /** Our symbols traded here ("BTC-USD"), and where Coinbase's product id differs, the map. */
+  readonly symbols: ReadonlyArray<string>
+  readonly symbolMap?: Readonly<Record<string, string>>
+  readonly timeoutMs?: number
+  readonly dryRun?: boolean
+  /** Private REST requests a second (Advanced Trade: 30). */
+  readonly requestsPerSecond?: number
+  /** The skew to Coinbase's clock tolerated (a JWT lives 120 s from nbf): default 30 s. */
+  readonly recvWindowMs?: number
+  readonly backoff?: { readonly initialMs: number; readonly maxMs: number; readonly factor: number; readonly jitter: number }
+  readonly stallTimeoutMs?: number
 }
 
-export interface CoinbaseRest {
-  /** The venue's order id of the order created (or of the order that already carried the client_order_id). */
-  readonly createOrder: (o: CoinbaseOrderRequest) => Effect.Effect<string, CoinbaseCallError>
-  /** Per order id: undefined when canceled, else Coinbase's failure reason. */
-  readonly cancelOrders: (orderIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, string | undefined>, CoinbaseCallError>
-  readonly editOrder: (e: { readonly orderId: string; readonly price: string; readonly size: string }) => Effect.Effect<void, CoinbaseCallError>
-  readonly getOrder: (orderId: string) => Effect.Effect<CoinbaseOrderState | undefined, CoinbaseCallError>
-  /** Open orders of these products (all products when empty). */
-  readonly openOrders: (products: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<CoinbaseOrderState>, CoinbaseCallError>
-  /** The order carrying this client_order_id among the orders since `sinceMs` (open or closed), if any. */
-  readonly findByClientId: (
-    clientOrderId: string,
-    product: string,
-    sinceMs: number
-  ) => Effect.Effect<CoinbaseOrderState | undefined, CoinbaseCallError>
-  /** Fills of these orders (all when empty) since `sinceMs`, oldest first. */
-  readonly fills: (orderIds: ReadonlyArray<string>, sinceMs?: number) => Effect.Effect<ReadonlyArray<CoinbaseFill>, CoinbaseCallError>
-  /** A JWT for the `user` channel (no uri claim). */
-  readonly wsJwt: () => Effect.Effect<string>
-  readonly counters: { requests: number; rateLimited: number; timeouts: number; errors: number }
-}
-
-const decodeJson = Schema.decodeUnknownEither(Schema.parseJson(Schema.Unknown))
+const TimeAnswer = Schema.Struct({ epochMillis: Schema.optional(Str), epochSeconds: Schema.optional(Str), iso: optStr })
+const Product = Schema.Struct({
+  product_id: Str,
+  base_increment: optStr,
+  price_increment: optStr,
+  quote_increment: optStr,
+  base_min_size: optStr,
+  quote_min_size: optStr,
+  status: optStr,
+  trading_disabled: Schema.optional(Schema.Boolean),
+  is_disabled: Schema.optional(Schema.Boolean),
+  cancel_only: Schema.optional(Schema.Boolean)
+})
+const ProductsAnswer = Schema.Struct({ products: Schema.Array(Product) })
 const ApiErrorBody = Schema.Struct({ error: optStr, message: optStr, error_details: optStr })
 
-export const makeCoinbaseRest = (
-  options: CoinbaseRestOptions
-): Effect.Effect<CoinbaseRest, CoinbaseKeyInvalid, HttpClient.HttpClient> =>
+const TERMINAL = new Set(["filled", "canceled", "rejected"])
+
+/** Coinbase answered with a failure code: the operation maps it. */
+class CoinbaseRefusal extends Data.TaggedError("CoinbaseRefusal")<{
+  readonly operation: string
+  readonly status: number
+  readonly code: string
+  readonly text: string
+}> {}
+
+/** Pages of a cursor listing read at most. */
+const MAX_PAGES = 10
+
+export const makeCoinbaseAdapter = (
+  options: CoinbaseAdapterOptions
+): Effect.Effect<LiveAdapter, CoinbaseKeyInvalid, HttpClient.HttpClient | WebSocketConstructor> =>
   Effect.gen(function*() {
     const http = yield* HttpClient.HttpClient
+    const webSocket = yield* WebSocketConstructor
     const clock = yield* Effect.clock
     const key = yield* coinbaseSigningKey(options.credentials.privateKey)
-    const host = new URL(options.baseUrl).host
-    const counters = { requests: 0, rateLimited: 0, timeouts: 0, errors: 0 }
-    let blockedUntil = 0
-    const nowSec = () => Math.floor(clock.unsafeCurrentTimeMillis() / 1000)
-
-    const waitCoolDown = Effect.suspend(() => {
-      const wait = blockedUntil - clock.unsafeCurrentTimeMillis()
-      return wait > 0 ? Effect.sleep(Duration.millis(wait)) : Effect.void
+    const venue = options.venue ?? "coinbase"
+    const restUrl = options.restUrl ?? COINBASE_REST_URL
+    const host = new URL(restUrl).host
+    const limiter = makeRateLimiter({
+      buckets: [
+        { name: "private", limit: options.requestsPerSecond ?? 30, intervalMs: 1_000 },
+        { name: "public", limit: 10, intervalMs: 1_000 }
+      ],
+      defaultCoolDownMs: 1_000
+    }, clock)
+    const transport = yield* makeRestTransport({
+      venue,
+      baseUrl: restUrl,
+      http,
+      limiter,
+      timeoutMs: options.timeoutMs ?? 10_000,
+      dryRun: options.dryRun ?? false,
+      secretHeaders: ["authorization"]
     })
+    const venueClock = makeVenueClock(venue, options.recvWindowMs ?? 30_000, clock)
+    const nowSec = () => Math.floor(venueClock.now() / 1000)
 
-    /** One authenticated request: the decoded answer, or why not. */
+    const productOf = new Map<string, string>()
+    const ours = new Map<string, string>()
+    for (const s of options.symbols) {
+      const p = options.symbolMap?.[s] ?? s
+      productOf.set(s, p)
+      ours.set(p, s)
+    }
+    const product = (symbol: string) => productOf.get(symbol) ?? symbol
+    const ourSymbol = (p: string) => ours.get(p)
+
+    /** Client order id -> Coinbase order id, learnt from answers and the stream (cancel and edit need the latter). */
+    const orderIds = new Map<string, string>()
+    const remember = (clientOrderId: string | undefined, orderId: string) => {
+      if (clientOrderId !== undefined && clientOrderId !== "") orderIds.set(clientOrderId, orderId)
+    }
+
     const call = <A, I>(
       operation: string,
       method: "GET" | "POST",
       path: string,
       query: string,
       body: unknown,
-      answer: Schema.Schema<A, I>
-    ): Effect.Effect<A, CoinbaseCallError> =>
+      answer: Schema.Schema<A, I>,
+      mutating: boolean
+    ): Effect.Effect<A, CoinbaseRefusal | LiveError> =>
       Effect.gen(function*() {
-        yield* waitCoolDown
-        if (options.beforeRequest !== undefined) yield* options.beforeRequest(operation)
         const jwt = coinbaseJwt(options.credentials.keyName, key, nowSec(), { method, host, path })
-        const url = `${options.baseUrl}${path}${query === "" ? "" : `?${query}`}`
-        const base = method === "GET" ? HttpClientRequest.get(url) : HttpClientRequest.post(url)
-        const request = base.pipe(
-          HttpClientRequest.setHeaders({ Authorization: `Bearer ${jwt}`, "User-Agent": "meltica" }),
-          body === undefined ? (r) => r : HttpClientRequest.bodyText(JSON.stringify(body), "application/json")
-        )
-        counters.requests++
-        const failed = (reason: string) => new CoinbaseTransportError({ operation, reason })
-        const response = yield* http.execute(request).pipe(
-          Effect.flatMap((r) => Effect.map(r.text, (text) => ({ status: r.status, headers: r.headers, text }))),
-          Effect.scoped,
-          Effect.mapError((e) => failed(e._tag === "RequestError" ? `request failed (${e.reason})` : `response failed (${e.reason})`)),
-          Effect.timeoutFail({
-            duration: Duration.millis(options.timeoutMs),
-            onTimeout: () => {
-              counters.timeouts++
-              return new CoinbaseTimeout({ operation, afterMs: options.timeoutMs })
-            }
-          })
-        )
-        if (response.status === 429) {
-          counters.rateLimited++
-          const header = response.headers["retry-after"]
-          const asked = header !== undefined && /^\d{1,6}$/.test(header.trim()) ? Number(header.trim()) * 1000 : undefined
-          const retryAfterMs = Math.min(asked ?? options.rateLimitedMs, 3_600_000)
-          blockedUntil = Math.max(blockedUntil, clock.unsafeCurrentTimeMillis() + retryAfterMs)
-          options.onRateLimited?.(operation, retryAfterMs)
-          return yield* new CoinbaseRateLimited({ operation, retryAfterMs })
-        }
-        if (response.status >= 500) return yield* failed(`HTTP ${response.status}`)
-        const json = decodeJson(response.text)
-        if (Either.isLeft(json)) return yield* failed(`HTTP ${response.status}, an answer that does not decode`)
-        if (response.status >= 400) {
-          counters.errors++
-          const e = Schema.decodeUnknownEither(ApiErrorBody)(json.right)
-          const code = Either.isRight(e) ? e.right.error ?? `HTTP_${response.status}` : `HTTP_${response.status}`
-          const text = Either.isRight(e) ? e.right.message ?? e.right.error_details ?? code : code
-          return yield* new CoinbaseApiError({ operation, status: response.status, code: code.slice(0, 64), text: text.slice(0, 300) })
-        }
-        const decoded = Schema.decodeUnknownEither(answer)(json.right)
-        if (Either.isLeft(decoded)) return yield* failed(`the answer does not decode: ${decoded.left.message.slice(0, 300)}`)
-        return decoded.right
+        const response = yield* transport.send({
+          operation,
+          method,
+          path,
+          query,
+          ...(body === undefined ? {} : { body: JSON.stringify(body), contentType: "application/json" }),
+          headers: { Authorization: `Bearer ${jwt}` },
+          costs: { private: 1 },
+          mutating
+        })
+        return yield* readAnswer(operation, response.status, response.body, answer, mutating)
       })
 
-    const ordersPath = "/api/v3/brokerage/orders"
-    const list = (params: URLSearchParams) =>
-      call("ListOrders", "GET", `${ordersPath}/historical/batch`, params.toString(), undefined, ListOrdersResponse)
+    const readAnswer = <A, I>(
+      operation: string,
+      status: number,
+      text: string,
+      answer: Schema.Schema<A, I>,
+      mutating: boolean
+    ): Effect.Effect<A, CoinbaseRefusal | LiveError> => {
+      if (status >= 500) {
+        return Effect.fail(
+          mutating
+            ? new OutcomeUnknown({ venue, operation, reason: `HTTP ${status}` })
+            : new VenueFailure({ venue, operation, status, code: `HTTP_${status}`, text: "server error" })
+        )
+      }
+      let json: unknown
+      try {
+        json = JSON.parse(text)
+      } catch {
+        return Effect.fail(new VenueFailure({ venue, operation, status, code: "undecodable", text: "an answer that does not decode" }))
+      }
+      if (status === 401 || status === 403) {
+        const e = Schema.decodeUnknownEither(ApiErrorBody)(json)
+        const code = Either.isRight(e) ? e.right.error ?? "UNAUTHENTICATED" : "UNAUTHENTICATED"
+        return Effect.fail(new AuthenticationFailed({ venue, code: code.slice(0, 64), text: `HTTP ${status}` }))
+      }
+      if (status >= 400) {
+        const e = Schema.decodeUnknownEither(ApiErrorBody)(json)
+        const code = (Either.isRight(e) ? e.right.error : undefined) ?? `HTTP_${status}`
+        const words = (Either.isRight(e) ? e.right.message ?? e.right.error_details : undefined) ?? code
+        return Effect.fail(new CoinbaseRefusal({ operation, status, code: code.slice(0, 64), text: words.slice(0, 300) }))
+      }
+      const decoded = Schema.decodeUnknownEither(answer)(json)
+      return Either.isLeft(decoded)
+        ? Effect.fail(new VenueFailure({ venue, operation, status, code: "undecodable", text: "the answer does not decode" }))
+        : Effect.succeed(decoded.right)
+    }
 
-    return {
-      counters,
-      wsJwt: () => Effect.sync(() => coinbaseJwt(options.credentials.keyName, key, nowSec())),
-      createOrder: (o) =>
-        call("CreateOrder", "POST", ordersPath, "", createOrderBody(o), CreateOrderResponse).pipe(
-          Effect.flatMap((r) => {
-            const id = r.success_response?.order_id ?? r.order_id ?? undefined
-            if (r.success && id !== undefined) return Effect.succeed(id)
-            const { code, text } = createFailureCode(r)
-            counters.errors++
-            return Effect.fail(new CoinbaseApiError({ operation: "CreateOrder", status: 200, code: code.slice(0, 64), text: text.slice(0, 300) }))
-          })
-        ),
-      cancelOrders: (orderIds) =>
-        call("CancelOrders", "POST", `${ordersPath}/batch_cancel`, "", { order_ids: orderIds }, CancelOrdersResponse).pipe(
-          Effect.map((r) => new Map(r.results.map((x) => [x.order_id, x.success ? undefined : x.failure_reason ?? "UNKNOWN_CANCEL_FAILURE_REASON"])))
-        ),
-      editOrder: (e) =>
-        call("EditOrder", "POST", `${ordersPath}/edit`, "", { order_id: e.orderId, price: e.price, size: e.size }, EditOrderResponse).pipe(
-          Effect.flatMap((r) => {
+    const otherwise = (operation: string) => (e: CoinbaseRefusal): Effect.Effect<never, LiveError> =>
+      Effect.fail(new VenueFailure({ venue, operation, status: e.status, code: e.code, text: e.text }))
+
+    const venueOrderOf = (s: CoinbaseOrderState, symbol: string, fallbackQty?: string): VenueOrder => ({
+      clientOrderId: s.clientOrderId ?? "",
+      venueOrderId: s.venueOrderId,
+      symbol,
+      status: s.status,
+      price: s.price as Decimal | undefined,
+      quantity: (s.quantity ?? fallbackQty ?? s.filledQty) as Decimal,
+      filledQty: s.filledQty as Decimal,
+      reason: s.reason,
+      updatedMs: clock.unsafeCurrentTimeMillis()
+    })
+
+    const venueFillOf = (f: CoinbaseFill, symbol: string, clientOrderId?: string): VenueFill => ({
+      tradeId: f.tradeId,
+      venueOrderId: f.venueOrderId,
+      clientOrderId,
+      symbol,
+      price: f.price as Decimal,
+      quantity: f.quantity as Decimal,
+      fee: f.fee as Decimal,
+      liquidity: f.maker ? "maker" : "taker",
+      tsMs: f.timeMs
+    })
+
+    const ordersPath = "/api/v3/brokerage/orders"
+
+    /** Listing pages (cursor) until `stop` says enough, at most MAX_PAGES. */
+    const listOrders = (params: URLSearchParams, stop: (o: CoinbaseOrder) => boolean) =>
+      Effect.gen(function*() {
+        const out: Array<CoinbaseOrder> = []
+        let cursor: string | undefined
+        for (let page = 0; page < MAX_PAGES; page++) {
+          const q = new URLSearchParams(params)
+          if (cursor !== undefined) q.set("cursor", cursor)
+          const r = yield* call("ListOrders", "GET", `${ordersPath}/historical/batch`, q.toString(), undefined, ListOrdersResponse, false)
+          out.push(...r.orders)
+          if (r.orders.some(stop) || r.has_next !== true || r.cursor == null || r.cursor === "") break
+          cursor = r.cursor
+        }
+        return out
+      })
+
+    const getOrder = (orderId: string): Effect.Effect<CoinbaseOrderState | undefined, LiveError> =>
+      call("GetOrder", "GET", `${ordersPath}/historical/${encodeURIComponent(orderId)}`, "", undefined, GetOrderResponse, false).pipe(
+        Effect.map((r): CoinbaseOrderState | undefined => orderStateOf(r.order)),
+        Effect.catchTag("CoinbaseRefusal", (e): Effect.Effect<undefined, LiveError> =>
+          e.status === 404 || e.code === "NOT_FOUND" ? Effect.succeed(undefined) : otherwise("GetOrder")(e))
+      )
+
+    const query = (symbol: string, clientOrderId: string): Effect.Effect<VenueOrder, LiveError> =>
+      Effect.gen(function*() {
+        const known = orderIds.get(clientOrderId)
+        if (known !== undefined) {
+          const s = yield* getOrder(known)
+          if (s !== undefined) return venueOrderOf(s, symbol)
+        }
+        const found = yield* listOrders(new URLSearchParams([["product_ids", product(symbol)]]), (o) => o.client_order_id === clientOrderId).pipe(
+          Effect.catchTag("CoinbaseRefusal", otherwise("ListOrders"))
+        )
+        const hit = found.find((o) => o.client_order_id === clientOrderId)
+        if (hit === undefined) return yield* new VenueOrderUnknown({ venue, clientOrderId, code: "not_listed" })
+        remember(clientOrderId, hit.order_id)
+        return venueOrderOf(orderStateOf(hit), symbol)
+      })
+
+    const place = (order: PlaceOrder): Effect.Effect<VenueAnswer, LiveError> =>
+      call("CreateOrder", "POST", ordersPath, "", createOrderBody({
+        clientOrderId: order.clientOrderId,
+        product: product(order.symbol),
+        side: order.side,
+        type: order.type,
+        quantity: order.quantity,
+        price: order.price,
+        timeInForce: order.timeInForce,
+        postOnly: order.postOnly
+      }), CreateOrderResponse, true).pipe(
+        Effect.flatMap((r): Effect.Effect<VenueAnswer, LiveError | CoinbaseRefusal> => {
+          const id = r.success_response?.order_id ?? r.order_id ?? undefined
+          if (r.success && id !== undefined) {
+            remember(order.clientOrderId, id)
+            return Effect.succeed({
+              order: {
+                clientOrderId: order.clientOrderId,
+                venueOrderId: id,
+                symbol: order.symbol,
+                status: "new",
+                price: order.price,
+                quantity: order.quantity,
+                filledQty: "0" as Decimal,
+                updatedMs: clock.unsafeCurrentTimeMillis()
+              },
+              fills: []
+            })
+          }
+          const { code, text } = createFailureCode(r)
+          return Effect.fail(new CoinbaseRefusal({ operation: "CreateOrder", status: 200, code: code.slice(0, 64), text: text.slice(0, 300) }))
+        }),
+        Effect.catchTag("CoinbaseRefusal", (e): Effect.Effect<never, LiveError> => {
+          if (/DUPLICATE/.test(e.code)) return Effect.fail(new VenueDuplicate({ venue, clientOrderId: order.clientOrderId, code: e.code }))
+          if (/POST_ONLY/.test(e.code) && order.price !== undefined) {
+            return Effect.fail(new OrderRefused({
+              venue,
+              rejection: new PostOnlyWouldTake({
+                clientOrderId: order.clientOrderId,
+                symbol: order.symbol,
+                venue,
+                side: order.side,
+                price: order.price,
+                bestOpposite: "unknown"
+              })
+            }))
+          }
+          return Effect.fail(new OrderRefused({ venue, rejection: coinbaseRejection(e.code, e.text, { ...order, venue }) }))
+        })
+      )
+
+    /** The order id of a client order id we may not have seen an answer for (after a restart). */
+    const orderIdOf = (symbol: string, clientOrderId: string): Effect.Effect<string, LiveError> => {
+      const known = orderIds.get(clientOrderId)
+      return known !== undefined ? Effect.succeed(known) : Effect.map(query(symbol, clientOrderId), (o) => o.venueOrderId)
+    }
+
+    const closedOrUnknown = (symbol: string, clientOrderId: string, code: string): Effect.Effect<never, LiveError> =>
+      Effect.either(query(symbol, clientOrderId)).pipe(
+        Effect.flatMap((q): Effect.Effect<never, LiveError> =>
+          Either.isRight(q) && TERMINAL.has(q.right.status)
+            ? Effect.fail(new VenueOrderClosed({ venue, clientOrderId, code, text: `the order is ${q.right.status}` }))
+            : Effect.fail(new VenueOrderUnknown({ venue, clientOrderId, code }))
+        )
+      )
+
+    const cancel = (symbol: string, clientOrderId: string): Effect.Effect<VenueAnswer, LiveError> =>
+      Effect.gen(function*() {
+        const id = yield* orderIdOf(symbol, clientOrderId)
+        const r = yield* call("CancelOrders", "POST", `${ordersPath}/batch_cancel`, "", { order_ids: [id] }, CancelOrdersResponse, true).pipe(
+          Effect.catchTag("CoinbaseRefusal", otherwise("CancelOrders"))
+        )
+        const result = r.results.find((x) => x.order_id === id)
+        if (result !== undefined && !result.success) {
+          return yield* closedOrUnknown(symbol, clientOrderId, (result.failure_reason ?? "UNKNOWN_CANCEL_FAILURE_REASON").slice(0, 64))
+        }
+        return { order: yield* query(symbol, clientOrderId), fills: [] }
+      })
+
+    const amend = (
+      symbol: string,
+      clientOrderId: string,
+      change: { readonly price?: Decimal | undefined; readonly quantity?: Decimal | undefined }
+    ): Effect.Effect<VenueAnswer, LiveError> =>
+      Effect.gen(function*() {
+        // edit takes both the price and the size: the one not changing is the order's current one
+        const now = yield* query(symbol, clientOrderId)
+        if (TERMINAL.has(now.status)) {
+          return yield* new VenueOrderClosed({ venue, clientOrderId, code: "closed", text: `the order is ${now.status}` })
+        }
+        const price = change.price ?? now.price
+        const size = change.quantity ?? now.quantity
+        yield* call("EditOrder", "POST", `${ordersPath}/edit`, "", { order_id: now.venueOrderId, price: price ?? "", size }, EditOrderResponse, true).pipe(
+          Effect.flatMap((r): Effect.Effect<void, CoinbaseRefusal> => {
             if (r.success) return Effect.void
             const first = r.errors?.[0]
             const code = first?.edit_failure_reason ?? first?.preview_failure_reason ?? "UNKNOWN_EDIT_ORDER_FAILURE_REASON"
-            return Effect.fail(new CoinbaseApiError({ operation: "EditOrder", status: 200, code: code.slice(0, 64), text: code }))
+            return Effect.fail(new CoinbaseRefusal({ operation: "EditOrder", status: 200, code: code.slice(0, 64), text: code }))
+          }),
+          Effect.catchTag("CoinbaseRefusal", (e): Effect.Effect<never, LiveError> => {
+            if (/NOT_FOUND/.test(e.code)) return closedOrUnknown(symbol, clientOrderId, e.code)
+            const rejection = /BELOW_FILLED|SIZE/.test(e.code)
+              ? new InvalidQuantity({ clientOrderId, symbol, quantity: size, rule: `coinbase: ${e.code}` })
+              : /PRICE/.test(e.code)
+              ? new InvalidPrice({ clientOrderId, symbol, price, rule: `coinbase: ${e.code}` })
+              : new VenueRejected({ venue, clientOrderId, symbol, code: e.code, text: e.text })
+            return Effect.fail(new OrderRefused({ venue, rejection }))
           })
-        ),
-      getOrder: (orderId) =>
-        call("GetOrder", "GET", `${ordersPath}/historical/${encodeURIComponent(orderId)}`, "", undefined, GetOrderResponse).pipe(
-          Effect.map((r) => orderStateOf(r.order) as CoinbaseOrderState | undefined),
-          Effect.catchIf(
-            (e): e is CoinbaseApiError => e._tag === "CoinbaseApiError" && (e.status === 404 || e.code === "NOT_FOUND"),
-            () => Effect.succeed(undefined)
+        )
+        return { order: yield* query(symbol, clientOrderId), fills: [] }
+      })
+
+    const listFills = (params: URLSearchParams, symbol: string) =>
+      Effect.gen(function*() {
+        const out: Array<VenueFill> = []
+        let cursor: string | undefined
+        for (let page = 0; page < MAX_PAGES; page++) {
+          const q = new URLSearchParams(params)
+          if (cursor !== undefined) q.set("cursor", cursor)
+          const r = yield* call("ListFills", "GET", `${ordersPath}/historical/fills`, q.toString(), undefined, ListFillsResponse, false).pipe(
+            Effect.catchTag("CoinbaseRefusal", otherwise("ListFills"))
           )
-        ),
-      openOrders: (products) => {
-        const params = new URLSearchParams([["order_status", "OPEN"]])
-        for (const p of products) params.append("product_ids", p)
-        return list(params).pipe(Effect.map((r) => r.orders.map(orderStateOf)))
-      },
-      findByClientId: (clientOrderId, product, sinceMs) => {
-        const params = new URLSearchParams([["product_ids", product], ["start_date", new Date(sinceMs).toISOString()]])
-        return list(params).pipe(
-          Effect.map((r) => {
-            const hit = r.orders.find((o) => o.client_order_id === clientOrderId)
-            return hit === undefined ? undefined : orderStateOf(hit)
+          for (const f of r.fills) out.push(venueFillOf(fillOf(f), symbol))
+          if (r.cursor == null || r.cursor === "" || r.fills.length === 0) break
+          cursor = r.cursor
+        }
+        return out.sort((a, b) => a.tsMs - b.tsMs)
+      })
+
+    const orderFills = (symbol: string, venueOrderId: string) =>
+      listFills(new URLSearchParams([["order_ids", venueOrderId]]), symbol)
+
+    const fillsSince = (symbol: string, sinceMs: number) =>
+      listFills(new URLSearchParams([["product_ids", product(symbol)], ["start_sequence_timestamp", new Date(sinceMs).toISOString()]]), symbol)
+        .pipe(Effect.map((fs) => fs.filter((f) => f.tsMs >= sinceMs)))
+
+    const openOrders = (symbols: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<VenueOrder>, LiveError> => {
+      const params = new URLSearchParams([["order_status", "OPEN"]])
+      for (const s of symbols) params.append("product_ids", product(s))
+      return listOrders(params, () => false).pipe(
+        Effect.map((os) =>
+          os.flatMap((o) => {
+            const symbol = ourSymbol(o.product_id)
+            if (symbol === undefined) return []
+            remember(o.client_order_id ?? undefined, o.order_id)
+            return [venueOrderOf(orderStateOf(o), symbol)]
           })
-        )
-      },
-      fills: (orderIds, sinceMs) => {
-        const params = new URLSearchParams()
-        for (const id of orderIds) params.append("order_ids", id)
-        if (sinceMs !== undefined) params.set("start_sequence_timestamp", new Date(sinceMs).toISOString())
-        return call("ListFills", "GET", `${ordersPath}/historical/fills`, params.toString(), undefined, ListFillsResponse).pipe(
-          Effect.map((r) => r.fills.map(fillOf).sort((a, b) => a.timeMs - b.timeMs))
-        )
+        ),
+        Effect.catchTag("CoinbaseRefusal", otherwise("ListOrders"))
+      )
+    }
+
+    const publicGet = <A, I>(operation: string, path: string, query: string, answer: Schema.Schema<A, I>) =>
+      transport.send({ operation, method: "GET", path, query, headers: {}, costs: { public: 1 }, mutating: false }).pipe(
+        Effect.flatMap((r) => readAnswer(operation, r.status, r.body, answer, false)),
+        Effect.catchTag("CoinbaseRefusal", otherwise(operation))
+      )
+
+    const syncClock = venueClock.sync(
+      publicGet("Time", "/api/v3/brokerage/time", "", TimeAnswer).pipe(
+        Effect.flatMap((t) => {
+          const ms = t.epochMillis !== undefined ? Number(t.epochMillis) : t.epochSeconds !== undefined ? Number(t.epochSeconds) * 1000 : Number.NaN
+          return Number.isFinite(ms)
+            ? Effect.succeed(ms)
+            : Effect.fail(new VenueFailure({ venue, operation: "Time", status: 200, code: "undecodable", text: "no epoch in the answer" }))
+        })
+      )
+    )
+
+    const instruments: Effect.Effect<ReadonlyArray<Instrument>, LiveError> = publicGet(
+      "Products",
+      "/api/v3/brokerage/market/products",
+      "",
+      ProductsAnswer
+    ).pipe(
+      Effect.map((r) =>
+        r.products.flatMap((p) => {
+          const symbol = ourSymbol(p.product_id)
+          if (symbol === undefined) return []
+          return [{
+            symbol,
+            tickSize: decimalText(p.price_increment) as Decimal | undefined,
+            lotSize: decimalText(p.base_increment) as Decimal | undefined,
+            minQty: decimalText(p.base_min_size) as Decimal | undefined,
+            minNotional: decimalText(p.quote_min_size) as Decimal | undefined,
+            trading: (p.status ?? "online") === "online" && p.trading_disabled !== true && p.is_disabled !== true &&
+              p.cancel_only !== true
+          }]
+        })
+      )
+    )
+
+    // --- the user channel
+
+    const known = new Map<string, VenueOrder>()
+    const orderUpdateOf = (o: UserOrder, nowMs: number): StreamUpdate | undefined => {
+      const symbol = ourSymbol(o.product_id)
+      if (symbol === undefined) return undefined
+      const prior = known.get(o.order_id)
+      const clientOrderId = o.client_order_id ?? prior?.clientOrderId
+      if (clientOrderId === undefined || clientOrderId === "") return undefined
+      remember(clientOrderId, o.order_id)
+      const filled = decimalText(o.cumulative_quantity) ?? prior?.filledQty ?? "0"
+      const leaves = decimalText(o.leaves_quantity)
+      const status = orderStatusOf(o.status, filled)
+      // while working, the order's size is filled + leaves; once closed, leaves is 0 and the size we knew stays
+      const quantity = prior !== undefined && TERMINAL.has(status)
+        ? prior.quantity
+        : leaves !== undefined
+        ? new DecimalJs(filled).add(leaves).toFixed()
+        : prior?.quantity ?? filled
+      const order: VenueOrder = {
+        clientOrderId,
+        venueOrderId: o.order_id,
+        symbol,
+        status,
+        price: (decimalText(o.limit_price) ?? prior?.price) as Decimal | undefined,
+        quantity: quantity as Decimal,
+        filledQty: filled as Decimal,
+        reason: o.reject_Reason ?? o.cancel_reason ?? prior?.reason ?? undefined,
+        updatedMs: nowMs
       }
-    } satisfies CoinbaseRest
+      if (TERMINAL.has(status)) known.delete(o.order_id)
+      else known.set(o.order_id, order)
+      return { _tag: "Order", order }
+    }
+
+    const products = options.symbols.map(product)
+    const stream = makePrivateStream({
+      venue,
+      url: options.wsUrl ?? COINBASE_USER_WS_URL,
+      webSocket,
+      backoff: options.backoff,
+      stallTimeoutMs: options.stallTimeoutMs,
+      onOpen: (send) =>
+        Effect.forEach(subscribeUser(coinbaseJwt(options.credentials.keyName, key, nowSec()), products), send, { discard: true }),
+      onFrame: (text, emit) => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const frame = parsePrivateFrame(text)
+        switch (frame._tag) {
+          case "Heartbeat":
+            return true
+          case "Malformed":
+          case "Error":
+            return false
+          case "Subscribed":
+            if (frame.channels.includes("user")) emit({ _tag: "Connected" })
+            return true
+          case "Orders":
+            for (const o of frame.orders) {
+              const update = orderUpdateOf(o, now)
+              if (update !== undefined) emit(update)
+            }
+            return true
+        }
+      }
+    })
+
+    return {
+      venue,
+      // Coinbase takes any client_order_id (a UUID is recommended); ours are bounded already
+      clientOrderIdProblem: (id) => id.length > 128 ? "Coinbase's client_order_id is at most 128 characters here" : undefined,
+      amendable: { price: true, quantityUp: true, quantityDown: true },
+      syncClock,
+      instruments,
+      place,
+      cancel,
+      amend,
+      query,
+      orderFills,
+      openOrders,
+      fillsSince,
+      privateStream: stream.run,
+      stats: () => {
+        const t = transport.stats()
+        const l = limiter.stats()
+        const s = stream.stats()
+        return {
+          requests: t.requests,
+          requestFailures: t.failures,
+          rateLimited: t.rateLimited,
+          requestsDelayed: l.delayed,
+          dryRun: t.dryRun,
+          streamConnects: s.connects,
+          streamDisconnects: s.disconnects,
+          streamMalformed: s.malformed,
+          clockSkewMs: venueClock.skewMs(),
+          budget: limiter.snapshot()
+        }
+      }
+    } satisfies LiveAdapter
   })
