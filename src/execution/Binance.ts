@@ -561,7 +561,8 @@ export const makeBinanceAdapter = (
         quantity: norm(r.q),
         filledQty: norm(r.z),
         ...(r.r !== "NONE" ? { reason: r.r } : r.X === "EXPIRED" ? { reason: "expired" } : {}),
-        updatedMs: r.T
+        updatedMs: r.T,
+        amended: r.x === "REPLACED"
       }
       const fill: VenueFill | undefined = r.x === "TRADE" && r.t >= 0
         ? {

@@ -69,6 +69,13 @@ export interface VenueOrder {
   /** The venue's words for a rejection, cancellation or expiry. */
   readonly reason?: string | undefined
   readonly updatedMs: number
+  /**
+   * On a private-stream push: true when this push reports an amendment
+   * (Binance `x: "REPLACED"`, OKX `amendResult`). Only such a push changes
+   * the order's price or quantity: an older push that arrives after an amend
+   * answer must not undo it. Answers and queries are current and always apply.
+   */
+  readonly amended?: boolean | undefined
 }
 
 /** One execution (a trade) of one of our orders. */

@@ -326,7 +326,12 @@ export const makeLiveVenue = (
     }
 
     /** Applies the venue's view of an order: acknowledgement, amend, missing fills (fetched), final status. */
-    const applyOrder = (o: LiveOrder, vo: VenueOrder, fills: ReadonlyArray<VenueFill>): Effect.Effect<void> =>
+    const applyOrder = (
+      o: LiveOrder,
+      vo: VenueOrder,
+      fills: ReadonlyArray<VenueFill>,
+      source: "answer" | "stream" = "answer"
+    ): Effect.Effect<void> =>
       Effect.gen(function*() {
         if (vo.status === "rejected" && o.status === "pending") {
           if (vo.venueOrderId !== "") {
@@ -340,7 +345,7 @@ export const makeLiveVenue = (
           return
         }
         acknowledge(o, vo.venueOrderId === "" ? undefined : vo.venueOrderId)
-        if (isOpen(o.status) && (vo.status === "new" || vo.status === "partially_filled")) {
+        if (isOpen(o.status) && (vo.status === "new" || vo.status === "partially_filled") && (source === "answer" || vo.amended === true)) {
           const priceChanged = vo.price !== undefined && o.price !== undefined && !dec(vo.price).eq(dec(o.price))
           const qtyChanged = !dec(vo.quantity).eq(dec(o.quantity))
           if (priceChanged || qtyChanged) {
@@ -698,7 +703,6 @@ export const makeLiveVenue = (
     // -- the private stream and reconciliation ----------------------------------
 
     const reconcile: Effect.Effect<void> = Effect.gen(function*() {
-      counters.reconciliations++
       const symbols = [...new Set([...orders.values()].map((o) => o.symbol))]
       // 1. fills since the last seen, per symbol
       for (const symbol of symbols) {
@@ -727,11 +731,13 @@ export const makeLiveVenue = (
         yield* locked(applyOrder(o, vo, []))
       }
       // 3. ours still open that the venue no longer lists: closed while we were away
+      // (a pending order younger than the accept window is still being resolved by its own submission)
       for (const o of [...orders.values()]) {
         if (!isOpen(o.status) || listed.has(o.clientOrderId)) continue
-        if (o.status === "pending") yield* resolveUnknown(o)
-        else yield* refresh(o)
+        if (o.status !== "pending") yield* refresh(o)
+        else if (nowMs() - o.sentMs > acceptWindowMs) yield* resolveUnknown(o)
       }
+      counters.reconciliations++
     }).pipe(Effect.withSpan("LiveVenue.reconcile"))
 
     const updates = yield* Effect.acquireRelease(Queue.unbounded<StreamUpdate>(), Queue.shutdown)
@@ -748,7 +754,7 @@ export const makeLiveVenue = (
         case "Order": {
           const o = orderOf(u.order)
           if (o === undefined) return Effect.void
-          return locked(applyOrder(o, u.order, u.fill === undefined ? [] : [u.fill]))
+          return locked(applyOrder(o, u.order, u.fill === undefined ? [] : [u.fill], "stream"))
         }
       }
     }
