@@ -254,7 +254,16 @@ export interface Endpoint {
 
 export interface DataBusShape {
   /** Opens the consumer's mailbox for the life of the scope; closing it recycles what is left. */
-  readonly register: (consumerId: string, options?: Partial<MailboxOptions>) => Effect.Effect<Mailbox, never, Scope.Scope>
+  readonly register: (
+    consumerId: string,
+    options?: Partial<MailboxOptions>,
+    /**
+     * The endpoint the dispatcher delivers through, in front of the mailbox
+     * (a strategy worker's shared ring, `src/worker/`); absent: the mailbox
+     * itself. A remote bus delivers into the mailbox and ignores it.
+     */
+    endpoint?: (box: Mailbox) => Endpoint
+  ) => Effect.Effect<Mailbox, never, Scope.Scope>
   /** The endpoint that delivers to a registered consumer, if it is registered. */
   readonly endpoint: (consumerId: string) => Endpoint | undefined
   /** Delivers to a consumer by id; an event for an unknown consumer is recycled and counted. */
@@ -307,7 +316,7 @@ export class DataBus extends Context.Tag("meltica/DataBus")<DataBus, DataBusShap
         Queue.unsafeOffer(refusals, { consumerId, reason, kind: e.kind, traceId: e.traceId })
       }
 
-      const register = (consumerId: string, options: Partial<MailboxOptions> = {}) =>
+      const register = (consumerId: string, options: Partial<MailboxOptions> = {}, endpoint?: (box: Mailbox) => Endpoint) =>
         Effect.acquireRelease(
           Effect.sync(() => {
             const box = new Mailbox(
@@ -318,7 +327,7 @@ export class DataBus extends Context.Tag("meltica/DataBus")<DataBus, DataBusShap
               refused(consumerId)
             )
             boxes.set(consumerId, box)
-            endpoints.set(consumerId, {
+            endpoints.set(consumerId, endpoint !== undefined ? endpoint(box) : {
               consumerId,
               offer: (e) => {
                 box.offer(e)
