@@ -54,11 +54,14 @@ describe("Rejection", () => {
     }))
 
   it("messages name the context an operator needs", () => {
-    const m = (r: Rejection) => r.message
-    assert.include(m(everyRejection[3]!), "mtgox")
-    assert.include(m(everyRejection[7]!), "needs 650, has 12.5")
-    assert.include(m(everyRejection[9]!), "paper-1")
-    assert.include(m(everyRejection[12]!), "(no_market_data)")
+    const m = (tag: Rejection["_tag"]) => everyRejection.find((r) => r._tag === tag)!.message
+    assert.include(m("UnknownVenue"), "mtgox")
+    assert.include(m("InsufficientBalance"), "needs 650, has 12.5")
+    assert.include(m("DuplicateClientOrderId"), "paper-1")
+    assert.include(m("VenueRejected"), "(no_market_data)")
+    assert.include(m("VenueRequired"), "sim-a, sim-b")
+    assert.include(m("PostOnlyWouldTake"), "crosses 100.5")
+    assert.include(m("ReduceOnlyWouldIncrease"), "position 0.5")
   })
 
   describe("hostile wire values are refused, never taken in", () => {

@@ -44,7 +44,9 @@ export default Strategy.define({
       s.spreadBps = midA.minus(midB).div(midB).mul(10_000).toNumber()
       if (Math.abs(s.spreadBps) < ctx.options.thresholdBps || s.order !== "none") return Effect.void
       s.order = "sent"
-      const order = ctx.submit({ symbol: ctx.options.symbol, side: "buy", type: "market", quantity: ctx.options.quantity })
+      // an order names its venue: buy where it is cheaper
+      const venue = midA.lt(midB) ? a : b
+      const order = ctx.submit({ symbol: ctx.options.symbol, venue, side: "buy", type: "market", quantity: ctx.options.quantity })
       // a handler never waits for an outcome (outcomes arrive through the handlers): fork it
       return ctx.fork(order.pipe(
         Effect.tap((accepted) => {

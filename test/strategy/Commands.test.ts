@@ -52,10 +52,10 @@ describe("strategy commands", () => {
           const ctx = p.ctx()
           yield* advance(1_000)
 
-          const resting = yield* ctx.submit({ clientOrderId: "rest-1", symbol: "BTC-USDT", side: "buy", type: "limit", quantity: "0.001", price: "1" })
+          const resting = yield* ctx.submit({ clientOrderId: "rest-1", symbol: "BTC-USDT", venue: "sim-a", side: "buy", type: "limit", quantity: "0.001", price: "1" })
           const queried = yield* ctx.query("rest-1")
           const canceled = yield* ctx.cancel("rest-1")
-          const filled = yield* ctx.submit({ clientOrderId: "mkt-1", symbol: "BTC-USDT", side: "buy", type: "market", quantity: "0.001" })
+          const filled = yield* ctx.submit({ clientOrderId: "mkt-1", symbol: "BTC-USDT", venue: "sim-b", side: "buy", type: "market", quantity: "0.001" })
           const refusals = {
             cancelFilled: yield* Effect.either(ctx.cancel("mkt-1")),
             queryUnknown: yield* Effect.either(ctx.query("never-sent")),
@@ -63,7 +63,9 @@ describe("strategy commands", () => {
             negativeQuantity: yield* Effect.either(ctx.submit({ symbol: "BTC-USDT", side: "buy", type: "market", quantity: "-1" })),
             limitWithoutPrice: yield* Effect.either(ctx.submit({ symbol: "BTC-USDT", side: "buy", type: "limit", quantity: "1" })),
             badPrice: yield* Effect.either(ctx.submit({ symbol: "BTC-USDT", side: "buy", type: "limit", quantity: "1", price: "1e3" })),
-            otherTerms: yield* Effect.either(ctx.submit({ clientOrderId: "mkt-1", symbol: "BTC-USDT", side: "sell", type: "market", quantity: "0.001" }))
+            otherTerms: yield* Effect.either(ctx.submit({ clientOrderId: "mkt-1", symbol: "BTC-USDT", venue: "sim-b", side: "sell", type: "market", quantity: "0.001" })),
+            noVenue: yield* Effect.either(ctx.submit({ symbol: "BTC-USDT", side: "buy", type: "market", quantity: "0.001" })),
+            unknownVenue: yield* Effect.either(ctx.submit({ symbol: "BTC-USDT", venue: "mtgox", side: "buy", type: "market", quantity: "0.001" }))
           }
           yield* advance(200)
           yield* Fiber.interrupt(fiber)
@@ -78,6 +80,7 @@ describe("strategy commands", () => {
       assert.deepStrictEqual([canceled.orderId, canceled.status], [resting.orderId, "canceled"])
       assert.strictEqual(filled.status, "filled")
       assert.strictEqual(filled.order.filledQty, "0.001")
+      assert.deepStrictEqual([resting.order.venue, filled.order.venue, filled.order.timeInForce], ["sim-a", "sim-b", "IOC"])
 
       const tags = Object.fromEntries(Object.entries(refusals).map(([k, r]) => [k, tagOf(r)]))
       assert.deepStrictEqual(tags, {
@@ -87,7 +90,9 @@ describe("strategy commands", () => {
         negativeQuantity: "InvalidQuantity",
         limitWithoutPrice: "InvalidPrice",
         badPrice: "InvalidPrice",
-        otherTerms: "DuplicateClientOrderId"
+        otherTerms: "DuplicateClientOrderId",
+        noVenue: "VenueRequired",
+        unknownVenue: "UnknownVenue"
       })
       const dup = refusals.otherTerms
       if (Either.isLeft(dup) && dup.left._tag === "DuplicateClientOrderId") assert.include(dup.left.fields, "side")
