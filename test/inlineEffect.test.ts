@@ -1,0 +1,105 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Logger, LogLevel, Option } from "effect"
+import { layerCore } from "../layers/Core.js"
+import { Consumers } from "../src/Consumer.js"
+import { Dispatcher } from "../src/Dispatcher.js"
+import { FAILED, inlineFailure, NOT_INLINE, runInline, SUCCEEDED } from "../src/internal/inlineEffect.js"
+import { Pool } from "../src/Pool.js"
+import { eventually, market } from "./support/events.js"
+
+describe("running a lambda's effect in place", () => {
+  // Pins Effect 3's primitive encoding: if a release changes it, this fails
+  // rather than every lambda silently going through the runtime.
+  let ran = 0
+  const table: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown>, 0 | 1 | 2]> = [
+    ["Effect.sync", Effect.sync(() => ran++), SUCCEEDED],
+    ["Effect.void", Effect.void, SUCCEEDED],
+    ["Effect.succeed", Effect.succeed(42), SUCCEEDED],
+    ["Exit.succeed", Exit.succeed(1), SUCCEEDED],
+    ["Effect.fail (a string)", Effect.fail("no"), FAILED],
+    ["Effect.die (a string)", Effect.die("boom"), FAILED],
+    ["Effect.die (an Error: captures the fiber's span)", Effect.die(new Error("boom")), NOT_INLINE],
+    ["Effect.sync that throws", Effect.sync(() => { throw new Error("thrown") }), FAILED],
+    ["Effect.fail (an object: captures the fiber's span)", Effect.fail(new Error("e")), NOT_INLINE],
+    ["Effect.gen", Effect.gen(function*() { yield* Effect.void }), NOT_INLINE],
+    ["Effect.map", Effect.map(Effect.sync(() => 1), (n) => n + 1), NOT_INLINE],
+    ["Effect.sleep", Effect.sleep(1), NOT_INLINE],
+    ["Effect.async", Effect.async<void>((resume) => resume(Effect.void)), NOT_INLINE],
+    ["Effect.withSpan", Effect.withSpan(Effect.void, "span"), NOT_INLINE]
+  ]
+  for (const [name, effect, expected] of table) {
+    it(`${name}: ${expected === NOT_INLINE ? "left to the runtime" : expected === SUCCEEDED ? "succeeds in place" : "fails in place"}`, () => {
+      const before = ran
+      assert.strictEqual(runInline(effect), expected)
+      if (name === "Effect.sync") assert.strictEqual(ran, before + 1, "the thunk ran once")
+      if (expected === FAILED) {
+        const cause = inlineFailure.cause
+        // the same cause the runtime gives
+        const viaRuntime = Effect.runSyncExit(effect)
+        assert.isTrue(Exit.isFailure(viaRuntime))
+        if (Exit.isFailure(viaRuntime)) {
+          assert.deepStrictEqual(Cause.isDie(cause), Cause.isDie(viaRuntime.cause))
+          assert.deepStrictEqual(
+            Option.getOrUndefined(Cause.failureOption(cause)),
+            Option.getOrUndefined(Cause.failureOption(viaRuntime.cause))
+          )
+        }
+      }
+    })
+  }
+
+  it.effect("a consumer with every kind of lambda: in order, failures and defects counted, everything recycled", () =>
+    Effect.gen(function*() {
+      const pool = yield* Pool
+      const dispatcher = yield* Dispatcher
+      const consumers = yield* Consumers
+      const seen: Array<number> = []
+      // by sequence number: sync, sync that throws, fail in place, gen, die, fail with an object, async
+      const lambda = (seq: number): Effect.Effect<unknown, unknown> => {
+        switch (seq % 7) {
+          case 0:
+            return Effect.sync(() => seen.push(seq))
+          case 1:
+            return Effect.sync(() => {
+              seen.push(seq)
+              throw new Error("defect")
+            })
+          case 2:
+            return Effect.zipRight(Effect.sync(() => seen.push(seq)), Effect.fail("failed"))
+          case 3:
+            return Effect.gen(function*() {
+              yield* Effect.yieldNow()
+              seen.push(seq)
+            })
+          case 4:
+            seen.push(seq)
+            return Effect.die("died")
+          case 5:
+            seen.push(seq)
+            return Effect.fail(new Error("failed with an object"))
+          default:
+            return Effect.async<void>((resume) => {
+              seen.push(seq)
+              setImmediate(() => resume(Effect.void))
+            })
+        }
+      }
+      const handle = yield* consumers.start({
+        id: "mixed",
+        handle: (e) => lambda(e.seqProvider!),
+        subscriptions: [{ symbol: "BTC-USDT", kind: "ticker", merged: false }]
+      })
+      const EVENTS = 70
+      for (let i = 1; i <= EVENTS; i++) yield* dispatcher.dispatch(market(pool, { seq: i }))
+      yield* eventually(() => handle.stats().processed + handle.stats().failures === EVENTS, "every event")
+      assert.deepStrictEqual(seen, Array.from({ length: EVENTS }, (_, i) => i + 1))
+      const failing = Array.from({ length: EVENTS }, (_, i) => i + 1).filter((s) => [1, 2, 4, 5].includes(s % 7))
+      assert.strictEqual(handle.stats().failures, failing.length)
+      assert.strictEqual(handle.stats().processed, EVENTS - failing.length)
+      assert.strictEqual(pool.stats().Event.outstanding, 0)
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(layerCore()),
+      Effect.provide(Logger.minimumLogLevel(LogLevel.None))
+    ))
+})
