@@ -16,6 +16,7 @@ import { DeadLetter, type DeadLetterSettings } from "../src/DeadLetter.js"
 import { Dispatcher } from "../src/Dispatcher.js"
 import { PaperStore } from "../src/execution/PaperStore.js"
 import * as PaperVenue from "../src/execution/Paper.js"
+import { Risk, type RiskSettings } from "../src/execution/Risk.js"
 import { ExecReportSink } from "../src/ExecutionVenue.js"
 import { Orchestrator, OrchestratorConfig, type OrchestratorSettings } from "../src/Orchestrator.js"
 import { type CoreOptions, layerCore } from "./Core.js"
@@ -33,6 +34,8 @@ export interface MemoryOptions extends CoreOptions {
   readonly paperRetainClosed?: number | undefined
   /** Each venue's paper account, fees, latency and instrument rules (see `PaperVenueOptions.venues`). */
   readonly paperVenues?: Readonly<Record<string, PaperVenue.PaperVenueConfig>> | undefined
+  /** The risk limits checked in front of the venue (`execution/Risk.ts`): the defaults and per strategy. */
+  readonly risk?: RiskSettings | undefined
 }
 
 /** Execution reports go through the Dispatcher to the consumer that owns the order. */
@@ -44,18 +47,22 @@ const reportsToDispatcher = Layer.effect(ExecReportSink, Effect.map(Dispatcher, 
  * the NATS feed in `Nats.ts`) and the paper venue's `PaperStore`.
  */
 export const controlAndOrchestration = (
-  options: Pick<MemoryOptions, "symbols" | "providers" | "orchestrator" | "paperRetainClosed" | "paperVenues">
+  options: Pick<MemoryOptions, "symbols" | "providers" | "orchestrator" | "paperRetainClosed" | "paperVenues" | "risk">
 ) =>
   ControlBus.layerMemory.pipe(
     Layer.provideMerge(ControlPlane.Default),
     Layer.provideMerge(Topology.layer(options.symbols, options.providers)),
     Layer.provideMerge(Orchestrator.DefaultWithoutDependencies),
     Layer.provideMerge(OrchestratorConfig.layer(options.orchestrator)),
-    Layer.provideMerge(PaperVenue.layerStored({
-      symbols: options.symbols,
-      ...(options.paperRetainClosed === undefined ? {} : { retainClosed: options.paperRetainClosed }),
-      ...(options.paperVenues === undefined ? {} : { venues: options.paperVenues })
-    })),
+    // the risk checks and the kill switch in front of the venue: the Control Plane sees the guarded one
+    Layer.provideMerge(Risk.over(
+      PaperVenue.layerStored({
+        symbols: options.symbols,
+        ...(options.paperRetainClosed === undefined ? {} : { retainClosed: options.paperRetainClosed }),
+        ...(options.paperVenues === undefined ? {} : { venues: options.paperVenues })
+      }),
+      options.risk
+    )),
     Layer.provideMerge(reportsToDispatcher)
   )
 

@@ -42,6 +42,7 @@ import {
 import { COMMANDS_DURABLE, COMMANDS_STREAM, criticalDurable } from "../src/nats/Subjects.js"
 import * as PaperStoreKv from "../src/nats/PaperStoreKv.js"
 import type { PaperVenueConfig } from "../src/execution/Paper.js"
+import type { RiskSettings } from "../src/execution/Risk.js"
 import { Providers } from "../src/Provider.js"
 import { layerFeed as layerFeedCommands, layerStrategy as layerStrategyControlBus } from "../src/nats/NatsControlBus.js"
 import { NatsConsumers } from "../src/nats/NatsConsumers.js"
@@ -71,6 +72,8 @@ export interface NatsFeedOptions extends NatsOptions {
   readonly paperRetainClosed?: number | undefined
   /** Each venue's paper account, fees, latency and instrument rules (see `PaperVenueOptions.venues`). */
   readonly paperVenues?: Readonly<Record<string, PaperVenueConfig>> | undefined
+  /** The risk limits checked in front of the paper venue (`execution/Risk.ts`). */
+  readonly risk?: RiskSettings | undefined
 }
 
 const natsConfig = (options: NatsOptions): Layer.Layer<NatsConfig> =>

@@ -372,6 +372,35 @@ export class FlipRouting extends Schema.TaggedClass<FlipRouting>()("FlipRouting"
 }) {}
 
 // ---------------------------------------------------------------------------
+// Kill switch
+// ---------------------------------------------------------------------------
+
+/** The kill switch's scope for the whole gateway. */
+export const KILL_SWITCH_ALL = "*"
+
+/**
+ * Engage (`engage: true`) or release (`false`) the kill switch. Engaging
+ * cancels every open order in scope and refuses new orders and amends of it
+ * (`KillSwitchEngaged`) until it is released; releasing a scope leaves the
+ * others as they are. `target`: absent, the sender's own orders; `"*"`, the
+ * whole gateway; a consumer id, that consumer's. A scope other than one's own
+ * is an operator action: over NATS it is taken only from an operator subject
+ * (`src/nats/Commands.ts`); in memory any local consumer may send it. Answered
+ * with `{ engaged, target, canceled, state }` (`execution/Risk.ts`).
+ */
+export class KillSwitch extends Schema.TaggedClass<KillSwitch>()("KillSwitch", {
+  ...base,
+  engage: Schema.Boolean,
+  target: Schema.optionalWith(nonEmpty("target"), { exact: true })
+}) {}
+
+/** The scope a kill switch command acts on: its target, else its sender. */
+export const killSwitchTarget = (cmd: KillSwitch): string => cmd.target ?? cmd.consumerId
+
+/** True when the command acts beyond its sender's own orders: an operator's action. */
+export const isOperatorKillSwitch = (cmd: KillSwitch): boolean => killSwitchTarget(cmd) !== cmd.consumerId
+
+// ---------------------------------------------------------------------------
 // Union, envelope, decoders
 // ---------------------------------------------------------------------------
 
@@ -384,7 +413,8 @@ export const ControlCommand = Schema.Union(
   CancelOrder,
   QueryOrder,
   StageRouting,
-  FlipRouting
+  FlipRouting,
+  KillSwitch
 )
 export type ControlCommand = typeof ControlCommand.Type
 export type ControlCommandTag = ControlCommand["_tag"]
@@ -645,6 +675,7 @@ export const validateCommand = (
     case "CancelOrder":
     case "QueryOrder":
     case "FlipRouting":
+    case "KillSwitch":
       break
   }
   const [first, ...rest] = problems

@@ -201,6 +201,23 @@ export class RiskLimit extends Schema.TaggedError<RiskLimit>()("RiskLimit", {
 }
 
 /**
+ * The kill switch is engaged over the order's consumer: `scope` is "*" when
+ * it is engaged for the whole gateway, else the consumer's id. No order or
+ * amend of the scope reaches the venue until it is released.
+ */
+export class KillSwitchEngaged extends Schema.TaggedError<KillSwitchEngaged>()("KillSwitchEngaged", {
+  clientOrderId: Id("clientOrderId"),
+  consumerId: Id("consumerId"),
+  scope: Id("scope")
+}) {
+  override get message(): string {
+    return `order ${this.clientOrderId} of ${this.consumerId} refused: the kill switch is engaged for ${
+      this.scope === "*" ? "the whole gateway" : this.scope
+    }`
+  }
+}
+
+/**
  * The `clientOrderId` is already in use with other terms: by another
  * consumer (`conflict: "other_consumer"`), or by this consumer's earlier
  * order whose terms differ (`"other_terms"`, `fields` names the terms that
@@ -321,6 +338,7 @@ export const Rejection = Schema.Union(
   PostOnlyWouldTake,
   ReduceOnlyWouldIncrease,
   RiskLimit,
+  KillSwitchEngaged,
   DuplicateClientOrderId,
   OrderNotFound,
   OrderNotCancelable,
@@ -343,6 +361,7 @@ export type OrderRejection =
   | PostOnlyWouldTake
   | ReduceOnlyWouldIncrease
   | RiskLimit
+  | KillSwitchEngaged
   | DuplicateClientOrderId
   | VenueRejected
 
@@ -358,6 +377,7 @@ export const ORDER_REJECTION_TAGS: ReadonlySet<RejectionTag> = new Set<OrderReje
   "PostOnlyWouldTake",
   "ReduceOnlyWouldIncrease",
   "RiskLimit",
+  "KillSwitchEngaged",
   "DuplicateClientOrderId",
   "VenueRejected"
 ])

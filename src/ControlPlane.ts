@@ -14,11 +14,17 @@
  */
 import { Context, Effect, Either, Layer } from "effect"
 import type { CommandRejected, ControlCommand } from "../schema/Control.js"
-import { ControlCommand as ControlCommandSchema, rejectedAsInvalid, validateCommand } from "../schema/Control.js"
+import {
+  ControlCommand as ControlCommandSchema,
+  killSwitchTarget,
+  rejectedAsInvalid,
+  validateCommand
+} from "../schema/Control.js"
 import { ControlAckPayload, ControlResultPayload } from "../schema/Event.js"
 import { type InvalidCommand, NothingStaged, type Rejection, UnknownConsumer } from "../schema/Rejection.js"
 import { DataBus } from "./DataBus.js"
 import { Dispatcher } from "./Dispatcher.js"
+import { Risk } from "./execution/Risk.js"
 import { ExecutionVenue } from "./ExecutionVenue.js"
 import { Orchestrator } from "./Orchestrator.js"
 import { Pool } from "./Pool.js"
@@ -72,6 +78,8 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("meltica/Contro
     const dispatcher = yield* Dispatcher
     const orchestrator = yield* Orchestrator
     const venue = yield* ExecutionVenue
+    // the kill switch (the venue above is the one the risk checks guard)
+    const risk = yield* Risk
     const bus = yield* DataBus
     const clock = yield* Effect.clock
     let handled = 0
@@ -167,6 +175,9 @@ export class ControlPlane extends Effect.Service<ControlPlane>()("meltica/Contro
             Effect.map((order) => ok(order)),
             Effect.catchAll((e) => Effect.succeed(rejected(e)))
           )
+        case "KillSwitch":
+          // who may act on which scope is the transport's (NATS: beyond one's own, an operator's only)
+          return risk.killSwitch(cmd.engage, killSwitchTarget(cmd), cmd.consumerId).pipe(Effect.map((outcome) => ok(outcome)))
         case "StageRouting":
           return orchestrator.stage(cmd).pipe(Effect.map((stagedId) => ok({ stagedId })))
         case "FlipRouting":

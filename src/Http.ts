@@ -12,6 +12,17 @@
  * | `/dead-letters` | the newest refused inputs (at most `?limit=`, 100 by default, 1,000 at most), truncated, credentials in URLs masked; counts per source and reason |
  * | `/` | a read-only status page that polls `/status.json` and `/history.json` every second and charts the history |
  *
+ * One endpoint changes state, and only with a token: `POST /kill-switch`
+ * (body `{ "engage": true|false, "target"?: "*" | <consumer id> }`, the whole
+ * gateway when `target` is absent) engages or releases the execution venue's
+ * kill switch (`execution/Risk.ts`: engaging cancels every open order in
+ * scope and refuses new ones). It requires `Authorization: Bearer <token>`,
+ * the token read once at start from the environment variable
+ * `killSwitchTokenEnv` names (compared in constant time, never logged nor
+ * echoed); with no token set it answers 503 and says which variable to set;
+ * with a missing or wrong token, 401. A browser page of another site cannot
+ * send that header without a CORS preflight, which this server never grants.
+ *
  * Hardening, for a port that a browser on the same machine can reach:
  * - the Host header must name the bound address, a localhost form or one of
  *   `allowedHosts` (a page on another site that rebinds its DNS name to
@@ -36,9 +47,12 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer, Schedule, Schema } from "effect"
+import { createHash, timingSafeEqual } from "node:crypto"
+import { HttpIncomingMessage } from "@effect/platform"
+import { Config, Effect, Either, Layer, Option, Redacted, Schedule, Schema } from "effect"
 import { redactUrls } from "./Config.js"
 import { DeadLetter } from "./DeadLetter.js"
+import { Risk } from "./execution/Risk.js"
 import { type HistoryReading, HistoryRing } from "./internal/statusHistory.js"
 import { Prometheus } from "./Prometheus.js"
 import { Status } from "./Status.js"
@@ -49,7 +63,14 @@ export interface HttpOptions {
   readonly port: number
   /** Host names a request may name besides the bound address and localhost (a reverse proxy's name, say). */
   readonly allowedHosts?: ReadonlyArray<string>
+  /** The environment variable that holds the kill switch's bearer token (default `MELTICA_KILL_SWITCH_TOKEN`). */
+  readonly killSwitchTokenEnv?: string
 }
+
+/** The default of `http.killSwitchTokenEnv`. */
+export const KILL_SWITCH_TOKEN_ENV = "MELTICA_KILL_SWITCH_TOKEN"
+/** The largest `POST /kill-switch` body read. */
+export const KILL_SWITCH_MAX_BODY = 4_096
 
 /** The operator endpoints could not listen: the address, why, and the setting to change. */
 export class HttpListenFailed extends Schema.TaggedError<HttpListenFailed>()("HttpListenFailed", {
@@ -90,6 +111,94 @@ const deadLetters = Effect.gen(function*() {
   return HttpServerResponse.unsafeJson({ ...dl.stats(), shown: entries.length, counts: dl.counts(), entries })
 })
 
+// ---------------------------------------------------------------------------
+// POST /kill-switch
+// ---------------------------------------------------------------------------
+
+/** What `POST /kill-switch` takes. */
+export const KillSwitchBody = Schema.Struct({
+  engage: Schema.Boolean,
+  target: Schema.optional(
+    Schema.String.pipe(
+      Schema.filter((t) => (t.length > 0 && t.length <= 128) || "target must be \"*\" or a consumer id (1 to 128 characters)")
+    )
+  )
+})
+const decodeKillSwitchBody = Schema.decodeUnknownEither(Schema.parseJson(KillSwitchBody), { errors: "all" })
+
+/** Equal tokens, compared in constant time whatever their lengths (their digests are compared). */
+export const sameToken = (given: string, expected: string): boolean =>
+  timingSafeEqual(createHash("sha256").update(given).digest(), createHash("sha256").update(expected).digest())
+
+/** The bearer token of an `Authorization` header, if it has that form. */
+export const bearerToken = (header: string | undefined): string | undefined => {
+  const m = header === undefined ? null : /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(header)
+  return m === null ? undefined : m[1]
+}
+
+const plain = (body: string, status: number, headers: Record<string, string> = {}) =>
+  HttpServerResponse.text(body, { status, headers })
+
+/** The endpoint's answers since start: switches applied, requests refused by reason (logged as they happen). */
+interface KillSwitchRequests {
+  applied: number
+  unauthorized: number
+  unconfigured: number
+  invalid: number
+}
+
+const killSwitchRoute = (
+  token: Option.Option<Redacted.Redacted<string>>,
+  tokenEnv: string,
+  killSwitchRequests: KillSwitchRequests
+) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (Option.isNone(token)) {
+      killSwitchRequests.unconfigured++
+      return plain(
+        `the kill switch is not available over HTTP: no token is configured; set the environment variable ${tokenEnv} ` +
+          "(named by http.killSwitchTokenEnv) for the gateway, and send it as Authorization: Bearer <token>\n",
+        503
+      )
+    }
+    const given = bearerToken(request.headers["authorization"])
+    if (given === undefined || !sameToken(given, Redacted.value(token.value))) {
+      killSwitchRequests.unauthorized++
+      yield* Effect.logWarning("kill switch request refused: missing or wrong bearer token").pipe(
+        Effect.annotateLogs({
+          remote: Option.getOrElse(request.remoteAddress, () => "unknown"),
+          token_given: given !== undefined,
+          refused: killSwitchRequests.unauthorized
+        })
+      )
+      return plain("a valid bearer token is required (Authorization: Bearer <token>)\n", 401, {
+        "www-authenticate": "Bearer realm=\"meltica\""
+      })
+    }
+    const risk = yield* Effect.serviceOption(Risk)
+    if (Option.isNone(risk)) {
+      killSwitchRequests.unconfigured++
+      return plain("this process has no execution venue: send the kill switch to the process that runs it (the feed)\n", 503)
+    }
+    const text = yield* request.text.pipe(
+      HttpIncomingMessage.withMaxBodySize(Option.some(KILL_SWITCH_MAX_BODY)),
+      Effect.either
+    )
+    const body = Either.isLeft(text) ? undefined : decodeKillSwitchBody(text.right)
+    if (body === undefined || Either.isLeft(body)) {
+      killSwitchRequests.invalid++
+      return plain(
+        `expected a JSON body { "engage": true|false, "target"?: "*" | <consumer id> } of at most ${KILL_SWITCH_MAX_BODY} bytes\n`,
+        400
+      )
+    }
+    const outcome = yield* risk.value.killSwitch(body.right.engage, body.right.target ?? "*", "http")
+    // Risk logs the change (by: http)
+    killSwitchRequests.applied++
+    return HttpServerResponse.unsafeJson(outcome)
+  })
+
 /** One history sample a second, ten minutes of them. */
 export const HISTORY_INTERVAL_MS = 1_000
 export const HISTORY_SAMPLES = 600
@@ -126,7 +235,8 @@ const asset = (file: string, contentType: string) => {
 const chartScript = asset("uPlot.iife.min.js", "text/javascript; charset=utf-8")
 const chartStyle = asset("uPlot.min.css", "text/css; charset=utf-8")
 
-const router = HttpRouter.empty.pipe(
+const router = (killSwitch: ReturnType<typeof killSwitchRoute>) => HttpRouter.empty.pipe(
+  HttpRouter.post("/kill-switch", killSwitch),
   HttpRouter.get(
     "/metrics",
     Effect.flatMap(Prometheus, (m) => m.scrape).pipe(
@@ -155,24 +265,29 @@ const router = HttpRouter.empty.pipe(
   HttpRouter.get(chartStyle.path, chartStyle.handler)
 )
 
-const paths: ReadonlySet<string> = new Set([
-  "/metrics", "/health", "/ready", "/status.json", "/history.json", "/dead-letters", "/", chartScript.path, chartStyle.path
+/** The method each known path answers. */
+const paths: ReadonlyMap<string, "GET" | "POST"> = new Map([
+  ...["/metrics", "/health", "/ready", "/status.json", "/history.json", "/dead-letters", "/", chartScript.path, chartStyle.path]
+    .map((p) => [p, "GET"] as const),
+  ["/kill-switch", "POST"] as const
 ])
 
 /** 405 with `Allow` for a known path asked with another method; 404 otherwise. */
-const app = router.pipe(
-  Effect.catchTag("RouteNotFound", (e) => {
-    const path = new URL(e.request.url, "http://x").pathname
-    return Effect.succeed(
-      paths.has(path)
-        ? HttpServerResponse.text(`${e.request.method} is not allowed on ${path}: GET only\n`, {
-          status: 405,
-          headers: { allow: "GET" }
-        })
-        : HttpServerResponse.text("not found\n", { status: 404 })
-    )
-  })
-)
+const app = (killSwitch: ReturnType<typeof killSwitchRoute>) =>
+  router(killSwitch).pipe(
+    Effect.catchTag("RouteNotFound", (e) => {
+      const path = new URL(e.request.url, "http://x").pathname
+      const method = paths.get(path)
+      return Effect.succeed(
+        method !== undefined
+          ? HttpServerResponse.text(`${e.request.method} is not allowed on ${path}: ${method} only\n`, {
+            status: 405,
+            headers: { allow: method }
+          })
+          : HttpServerResponse.text("not found\n", { status: 404 })
+      )
+    })
+  )
 
 const securityHeaders = {
   "x-content-type-options": "nosniff",
@@ -245,7 +360,22 @@ const listenFailed = (options: HttpOptions) => (e: HttpServerError.ServeError): 
 export const layer = (options: HttpOptions): Layer.Layer<HttpServer.HttpServer, HttpListenFailed, Prometheus | Status | DeadLetter> =>
   // wrapped around the app, not passed as `serve`'s middleware: the server
   // writes the app's answer before a middleware sees it
-  Layer.mergeAll(HttpServer.serve(harden(options.allowedHosts ?? [])(app)), Layer.effectDiscard(announce)).pipe(
+  Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const tokenEnv = options.killSwitchTokenEnv ?? KILL_SWITCH_TOKEN_ENV
+      // read once at start; an empty variable is no token
+      const token = yield* Config.option(Config.redacted(tokenEnv)).pipe(
+        Effect.map(Option.filter((t) => Redacted.value(t).length > 0)),
+        Effect.orElseSucceed(() => Option.none<Redacted.Redacted<string>>())
+      )
+      return Layer.mergeAll(
+        HttpServer.serve(harden(options.allowedHosts ?? [])(
+          app(killSwitchRoute(token, tokenEnv, { applied: 0, unauthorized: 0, unconfigured: 0, invalid: 0 }))
+        )),
+        Layer.effectDiscard(announce)
+      )
+    })
+  ).pipe(
     Layer.provide(StatusHistory.Default),
     Layer.provideMerge(
       NodeHttpServer.layer(createServer, { host: options.host, port: options.port }).pipe(Layer.mapError(listenFailed(options)))
@@ -263,6 +393,7 @@ const statusPage = /* html */ `<!doctype html>
   body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #1d1d1f; }
   h1 { font-size: 1.3rem; margin: 0 0 .3rem; }
   h2 { font-size: 1rem; margin: 1.2rem 0 .4rem; }
+  h3 { font-size: .9rem; margin: .8rem 0 .3rem; }
   table { border-collapse: collapse; }
   th, td { padding: .2rem .7rem; border-bottom: 1px solid #ddd; text-align: right; }
   th:first-child, td:first-child { text-align: left; }
@@ -303,6 +434,20 @@ const statusPage = /* html */ `<!doctype html>
 <h2>Strategies: orders and fills on the paper venue</h2>
 <table><thead><tr><th>consumer</th><th>orders</th><th>fills</th><th>resting</th><th>rejected</th></tr></thead>
 <tbody id="strategies"></tbody></table>
+<h2>Portfolio</h2>
+<div class="figures">
+  <div class="figure">kill switch<b id="kill-switch">-</b></div>
+  <div class="figure">refused by risk checks<b id="risk-refused">-</b></div>
+</div>
+<h3>P&amp;L per strategy (quote asset; net = realized + unrealized - fees)</h3>
+<table><thead><tr><th>strategy</th><th>realized</th><th>unrealized</th><th>fees</th><th>net</th><th>open orders</th><th>positions</th></tr></thead>
+<tbody id="strategy-pnl"></tbody></table>
+<h3>Positions of the accounts</h3>
+<table><thead><tr><th>venue symbol</th><th>quantity</th><th>avg entry</th><th>mark</th><th>realized</th><th>unrealized</th><th>fees</th></tr></thead>
+<tbody id="positions"></tbody></table>
+<h3>Balances</h3>
+<table><thead><tr><th>venue asset</th><th>total</th><th>available</th><th>reserved</th></tr></thead>
+<tbody id="balances"></tbody></table>
 <h2>Pools</h2>
 <table><thead><tr><th>pool</th><th>outstanding</th><th>free</th><th>capacity</th><th>utilization</th><th>heap allocations</th></tr></thead>
 <tbody id="pools"></tbody></table>
@@ -317,6 +462,7 @@ const statusPage = /* html */ `<!doctype html>
 const fmt = (n, d = 0) => n === null || n === undefined ? "-" : Number(n).toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
 const text = (id, v) => { document.getElementById(id).textContent = v; };
 const cell = (v) => { const td = document.createElement("td"); td.textContent = v; return td; };
+const money = (x) => x === null || x === undefined ? "-" : Number(x).toLocaleString("en-US", { maximumFractionDigits: 8 });
 const rows = (id, items, f) => {
   const body = document.getElementById(id);
   body.replaceChildren(...items.map((it) => { const tr = document.createElement("tr"); tr.dataset.key = f(it)[0]; tr.append(...f(it).map(cell)); return tr; }));
@@ -373,6 +519,20 @@ async function tick() {
     rows("consumers", s.consumers, (c) => [c.id, c.processed, c.failures, c.skippedStale, c.marketDepth, c.criticalDepth,
       c.coalesced, fmt(c.p50Us, 1), fmt(c.p99Us, 1), fmt(c.maxUs, 1), fmt(c.processingP99Us, 1), c.minVersion]);
     rows("strategies", s.ordersByConsumer || [], (c) => [c.consumerId, c.orders, c.fills, c.resting, c.rejected]);
+    const pf = s.portfolio;
+    if (pf) {
+      const ks = pf.killSwitch;
+      text("kill-switch", !ks ? "-" : ks.global ? "engaged: whole gateway" + (ks.consumers.length ? ", " + ks.consumers.join(", ") : "")
+        : ks.consumers.length ? "engaged: " + ks.consumers.join(", ") : "off");
+      document.getElementById("kill-switch").className = ks && (ks.global || ks.consumers.length) ? "bad" : "ok";
+      text("risk-refused", pf.riskRefused ? Object.entries(pf.riskRefused).map(([k, n]) => k + " " + n).join(", ") : "-");
+      rows("strategy-pnl", pf.byConsumer, (c) => [c.consumerId, money(c.realizedPnl), money(c.unrealizedPnl), money(c.fees),
+        money(Number(c.realizedPnl) + Number(c.unrealizedPnl) - Number(c.fees)), c.openOrders,
+        c.positions.map((p) => p.symbol + "@" + p.venue + " " + p.quantity).join(", ")]);
+      rows("positions", pf.positions, (p) => [p.venue + " " + p.symbol, money(p.quantity), money(p.avgEntry), money(p.mark),
+        money(p.realizedPnl), money(p.unrealizedPnl), money(p.fees)]);
+      rows("balances", pf.balances, (b) => [b.venue + " " + b.asset, money(b.total), money(b.available), money(b.reserved)]);
+    }
     await drawHistory();
     rows("providers", s.providers, (p) => [p.name, p.connected ? "yes" : "no", p.events, p.malformed, p.gaps, p.resyncs,
       p.books.map((b) => b.symbol + " " + b.state).join(", ")]);

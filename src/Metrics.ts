@@ -127,6 +127,13 @@ export const venueOrders = counter("meltica_venue_orders", "Orders accepted by t
 export const venueFills = counter("meltica_venue_fills", "Fills")
 export const venueReports = counter("meltica_venue_exec_reports", "Execution reports emitted")
 export const venueResting = gauge("meltica_venue_resting_orders", "Resting orders")
+export const balance = gauge("meltica_balance", "Account balance per venue and asset, by part (total, available, reserved)")
+export const positionQuantity = gauge("meltica_position_quantity", "The account's signed position per venue and symbol, in the base asset")
+export const positionPnl = gauge("meltica_position_pnl", "The account's P&L per venue and symbol in the quote asset, by kind (realized, unrealized, fees)")
+export const strategyPnl = gauge("meltica_strategy_pnl", "A strategy's P&L per quote asset, by kind (realized, unrealized, fees)")
+export const strategyOpenOrders = gauge("meltica_strategy_open_orders", "A strategy's orders working now")
+export const riskRefusals = counter("meltica_risk_refusals", "Orders and amends refused before the venue, by limit (max_order_notional, max_position, max_open_orders, kill_switch)")
+export const killSwitchEngaged = gauge("meltica_kill_switch_engaged", "1 while the kill switch is engaged, by target (* for the whole gateway, else a strategy)")
 
 export const natsConnected = gauge("meltica_nats_connected", "1 while the NATS connection is up")
 export const natsReconnects = counter("meltica_nats_reconnects", "Reconnections to the NATS server")

@@ -16,7 +16,8 @@ import { DataBus } from "./DataBus.js"
 import { DeadLetter } from "./DeadLetter.js"
 import { Dispatcher } from "./Dispatcher.js"
 import { poolTypes, type PoolType } from "./Event.js"
-import { type ConsumerOrderStats, ExecutionVenue } from "./ExecutionVenue.js"
+import { type ConsumerOrderStats, ExecutionVenue, type PortfolioSnapshot } from "./ExecutionVenue.js"
+import { type KillSwitchState, REFUSAL_REASONS, type RefusalReason, Risk } from "./execution/Risk.js"
 import { HeapFallbackWatch, type HeapFallbackWarning } from "./internal/heapFallback.js"
 import type { LatencySummary } from "./internal/histogram.js"
 import {
@@ -91,6 +92,13 @@ import {
   streamResyncs,
   suspectJumps,
   undeliverable,
+  balance,
+  killSwitchEngaged,
+  positionPnl,
+  positionQuantity,
+  riskRefusals,
+  strategyOpenOrders,
+  strategyPnl,
   venueFills,
   venueOrders,
   venueReports,
@@ -232,6 +240,16 @@ export const RATE_WINDOW_MS = 10_000
 /** No rate is shown before the samples span this much. */
 export const MIN_RATE_WINDOW_MS = 1_000
 
+/**
+ * The execution venue's accounts (balances, positions, P&L per strategy: see
+ * `PortfolioSnapshot`), with the risk checks' state where they run.
+ */
+export interface PortfolioStatusView extends PortfolioSnapshot {
+  readonly killSwitch?: KillSwitchState
+  /** Orders and amends refused by the risk checks since start, by limit (and the kill switch). */
+  readonly riskRefused?: Readonly<Record<RefusalReason, number>>
+}
+
 export interface StatusSnapshot {
   readonly at: number
   readonly uptimeMs: number
@@ -261,6 +279,8 @@ export interface StatusSnapshot {
   readonly consumers: ReadonlyArray<ConsumerStatusView>
   /** Orders, fills, rejections and working orders per consumer on the execution venue (empty without one). */
   readonly ordersByConsumer: ReadonlyArray<ConsumerOrderStats>
+  /** Balances, positions and P&L on the execution venue (absent without one, as in a NATS strategy process). */
+  readonly portfolio?: PortfolioStatusView
   readonly providers: ReadonlyArray<ProviderStatusView>
   /** Present when the buses run on NATS. */
   readonly nats?: NatsStatusView
@@ -322,6 +342,7 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
     const plane = yield* Effect.serviceOption(ControlPlane)
     const deadLetter = yield* DeadLetter
     const venue = yield* Effect.serviceOption(ExecutionVenue)
+    const risk = yield* Effect.serviceOption(Risk)
     const checks = yield* Effect.serviceOption(ReadinessChecks)
     // the NATS link's figures, in a process whose buses run on NATS (`nats/NatsStatus.ts`)
     const nats = yield* Effect.serviceOption(NatsStatusSource)
@@ -382,6 +403,42 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
       }
     }
 
+    /** Publishes the accounts, and the risk checks' figures, and returns their view. */
+    const samplePortfolio = (p: PortfolioSnapshot): PortfolioStatusView => {
+      for (const b of p.balances) {
+        const tags = [label("venue", b.venue), label("asset", b.asset)]
+        set(balance, Number(b.total), [...tags, label("part", "total")])
+        set(balance, Number(b.available), [...tags, label("part", "available")])
+        set(balance, Number(b.reserved), [...tags, label("part", "reserved")])
+      }
+      for (const pos of p.positions) {
+        const tags = [label("venue", pos.venue), label("symbol", pos.symbol)]
+        set(positionQuantity, Number(pos.quantity), tags)
+        set(positionPnl, Number(pos.realizedPnl), [...tags, label("kind", "realized")])
+        set(positionPnl, Number(pos.unrealizedPnl), [...tags, label("kind", "unrealized")])
+        set(positionPnl, Number(pos.fees), [...tags, label("kind", "fees")])
+      }
+      for (const c of p.byConsumer) {
+        const consumer = label("consumer", c.consumerId)
+        set(strategyOpenOrders, c.openOrders, [consumer])
+        for (const q of c.byQuote) {
+          const tags = [consumer, label("quote", q.quote)]
+          set(strategyPnl, Number(q.realizedPnl), [...tags, label("kind", "realized")])
+          set(strategyPnl, Number(q.unrealizedPnl), [...tags, label("kind", "unrealized")])
+          set(strategyPnl, Number(q.fees), [...tags, label("kind", "fees")])
+        }
+      }
+      if (Option.isNone(risk)) return p
+      const r = risk.value.stats()
+      for (const reason of REFUSAL_REASONS) count(riskRefusals, r.refused[reason], [label("limit", reason)])
+      for (const c of r.killSwitch.consumers) killTargets.add(c)
+      for (const target of killTargets) {
+        const on = target === "*" ? r.killSwitch.global : r.killSwitch.consumers.includes(target)
+        set(killSwitchEngaged, on ? 1 : 0, [label("target", target)])
+      }
+      return { ...p, killSwitch: r.killSwitch, riskRefused: r.refused }
+    }
+
     /** A figure of a latency summary, or null when it holds no value. */
     const figure = (s: LatencySummary, f: (s: LatencySummary) => number): number | null => (s.count === 0 ? null : f(s))
 
@@ -393,6 +450,9 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
       count(mergePartialMissing, 0, [label("provider", p.name)])
     }
     if (Option.isSome(plane)) for (const reason of REJECTION_TAGS) count(controlRejections, 0, [label("reason", reason)])
+    if (Option.isSome(risk)) for (const reason of REFUSAL_REASONS) count(riskRefusals, 0, [label("limit", reason)])
+    /** Kill switch targets seen engaged: each keeps its series, at 0 once released. */
+    const killTargets = new Set<string>(["*"])
     const sink: MetricSink = { count, set }
     if (Option.isSome(nats)) nats.value.init(sink)
 
@@ -565,6 +625,7 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
       let fills = 0
       let execReports = 0
       let ordersByConsumer: ReadonlyArray<ConsumerOrderStats> = []
+      let portfolio: PortfolioStatusView | undefined
       if (Option.isSome(venue)) {
         const v = venue.value.stats()
         orders = v.orders
@@ -575,6 +636,7 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
         count(venueFills, v.fills)
         count(venueReports, v.reportsEmitted)
         set(venueResting, v.resting)
+        portfolio = samplePortfolio(venue.value.portfolio())
       }
 
       const natsView = Option.isSome(nats) ? nats.value.sample(sink) : undefined
@@ -615,6 +677,7 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
         pools: poolViews,
         consumers: consumerViews,
         ordersByConsumer,
+        ...(portfolio === undefined ? {} : { portfolio }),
         providers: providerViews,
         ...(natsView === undefined ? {} : { nats: natsView }),
         process: { heapUsedBytes: memory.heapUsed, rssBytes: memory.rss },

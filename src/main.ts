@@ -7,6 +7,7 @@
  *   meltica check-config [--config <file>]
  *   meltica nats-config [--config <file>] [--port <n>] [--store-dir <dir>]
  *   meltica route --config <operator file>
+ *   meltica kill-switch --engage|--release [--target <consumer id>|*] [--url <gateway>] [--config <file>]
  *
  * Without `--config`, the embedded default runs: simulated venues, in-memory
  * buses, the paper venue, production-mode pools, the two example strategies.
@@ -18,11 +19,18 @@
  * As a user meets it: help and errors are plain text when the output is not a
  * terminal; a mistyped option gets one line naming the nearest valid one; a
  * configuration error lists every problem; a port in use names the setting.
+ *
+ * `kill-switch` posts to a running gateway's `POST /kill-switch` (see
+ * `Http.ts`): the URL is `--url`, else the configuration's `http.host` and
+ * `http.port`; the bearer token is read from the environment variable the
+ * configuration names (`http.killSwitchTokenEnv`, `MELTICA_KILL_SWITCH_TOKEN`
+ * by default), never from the command line (which other users can read).
  */
 import { stripVTControlCharacters } from "node:util"
 import { AutoCorrect, CliConfig, Command, Options, ValidationError } from "@effect/cli"
+import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer, Logger, Option } from "effect"
+import { Config as EffectConfig, Console, Effect, Either, Layer, Logger, Option, Redacted, Schema } from "effect"
 import type { GatewayConfig } from "../schema/Config.js"
 import { ConfigIssue, InvalidConfig } from "../schema/Errors.js"
 import * as Config from "./Config.js"
@@ -74,6 +82,18 @@ const portOption = Options.integer("port").pipe(
   Options.withDefault(4222),
   Options.withDescription("the port nats-server listens on")
 )
+const engageOption = Options.boolean("engage").pipe(
+  Options.withDescription("engage the kill switch: cancel every open order in scope and refuse new ones")
+)
+const releaseOption = Options.boolean("release").pipe(Options.withDescription("release the kill switch of the scope"))
+const targetOption = Options.text("target").pipe(
+  Options.withDescription("the scope: a strategy's consumer id, or * for the whole gateway (the default)"),
+  Options.optional
+)
+const urlOption = Options.text("url").pipe(
+  Options.withDescription("the gateway's operator endpoints, e.g. http://127.0.0.1:9464 (default: from the configuration's http section)"),
+  Options.optional
+)
 const storeDirOption = Options.text("store-dir").pipe(
   Options.withDefault("./nats-data"),
   Options.withDescription("JetStream's store directory")
@@ -88,6 +108,10 @@ const FLAGS: ReadonlyArray<string> = [
   "--strategy-options",
   "--port",
   "--store-dir",
+  "--engage",
+  "--release",
+  "--target",
+  "--url",
   "--help",
   "-h",
   "--version",
@@ -126,6 +150,76 @@ export const strategySpecs = (
     }
   })
   return issues.length > 0 ? Effect.fail(new InvalidConfig({ source: "command line", issues })) : Effect.succeed(specs)
+}
+
+// ---------------------------------------------------------------------------
+// The kill switch of a running gateway
+// ---------------------------------------------------------------------------
+
+/** The gateway did not apply the kill switch: where it was asked, the HTTP status when one came, and why. */
+export class KillSwitchRequestFailed extends Schema.TaggedError<KillSwitchRequestFailed>()("KillSwitchRequestFailed", {
+  url: Schema.String,
+  status: Schema.optional(Schema.Number),
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return this.status === undefined
+      ? `kill switch not applied: cannot reach ${this.url}: ${this.reason}`
+      : `kill switch not applied: ${this.url} answered ${this.status}: ${this.reason}`
+  }
+}
+
+/** What the gateway answers: the kill switch's state after the change (see `execution/Risk.ts`). */
+export const KillSwitchAnswer = Schema.Struct({
+  engaged: Schema.Boolean,
+  target: Schema.String,
+  canceled: Schema.Number,
+  state: Schema.Struct({ global: Schema.Boolean, consumers: Schema.Array(Schema.String) })
+})
+export type KillSwitchAnswer = typeof KillSwitchAnswer.Type
+const decodeKillSwitchAnswer = Schema.decodeUnknownEither(Schema.parseJson(KillSwitchAnswer))
+
+/** Posts the kill switch to a gateway's operator endpoints (`url`, e.g. http://127.0.0.1:9464). */
+export const requestKillSwitch = (request: {
+  readonly url: string
+  readonly token: Redacted.Redacted<string>
+  readonly engage: boolean
+  readonly target?: string | undefined
+}): Effect.Effect<KillSwitchAnswer, KillSwitchRequestFailed, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const url = `${request.url.replace(/\/+$/, "")}/kill-switch`
+    const client = yield* HttpClient.HttpClient
+    const response = yield* client.execute(
+      HttpClientRequest.post(url).pipe(
+        HttpClientRequest.bearerToken(request.token),
+        HttpClientRequest.bodyUnsafeJson({ engage: request.engage, ...(request.target === undefined ? {} : { target: request.target }) })
+      )
+    ).pipe(Effect.mapError((e) => new KillSwitchRequestFailed({ url, reason: e.message })))
+    const body = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
+    if (response.status !== 200) {
+      return yield* new KillSwitchRequestFailed({ url, status: response.status, reason: body.trim().slice(0, 512) })
+    }
+    const answer = decodeKillSwitchAnswer(body)
+    return Either.isRight(answer)
+      ? answer.right
+      : yield* new KillSwitchRequestFailed({ url, status: response.status, reason: "not a kill switch answer" })
+  }).pipe(Effect.scoped)
+
+/** The operator endpoints' URL a configuration's `http` section gives. */
+export const operatorUrl = (http: GatewayConfig["http"]): string =>
+  `http://${http.host.includes(":") ? `[${http.host}]` : http.host}:${http.port}`
+
+/** One line for a kill switch answer. */
+export const describeKillSwitch = (a: KillSwitchAnswer): string => {
+  const scope = a.target === "*" ? "the whole gateway" : a.target
+  const now = a.state.global
+    ? "engaged for the whole gateway"
+    : a.state.consumers.length > 0
+    ? `engaged for ${a.state.consumers.join(", ")}`
+    : "off"
+  return a.engaged
+    ? `kill switch engaged for ${scope}: ${a.canceled} open order(s) canceled, new orders refused (now ${now})`
+    : `kill switch released for ${scope} (now ${now})`
 }
 
 // ---------------------------------------------------------------------------
@@ -195,9 +289,36 @@ const makeCli = (app: Application) => {
     "stage and flip the configured routing table as the operator identity (bus.role: operator), and print the new version"
   ))
 
+  const killSwitchCommand = Command.make(
+    "kill-switch",
+    { config: configOption, engage: engageOption, release: releaseOption, target: targetOption, url: urlOption },
+    ({ config, engage, release, target, url }) =>
+      Effect.gen(function*() {
+        if (engage === release) return yield* fail("meltica kill-switch: say --engage or --release (one of them)", 2)
+        const c = yield* loadConfig(config, false)
+        const tokenEnv = c.http.killSwitchTokenEnv
+        const token = yield* EffectConfig.option(EffectConfig.redacted(tokenEnv)).pipe(
+          Effect.map(Option.filter((t) => Redacted.value(t).length > 0)),
+          Effect.orElseSucceed(() => Option.none<Redacted.Redacted<string>>())
+        )
+        if (Option.isNone(token)) {
+          return yield* fail(`meltica kill-switch: set the environment variable ${tokenEnv} to the gateway's kill switch token`, 1)
+        }
+        const answer = yield* requestKillSwitch({
+          url: Option.getOrElse(url, () => operatorUrl(c.http)),
+          token: token.value,
+          engage,
+          target: Option.getOrUndefined(target)
+        }).pipe(Effect.provide(FetchHttpClient.layer))
+        yield* Console.log(describeKillSwitch(answer))
+      })
+  ).pipe(Command.withDescription(
+    "engage or release the kill switch of a running gateway (POST /kill-switch, the token from the environment)"
+  ))
+
   const root = Command.make("meltica", runOptions, runWith).pipe(
     Command.withDescription("Meltica gateway: real-time event distribution for trading systems (runs the gateway by default)"),
-    Command.withSubcommands([runCommand, checkConfigCommand, natsConfigCommand, routeCommand])
+    Command.withSubcommands([runCommand, checkConfigCommand, natsConfigCommand, routeCommand, killSwitchCommand])
   )
   return Command.run(root, { name: "meltica", version: "0.1.0" })
 }
@@ -226,7 +347,9 @@ export const nearestFlag = (flag: string): string | undefined => {
 }
 
 /** The flags followed by a value (the value may itself start with "-", e.g. a negative number). */
-const VALUE_FLAGS: ReadonlyArray<string> = ["--config", "-c", "--strategy", "--strategy-options", "--port", "--store-dir", "--log-level", "--completions"]
+const VALUE_FLAGS: ReadonlyArray<string> = [
+  "--config", "-c", "--strategy", "--strategy-options", "--port", "--store-dir", "--target", "--url", "--log-level", "--completions"
+]
 
 /** The first argument that looks like a flag and is none of ours, if any. */
 export const unknownFlag = (args: ReadonlyArray<string>): string | undefined => {
@@ -269,7 +392,8 @@ const fail = (message: string, code: number) =>
 const userError = (e: unknown): string | undefined => {
   if (typeof e !== "object" || e === null) return undefined
   const tag = (e as { readonly _tag?: unknown })._tag
-  return tag === "InvalidConfig" || tag === "HttpListenFailed" || tag === "StrategyModuleFailed"
+  return tag === "InvalidConfig" || tag === "HttpListenFailed" || tag === "StrategyModuleFailed" ||
+      tag === "KillSwitchRequestFailed"
     ? (e as { readonly message: string }).message
     : undefined
 }

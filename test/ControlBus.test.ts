@@ -18,6 +18,7 @@ import {
   UnknownVenue,
   VenueRejected
 } from "../schema/Rejection.js"
+import { Risk } from "../src/execution/Risk.js"
 import { everyRejection } from "./fixtures/rejections.js"
 import { Consumers } from "../src/Consumer.js"
 import { ControlBus } from "../src/ControlBus.js"
@@ -436,7 +437,8 @@ describe("typed rejections end to end through the in-memory Control Bus", () => 
       Layer.provideMerge(Topology.layer(["BTC-USDT"], ["sim-a", "sim-b"])),
       Layer.provideMerge(Orchestrator.DefaultWithoutDependencies),
       Layer.provideMerge(OrchestratorConfig.layer({})),
-      Layer.provideMerge(Layer.succeed(ExecutionVenue, scriptedVenue)),
+      // the Control Plane takes the venue behind the risk checks (no limits here: the venue's own answers come back)
+      Layer.provideMerge(Risk.over(Layer.succeed(ExecutionVenue, scriptedVenue))),
       Layer.provideMerge(DeadLetter.layer({})),
       Layer.provideMerge(layerCore())
     )

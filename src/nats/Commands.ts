@@ -22,8 +22,9 @@
  *
  * Identity is the subject, which the server's permissions bind to a user
  * (see `src/nats/Permissions.ts`): a command whose `consumerId` is not the one
- * its subject names is refused as forged, and a routing command (StageRouting,
- * FlipRouting) is taken only from an operator subject. Refused commands are
+ * its subject names is refused as forged, and an operator command (StageRouting,
+ * FlipRouting, a KillSwitch beyond the sender's own orders) is taken only from
+ * an operator subject. Refused commands are
  * counted, logged, dead-lettered and acknowledged, and never answered (the
  * answer would go to the consumer the payload claims, not to the sender).
  */
@@ -31,7 +32,13 @@ import type { JsMsg } from "@nats-io/jetstream"
 import { Effect, Either, type Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import type { ControlCommand } from "../../schema/Control.js"
-import { decodeControlJsonCommand, encodeControlJson, envelope, formatParseError } from "../../schema/Control.js"
+import {
+  decodeControlJsonCommand,
+  encodeControlJson,
+  envelope,
+  formatParseError,
+  isOperatorKillSwitch
+} from "../../schema/Control.js"
 import type { InvalidCommand } from "../../schema/Errors.js"
 import { CommandRefused } from "./Errors.js"
 import { DeadLetter } from "../DeadLetter.js"
@@ -63,13 +70,18 @@ export const commandMsgId = (command: ControlCommand): string =>
     ? digestId("order", command.consumerId, command.clientOrderId, command.commandId)
     : digestId("cmd", command.consumerId, command.commandId)
 
-/** Commands that change the routing table: an operator's only. */
-const isRoutingCommand = (command: ControlCommand): boolean =>
-  command._tag === "StageRouting" || command._tag === "FlipRouting"
+/**
+ * Commands an operator only may send: those that change the routing table,
+ * and a kill switch beyond the sender's own orders (the whole gateway's, or
+ * another consumer's).
+ */
+export const isOperatorCommand = (command: ControlCommand): boolean =>
+  command._tag === "StageRouting" || command._tag === "FlipRouting" ||
+  (command._tag === "KillSwitch" && isOperatorKillSwitch(command))
 
-/** The subject a command is sent on: the operator's for routing commands, else its consumer's. */
+/** The subject a command is sent on: the operator's for operator commands, else its consumer's. */
 export const commandSubjectOf = (command: ControlCommand): string =>
-  isRoutingCommand(command) ? operatorSubject(command.consumerId) : commandSubject(command.consumerId)
+  isOperatorCommand(command) ? operatorSubject(command.consumerId) : commandSubject(command.consumerId)
 
 export interface CommandPublisherStats {
   readonly submitted: number
@@ -220,7 +232,7 @@ export class CommandConsumer extends Effect.Service<CommandConsumer>()("meltica/
             forged++
             return refuse(msg, text, "forged", command)
           }
-          if (sender.role !== "operator" && isRoutingCommand(command)) {
+          if (sender.role !== "operator" && isOperatorCommand(command)) {
             unauthorized++
             return refuse(msg, text, "unauthorized", command)
           }
