@@ -497,9 +497,12 @@ const statusOfText = (s: string | null | undefined): OrderStatus | undefined => 
 export const executionOf = (d: ExecutionData, nowMs: number): KrakenExecution => {
   const ts = d.timestamp == null ? Number.NaN : Date.parse(d.timestamp)
   const timeMs = Number.isNaN(ts) ? nowMs : ts
-  const fill: KrakenFill | undefined = d.exec_type === "trade" && d.trade_id != null && d.last_qty != null
+  // a trade's exec_id is its trade txid, the key TradesHistory and QueryTrades list it under (trade_id is a
+  // per-pair number that REST answers do not key by): fills seen on both paths are matched by it
+  const tradeKey = d.exec_id ?? d.trade_id
+  const fill: KrakenFill | undefined = d.exec_type === "trade" && tradeKey != null && d.last_qty != null
     ? {
-      tradeId: d.trade_id,
+      tradeId: tradeKey,
       venueOrderId: d.order_id,
       clientOrderId: d.cl_ord_id ?? undefined,
       side: d.side ?? "buy",
@@ -699,7 +702,8 @@ export const makeKrakenAdapter = (
         { name: "counter", limit: counterMax, intervalMs: Math.ceil((counterMax / decay) * 1000) },
         // the matching engine's per-pair order counter (Starter: 60, decaying 1 a second)
         { name: "orders", limit: 60, intervalMs: 60_000 },
-        { name: "public", limit: 1, intervalMs: 1_000 }
+        // public calls: about one a second per IP, counted here as five per five seconds (start-up makes two at once)
+        { name: "public", limit: 5, intervalMs: 5_000 }
       ],
       defaultCoolDownMs: 15_000
     }, clock)
