@@ -1,0 +1,266 @@
+/**
+ * The recording format: Parquet files (snappy-compressed, one row per
+ * canonical market-data event), written with `hyparquet-writer` and read with
+ * `hyparquet` (pure JavaScript, no native build). DuckDB, pandas (pyarrow) and
+ * polars open them without our code:
+ *   `SELECT * FROM read_parquet('DIR/**\/*.parquet') ORDER BY ingest_ts`.
+ *
+ * Rules:
+ * - Every file has the same columns (a column a kind does not use is null),
+ *   so a whole directory reads as one table. Prices and quantities stay the
+ *   venue's decimal strings (exact); book levels are JSON text
+ *   (`[["price","qty"], ...]`).
+ * - Layout: `DIR/<yyyy-mm-dd>/<provider>/<symbol>/<kind>/<first>-<last>-<n>.<crc>.parquet`,
+ *   `first`/`last` the first and last `ingest_ts` in the file (epoch
+ *   microseconds), `n` a counter, `crc` the CRC32 of the whole file in hex. A
+ *   reader selects files by path alone (provider, symbol, kind, time range)
+ *   before opening any.
+ * - A file is complete or absent: it is written under a `.tmp` name and
+ *   renamed once written (an atomic rename), so a crash leaves at most a
+ *   `.tmp` file, which readers skip. A file whose bytes no longer match the
+ *   CRC in its name (a disk error, a truncated copy) is skipped with a clear
+ *   message before the Parquet decoder sees it (a damaged page can otherwise
+ *   send a decoder into a long loop).
+ */
+import { Data } from "effect"
+import { parquetMetadata, parquetRead } from "hyparquet"
+import { parquetWriteBuffer } from "hyparquet-writer"
+import { crc32 } from "node:zlib"
+import type { EventPayload, Level, MarketKind } from "../../schema/Event.js"
+import { BookDelta, BookSnapshot, Ticker, Trade } from "../../schema/Event.js"
+
+/** The format's version, in each file's key-value metadata (`meltica.recording`). */
+export const RECORDING_FORMAT_VERSION = "1"
+
+/** One recorded event: the envelope fields that matter for replay, and the payload. */
+export interface RecordedEvent {
+  readonly provider: string
+  readonly symbol: string
+  readonly kind: MarketKind
+  /** Epoch microseconds at ingest. */
+  readonly ingestTs: number
+  readonly seq: number | undefined
+  readonly epoch: string | undefined
+  readonly payload: EventPayload
+}
+
+/** Column-wise rows of one stream (provider, symbol, kind), as the recorder buffers them. */
+export interface StreamRows {
+  readonly provider: string
+  readonly symbol: string
+  readonly kind: MarketKind
+  readonly ingestTs: Array<number>
+  readonly seq: Array<number | undefined>
+  readonly epoch: Array<string | undefined>
+  readonly payload: Array<EventPayload>
+}
+
+/** A recording file that cannot be used, and why (the reader skips it and says so). */
+export class CorruptRecording extends Data.TaggedError("CorruptRecording")<{
+  readonly file: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `recording file ${this.file} skipped: ${this.reason}`
+  }
+}
+
+const levelsText = (levels: ReadonlyArray<Level>): string => JSON.stringify(levels)
+
+/** The file's bytes: every column, nulls where the kind has no such field. */
+export const encodeRows = (rows: StreamRows): Uint8Array => {
+  const n = rows.ingestTs.length
+  const col = <A>(f: (p: EventPayload) => A | undefined): Array<A | null> => {
+    const out = new Array<A | null>(n)
+    for (let i = 0; i < n; i++) {
+      const v = f(rows.payload[i])
+      out[i] = v === undefined ? null : v
+    }
+    return out
+  }
+  const big = (xs: ReadonlyArray<number | null | undefined>): Array<bigint | null> =>
+    xs.map((x) => (x === undefined || x === null ? null : BigInt(Math.trunc(x))))
+  const str = (name: string, data: Array<string | null>) => ({ name, data, type: "STRING" as const })
+  const i64 = (name: string, data: Array<bigint | null>) => ({ name, data, type: "INT64" as const })
+  const same = <A>(v: A) => new Array<A>(n).fill(v)
+  const buffer = parquetWriteBuffer({
+    columnData: [
+      i64("ingest_ts", big(rows.ingestTs)),
+      str("provider", same(rows.provider)),
+      str("symbol", same(rows.symbol)),
+      str("kind", same(rows.kind)),
+      i64("seq", big(rows.seq)),
+      str("epoch", rows.epoch.map((e) => e ?? null)),
+      i64("exchange_ts", big(col((p) => p._tag === "trade" || p._tag === "ticker" ? p.exchangeTs : undefined))),
+      str("trade_id", col((p) => p._tag === "trade" ? p.tradeId : undefined)),
+      str("price", col((p) => p._tag === "trade" ? p.price : undefined)),
+      str("quantity", col((p) => p._tag === "trade" ? p.quantity : undefined)),
+      str("side", col((p) => p._tag === "trade" ? p.side : undefined)),
+      str("bid_price", col((p) => p._tag === "ticker" ? p.bidPrice : undefined)),
+      str("bid_qty", col((p) => p._tag === "ticker" ? p.bidQty : undefined)),
+      str("ask_price", col((p) => p._tag === "ticker" ? p.askPrice : undefined)),
+      str("ask_qty", col((p) => p._tag === "ticker" ? p.askQty : undefined)),
+      str("bids", col((p) => p._tag === "book_snapshot" || p._tag === "book_delta" ? levelsText(p.bids) : undefined)),
+      str("asks", col((p) => p._tag === "book_snapshot" || p._tag === "book_delta" ? levelsText(p.asks) : undefined)),
+      str("book_state", col((p) => p._tag === "book_snapshot" ? p.state : undefined)),
+      str("stale_reason", col((p) => p._tag === "book_snapshot" ? p.staleReason : undefined)),
+      i64("checksum", big(col((p) => p._tag === "book_snapshot" || p._tag === "book_delta" ? p.checksum : undefined))),
+      i64("first_seq", big(col((p) => p._tag === "book_delta" ? p.firstSeq : undefined))),
+      i64("last_seq", big(col((p) => p._tag === "book_delta" ? p.lastSeq : undefined)))
+    ],
+    kvMetadata: [{ key: "meltica.recording", value: RECORDING_FORMAT_VERSION }],
+    createdBy: "meltica recorder"
+  })
+  return new Uint8Array(buffer)
+}
+
+// ---------------------------------------------------------------------------
+// File names
+// ---------------------------------------------------------------------------
+
+/** What a recording file's path says about it. */
+export interface FileInfo {
+  readonly path: string
+  readonly provider: string
+  readonly symbol: string
+  readonly kind: string
+  readonly firstTs: number
+  readonly lastTs: number
+  readonly counter: number
+  readonly crc: number
+}
+
+const NAME = /^(\d+)-(\d+)-(\d+)\.([0-9a-f]{8})\.parquet$/
+
+/** The UTC date directory of an epoch-microsecond time. */
+export const dateDir = (ts: number): string => new Date(Math.floor(ts / 1000)).toISOString().slice(0, 10)
+
+/** The path of a file, relative to the recording's directory. */
+export const fileName = (rows: StreamRows, counter: number, crc: number): ReadonlyArray<string> => [
+  dateDir(rows.ingestTs[0]),
+  rows.provider,
+  rows.symbol,
+  rows.kind,
+  `${rows.ingestTs[0]}-${rows.ingestTs[rows.ingestTs.length - 1]}-${counter}.${(crc >>> 0).toString(16).padStart(8, "0")}.parquet`
+]
+
+/** The file's stream and time range from its relative path parts, or undefined when it is not a recording file. */
+export const parseFileName = (path: string, parts: ReadonlyArray<string>): FileInfo | undefined => {
+  if (parts.length < 5) return undefined
+  const [provider, symbol, kind, name] = parts.slice(-4)
+  const m = NAME.exec(name)
+  if (m === null) return undefined
+  return {
+    path,
+    provider,
+    symbol,
+    kind,
+    firstTs: Number(m[1]),
+    lastTs: Number(m[2]),
+    counter: Number(m[3]),
+    crc: parseInt(m[4], 16)
+  }
+}
+
+export const checksumOf = (bytes: Uint8Array): number => crc32(bytes) >>> 0
+
+// ---------------------------------------------------------------------------
+// Reading
+// ---------------------------------------------------------------------------
+
+const num = (x: unknown): number | undefined => (x === null || x === undefined ? undefined : Number(x))
+const text = (x: unknown): string | undefined => (x === null || x === undefined ? undefined : String(x))
+const levels = (x: unknown): ReadonlyArray<Level> => (typeof x === "string" ? JSON.parse(x) : [])
+
+/**
+ * The events of one file, in file order; fails with `CorruptRecording` when
+ * the bytes do not match the CRC in the name, or the file does not decode.
+ */
+export const decodeFile = async (info: FileInfo, bytes: Uint8Array): Promise<Array<RecordedEvent>> => {
+  if (checksumOf(bytes) !== info.crc) {
+    throw new CorruptRecording({ file: info.path, reason: "its bytes do not match the CRC32 in its name (damaged or truncated)" })
+  }
+  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer
+  const columns: Record<string, ArrayLike<unknown>> = {}
+  try {
+    const meta = parquetMetadata(buffer)
+    const version = meta.key_value_metadata?.find((kv) => kv.key === "meltica.recording")?.value
+    if (version !== RECORDING_FORMAT_VERSION) {
+      throw new CorruptRecording({ file: info.path, reason: `not a meltica recording of format ${RECORDING_FORMAT_VERSION} (found ${version ?? "none"})` })
+    }
+    await parquetRead({
+      file: buffer,
+      metadata: meta,
+      onChunk: (chunk) => {
+        const prev = columns[chunk.columnName]
+        columns[chunk.columnName] = prev === undefined ? chunk.columnData : [...Array.from(prev), ...Array.from(chunk.columnData)]
+      }
+    })
+  } catch (e) {
+    if (e instanceof CorruptRecording) throw e
+    throw new CorruptRecording({ file: info.path, reason: `does not decode as Parquet: ${e instanceof Error ? e.message : String(e)}` })
+  }
+  const ts = columns.ingest_ts
+  if (ts === undefined) throw new CorruptRecording({ file: info.path, reason: "no ingest_ts column" })
+  const c = (name: string): ArrayLike<unknown> => columns[name] ?? []
+  const [provider, symbol, kind, seq, epoch] = [c("provider"), c("symbol"), c("kind"), c("seq"), c("epoch")]
+  const out = new Array<RecordedEvent>(ts.length)
+  for (let i = 0; i < ts.length; i++) {
+    const k = kind[i] as MarketKind
+    out[i] = {
+      provider: String(provider[i]),
+      symbol: String(symbol[i]),
+      kind: k,
+      ingestTs: Number(ts[i]),
+      seq: num(seq[i]),
+      epoch: text(epoch[i]),
+      payload: payloadAt(k, columns, i)
+    }
+  }
+  return out
+}
+
+const payloadAt = (kind: MarketKind, columns: Record<string, ArrayLike<unknown>>, i: number): EventPayload => {
+  const v = (name: string): unknown => columns[name]?.[i]
+  switch (kind) {
+    case "trade":
+      return Trade.make({
+        tradeId: String(v("trade_id")),
+        price: v("price") as Trade["price"],
+        quantity: v("quantity") as Trade["quantity"],
+        side: v("side") as Trade["side"],
+        exchangeTs: Number(v("exchange_ts"))
+      }, true)
+    case "ticker":
+      return Ticker.make({
+        bidPrice: v("bid_price") as Ticker["bidPrice"],
+        bidQty: v("bid_qty") as Ticker["bidQty"],
+        askPrice: v("ask_price") as Ticker["askPrice"],
+        askQty: v("ask_qty") as Ticker["askQty"],
+        exchangeTs: Number(v("exchange_ts"))
+      }, true)
+    case "book_snapshot": {
+      const staleReason = text(v("stale_reason"))
+      const checksum = num(v("checksum"))
+      return BookSnapshot.make({
+        bids: levels(v("bids")),
+        asks: levels(v("asks")),
+        state: v("book_state") as BookSnapshot["state"],
+        ...(staleReason === undefined ? {} : { staleReason }),
+        ...(checksum === undefined ? {} : { checksum })
+      }, true)
+    }
+    case "book_delta": {
+      const checksum = num(v("checksum"))
+      const firstSeq = num(v("first_seq"))
+      const lastSeq = num(v("last_seq"))
+      return BookDelta.make({
+        bids: levels(v("bids")),
+        asks: levels(v("asks")),
+        ...(firstSeq === undefined ? {} : { firstSeq }),
+        ...(lastSeq === undefined ? {} : { lastSeq }),
+        ...(checksum === undefined ? {} : { checksum })
+      }, true)
+    }
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * The recorder: every canonical market-data event a provider ingests, written
+ * to Parquet files (`Format.ts`) off the hot path.
+ *
+ * Rules:
+ * - On the hot path `record` copies five fields and a payload reference into
+ *   the stream's column buffers (no allocation per event besides array
+ *   growth, no I/O, no fiber); the provider's own sink runs right after.
+ * - A background fiber flushes every `flushIntervalMs` (on the Effect Clock),
+ *   and at once when a stream holds `maxRowsPerFile` rows: each stream's
+ *   buffer becomes one complete file, encoded, written under a `.tmp` name
+ *   and renamed. So a crash (kill -9) loses at most what arrived since the
+ *   last flush, and never leaves a half-written file under a final name.
+ * - A failed write is typed (`RecordWriteFailed`), counted and logged; the
+ *   rows of that file are lost, the gateway goes on.
+ * - Closing the scope flushes what is buffered.
+ */
+import { Data, Duration, Effect, Fiber, Queue } from "effect"
+import type { Scope } from "effect"
+import { mkdir, rename, writeFile } from "node:fs/promises"
+import { join } from "node:path"
+import type { MarketKind } from "../../schema/Event.js"
+import { isCritical } from "../../schema/Event.js"
+import type { Event } from "../Event.js"
+import type { ProviderShape } from "../Provider.js"
+import { checksumOf, encodeRows, fileName, type StreamRows } from "./Format.js"
+
+export class RecordWriteFailed extends Data.TaggedError("RecordWriteFailed")<{
+  readonly file: string
+  readonly rows: number
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `recording file ${this.file} (${this.rows} rows) not written: ${this.reason}`
+  }
+}
+
+export interface RecorderOptions {
+  /** The recording's directory (created if missing). */
+  readonly dir: string
+  /** At most this much is lost on a crash (default 1,000 ms). */
+  readonly flushIntervalMs?: number
+  /** A stream's buffer is flushed at once when it holds this many rows (default 100,000). */
+  readonly maxRowsPerFile?: number
+  /** Kinds recorded (default: all market kinds). */
+  readonly kinds?: ReadonlyArray<MarketKind>
+}
+
+export interface RecorderStats {
+  readonly events: number
+  readonly files: number
+  /** Rows in the files written. */
+  readonly rowsWritten: number
+  readonly bytes: number
+  readonly writeFailures: number
+  /** Rows buffered, not yet written. */
+  readonly buffered: number
+}
+
+export interface Recorder {
+  /** Copies the event's fields into the buffers. Does not take ownership. */
+  readonly record: (event: Event) => void
+  /** Writes every buffered row now. */
+  readonly flush: Effect.Effect<void>
+  /** The providers, each recording what it hands to its sink. */
+  readonly wrap: (providers: ReadonlyArray<ProviderShape>) => ReadonlyArray<ProviderShape>
+  readonly stats: () => RecorderStats
+}
+
+const newRows = (provider: string, symbol: string, kind: MarketKind): StreamRows & { bytes: number } => ({
+  provider,
+  symbol,
+  kind,
+  ingestTs: [],
+  seq: [],
+  epoch: [],
+  payload: [],
+  bytes: 0
+})
+
+/** A recorder writing under `options.dir` for the life of the scope. */
+export const makeRecorder = (options: RecorderOptions): Effect.Effect<Recorder, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const flushIntervalMs = options.flushIntervalMs ?? 1_000
+    const maxRows = options.maxRowsPerFile ?? 100_000
+    const kinds = new Set<string>(options.kinds ?? ["trade", "ticker", "book_snapshot", "book_delta"])
+    const streams = new Map<string, StreamRows>()
+    const wake = yield* Queue.sliding<void>(1)
+    let events = 0
+    let files = 0
+    let rowsWritten = 0
+    let bytes = 0
+    let writeFailures = 0
+    let buffered = 0
+    let counter = 0
+
+    const record = (e: Event): void => {
+      if (e._pool !== "Event" || isCritical(e.kind) || !kinds.has(e.kind) || e.payload === undefined) return
+      const key = `${e.provider}\u0000${e.symbol}\u0000${e.kind}`
+      let rows = streams.get(key)
+      if (rows === undefined) {
+        rows = newRows(e.provider, e.symbol, e.kind as MarketKind)
+        streams.set(key, rows)
+      }
+      rows.ingestTs.push(e.ingestTs)
+      rows.seq.push(e.seqProvider)
+      rows.epoch.push(e.epoch)
+      rows.payload.push(e.payload)
+      events++
+      buffered++
+      if (rows.ingestTs.length === maxRows) Queue.unsafeOffer(wake, undefined)
+    }
+
+    const writeOne = (rows: StreamRows): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        const n = ++counter
+        const encoded = yield* Effect.try({
+          try: () => encodeRows(rows),
+          catch: (e) => new RecordWriteFailed({ file: `${rows.provider}/${rows.symbol}/${rows.kind}`, rows: rows.ingestTs.length, reason: String(e) })
+        })
+        const parts = fileName(rows, n, checksumOf(encoded))
+        const dir = join(options.dir, ...parts.slice(0, -1))
+        const final = join(dir, parts[parts.length - 1])
+        yield* Effect.tryPromise({
+          try: async () => {
+            await mkdir(dir, { recursive: true })
+            await writeFile(`${final}.tmp`, encoded)
+            await rename(`${final}.tmp`, final)
+          },
+          catch: (e) => new RecordWriteFailed({ file: final, rows: rows.ingestTs.length, reason: e instanceof Error ? e.message : String(e) })
+        })
+        files++
+        rowsWritten += rows.ingestTs.length
+        bytes += encoded.byteLength
+      }).pipe(
+        Effect.catchAll((e) =>
+          Effect.sync(() => writeFailures++).pipe(Effect.zipRight(Effect.logError("recording write failed", e)))
+        )
+      )
+
+    // one flush at a time: the periodic one, a full buffer's, the final one
+    const lock = yield* Effect.makeSemaphore(1)
+    // uninterruptible: rows taken out of the buffers are always written (or counted as failed)
+    const flush: Effect.Effect<void> = lock.withPermits(1)(Effect.suspend(() => {
+      const batch = [...streams.values()].filter((r) => r.ingestTs.length > 0)
+      for (const r of batch) streams.delete(`${r.provider}\u0000${r.symbol}\u0000${r.kind}`)
+      buffered = 0
+      return Effect.forEach(batch, writeOne, { discard: true })
+    })).pipe(Effect.uninterruptible)
+
+    const flusher = yield* Queue.take(wake).pipe(
+      Effect.timeout(Duration.millis(flushIntervalMs)),
+      Effect.ignore,
+      Effect.zipRight(flush),
+      Effect.forever,
+      Effect.interruptible,
+      Effect.forkScoped
+    )
+    yield* Effect.addFinalizer(() => Fiber.interrupt(flusher).pipe(Effect.zipRight(flush)))
+
+    const wrap = (providers: ReadonlyArray<ProviderShape>): ReadonlyArray<ProviderShape> =>
+      providers.map((p) => ({
+        ...p,
+        run: (sink) =>
+          p.run((e) => {
+            record(e)
+            return sink(e)
+          })
+      }))
+
+    return {
+      record,
+      flush,
+      wrap,
+      stats: () => ({ events, files, rowsWritten, bytes, writeFailures, buffered })
+    }
+  })

@@ -1,0 +1,192 @@
+/**
+ * Reading a recording: the files a selection needs (chosen by path alone:
+ * provider, symbol, kind, time range), merged into one stream in `ingest_ts`
+ * order (ties: file path order, then row order, so the order is the same on
+ * every run).
+ *
+ * Rules:
+ * - Files are opened lazily, when the merge reaches their first timestamp:
+ *   memory holds the files that overlap in time, not the recording.
+ * - A `.tmp` file (a write a crash interrupted) and a file that fails its
+ *   CRC or does not decode are skipped, each with a `CorruptRecording` naming
+ *   the file and why (`skipped`); the rest of the recording replays.
+ * - Bytes are read synchronously and decoded in memory: no real I/O
+ *   interleaves with a replay's fibers (see `VirtualClock.ts`).
+ */
+import { readdirSync, readFileSync, statSync } from "node:fs"
+import { join, relative, sep } from "node:path"
+import type { MarketKind } from "../../schema/Event.js"
+import { CorruptRecording, decodeFile, type FileInfo, parseFileName, type RecordedEvent } from "../record/Format.js"
+
+/** Which part of a recording to replay. Times are epoch microseconds, `from` inclusive, `to` exclusive. */
+export interface ReplaySelection {
+  readonly from?: number | undefined
+  readonly to?: number | undefined
+  readonly symbols?: ReadonlyArray<string> | undefined
+  readonly providers?: ReadonlyArray<string> | undefined
+  readonly kinds?: ReadonlyArray<MarketKind> | undefined
+}
+
+export interface RecordingListing {
+  readonly files: ReadonlyArray<FileInfo>
+  readonly skipped: ReadonlyArray<CorruptRecording>
+}
+
+const walk = (dir: string, out: Array<string>): void => {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name)
+    if (entry.isDirectory()) walk(p, out)
+    else if (entry.isFile()) out.push(p)
+  }
+}
+
+/** The recording files under `dir` that the selection needs, in time order, and the unusable ones. */
+export const listRecording = (dir: string, selection: ReplaySelection = {}): RecordingListing => {
+  const paths: Array<string> = []
+  if (statSync(dir, { throwIfNoEntry: false })?.isDirectory() !== true) {
+    return { files: [], skipped: [new CorruptRecording({ file: dir, reason: "no such directory" })] }
+  }
+  walk(dir, paths)
+  paths.sort()
+  const files: Array<FileInfo> = []
+  const skipped: Array<CorruptRecording> = []
+  const want = <A>(list: ReadonlyArray<A> | undefined, x: A) => list === undefined || list.includes(x)
+  for (const p of paths) {
+    const rel = relative(dir, p)
+    if (p.endsWith(".parquet.tmp")) {
+      skipped.push(new CorruptRecording({ file: rel, reason: "an unfinished write (the recorder stopped while flushing it)" }))
+      continue
+    }
+    if (!p.endsWith(".parquet")) continue
+    const info = parseFileName(p, rel.split(sep))
+    if (info === undefined) {
+      skipped.push(new CorruptRecording({ file: rel, reason: "its name is not <first>-<last>-<n>.<crc32>.parquet under <date>/<provider>/<symbol>/<kind>" }))
+      continue
+    }
+    if (!want(selection.providers, info.provider) || !want(selection.symbols, info.symbol)) continue
+    if (!want(selection.kinds as ReadonlyArray<string> | undefined, info.kind)) continue
+    if (selection.from !== undefined && info.lastTs < selection.from) continue
+    if (selection.to !== undefined && info.firstTs >= selection.to) continue
+    files.push(info)
+  }
+  files.sort((a, b) => a.firstTs - b.firstTs || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+  return { files, skipped }
+}
+
+interface Cursor {
+  readonly events: ReadonlyArray<RecordedEvent>
+  readonly order: number
+  index: number
+}
+
+const cursorBefore = (a: Cursor, b: Cursor): boolean => {
+  const x = a.events[a.index].ingestTs
+  const y = b.events[b.index].ingestTs
+  return x < y || (x === y && a.order < b.order)
+}
+
+/**
+ * The merged events of a listing. `needsLoad()` says whether a file must be
+ * opened before `next()` can answer (then `load()`); `next()` is synchronous.
+ */
+export class RecordingReader {
+  private readonly heap: Array<Cursor> = []
+  private pending = 0
+  readonly skipped: Array<CorruptRecording>
+  filesRead = 0
+  bytesRead = 0
+
+  constructor(private readonly listing: RecordingListing, private readonly selection: ReplaySelection = {}) {
+    this.skipped = [...listing.skipped]
+  }
+
+  needsLoad(): boolean {
+    const next = this.listing.files[this.pending]
+    if (next === undefined) return false
+    return this.heap.length === 0 || next.firstTs <= this.heap[0].events[this.heap[0].index].ingestTs
+  }
+
+  /** Opens every file that starts at or before the merge's next event. */
+  async load(): Promise<void> {
+    while (this.needsLoad()) {
+      const order = this.pending++
+      const info = this.listing.files[order]
+      try {
+        const bytes = readFileSync(info.path)
+        this.bytesRead += bytes.byteLength
+        const events = await decodeFile(info, bytes)
+        this.filesRead++
+        const { from, kinds, symbols, to } = this.selection
+        const kept = from === undefined && to === undefined && kinds === undefined && symbols === undefined
+          ? events
+          : events.filter((e) =>
+            (from === undefined || e.ingestTs >= from) && (to === undefined || e.ingestTs < to) &&
+            (kinds === undefined || kinds.includes(e.kind)) && (symbols === undefined || symbols.includes(e.symbol))
+          )
+        if (kept.length > 0) this.push({ events: kept, order, index: 0 })
+      } catch (e) {
+        this.skipped.push(
+          e instanceof CorruptRecording ? e : new CorruptRecording({ file: info.path, reason: e instanceof Error ? e.message : String(e) })
+        )
+      }
+    }
+  }
+
+  /** The next event in time order; undefined at the end (or when `needsLoad()`). */
+  next(): RecordedEvent | undefined {
+    const top = this.heap[0]
+    if (top === undefined) return undefined
+    const e = top.events[top.index++]
+    if (top.index === top.events.length) {
+      const last = this.heap.pop()!
+      if (this.heap.length > 0) {
+        this.heap[0] = last
+        this.down(0)
+      }
+    } else {
+      this.down(0)
+    }
+    return e
+  }
+
+  /** Every selected event, in order (tests, small recordings). */
+  async readAll(): Promise<Array<RecordedEvent>> {
+    const out: Array<RecordedEvent> = []
+    for (;;) {
+      if (this.needsLoad()) await this.load()
+      const e = this.next()
+      if (e === undefined) return out
+      out.push(e)
+    }
+  }
+
+  private push(c: Cursor): void {
+    const h = this.heap
+    h.push(c)
+    let i = h.length - 1
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      if (!cursorBefore(h[i], h[p])) break
+      ;[h[i], h[p]] = [h[p], h[i]]
+      i = p
+    }
+  }
+
+  private down(i: number): void {
+    const h = this.heap
+    for (;;) {
+      const l = 2 * i + 1
+      const r = l + 1
+      let m = i
+      if (l < h.length && cursorBefore(h[l], h[m])) m = l
+      if (r < h.length && cursorBefore(h[r], h[m])) m = r
+      if (m === i) return
+      ;[h[i], h[m]] = [h[m], h[i]]
+      i = m
+    }
+  }
+}
+
+/** A reader over `dir` for a selection. */
+export const openRecording = (dir: string, selection: ReplaySelection = {}): RecordingReader =>
+  new RecordingReader(listRecording(dir, selection), selection)
