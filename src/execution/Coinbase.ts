@@ -451,7 +451,7 @@ export const coinbaseRejection = (code: string, text: string, o: RefusedOrder): 
 export const createFailureCode = (r: typeof CreateOrderResponse.Type): { readonly code: string; readonly text: string } => {
   const e = r.error_response
   const code = [e?.preview_failure_reason, e?.new_order_failure_reason, e?.error, r.failure_reason].find(
-    (x): x is string => typeof x === "string" && x !== "" && !/^UNKNOWN_FAILURE_REASON$|^UNSPECIFIED/.test(x)
+    (x): x is string => typeof x === "string" && x !== "" && !/^UNKNOWN_.*REASON$|^UNSPECIFIED/.test(x)
   ) ?? e?.error ?? r.failure_reason ?? "UNKNOWN_FAILURE_REASON"
   return { code, text: e?.message ?? e?.error_details ?? code }
 }
