@@ -130,6 +130,8 @@ interface LiveOrder {
   rejection: OrderRejection | undefined
   readonly submittedTs: number
   updatedTs: number
+  /** The venue time of the last amendment applied: an older amend push is stale. */
+  amendedMs: number
   /** When the placement went out (ms), for the receive window. */
   readonly sentMs: number
   readonly traceId: string
@@ -345,12 +347,14 @@ export const makeLiveVenue = (
           return
         }
         acknowledge(o, vo.venueOrderId === "" ? undefined : vo.venueOrderId)
-        if (isOpen(o.status) && (vo.status === "new" || vo.status === "partially_filled") && (source === "answer" || vo.amended === true)) {
+        if (isOpen(o.status) && (vo.status === "new" || vo.status === "partially_filled") &&
+          (source === "answer" || (vo.amended === true && vo.updatedMs > o.amendedMs))) {
           const priceChanged = vo.price !== undefined && o.price !== undefined && !dec(vo.price).eq(dec(o.price))
           const qtyChanged = !dec(vo.quantity).eq(dec(o.quantity))
           if (priceChanged || qtyChanged) {
             if (priceChanged) o.price = vo.price
             o.quantity = vo.quantity
+            o.amendedMs = Math.max(o.amendedMs, vo.updatedMs)
             counters.amended++
             report(o)
           }
@@ -550,6 +554,7 @@ export const makeLiveVenue = (
           notional: ZERO,
           fees: ZERO,
           tradeIds: new Set(),
+          amendedMs: 0,
           reportSeq: 0,
           reason: undefined,
           rejection: undefined,

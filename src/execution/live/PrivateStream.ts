@@ -10,7 +10,7 @@
  * A frame the adapter cannot read is counted (`malformed`) and logged with
  * its first 200 characters, never a credential: private frames carry none.
  */
-import { Effect, type Scope } from "effect"
+import { Effect, Queue, type Scope } from "effect"
 import { WebSocketConstructor } from "@effect/platform/Socket"
 import type { Context } from "effect"
 import { Backoff } from "../../../schema/ProviderConfig.js"
@@ -29,8 +29,12 @@ export interface PrivateStreamOptions {
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number; readonly factor: number; readonly jitter: number } | undefined
   /** Authenticate and subscribe: runs on every (re)connect. */
   readonly onOpen: (send: (text: string) => Effect.Effect<void>) => Effect.Effect<void>
-  /** Reads one frame: `emit` what it means; answer false when it could not be read. */
-  readonly onFrame: (text: string, emit: (update: StreamUpdate) => void) => boolean
+  /**
+   * Reads one frame: `emit` what it means, `reply` a message to send back on
+   * this connection (a subscription after a login answer); answer false when
+   * the frame could not be read.
+   */
+  readonly onFrame: (text: string, emit: (update: StreamUpdate) => void, reply: (text: string) => void) => boolean
 }
 
 export interface PrivateStream {
@@ -41,24 +45,30 @@ export interface PrivateStream {
 export const makePrivateStream = (opts: PrivateStreamOptions): PrivateStream => {
   const counters = new Counters()
   let malformed = 0
-  const run = (onUpdate: (update: StreamUpdate) => void): Effect.Effect<never, never, Scope.Scope> => {
-    const connection = makeConnection({
-      provider: `${opts.venue}-private`,
-      url: opts.url,
-      openTimeoutMs: opts.openTimeoutMs ?? 10_000,
-      stallTimeoutMs: opts.stallTimeoutMs ?? 90_000,
-      backoff: Backoff.make(opts.backoff ?? { initialMs: 500, maxMs: 30_000, factor: 2, jitter: 0.2 }),
-      counters,
-      keepalive: opts.keepalive,
-      onOpen: (send) => opts.onOpen((text) => Effect.asVoid(send(text))),
-      onFrame: (data) => {
-        if (!opts.onFrame(data, onUpdate)) malformed++
-      },
-      onConnected: () => {},
-      onDisconnected: (reason) => onUpdate({ _tag: "Disconnected", reason })
+  const run = (onUpdate: (update: StreamUpdate) => void): Effect.Effect<never, never, Scope.Scope> =>
+    Effect.gen(function*() {
+      const replies = yield* Effect.acquireRelease(Queue.unbounded<string>(), Queue.shutdown)
+      const reply = (text: string) => {
+        Queue.unsafeOffer(replies, text)
+      }
+      const connection = makeConnection({
+        provider: `${opts.venue}-private`,
+        url: opts.url,
+        openTimeoutMs: opts.openTimeoutMs ?? 10_000,
+        stallTimeoutMs: opts.stallTimeoutMs ?? 90_000,
+        backoff: Backoff.make(opts.backoff ?? { initialMs: 500, maxMs: 30_000, factor: 2, jitter: 0.2 }),
+        counters,
+        keepalive: opts.keepalive,
+        onOpen: (send) => opts.onOpen((text) => Effect.asVoid(send(text))),
+        onFrame: (data) => {
+          if (!opts.onFrame(data, onUpdate, reply)) malformed++
+        },
+        onConnected: () => {},
+        onDisconnected: (reason) => onUpdate({ _tag: "Disconnected", reason })
+      })
+      yield* Queue.take(replies).pipe(Effect.flatMap(connection.send), Effect.forever, Effect.forkScoped)
+      return yield* connection.run.pipe(Effect.provideService(WebSocketConstructor, opts.webSocket))
     })
-    return connection.run.pipe(Effect.provideService(WebSocketConstructor, opts.webSocket))
-  }
   return {
     run,
     stats: () => ({ connects: counters.connects, disconnects: counters.disconnects, malformed })

@@ -1,0 +1,324 @@
+/**
+ * OKX live execution, end to end against the local mock venue
+ * (test/execution/live/OkxMock.ts): the adapter signs, the mock verifies as
+ * OKX documents, the engine turns answers and stream pushes into our
+ * execution reports.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Either, Fiber, Redacted, TestClock } from "effect"
+import { AmendOrder, CancelOrder, SubmitOrder } from "../../schema/Control.js"
+import { decimal } from "../../schema/Event.js"
+import { makeOkxAdapter } from "../../src/execution/Okx.js"
+import { makeLiveVenue } from "../../src/execution/live/LiveVenue.js"
+import { Pool } from "../../src/Pool.js"
+import { OkxMock } from "./live/OkxMock.js"
+import { assertSequence, kindsOf, Logs, makeLayer, Received, until } from "./live/harness.js"
+
+const API_KEY = "fake-okx-key-4e3d2c1b0a99887766"
+const SECRET = "fake-okx-secret-11223344556677889900"
+const PASSPHRASE = "fake-okx-passphrase-q1w2e3"
+const SYM = "BTC-USDT"
+
+const submit = (cid: string, extra: Partial<{ orderType: "limit" | "market"; price: string; quantity: string; postOnly: boolean; side: "buy" | "sell" }> = {}) =>
+  SubmitOrder.make({
+    commandId: `cmd-${cid}`,
+    consumerId: "strat-1",
+    clientOrderId: cid,
+    symbol: SYM,
+    venue: "okx",
+    side: extra.side ?? "buy",
+    orderType: extra.orderType ?? "limit",
+    quantity: decimal(extra.quantity ?? "0.5"),
+    ...((extra.orderType ?? "limit") === "limit" ? { price: decimal(extra.price ?? "100.00") } : {}),
+    ...(extra.postOnly === undefined ? {} : { postOnly: extra.postOnly })
+  })
+
+interface Setup {
+  readonly skewMs?: number
+  readonly secret?: string
+  readonly dryRun?: boolean
+}
+
+/** A mock Binance and a live venue on it, the private stream subscribed and reconciled once. */
+const setup = (opts: Setup = {}) =>
+  Effect.gen(function*() {
+    const clock = yield* Effect.clock
+    const mock = new OkxMock({
+      apiKey: API_KEY,
+      secret: SECRET,
+      passphrase: PASSPHRASE,
+      now: () => clock.unsafeCurrentTimeMillis() + (opts.skewMs ?? 0),
+      marketPrice: { "BTC-USDT": "101.50" }
+    })
+    yield* Effect.acquireRelease(Effect.promise(() => mock.start()), () => Effect.promise(() => mock.stop()))
+    const makeAdapter = makeOkxAdapter({
+      restUrl: mock.restUrl,
+      wsUrl: mock.wsUrl,
+      symbols: [SYM],
+      apiKey: Redacted.make(API_KEY),
+      secret: Redacted.make(opts.secret ?? SECRET),
+      passphrase: Redacted.make(PASSPHRASE),
+      timeoutMs: 5_000,
+      dryRun: opts.dryRun ?? false,
+      stream: { backoff: { initialMs: 1_000, maxMs: 1_000, factor: 1, jitter: 0 } }
+    })
+    const adapter = yield* makeAdapter
+    const connect = (a: typeof adapter) =>
+      Effect.gen(function*() {
+        const v = yield* makeLiveVenue(a, { queryIntervalMs: 1_000, acceptWindowMs: 10_000 })
+        if (opts.secret === undefined && Math.abs(opts.skewMs ?? 0) < 30_000) {
+          yield* until(() => v.liveStats().connected && v.liveStats().reconciliations >= 1, "the private stream")
+        }
+        return v
+      })
+    const venue = yield* connect(adapter)
+    const another = Effect.flatMap(makeAdapter, connect)
+    const received = yield* Received
+    const logs = yield* Logs
+    const pool = yield* Pool
+    return { mock, adapter, venue, another, received, logs, pool }
+  })
+
+describe("OKX live venue (mock)", () => {
+  it.scoped("a limit order: new, partial fill, fill; each transition reported once, in order", () =>
+    Effect.gen(function*() {
+      const { mock, venue, received } = yield* setup()
+      const view = yield* venue.submit(submit("o1"))
+      assert.strictEqual(view.status, "new")
+      assert.strictEqual(view.venue, "okx")
+      mock.fill("o1", "0.2", "100.00")
+      yield* until(() => kindsOf(received, "o1").length === 2, "the partial fill")
+      mock.fill("o1", "0.3", "99.50")
+      yield* until(() => kindsOf(received, "o1").length === 3, "the fill")
+      assert.deepStrictEqual(kindsOf(received, "o1"), ["new", "partially_filled", "filled"])
+      assertSequence(received, "o1")
+      const last = received.at(-1)!.payload
+      assert.strictEqual(last.filledQty, "0.5")
+      assert.strictEqual(last.lastFillPrice, "99.5")
+      // the stream pushed NEW as well: still one "new"
+      yield* venue.reconcile
+      assert.deepStrictEqual(kindsOf(received, "o1"), ["new", "partially_filled", "filled"])
+    }).pipe(Effect.provide(makeLayer())))
+
+  it.scoped("a market order: acknowledged by the answer, filled by the stream; the catch-up lists the fills again, reported once", () =>
+    Effect.gen(function*() {
+      const { venue, received } = yield* setup()
+      const view = yield* venue.submit(submit("om", { orderType: "market", quantity: "0.4" }))
+      assert.strictEqual(view.type, "market")
+      yield* until(() => kindsOf(received, "om").at(-1) === "filled", "the fills")
+      assert.deepStrictEqual(kindsOf(received, "om"), ["new", "partially_filled", "filled"])
+      yield* venue.reconcile
+      assert.deepStrictEqual(kindsOf(received, "om"), ["new", "partially_filled", "filled"])
+      assertSequence(received, "om")
+      const filled = received.at(-1)!.payload
+      assert.strictEqual(filled.filledQty, "0.4")
+    }).pipe(Effect.provide(makeLayer())))
+
+  it.scoped("cancel: a canceled report; a second cancel is OrderNotCancelable", () =>
+    Effect.gen(function*() {
+      const { venue, received } = yield* setup()
+      yield* venue.submit(submit("oc"))
+      const canceled = yield* venue.cancel(CancelOrder.make({ commandId: "c1", consumerId: "strat-1", clientOrderId: "oc" }))
+      assert.strictEqual(canceled.status, "canceled")
+      const again = yield* Effect.either(venue.cancel(CancelOrder.make({ commandId: "c2", consumerId: "strat-1", clientOrderId: "oc" })))
+      assert.isTrue(Either.isLeft(again) && again.left._tag === "OrderNotCancelable")
+      const other = yield* Effect.either(venue.cancel(CancelOrder.make({ commandId: "c3", consumerId: "strat-2", clientOrderId: "oc" })))
+      assert.isTrue(Either.isLeft(other) && other.left._tag === "OrderNotFound")
+      yield* until(() => venue.liveStats().adapter.requests > 0 && kindsOf(received, "oc").length >= 2, "reports")
+      assert.deepStrictEqual(kindsOf(received, "oc"), ["new", "canceled"])
+    }).pipe(Effect.provide(makeLayer())))
+
+  it.scoped("amend: quantity and price each give one amend report; the venue's pushes of them add none", () =>
+    Effect.gen(function*() {
+      const { mock, venue, received } = yield* setup()
+      yield* venue.submit(submit("oa", { quantity: "0.5" }))
+      const smaller = yield* venue.amend(AmendOrder.make({ commandId: "a1", consumerId: "strat-1", clientOrderId: "oa", quantity: decimal("0.3") }))
+      assert.strictEqual(smaller.quantity, "0.3")
+      const repriced = yield* venue.amend(AmendOrder.make({ commandId: "a2", consumerId: "strat-1", clientOrderId: "oa", price: decimal("100.5") }))
+      assert.strictEqual(repriced.price, "100.5")
+      assert.strictEqual(repriced.quantity, "0.3")
+      mock.fill("oa", "0.3", "100.5")
+      yield* until(() => kindsOf(received, "oa").at(-1) === "filled", "the fill")
+      assert.deepStrictEqual(kindsOf(received, "oa"), ["new", "new", "new", "filled"])
+      assertSequence(received, "oa")
+      const closed = yield* Effect.either(venue.amend(AmendOrder.make({ commandId: "a3", consumerId: "strat-1", clientOrderId: "oa", price: decimal("99") })))
+      assert.isTrue(Either.isLeft(closed) && closed.left._tag === "OrderNotCancelable")
+    }).pipe(Effect.provide(makeLayer())))
+
+  it.scoped("rejections: venue codes become typed rejections with a rejected report; instrument rules are checked before sending", () =>
+    Effect.gen(function*() {
+      const { mock, venue, received } = yield* setup()
+      mock.rejectNextOrder("51008", "Order failed. Insufficient USDT balance in account.")
+      const poor = yield* Effect.either(venue.submit(submit("or1")))
+      assert.isTrue(Either.isLeft(poor) && poor.left._tag === "InsufficientBalance" && poor.left.asset === "USDT")
+      assert.deepStrictEqual(kindsOf(received, "or1"), ["rejected"])
+      mock.rejectNextOrder("51121", "Order count should be the integer multiples of the lot size")
+      const lot = yield* Effect.either(venue.submit(submit("or2")))
+      assert.isTrue(Either.isLeft(lot) && lot.left._tag === "InvalidQuantity")
+      mock.rejectNextOrder("51137", "Your opening price has triggered the limit price, and the max buy price is 101")
+      const band = yield* Effect.either(venue.submit(submit("or3", { price: "150.00" })))
+      assert.isTrue(Either.isLeft(band) && band.left._tag === "InvalidPrice")
+      // hostile inputs refused before anything leaves
+      const sent = mock.requests.length
+      const table: ReadonlyArray<readonly [string, ReturnType<typeof submit>, string]> = [
+        ["off tick", submit("ot1", { price: "100.05" }), "InvalidPrice"],
+        ["off lot", submit("ot2", { quantity: "0.123456789" }), "InvalidQuantity"],
+        ["below minimum size", submit("ot3", { quantity: "0.000001" }), "BelowMinimum"],
+        ["bad client id", submit("o t4 with spaces"), "VenueRejected"],
+        ["client id with a dash", submit("o-t5"), "VenueRejected"],
+        ["client id too long", submit("x".repeat(37)), "VenueRejected"],
+        ["unknown symbol", SubmitOrder.make({ ...submit("ot6"), symbol: "DOGE-EUR" }), "UnknownSymbol"]
+      ]
+      for (const [name, order, tag] of table) {
+        const r = yield* Effect.either(venue.submit(order))
+        assert.isTrue(Either.isLeft(r) && r.left._tag === tag, `${name}: ${Either.isLeft(r) ? r.left._tag : "accepted"}`)
+      }
+      assert.strictEqual(mock.requests.length, sent, "none of them reached the venue")
+    }).pipe(Effect.provide(makeLayer())))
+
+  it.scoped("disconnect mid-order: fills and the cancel that happened while away are reconciled once, in order", () =>
+    Effect.gen(function*() {
+      const { mock, venue, received } = yield* setup()
+      yield* venue.submit(submit("od"))
+      mock.fill("od", "0.1", "100.00")
+      yield* until(() => kindsOf(received, "od").length === 2, "the first fill")
+      mock.dropStreams()
+      yield* until(() => !venue.liveStats().connected, "the disconnect")
+      // while away: another fill and a cancellation at the venue, pushed to nobody
+      yield* TestClock.adjust("100 millis")
+      mock.fill("od", "0.15", "99.90")
+      mock.cancelAtVenue("od")
+      const before = venue.liveStats().reconciliations
+      yield* TestClock.adjust("2 seconds")
+      yield* until(() => venue.liveStats().reconciliations > before && kindsOf(received, "od").length === 4, "the reconciliation")
+      assert.deepStrictEqual(kindsOf(received, "od"), ["new", "partially_filled", "partially_filled", "canceled"])
+      assertSequence(received, "od")
+      assert.strictEqual(received.at(-1)!.payload.filledQty, "0.25")
+      // a second reconciliation changes nothing
+      yield* venue.reconcile
+      assert.strictEqual(kindsOf(received, "od").length, 4)
+    }).pipe(Effect.provide(makeLayer())))
+
+  it.scoped("timeout: the order is queried, never resent", () =>
+    Effect.gen(function*() {
+      const { mock, venue, received } = yield* setup()
+      mock.hold("POST /api/v5/trade/order")
+      const fiber = yield* Effect.fork(venue.submit(submit("oto")))
+      yield* until(() => mock.placements("oto") === 1, "the placement to reach the venue")
+      yield* TestClock.adjust("5 seconds")
+      const view = yield* Fiber.join(fiber)
+      assert.strictEqual(view.status, "new")
+      assert.strictEqual(mock.placements("oto"), 1, "sent once")
+      assert.strictEqual(venue.liveStats().outcomeQueries, 1)
+      mock.release()
+      yield* until(() => kindsOf(received, "oto").length >= 1, "the report")
+      assert.deepStrictEqual(kindsOf(received, "oto"), ["new"])
+    }).pipe(Effect.provide(makeLayer())))
+
+  it.scoped("timeout of an order the venue never got: rejected as not received once its receive window passed", () =>
+    Effect.gen(function*() {
+      const { mock, venue, received } = yield* setup()
+      mock.lose("POST /api/v5/trade/order")
+      const fiber = yield* Effect.fork(venue.submit(submit("olost")))
+      yield* until(() => mock.placements("olost") === 1, "the placement")
+      yield* TestClock.adjust("5 seconds")
+      yield* until(() => mock.requests.some((r) => r.method === "GET" && r.path === "/api/v5/trade/order"), "the query")
+      for (let i = 0; i < 6 && fiber.unsafePoll() === null; i++) {
+        yield* TestClock.adjust("1 second")
+        yield* until(() => mock.requests.filter((r) => r.method === "GET" && r.path === "/api/v5/trade/order").length >= i + 2 || fiber.unsafePoll() !== null, "a further query")
+      }
+      const result = yield* Effect.either(Fiber.join(fiber))
+      assert.isTrue(Either.isLeft(result) && result.left._tag === "VenueRejected" && result.left.code === "not_received")
+      assert.strictEqual(mock.placements("olost"), 1, "never resent")
+      assert.deepStrictEqual(kindsOf(received, "olost"), ["rejected"])
+    }).pipe(Effect.provide(makeLayer())))
+
+  it.scoped("duplicate submission: the same terms answer with the order, other terms are refused; one order at the venue", () =>
+    Effect.gen(function*() {
+      const { mock, venue, received } = yield* setup()
+      const first = yield* venue.submit(submit("odup"))
+      const second = yield* venue.submit(submit("odup"))
+      assert.strictEqual(second.orderId, first.orderId)
+      const other = yield* Effect.either(venue.submit(submit("odup", { price: "90.00" })))
+      assert.isTrue(Either.isLeft(other) && other.left._tag === "DuplicateClientOrderId")
+      assert.strictEqual(mock.placements("odup"), 1)
+      assert.deepStrictEqual(kindsOf(received, "odup"), ["new"])
+    }).pipe(Effect.provide(makeLayer())))
+
+  it.scoped("the venue says duplicate (an order placed before a restart): it is queried and adopted, not placed twice", () =>
+    Effect.gen(function*() {
+      const { mock, venue, another } = yield* setup()
+      const first = yield* venue.submit(submit("oadopt"))
+      // a second engine on the same account, as after a restart that lost the first one's memory
+      const fresh = yield* another
+      const adopted = yield* fresh.submit(submit("oadopt"))
+      assert.strictEqual(adopted.orderId, first.orderId)
+      assert.strictEqual(adopted.status, "new")
+      assert.strictEqual(mock.orders.size, 1, "one order at the venue")
+    }).pipe(Effect.provide(makeLayer())))
+
+  it.scoped("rate limits: a 429 is a typed rejection and a cool-down of its Retry-After; the budget is reported", () =>
+    Effect.gen(function*() {
+      const { mock, venue } = yield* setup()
+      mock.rateLimit()
+      const limited = yield* Effect.either(venue.submit(submit("orl1")))
+      assert.isTrue(Either.isLeft(limited) && limited.left._tag === "VenueRejected" && limited.left.code === "rate_limited")
+      const fiber = yield* Effect.fork(venue.submit(submit("orl2")))
+      yield* TestClock.adjust("9 seconds")
+      assert.strictEqual(mock.placements("orl2"), 0, "held back during the cool-down")
+      yield* TestClock.adjust("1 second")
+      const ok = yield* Fiber.join(fiber)
+      assert.strictEqual(ok.status, "new")
+      const stats = venue.liveStats().adapter
+      assert.strictEqual(stats.rateLimited, 1)
+      const weight = stats.budget.find((b) => b.bucket === "ORDER")!
+      assert.strictEqual(weight.limit, 60)
+      assert.isAbove(weight.used, 0)
+    }).pipe(Effect.provide(makeLayer())))
+
+  it.scoped("a wrong secret: the venue refuses the signature, the order is rejected as not authenticated", () =>
+    Effect.gen(function*() {
+      const { venue, received } = yield* setup({ secret: "not-the-secret" })
+      const r = yield* Effect.either(venue.submit(submit("oauth")))
+      assert.isTrue(Either.isLeft(r) && r.left._tag === "VenueRejected" && r.left.code === "authentication_failed")
+      assert.deepStrictEqual(kindsOf(received, "oauth"), ["rejected"])
+    }).pipe(Effect.provide(makeLayer())), { timeout: 30_000 })
+
+  it.scoped("dry-run: the signed request is logged (key redacted) and not sent", () =>
+    Effect.gen(function*() {
+      const { mock, venue, logs } = yield* setup({ dryRun: true })
+      const r = yield* Effect.either(venue.submit(submit("odry")))
+      assert.isTrue(Either.isLeft(r) && r.left._tag === "VenueRejected" && r.left.code === "dry_run")
+      assert.strictEqual(mock.placements("odry"), 0)
+      const line = logs.find((l) => l.includes("dry-run"))!
+      assert.include(line, "odry")
+      assert.include(line, "OK-ACCESS-SIGN")
+      assert.notInclude(line, PASSPHRASE)
+      assert.notInclude(line, API_KEY)
+      for (const l of logs) {
+        assert.notInclude(l, API_KEY)
+        assert.notInclude(l, SECRET)
+        assert.notInclude(l, PASSPHRASE)
+      }
+    }).pipe(Effect.provide(makeLayer())))
+
+  it.scoped("clock skew: measured against the server time; past the receive window a typed error", () =>
+    Effect.gen(function*() {
+      const { adapter } = yield* setup({ skewMs: 3_000 })
+      const skew = yield* adapter.syncClock
+      assert.strictEqual(skew, 3_000)
+      const far = yield* setup({ skewMs: 40_000 })
+      const r = yield* Effect.either(far.adapter.syncClock)
+      assert.isTrue(Either.isLeft(r) && r.left._tag === "ClockSkewTooLarge" && r.left.skewMs === 40_000)
+    }).pipe(Effect.provide(makeLayer())))
+
+  it.scoped("cancelAll cancels every open order of the venue (the kill switch)", () =>
+    Effect.gen(function*() {
+      const { venue } = yield* setup()
+      yield* venue.submit(submit("ok1"))
+      yield* venue.submit(submit("ok2", { side: "sell", price: "120.00" }))
+      const canceled = yield* venue.cancelAll({}, "kill switch")
+      assert.deepStrictEqual(canceled.map((o) => o.clientOrderId).sort(), ["ok1", "ok2"])
+      assert.strictEqual(venue.liveStats().open, 0)
+    }).pipe(Effect.provide(makeLayer())))
+})
