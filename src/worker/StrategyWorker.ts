@@ -281,10 +281,13 @@ export const runIsolated = (
     )
 
     /**
-     * Writes `e` (held in period `gen`) to its lane's ring and recycles it;
-     * false when the ring has no room now (nothing written, `e` still held).
+     * Writes `e` to its lane's ring and recycles it; false when the ring has
+     * no room now (nothing written, `e` still held). `gen` is the generation
+     * it is held in; absent (a hand-over from the dispatcher), it is read only
+     * once the event is taken: reading a shared event's generation is what
+     * takes it (`Pool.generationOf`), so a refused offer must not read it.
      */
-    const write = (e: AnyEvent, gen: Generation): boolean => {
+    const write = (e: AnyEvent, gen: Generation | undefined): boolean => {
       const crit = isCritical(e.kind)
       const ring = crit ? critical : market
       let frame: Uint8Array
@@ -314,14 +317,14 @@ export const runIsolated = (
         trimAcked()
       }
       wake.ring()
-      recycle(e, gen)
+      recycle(e, gen ?? generationOf(e))
       return true
     }
 
-    const refuseWrite = (e: AnyEvent, gen: Generation, reason: string): true => {
+    const refuseWrite = (e: AnyEvent, gen: Generation | undefined, reason: string): true => {
       writeFailures++
       Queue.unsafeOffer(failures, new RingWriteFailed({ consumerId: id, traceId: e.traceId, kind: e.kind, reason }))
-      recycle(e, gen)
+      recycle(e, gen ?? generationOf(e))
       return true
     }
 
@@ -353,7 +356,7 @@ export const runIsolated = (
           mailbox.offer(e) // refused and recycled by the closed mailbox, counted there
           return true
         }
-        if (mailbox.size === 0 && !pumpHolding && write(e, generationOf(e))) return true
+        if (mailbox.size === 0 && !pumpHolding && write(e, undefined)) return true
         if (isCritical(e.kind) || mailbox.size > 0 || pumpHolding) {
           mailbox.offer(e)
           return true

@@ -212,6 +212,10 @@ describe("strategy on a worker", () => {
           for (const b of bs) b.open()
           yield* Fiber.join(feed)
           for (const b of bs) yield* until(() => b.codes().includes(13), "the last ticker", b.seen)
+          // the shared fan-out event is released once by each worker's hand-over, whichever path it took
+          const recycler = yield* Recycler
+          yield* until(() => recycler.leakReport().total === 0, "every event recycled")
+          assert.strictEqual(recycler.stats().doublePuts, 0)
           return { first, all }
         })).pipe(Effect.provide(layerMain({ fanoutConcurrency: concurrency })))
         if (concurrency === 1) {
