@@ -181,6 +181,11 @@ const killSwitchRoute = (
       killSwitchRequests.unconfigured++
       return plain("this process has no execution venue: send the kill switch to the process that runs it (the feed)\n", 503)
     }
+    // a body announced larger than the bound is refused unread (one sent chunked is cut off at the bound)
+    if (Number(request.headers["content-length"] ?? 0) > KILL_SWITCH_MAX_BODY) {
+      killSwitchRequests.invalid++
+      return plain(`the body is larger than ${KILL_SWITCH_MAX_BODY} bytes\n`, 413)
+    }
     const text = yield* request.text.pipe(
       HttpIncomingMessage.withMaxBodySize(Option.some(KILL_SWITCH_MAX_BODY)),
       Effect.either
