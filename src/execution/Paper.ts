@@ -701,6 +701,17 @@ export const makePaperVenue = (
       positionOf(consumerTable(o.consumerId), o).fill(o.side, qty, price, fee)
     }
 
+    /** The quantity the available quote pays for at `price`, fees included, in whole lots (else to 12 places). */
+    const affordableAt = (o: OrderState, v: VenueState, price: Dec, liquidity: "maker" | "taker"): Dec => {
+      const quote = assetsOf(o.symbol)!.quote
+      const rate = liquidity === "maker" ? v.account.fees.maker : v.account.fees.taker
+      const lot = v.rules.get(o.symbol)?.lotSize
+      const afford = v.account.available(quote).div(price.times(rate.plus(1)))
+      return lot === undefined || lot.lte(0)
+        ? afford.toDecimalPlaces(AFFORDABLE_DP, Dec.ROUND_DOWN)
+        : afford.div(lot).floor().times(lot)
+    }
+
     /**
      * Fills `o` against the opposite side while levels cross (`limit`
      * undefined: any level). A market buy takes no more than the available
@@ -719,13 +730,7 @@ export const makePaperVenue = (
         const available = dec(best.qty)
         let fill = Dec.min(available, o.qty.minus(o.filled))
         if (o.side === "buy" && o.type === "market") {
-          const quote = assetsOf(o.symbol)!.quote
-          const rate = liquidity === "maker" ? v.account.fees.maker : v.account.fees.taker
-          const lot = v.rules.get(o.symbol)?.lotSize
-          const afford = v.account.available(quote).div(price.times(rate.plus(1)))
-          const affordable = lot === undefined || lot.lte(0)
-            ? afford.toDecimalPlaces(AFFORDABLE_DP, Dec.ROUND_DOWN)
-            : afford.div(lot).floor().times(lot)
+          const affordable = affordableAt(o, v, price, liquidity)
           if (affordable.lt(fill)) fill = affordable
           if (fill.lte(0)) return true
         }
@@ -948,8 +953,15 @@ export const makePaperVenue = (
       const v = venueOf(o.venue)
       const assets = assetsOf(o.symbol)!
       const asset = o.side === "buy" ? assets.quote : assets.base
-      const need = reservationOf(o, o.qty, v)
-      if (o.side === "buy" && o.type === "market" ? v.account.available(asset).lte(0) : !v.account.reserve(asset, need)) {
+      // a market buy reserves nothing: it must afford some of the best ask (its whole quantity there is what it asks for)
+      const bestAsk = o.side === "buy" && o.type === "market" ? parsed(view).book.bestAsk() : undefined
+      const need = bestAsk === undefined
+        ? reservationOf(o, o.qty, v)
+        : dec(bestAsk.price).times(o.qty).times(v.account.fees.taker.plus(1))
+      const refused = o.side === "buy" && o.type === "market"
+        ? bestAsk !== undefined && affordableAt(o, v, dec(bestAsk.price), "taker").lte(0)
+        : !v.account.reserve(asset, need)
+      if (refused) {
         return reject(
           o,
           new InsufficientBalance({
@@ -961,7 +973,7 @@ export const makePaperVenue = (
           trace
         )
       }
-      o.reserved = need
+      o.reserved = o.side === "buy" && o.type === "market" ? ZERO : need
       o.reservedAsset = asset
       report(o, trace)
       if (o.timeInForce === "FOK" && (view.stale || crossingQty(o, view).lt(o.qty))) {

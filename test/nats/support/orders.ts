@@ -10,5 +10,6 @@ export const marketOrder = (consumerId: string, i: number) =>
     symbol: "BTC-USDT",
     side: "buy",
     orderType: "market",
-    quantity: decimal("1")
+    // small enough that a venue's default account pays for every order of a test (150 at 64,000)
+    quantity: decimal("0.001")
   })
