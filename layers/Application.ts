@@ -34,6 +34,7 @@ import { NatsConfig, NatsConnection } from "../src/nats/Connection.js"
 import { stageAndFlip } from "../src/nats/Operator.js"
 import { deploymentRoles, serverConfig } from "../src/nats/Permissions.js"
 import { Prometheus } from "../src/Prometheus.js"
+import type { Pool } from "../src/Pool.js"
 import { Providers } from "../src/Provider.js"
 import { formatLeakReport, Recycler } from "../src/Recycler.js"
 import { ReadinessChecks, StrategiesSource, Status } from "../src/Status.js"
@@ -193,8 +194,11 @@ const withStatus = <ROut, E, R>(
   )
 
 /** The in-memory application layer (`Memory.ts`, `Debug.ts`, ...) with providers and status on top. */
-export const layerOn = <E>(config: GatewayConfig, base: Layer.Layer<Layer.Layer.Success<ReturnType<typeof layerMemory>>, E>) =>
-  withStatus(Providers.layerNode(config.venues).pipe(Layer.provideMerge(base)), strategyReadiness)
+export const layerOn = <E>(
+  config: GatewayConfig,
+  base: Layer.Layer<Layer.Layer.Success<ReturnType<typeof layerMemory>>, E>,
+  providers: Layer.Layer<Providers, never, Pool | Recycler | DeadLetter> = Providers.layerNode(config.venues)
+) => withStatus(providers.pipe(Layer.provideMerge(base)), strategyReadiness)
 
 /** The NATS feed process (`role: feed`): providers, Orchestrator, Control Plane, paper venue, heartbeats. */
 export const layerNatsFeedOn = (config: GatewayConfig) => {

@@ -17,6 +17,7 @@ import { Dispatcher } from "../src/Dispatcher.js"
 import { PaperStore } from "../src/execution/PaperStore.js"
 import * as PaperVenue from "../src/execution/Paper.js"
 import { Risk, type RiskSettings } from "../src/execution/Risk.js"
+import type { ExecReport } from "../src/Event.js"
 import { ExecReportSink } from "../src/ExecutionVenue.js"
 import { Orchestrator, OrchestratorConfig, type OrchestratorSettings } from "../src/Orchestrator.js"
 import { type CoreOptions, layerCore } from "./Core.js"
@@ -36,10 +37,20 @@ export interface MemoryOptions extends CoreOptions {
   readonly paperVenues?: Readonly<Record<string, PaperVenue.PaperVenueConfig>> | undefined
   /** The risk limits checked in front of the venue (`execution/Risk.ts`): the defaults and per strategy. */
   readonly risk?: RiskSettings | undefined
+  /** Sees every execution report before the Dispatcher takes it (the backtest's journal); must not keep the event. */
+  readonly onReport?: ((report: ExecReport) => void) | undefined
 }
 
-/** Execution reports go through the Dispatcher to the consumer that owns the order. */
-const reportsToDispatcher = Layer.effect(ExecReportSink, Effect.map(Dispatcher, (d) => d.dispatch))
+/** Execution reports go through the Dispatcher to the consumer that owns the order (seen by `onReport` first). */
+const reportsToDispatcher = (onReport?: (report: ExecReport) => void) =>
+  Layer.effect(
+    ExecReportSink,
+    Effect.map(Dispatcher, (d) =>
+      onReport === undefined ? d.dispatch : (report: ExecReport) => {
+        onReport(report)
+        return d.dispatch(report)
+      })
+  )
 
 /**
  * The in-memory Control Bus, the Control Plane, the Orchestrator and the
@@ -47,7 +58,7 @@ const reportsToDispatcher = Layer.effect(ExecReportSink, Effect.map(Dispatcher, 
  * the NATS feed in `Nats.ts`) and the paper venue's `PaperStore`.
  */
 export const controlAndOrchestration = (
-  options: Pick<MemoryOptions, "symbols" | "providers" | "orchestrator" | "paperRetainClosed" | "paperVenues" | "risk">
+  options: Pick<MemoryOptions, "symbols" | "providers" | "orchestrator" | "paperRetainClosed" | "paperVenues" | "risk" | "onReport">
 ) =>
   ControlBus.layerMemory.pipe(
     Layer.provideMerge(ControlPlane.Default),
@@ -63,7 +74,7 @@ export const controlAndOrchestration = (
       }),
       options.risk
     )),
-    Layer.provideMerge(reportsToDispatcher)
+    Layer.provideMerge(reportsToDispatcher(options.onReport))
   )
 
 export const layerMemory = (options: MemoryOptions) =>

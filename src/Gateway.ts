@@ -159,6 +159,8 @@ export interface RunOptions {
   readonly base?: string
   /** How long shutdown waits for critical lanes to drain. */
   readonly drainTimeoutMs?: number
+  /** Runs once the strategies have started (a replay starts its feed here, so no strategy misses its start). */
+  readonly onRunning?: Effect.Effect<void>
 }
 
 /** Waits until no critical event is queued or unsent, up to `timeoutMs`. */
@@ -210,10 +212,16 @@ export const run = (config: GatewayConfig, options: RunOptions) =>
     }
     yield* Effect.addFinalizer(() => Effect.logInfo("stopping providers"))
 
-    yield* startStrategies(options.strategies, settingsOf(config, options))
+    // each strategy reads its share of the venue's accounts (`ctx.portfolio`)
+    const venue = yield* Effect.serviceOption(ExecutionVenue)
+    yield* startStrategies(options.strategies, {
+      ...settingsOf(config, options),
+      ...(venue._tag === "Some" ? { portfolio: venue.value.portfolio } : {})
+    })
     yield* Effect.logInfo("gateway running").pipe(
       Effect.annotateLogs({ providers: providers.map((p) => p.name).join(","), strategies: options.strategies.length })
     )
+    if (options.onRunning !== undefined) yield* options.onRunning
 
     yield* logStatus(metrics, config.statusIntervalMs)
     return yield* Effect.never
