@@ -59,6 +59,8 @@ import {
 import { makePrivateStream } from "./live/PrivateStream.js"
 import { makeRateLimiter } from "./live/RateLimiter.js"
 import { makeRestTransport } from "./live/Transport.js"
+import { readSecret, type SecretUnavailable } from "./live/Secrets.js"
+import type { LiveVenueSection } from "../../schema/Config.js"
 
 export const COINBASE_REST_URL = "https://api.coinbase.com"
 export const COINBASE_SANDBOX_REST_URL = "https://api-sandbox.coinbase.com"
@@ -1057,4 +1059,60 @@ export const makeCoinbaseAdapter = (
         }
       }
     } satisfies LiveAdapter
+  })
+
+// ---------------------------------------------------------------------------
+// From the configuration (`live.venues.<name>`, schema/Config.ts)
+// ---------------------------------------------------------------------------
+
+/** The credentials a Coinbase section must name: the CDP key name (`apiKey`) and its EC private key (PEM). */
+export const COINBASE_CREDENTIALS = ["apiKey", "privateKey"] as const
+
+/** The problems of a Coinbase section for live trading, each named by its key (check-config lists them). */
+export const coinbaseSectionProblems = (section: LiveVenueSection): ReadonlyArray<string> =>
+  COINBASE_CREDENTIALS.filter((k) => section[k] === undefined).map((k) =>
+    `${k}: missing (a reference { env: NAME } or { file: path })`
+  )
+
+/** A Coinbase section that cannot trade: `reason` says why (never a credential). */
+export class CoinbaseConfigProblem extends Data.TaggedError("CoinbaseConfigProblem")<{
+  readonly venue: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `${this.venue}: ${this.reason}`
+  }
+}
+
+/**
+ * The adapter of a `live.venues.<venue>` Coinbase section, its credentials
+ * read by reference. `testnet` selects the Advanced Trade sandbox for REST
+ * (static answers; Coinbase has no sandbox for the user channel, which stays
+ * on `wsUrl` or the production URL).
+ */
+export const coinbaseFromConfig = (
+  venue: string,
+  section: LiveVenueSection,
+  symbols: ReadonlyArray<string>,
+  symbolMap?: Readonly<Record<string, string>>
+): Effect.Effect<
+  LiveAdapter,
+  CoinbaseConfigProblem | CoinbaseKeyInvalid | SecretUnavailable,
+  HttpClient.HttpClient | WebSocketConstructor
+> =>
+  Effect.gen(function*() {
+    const problems = coinbaseSectionProblems(section)
+    if (problems.length > 0) return yield* new CoinbaseConfigProblem({ venue, reason: problems.join("; ") })
+    const keyName = yield* readSecret(venue, "apiKey", section.apiKey!)
+    const privateKey = yield* readSecret(venue, "privateKey", section.privateKey!)
+    return yield* makeCoinbaseAdapter({
+      venue,
+      credentials: { keyName, privateKey },
+      symbols,
+      ...(symbolMap === undefined ? {} : { symbolMap }),
+      restUrl: section.restUrl ?? (section.testnet ? COINBASE_SANDBOX_REST_URL : COINBASE_REST_URL),
+      ...(section.wsUrl === undefined ? {} : { wsUrl: section.wsUrl }),
+      ...(section.timeoutMs === undefined ? {} : { timeoutMs: section.timeoutMs }),
+      dryRun: section.dryRun
+    })
   })

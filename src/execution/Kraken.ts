@@ -54,6 +54,8 @@ import {
 import { makePrivateStream } from "./live/PrivateStream.js"
 import { makeRateLimiter } from "./live/RateLimiter.js"
 import { makeRestTransport } from "./live/Transport.js"
+import { readSecret, type SecretUnavailable } from "./live/Secrets.js"
+import type { LiveVenueSection } from "../../schema/Config.js"
 
 export const KRAKEN_REST_URL = "https://api.kraken.com"
 export const KRAKEN_WS_AUTH_URL = "wss://ws-auth.kraken.com/v2"
@@ -1156,3 +1158,56 @@ export const makeKrakenAdapter = (
 
 /** TradesHistory pages read in one catch-up (50 fills a page). */
 const MAX_PAGES = 20
+
+// ---------------------------------------------------------------------------
+// From the configuration (`live.venues.<name>`, schema/Config.ts)
+// ---------------------------------------------------------------------------
+
+/** The credentials a Kraken section must name: the API key and its base64 private key. */
+export const KRAKEN_CREDENTIALS = ["apiKey", "secret"] as const
+
+/** A Kraken section that cannot trade: `reason` says why (never a credential). */
+export class KrakenConfigProblem extends Data.TaggedError("KrakenConfigProblem")<{
+  readonly venue: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `${this.venue}: ${this.reason}`
+  }
+}
+
+/**
+ * The problems of a Kraken section for live trading, each named by its key
+ * (check-config lists them): Kraken has no spot testnet, so `testnet: true`
+ * (the default) is refused rather than trading on the real venue by surprise.
+ */
+export const krakenSectionProblems = (section: LiveVenueSection): ReadonlyArray<string> => [
+  ...KRAKEN_CREDENTIALS.filter((k) => section[k] === undefined).map((k) => `${k}: missing (a reference { env: NAME } or { file: path })`),
+  ...(section.testnet && section.restUrl === undefined
+    ? ["testnet: Kraken has no spot testnet; set testnet: false to trade on the real venue (or restUrl/wsUrl to a test venue)"]
+    : [])
+]
+
+/** The adapter of a `live.venues.<venue>` Kraken section, its credentials read by reference. */
+export const krakenFromConfig = (
+  venue: string,
+  section: LiveVenueSection,
+  symbols: ReadonlyArray<string>,
+  symbolMap?: Readonly<Record<string, string>>
+): Effect.Effect<LiveAdapter, KrakenConfigProblem | SecretUnavailable, HttpClient.HttpClient | WebSocketConstructor> =>
+  Effect.gen(function*() {
+    const problems = krakenSectionProblems(section)
+    if (problems.length > 0) return yield* new KrakenConfigProblem({ venue, reason: problems.join("; ") })
+    const apiKey = yield* readSecret(venue, "apiKey", section.apiKey!)
+    const apiSecret = yield* readSecret(venue, "secret", section.secret!)
+    return yield* makeKrakenAdapter({
+      venue,
+      credentials: { apiKey, apiSecret },
+      symbols,
+      ...(symbolMap === undefined ? {} : { symbolMap }),
+      ...(section.restUrl === undefined ? {} : { restUrl: section.restUrl }),
+      ...(section.wsUrl === undefined ? {} : { wsUrl: section.wsUrl }),
+      ...(section.timeoutMs === undefined ? {} : { timeoutMs: section.timeoutMs }),
+      dryRun: section.dryRun
+    })
+  })

@@ -1,0 +1,75 @@
+/**
+ * The Kraken and Coinbase sections of `live.venues`: what check-config lists
+ * for them, and adapters made from them with credentials read by reference
+ * (never a value in an error).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Either, Layer, Schema } from "effect"
+import { NodeHttpClient, NodeSocket } from "@effect/platform-node"
+import { generateKeyPairSync } from "node:crypto"
+import { LiveVenueSection } from "../../schema/Config.js"
+import { coinbaseFromConfig, coinbaseSectionProblems } from "../../src/execution/Coinbase.js"
+import { krakenFromConfig, krakenSectionProblems } from "../../src/execution/Kraken.js"
+
+const platform = Layer.mergeAll(NodeHttpClient.layerUndici, NodeSocket.layerWebSocketConstructor)
+const section = (u: unknown) => Schema.decodeUnknownSync(LiveVenueSection)(u)
+
+describe("Kraken and Coinbase live sections", () => {
+  it("check-config problems: missing credentials by name; Kraken's testnet default refused (it has none)", () => {
+    assert.deepStrictEqual(krakenSectionProblems(section({ mode: "live" })).map((p) => p.split(":")[0]), ["apiKey", "secret", "testnet"])
+    assert.deepStrictEqual(
+      krakenSectionProblems(section({ mode: "live", testnet: false, apiKey: { env: "K" }, secret: { env: "S" } })),
+      []
+    )
+    assert.deepStrictEqual(coinbaseSectionProblems(section({ mode: "live" })).map((p) => p.split(":")[0]), ["apiKey", "privateKey"])
+    assert.deepStrictEqual(coinbaseSectionProblems(section({ apiKey: { env: "K" }, privateKey: { file: "/x" } })), [])
+  })
+
+  it.effect("an adapter from a section reads its credentials from the environment; an unset variable is named, no value shown", () =>
+    Effect.gen(function*() {
+      process.env.MELTICA_TEST_KRAKEN_KEY = "kraken-key-value-123"
+      process.env.MELTICA_TEST_KRAKEN_SECRET = Buffer.from("kraken-secret-value").toString("base64")
+      const ok = yield* krakenFromConfig(
+        "kraken",
+        section({ mode: "live", testnet: false, apiKey: { env: "MELTICA_TEST_KRAKEN_KEY" }, secret: { env: "MELTICA_TEST_KRAKEN_SECRET" } }),
+        ["BTC-USD"]
+      )
+      assert.strictEqual(ok.venue, "kraken")
+      const missing = yield* Effect.either(krakenFromConfig(
+        "kraken",
+        section({ mode: "live", testnet: false, apiKey: { env: "MELTICA_TEST_KRAKEN_KEY" }, secret: { env: "MELTICA_TEST_UNSET_VARIABLE" } }),
+        ["BTC-USD"]
+      ))
+      assert.isTrue(Either.isLeft(missing) && missing.left._tag === "SecretUnavailable")
+      const text = Either.isLeft(missing) ? missing.left.message : ""
+      assert.include(text, "MELTICA_TEST_UNSET_VARIABLE")
+      assert.notInclude(text, "kraken-key-value-123")
+      const testnet = yield* Effect.either(krakenFromConfig("kraken", section({ mode: "live", apiKey: { env: "A" }, secret: { env: "B" } }), ["BTC-USD"]))
+      assert.isTrue(Either.isLeft(testnet) && testnet.left._tag === "KrakenConfigProblem" && testnet.left.reason.includes("no spot testnet"))
+      delete process.env.MELTICA_TEST_KRAKEN_KEY
+      delete process.env.MELTICA_TEST_KRAKEN_SECRET
+    }).pipe(Effect.provide(platform)))
+
+  it.effect("Coinbase: a PEM in the environment makes an adapter; a broken one is a typed error that does not quote it", () =>
+    Effect.gen(function*() {
+      const pem = generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey.export({ format: "pem", type: "sec1" }).toString()
+      process.env.MELTICA_TEST_CB_NAME = "organizations/o/apiKeys/k"
+      process.env.MELTICA_TEST_CB_PEM = pem
+      const ok = yield* coinbaseFromConfig(
+        "coinbase",
+        section({ mode: "live", apiKey: { env: "MELTICA_TEST_CB_NAME" }, privateKey: { env: "MELTICA_TEST_CB_PEM" } }),
+        ["BTC-USD"]
+      )
+      assert.strictEqual(ok.venue, "coinbase")
+      process.env.MELTICA_TEST_CB_PEM = "-----BEGIN EC PRIVATE KEY-----\nTOPSECRETMATERIAL\n-----END EC PRIVATE KEY-----"
+      const bad = yield* Effect.either(coinbaseFromConfig(
+        "coinbase",
+        section({ mode: "live", apiKey: { env: "MELTICA_TEST_CB_NAME" }, privateKey: { env: "MELTICA_TEST_CB_PEM" } }),
+        ["BTC-USD"]
+      ))
+      assert.isTrue(Either.isLeft(bad) && bad.left._tag === "CoinbaseKeyInvalid")
+      assert.notInclude(Either.isLeft(bad) ? bad.left.message : "", "TOPSECRETMATERIAL")
+      delete process.env.MELTICA_TEST_CB_NAME
+      delete process.env.MELTICA_TEST_CB_PEM
+    }).pipe(Effect.provide(platform)))
+})
