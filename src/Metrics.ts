@@ -127,6 +127,11 @@ export const venueOrders = counter("meltica_venue_orders", "Orders accepted by t
 export const venueFills = counter("meltica_venue_fills", "Fills")
 export const venueReports = counter("meltica_venue_exec_reports", "Execution reports emitted")
 export const venueResting = gauge("meltica_venue_resting_orders", "Resting orders")
+export const venueAmends = counter("meltica_venue_amends", "Amends applied by the execution venue")
+export const venueBalanceShortfalls = counter(
+  "meltica_venue_balance_shortfalls",
+  "Payments the paper account could not cover in full (capped at the available balance; 0 unless the venue has a defect)"
+)
 export const balance = gauge("meltica_balance", "Account balance per venue and asset, by part (total, available, reserved)")
 export const positionQuantity = gauge("meltica_position_quantity", "The account's signed position per venue and symbol, in the base asset")
 export const positionPnl = gauge("meltica_position_pnl", "The account's P&L per venue and symbol in the quote asset, by kind (realized, unrealized, fees)")

@@ -99,6 +99,8 @@ import {
   riskRefusals,
   strategyOpenOrders,
   strategyPnl,
+  venueAmends,
+  venueBalanceShortfalls,
   venueFills,
   venueOrders,
   venueReports,
@@ -636,6 +638,8 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
         count(venueFills, v.fills)
         count(venueReports, v.reportsEmitted)
         set(venueResting, v.resting)
+        count(venueAmends, v.amended ?? 0)
+        count(venueBalanceShortfalls, v.balanceShortfalls ?? 0)
         portfolio = samplePortfolio(venue.value.portfolio())
       }
 
