@@ -23,7 +23,7 @@
  * frames are parsed with `lossless-json` so "0.10000000" stays that text.
  */
 import { createHash, createHmac } from "node:crypto"
-import { Data, Effect, Either, Redacted, Schema } from "effect"
+import { Data, Deferred, Duration, Effect, Either, Exit, Redacted, Schema } from "effect"
 import * as HttpClient from "@effect/platform/HttpClient"
 import { WebSocketConstructor } from "@effect/platform/Socket"
 import DecimalJs from "decimal.js"
@@ -46,14 +46,16 @@ import {
   AuthenticationFailed,
   OrderRefused,
   OutcomeUnknown,
+  RequestNotSent,
   VenueDuplicate,
   VenueFailure,
   VenueOrderClosed,
-  VenueOrderUnknown
+  VenueOrderUnknown,
+  VenueRateLimited
 } from "./live/LiveAdapter.js"
 import { makePrivateStream } from "./live/PrivateStream.js"
 import { makeRateLimiter } from "./live/RateLimiter.js"
-import { makeRestTransport } from "./live/Transport.js"
+import { makeRestTransport, REDACTED } from "./live/Transport.js"
 import { readSecret, type SecretUnavailable } from "./live/Secrets.js"
 import type { LiveVenueSection } from "../../schema/Config.js"
 
@@ -648,6 +650,13 @@ export interface KrakenAdapterOptions {
   /** The private stream's reconnect backoff (tests make it quick). */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number; readonly factor: number; readonly jitter: number }
   readonly stallTimeoutMs?: number
+  /**
+   * Where orders, cancels and amends go: REST (AddOrder, CancelOrder,
+   * AmendOrder; the default) or the authenticated WebSocket v2 (`add_order`,
+   * `cancel_order`, `amend_order` with the session's token) that also carries
+   * the executions channel. Queries, fills and reconciliation use REST either way.
+   */
+  readonly orderEntry?: "rest" | "websocket"
 }
 
 /** Error strings that mean our credentials or signature were refused. */
@@ -783,17 +792,114 @@ export const makeKrakenAdapter = (
         return Effect.fail(new VenueFailure({ venue, operation, status, code: "undecodable", text: "an answer that does not decode" }))
       }
       const errors = envelope.right.error.filter((e) => !e.startsWith("W")).map((e) => e.slice(0, 200)).slice(0, 8)
-      if (errors.length > 0) {
-        const first = parseKrakenError(errors[0]!)
-        if (AUTH_ERRORS.test(first.text)) return Effect.fail(new AuthenticationFailed({ venue, code: `E${first.category}`, text: first.text }))
-        // "the matching engine is unavailable / busy / timed out": it may have taken the order
-        if (mutating && first.category === "Service") return Effect.fail(new OutcomeUnknown({ venue, operation, reason: first.raw }))
-        return Effect.fail(new KrakenRefusal({ operation, errors }))
-      }
+      if (errors.length > 0) return refusal(operation, errors, mutating)
       const decoded = Schema.decodeUnknownEither(result)(envelope.right.result)
       return Either.isLeft(decoded)
         ? Effect.fail(new VenueFailure({ venue, operation, status, code: "undecodable", text: "the result does not decode" }))
         : Effect.succeed(decoded.right)
+    }
+
+    /** Kraken's error strings: our credentials refused, an unknown outcome, or a refusal for the operation to map. */
+    const refusal = (operation: string, errors: ReadonlyArray<string>, mutating: boolean): Effect.Effect<never, KrakenRefusal | LiveError> => {
+      const first = parseKrakenError(errors[0] ?? "EGeneral:Unknown error")
+      if (AUTH_ERRORS.test(first.text)) return Effect.fail(new AuthenticationFailed({ venue, code: `E${first.category}`, text: first.text }))
+      // "the matching engine is unavailable / busy / timed out": it may have taken the order
+      if (mutating && first.category === "Service") return Effect.fail(new OutcomeUnknown({ venue, operation, reason: first.raw }))
+      return Effect.fail(new KrakenRefusal({ operation, errors }))
+    }
+
+    // --- order entry on the WebSocket: requests matched to answers by req_id
+
+    const orderEntry = options.orderEntry ?? "rest"
+    let wsSend: ((text: string) => Effect.Effect<void>) | undefined
+    let wsToken: string | undefined
+    let wsReady = false
+    let wsRequests = 0
+    const pending = new Map<string, Deferred.Deferred<WsAnswer>>()
+    const wsTimeoutMs = options.timeoutMs ?? 10_000
+
+    const wsCall = (
+      operation: string,
+      build: (token: string, reqId: number) => string
+    ): Effect.Effect<unknown, KrakenRefusal | LiveError> =>
+      Effect.gen(function*() {
+        if (options.dryRun === true) {
+          yield* Effect.logInfo("dry-run: signed request logged, not sent").pipe(
+            Effect.annotateLogs({ venue, operation, message: build(REDACTED, 0) })
+          )
+          return yield* new RequestNotSent({ venue, operation, reason: "dry-run" })
+        }
+        if (!wsReady || wsSend === undefined || wsToken === undefined) {
+          return yield* new RequestNotSent({ venue, operation, reason: "the private WebSocket is not connected" })
+        }
+        yield* limiter.acquire({ orders: 1 })
+        const id = ++reqId
+        const answer = yield* Deferred.make<WsAnswer>()
+        pending.set(String(id), answer)
+        wsRequests++
+        yield* wsSend(build(wsToken, id))
+        const a = yield* Deferred.await(answer).pipe(
+          Effect.timeoutFail({
+            duration: Duration.millis(wsTimeoutMs),
+            onTimeout: () => new OutcomeUnknown({ venue, operation, reason: `no answer in ${wsTimeoutMs} ms` })
+          }),
+          Effect.ensuring(Effect.sync(() => pending.delete(String(id))))
+        )
+        if (a.ok) return a.result
+        const error = (a.error ?? "EGeneral:Unknown error").slice(0, 200)
+        if (isKrakenRateLimit(parseKrakenError(error))) {
+          return yield* new VenueRateLimited({ venue, status: 429, retryAfterMs: limiter.rateLimited(429, undefined) })
+        }
+        return yield* refusal(operation, [error], true)
+      })
+
+    const WsAddResult = Schema.Struct({ order_id: Schema.String })
+
+    /** AddOrder / add_order: Kraken's order id. */
+    const sendAdd = (order: PlaceOrder): Effect.Effect<string, KrakenRefusal | LiveError> => {
+      const request: KrakenOrderRequest = {
+        clientOrderId: order.clientOrderId,
+        pair: restPair(order.symbol),
+        side: order.side,
+        type: order.type,
+        quantity: order.quantity,
+        price: order.price,
+        timeInForce: order.type === "market" ? undefined : order.timeInForce === "IOC" ? "IOC" : "GTC",
+        postOnly: order.postOnly
+      }
+      if (orderEntry === "websocket") {
+        return wsCall("add_order", (token, id) => wsAddOrder({ ...request, symbol: wsSymbol(order.symbol) }, token, id)).pipe(
+          Effect.flatMap((r) => {
+            const d = Schema.decodeUnknownEither(WsAddResult)(r)
+            return Either.isLeft(d)
+              ? Effect.fail(new OutcomeUnknown({ venue, operation: "add_order", reason: "no order_id in the answer" }))
+              : Effect.succeed(d.right.order_id)
+          })
+        )
+      }
+      return call("AddOrder", addOrderParams(request), AddOrderResult, { mutating: true, orders: true }).pipe(
+        Effect.flatMap((r) =>
+          r.txid[0] === undefined
+            ? Effect.fail(new OutcomeUnknown({ venue, operation: "AddOrder", reason: "no txid in the answer" }))
+            : Effect.succeed(r.txid[0])
+        )
+      )
+    }
+
+    /** CancelOrder / cancel_order: whether Kraken canceled something. */
+    const sendCancel = (clientOrderId: string): Effect.Effect<boolean, KrakenRefusal | LiveError> =>
+      orderEntry === "websocket"
+        ? wsCall("cancel_order", (token, id) => wsCancelOrder([clientOrderId], token, id)).pipe(Effect.as(true))
+        : call("CancelOrder", [["cl_ord_id", clientOrderId]], CancelOrderResult, { mutating: true, orders: true }).pipe(
+          Effect.map((r) => r.count > 0 || r.pending === true)
+        )
+
+    const sendAmend = (a: KrakenAmendRequest): Effect.Effect<void, KrakenRefusal | LiveError> => {
+      if (orderEntry === "websocket") return Effect.asVoid(wsCall("amend_order", (token, id) => wsAmendOrder(a, token, id)))
+      const params: Array<readonly [string, string]> = [["cl_ord_id", a.clientOrderId]]
+      if (a.quantity !== undefined) params.push(["order_qty", a.quantity])
+      if (a.price !== undefined) params.push(["limit_price", a.price])
+      return Effect.asVoid(call("AmendOrder", params, AmendOrderResult, { mutating: true, orders: true }))
     }
 
     const publicGet = <A, I>(operation: string, path: string, query: string, result: Schema.Schema<A, I>) =>
@@ -872,23 +978,11 @@ export const makeKrakenAdapter = (
           })
         }))
       }
-      return call("AddOrder", addOrderParams({
-        clientOrderId: order.clientOrderId,
-        pair: restPair(order.symbol),
-        side: order.side,
-        type: order.type,
-        quantity: order.quantity,
-        price: order.price,
-        timeInForce: order.type === "market" ? undefined : order.timeInForce,
-        postOnly: order.postOnly
-      }), AddOrderResult, { mutating: true, orders: true }).pipe(
-        Effect.flatMap((r) =>
-          r.txid[0] === undefined
-            ? Effect.fail(new OutcomeUnknown({ venue, operation: "AddOrder", reason: "no txid in the answer" }))
-            : Effect.succeed<VenueAnswer>({
+      return sendAdd(order).pipe(
+        Effect.map((venueOrderId): VenueAnswer => ({
               order: {
                 clientOrderId: order.clientOrderId,
-                venueOrderId: r.txid[0],
+                venueOrderId,
                 symbol: order.symbol,
                 status: "new",
                 price: order.price,
@@ -897,8 +991,7 @@ export const makeKrakenAdapter = (
                 updatedMs: clock.unsafeCurrentTimeMillis()
               },
               fills: []
-            })
-        ),
+            })),
         Effect.catchTag("KrakenRefusal", (e): Effect.Effect<never, LiveError> => {
           const first = parseKrakenError(e.errors[0] ?? "")
           if (/duplicate/i.test(first.text)) {
@@ -926,9 +1019,9 @@ export const makeKrakenAdapter = (
     }
 
     const cancel = (symbol: string, clientOrderId: string): Effect.Effect<VenueAnswer, LiveError> =>
-      call("CancelOrder", [["cl_ord_id", clientOrderId]], CancelOrderResult, { mutating: true, orders: true }).pipe(
-        Effect.flatMap((r): Effect.Effect<VenueAnswer, LiveError> =>
-          r.count === 0 && r.pending !== true ? unknownOrClosed(symbol, clientOrderId, "count_0") : answerAfter(symbol, clientOrderId)
+      sendCancel(clientOrderId).pipe(
+        Effect.flatMap((done): Effect.Effect<VenueAnswer, LiveError> =>
+          done ? answerAfter(symbol, clientOrderId) : unknownOrClosed(symbol, clientOrderId, "count_0")
         ),
         Effect.catchTag("KrakenRefusal", (e): Effect.Effect<never, LiveError> =>
           e.errors.some((x) => /unknown order|invalid order/i.test(x))
@@ -941,10 +1034,7 @@ export const makeKrakenAdapter = (
       clientOrderId: string,
       change: { readonly price?: Decimal | undefined; readonly quantity?: Decimal | undefined }
     ): Effect.Effect<VenueAnswer, LiveError> => {
-      const params: Array<readonly [string, string]> = [["cl_ord_id", clientOrderId]]
-      if (change.quantity !== undefined) params.push(["order_qty", change.quantity])
-      if (change.price !== undefined) params.push(["limit_price", change.price])
-      return call("AmendOrder", params, AmendOrderResult, { mutating: true, orders: true }).pipe(
+      return sendAmend({ clientOrderId, quantity: change.quantity, price: change.price }).pipe(
         Effect.zipRight(answerAfter(symbol, clientOrderId)),
         Effect.catchTag("KrakenRefusal", (e): Effect.Effect<never, LiveError> => {
           const text = e.errors.join("; ")
@@ -1088,6 +1178,8 @@ export const makeKrakenAdapter = (
         call("GetWebSocketsToken", [], WebSocketsTokenResult, { mutating: false }).pipe(
           Effect.flatMap((t) => {
             subscribeReq = ++reqId
+            wsSend = send
+            wsToken = t.token
             return send(subscribeExecutions(t.token, subscribeReq))
           }),
           // without a token there is no private stream: the connection is replaced after the backoff
@@ -1106,12 +1198,16 @@ export const makeKrakenAdapter = (
             return true
           case "Malformed":
             return false
-          case "Answer":
+          case "Answer": {
             if (frame.method === "subscribe" && frame.reqId === String(subscribeReq)) {
+              wsReady = frame.ok
               if (frame.ok) emit({ _tag: "Connected" })
               return true
             }
+            const waiting = frame.reqId === undefined ? undefined : pending.get(frame.reqId)
+            if (waiting !== undefined) Deferred.unsafeDone(waiting, Exit.succeed(frame))
             return true
+          }
           case "Executions":
             for (const x of frame.executions) {
               const update = orderUpdateOf(x, now)
@@ -1135,13 +1231,17 @@ export const makeKrakenAdapter = (
       orderFills,
       openOrders,
       fillsSince,
-      privateStream: stream.run,
+      privateStream: (onUpdate) =>
+        stream.run((u) => {
+          if (u._tag === "Disconnected") wsReady = false
+          onUpdate(u)
+        }),
       stats: () => {
         const t = transport.stats()
         const l = limiter.stats()
         const s = stream.stats()
         return {
-          requests: t.requests,
+          requests: t.requests + wsRequests,
           requestFailures: t.failures,
           rateLimited: t.rateLimited,
           requestsDelayed: l.delayed,
@@ -1155,6 +1255,8 @@ export const makeKrakenAdapter = (
       }
     } satisfies LiveAdapter
   })
+
+type WsAnswer = Extract<KrakenPrivateFrame, { readonly _tag: "Answer" }>
 
 /** TradesHistory pages read in one catch-up (50 fills a page). */
 const MAX_PAGES = 20
