@@ -37,7 +37,10 @@ const deltas = Array.from({ length: 200 }, (_, i) =>
 const run = Effect.gen(function*() {
   const pool = yield* Pool
   const recycler = yield* Recycler
-  const venue = yield* makePaperVenue({})
+  // an account deep enough that every round trades: the figures measure matching and bookkeeping, not refusals
+  const venue = yield* makePaperVenue({
+    venues: { "sim-a": { symbols: [SYM], balances: { USDT: "1000000000000", BTC: "1000000000" } } }
+  })
   let orders = 0
   const offer = (payload: BookSnapshot | BookDelta) => {
     const e = pool.acquireEvent()
@@ -54,6 +57,7 @@ const run = Effect.gen(function*() {
       consumerId: "bench",
       clientOrderId: `o-${orders}`,
       symbol: SYM,
+      venue: "sim-a",
       side,
       orderType,
       quantity: decimal(quantity),
