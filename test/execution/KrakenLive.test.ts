@@ -46,6 +46,7 @@ interface Setup {
   readonly secret?: string
   readonly dryRun?: boolean
   readonly skewMs?: number
+  readonly orderEntry?: "rest" | "websocket"
 }
 
 const setup = (opts: Setup = {}) =>
@@ -66,6 +67,7 @@ const setup = (opts: Setup = {}) =>
       credentials: { apiKey: Redacted.make(API_KEY), apiSecret: Redacted.make(opts.secret ?? SECRET) },
       timeoutMs: 5_000,
       dryRun: opts.dryRun ?? false,
+      orderEntry: opts.orderEntry ?? "rest",
       backoff: { initialMs: 1_000, maxMs: 1_000, factor: 1, jitter: 0 }
     })
     const adapter = yield* makeAdapter
@@ -304,5 +306,72 @@ describe("Kraken live venue (mock)", () => {
       assert.strictEqual(subs.length, 2)
       assert.notStrictEqual(subs[0]!.params!.token, subs[1]!.params!.token)
       assert.strictEqual(mock.calls("GetWebSocketsToken"), 2)
+    }).pipe(Effect.provide(makeLayer())))
+})
+
+describe("Kraken live venue, order entry on the WebSocket (mock)", () => {
+  const ws = { orderEntry: "websocket" as const }
+
+  it.scoped("add_order, fills on the executions channel, amend_order, cancel_order: the same reports as over REST", () =>
+    Effect.gen(function*() {
+      const { mock, venue, received } = yield* setup(ws)
+      yield* venue.submit(submit("kw-1"))
+      yield* venue.submit(submit("kw-2", { side: "sell", price: "120.0" }))
+      assert.deepStrictEqual(mock.wsOrderRequests.map((r) => r.method), ["add_order", "add_order"])
+      assert.strictEqual(mock.calls("AddOrder"), 0, "no REST order entry")
+      mock.fill("kw-1", "0.2", "100.0")
+      mock.fill("kw-1", "0.3", "100.0")
+      yield* until(() => kindsOf(received, "kw-1").length === 3, "the fills")
+      const amended = yield* venue.amend(AmendOrder.make({ commandId: "a1", consumerId: "strat-1", clientOrderId: "kw-2", quantity: decimal("0.3") }))
+      assert.strictEqual(amended.quantity, "0.3")
+      const canceled = yield* venue.cancel(CancelOrder.make({ commandId: "c1", consumerId: "strat-1", clientOrderId: "kw-2" }))
+      assert.strictEqual(canceled.status, "canceled")
+      assert.deepStrictEqual(mock.wsOrderRequests.map((r) => r.method), ["add_order", "add_order", "amend_order", "cancel_order"])
+      assert.deepStrictEqual(kindsOf(received, "kw-1"), ["new", "partially_filled", "filled"])
+      yield* until(() => kindsOf(received, "kw-2").length === 3, "the amend and the cancel")
+      assert.deepStrictEqual(kindsOf(received, "kw-2"), ["new", "new", "canceled"])
+      // every request carried the session's token, none was refused
+      for (const m of mock.wsMessages.map((t) => JSON.parse(t) as { method: string; params?: { token?: string } })) {
+        if (m.method !== "ping") assert.isString(m.params?.token)
+      }
+    }).pipe(Effect.provide(makeLayer())))
+
+  it.scoped("a refusal on the WebSocket is the same typed rejection; a rate-limit answer is a cool-down", () =>
+    Effect.gen(function*() {
+      const { mock, venue, received } = yield* setup(ws)
+      mock.rejectNextOrder("EOrder:Insufficient funds")
+      const poor = yield* Effect.either(venue.submit(submit("kw-r")))
+      assert.isTrue(Either.isLeft(poor) && poor.left._tag === "InsufficientBalance")
+      assert.deepStrictEqual(kindsOf(received, "kw-r"), ["rejected"])
+      mock.rateLimit(1)
+      const limited = yield* Effect.either(venue.submit(submit("kw-rl")))
+      assert.isTrue(Either.isLeft(limited) && limited.left._tag === "VenueRejected" && limited.left.code === "rate_limited")
+      assert.strictEqual(venue.liveStats().adapter.budget.length, 3)
+    }).pipe(Effect.provide(makeLayer())))
+
+  it.scoped("no answer to add_order: the order is queried over REST, never sent again", () =>
+    Effect.gen(function*() {
+      const { mock, venue, received } = yield* setup(ws)
+      mock.hold("add_order")
+      const fiber = yield* Effect.fork(venue.submit(submit("kw-to")))
+      yield* until(() => mock.placements("kw-to") === 1, "the placement to reach the venue")
+      yield* TestClock.adjust("5 seconds")
+      const view = yield* Fiber.join(fiber)
+      assert.strictEqual(view.status, "new")
+      assert.strictEqual(mock.placements("kw-to"), 1, "sent once")
+      mock.release()
+      yield* until(() => kindsOf(received, "kw-to").length >= 1, "the report")
+      assert.deepStrictEqual(kindsOf(received, "kw-to"), ["new"])
+    }).pipe(Effect.provide(makeLayer())))
+
+  it.scoped("dry-run: the add_order message is logged with its token redacted, and not sent", () =>
+    Effect.gen(function*() {
+      const { mock, venue, logs } = yield* setup({ ...ws, dryRun: true })
+      const r = yield* Effect.either(venue.submit(submit("kw-dry")))
+      assert.isTrue(Either.isLeft(r) && r.left._tag === "VenueRejected" && r.left.code === "dry_run")
+      assert.strictEqual(mock.placements("kw-dry"), 0)
+      const line = logs.find((l) => l.includes("dry-run"))!
+      assert.include(line, "add_order")
+      assert.include(line, "<redacted>")
     }).pipe(Effect.provide(makeLayer())))
 })

@@ -82,6 +82,8 @@ export class KrakenMock {
   readonly trades: Array<KrakenMockTrade> = []
   readonly requests: Array<RecordedRequest> = []
   readonly wsMessages: Array<string> = []
+  /** Order requests taken on the WebSocket (add_order, cancel_order, amend_order), in order. */
+  readonly wsOrderRequests: Array<{ readonly method: string; readonly clOrdId: string }> = []
   private readonly tokens = new Set<string>()
   private lastNonce = 0n
   private held: Array<() => void> = []
@@ -156,7 +158,8 @@ export class KrakenMock {
     return this.subscribed.size
   }
   placements(clOrdId: string) {
-    return this.requests.filter((r) => r.path === "/0/private/AddOrder" && r.params.get("cl_ord_id") === clOrdId).length
+    return this.requests.filter((r) => r.path === "/0/private/AddOrder" && r.params.get("cl_ord_id") === clOrdId).length +
+      this.wsOrderRequests.filter((r) => r.method === "add_order" && r.clOrdId === clOrdId).length
   }
   calls(method: string) {
     return this.requests.filter((r) => r.path === `/0/private/${method}`).length
@@ -357,7 +360,13 @@ export class KrakenMock {
     }
     const bad = this.verify(rec)
     if (bad !== undefined) return err(bad)
-    const p = rec.params
+    answer(this.exec(method, rec.params))
+  }
+
+  /** One private operation on the book of orders: Kraken's answer envelope. */
+  private exec(method: string, p: URLSearchParams): { error: Array<string>; result?: unknown } {
+    const ok = (result: unknown) => ({ error: [], result })
+    const err = (...error: Array<string>) => ({ error })
     const now = this.options.now()
     const open = (o: KrakenMockOrder | undefined) => o !== undefined && (o.status === "open" || o.status === "pending")
     switch (method) {
@@ -483,7 +492,52 @@ export class KrakenMock {
       this.wsMessages.push(text)
       const req = JSON.parse(text) as { method: string; req_id?: number; params?: { channel?: string; token?: string } }
       if (req.method === "ping") return ws.send(JSON.stringify({ method: "pong", req_id: req.req_id }))
-      if (req.method === "subscribe" && req.params?.channel === "executions") {
+      const orderMethods: Record<string, string> = { add_order: "AddOrder", cancel_order: "CancelOrder", amend_order: "AmendOrder" }
+    if (orderMethods[req.method] !== undefined) {
+      const prm = (req.params ?? {}) as Record<string, unknown>
+      const reply = (payload: Record<string, unknown>) => {
+        const send = () => ws.send(JSON.stringify({ method: req.method, req_id: req.req_id, ...payload, time_in: new Date(this.options.now()).toISOString() }))
+        if (this.holdNext.delete(req.method)) this.held.push(send)
+        else send()
+      }
+      if (this.loseNext.delete(req.method)) return
+      if (typeof prm.token !== "string" || !this.tokens.has(prm.token)) return reply({ success: false, error: "ESession:Invalid session" })
+      if (this.rateLimitNext > 0) {
+        this.rateLimitNext--
+        return reply({ success: false, error: "EOrder:Rate limit exceeded" })
+      }
+      // the v2 fields in REST's terms, then the same matching
+      const p = new URLSearchParams()
+      const cl = Array.isArray(prm.cl_ord_id) ? String(prm.cl_ord_id[0]) : String(prm.cl_ord_id ?? "")
+      if (req.method === "add_order") {
+        if (this.failNextPlace !== undefined) {
+          const f = this.failNextPlace
+          this.failNextPlace = undefined
+          return reply({ success: false, error: f[0] })
+        }
+        p.set("ordertype", String(prm.order_type))
+        p.set("type", String(prm.side))
+        p.set("volume", String(prm.order_qty))
+        p.set("pair", ws2rest(String(prm.symbol)))
+        if (prm.limit_price !== undefined) p.set("price", String(prm.limit_price))
+        if (prm.time_in_force !== undefined) p.set("timeinforce", String(prm.time_in_force).toUpperCase())
+        if (prm.post_only === true) p.set("oflags", "post")
+      }
+      if (req.method === "amend_order") {
+        if (prm.order_qty !== undefined) p.set("order_qty", String(prm.order_qty))
+        if (prm.limit_price !== undefined) p.set("limit_price", String(prm.limit_price))
+      }
+      p.set("cl_ord_id", cl)
+      this.wsOrderRequests.push({ method: req.method, clOrdId: cl })
+      const out = this.exec(orderMethods[req.method]!, p)
+      if (out.error.length > 0) return reply({ success: false, error: out.error[0] })
+      const r = out.result as { txid?: Array<string>; amend_id?: string }
+      return reply({
+        success: true,
+        result: req.method === "add_order" ? { order_id: r.txid![0], cl_ord_id: cl } : req.method === "amend_order" ? { amend_id: r.amend_id, cl_ord_id: cl } : { cl_ord_id: cl }
+      })
+    }
+    if (req.method === "subscribe" && req.params?.channel === "executions") {
         if (req.params.token === undefined || !this.tokens.has(req.params.token)) {
           return ws.send(JSON.stringify({ method: "subscribe", req_id: req.req_id, success: false, error: "ESession:Invalid session" }))
         }
