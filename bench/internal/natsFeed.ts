@@ -1,8 +1,9 @@
 /**
  * The publishing side of `bench/nats.ts`, as its own process: COUNT events
- * through the feed pipeline, market data (MODE=market: core NATS, flushed
- * every 1,000) or execution reports (MODE=critical: JetStream, each stored
- * before the next). Prints `@@ done <count> <ms>`.
+ * through the feed pipeline, market data (MODE=market: core NATS, a round
+ * trip to the server every 5,000 events, at most two outstanding) or execution reports (MODE=critical: JetStream, pipelined
+ * within the publisher's window, in batches per consumer; done once all are
+ * stored). Prints `@@ done <count> <ms>`.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Logger, LogLevel } from "effect"
@@ -10,6 +11,8 @@ import { layerNatsFeedPipeline } from "../../layers/Nats.js"
 import { decimal, ExecReportPayload } from "../../schema/Event.js"
 import { Dispatcher } from "../../src/Dispatcher.js"
 import { NatsConnection } from "../../src/nats/Connection.js"
+import { CriticalPublisher } from "../../src/nats/CriticalChannel.js"
+import { MarketPublisher } from "../../src/nats/Market.js"
 import { Pool } from "../../src/Pool.js"
 import { benchTicker } from "./report.js"
 
@@ -23,6 +26,9 @@ const program = Effect.gen(function*() {
   const pool = yield* Pool
   const dispatcher = yield* Dispatcher
   const { nc } = yield* NatsConnection
+  const market = yield* MarketPublisher
+  const critical = yield* CriticalPublisher
+  let inFlight: Promise<void> = Promise.resolve()
   const start = performance.now()
   for (let i = 1; i <= count; i++) {
     if (mode === "market") {
@@ -35,7 +41,12 @@ const program = Effect.gen(function*() {
       e.traceId = "b"
       e.payload = payload
       yield* dispatcher.dispatch(e)
-      if (i % 1_000 === 0) yield* Effect.promise(() => nc.flush())
+      // flow control: at most two round trips' worth of events in flight (a server PING/PONG each)
+      if (i % 5_000 === 0) {
+        yield* market.flush
+        yield* Effect.promise(() => inFlight)
+        inFlight = nc.flush()
+      }
     } else {
       const r = pool.acquireExecReport()
       r.provider = "paper"
@@ -55,7 +66,8 @@ const program = Effect.gen(function*() {
       yield* dispatcher.dispatch(r)
     }
   }
-  yield* Effect.promise(() => nc.flush())
+  yield* Effect.zipRight(market.flush, Effect.promise(() => nc.flush()))
+  yield* critical.whenStored
   console.log(`@@ done ${count} ${(performance.now() - start).toFixed(1)}`)
 })
 

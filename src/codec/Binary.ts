@@ -117,6 +117,13 @@ export const BINARY_FORMAT_VERSION = 1 as const
 /** Versions this decoder reads. */
 export const DECODED_BINARY_VERSIONS: ReadonlyArray<number> = [1]
 
+/**
+ * The size past which a sender cuts a batch (half the NATS server's default
+ * max payload, 1 MiB): a frame grows past it only by one event, and an event
+ * too large for the server travels alone, so it is the only one refused.
+ */
+export const BATCH_CUT_BYTES = 512 * 1024
+
 /** Records in one frame, at most. */
 export const MAX_FRAME_RECORDS = 65_536
 /** The longest frame decoded (the NATS server's default max payload, 1 MiB, with room). */
@@ -206,6 +213,12 @@ export class FrameWriter {
   private prevProvider: string | undefined = undefined
   private prevSymbol: string | undefined = undefined
   private prevEpoch: string | undefined = undefined
+  private undo: {
+    readonly pos: number
+    readonly prevProvider: string | undefined
+    readonly prevSymbol: string | undefined
+    readonly prevEpoch: string | undefined
+  } | undefined = undefined
 
   constructor(initialBytes = 4_096) {
     this.buf = new Uint8Array(initialBytes)
@@ -226,6 +239,7 @@ export class FrameWriter {
   begin(): this {
     this.pos = 0
     this.count = 0
+    this.undo = undefined
     this.prevProvider = undefined
     this.prevSymbol = undefined
     this.prevEpoch = undefined
@@ -236,27 +250,60 @@ export class FrameWriter {
     return this
   }
 
-  /** Appends one event. Throws only on an event that has no payload (a programming error upstream). */
+  /**
+   * Appends one event. Throws on an event the format cannot hold (no payload,
+   * a sequence that is not a non-negative integer: a programming error
+   * upstream); the frame is then as it was before the call.
+   */
   add(e: AnyEvent): this {
     if (this.count >= MAX_FRAME_RECORDS) throw new RangeError(`a frame holds at most ${MAX_FRAME_RECORDS} records`)
-    const lengthAt = this.reserveLength()
-    switch (e._pool) {
-      case "Event":
-        this.writeEvent(e)
-        break
-      case "MergedEvent":
-        this.writeMerged(e)
-        break
-      case "ExecReport":
-        this.writeExecReport(e)
-        break
+    const pos = this.pos
+    const prevProvider = this.prevProvider
+    const prevSymbol = this.prevSymbol
+    const prevEpoch = this.prevEpoch
+    try {
+      const lengthAt = this.reserveLength()
+      switch (e._pool) {
+        case "Event":
+          this.writeEvent(e)
+          break
+        case "MergedEvent":
+          this.writeMerged(e)
+          break
+        case "ExecReport":
+          this.writeExecReport(e)
+          break
+      }
+      this.closeLength(lengthAt)
+    } catch (u) {
+      this.pos = pos
+      this.prevProvider = prevProvider
+      this.prevSymbol = prevSymbol
+      this.prevEpoch = prevEpoch
+      throw u
     }
-    this.closeLength(lengthAt)
+    this.undo = { pos, prevProvider, prevSymbol, prevEpoch }
     return this
+  }
+
+  /**
+   * Takes back the last event added (once): for a caller that cuts frames by
+   * size, and finds the last event made this one too large.
+   */
+  undoLast(): void {
+    const u = this.undo
+    if (u === undefined) throw new Error("nothing to undo")
+    this.undo = undefined
+    this.pos = u.pos
+    this.prevProvider = u.prevProvider
+    this.prevSymbol = u.prevSymbol
+    this.prevEpoch = u.prevEpoch
+    this.count--
   }
 
   /** Appends one control command (in its current envelope). */
   addCommand(command: ControlCommand): this {
+    this.undo = undefined
     const json = encodeControlJson({ schemaVersion: CONTROL_SCHEMA_VERSION, command })
     if (Either.isLeft(json)) throw json.left
     const lengthAt = this.reserveLength()

@@ -78,6 +78,28 @@ export interface NatsSettings {
   readonly maxAgeMs: number
   /** Market-data messages held between the client and the dispatcher; beyond it they are dropped and counted. */
   readonly marketBuffer: number
+  /**
+   * How events are written on the wire: `binary` (`src/codec/Binary.ts`, the
+   * default) or `json` (the canonical JSON, one event per message, for humans
+   * and debugging). A receiver reads both (a binary frame's first byte is
+   * never a JSON text's), so processes can switch one at a time.
+   */
+  readonly codec: "binary" | "json"
+  /**
+   * Market data: events of one stream (one subject) batched in one message,
+   * at most this many. A batch goes out when full, or when the current turn
+   * of the event loop ends (`setImmediate`): the latency it adds is bounded
+   * by the turn, never by a timer.
+   */
+  readonly marketBatchMax: number
+  /**
+   * Critical events published and not yet stored, across consumers: beyond
+   * it a publish waits. Each consumer's events go out in order, one message
+   * (a batch of its pending events) in flight per consumer.
+   */
+  readonly criticalWindow: number
+  /** Critical events of one consumer batched in one JetStream message, at most. */
+  readonly criticalBatchMax: number
   /** Critical-event ids remembered per consumer to drop redeliveries of what already ran. */
   readonly dedupMemory: number
   /** Credentials and TLS; none: an unauthenticated connection. */
@@ -157,6 +179,10 @@ const defaultNatsSettings: NatsSettings = {
   duplicateWindowMs: 120_000,
   maxAgeMs: 24 * 3_600_000,
   marketBuffer: 65_536,
+  codec: "binary",
+  marketBatchMax: 256,
+  criticalWindow: 4_096,
+  criticalBatchMax: 256,
   dedupMemory: 100_000
 }
 

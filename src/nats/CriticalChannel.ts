@@ -25,7 +25,8 @@
  * within a process every critical event reaches the lambda exactly once.
  */
 import type { JsMsg } from "@nats-io/jetstream"
-import { Effect, Either, Schedule, type Scope } from "effect"
+import { Effect, Either, FiberSet, Schedule, type Scope } from "effect"
+import { BATCH_CUT_BYTES, FrameWriter } from "../codec/Binary.js"
 import type { MalformedFrame } from "../../schema/Errors.js"
 import type { Mailbox } from "../DataBus.js"
 import { DeadLetter } from "../DeadLetter.js"
@@ -37,7 +38,7 @@ import { NatsConnection } from "./Connection.js"
 import { NatsPublishFailed, reasonOf } from "./Errors.js"
 import { runDurable } from "./internal/durable.js"
 import { digestId } from "./internal/ids.js"
-import { decodeFrame, encodeEvent, MalformedFrames, toPooled } from "./internal/frames.js"
+import { decodeMessage, encodeEvent, MalformedFrames } from "./internal/frames.js"
 import { criticalStream, ensureStream, untilReady } from "./Streams.js"
 import { CRITICAL_STREAM, criticalDurable, criticalSubject } from "./Subjects.js"
 
@@ -91,7 +92,7 @@ const isPermanentPublishFailure = (u: unknown): boolean => {
 export const publishUntilStored = (
   js: NatsConnection["js"],
   subject: string,
-  data: string,
+  data: string | Uint8Array,
   msgId: string,
   onRetry: () => void
 ): Effect.Effect<{ readonly duplicate: boolean; readonly seq: number }, NatsPublishFailed> => {
@@ -117,7 +118,10 @@ export const publishUntilStored = (
 }
 
 export interface CriticalPublisherStats {
+  /** Critical events stored (in `messages` JetStream messages). */
   readonly published: number
+  readonly messages: number
+  /** Messages the server already had (a retry after a lost acknowledgement). */
   readonly duplicates: number
   readonly retries: number
   readonly refused: number
@@ -125,68 +129,209 @@ export interface CriticalPublisherStats {
   readonly unpublishable: number
   /** Clock milliseconds of the last unpublishable event (0: none). */
   readonly lastUnpublishableAt: number
+  /** Events published and not yet stored, now (at most `criticalWindow`). */
+  readonly inFlight: number
 }
 
 /** How long an unpublishable critical event keeps the feed not ready. */
 const UNPUBLISHABLE_READINESS_MS = 60_000
 
+/** One message's worth of a consumer's events: a binary frame, or one event's JSON text. */
+interface Batch {
+  readonly writer: FrameWriter | undefined
+  text: string | undefined
+  /** The `Nats-Msg-Id`s of its events (the message's id is derived from them). */
+  readonly ids: Array<string>
+}
+
+/**
+ * One consumer's lane: its batches waiting to go out, in order, and whether a
+ * message of its events is in flight (at most one: the next waits for it, so
+ * the stream holds the consumer's events in the order they were published,
+ * whatever the retries).
+ */
+interface Lane {
+  readonly owner: string
+  readonly subject: string
+  readonly batches: Array<Batch>
+  sending: boolean
+  /** Events taken for this lane, and events of it settled (stored or refused for good). */
+  enqueued: number
+  settled: number
+}
+
 export class CriticalPublisher extends Effect.Service<CriticalPublisher>()("meltica/nats/CriticalPublisher", {
-  effect: Effect.gen(function*() {
+  scoped: Effect.gen(function*() {
     const connection = yield* NatsConnection
     const recycler = yield* Recycler
     yield* untilReady("critical stream", ensureStream(criticalStream))
+    const { codec, criticalBatchMax, criticalWindow } = connection.settings
+    const binary = codec === "binary"
+    const batchMax = binary ? Math.max(1, criticalBatchMax) : 1
+    const window = Math.max(1, criticalWindow)
+    const senders = yield* FiberSet.make<void, never>()
+    const runSender = yield* FiberSet.runtime(senders)<never>()
     let published = 0
+    let messages = 0
     let duplicates = 0
     let retries = 0
     let refused = 0
     let unpublishable = 0
     let lastUnpublishableAt = 0
+    let inFlight = 0
     const clock = yield* Effect.clock
     const onRetry = () => {
       retries++
     }
+    const lanes = new Map<string, Lane>()
+    /** Woken whenever events settle: publishers waiting for room, `whenStored` waiting for its lanes. */
+    let waiters: Array<() => void> = []
+    const wake = () => {
+      const ws = waiters
+      waiters = []
+      for (const w of ws) w()
+    }
+    const nextSettle = Effect.async<void>((resume) => {
+      const w = () => resume(Effect.void)
+      waiters.push(w)
+      return Effect.sync(() => {
+        const i = waiters.indexOf(w)
+        if (i >= 0) waiters.splice(i, 1)
+      })
+    })
 
-    /** Takes ownership of `e`; completes once the server has stored it. */
+    /** Sends the lane's batches, one message at a time, until none wait. */
+    const drain = (lane: Lane): Effect.Effect<void> =>
+      Effect.whileLoop({
+        while: () => lane.batches.length > 0,
+        body: () =>
+          Effect.suspend(() => {
+            const batch = lane.batches.shift()!
+            const n = batch.ids.length
+            const data = batch.writer !== undefined ? batch.writer.finishView() : batch.text!
+            // the same events always make the same message id: a retry is de-duplicated by the server
+            const msgId = n === 1 ? batch.ids[0]! : digestId("batch", ...batch.ids)
+            return publishUntilStored(connection.js, lane.subject, data, msgId, onRetry).pipe(
+              Effect.match({
+                onSuccess: (ack) => {
+                  published += n
+                  messages++
+                  if (ack.duplicate) duplicates++
+                  return undefined
+                },
+                onFailure: (e) => e
+              }),
+              Effect.flatMap((e) => {
+                lane.settled += n
+                inFlight -= n
+                wake()
+                if (e === undefined) return Effect.void
+                unpublishable += n
+                lastUnpublishableAt = clock.unsafeCurrentTimeMillis()
+                return Effect.logError("critical events refused by the server; dropped", e).pipe(
+                  Effect.annotateLogs({ consumer_id: lane.owner, events: n })
+                )
+              })
+            )
+          }),
+        step: () => {}
+      }).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          lane.sending = false
+        }))
+      )
+
+    const laneOf = (owner: string): Lane => {
+      let lane = lanes.get(owner)
+      if (lane === undefined) {
+        lanes.set(owner, lane = { owner, subject: criticalSubject(owner), batches: [], sending: false, enqueued: 0, settled: 0 })
+      }
+      return lane
+    }
+
+    /** The lane's open batch (the last one, while it has room), or a new one. */
+    const openBatch = (lane: Lane): Batch => {
+      const last = lane.batches[lane.batches.length - 1]
+      if (
+        last !== undefined && last.writer !== undefined && last.ids.length < batchMax &&
+        last.writer.length < BATCH_CUT_BYTES
+      ) return last
+      const batch: Batch = { writer: binary ? new FrameWriter(1_024) : undefined, text: undefined, ids: [] }
+      lane.batches.push(batch)
+      return batch
+    }
+
+    /**
+     * Takes ownership of `e` and puts it in its consumer's lane; completes at
+     * once while fewer than `criticalWindow` events are unstored, else once
+     * there is room. `whenStored` says when it is stored.
+     */
     const publish = (e: AnyEvent): Effect.Effect<void> =>
       Effect.suspend(() => {
         const gen = generationOf(e)
         const owner = criticalOwner(e)
         const id = criticalId(e)
-        const encoded = encodeEvent(e)
         const traceId = e.traceId
         const kind = e.kind
+        let problem: string | undefined = owner === undefined || id === undefined ? "no owner or id" : undefined
+        let lane: Lane | undefined
+        if (problem === undefined) {
+          lane = laneOf(owner!)
+          if (binary) {
+            let batch = openBatch(lane)
+            try {
+              batch.writer!.add(e)
+              if (batch.writer!.length > BATCH_CUT_BYTES && batch.ids.length > 0) {
+                // too large to join the others: it travels alone (refused alone, if the server refuses it)
+                batch.writer!.undoLast()
+                batch = { writer: new FrameWriter(1_024), text: undefined, ids: [] }
+                lane.batches.push(batch)
+                batch.writer!.add(e)
+              }
+              batch.ids.push(id!)
+            } catch (u) {
+              problem = reasonOf(u)
+              if (batch.ids.length === 0) lane.batches.pop()
+            }
+          } else {
+            const encoded = encodeEvent(e)
+            if (Either.isLeft(encoded)) problem = encoded.left
+            else lane.batches.push({ writer: undefined, text: encoded.right, ids: [id!] })
+          }
+        }
         recycler.unsafeRecycle(e, gen)
-        if (owner === undefined || id === undefined || Either.isLeft(encoded)) {
+        if (problem !== undefined || lane === undefined) {
           refused++
           return Effect.logError("critical event cannot be published").pipe(
-            Effect.annotateLogs({
-              trace_id: traceId,
-              kind,
-              reason: Either.isLeft(encoded) ? encoded.left : "no owner or id"
-            })
+            Effect.annotateLogs({ trace_id: traceId, kind, reason: problem ?? "no lane" })
           )
         }
-        return publishUntilStored(connection.js, criticalSubject(owner), encoded.right, id, onRetry).pipe(
-          Effect.match({
-            onSuccess: (ack) => {
-              published++
-              if (ack.duplicate) duplicates++
-            },
-            onFailure: (e) => e
-          }),
-          Effect.flatMap((e) => {
-            if (e === undefined) return Effect.void
-            unpublishable++
-            lastUnpublishableAt = clock.unsafeCurrentTimeMillis()
-            return Effect.logError("critical event refused by the server; dropped", e).pipe(
-              Effect.annotateLogs({ trace_id: traceId, kind, consumer_id: owner })
-            )
-          })
+        lane.enqueued++
+        inFlight++
+        // the lane's sender runs on its own fiber (one per lane while it has events, not one per event)
+        const start = lane.sending ? Effect.void : Effect.sync(() => {
+          lane.sending = true
+          runSender(drain(lane))
+        })
+        return Effect.zipRight(
+          start,
+          Effect.whileLoop({ while: () => inFlight > window, body: () => nextSettle, step: () => {} })
         )
       })
 
+    /** Completes once every event published before it is settled: stored, or refused for good. */
+    const whenStored: Effect.Effect<void> = Effect.suspend(() => {
+      const targets = [...lanes.values()].filter((l) => l.settled < l.enqueued).map((l) => [l, l.enqueued] as const)
+      return Effect.whileLoop({
+        while: () => targets.some(([l, n]) => l.settled < n),
+        body: () => nextSettle,
+        step: () => {}
+      })
+    })
+
     return {
       publish,
+      whenStored,
       /** Readiness: not ready for a while after a critical event could not be stored. */
       readinessReasons: (): ReadonlyArray<string> =>
         lastUnpublishableAt > 0 && clock.unsafeCurrentTimeMillis() - lastUnpublishableAt < UNPUBLISHABLE_READINESS_MS
@@ -194,11 +339,13 @@ export class CriticalPublisher extends Effect.Service<CriticalPublisher>()("melt
           : [],
       stats: (): CriticalPublisherStats => ({
         published,
+        messages,
         duplicates,
         retries,
         refused,
         unpublishable,
-        lastUnpublishableAt
+        lastUnpublishableAt,
+        inFlight
       })
     } as const
   })
@@ -222,6 +369,7 @@ export class CriticalSubscriber extends Effect.Service<CriticalSubscriber>()("me
   effect: Effect.gen(function*() {
     const connection = yield* NatsConnection
     const pool = yield* Pool
+    const recycler = yield* Recycler
     const malformed = new MalformedFrames(yield* Effect.serviceOption(DeadLetter))
     const dedupMemory = connection.settings.dedupMemory
     yield* untilReady("critical stream", ensureStream(criticalStream))
@@ -253,33 +401,60 @@ export class CriticalSubscriber extends Effect.Service<CriticalSubscriber>()("me
       }
       const onMessage = (msg: JsMsg): Effect.Effect<void> =>
         Effect.suspend(() => {
-          const id = msg.headers?.get(MSG_ID) || `seq:${msg.seq}`
-          if (done.has(id)) {
-            redeliveriesDropped++
-            settle(msg, "ack")
-            return Effect.void
-          }
-          if (queued.has(id)) {
+          const msgId = msg.headers?.get(MSG_ID) || `seq:${msg.seq}`
+          if (queued.has(msgId)) {
+            // still running from its first delivery: that one acknowledges it
             redeliveriesDropped++
             return Effect.void
           }
-          const decoded = decodeFrame(`nats:${msg.subject}`, msg.data)
-          if (Either.isLeft(decoded)) {
+          const events: Array<AnyEvent> = []
+          const bad: Array<MalformedFrame> = []
+          decodeMessage(`nats:${msg.subject}`, msg.data, pool, events, bad)
+          const letters = bad.length === 0 ? Effect.void : Effect.forEach(bad, (b) => malformed.record(b), { discard: true })
+          if (events.length === 0) {
             settle(msg, "term")
-            return malformed.record(decoded.left)
+            return letters
           }
-          const e = toPooled(pool, decoded.right)
-          queued.add(id)
-          e._ack = () => {
-            queued.delete(id)
-            remember(id)
+          // the message is acknowledged once each of its events not run before has run
+          let remaining = 0
+          const finish = () => {
+            if (--remaining === 0) {
+              queued.delete(msgId)
+              settle(msg, "ack")
+            }
+          }
+          const fresh: Array<AnyEvent> = []
+          for (let i = 0; i < events.length; i++) {
+            const e = events[i]!
+            // an event's own id: the same event in another message (a feed that re-sent it) runs once
+            const id = criticalId(e) ?? `${msgId}#${i}`
+            if (done.has(id) || queued.has(id)) {
+              redeliveriesDropped++
+              recycler.unsafeRecycle(e, generationOf(e))
+              continue
+            }
+            queued.add(id)
+            remaining++
+            e._ack = () => {
+              queued.delete(id)
+              remember(id)
+              finish()
+            }
+            fresh.push(e)
+          }
+          if (remaining === 0) {
             settle(msg, "ack")
+            return letters
           }
-          e._dispatchTs = nowUs()
-          delivered++
-          deliveredByKind[e.kind] = (deliveredByKind[e.kind] ?? 0) + 1
-          box.offer(e)
-          return Effect.void
+          queued.add(msgId)
+          const now = nowUs()
+          for (const e of fresh) {
+            e._dispatchTs = now
+            delivered++
+            deliveredByKind[e.kind] = (deliveredByKind[e.kind] ?? 0) + 1
+            box.offer(e)
+          }
+          return letters
         })
       consuming.set(consumerId, false)
       return Effect.addFinalizer(() => Effect.sync(() => consuming.delete(consumerId))).pipe(

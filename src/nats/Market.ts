@@ -1,23 +1,31 @@
 /**
- * Market data over core NATS: at most once, one message per event.
+ * Market data over core NATS: at most once, in batches per stream.
  *
- * Feed side, `MarketPublisher`: each event is encoded in the canonical wire
- * schema and published once on `md.<provider>.<symbol>.<kind>` (merged events
- * on `md.merged.<symbol>.<kind>`), whoever listens; the pooled event is
- * recycled at once. Nothing waits on the server: while the client reconnects
- * it buffers, and what it cannot deliver is lost (market data is at most once).
- * Every event goes out stamped with this process's feed epoch (a run id made
- * at start), so that a strategy process resets a stream's ordering when the
- * feed restarts and numbers its sequences from 1 again.
+ * Feed side, `MarketPublisher`: each event goes on `md.<provider>.<symbol>.<kind>`
+ * (merged events on `md.merged.<symbol>.<kind>`), whoever listens; the pooled
+ * event is recycled at once. With the binary codec (the default) the events
+ * of one subject (one stream) are written into one frame (`src/codec/Binary.ts`)
+ * and published as one message when the frame holds `marketBatchMax` events
+ * or when the current turn of the event loop ends (`setImmediate`), whichever
+ * comes first: a stream's events stay in order within and across messages,
+ * and the delay a batch adds is bounded by the turn, never by a timer. With
+ * `codec: json` each event is one message of canonical JSON. Nothing waits on
+ * the server: while the client reconnects it buffers, and what it cannot
+ * deliver is lost (market data is at most once). Every event goes out stamped
+ * with this process's feed epoch (a run id made at start), so that a strategy
+ * process resets a stream's ordering when the feed restarts and numbers its
+ * sequences from 1 again.
  *
  * Strategy side, `MarketSubscriber`: the process listens only on the subjects
  * its consumers' routes need (one NATS subscription per route, shared by every
  * consumer of the route, dropped with the last one). Each message is decoded
- * into an event from this process's pool and handed to the local Dispatcher,
- * which orders, fans out and coalesces (latest wins) exactly as in memory.
- * Between the client and the dispatcher sits a bounded buffer; when it is full
- * a message is dropped and counted. A frame that does not decode is a typed
- * `MalformedFrame`: counted, logged and dead-lettered; the next one goes on.
+ * (binary or JSON, told apart by its first byte) into events from this
+ * process's pool, handed in order to the local Dispatcher, which orders, fans
+ * out and coalesces (latest wins) exactly as in memory. Between the client
+ * and the dispatcher sits a bounded buffer of messages; when it is full a
+ * message is dropped and its events counted. A frame, or a record of one,
+ * that does not decode is a typed `MalformedFrame`: counted, logged and
+ * dead-lettered; the records around it and the next message go on.
  */
 import type { Msg, Subscription } from "@nats-io/transport-node"
 import { Chunk, Data, Effect, Either, Queue } from "effect"
@@ -26,15 +34,18 @@ import type { MalformedFrame } from "../../schema/Errors.js"
 import { DeadLetter } from "../DeadLetter.js"
 import { Dispatcher, type RouteKey } from "../Dispatcher.js"
 import type { AnyEvent } from "../Event.js"
+import { BATCH_CUT_BYTES, FrameWriter, isBinaryFrame } from "../codec/Binary.js"
 import { Pool } from "../Pool.js"
 import { generationOf, Recycler } from "../Recycler.js"
 import { NatsConnection } from "./Connection.js"
 import { reasonOf } from "./Errors.js"
-import { decodeFrame, encodeEvent, MalformedFrames, toPooled } from "./internal/frames.js"
+import { decodeMessage, encodeEvent, MalformedFrames } from "./internal/frames.js"
 import { isMergedSubject, marketSubject, routeSubject } from "./Subjects.js"
 
 export interface MarketPublisherStats {
+  /** Events that went out (in `messages` NATS messages). */
   readonly published: number
+  readonly messages: number
   /** Events that did not fit the wire schema, or that the client refused (connection closed). */
   readonly failed: number
 }
@@ -42,34 +53,102 @@ export interface MarketPublisherStats {
 /** A feed run's epoch: its start time and a random part, unique per process run. */
 const makeEpoch = (nowMs: number): string => `${nowMs.toString(36)}-${randomBytes(6).toString("hex")}`
 
+/** One subject's batch: its frame being written. */
+interface Batch {
+  readonly subject: string
+  readonly writer: FrameWriter
+}
+
 export class MarketPublisher extends Effect.Service<MarketPublisher>()("meltica/nats/MarketPublisher", {
-  effect: Effect.gen(function*() {
-    const { nc } = yield* NatsConnection
+  scoped: Effect.gen(function*() {
+    const { nc, settings } = yield* NatsConnection
     const recycler = yield* Recycler
     const epoch = makeEpoch(yield* Effect.clockWith((c) => c.currentTimeMillis))
+    const binary = settings.codec === "binary"
+    const batchMax = Math.max(1, settings.marketBatchMax)
     let published = 0
+    let messages = 0
     let failed = 0
     let lastFailure = ""
 
-    /** Takes ownership of `e`: publishes it once and recycles it. Returns whether it went out. */
+    const batches = new Map<string, Batch>()
+    /** Subjects with events waiting, in the order their first event came. */
+    const pending: Array<Batch> = []
+    let scheduled: ReturnType<typeof setImmediate> | undefined
+
+    const send = (subject: string, data: Uint8Array | string, events: number): boolean => {
+      try {
+        nc.publish(subject, data)
+        messages++
+        published += events
+        return true
+      } catch (u) {
+        lastFailure = reasonOf(u)
+        failed += events
+        return false
+      }
+    }
+
+    const flushBatch = (b: Batch): boolean => {
+      const n = b.writer.records
+      if (n === 0) return true
+      const frame = b.writer.finish()
+      b.writer.begin()
+      return send(b.subject, frame, n)
+    }
+
+    /** Publishes every batch waiting. */
+    const flush = (): void => {
+      if (scheduled !== undefined) {
+        clearImmediate(scheduled)
+        scheduled = undefined
+      }
+      for (const b of pending) flushBatch(b)
+      pending.length = 0
+    }
+
+    /** Takes ownership of `e`: publishes it (now, or with its stream's batch) and recycles it. Returns whether it was taken. */
     const unsafePublish = (e: AnyEvent): boolean => {
       const gen = generationOf(e)
       e.epoch ??= epoch
-      const encoded = encodeEvent(e)
       let ok = false
-      if (Either.isRight(encoded)) {
+      if (binary) {
+        const subject = marketSubject(e)
+        let b = batches.get(subject)
+        if (b === undefined) batches.set(subject, b = { subject, writer: new FrameWriter(1_024) })
         try {
-          nc.publish(marketSubject(e), encoded.right)
+          if (b.writer.records === 0) pending.push(b)
+          b.writer.add(e)
+          if (b.writer.length > BATCH_CUT_BYTES && b.writer.records > 1) {
+            // the batch goes out without this event, which starts the next one
+            b.writer.undoLast()
+            flushBatch(b)
+            pending.push(b)
+            b.writer.add(e)
+          }
           ok = true
         } catch (u) {
           lastFailure = reasonOf(u)
+          failed++
         }
-      } else lastFailure = encoded.left
+        recycler.unsafeRecycle(e, gen)
+        if (ok && b.writer.records >= batchMax) ok = flushBatch(b)
+        else if (ok && scheduled === undefined) scheduled = setImmediate(flush)
+        return ok
+      }
+      const encoded = encodeEvent(e)
+      const subject = marketSubject(e)
       recycler.unsafeRecycle(e, gen)
-      if (ok) published++
-      else failed++
+      if (Either.isRight(encoded)) ok = send(subject, encoded.right, 1)
+      else {
+        lastFailure = encoded.left
+        failed++
+      }
       return ok
     }
+
+    // what is still batched goes out before the connection drains
+    yield* Effect.addFinalizer(() => Effect.sync(flush))
 
     return {
       unsafePublish,
@@ -79,9 +158,11 @@ export class MarketPublisher extends Effect.Service<MarketPublisher>()("meltica/
             ? Effect.void
             : Effect.logWarning("market data not published").pipe(Effect.annotateLogs({ reason: lastFailure }))
         ),
+      /** Publishes the batches waiting now (they go out at the end of the turn anyway). */
+      flush: Effect.sync(flush),
       /** This run's feed epoch, stamped on every event published. */
       epoch,
-      stats: (): MarketPublisherStats => ({ published, failed })
+      stats: (): MarketPublisherStats => ({ published, messages, failed })
     } as const
   })
 }) {}
@@ -95,7 +176,7 @@ export class MarketSubscribeFailed extends Data.TaggedError("MarketSubscribeFail
 export interface MarketSubscriberStats {
   readonly received: number
   readonly dispatched: number
-  /** Dropped because the buffer before the dispatcher was full. */
+  /** Events dropped because the buffer before the dispatcher was full. */
   readonly dropped: number
   readonly malformed: number
   readonly subjects: number
@@ -105,6 +186,10 @@ interface Interest {
   readonly sub: Subscription
   readonly consumers: Set<string>
 }
+
+/** The events a message holds (a binary frame's header says; a JSON message holds one). */
+const eventsIn = (data: Uint8Array): number =>
+  isBinaryFrame(data) && data.length >= 6 ? Math.max(1, data[2]! | (data[3]! << 8) | (data[4]! << 16)) : 1
 
 const routeId = (key: RouteKey) => `${key.merged ? "merged" : "raw"}|${key.symbol}|${key.kind}`
 
@@ -121,17 +206,30 @@ export class MarketSubscriber extends Effect.Service<MarketSubscriber>()("meltic
     let dispatched = 0
     let dropped = 0
 
-    const handle = (msg: Msg): Effect.Effect<void> => {
-      const decoded = decodeFrame(`nats:${msg.subject}`, msg.data)
-      if (Either.isLeft(decoded)) return malformed.record(decoded.left)
-      dispatched++
-      return dispatcher.dispatch(toPooled(pool, decoded.right))
-    }
+    const events: Array<AnyEvent> = []
+    const bad: Array<MalformedFrame> = []
+    let next = 0
+    const dispatchNext = (): Effect.Effect<void> => dispatcher.dispatch(events[next++]!)
+    const more = () => next < events.length
+
+    /** Decodes the messages taken, then hands their events to the dispatcher in order (one loop, no fiber per event). */
+    const handle = (msgs: Chunk.Chunk<Msg>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        events.length = 0
+        bad.length = 0
+        next = 0
+        for (const msg of msgs) decodeMessage(`nats:${msg.subject}`, msg.data, pool, events, bad)
+        dispatched += events.length
+        const dispatchAll = Effect.whileLoop({ while: more, body: dispatchNext, step: () => {} })
+        return bad.length === 0
+          ? dispatchAll
+          : Effect.zipRight(Effect.forEach(bad.splice(0), (e) => malformed.record(e), { discard: true }), dispatchAll)
+      })
 
     // a defect in one batch (none is expected: decoding is total) is logged and the loop goes on
     yield* Queue.takeBetween(inbox, 1, 1_024).pipe(
       Effect.flatMap((msgs) =>
-        Effect.forEach(Chunk.toReadonlyArray(msgs), handle, { discard: true }).pipe(
+        handle(msgs).pipe(
           Effect.catchAllDefect((defect) =>
             Effect.logError("market-data batch handling died; going on").pipe(
               Effect.annotateLogs({ defect: String(defect instanceof Error ? defect.message : typeof defect).slice(0, 300) })
@@ -154,7 +252,7 @@ export class MarketSubscriber extends Effect.Service<MarketSubscriber>()("meltic
               // a raw route's wildcard also matches the merged streams: those have their own route
               if (!merged && isMergedSubject(msg.subject)) return
               received++
-              if (!Queue.unsafeOffer(inbox, msg)) dropped++
+              if (!Queue.unsafeOffer(inbox, msg)) dropped += eventsIn(msg.data)
             }
           }),
         catch: (u) => new MarketSubscribeFailed({ subject, reason: reasonOf(u) })

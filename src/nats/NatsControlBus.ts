@@ -15,6 +15,7 @@ import { ControlPlane } from "../ControlPlane.js"
 import { DeadLetter } from "../DeadLetter.js"
 import { Dispatcher, type RouteKey } from "../Dispatcher.js"
 import { CommandConsumer, CommandPublisher } from "./Commands.js"
+import { CriticalPublisher } from "./CriticalChannel.js"
 import { ControlProgress } from "./Heartbeat.js"
 import { MarketSubscriber } from "./Market.js"
 import { commandSubject } from "./Subjects.js"
@@ -102,18 +103,21 @@ export const layerStrategy: Layer.Layer<
 /**
  * Feed side: the Control Plane takes the commands of every strategy process
  * from JetStream, in order, for the life of the layer; each is acknowledged
- * once handled (its ack and result stored on the consumer's critical stream).
+ * once handled and once what it produced is stored (its ack and result, and
+ * any execution reports, on the consumer's critical stream: the critical
+ * publisher pipelines, so handling returns before the server has them).
  */
-export const layerFeed: Layer.Layer<never, never, CommandConsumer | ControlPlane | ControlProgress> = Layer
-  .scopedDiscard(
+export const layerFeed: Layer.Layer<never, never, CommandConsumer | ControlPlane | ControlProgress | CriticalPublisher> =
+  Layer.scopedDiscard(
     Effect.gen(function*() {
       const commands = yield* CommandConsumer
       const plane = yield* ControlPlane
+      const critical = yield* CriticalPublisher
       // each command's start and end are tracked: a Control Plane stuck on one is not ready
       const progress = yield* ControlProgress
       yield* commands.run({
-        handle: (command) => progress.track(plane.handle(command)),
-        reject: (invalid) => progress.track(plane.reject(invalid))
+        handle: (command) => progress.track(Effect.zipRight(plane.handle(command), critical.whenStored)),
+        reject: (invalid) => progress.track(Effect.zipRight(plane.reject(invalid), critical.whenStored))
       })
     })
   )

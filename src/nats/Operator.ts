@@ -8,7 +8,7 @@
  * operator's own durable consumer (`critical-<operatorId>`), acknowledging
  * every message. `meltica route` runs it.
  */
-import { Data, Duration, Effect, Either, Random } from "effect"
+import { Data, Duration, Effect, Random } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { FlipRouting, StageRouting, type SymbolRoute } from "../../schema/Control.js"
 import type { ControlResultPayload } from "../../schema/Event.js"
@@ -16,7 +16,9 @@ import type { Rejection } from "../../schema/Rejection.js"
 import { CommandPublisher } from "./Commands.js"
 import { NatsConnection } from "./Connection.js"
 import { reasonOf } from "./Errors.js"
-import { decodeFrame } from "./internal/frames.js"
+import { unpooled } from "../codec/Binary.js"
+import type { AnyEvent } from "../Event.js"
+import { decodeMessage } from "./internal/frames.js"
 import { criticalStream, ensureDurable, ensureStream, untilReady } from "./Streams.js"
 import { CRITICAL_STREAM, criticalDurable, criticalSubject } from "./Subjects.js"
 
@@ -63,18 +65,28 @@ export const stageAndFlip = (
     yield* publisher.submit(stage)
     yield* publisher.submit(flip)
 
-    /** The next result for this operator (every message read is acknowledged). */
-    const nextResult: Effect.Effect<Result | undefined, RoutingNotApplied> = Effect.tryPromise({
+    /** The results in the next message for this operator (a binary batch or one JSON event; every message read is acknowledged). */
+    const nextResults: Effect.Effect<ReadonlyArray<Result>, RoutingNotApplied> = Effect.tryPromise({
       try: () => consumer.next({ expires: 1_000 }),
       catch: (e) => new RoutingNotApplied({ command: "FlipRouting", reason: reasonOf(e) })
     }).pipe(Effect.map((msg) => {
-      if (msg === null) return undefined
+      if (msg === null) return []
       msg.ack()
-      const frame = decodeFrame(`nats:${msg.subject}`, msg.data)
-      if (Either.isLeft(frame)) return undefined
-      const payload = frame.right.payload
-      return payload?._tag === "control_result" ? payload : undefined
+      const events: Array<AnyEvent> = []
+      decodeMessage(`nats:${msg.subject}`, msg.data, unpooled, events, [])
+      return events.flatMap((e) => (e.payload?._tag === "control_result" ? [e.payload] : []))
     }))
+
+    /** Results not looked at yet, oldest first. */
+    const seen: Array<Result> = []
+    const nextResult: Effect.Effect<Result | undefined, RoutingNotApplied> = Effect.suspend(() =>
+      seen.length > 0
+        ? Effect.succeed(seen.shift())
+        : Effect.map(nextResults, (rs) => {
+          seen.push(...rs)
+          return seen.shift()
+        })
+    )
 
     const awaitVersion: Effect.Effect<number, RoutingNotApplied> = Effect.flatMap(nextResult, (r) => {
       if (r === undefined || (r.commandId !== stage.commandId && r.commandId !== flip.commandId)) return awaitVersion

@@ -17,7 +17,12 @@ import { formatParseError, jsonTextProblem } from "../../../schema/Control.js"
 import { MalformedFrame } from "../../../schema/Errors.js"
 import type { DeadLetter } from "../../DeadLetter.js"
 import type { AnyEvent } from "../../Event.js"
-import type { Pool } from "../../Pool.js"
+import {
+  type BinaryFrameError,
+  decodeFrame as decodeBinaryFrame,
+  type EventSource,
+  isBinaryFrame
+} from "../../codec/Binary.js"
 
 const utf8 = new TextDecoder()
 
@@ -50,8 +55,43 @@ export const decodeFrame = (source: string, data: Uint8Array): Either.Either<Wir
   )
 }
 
+/** The bytes of a binary frame kept with its error: its first bytes, in base64. */
+const MAX_BINARY_KEPT = 3_072
+
+const binaryKept = (data: Uint8Array): string =>
+  `base64:${Buffer.from(data.buffer, data.byteOffset, Math.min(data.byteLength, MAX_BINARY_KEPT)).toString("base64")}`
+
+/** A binary frame's error as the boundary's typed `MalformedFrame` (what the JSON path gives). */
+export const malformedBinary = (source: string, error: BinaryFrameError, data: Uint8Array): MalformedFrame =>
+  new MalformedFrame({ source, reason: error.message, raw: binaryKept(data) })
+
+/**
+ * Decodes one message, a binary frame of events (`src/codec/Binary.ts`) or
+ * one event's JSON text, told apart by the first byte: each event, taken from
+ * `pool`, is pushed on `out` in order; each record that does not decode is
+ * pushed on `bad` (the good records around it are kept).
+ */
+export const decodeMessage = (
+  source: string,
+  data: Uint8Array,
+  pool: EventSource,
+  out: Array<AnyEvent>,
+  bad: Array<MalformedFrame>
+): void => {
+  if (isBinaryFrame(data)) {
+    decodeBinaryFrame(data, pool, {
+      onEvent: (e) => out.push(e),
+      onError: (error) => bad.push(malformedBinary(source, error, data))
+    })
+    return
+  }
+  const decoded = decodeFrame(source, data)
+  if (Either.isLeft(decoded)) bad.push(decoded.left)
+  else out.push(toPooled(pool, decoded.right))
+}
+
 /** A pooled event holding the decoded frame. */
-export const toPooled = (pool: Pool, w: WireAny): AnyEvent => {
+export const toPooled = (pool: EventSource, w: WireAny): AnyEvent => {
   switch (w._tag) {
     case "Event": {
       const e = pool.acquireEvent()
