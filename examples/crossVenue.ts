@@ -5,10 +5,12 @@
  * It subscribes to the raw tickers of the symbol and keeps each of the two
  * venues' latest best bid and ask (a ticker names its venue in `provider`).
  * When one venue's bid is above the other's ask by at least `minEdgeBps`
- * (basis points of the ask), the quotes cross: it buys `quantity` and sells it
- * back at once (two market orders on the paper venue, so it stays flat; orders
- * addressed to a venue come with the paper account), at most once every
- * `cooldownMs`.
+ * (basis points of the ask), the quotes cross: it buys `quantity` on the cheap
+ * venue and sells it on the rich one, two market orders each addressed to its
+ * venue (each fills against that venue's book and account, with its fees), at
+ * most once every `cooldownMs`. Its positions (long where it buys, short where
+ * it sells) and its P&L are the paper venue's: `ctx.portfolio()` after each
+ * round trip, `/status.json` and the status page's portfolio panels.
  *
  * The orders go out from a task beside the handlers (`ctx.fork`): a handler
  * that waited for an order's outcome would wait on itself, since outcomes
@@ -36,6 +38,12 @@ interface Quote {
   ask: string
 }
 
+/** Orders sent per venue, by side. */
+export interface VenueLegs {
+  buys: number
+  sells: number
+}
+
 export interface CrossVenueState {
   /** The two venues followed. */
   venues: readonly [string, string] | undefined
@@ -58,6 +66,10 @@ export interface CrossVenueState {
   /** When the last round trip started (clock milliseconds). */
   lastTradeAt: number
   busy: boolean
+  /** Orders sent to each venue. */
+  legs: Record<string, VenueLegs>
+  /** The strategy's portfolio after the latest round trip (undefined where the process has no venue). */
+  portfolio: Strategy.StrategyPortfolio | undefined
 }
 
 /** Fewer than two venues to follow. */
@@ -85,7 +97,9 @@ export default Strategy.define({
     rejections: {},
     bestEdgeBps: undefined,
     lastTradeAt: Number.NEGATIVE_INFINITY,
-    busy: false
+    busy: false,
+    legs: {},
+    portfolio: undefined
   }),
   start: (ctx) =>
     Effect.gen(function*() {
@@ -94,7 +108,10 @@ export default Strategy.define({
         : undefined)
       if (venues === undefined) return yield* new TwoVenuesNeeded({ symbol: ctx.options.symbol })
       ctx.state.venues = venues
-      for (const v of venues) ctx.state.quotes[v] = 0
+      for (const v of venues) {
+        ctx.state.quotes[v] = 0
+        ctx.state.legs[v] = { buys: 0, sells: 0 }
+      }
       yield* ctx.subscribe(ctx.options.symbol, ["ticker"])
     }),
   on: {
@@ -108,7 +125,12 @@ export default Strategy.define({
         const a = s.latest.get(venues[0])
         const b = s.latest.get(venues[1])
         if (a === undefined || b === undefined) return
-        const edge = Math.max(edgeBps(a.bid, b.ask), edgeBps(b.bid, a.ask))
+        // selling on the first venue what the second sells cheaper, or the other way round
+        const firstRich = edgeBps(a.bid, b.ask)
+        const secondRich = edgeBps(b.bid, a.ask)
+        const [cheap, rich, edge] = firstRich >= secondRich
+          ? [venues[1], venues[0], firstRich] as const
+          : [venues[0], venues[1], secondRich] as const
         if (s.bestEdgeBps === undefined || edge > s.bestEdgeBps) s.bestEdgeBps = edge
         if (edge < ctx.options.minEdgeBps) return
         s.crossings++
@@ -118,18 +140,37 @@ export default Strategy.define({
         s.lastTradeAt = now
         s.trades++
         const { quantity, symbol } = ctx.options
-        const order = (side: "buy" | "sell") =>
-          ctx.submit({ symbol, side, type: "market", quantity }).pipe(
+        const order = (side: "buy" | "sell", venue: string) =>
+          Effect.suspend(() => {
+            const legs = s.legs[venue]!
+            if (side === "buy") legs.buys++
+            else legs.sells++
+            return ctx.submit({ symbol, side, type: "market", quantity, venue })
+          }).pipe(
             Effect.tap(() => Effect.sync(() => s.accepted++)),
             Effect.catchAll((e) => Effect.sync(() => (s.rejections[e._tag] = (s.rejections[e._tag] ?? 0) + 1)))
           )
         yield* ctx.fork(
-          order("buy").pipe(
-            Effect.zipRight(order("sell")),
+          order("buy", cheap).pipe(
+            Effect.zipRight(order("sell", rich)),
+            Effect.tap(() => {
+              const p = ctx.portfolio()
+              s.portfolio = p
+              return p === undefined ? Effect.void : ctx.log("round trip done", {
+                realized_pnl: p.realizedPnl,
+                unrealized_pnl: p.unrealizedPnl,
+                fees: p.fees,
+                positions: p.positions.map((x) => `${x.symbol}@${x.venue} ${x.quantity}`).join(", ")
+              })
+            }),
             Effect.ensuring(Effect.sync(() => (s.busy = false)))
           )
         )
-        yield* ctx.log("quotes crossed: round trip on the paper venue", { edge_bps: edge.toFixed(2) }, event)
+        yield* ctx.log("quotes crossed: buy on the cheap venue, sell on the rich one", {
+          edge_bps: edge.toFixed(2),
+          buy_on: cheap,
+          sell_on: rich
+        }, event)
       }),
     exec_report: (event, ctx) =>
       Effect.sync(() => {

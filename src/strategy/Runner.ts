@@ -9,6 +9,7 @@ import { Effect, type Scope } from "effect"
 import type { Consumers } from "../Consumer.js"
 import type { ControlBus } from "../ControlBus.js"
 import type { MailboxOptions } from "../DataBus.js"
+import type { PortfolioSnapshot } from "../ExecutionVenue.js"
 import { StrategyIdTaken, type StrategyFailure, type StrategyModuleFailed } from "./Errors.js"
 import { idOfFile, loadStrategy } from "./Loader.js"
 import { StrategyRegistry } from "./Registry.js"
@@ -24,6 +25,8 @@ export interface StartSettings {
   /** The gateway's limit on one handler call (a strategy's own `eventTimeoutMs` wins). */
   readonly eventTimeoutMs?: number
   readonly topology?: Topology
+  /** The execution venue's accounts, where the process has one (`ctx.portfolio`). */
+  readonly portfolio?: () => PortfolioSnapshot
   /** The directory module paths are relative to. */
   readonly base?: string
 }
@@ -104,7 +107,8 @@ export const startStrategies = (
         ...(module === undefined ? {} : { module }),
         ...(settings.mailbox === undefined ? {} : { mailbox: settings.mailbox }),
         ...(settings.eventTimeoutMs === undefined ? {} : { eventTimeoutMs: settings.eventTimeoutMs }),
-        ...(settings.topology === undefined ? {} : { topology: settings.topology })
+        ...(settings.topology === undefined ? {} : { topology: settings.topology }),
+        ...(settings.portfolio === undefined ? {} : { portfolio: settings.portfolio })
       }).pipe(
         Effect.tap(() => Effect.sync(() => registry.mark(strategy.id, "running"))),
         Effect.tap(() => Effect.addFinalizer(() => Effect.sync(() => registry.mark(strategy.id, "stopped")))),

@@ -75,6 +75,7 @@ import { type ConsumerHandle, Consumers } from "../Consumer.js"
 import { ControlBus } from "../ControlBus.js"
 import type { MailboxOptions } from "../DataBus.js"
 import type { AnyEvent } from "../Event.js"
+import type { Balance, PortfolioSnapshot, Position, QuoteTotals } from "../ExecutionVenue.js"
 import { AwaitInHandler, ReplyTimedOut, StrategyOptionsInvalid, StrategyStartFailed, UnexpectedReply } from "./Errors.js"
 import { type EventOf, MergedView, type StrategyEvent, type StrategyEventKind, strategyEventOf } from "./Event.js"
 
@@ -149,6 +150,49 @@ export interface MergedRequest {
   readonly quorum?: number
 }
 
+/**
+ * The strategy's share of the execution venue's accounts, now (`ctx.portfolio()`):
+ * its positions per (venue, symbol) with their P&L and fees, its totals (one
+ * amount when every position has one quote asset; else read `byQuote`), its
+ * working orders, and the balances of the venues' accounts (shared by every
+ * strategy of the gateway, as on an exchange). See `ExecutionVenue.ts`.
+ */
+export interface StrategyPortfolio {
+  readonly positions: ReadonlyArray<Position>
+  readonly realizedPnl: Decimal
+  readonly unrealizedPnl: Decimal
+  readonly fees: Decimal
+  readonly byQuote: ReadonlyArray<QuoteTotals>
+  readonly openOrders: number
+  readonly balances: ReadonlyArray<Balance>
+}
+
+const ZERO_DECIMAL = Decimal.make("0")
+
+/** One consumer's share of a venue's portfolio (nothing yet: no positions, zeros). */
+export const portfolioOf = (snapshot: PortfolioSnapshot, consumerId: string): StrategyPortfolio => {
+  const mine = snapshot.byConsumer.find((c) => c.consumerId === consumerId)
+  return mine === undefined
+    ? {
+      positions: [],
+      realizedPnl: ZERO_DECIMAL,
+      unrealizedPnl: ZERO_DECIMAL,
+      fees: ZERO_DECIMAL,
+      byQuote: [],
+      openOrders: 0,
+      balances: snapshot.balances
+    }
+    : {
+      positions: mine.positions,
+      realizedPnl: mine.realizedPnl,
+      unrealizedPnl: mine.unrealizedPnl,
+      fees: mine.fees,
+      byQuote: mine.byQuote,
+      openOrders: mine.openOrders,
+      balances: snapshot.balances
+    }
+}
+
 /** A command's failure: its typed rejection, or no reply in time, or a reply of another contract. */
 export type CommandError = Rejection | ReplyTimedOut | UnexpectedReply | AwaitInHandler
 
@@ -199,6 +243,13 @@ export interface StrategyContext<O = unknown, S = unknown> {
   readonly fork: (effect: Effect.Effect<unknown, unknown>) => Effect.Effect<void>
   /** Logs annotated with this strategy's id (and the event's trace id and kind when given). */
   readonly log: (message: string, fields?: Readonly<Record<string, unknown>>, event?: StrategyEvent) => Effect.Effect<void>
+  /**
+   * This strategy's positions, P&L, fees and working orders, and the venues'
+   * balances, read now from the execution venue (synchronous, no command).
+   * Undefined where the process has no venue (a NATS strategy process: the
+   * feed holds the accounts, and `/status.json` there shows them).
+   */
+  readonly portfolio: () => StrategyPortfolio | undefined
 }
 
 export type Handlers<O, S> = {
@@ -284,6 +335,8 @@ export const DEFAULT_START_TIMEOUT_MS = 60_000
 class StartTimedOut extends Data.TaggedError("StartTimedOut")<{ readonly message: string }> {}
 
 export interface RunSettings {
+  /** The execution venue's accounts, where the process has one (`ctx.portfolio`). */
+  readonly portfolio?: () => PortfolioSnapshot
   /** The raw options (from the command line or the configuration), decoded with the strategy's schema. */
   readonly options?: unknown
   /** The gateway's mailbox bounds (the strategy's own win). */
@@ -480,6 +533,7 @@ export const run = <O, S>(
         build({ _tag: "CancelOrder", ...ids(), clientOrderId }).pipe(Effect.flatMap(command), Effect.flatMap(orderDetail)),
       query: (clientOrderId) =>
         build({ _tag: "QueryOrder", ...ids(), clientOrderId }).pipe(Effect.flatMap(command), Effect.flatMap(orderDetail)),
+      portfolio: () => (settings.portfolio === undefined ? undefined : portfolioOf(settings.portfolio(), id)),
       log: (message, fields = {}, event) =>
         Effect.logInfo(message).pipe(
           Effect.annotateLogs(

@@ -27,5 +27,7 @@ export {
   type Strategy,
   type StrategyContext,
   type StrategyDefinition,
+  type StrategyPortfolio,
+  portfolioOf,
   type Topology
 } from "./Strategy.js"
