@@ -33,6 +33,7 @@ import { Data, Effect, Either, Redacted, Schema } from "effect"
 import * as HttpClient from "@effect/platform/HttpClient"
 import { WebSocketConstructor } from "@effect/platform/Socket"
 import DecimalJs from "decimal.js"
+import { DECIMAL_PATTERN } from "../../schema/Event.js"
 import type { Decimal, OrderStatus, OrderType, Side } from "../../schema/Event.js"
 import { jsonNestedDeeperThan } from "../../schema/Bounds.js"
 import type { OrderRejection } from "../../schema/Rejection.js"
@@ -276,6 +277,8 @@ export interface CoinbaseFill {
 export const decimalText = (u: unknown): string | undefined => {
   if (typeof u !== "string" && typeof u !== "number") return undefined
   if (u === "") return undefined
+  // plain notation within our bounds only (no sign, no exponent): "1e400" is not a quantity
+  if (!DECIMAL_PATTERN.test(String(u))) return undefined
   try {
     const d = new DecimalJs(u)
     return d.isFinite() && !d.isNegative() ? d.toFixed() : undefined

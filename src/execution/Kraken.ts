@@ -27,6 +27,7 @@ import { Data, Deferred, Duration, Effect, Either, Exit, Redacted, Schema } from
 import * as HttpClient from "@effect/platform/HttpClient"
 import { WebSocketConstructor } from "@effect/platform/Socket"
 import DecimalJs from "decimal.js"
+import { DECIMAL_PATTERN } from "../../schema/Event.js"
 import type { Decimal, OrderStatus, OrderType, Side } from "../../schema/Event.js"
 import type { OrderRejection } from "../../schema/Rejection.js"
 import { jsonNestedDeeperThan } from "../../schema/Bounds.js"
@@ -132,6 +133,8 @@ export const isKrakenRateLimit = (e: KrakenError): boolean =>
 /** A decimal as Kraken may write it ("37500.0", 1.25, "0.00000000") to our canonical text. */
 export const decimalText = (u: unknown): string | undefined => {
   if (typeof u !== "string" && typeof u !== "number") return undefined
+  // plain notation within our bounds only (no sign, no exponent): "1e400" is not a quantity
+  if (!DECIMAL_PATTERN.test(String(u))) return undefined
   try {
     const d = new DecimalJs(u)
     return d.isFinite() && !d.isNegative() ? d.toFixed() : undefined
@@ -546,6 +549,11 @@ export type KrakenPrivateFrame =
 const decodeExecutions = Schema.decodeUnknownEither(ExecutionsMessage)
 const decodeAnswer = Schema.decodeUnknownEither(MethodAnswer)
 
+const isPositive = (u: string | null | undefined): boolean => {
+  const t = decimalText(u)
+  return t !== undefined && new DecimalJs(t).gt(0)
+}
+
 /** The largest private frame read (a snapshot of many open orders fits). */
 export const MAX_PRIVATE_FRAME = 1 << 20
 
@@ -560,6 +568,11 @@ export const parsePrivateFrame = (text: string, nowMs: number): KrakenPrivateFra
   if (v.channel === "executions") {
     const m = decodeExecutions(v)
     if (Either.isLeft(m)) return { _tag: "Malformed", reason: "executions message does not decode" }
+    // a trade whose quantity or price is not a positive decimal is refused whole: the fill comes from REST instead
+    const badTrade = m.right.data.some((d) =>
+      d.exec_type === "trade" && !(isPositive(d.last_qty) && isPositive(d.last_price) && (d.exec_id ?? d.trade_id) != null)
+    )
+    if (badTrade) return { _tag: "Malformed", reason: "a trade without a positive quantity, price or id" }
     return { _tag: "Executions", snapshot: m.right.type === "snapshot", executions: m.right.data.map((d) => executionOf(d, nowMs)) }
   }
   if (typeof v.method === "string") {
