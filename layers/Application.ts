@@ -39,6 +39,7 @@ import { Providers } from "../src/Provider.js"
 import { formatLeakReport, Recycler } from "../src/Recycler.js"
 import { ReadinessChecks, StrategiesSource, Status } from "../src/Status.js"
 import type { PaperVenueConfig } from "../src/execution/Paper.js"
+import { liveSettings } from "../src/execution/live/LiveExecution.js"
 import { Risk, type RiskSettings } from "../src/execution/Risk.js"
 import { idOfFile, loadStrategy } from "../src/strategy/Loader.js"
 import { StrategyRegistry } from "../src/strategy/Registry.js"
@@ -56,7 +57,7 @@ export const PACKAGE_ROOT = dirname(dirname(fileURLToPath(import.meta.url)))
 // ---------------------------------------------------------------------------
 
 /** What the configuration asks of the in-memory application layer. */
-export const memoryOptions = (config: GatewayConfig): MemoryOptions => ({
+export const memoryOptions = (config: GatewayConfig, live = false): MemoryOptions => ({
   symbols: [...new Set(config.venues.flatMap((v) => v.symbols))],
   providers: config.venues.map((v) => v.name ?? v._tag),
   pool: { capacity: config.pool.capacity, prewarm: config.pool.prewarm, debug: config.debug },
@@ -70,7 +71,8 @@ export const memoryOptions = (config: GatewayConfig): MemoryOptions => ({
   paperStateFile: config.paper.stateFile,
   paperRetainClosed: config.paper.retainClosed,
   paperVenues: paperVenues(config),
-  risk: riskSettings(config)
+  risk: riskSettings(config),
+  live: liveSettings(config, live)
 })
 
 /**
@@ -230,8 +232,8 @@ const withHttp = <A, E, R>(config: GatewayConfig, core: Layer.Layer<A | Promethe
     : core
 
 /** The in-memory application layer of a configuration (`Debug.ts` in debug mode), without the endpoints. */
-export const layerMemoryApplication = (config: GatewayConfig) =>
-  layerOn(config, config.debug ? layerDebug(memoryOptions(config)) : layerMemory(memoryOptions(config)))
+export const layerMemoryApplication = (config: GatewayConfig, live = false) =>
+  layerOn(config, config.debug ? layerDebug(memoryOptions(config, live)) : layerMemory(memoryOptions(config, live)))
 
 /** The whole application layer a configuration describes, with the operator endpoints when enabled. */
 export const layerApplication = (config: GatewayConfig) => {
@@ -240,8 +242,8 @@ export const layerApplication = (config: GatewayConfig) => {
   return applicationNatsStrategy(config)
 }
 
-/** The whole in-process gateway (`bus: memory`). */
-export const applicationMemory = (config: GatewayConfig) => withHttp(config, layerMemoryApplication(config))
+/** The whole in-process gateway (`bus: memory`); `live`: the `--live` flag (see `execution/live/LiveExecution.ts`). */
+export const applicationMemory = (config: GatewayConfig, live = false) => withHttp(config, layerMemoryApplication(config, live))
 /** The whole NATS feed process (`role: feed`). */
 export const applicationNatsFeed = (config: GatewayConfig) => withHttp(config, layerNatsFeedOn(config))
 /** The whole NATS strategy process (`role: strategy`). */
@@ -257,6 +259,8 @@ export interface GatewayRun {
   readonly strategies?: ReadonlyArray<StrategySpec>
   /** The directory the configuration's strategy files are relative to (default: the working directory). */
   readonly base?: string
+  /** `--live`: venues whose config says `mode: live` trade live (else on paper). */
+  readonly live?: boolean
 }
 
 /** An operator configuration runs no gateway: it is for `meltica route`. */
@@ -286,7 +290,7 @@ export const runGateway = (run: GatewayRun) =>
     const options = { strategies, ...(run.base === undefined ? {} : { base: run.base }) }
     const risk = applyStrategyRisk(config, run.base)
     if (config.bus._tag === "memory") {
-      return yield* runOn(config, applicationMemory(config), Effect.zipRight(risk, Gateway.run(config, options)))
+      return yield* runOn(config, applicationMemory(config, run.live === true), Effect.zipRight(risk, Gateway.run(config, options)))
     }
     if (config.bus.role === "feed") {
       return yield* runOn(

@@ -17,6 +17,8 @@ import { Dispatcher } from "../src/Dispatcher.js"
 import { PaperStore } from "../src/execution/PaperStore.js"
 import * as PaperVenue from "../src/execution/Paper.js"
 import { Risk, type RiskSettings } from "../src/execution/Risk.js"
+import * as LiveExecution from "../src/execution/live/LiveExecution.js"
+import { layerPlatformNode } from "../src/Provider.js"
 import type { ExecReport } from "../src/Event.js"
 import { ExecReportSink } from "../src/ExecutionVenue.js"
 import { Orchestrator, OrchestratorConfig, type OrchestratorSettings } from "../src/Orchestrator.js"
@@ -37,6 +39,8 @@ export interface MemoryOptions extends CoreOptions {
   readonly paperVenues?: Readonly<Record<string, PaperVenue.PaperVenueConfig>> | undefined
   /** The risk limits checked in front of the venue (`execution/Risk.ts`): the defaults and per strategy. */
   readonly risk?: RiskSettings | undefined
+  /** Venues that trade live (`execution/live/LiveExecution.ts`); none by default. */
+  readonly live?: LiveExecution.LiveExecutionSettings | undefined
   /** Sees every execution report before the Dispatcher takes it (the backtest's journal); must not keep the event. */
   readonly onReport?: ((report: ExecReport) => void) | undefined
 }
@@ -58,7 +62,7 @@ const reportsToDispatcher = (onReport?: (report: ExecReport) => void) =>
  * the NATS feed in `Nats.ts`) and the paper venue's `PaperStore`.
  */
 export const controlAndOrchestration = (
-  options: Pick<MemoryOptions, "symbols" | "providers" | "orchestrator" | "paperRetainClosed" | "paperVenues" | "risk" | "onReport">
+  options: Pick<MemoryOptions, "symbols" | "providers" | "orchestrator" | "paperRetainClosed" | "paperVenues" | "risk" | "onReport" | "live">
 ) =>
   ControlBus.layerMemory.pipe(
     Layer.provideMerge(ControlPlane.Default),
@@ -67,11 +71,15 @@ export const controlAndOrchestration = (
     Layer.provideMerge(OrchestratorConfig.layer(options.orchestrator)),
     // the risk checks and the kill switch in front of the venue: the Control Plane sees the guarded one
     Layer.provideMerge(Risk.over(
-      PaperVenue.layerStored({
-        symbols: options.symbols,
-        ...(options.paperRetainClosed === undefined ? {} : { retainClosed: options.paperRetainClosed }),
-        ...(options.paperVenues === undefined ? {} : { venues: options.paperVenues })
-      }),
+      // the paper venue, behind the router to the live venues when some trade live
+      LiveExecution.layerOver(
+        PaperVenue.layerStored({
+          symbols: options.symbols,
+          ...(options.paperRetainClosed === undefined ? {} : { retainClosed: options.paperRetainClosed }),
+          ...(options.paperVenues === undefined ? {} : { venues: options.paperVenues })
+        }),
+        options.live ?? { enabled: false, venues: [] }
+      ).pipe(Layer.provide(layerPlatformNode)),
       options.risk
     )),
     Layer.provideMerge(reportsToDispatcher(options.onReport))

@@ -360,6 +360,49 @@ export class PaperSection extends Schema.Class<PaperSection>("PaperSection")({
   venues: Schema.optionalWith(Schema.Record({ key: Schema.String, value: PaperVenueSection }), { default: () => ({}) })
 }) {}
 
+/**
+ * Live trading, per venue (`src/execution/live/LiveExecution.ts`, README
+ * "Going live"). A venue trades live only when its `mode` is `live` AND the
+ * gateway runs with `--live`; otherwise its orders go to the paper venue.
+ * Credentials are references (`{ env: NAME }` or `{ file: path }`, a file
+ * readable by its owner only), never values: `apiKey` and, by venue,
+ * `secret` (Binance HMAC, OKX, Kraken), `privateKey` (Binance Ed25519 PEM,
+ * Coinbase ES256 PEM), `passphrase` (OKX). `testnet`: the venue's test
+ * endpoints (Binance spot testnet, OKX demo trading, Coinbase sandbox).
+ * `dryRun`: order requests are signed and logged, not sent.
+ * `cancelAllOnShutdown`: the venue's open orders are canceled when the
+ * gateway stops.
+ */
+export const LiveMode = Schema.Literal("paper", "live").annotations({
+  message: (issue) => ({
+    message: `mode must be paper or live (got ${JSON.stringify(issue.actual)})`,
+    override: true
+  })
+})
+export type LiveMode = typeof LiveMode.Type
+
+export class LiveVenueSection extends Schema.Class<LiveVenueSection>("LiveVenueSection")({
+  mode: Schema.optionalWith(LiveMode, { default: () => "paper" as const }),
+  testnet: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  apiKey: Schema.optional(SecretRef),
+  secret: Schema.optional(SecretRef),
+  privateKey: Schema.optional(SecretRef),
+  passphrase: Schema.optional(SecretRef),
+  dryRun: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  cancelAllOnShutdown: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  /** Binance's recvWindow (at most 60,000). */
+  recvWindowMs: Schema.optional(IntIn("recvWindowMs", 1, 60_000)),
+  /** An order request without an answer after this is queried, never resent. */
+  timeoutMs: Schema.optional(IntIn("timeoutMs", 100, 120_000)),
+  /** Endpoint overrides (a proxy, a local mock). */
+  restUrl: Schema.optional(Schema.String.pipe(Schema.nonEmptyString())),
+  wsUrl: Schema.optional(Schema.String.pipe(Schema.nonEmptyString()))
+}) {}
+
+export class LiveSection extends Schema.Class<LiveSection>("LiveSection")({
+  venues: Schema.optionalWith(Schema.Record({ key: Schema.String, value: LiveVenueSection }), { default: () => ({}) })
+}) {}
+
 export class GatewayConfig extends Schema.Class<GatewayConfig>("GatewayConfig")({
   venues: Schema.optionalWith(
     Schema.Array(ProviderConfig).pipe(Schema.filter((vs) => vs.length > 0 || "at least one venue is required")),
@@ -378,7 +421,9 @@ export class GatewayConfig extends Schema.Class<GatewayConfig>("GatewayConfig")(
   strategies: Schema.optionalWith(StrategiesSection, { default: () => StrategiesSection.make({}) }),
   paper: Schema.optionalWith(PaperSection, { default: () => PaperSection.make({}) }),
   /** Risk limits of every strategy that sets none of its own (a strategy's own limits win, one by one). */
-  risk: Schema.optionalWith(RiskLimitsConfig, { default: () => RiskLimitsConfig.make({}) })
+  risk: Schema.optionalWith(RiskLimitsConfig, { default: () => RiskLimitsConfig.make({}) }),
+  /** Live trading per venue (off unless `mode: live` and `--live`). */
+  live: Schema.optionalWith(LiveSection, { default: () => LiveSection.make({}) })
 }) {}
 
 export type GatewayConfigEncoded = typeof GatewayConfig.Encoded
@@ -448,6 +493,14 @@ export const crossCheck = (config: GatewayConfig): ReadonlyArray<CrossIssue> => 
       if (!symbols.has(symbol)) {
         issues.push({ path: `paper.venues.${venue}.instruments.${symbol}`, message: `venue ${JSON.stringify(venue)} does not quote ${symbol}` })
       }
+    }
+  }
+  for (const venue of Object.keys(config.live.venues)) {
+    const i = names.indexOf(venue)
+    if (i < 0) {
+      issues.push({ path: `live.venues.${venue}`, message: `unknown venue ${JSON.stringify(venue)} (configured: ${[...quotes.keys()].join(", ")})` })
+    } else if (config.venues[i]!._tag === "simulated") {
+      issues.push({ path: `live.venues.${venue}`, message: `venue ${JSON.stringify(venue)} is simulated: it trades on paper only` })
     }
   }
   if (

@@ -34,6 +34,7 @@ import { Config as EffectConfig, Console, Effect, Either, Layer, Logger, Option,
 import type { GatewayConfig } from "../schema/Config.js"
 import { ConfigIssue, InvalidConfig } from "../schema/Errors.js"
 import * as Config from "./Config.js"
+import { liveConfigIssues, liveSummary } from "./execution/live/LiveExecution.js"
 import type { StrategySpec } from "./strategy/Runner.js"
 
 /** What the command line runs: the composition root's entry points. */
@@ -43,6 +44,8 @@ export interface Application {
     readonly config: GatewayConfig
     readonly strategies: ReadonlyArray<StrategySpec>
     readonly base?: string
+    /** `--live`: venues whose config says `mode: live` trade live. */
+    readonly live?: boolean
   }) => Effect.Effect<void, unknown>
   /** Stages and flips the configured routing table as the operator; the new routing version. */
   readonly route: (config: GatewayConfig, source: string) => Effect.Effect<number, unknown>
@@ -78,6 +81,11 @@ const strategyOptionsOption = Options.text("strategy-options").pipe(
   ),
   Options.repeated
 )
+const liveOption = Options.boolean("live").pipe(
+  Options.withDescription(
+    "trade live on the venues whose configuration says mode: live (without it every order goes to the paper venue)"
+  )
+)
 const portOption = Options.integer("port").pipe(
   Options.withDefault(4222),
   Options.withDescription("the port nats-server listens on")
@@ -106,6 +114,7 @@ const FLAGS: ReadonlyArray<string> = [
   "--debug",
   "--strategy",
   "--strategy-options",
+  "--live",
   "--port",
   "--store-dir",
   "--engage",
@@ -228,9 +237,10 @@ export const describeKillSwitch = (a: KillSwitchAnswer): string => {
 
 const makeCli = (app: Application) => {
   const runWith = (
-    { config, debug, strategy, strategyOptions }: {
+    { config, debug, live, strategy, strategyOptions }: {
       readonly config: Option.Option<string>
       readonly debug: boolean
+      readonly live: boolean
       readonly strategy: ReadonlyArray<string>
       readonly strategyOptions: ReadonlyArray<string>
     }
@@ -241,12 +251,13 @@ const makeCli = (app: Application) => {
       // the configuration's strategy files are relative to it; the command line's to the working directory
       const base = Option.match(config, { onNone: () => process.cwd(), onSome: (f) => dirnameOf(f) })
       const fromCli = specs.map((s) => ("module" in s ? { ...s, module: absolute(s.module) } : s))
-      return yield* app.run({ config: c, strategies: fromCli, base })
+      return yield* app.run({ config: c, strategies: fromCli, base, live })
     })
 
   const runOptions = {
     config: configOption,
     debug: debugOption,
+    live: liveOption,
     strategy: strategyOption,
     strategyOptions: strategyOptionsOption
   }
@@ -260,7 +271,13 @@ const makeCli = (app: Application) => {
     { config: configOption, debug: debugOption },
     ({ config, debug }) =>
       loadConfig(config, debug).pipe(
-        Effect.flatMap((c) => Console.log(`configuration OK (${source(config)})\n${Config.summary(c)}`))
+        Effect.flatMap((c) => {
+          // live venues' credentials: every missing or unreadable reference, by name, never a value
+          const live = liveConfigIssues(c)
+          return live.length > 0
+            ? Effect.fail(new InvalidConfig({ source: source(config), issues: live.map((i) => ConfigIssue.make(i)) }))
+            : Console.log(`configuration OK (${source(config)})\n${Config.summary(c)}${liveSummary(c)}`)
+        })
       )
   ).pipe(Command.withDescription("validate a configuration, list every problem, and exit"))
 
