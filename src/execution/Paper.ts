@@ -712,13 +712,26 @@ export const makePaperVenue = (
         : afford.div(lot).floor().times(lot)
     }
 
+    /** What a reduce-only order may still fill: the consumer's position on its side, none once it is flat or flipped. */
+    const reducible = (o: OrderState): Dec => {
+      const pos = consumerTable(o.consumerId).get(o.venue, o.symbol)?.qty ?? ZERO
+      return o.side === "buy" ? (pos.isNegative() ? pos.neg() : ZERO) : (pos.isPositive() ? pos : ZERO)
+    }
+
     /**
      * Fills `o` against the opposite side while levels cross (`limit`
-     * undefined: any level). A market buy takes no more than the available
-     * quote pays for (fees included): it stops there, and the rest is
-     * canceled by the caller. Returns true when it stopped for want of money.
+     * undefined: any level). It stops early, for the caller to cancel the
+     * rest: a market buy takes no more than the available quote pays for,
+     * fees included ("balance"); a reduce-only order no more than the
+     * consumer's position still holds ("reduce_only"), however the position
+     * moved since the order was placed.
      */
-    const match = (o: OrderState, market: MarketView, traceId: string, liquidity: "maker" | "taker"): boolean => {
+    const match = (
+      o: OrderState,
+      market: MarketView,
+      traceId: string,
+      liquidity: "maker" | "taker"
+    ): "balance" | "reduce_only" | undefined => {
       const book = parsed(market).book
       const side = o.side === "buy" ? "ask" : "bid"
       const v = venueOf(o.venue)
@@ -729,10 +742,14 @@ export const makePaperVenue = (
         if (o.limit !== undefined && (o.side === "buy" ? price.gt(o.limit) : price.lt(o.limit))) break
         const available = dec(best.qty)
         let fill = Dec.min(available, o.qty.minus(o.filled))
+        if (o.reduceOnly) {
+          fill = Dec.min(fill, reducible(o))
+          if (fill.lte(0)) return "reduce_only"
+        }
         if (o.side === "buy" && o.type === "market") {
           const affordable = affordableAt(o, v, price, liquidity)
           if (affordable.lt(fill)) fill = affordable
-          if (fill.lte(0)) return true
+          if (fill.lte(0)) return "balance"
         }
         const left = available.minus(fill)
         // the level keeps the venue's price string; what is left of it stays, none removes it
@@ -746,14 +763,20 @@ export const makePaperVenue = (
         if (o.status === "filled") counters.filled++
         report(o, traceId, { lastFillPrice: best.price as Decimal, lastFillQty: toDecimal(fill) })
       }
-      return false
+      return undefined
     }
+
+    /** The text of a reduce-only order canceled because the position it reduced is gone. */
+    const reducedAway = (o: OrderState): string =>
+      `reduce-only: the position on ${o.venue} is closed (${toDecimal(o.filled)} of ${o.quantity} filled)`
 
     const matchResting = (venue: string, symbol: string, traceId: string): void => {
       const queue = resting.get(venue, symbol)
       const view = views.get(venue, symbol)
       if (queue === undefined || view === undefined || view.stale) return
-      for (const o of queue) match(o, view, traceId, "maker")
+      for (const o of queue) {
+        if (match(o, view, traceId, "maker") === "reduce_only") cancelWith(o, reducedAway(o), traceId)
+      }
       const stillOpen = queue.filter((o) => !terminal(o.status))
       if (stillOpen.length === 0) resting.delete(venue, symbol)
       else resting.set(venue, symbol, stillOpen)
@@ -980,11 +1003,12 @@ export const makePaperVenue = (
         cancelWith(o, `fill or kill: ${toDecimal(view.stale ? ZERO : crossingQty(o, view))} of ${o.quantity} available`, trace)
         return viewOf(o)
       }
-      const starved = view.stale ? false : match(o, view, trace, "taker")
-      if (!terminal(o.status) && o.timeInForce !== "GTC") {
+      const stop = view.stale ? undefined : match(o, view, trace, "taker")
+      if (stop === "reduce_only") cancelWith(o, reducedAway(o), trace)
+      else if (!terminal(o.status) && o.timeInForce !== "GTC") {
         cancelWith(
           o,
-          starved
+          stop === "balance"
             ? `insufficient ${asset}: ${toDecimal(o.filled)} of ${o.quantity} filled`
             : `insufficient liquidity: ${toDecimal(o.filled)} of ${o.quantity} filled`,
           trace
@@ -1095,7 +1119,7 @@ export const makePaperVenue = (
         enqueueResting(o)
       }
       if (view !== undefined && !view.stale) {
-        match(o, view, cmd.commandId, "taker")
+        if (match(o, view, cmd.commandId, "taker") === "reduce_only") cancelWith(o, reducedAway(o), cmd.commandId)
         if (terminal(o.status)) dequeueResting(o)
       }
       return viewOf(o)

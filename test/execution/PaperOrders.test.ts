@@ -12,7 +12,7 @@ import {
   PostOnlyWouldTake,
   ReduceOnlyWouldIncrease
 } from "../../schema/Rejection.js"
-import { amend, balanceOf, book, bookDelta, cancel, limit, market, roomy, SYM, trail, withPaper } from "./paperHarness.js"
+import { amend, balanceOf, book, bookDelta, cancel, limit, market, query, roomy, SYM, trail, withPaper } from "./paperHarness.js"
 
 const one = { venues: { "sim-a": roomy } }
 const on = { venue: "sim-a" }
@@ -118,6 +118,29 @@ describe("paper orders: post-only and reduce-only", () => {
         assert.deepStrictEqual([reduces.status, reduces.reduceOnly], ["filled", true])
         const p = s.venue.portfolio().positions.find((x) => x.symbol === SYM)!
         assert.strictEqual(p.quantity, "0")
+      })))
+})
+
+describe("paper orders: reduce-only orders resting together", () => {
+  it.effect("they fill no more than the position holds when they fill: the one left over is canceled, the position flat", () =>
+    withPaper(one, (s) =>
+      Effect.gen(function*() {
+        yield* book(s, "sim-a", [["99", "10"]], [["101", "10"]])
+        yield* s.venue.submit(market("long", "buy", "2", on))
+        // each one alone reduces the long of 2; together they would sell 3
+        yield* s.venue.submit(limit("r-1", "sell", "1.5", "110", { ...on, reduceOnly: true }))
+        yield* s.venue.submit(limit("r-2", "sell", "1.5", "111", { ...on, reduceOnly: true }))
+        yield* book(s, "sim-a", [["112", "10"]], [["113", "10"]])
+        assert.deepStrictEqual(trail(s.received, "r-1"), ["1 new filled=0", "2 filled 1.5@112 filled=1.5"])
+        assert.deepStrictEqual(trail(s.received, "r-2"), [
+          "1 new filled=0",
+          "2 partially_filled 0.5@112 filled=0.5",
+          "3 canceled filled=0.5"
+        ])
+        const r2 = yield* s.venue.query(query("r-2"))
+        assert.strictEqual(r2.reason, "reduce-only: the position on sim-a is closed (0.5 of 1.5 filled)")
+        assert.strictEqual(s.venue.portfolio().positions[0]!.quantity, "0")
+        assert.strictEqual(s.venue.stats().resting, 0)
       })))
 })
 
