@@ -125,6 +125,24 @@ export interface CancelScope {
   readonly venue?: string
 }
 
+/** One live venue's link and request budget, for `/metrics` and the status page (no credential in it). */
+export interface LiveVenueStatus {
+  readonly venue: string
+  /** 1 while its private stream is subscribed. */
+  readonly connected: boolean
+  readonly reconciliations: number
+  /** Fills seen twice (stream and catch-up) and reported once. */
+  readonly duplicateFills: number
+  /** Requests the venue refused as too many (429/418 or a rate-limit code). */
+  readonly rateLimited: number
+  /** Requests the client-side limiter held back. */
+  readonly requestsDelayed: number
+  /** Venue time minus ours, last measured (ms). */
+  readonly clockSkewMs: number
+  /** Per documented limit: units used in the current window, and the limit. */
+  readonly budget: ReadonlyArray<{ readonly bucket: string; readonly used: number; readonly limit: number }>
+}
+
 export interface ExecutionVenueStats {
   /** Orders taken since start. */
   readonly orders: number
@@ -150,7 +168,7 @@ export interface ExecutionVenueStats {
   readonly reportsEmitted: number
   /** Reports produced but not yet handed to the sink. */
   readonly reportsPending: number
-  /** Symbols with a market view. */
+  /** Books (one per venue and symbol) with a market view. */
   readonly symbols: number
   /** Market data events that changed a view. */
   readonly marketUpdates: number
@@ -160,6 +178,8 @@ export interface ExecutionVenueStats {
   readonly storeFailures: number
   /** Per consumer (strategy), in order of its first order. */
   readonly byConsumer: ReadonlyArray<ConsumerOrderStats>
+  /** The live venues behind the execution router (`execution/live/`), when some venue trades live. */
+  readonly live?: ReadonlyArray<LiveVenueStatus>
 }
 
 /** One consumer's orders on the venue (the status page's strategy table). */

@@ -140,6 +140,15 @@ export const strategyOpenOrders = gauge("meltica_strategy_open_orders", "A strat
 export const riskRefusals = counter("meltica_risk_refusals", "Orders and amends refused before the venue, by limit (max_order_notional, max_position, max_open_orders, kill_switch)")
 export const killSwitchEngaged = gauge("meltica_kill_switch_engaged", "1 while the kill switch is engaged, by target (* for the whole gateway, else a strategy)")
 
+export const liveConnected = gauge("meltica_live_connected", "1 while the live venue's private stream is subscribed, by venue")
+export const liveReconciliations = counter("meltica_live_reconciliations", "Reconciliations with the live venue (start and every reconnect), by venue")
+export const liveDuplicateFills = counter("meltica_live_duplicate_fills", "Fills seen twice (stream and catch-up) and reported once, by venue")
+export const liveRateLimited = counter("meltica_live_rate_limited", "Requests the live venue refused as too many (429/418), by venue")
+export const liveRequestsDelayed = counter("meltica_live_requests_delayed", "Requests held back by the live venue's client-side limiter, by venue")
+export const liveClockSkew = gauge("meltica_live_clock_skew_ms", "Venue time minus ours, last measured, by venue")
+export const liveBudgetUsed = gauge("meltica_live_rate_budget_used", "Units of a documented limit used in its current window, by venue and bucket")
+export const liveBudgetLimit = gauge("meltica_live_rate_budget_limit", "A documented limit per window, by venue and bucket")
+
 export const natsConnected = gauge("meltica_nats_connected", "1 while the NATS connection is up")
 export const natsReconnects = counter("meltica_nats_reconnects", "Reconnections to the NATS server")
 export const natsMarketPublished = counter("meltica_nats_market_published", "Market-data events published on core NATS")

@@ -99,6 +99,14 @@ import {
   riskRefusals,
   strategyOpenOrders,
   strategyPnl,
+  liveBudgetLimit,
+  liveBudgetUsed,
+  liveClockSkew,
+  liveConnected,
+  liveDuplicateFills,
+  liveRateLimited,
+  liveReconciliations,
+  liveRequestsDelayed,
   venueAmends,
   venueBalanceShortfalls,
   venueFills,
@@ -640,6 +648,19 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
         set(venueResting, v.resting)
         count(venueAmends, v.amended ?? 0)
         count(venueBalanceShortfalls, v.balanceShortfalls ?? 0)
+        for (const l of v.live ?? []) {
+          const tags = [label("venue", l.venue)]
+          set(liveConnected, l.connected ? 1 : 0, tags)
+          count(liveReconciliations, l.reconciliations, tags)
+          count(liveDuplicateFills, l.duplicateFills, tags)
+          count(liveRateLimited, l.rateLimited, tags)
+          count(liveRequestsDelayed, l.requestsDelayed, tags)
+          set(liveClockSkew, l.clockSkewMs, tags)
+          for (const b of l.budget) {
+            set(liveBudgetUsed, b.used, [...tags, label("bucket", b.bucket)])
+            set(liveBudgetLimit, b.limit, [...tags, label("bucket", b.bucket)])
+          }
+        }
         portfolio = samplePortfolio(venue.value.portfolio())
       }
 

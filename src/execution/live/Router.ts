@@ -128,6 +128,21 @@ export const makeRouter = (paper: ExecutionVenueShape, live: ReadonlyArray<LiveV
     followRoutingVersion: (current) => {
       for (const v of all) v.followRoutingVersion(current)
     },
-    stats: () => mergeStats(all.map((v) => v.stats()))
+    stats: () => ({
+      ...mergeStats(all.map((v) => v.stats())),
+      live: live.map((v) => {
+        const s = v.liveStats()
+        return {
+          venue: s.venue,
+          connected: s.connected,
+          reconciliations: s.reconciliations,
+          duplicateFills: s.duplicateFills,
+          rateLimited: s.adapter.rateLimited,
+          requestsDelayed: s.adapter.requestsDelayed,
+          clockSkewMs: s.adapter.clockSkewMs,
+          budget: s.adapter.budget
+        }
+      })
+    })
   }
 }
