@@ -1,42 +1,61 @@
 /**
  * The paper venue: the execution venue's embedded default (the port is
- * `src/ExecutionVenue.ts`). It matches orders against its own view of each
- * symbol's book, an `OrderBook` (`src/OrderBook.ts`) fed by market data.
+ * `src/ExecutionVenue.ts`). It trades as the venues it simulates would: one
+ * book per (venue, symbol), an `OrderBook` (`src/OrderBook.ts`) fed by that
+ * venue's market data only, and one spot account per venue (`Account.ts`).
  *
- * - Market view. The venue keeps one view of each symbol's book, fed by
- *   `onMarketData` (it reads the event and keeps nothing of it: the caller
- *   still owns it and recycles it):
- *   - a `book_snapshot` replaces the view (the view then follows that
- *     provider); a stale snapshot marks the view stale;
- *   - a `book_delta` from the view's provider updates it (absolute quantities,
- *     "0" removes a level); deltas from other providers are ignored;
- *   - a `ticker` sets a one-level view (best bid and ask) for a symbol whose
+ * - Market view. `onMarketData` reads the event and keeps nothing of it (the
+ *   caller still owns it and recycles it); the event's provider is the venue:
+ *   - a `book_snapshot` replaces that venue's view of the symbol; a stale
+ *     snapshot marks it stale;
+ *   - a `book_delta` updates it when the view comes from a book (absolute
+ *     quantities, "0" removes a level);
+ *   - a `ticker` sets a one-level view (best bid and ask) when the venue's
  *     view does not come from a book;
  *   - merged events and execution reports are ignored.
  *   Fills consume the liquidity of the view, until market data replaces it.
+ * - The venue of an order: the one it names. Without one, the only venue that
+ *   quotes the symbol (configured with `symbols`, else seen quoting it);
+ *   several: `VenueRequired`. A named venue that does not quote the symbol:
+ *   `UnknownVenue`.
  * - Submission. Orders are idempotent by `clientOrderId`: a resubmission with
  *   the same terms returns the existing order (or its rejection again) and
- *   emits nothing; with other terms (symbol, side, type, quantity, price) it is
- *   a `DuplicateClientOrderId` naming the terms that differ. A `clientOrderId`
+ *   emits nothing; with other terms (symbol, side, type, quantity, price,
+ *   venue, time in force, post-only, reduce-only) it is a
+ *   `DuplicateClientOrderId` naming the terms that differ. A `clientOrderId`
  *   in use by another consumer is a `DuplicateClientOrderId` too, and neither
- *   creates an order. An order on a symbol the venue does not trade (when
- *   `symbols` is configured: `UnknownSymbol`), or with no market data yet
- *   (`VenueRejected`, code "no_market_data"), is `rejected` (one report, and
- *   the typed rejection); so is a market order against a stale book
- *   (`VenueRejected`, code "stale_book"). Otherwise the order is acknowledged
- *   with a `new` report.
- * - Market orders walk the opposite side of the book, best level first: one
- *   `partially_filled` report per level consumed, the last one `filled`. When
- *   the book runs out first, the remainder is canceled (immediate-or-cancel):
- *   a final `canceled` report with the reason, keeping what was filled.
- * - Limit orders fill at once against every level that crosses their price,
- *   then rest; a resting order is checked on each market data update of its
- *   symbol (oldest first) and fills, level by level, while the market crosses
- *   it. Fills happen at the book's price (a buy limit at 101 against an ask of
- *   100 fills at 100). A stale view fills nothing until it is consistent again.
+ *   creates an order. Before the order travels: an unknown symbol (when
+ *   `symbols` is configured: `UnknownSymbol`), the venue as above, no market
+ *   data yet (`VenueRejected`, code "no_market_data"), and the instrument rules
+ *   (`Instruments.ts`). After the venue's latency (`latencyMs`, on the Effect
+ *   Clock), on arrival, against the book and the account as they are then: a
+ *   market order against a stale book ("stale_book"), reduce-only and
+ *   post-only, and the account's reservation (`InsufficientBalance`). A refused
+ *   order is `rejected` (one report, and the typed rejection); otherwise it is
+ *   acknowledged with a `new` report and matched.
+ * - Market orders (IOC by nature) walk the opposite side of the book, best
+ *   level first: one `partially_filled` report per level consumed, the last
+ *   one `filled`. When the book (or, for a buy, the money) runs out first, the
+ *   remainder is canceled: a final `canceled` report with the reason, keeping
+ *   what was filled.
+ * - Limit orders fill at once against every level that crosses their price.
+ *   Then GTC rests (checked on each market data update of its venue and
+ *   symbol, oldest first, filling level by level while the market crosses it),
+ *   IOC cancels the rest, and FOK fills only when the crossing levels hold its
+ *   whole quantity (else it is canceled having filled nothing). Fills happen at
+ *   the book's price (a buy limit at 101 against an ask of 100 fills at 100). A
+ *   stale view fills nothing until it is consistent again.
+ * - Fills at arrival pay the taker fee, fills of a resting order the maker
+ *   fee; each fill moves the account's balances and the positions (the
+ *   account's and the consumer's) of its (venue, symbol). A reduce-only order
+ *   never fills past the consumer's position; what it cannot fill is canceled.
+ * - Amend (`AmendOrder`): a resting limit order's price and quantity, the
+ *   rules and the account applied again; time priority lost when the price
+ *   changes or the quantity rises; an `amend` report with a new `reportSeq`.
  * - Cancel: a `new` or `partially_filled` order is canceled (a `canceled`
  *   report); a filled, canceled or rejected one is `OrderNotCancelable`; an
- *   order of another consumer, or none, is `OrderNotFound`.
+ *   order of another consumer, or none, is `OrderNotFound`. Cancels and amends
+ *   travel with the venue's latency too; `cancelAll` acts at once.
  * - `avgPrice` is the fill-quantity-weighted mean of the fill prices, rounded
  *   half-even to 18 decimal places; every other figure is exact.
  *
