@@ -598,12 +598,18 @@ const MAX_PAGES = 10
 
 export const makeCoinbaseAdapter = (
   options: CoinbaseAdapterOptions
-): Effect.Effect<LiveAdapter, CoinbaseKeyInvalid, HttpClient.HttpClient | WebSocketConstructor> =>
+): Effect.Effect<LiveAdapter, never, HttpClient.HttpClient | WebSocketConstructor> =>
   Effect.gen(function*() {
     const http = yield* HttpClient.HttpClient
     const webSocket = yield* WebSocketConstructor
     const clock = yield* Effect.clock
-    const key = yield* coinbaseSigningKey(options.credentials.privateKey)
+    // a key that does not read is no reason to fail here: every signed call, and the start's clock check,
+    // fail with it (typed, without the key), so the gateway refuses to start the venue and says why
+    const signingKey = coinbaseSigningKey(options.credentials.privateKey)
+    const keyProblem = (venueName: string) =>
+      Either.isLeft(signingKey)
+        ? Effect.fail(new AuthenticationFailed({ venue: venueName, code: "invalid_private_key", text: signingKey.left.reason }))
+        : Effect.succeed(signingKey.right)
     const venue = options.venue ?? "coinbase"
     const restUrl = options.restUrl ?? COINBASE_REST_URL
     const host = new URL(restUrl).host
@@ -652,6 +658,7 @@ export const makeCoinbaseAdapter = (
       mutating: boolean
     ): Effect.Effect<A, CoinbaseRefusal | LiveError> =>
       Effect.gen(function*() {
+        const key = yield* keyProblem(venue)
         const jwt = coinbaseJwt(options.credentials.keyName, key, nowSec(), { method, host, path })
         const response = yield* transport.send({
           operation,
@@ -929,7 +936,7 @@ export const makeCoinbaseAdapter = (
         Effect.catchTag("CoinbaseRefusal", otherwise(operation))
       )
 
-    const syncClock = venueClock.sync(
+    const syncClock = keyProblem(venue).pipe(Effect.zipRight(venueClock.sync(
       publicGet("Time", "/api/v3/brokerage/time", "", TimeAnswer).pipe(
         Effect.flatMap((t) => {
           const ms = t.epochMillis !== undefined ? Number(t.epochMillis) : t.epochSeconds !== undefined ? Number(t.epochSeconds) * 1000 : Number.NaN
@@ -938,7 +945,7 @@ export const makeCoinbaseAdapter = (
             : Effect.fail(new VenueFailure({ venue, operation: "Time", status: 200, code: "undecodable", text: "no epoch in the answer" }))
         })
       )
-    )
+    )))
 
     const instruments: Effect.Effect<ReadonlyArray<Instrument>, LiveError> = publicGet(
       "Products",
@@ -1006,7 +1013,9 @@ export const makeCoinbaseAdapter = (
       backoff: options.backoff,
       stallTimeoutMs: options.stallTimeoutMs,
       onOpen: (send) =>
-        Effect.forEach(subscribeUser(coinbaseJwt(options.credentials.keyName, key, nowSec()), products), send, { discard: true }),
+        Either.isLeft(signingKey)
+          ? Effect.die(new Error("coinbase: the private key does not read; no user channel"))
+          : Effect.forEach(subscribeUser(coinbaseJwt(options.credentials.keyName, signingKey.right, nowSec()), products), send, { discard: true }),
       onFrame: (text, emit) => {
         const now = clock.unsafeCurrentTimeMillis()
         const frame = parsePrivateFrame(text)
@@ -1088,6 +1097,26 @@ export class CoinbaseConfigProblem extends Data.TaggedError("CoinbaseConfigProbl
 }
 
 /**
+ * The live engine's factory for Coinbase venues (an entry of
+ * `liveAdapterFactories`, src/execution/live/LiveExecution.ts): credentials
+ * already read; `testnet` is the Advanced Trade sandbox for REST.
+ */
+export const coinbaseLiveAdapter = (
+  spec: { readonly name: string; readonly symbols: ReadonlyArray<string>; readonly section: LiveVenueSection },
+  credentials: { readonly apiKey?: Redacted.Redacted<string> | undefined; readonly privateKey?: Redacted.Redacted<string> | undefined }
+): Effect.Effect<LiveAdapter, never, HttpClient.HttpClient | WebSocketConstructor> =>
+  makeCoinbaseAdapter({
+    venue: spec.name,
+    // a missing credential makes a key that does not read: the start fails with it, typed
+    credentials: { keyName: credentials.apiKey ?? Redacted.make(""), privateKey: credentials.privateKey ?? Redacted.make("") },
+    symbols: spec.symbols,
+    restUrl: spec.section.restUrl ?? (spec.section.testnet ? COINBASE_SANDBOX_REST_URL : COINBASE_REST_URL),
+    ...(spec.section.wsUrl === undefined ? {} : { wsUrl: spec.section.wsUrl }),
+    ...(spec.section.timeoutMs === undefined ? {} : { timeoutMs: spec.section.timeoutMs }),
+    dryRun: spec.section.dryRun
+  })
+
+/**
  * The adapter of a `live.venues.<venue>` Coinbase section, its credentials
  * read by reference. `testnet` selects the Advanced Trade sandbox for REST
  * (static answers; Coinbase has no sandbox for the user channel, which stays
@@ -1100,7 +1129,7 @@ export const coinbaseFromConfig = (
   symbolMap?: Readonly<Record<string, string>>
 ): Effect.Effect<
   LiveAdapter,
-  CoinbaseConfigProblem | CoinbaseKeyInvalid | SecretUnavailable,
+  CoinbaseConfigProblem | SecretUnavailable,
   HttpClient.HttpClient | WebSocketConstructor
 > =>
   Effect.gen(function*() {

@@ -670,6 +670,11 @@ export interface KrakenAdapterOptions {
    * the executions channel. Queries, fills and reconciliation use REST either way.
    */
   readonly orderEntry?: "rest" | "websocket"
+  /**
+   * Why this venue must not start (a configuration it cannot honour): the
+   * start's clock check and every private call fail with it.
+   */
+  readonly startProblem?: string | undefined
 }
 
 /** Error strings that mean our credentials or signature were refused. */
@@ -759,6 +764,11 @@ export const makeKrakenAdapter = (
     const restPair = (symbol: string) => krakenRestPair(wsSymbol(symbol))
     const ourSymbol = (venueName: string): string | undefined => ours.get(venueName) ?? ours.get(normaliseWsName(venueName))
 
+    const refused = (operation: string) =>
+      options.startProblem === undefined
+        ? Effect.void
+        : Effect.fail(new VenueFailure({ venue, operation, status: 0, code: "not_started", text: options.startProblem }))
+
     /** One private call: the decoded result, a refusal to map, or a LiveError. */
     const call = <A, I>(
       operation: string,
@@ -767,6 +777,7 @@ export const makeKrakenAdapter = (
       opts: { readonly mutating: boolean; readonly cost?: number; readonly orders?: boolean }
     ): Effect.Effect<A, KrakenRefusal | LiveError> =>
       Effect.gen(function*() {
+        yield* refused(operation)
         const path = `/0/private/${operation}`
         const nonce = nonces()
         const body = formBody([["nonce", nonce], ...params])
@@ -1147,9 +1158,9 @@ export const makeKrakenAdapter = (
       )
     )
 
-    const syncClock = venueClock.sync(
+    const syncClock = refused("start").pipe(Effect.zipRight(venueClock.sync(
       publicGet("Time", "/0/public/Time", "", TimeResult).pipe(Effect.map((t) => t.unixtime * 1000))
-    )
+    )))
 
     // --- the private stream: the executions channel, authenticated with a token from GetWebSocketsToken
 
@@ -1302,6 +1313,33 @@ export const krakenSectionProblems = (section: LiveVenueSection): ReadonlyArray<
     ? ["testnet: Kraken has no spot testnet; set testnet: false to trade on the real venue (or restUrl/wsUrl to a test venue)"]
     : [])
 ]
+
+/**
+ * The live engine's factory for Kraken venues (an entry of
+ * `liveAdapterFactories`, src/execution/live/LiveExecution.ts): credentials
+ * already read. A section it cannot honour (no testnet at Kraken) makes an
+ * adapter whose start fails with the reason, so the gateway does not start it.
+ */
+export const krakenLiveAdapter = (
+  spec: { readonly name: string; readonly symbols: ReadonlyArray<string>; readonly section: LiveVenueSection },
+  credentials: { readonly apiKey?: Redacted.Redacted<string> | undefined; readonly secret?: Redacted.Redacted<string> | undefined }
+): Effect.Effect<LiveAdapter, never, HttpClient.HttpClient | WebSocketConstructor> => {
+  const problems = [
+    ...(credentials.apiKey === undefined ? ["apiKey: missing"] : []),
+    ...(credentials.secret === undefined ? ["secret: missing"] : []),
+    ...krakenSectionProblems(spec.section).filter((p) => p.startsWith("testnet"))
+  ]
+  return makeKrakenAdapter({
+    venue: spec.name,
+    credentials: { apiKey: credentials.apiKey ?? Redacted.make(""), apiSecret: credentials.secret ?? Redacted.make("") },
+    symbols: spec.symbols,
+    ...(spec.section.restUrl === undefined ? {} : { restUrl: spec.section.restUrl }),
+    ...(spec.section.wsUrl === undefined ? {} : { wsUrl: spec.section.wsUrl }),
+    ...(spec.section.timeoutMs === undefined ? {} : { timeoutMs: spec.section.timeoutMs }),
+    dryRun: spec.section.dryRun,
+    startProblem: problems.length === 0 ? undefined : problems.join("; ")
+  })
+}
 
 /** The adapter of a `live.venues.<venue>` Kraken section, its credentials read by reference. */
 export const krakenFromConfig = (
