@@ -19,7 +19,7 @@
  * settled. The clock stays virtual until someone calls `clock.release()`.
  */
 import type { Scope } from "effect"
-import { Deferred, Effect } from "effect"
+import { Deferred, Effect, Random } from "effect"
 import type { MarketKind } from "../../schema/Event.js"
 import type { Event } from "../Event.js"
 import { generationOf } from "../Pool.js"
@@ -27,7 +27,7 @@ import type { ProviderShape } from "../Provider.js"
 import type { FeedServices, ProviderStats } from "../providers/internal/feed.js"
 import { Counters } from "../providers/internal/feed.js"
 import type { CorruptRecording } from "../record/Format.js"
-import { listRecording, RecordingReader, type ReplaySelection } from "./Reader.js"
+import { listRecording, type RecordingListing, RecordingReader, type ReplaySelection } from "./Reader.js"
 import { deterministicScheduler, settle, VirtualClock } from "./VirtualClock.js"
 
 export interface ReplayOptions extends ReplaySelection {
@@ -38,6 +38,14 @@ export interface ReplayOptions extends ReplaySelection {
   readonly yieldEvery?: number | undefined
   /** Start the driver without waiting for `start` (default false). */
   readonly autoStart?: boolean | undefined
+  /** The clock to drive (default: a new one at `replayStart`). */
+  readonly clock?: VirtualClock | undefined
+}
+
+/** Where a replay's clock starts: the first selected file's first event, or `from` if later. */
+export const replayStart = (listing: RecordingListing, from?: number): number => {
+  const first = listing.files.reduce((m, f) => Math.min(m, f.firstTs), Number.POSITIVE_INFINITY)
+  return Number.isFinite(first) ? Math.max(first, from ?? first) : (from ?? 0)
 }
 
 export interface ReplayStats {
@@ -75,9 +83,7 @@ export const makeReplay = (options: ReplayOptions, services: FeedServices): Effe
   Effect.gen(function*() {
     const listing = listRecording(options.dir, options)
     const reader = new RecordingReader(listing, options)
-    const first = listing.files.reduce((m, f) => Math.min(m, f.firstTs), Number.POSITIVE_INFINITY)
-    const startUs = Number.isFinite(first) ? Math.max(first, options.from ?? first) : (options.from ?? Date.now() * 1000)
-    const clock = new VirtualClock(startUs)
+    const clock = options.clock ?? new VirtualClock(replayStart(listing, options.from))
     const gate = yield* Deferred.make<void>()
     if (options.autoStart === true) yield* Deferred.succeed(gate, undefined)
     const done = yield* Deferred.make<ReplayStats>()
@@ -207,6 +213,9 @@ export const makeReplay = (options: ReplayOptions, services: FeedServices): Effe
     }
   })
 
-/** Runs `effect` on the replay's virtual clock and the deterministic scheduler (every fiber it forks inherits both). */
-export const runOnReplay = <A, E, R>(clock: VirtualClock, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  effect.pipe(Effect.withClock(clock), Effect.withScheduler(deterministicScheduler))
+/**
+ * Runs `effect` on the replay's virtual clock, the deterministic scheduler and
+ * a seeded `Random` (ids, jitter), which every fiber it forks inherits.
+ */
+export const runOnReplay = <A, E, R>(clock: VirtualClock, effect: Effect.Effect<A, E, R>, seed = "meltica-replay"): Effect.Effect<A, E, R> =>
+  effect.pipe(Effect.withClock(clock), Effect.withRandom(Random.make(seed)), Effect.withScheduler(deterministicScheduler))

@@ -25,7 +25,9 @@
  * microtask is left: every fiber has run until it waits for something.
  */
 import type { Clock } from "effect"
-import { Duration, Effect, Scheduler } from "effect"
+import type { Scheduler } from "effect"
+import { Duration, Effect } from "effect"
+import { ImmediateFallbackScheduler } from "../internal/scheduler.js"
 
 const ClockTypeId: Clock.ClockTypeId = Symbol.for("effect/Clock") as Clock.ClockTypeId
 
@@ -184,9 +186,10 @@ export const settle: Effect.Effect<void> = Effect.async<void>((resume) => {
 })
 
 /**
- * A scheduler that runs fibers on microtasks only (Effect's default one falls
- * back to a real 0 ms timer after 2,048 microtask turns, whose firing depends
- * on wall time). Replay and import run on it; real I/O waits until the
- * program settles.
+ * A scheduler that runs fibers on microtasks only, all fibers in one queue
+ * (the gateway's scheduler without its yield to the event loop: Effect's
+ * default one falls back to a real timer after 2,048 microtask turns, whose
+ * firing depends on wall time). Replay and import run on it; real I/O waits
+ * until the program settles.
  */
-export const deterministicScheduler: Scheduler.Scheduler = new Scheduler.MixedScheduler(Number.MAX_SAFE_INTEGER)
+export const deterministicScheduler: Scheduler.Scheduler = new ImmediateFallbackScheduler(Number.MAX_SAFE_INTEGER)
