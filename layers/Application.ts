@@ -147,7 +147,7 @@ export const configuredStrategies = (config: GatewayConfig): ReadonlyArray<Strat
     ...(orders.enabled
       ? [{ strategy: paperTrader, options: { symbol: orders.symbol, quantity: orders.quantity, intervalMs: orders.intervalMs } }]
       : []),
-    ...modules.map((m) => ({ module: m.module, options: m.options }))
+    ...modules.map((m) => ({ module: m.module, options: m.options, ...(m.isolation === undefined ? {} : { isolation: m.isolation }) }))
   ]
 }
 

@@ -280,7 +280,17 @@ export class StrategyModuleConfig extends Schema.Class<StrategyModuleConfig>("St
   module: Schema.String.pipe(Schema.nonEmptyString({ message: () => "module must be the path of a strategy file" })),
   options: Schema.optional(Schema.Unknown),
   /** Its risk limits, over the gateway's `risk` defaults (applied to the id the file's strategy has). */
-  risk: Schema.optional(RiskLimitsConfig)
+  risk: Schema.optional(RiskLimitsConfig),
+  /**
+   * `worker`: the strategy runs on a worker thread of its own, fed through
+   * shared memory (`src/worker/`); `process` (the default): on the main thread.
+   */
+  isolation: Schema.optional(Schema.Literal("process", "worker").annotations({
+    message: (issue) => ({
+      message: `isolation must be process or worker (got ${JSON.stringify(issue.actual)})`,
+      override: true
+    })
+  }))
 }) {}
 
 /**

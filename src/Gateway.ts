@@ -36,6 +36,7 @@ import { Providers } from "./Provider.js"
 import { type NatsStatusView, Status, type StatusSnapshot } from "./Status.js"
 import { type StrategySpec, startStrategies } from "./strategy/Runner.js"
 import type { Topology } from "./strategy/Strategy.js"
+import { isWorkerSpec, startIsolatedStrategies } from "./worker/Isolation.js"
 
 // ---------------------------------------------------------------------------
 // Routing from the configuration
@@ -214,10 +215,12 @@ export const run = (config: GatewayConfig, options: RunOptions) =>
 
     // each strategy reads its share of the venue's accounts (`ctx.portfolio`)
     const venue = yield* Effect.serviceOption(ExecutionVenue)
-    yield* startStrategies(options.strategies, {
+    // strategies declared `isolation: worker` run on worker threads of their own
+    yield* startStrategies(options.strategies.filter((s) => !isWorkerSpec(s)), {
       ...settingsOf(config, options),
       ...(venue._tag === "Some" ? { portfolio: venue.value.portfolio } : {})
     })
+    yield* startIsolatedStrategies(options.strategies.filter(isWorkerSpec), settingsOf(config, options))
     yield* Effect.logInfo("gateway running").pipe(
       Effect.annotateLogs({ providers: providers.map((p) => p.name).join(","), strategies: options.strategies.length })
     )

@@ -18,7 +18,7 @@ import { run, type RunningStrategy, type Strategy, type Topology } from "./Strat
 /** A strategy to run: given as a value, or by the file whose default export it is. */
 export type StrategySpec =
   | { readonly strategy: Strategy; readonly options?: unknown; readonly module?: string }
-  | { readonly module: string; readonly options?: unknown }
+  | { readonly module: string; readonly options?: unknown; readonly isolation?: "process" | "worker" }
 
 export interface StartSettings {
   readonly mailbox?: Partial<MailboxOptions>

@@ -184,6 +184,26 @@ type Inbox = FromWorker | { readonly _tag: "Exit"; readonly run: number; readonl
   readonly reason: string
 }
 
+/**
+ * One codec writer for every worker of the process, and the last event it
+ * encoded: a fan-out of one shared event to ten workers encodes it once. The
+ * key is the object and its ownership period (bumped at every acquire), so
+ * a recycled and reused object is encoded afresh.
+ */
+const codec = new FrameWriter()
+let encodedEvent: AnyEvent | undefined
+let encodedGen = -1
+let encodedFrame: Uint8Array = new Uint8Array(0)
+/** The event's codec frame: a view valid until the next call. Throws on an event the codec refuses. */
+const encode = (e: AnyEvent): Uint8Array => {
+  if (e === encodedEvent && e._gen === encodedGen) return encodedFrame
+  encodedEvent = undefined
+  encodedFrame = codec.begin().add(e).finishView()
+  encodedEvent = e
+  encodedGen = e._gen
+  return encodedFrame
+}
+
 const firstLine = (e: unknown): string => {
   const text = e instanceof Error ? `${e.name}: ${e.message}` : String(e)
   return text.split("\n", 1)[0]!.slice(0, 300)
@@ -241,7 +261,22 @@ export const runIsolated = (
     const criticalBase = criticalMemory.buffer.byteLength - criticalMemory.capacity
     const marketBase = marketMemory.buffer.byteLength - marketMemory.capacity
     const originUs = performance.timeOrigin * 1000
-    const codec = new FrameWriter()
+
+    // The worker is woken once per turn of the main thread, not once per
+    // frame: a sleeping worker costs a futex wake (microseconds) per ring of
+    // the bell, so a burst of frames written in one turn rings it once, when
+    // the turn's synchronous work ends (a microtask). A busy worker is not
+    // sleeping and is never rung.
+    let wakeQueued = false
+    const ringWake = () => {
+      wakeQueued = false
+      wake.ring()
+    }
+    const queueWake = () => {
+      if (wakeQueued) return
+      wakeQueued = true
+      queueMicrotask(ringWake)
+    }
 
     // critical frames written and not yet acknowledged, oldest first
     const unacked: Array<{ readonly seq: number; readonly frame: Uint8Array }> = []
@@ -292,7 +327,7 @@ export const runIsolated = (
       const ring = crit ? critical : market
       let frame: Uint8Array
       try {
-        frame = codec.begin().add(e).finishView()
+        frame = encode(e)
       } catch (u) {
         return refuseWrite(e, gen, firstLine(u))
       }
@@ -316,7 +351,7 @@ export const runIsolated = (
         unacked.push({ seq, frame: new Uint8Array(criticalMemory.buffer, criticalBase + wroteAt, size).slice() })
         trimAcked()
       }
-      wake.ring()
+      queueWake()
       recycle(e, gen ?? generationOf(e))
       return true
     }
