@@ -13,7 +13,11 @@
  * (sequential, and at concurrency N): the shape a remote bus takes.
  *
  *   npm run bench:fanout [-- --json] [-- --deliveries N] [-- --concurrency C] [-- --only N] [-- --rounds R]
- *                        [-- --scheduler shipped|default|unbounded] [-- --no-foreach]
+ *                        [-- --scheduler shipped|default|unbounded] [-- --no-foreach] [-- --no-effect4]
+ *
+ * Effect 4 (the `effect4` alias, benchmarks only) runs beside Effect 3.22 with the
+ * same driver: its PubSub, and a minimal mailbox-plus-consumer-loop of our
+ * shape on each version (`internal/runtimes.ts`).
  */
 import { Chunk, Effect, Layer, Logger, LogLevel, PubSub, Queue, Scheduler } from "effect"
 import { EventEmitter } from "node:events"
@@ -26,6 +30,7 @@ import type { AnyEvent } from "../src/Event.js"
 import { Histogram, nowUs } from "../src/internal/histogram.js"
 import { Pool } from "../src/Pool.js"
 import { gatewayScheduler } from "../src/internal/scheduler.js"
+import { loop3, loop4, pubsub3, pubsub4, type RuntimeFigures } from "./internal/runtimes.js"
 import { arg, benchTicker, emitJson, heapUsed, machine, table } from "./internal/report.js"
 
 const DELIVERIES = arg("--deliveries", 10_000_000)
@@ -330,6 +335,27 @@ const runOurs = (n: number, shape: Shape = { _tag: "InPlace", share: true }) =>
 
 const poolSettings = { capacity: { Event: 1 << 16, MergedEvent: 1024, ExecReport: 1024 } }
 
+// --- Effect 3.22 and Effect 4 --------------------------------------------------
+
+const runtimeRounds = (n: number) =>
+  Effect.gen(function*() {
+    const events = Math.ceil(DELIVERIES / n)
+    const rounds: Record<"pubsub3" | "pubsub4" | "loop3" | "loop4", Array<RuntimeFigures>> = {
+      pubsub3: [],
+      pubsub4: [],
+      loop3: [],
+      loop4: []
+    }
+    for (let r = 0; r < ROUNDS; r++) {
+      rounds.pubsub3.push(yield* pubsub3(n, events, BURST))
+      rounds.pubsub4.push(yield* pubsub4(n, events, BURST))
+      rounds.loop3.push(yield* loop3(n, events, BURST))
+      rounds.loop4.push(yield* loop4(n, events, BURST))
+    }
+    const mid = (xs: Array<RuntimeFigures>) => [...xs].sort((a, b) => a.nsPerEvent - b.nsPerEvent)[Math.floor(xs.length / 2)]!
+    return { pubsub3: mid(rounds.pubsub3), pubsub4: mid(rounds.pubsub4), loop3: mid(rounds.loop3), loop4: mid(rounds.loop4) }
+  })
+
 // --- run ----------------------------------------------------------------------
 
 const ROUNDS = arg("--rounds", 3)
@@ -361,6 +387,8 @@ const main = Effect.gen(function*() {
     const forEach = n > 1 && !process.argv.includes("--no-foreach")
     const viaForEach1 = forEach ? yield* runOurs(n, { _tag: "ForEach", concurrency: 1 }) : undefined
     const viaForEachN = forEach ? yield* runOurs(n, { _tag: "ForEach", concurrency: (CONCURRENCY || n) }) : undefined
+    // the runtime we stand on: Effect 3.22 and Effect 4 side by side, same driver, alternating rounds
+    const runtimes = process.argv.includes("--no-effect4") ? undefined : yield* runtimeRounds(n)
     const floor = loop.throughput.nsPerEvent
     const line = (name: string, r: { throughput: Throughput; latency: Latency }) => [
       `N=${n}`,
@@ -381,6 +409,25 @@ const main = Effect.gen(function*() {
       line("meltica (pooled, mailbox, Effect lambda)", ours)
     )
     if (clones !== undefined) rows.push(line("  same, N clones instead of one shared event", clones))
+    if (runtimes !== undefined) {
+      const runtimeLine = (name: string, r: RuntimeFigures) => [
+        `N=${n}`,
+        name,
+        r.nsPerEvent,
+        r.deliveriesPerSec,
+        r.nsPerEvent / floor,
+        "",
+        "",
+        "",
+        ""
+      ]
+      rows.push(
+        runtimeLine("Effect 3.22 PubSub (numbers, same driver as 4.1)", runtimes.pubsub3),
+        runtimeLine("Effect 4.1 PubSub", runtimes.pubsub4),
+        runtimeLine("minimal mailbox + consumer loop, Effect 3.22", runtimes.loop3),
+        runtimeLine("minimal mailbox + consumer loop, Effect 4.1", runtimes.loop4)
+      )
+    }
     if (viaForEach1 !== undefined && viaForEachN !== undefined) {
       rows.push(
         line("  same, every hand-over via Effect.forEach, concurrency 1", viaForEach1),
@@ -400,6 +447,12 @@ const main = Effect.gen(function*() {
       ...(clones === undefined ? {} : {
         clonesDeliveriesPerSec: clones.throughput.deliveriesPerSec,
         clonesRatioToPubSub: clones.throughput.nsPerEvent / ps.throughput.nsPerEvent
+      }),
+      ...(runtimes === undefined ? {} : {
+        effect3PubSubDeliveriesPerSec: runtimes.pubsub3.deliveriesPerSec,
+        effect4PubSubDeliveriesPerSec: runtimes.pubsub4.deliveriesPerSec,
+        effect3LoopDeliveriesPerSec: runtimes.loop3.deliveriesPerSec,
+        effect4LoopDeliveriesPerSec: runtimes.loop4.deliveriesPerSec
       }),
       ...(viaForEach1 === undefined || viaForEachN === undefined ? {} : {
         forEachSequentialDeliveriesPerSec: viaForEach1.throughput.deliveriesPerSec,

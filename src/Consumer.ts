@@ -80,6 +80,8 @@ export interface ConsumerStats {
   readonly dispatchToLambda: LatencySummary
   /** The same over the last 10 to 20 seconds. */
   readonly recentDispatchToLambda: LatencySummary
+  /** The venue adapter's ingest (`ingestTs`) to lambda start, microseconds (over the same sample), since start. */
+  readonly ingestToLambda: LatencySummary
   /** Lambda run time, microseconds (over the same sample). */
   readonly processing: LatencySummary
   /** Events delivered and not yet processed: queued in the mailbox or taken in a batch. */
@@ -130,6 +132,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       criticalProcessed: number
       readonly dispatchToLambda: Histogram
       readonly recentDispatchToLambda: WindowedHistogram
+      readonly ingestToLambda: Histogram
       readonly processing: Histogram
     }): Effect.Effect<void> => {
       const batchSize = spec.batchSize ?? 256
@@ -199,6 +202,8 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         if (start > 0) {
           state.dispatchToLambda.record(start - e._dispatchTs)
           state.recentDispatchToLambda.record(start - e._dispatchTs, start)
+          // ingestTs is the clock's epoch microseconds
+          if (e.ingestTs > 0) state.ingestToLambda.record(Number(clock.unsafeCurrentTimeNanos() / 1000n) - e.ingestTs)
         }
         inFlight = e
         inFlightGen = gen
@@ -320,6 +325,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
           criticalProcessed: 0,
           dispatchToLambda: new Histogram(),
           recentDispatchToLambda: new WindowedHistogram(RECENT_PERIOD_US),
+          ingestToLambda: new Histogram(),
           processing: new Histogram()
         }
         const fiber = yield* FiberSet.run(fibers, runLoop(spec, box, state))
@@ -341,6 +347,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
             criticalProcessed: state.criticalProcessed,
             dispatchToLambda: state.dispatchToLambda.summary(),
             recentDispatchToLambda: state.recentDispatchToLambda.summary(nowUs()),
+            ingestToLambda: state.ingestToLambda.summary(),
             processing: state.processing.summary(),
             lag: box.size + state.pending()
           }),

@@ -142,6 +142,7 @@ export class Histogram {
       p50: this.quantile(0.5),
       p95: this.quantile(0.95),
       p99: this.quantile(0.99),
+      p999: this.quantile(0.999),
       max: this.max
     }
   }
@@ -194,6 +195,7 @@ export interface LatencySummary {
   readonly p50: number
   readonly p95: number
   readonly p99: number
+  readonly p999: number
   readonly max: number
 }
 
