@@ -10,11 +10,49 @@ import { generateKeyPairSync } from "node:crypto"
 import { LiveVenueSection } from "../../schema/Config.js"
 import { coinbaseFromConfig, coinbaseSectionProblems } from "../../src/execution/Coinbase.js"
 import { krakenFromConfig, krakenLiveAdapter, krakenSectionProblems } from "../../src/execution/Kraken.js"
+import { liveAdapterFactories, liveConfigIssues } from "../../src/execution/live/LiveExecution.js"
+import { validate } from "../../src/Config.js"
+import { parse } from "yaml"
 
 const platform = Layer.mergeAll(NodeHttpClient.layerUndici, NodeSocket.layerWebSocketConstructor)
 const section = (u: unknown) => Schema.decodeUnknownSync(LiveVenueSection)(u)
 
+const gateway = (live: string) => {
+  const r = validate(parse(`venues:
+  - { type: kraken, symbols: [BTC-USD], wsUrl: "ws://127.0.0.1:1" }
+  - { type: coinbase, symbols: [BTC-USD], wsUrl: "ws://127.0.0.1:1", restUrl: "http://127.0.0.1:1" }
+merges: []
+strategies: { bbo: { enabled: false }, orders: { enabled: false } }
+live:
+  venues:
+${live}
+`), "test")
+  if (Either.isLeft(r)) throw new Error(r.left.message)
+  return r.right
+}
+
 describe("Kraken and Coinbase live sections", () => {
+  it("the live engine has both adapters; check-config lists their problems by path, Kraken's missing testnet too", () => {
+    assert.isTrue(liveAdapterFactories.has("kraken") && liveAdapterFactories.has("coinbase"))
+    const issues = liveConfigIssues(
+      gateway(`    kraken: { mode: live, apiKey: { env: MELTICA_TEST_NOT_SET_1 } }
+    coinbase: { mode: live, privateKey: { env: MELTICA_TEST_NOT_SET_2 } }`),
+      {}
+    ).map((i) => `${i.path}: ${i.message}`)
+    assert.deepStrictEqual(issues, [
+      "live.venues.kraken.apiKey: env MELTICA_TEST_NOT_SET_1: the environment variable is not set",
+      "live.venues.kraken.secret: missing: secret ({ env: NAME } or { file: path })",
+      "live.venues.kraken.testnet: Kraken has no spot testnet; set testnet: false to trade on the real venue (or restUrl/wsUrl to a test venue)",
+      "live.venues.coinbase.apiKey: missing: apiKey ({ env: NAME } or { file: path })",
+      "live.venues.coinbase.privateKey: env MELTICA_TEST_NOT_SET_2: the environment variable is not set"
+    ])
+    const clean = liveConfigIssues(
+      gateway(`    kraken: { mode: live, testnet: false, apiKey: { env: K }, secret: { env: S } }`),
+      { K: "k", S: "s" }
+    )
+    assert.deepStrictEqual(clean, [])
+  })
+
   it("check-config problems: missing credentials by name; Kraken's testnet default refused (it has none)", () => {
     assert.deepStrictEqual(krakenSectionProblems(section({ mode: "live" })).map((p) => p.split(":")[0]), ["apiKey", "secret", "testnet"])
     assert.deepStrictEqual(

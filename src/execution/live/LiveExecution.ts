@@ -28,6 +28,8 @@ import { ConfigIssue, InvalidConfig } from "../../../schema/Errors.js"
 import { type ExecReportSink, ExecutionVenue, type ExecutionVenueShape } from "../../ExecutionVenue.js"
 import type { Pool } from "../../Pool.js"
 import { BINANCE_TESTNET_REST_URL, BINANCE_TESTNET_WS_API_URL, makeBinanceAdapter } from "../Binance.js"
+import { coinbaseLiveAdapter } from "../Coinbase.js"
+import { krakenLiveAdapter, krakenSectionProblems } from "../Kraken.js"
 import { makeOkxAdapter } from "../Okx.js"
 import type { LiveAdapter } from "./LiveAdapter.js"
 import { type LiveVenueShape, makeLiveVenue } from "./LiveVenue.js"
@@ -100,7 +102,9 @@ export const liveAdapterFactories = new Map<string, LiveAdapterFactory>([
         ...(spec.section.restUrl === undefined ? {} : { restUrl: spec.section.restUrl }),
         ...(spec.section.wsUrl === undefined ? {} : { wsUrl: spec.section.wsUrl })
       })
-  ]
+  ],
+  ["kraken", krakenLiveAdapter],
+  ["coinbase", coinbaseLiveAdapter]
 ])
 
 /** Every venue the `live` section names, with its configured kind and symbols. */
@@ -143,6 +147,12 @@ const specIssues = (spec: LiveVenueSpec, env: NodeJS.ProcessEnv): ReadonlyArray<
         const ref = spec.section[name] as SecretRef
         const problem = secretProblem(ref, env)
         if (problem !== undefined) issues.push({ path: `${base}.${name}`, message: `${describeRef(ref)}: ${problem}` })
+      }
+    }
+    // Kraken has no spot testnet: `testnet: true` (the default) is a problem, not a silent trip to production
+    if (spec.kind === "kraken") {
+      for (const p of krakenSectionProblems(spec.section).filter((x) => x.startsWith("testnet"))) {
+        issues.push({ path: `${base}.testnet`, message: p.slice("testnet: ".length) })
       }
     }
   }
