@@ -399,6 +399,14 @@ export const makePaperVenue = (
     // -- venues and accounts ----------------------------------------------------
 
     const venueStates = new Map<string, VenueState>()
+    /** A symbol's assets, worked out once per symbol (a fill needs them). */
+    const assetCache = new Map<string, { readonly base: string; readonly quote: string } | undefined>()
+    const assetsOfSymbol = (symbol: string) => {
+      if (assetCache.has(symbol)) return assetCache.get(symbol)
+      const assets = assetsOf(symbol)
+      assetCache.set(symbol, assets)
+      return assets
+    }
     const makeVenue = (name: string, c: PaperVenueConfig): VenueState => {
       const fees = { maker: dec(c.fees?.maker ?? DEFAULT_FEES.maker), taker: dec(c.fees?.taker ?? DEFAULT_FEES.taker) }
       const rules = new Map<string, InstrumentRules>()
@@ -433,7 +441,7 @@ export const makePaperVenue = (
     const positionOf = (table: ByVenue<PositionBook>, o: OrderState): PositionBook => {
       let p = table.get(o.venue, o.symbol)
       if (p === undefined) {
-        const assets = assetsOf(o.symbol)!
+        const assets = assetsOfSymbol(o.symbol)!
         table.set(o.venue, o.symbol, p = new PositionBook(o.venue, o.symbol, assets.base, assets.quote))
       }
       return p
@@ -667,7 +675,7 @@ export const makePaperVenue = (
         kept.add(o.clientOrderId)
         restored++
         // the account starts afresh: the order reserves again what it may spend, or is canceled
-        const assets = assetsOf(o.symbol)
+        const assets = assetsOfSymbol(o.symbol)
         const v = venueOf(o.venue)
         const need = reservationOf(o, o.qty.minus(o.filled), v)
         const asset = o.side === "buy" ? assets?.quote : assets?.base
@@ -697,7 +705,7 @@ export const makePaperVenue = (
     /** Books one fill: the account pays and receives, the positions and P&L move. */
     const settle = (o: OrderState, price: Dec, qty: Dec, liquidity: "maker" | "taker"): void => {
       const v = venueOf(o.venue)
-      const assets = assetsOf(o.symbol)!
+      const assets = assetsOfSymbol(o.symbol)!
       const account = v.account
       const notional = price.times(qty)
       const fee = notional.times(liquidity === "maker" ? account.fees.maker : account.fees.taker)
@@ -722,7 +730,7 @@ export const makePaperVenue = (
 
     /** The quantity the available quote pays for at `price`, fees included, in whole lots (else to 12 places). */
     const affordableAt = (o: OrderState, v: VenueState, price: Dec, liquidity: "maker" | "taker"): Dec => {
-      const quote = assetsOf(o.symbol)!.quote
+      const quote = assetsOfSymbol(o.symbol)!.quote
       const rate = liquidity === "maker" ? v.account.fees.maker : v.account.fees.taker
       const lot = v.rules.get(o.symbol)?.lotSize
       const afford = v.account.available(quote).div(price.times(rate.plus(1)))
@@ -952,7 +960,7 @@ export const makePaperVenue = (
       }
       const view = views.get(o.venue, o.symbol)
       if (view === undefined) return reject(o, venueRejected(o, "no_market_data", `no market data for ${o.symbol}`), trace)
-      if (assetsOf(o.symbol) === undefined) {
+      if (assetsOfSymbol(o.symbol) === undefined) {
         return reject(o, venueRejected(o, "unknown_assets", `the base and quote assets of ${o.symbol} are unknown`), trace)
       }
       const v = venueOf(o.venue)
@@ -993,7 +1001,7 @@ export const makePaperVenue = (
         }
       }
       const v = venueOf(o.venue)
-      const assets = assetsOf(o.symbol)!
+      const assets = assetsOfSymbol(o.symbol)!
       const asset = o.side === "buy" ? assets.quote : assets.base
       // a market buy reserves nothing: it must afford some of the best ask (its whole quantity there is what it asks for)
       const bestAsk = o.side === "buy" && o.type === "market" ? parsed(view).book.bestAsk() : undefined
