@@ -529,13 +529,6 @@ export const makeLiveVenue = (
           if (existing.rejection !== undefined) return yield* existing.rejection
           return view(existing)
         }
-        const idProblem = adapter.clientOrderIdProblem(s.clientOrderId)
-        if (idProblem !== undefined) {
-          return yield* new VenueRejected({ venue, clientOrderId: s.clientOrderId, symbol: s.symbol, code: "client_order_id_format", text: idProblem })
-        }
-        const refused = instrumentRejection(venue, { clientOrderId: s.clientOrderId, symbol: s.symbol, quantity: s.quantity, price: s.price }, instruments.get(s.symbol), marks.get(s.symbol))
-        if (refused !== undefined) return yield* refused
-
         const ts = nowMicros()
         const o: LiveOrder = {
           venueOrderId: undefined,
@@ -564,6 +557,21 @@ export const makeLiveVenue = (
           traceId: `${venue}-${s.commandId}-${++traceSeq}`
         }
         orders.set(o.clientOrderId, o)
+        // refused before it leaves (the venue's id format, its instrument rules): one rejected report, as on paper
+        const idProblem = adapter.clientOrderIdProblem(s.clientOrderId)
+        const refused = idProblem !== undefined
+          ? new VenueRejected({ venue, clientOrderId: s.clientOrderId, symbol: s.symbol, code: "client_order_id_format", text: idProblem })
+          : instrumentRejection(venue, { clientOrderId: s.clientOrderId, symbol: s.symbol, quantity: s.quantity, price: s.price }, instruments.get(s.symbol), marks.get(s.symbol))
+        if (refused !== undefined) {
+          yield* locked(Effect.sync(() => {
+            o.status = "rejected"
+            o.rejection = refused
+            o.reason = refused.message
+            counters.rejected++
+            report(o)
+          }))
+          return yield* refused
+        }
         const placed = yield* Effect.either(adapter.place({
           clientOrderId: o.clientOrderId,
           symbol: o.symbol,
