@@ -6,7 +6,10 @@
  *   order waiting (the venue only queues it);
  * - book then market order: a 1,000-level snapshot and 200 deltas, then a
  *   market order walking 10 levels (the book is built from what was queued);
- * - resting limit, crossed: a delta that crosses one resting limit order.
+ * - resting limit, crossed: a delta that crosses one resting limit order;
+ * - market round trip: a market buy then a market sell of 0.01 at the top of a
+ *   book already built (two fills: the account's balances, the fees and the
+ *   positions of the venue and of the consumer move with each).
  *
  * Reports µs per operation.
  *
@@ -85,7 +88,10 @@ const run = Effect.gen(function*() {
       yield* venue.submit(order("limit", "buy", "1", "9999.50"))
       yield* offer(BookDelta.make({ bids: [], asks: [[decimal("9999.50"), decimal("1")]] }))
     }))
-  return { marketData, bookThenOrder, crossed }
+  yield* offer(snapshot)
+  const roundTrip = yield* time(ROUNDS * 5, () =>
+    Effect.zipRight(venue.submit(order("market", "buy", "0.01")), venue.submit(order("market", "sell", "0.01"))))
+  return { marketData, bookThenOrder, crossed, roundTrip }
 })
 
 const main = Effect.gen(function*() {
@@ -103,7 +109,8 @@ const main = Effect.gen(function*() {
   table(`Paper venue (${machine()})`, ["operation", "µs per op"], [
     ["market data (one delta, nothing to match)", r.marketData.toFixed(2)],
     ["1,000-level snapshot + 200 deltas, then a market order over 10 levels", r.bookThenOrder.toFixed(1)],
-    ["snapshot, resting limit, crossing delta", r.crossed.toFixed(1)]
+    ["snapshot, resting limit, crossing delta", r.crossed.toFixed(1)],
+    ["market buy then sell at the top (two fills, account and positions)", r.roundTrip.toFixed(1)]
   ])
   emitJson({ bench: "paper", rounds: ROUNDS, ...r })
 })
