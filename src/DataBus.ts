@@ -353,7 +353,7 @@ export class DataBus extends Context.Tag("meltica/DataBus")<DataBus, DataBusShap
           if (box === undefined) {
             undeliverable++
             recycler.unsafeRecycle(e, generationOf(e))
-          } else box.offer(e)
+          } else if (!endpoints.get(consumerId)!.offer(e)) box.offer(e) // through the endpoint in front of the mailbox, if any
         })
 
       return {

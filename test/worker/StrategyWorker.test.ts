@@ -60,6 +60,23 @@ describe("strategy on a worker", () => {
       assert.isUndefined(running.threadId())
     }).pipe(Effect.provide(layerMain())))
 
+  it.scoped("a command in the name of another consumer is refused and counted: the thread is the identity", () => {
+    const logs = capture()
+    return Effect.gen(function*() {
+      const b = books()
+      const running = yield* runIsolated({
+        module: RECORDER,
+        options: { seen: b.seenMemory, gate: b.gateMemory, symbol: "ETH-USDT", forgeAs: "victim" }
+      })
+      yield* until(() => running.stats().foreignCommands === 1, "the forged command refused")
+      const sent = yield* SentCommands
+      assert.deepStrictEqual(sent.map((c) => [c._tag, c.consumerId]), [["Subscribe", "recorder"]])
+      const refusal = logs.records.find((r) => r.message === "command refused")!
+      assert.strictEqual(refusal.annotations.consumer_id, "recorder")
+      assert.strictEqual(refusal.annotations.claimed, "victim")
+    }).pipe(Effect.provide(layerMain()), Effect.provide(logs.layer))
+  })
+
   it.scoped("the critical lane goes first and moves the routing version: older market data is skipped", () =>
     Effect.gen(function*() {
       const b = books()
