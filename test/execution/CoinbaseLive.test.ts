@@ -7,12 +7,13 @@
  * trade id).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Fiber, Redacted, TestClock } from "effect"
+import { Effect, Either, Exit, Fiber, Redacted, Scope, TestClock } from "effect"
 import { generateKeyPairSync } from "node:crypto"
 import { AmendOrder, CancelOrder, SubmitOrder } from "../../schema/Control.js"
 import { decimal } from "../../schema/Event.js"
 import { makeCoinbaseAdapter } from "../../src/execution/Coinbase.js"
 import { makeLiveVenue } from "../../src/execution/live/LiveVenue.js"
+import { Pool } from "../../src/Pool.js"
 import { CoinbaseMock } from "./CoinbaseMock.js"
 import { assertSequence, kindsOf, Logs, makeLayer, Received, until } from "./live/harness.js"
 
@@ -298,5 +299,37 @@ describe("Coinbase live venue (mock)", () => {
       const far = yield* setup({ skewMs: 45_000 })
       const r = yield* Effect.either(far.adapter.syncClock)
       assert.isTrue(Either.isLeft(r) && r.left._tag === "ClockSkewTooLarge" && r.left.skewMs === 45_000)
+    }).pipe(Effect.provide(makeLayer())))
+})
+
+describe("Coinbase live venue: resources", () => {
+  it.scoped("closing the venue's scope closes its user channel and stops reconnecting; every report recycled", () =>
+    Effect.gen(function*() {
+      const clock = yield* Effect.clock
+      const mock = new CoinbaseMock({ keyName: KEY_NAME, publicKey: PUBLIC_PEM, now: () => clock.unsafeCurrentTimeMillis() })
+      yield* Effect.acquireRelease(Effect.promise(() => mock.start()), () => Effect.promise(() => mock.stop()))
+      const received = yield* Received
+      const pool = yield* Pool
+      const scope = yield* Scope.make()
+      const venue = yield* Effect.gen(function*() {
+        const adapter = yield* makeCoinbaseAdapter({
+          restUrl: mock.restUrl,
+          wsUrl: mock.wsUrl,
+          symbols: [SYM],
+          credentials: { keyName: Redacted.make(KEY_NAME), privateKey: Redacted.make(PRIVATE_PEM) },
+          backoff: { initialMs: 1_000, maxMs: 1_000, factor: 1, jitter: 0 }
+        })
+        return yield* makeLiveVenue(adapter, {})
+      }).pipe(Scope.extend(scope))
+      yield* until(() => venue.liveStats().connected, "the user channel")
+      yield* venue.submit(submit("c-leak"))
+      mock.fill("c-leak", "0.5", "100.00")
+      yield* until(() => kindsOf(received, "c-leak").length === 2, "the fill")
+      yield* Scope.close(scope, Exit.void)
+      yield* until(() => mock.openSockets === 0, "the socket to close")
+      const connections = mock.connections
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual(mock.connections, connections, "no reconnect after the scope closed")
+      assert.strictEqual(pool.stats().ExecReport.outstanding, 0, "every report recycled")
     }).pipe(Effect.provide(makeLayer())))
 })

@@ -142,6 +142,12 @@ export class CoinbaseMock {
     this.sockets.clear()
     this.subscribed.clear()
   }
+  /** WebSocket connections open now (a client that closed its scope has none). */
+  get openSockets() {
+    return this.sockets.size
+  }
+  /** WebSocket connections accepted since start. */
+  connections = 0
   placements(clientOrderId: string) {
     return this.requests.filter((r) =>
       r.method === "POST" && r.path === "/api/v3/brokerage/orders" &&
@@ -489,6 +495,7 @@ export class CoinbaseMock {
   // -- the user channel ---------------------------------------------------------
 
   private onSocket(ws: WebSocket) {
+    this.connections++
     this.sockets.add(ws)
     ws.on("close", () => {
       this.sockets.delete(ws)

@@ -5,11 +5,12 @@
  * our execution reports.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Fiber, Redacted, TestClock } from "effect"
+import { Effect, Either, Exit, Fiber, Redacted, Scope, TestClock } from "effect"
 import { AmendOrder, CancelOrder, SubmitOrder } from "../../schema/Control.js"
 import { decimal } from "../../schema/Event.js"
 import { makeKrakenAdapter } from "../../src/execution/Kraken.js"
 import { makeLiveVenue } from "../../src/execution/live/LiveVenue.js"
+import { Pool } from "../../src/Pool.js"
 import { KrakenMock } from "./KrakenMock.js"
 import { assertSequence, kindsOf, Logs, makeLayer, Received, until } from "./live/harness.js"
 
@@ -373,5 +374,38 @@ describe("Kraken live venue, order entry on the WebSocket (mock)", () => {
       const line = logs.find((l) => l.includes("dry-run"))!
       assert.include(line, "add_order")
       assert.include(line, "<redacted>")
+    }).pipe(Effect.provide(makeLayer())))
+})
+
+describe("Kraken live venue: resources", () => {
+  it.scoped("closing the venue's scope closes its private stream and stops reconnecting; every report recycled", () =>
+    Effect.gen(function*() {
+      const clock = yield* Effect.clock
+      const mock = new KrakenMock({ apiKey: API_KEY, apiSecret: SECRET, now: () => clock.unsafeCurrentTimeMillis() })
+      yield* Effect.acquireRelease(Effect.promise(() => mock.start()), () => Effect.promise(() => mock.stop()))
+      const received = yield* Received
+      const pool = yield* Pool
+      const scope = yield* Scope.make()
+      const venue = yield* Effect.gen(function*() {
+        const adapter = yield* makeKrakenAdapter({
+          restUrl: mock.restUrl,
+          wsUrl: mock.wsUrl,
+          symbols: [SYM],
+          credentials: { apiKey: Redacted.make(API_KEY), apiSecret: Redacted.make(SECRET) },
+          orderEntry: "websocket",
+          backoff: { initialMs: 1_000, maxMs: 1_000, factor: 1, jitter: 0 }
+        })
+        return yield* makeLiveVenue(adapter, {})
+      }).pipe(Scope.extend(scope))
+      yield* until(() => venue.liveStats().connected, "the private stream")
+      yield* venue.submit(submit("k-leak"))
+      mock.fill("k-leak", "0.5", "100.0")
+      yield* until(() => kindsOf(received, "k-leak").length === 2, "the fill")
+      yield* Scope.close(scope, Exit.void)
+      yield* until(() => mock.openSockets === 0, "the socket to close")
+      const connections = mock.connections
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual(mock.connections, connections, "no reconnect after the scope closed")
+      assert.strictEqual(pool.stats().ExecReport.outstanding, 0, "every report recycled")
     }).pipe(Effect.provide(makeLayer())))
 })

@@ -154,6 +154,12 @@ export class KrakenMock {
     this.sockets.clear()
     this.subscribed.clear()
   }
+  /** WebSocket connections open now (a client that closed its scope has none). */
+  get openSockets() {
+    return this.sockets.size
+  }
+  /** WebSocket connections accepted since start. */
+  connections = 0
   get streamSubscribers() {
     return this.subscribed.size
   }
@@ -482,6 +488,7 @@ export class KrakenMock {
   // -- WebSocket v2 (ws-auth) --------------------------------------------------
 
   private onSocket(ws: WebSocket) {
+    this.connections++
     this.sockets.add(ws)
     ws.on("close", () => {
       this.sockets.delete(ws)
