@@ -118,37 +118,51 @@ export class Account {
   }
 }
 
-/** A position by the average-cost method (see the rules at the top). */
+/**
+ * A position by the average-cost method (see the rules at the top). It keeps
+ * the cost of the open quantity (average entry x |quantity|) rather than the
+ * average itself, so that a fill that adds to the position, or closes it
+ * whole, costs no division.
+ */
 export class PositionBook {
   /** Signed base quantity. */
   qty: Dec = ZERO
-  /** Average entry price of the open quantity (zero when flat). */
-  avg: Dec = ZERO
+  /** What the open quantity cost: average entry x |qty| (zero when flat). */
+  cost: Dec = ZERO
   realized: Dec = ZERO
   fees: Dec = ZERO
 
   constructor(readonly venue: string, readonly symbol: string, readonly base: string, readonly quote: string) {}
+
+  /** The average entry price of the open quantity (zero when flat). */
+  get avg(): Dec {
+    return this.qty.isZero() ? ZERO : this.cost.div(this.qty.abs())
+  }
 
   /** Applies one fill: `side` of `qty` at `price`, paying `fee`. */
   fill(side: "buy" | "sell", qty: Dec, price: Dec, fee: Dec): void {
     this.fees = this.fees.plus(fee)
     const signed = side === "buy" ? qty : qty.neg()
     if (this.qty.isZero() || this.qty.isPositive() === signed.isPositive()) {
-      const open = this.qty.abs()
-      this.avg = this.avg.times(open).plus(price.times(qty)).div(open.plus(qty))
+      this.cost = this.cost.plus(price.times(qty))
       this.qty = this.qty.plus(signed)
       return
     }
-    const closing = Dec.min(qty, this.qty.abs())
+    const open = this.qty.abs()
+    const closing = Dec.min(qty, open)
     const direction = this.qty.isPositive() ? 1 : -1
-    this.realized = this.realized.plus(price.minus(this.avg).times(closing).times(direction))
+    // the cost of what closes: all of it, or its share
+    const closedCost = closing.eq(open) ? this.cost : this.cost.times(closing).div(open)
+    this.realized = this.realized.plus(price.times(closing).minus(closedCost).times(direction))
+    this.cost = this.cost.minus(closedCost)
     this.qty = this.qty.plus(signed)
-    if (this.qty.isZero()) this.avg = ZERO
-    else if (this.qty.isPositive() !== (direction === 1)) this.avg = price // flipped: the rest opens at the fill price
+    // flipped: the rest opens at the fill price
+    if (qty.gt(open)) this.cost = price.times(qty.minus(open))
   }
 
   unrealized(mark: Dec | undefined): Dec {
-    return mark === undefined || this.qty.isZero() ? ZERO : mark.minus(this.avg).times(this.qty)
+    if (mark === undefined || this.qty.isZero()) return ZERO
+    return this.qty.isPositive() ? mark.times(this.qty).minus(this.cost) : this.cost.minus(mark.times(this.qty.abs()))
   }
 
   view(mark: Dec | undefined): Position {
@@ -160,7 +174,7 @@ export class PositionBook {
       quantity: toDecimal(this.qty),
       ...(this.qty.isZero() ? {} : { avgEntry: toDecimal(this.avg.toDecimalPlaces(AVG_DP)) }),
       ...(mark === undefined ? {} : { mark: toDecimal(mark), notional: toDecimal(this.qty.abs().times(mark)) }),
-      realizedPnl: toDecimal(this.realized),
+      realizedPnl: toDecimal(this.realized.toDecimalPlaces(AVG_DP)),
       unrealizedPnl: toDecimal(this.unrealized(mark).toDecimalPlaces(AVG_DP)),
       fees: toDecimal(this.fees)
     }
