@@ -3,7 +3,8 @@
  * through the feed pipeline, market data (MODE=market: core NATS, a round
  * trip to the server every 5,000 events, at most two outstanding) or execution reports (MODE=critical: JetStream, pipelined
  * within the publisher's window, in batches per consumer; done once all are
- * stored). Prints `@@ done <count> <ms>`.
+ * stored). RATE paces market data (each event stamped with its intended send
+ * time, for latency); CODEC=json and BATCH_MAX set the wire.. Prints `@@ done <count> <ms>`.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Logger, LogLevel } from "effect"
@@ -19,6 +20,12 @@ import { benchTicker } from "./report.js"
 const url = process.env["NATS_URL"] ?? "nats://127.0.0.1:4222"
 const mode = process.env["MODE"] ?? "market"
 const count = Number(process.env["COUNT"] ?? 100_000)
+/** Market data at this many events per second (0: as fast as it goes); each event's ingestTs is its intended send time. */
+const rate = Number(process.env["RATE"] ?? 0)
+const codec = process.env["CODEC"] === "json" ? "json" : "binary"
+const batchMax = Number(process.env["BATCH_MAX"] ?? 256)
+/** Wall-clock microseconds, comparable across the processes of one machine. */
+const wallUs = () => (performance.timeOrigin + performance.now()) * 1_000
 
 const payload = benchTicker
 
@@ -30,6 +37,7 @@ const program = Effect.gen(function*() {
   const critical = yield* CriticalPublisher
   let inFlight: Promise<void> = Promise.resolve()
   const start = performance.now()
+  const t0 = wallUs()
   for (let i = 1; i <= count; i++) {
     if (mode === "market") {
       const e = pool.acquireEvent()
@@ -37,12 +45,18 @@ const program = Effect.gen(function*() {
       e.symbol = "BTC-USDT"
       e.kind = "ticker"
       e.seqProvider = i
-      e.ingestTs = i
       e.traceId = "b"
       e.payload = payload
+      if (rate > 0) {
+        // paced: the intended send time, not the actual one (no coordinated omission)
+        const intended = t0 + (i * 1e6) / rate
+        const ahead = intended - wallUs()
+        if (ahead > 1_000) yield* Effect.promise(() => new Promise((r) => setTimeout(r, ahead / 1_000)))
+        e.ingestTs = intended
+      } else e.ingestTs = wallUs()
       yield* dispatcher.dispatch(e)
       // flow control: at most two round trips' worth of events in flight (a server PING/PONG each)
-      if (i % 5_000 === 0) {
+      if (rate === 0 && i % 5_000 === 0) {
         yield* market.flush
         yield* Effect.promise(() => inFlight)
         inFlight = nc.flush()
@@ -72,7 +86,7 @@ const program = Effect.gen(function*() {
 })
 
 program.pipe(
-  Effect.provide(layerNatsFeedPipeline({ nats: { servers: [url], name: "bench-feed" } })),
+  Effect.provide(layerNatsFeedPipeline({ nats: { servers: [url], name: "bench-feed", codec, marketBatchMax: batchMax } })),
   Logger.withMinimumLogLevel(LogLevel.Warning),
   NodeRuntime.runMain
 )
