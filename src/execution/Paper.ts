@@ -1216,8 +1216,18 @@ export const makePaperVenue = (
       yield* flush
       let result: OrderView | OrderRejection
       if ("inFlight" in first) {
-        yield* Effect.sleep(Duration.millis(first.delay))
-        result = arrive(first.inFlight, order.commandId)
+        const o = first.inFlight
+        // a sender interrupted while its order travels takes the order back: it never reaches the venue, and
+        // no open order is left behind without a fiber to deliver it
+        yield* Effect.sleep(Duration.millis(first.delay)).pipe(
+          Effect.onInterrupt(() =>
+            Effect.suspend(() => {
+              if (!terminal(o.status)) cancelWith(o, "canceled on its way to the venue: the sender was interrupted", order.commandId)
+              return flush
+            })
+          )
+        )
+        result = arrive(o, order.commandId)
         yield* flush
       } else result = first
       if (isRejection(result)) return yield* Effect.fail(result)

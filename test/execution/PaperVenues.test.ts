@@ -173,6 +173,20 @@ describe("paper venue: latency", () => {
         assert.deepStrictEqual([fast.status, fast.avgPrice], ["filled", "100"])
       })))
 
+  it.effect("a sender interrupted while its order travels leaves no open order behind", () =>
+    withPaper(slow, (s) =>
+      Effect.gen(function*() {
+        yield* book(s, "sim-a", [["99", "1"]], [["100", "1"]])
+        const fiber = yield* Effect.fork(s.venue.submit(limit("l-1", "buy", "1", "90", { venue: "sim-a" })))
+        yield* TestClock.adjust("10 millis")
+        yield* Fiber.interrupt(fiber)
+        const v = yield* s.venue.query(query("l-1"))
+        assert.deepStrictEqual([v.status, v.reason], ["canceled", "canceled on its way to the venue: the sender was interrupted"])
+        yield* TestClock.adjust("100 millis")
+        assert.deepStrictEqual(trail(s.received, "l-1"), ["1 canceled filled=0"])
+        assert.deepStrictEqual([s.venue.stats().resting, s.venue.portfolio().byConsumer[0]?.openOrders ?? 0], [0, 0])
+      })))
+
   it.effect("a cancel travels too: the order can fill before the cancel arrives", () =>
     withPaper(slow, (s) =>
       Effect.gen(function*() {
