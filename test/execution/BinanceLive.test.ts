@@ -312,4 +312,24 @@ describe("Binance live venue (mock)", () => {
       assert.deepStrictEqual(canceled.map((o) => o.clientOrderId).sort(), ["b-k1", "b-k2"])
       assert.strictEqual(venue.liveStats().open, 0)
     }).pipe(Effect.provide(makeLayer())))
+
+  it.scoped("hostile private-stream frames are counted and skipped; the next update still goes through", () =>
+    Effect.gen(function*() {
+      const { mock, venue, received } = yield* setup()
+      yield* venue.submit(submit("b-h"))
+      const hostile: ReadonlyArray<readonly [string, string]> = [
+        ["not JSON", "{{{"],
+        ["an array", "[1,2,3]"],
+        ["an event without its fields", JSON.stringify({ subscriptionId: 0, event: { e: "executionReport" } })],
+        ["a quantity that is not a number", JSON.stringify({ subscriptionId: 0, event: { e: "executionReport", E: 1, s: "BTCUSDT", c: "b-h", S: "BUY", o: "LIMIT", q: {}, p: "1", x: "TRADE", X: "FILLED", r: "NONE", i: 1, l: "1", z: "1", L: "1", T: 1, t: 1 } })],
+        ["an order of nobody", JSON.stringify({ subscriptionId: 0, event: { e: "executionReport", E: 1, s: "BTCUSDT", c: "someone-else", S: "BUY", o: "LIMIT", q: "1", p: "1", x: "TRADE", X: "FILLED", r: "NONE", i: 999999, l: "1", z: "1", L: "1", T: 1, t: 77 } })],
+        ["a huge string", JSON.stringify({ subscriptionId: 0, event: { e: "x".repeat(100_000) } })]
+      ]
+      for (const [, frame] of hostile) mock.sendRaw(frame)
+      mock.fill("b-h", "0.5", "100.00")
+      yield* until(() => kindsOf(received, "b-h").at(-1) === "filled", "the fill after the hostile frames")
+      assert.deepStrictEqual(kindsOf(received, "b-h"), ["new", "filled"])
+      assert.strictEqual(venue.liveStats().adapter.streamMalformed, 4, "not JSON, an array, two events that do not decode")
+      assert.strictEqual(received.filter((r) => r.payload.clientOrderId === "someone-else").length, 0)
+    }).pipe(Effect.provide(makeLayer())))
 })

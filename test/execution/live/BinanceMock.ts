@@ -162,6 +162,14 @@ export class BinanceMock {
   get streamSubscribers() {
     return this.subscribed.size
   }
+  /** Connections open now (subscribed or not). */
+  get streamConnections() {
+    return this.sockets.size
+  }
+  /** Sends a frame as it is to every subscribed connection (hostile-input tests). */
+  sendRaw(text: string) {
+    for (const ws of this.subscribed) ws.send(text)
+  }
   placements(clientOrderId: string) {
     return this.requests.filter((r) => r.method === "POST" && r.path === "/api/v3/order" && new URLSearchParams(r.query).get("newClientOrderId") === clientOrderId).length
   }

@@ -18,7 +18,7 @@ import { validate } from "../../../src/Config.js"
 import { liveSettings, makeLiveVenues } from "../../../src/execution/live/LiveExecution.js"
 import { until as poll } from "../../e2e/support.js"
 import { BinanceMock } from "./BinanceMock.js"
-import { makeLayer } from "./harness.js"
+import { makeLayer, until } from "./harness.js"
 
 const KEY = "GATEWAY-FAKE-KEY-3c9a71d0e5"
 const SECRET = "GATEWAY-FAKE-SECRET-8e2b64f1a7"
@@ -145,5 +145,7 @@ live: { venues: { binance: { mode: live, restUrl: "${mock.restUrl}", wsUrl: "${m
       assert.strictEqual(mock.orders.get("shutdown-1")!.status, "NEW")
       yield* Scope.close(scope, Exit.void)
       assert.strictEqual(mock.orders.get("shutdown-1")!.status, "CANCELED")
+      // nothing of the venue outlives its scope: its private stream is closed
+      yield* until(() => mock.streamConnections === 0, "the private stream to close")
     }).pipe(Effect.provide(makeLayer())))
 })
