@@ -27,6 +27,7 @@ import { Data, Deferred, Duration, Effect, Either, Exit, Redacted, Schema } from
 import * as HttpClient from "@effect/platform/HttpClient"
 import { WebSocketConstructor } from "@effect/platform/Socket"
 import DecimalJs from "decimal.js"
+import { LosslessNumber, stringify as stringifyLossless } from "lossless-json"
 import { DECIMAL_PATTERN } from "../../schema/Event.js"
 import type { Decimal, OrderStatus, OrderType, Side } from "../../schema/Event.js"
 import type { OrderRejection } from "../../schema/Rejection.js"
@@ -594,16 +595,20 @@ export const parsePrivateFrame = (text: string, nowMs: number): KrakenPrivateFra
 export const subscribeExecutions = (token: string, reqId: number): string =>
   JSON.stringify({ method: "subscribe", params: { channel: "executions", token, snap_orders: true, snap_trades: false }, req_id: reqId })
 
+/** A decimal written as a JSON number with exactly its digits (v2 takes numbers; `Number` would round 18 decimals). */
+const exact = (d: string) => new LosslessNumber(d)
+const toJson = (value: unknown): string => stringifyLossless(value) ?? ""
+
 /** `add_order` on the WebSocket (our terms in Kraken's v2 fields; `symbol` as v2 writes it, "BTC/USD"). */
 export const wsAddOrder = (o: Omit<KrakenOrderRequest, "pair"> & { readonly symbol: string }, token: string, reqId: number): string =>
-  JSON.stringify({
+  toJson({
     method: "add_order",
     params: {
       order_type: o.type,
       side: o.side,
-      order_qty: Number(o.quantity),
+      order_qty: exact(o.quantity),
       symbol: o.symbol,
-      ...(o.type === "limit" && o.price !== undefined ? { limit_price: Number(o.price) } : {}),
+      ...(o.type === "limit" && o.price !== undefined ? { limit_price: exact(o.price) } : {}),
       ...(o.timeInForce !== undefined && o.timeInForce !== "GTC" ? { time_in_force: o.timeInForce.toLowerCase() } : {}),
       ...(o.postOnly === true ? { post_only: true } : {}),
       cl_ord_id: o.clientOrderId,
@@ -616,12 +621,12 @@ export const wsCancelOrder = (clientOrderIds: ReadonlyArray<string>, token: stri
   JSON.stringify({ method: "cancel_order", params: { cl_ord_id: clientOrderIds, token }, req_id: reqId })
 
 export const wsAmendOrder = (a: KrakenAmendRequest, token: string, reqId: number): string =>
-  JSON.stringify({
+  toJson({
     method: "amend_order",
     params: {
       cl_ord_id: a.clientOrderId,
-      ...(a.quantity !== undefined ? { order_qty: Number(a.quantity) } : {}),
-      ...(a.price !== undefined ? { limit_price: Number(a.price) } : {}),
+      ...(a.quantity !== undefined ? { order_qty: exact(a.quantity) } : {}),
+      ...(a.price !== undefined ? { limit_price: exact(a.price) } : {}),
       token
     },
     req_id: reqId

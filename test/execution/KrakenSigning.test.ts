@@ -6,7 +6,16 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Redacted } from "effect"
-import { addOrderParams, formBody, krakenRestPair, krakenSign, makeNonces, parseKrakenError } from "../../src/execution/Kraken.js"
+import {
+  addOrderParams,
+  formBody,
+  krakenRestPair,
+  krakenSign,
+  makeNonces,
+  parseKrakenError,
+  wsAddOrder,
+  wsAmendOrder
+} from "../../src/execution/Kraken.js"
 
 const DOC = {
   privateKey: "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg==",
@@ -77,5 +86,23 @@ describe("Kraken signing", () => {
     assert.deepInclude(parseKrakenError("EOrder:Insufficient funds"), { category: "Order", text: "Insufficient funds" })
     assert.deepInclude(parseKrakenError("EAPI:Invalid nonce"), { category: "API", text: "Invalid nonce" })
     assert.deepInclude(parseKrakenError("garbage"), { category: "General", text: "garbage" })
+  })
+
+  it("WebSocket order messages carry quantities and prices with every digit (JSON numbers, not rounded doubles)", () => {
+    const add = wsAddOrder({
+      clientOrderId: "c-1",
+      symbol: "BTC/USD",
+      side: "buy",
+      type: "limit",
+      quantity: "0.123456789012345678",
+      price: "37500.1",
+      postOnly: true
+    }, "TOKEN", 7)
+    assert.include(add, "\"order_qty\":0.123456789012345678")
+    assert.include(add, "\"limit_price\":37500.1")
+    assert.deepInclude(JSON.parse(add), { method: "add_order", req_id: 7 })
+    assert.deepInclude(JSON.parse(add).params, { cl_ord_id: "c-1", token: "TOKEN", post_only: true, symbol: "BTC/USD" })
+    const amend = wsAmendOrder({ clientOrderId: "c-1", quantity: "12345678901234.000000000000000001" }, "TOKEN", 8)
+    assert.include(amend, "\"order_qty\":12345678901234.000000000000000001")
   })
 })
