@@ -34,6 +34,7 @@ import { NatsConfig, NatsConnection } from "../src/nats/Connection.js"
 import { stageAndFlip } from "../src/nats/Operator.js"
 import { deploymentRoles, serverConfig } from "../src/nats/Permissions.js"
 import { Prometheus } from "../src/Prometheus.js"
+import type { ExecReport } from "../src/Event.js"
 import type { Pool } from "../src/Pool.js"
 import { Providers } from "../src/Provider.js"
 import { formatLeakReport, Recycler } from "../src/Recycler.js"
@@ -129,6 +130,7 @@ export const natsOptions = (config: GatewayConfig): NatsOptions => ({
         servers: [config.bus.url],
         name: `meltica-${config.bus.role}`,
         auth: config.bus.auth,
+        ...(config.bus.codec === undefined ? {} : { codec: config.bus.codec }),
         // the feed creates and updates the streams; a strategy process waits for them
         manageStreams: config.bus.role === "feed"
       }
@@ -201,6 +203,13 @@ export const layerOn = <E>(
   base: Layer.Layer<Layer.Layer.Success<ReturnType<typeof layerMemory>>, E>,
   providers: Layer.Layer<Providers, never, Pool | Recycler | DeadLetter> = Providers.layerNode(config.venues)
 ) => withStatus(providers.pipe(Layer.provideMerge(base)), strategyReadiness)
+
+/** A backtest's application layer (`src/backtest/Backtest.ts`): in memory, the replay's providers, every execution report observed. */
+export const layerBacktest = (
+  config: GatewayConfig,
+  providers: Layer.Layer<Providers, never, Pool | Recycler | DeadLetter>,
+  onReport: (report: ExecReport) => void
+) => layerOn(config, layerMemory({ ...memoryOptions(config), onReport }), providers)
 
 /** The NATS feed process (`role: feed`): providers, Orchestrator, Control Plane, paper venue, heartbeats. */
 export const layerNatsFeedOn = (config: GatewayConfig) => {

@@ -214,7 +214,18 @@ export const NatsBus = Schema.TaggedStruct("nats", {
     )
   ),
   role: NatsRole,
-  auth: Schema.optional(NatsAuthSection)
+  auth: Schema.optional(NatsAuthSection),
+  /**
+   * How events are written on the wire: `binary` (compact versioned frames,
+   * market data batched per stream; the default) or `json` (the canonical
+   * JSON, one event per message, readable with any NATS client). Receivers
+   * read both, so processes can be switched one at a time.
+   */
+  codec: Schema.optional(
+    Schema.Literal("binary", "json").annotations({
+      message: (issue) => ({ message: `codec must be binary or json (got ${JSON.stringify(issue.actual)})`, override: true })
+    })
+  )
 })
 export const BusSection = Schema.Union(MemoryBus, NatsBus)
 export type BusSection = typeof BusSection.Type
