@@ -2,11 +2,12 @@
  * The executable: the command line (`src/main.ts`) with the composition root
  * (`layers/Application.ts`). `npm start` runs it.
  */
-import { natsServerConfig, routeAsOperator, runGateway } from "../layers/Application.js"
+import { layerBacktest, natsServerConfig, routeAsOperator, runGateway } from "../layers/Application.js"
 import { main } from "../src/main.js"
 
 main({
   run: runGateway,
   route: routeAsOperator,
-  natsServerConfig
+  natsServerConfig,
+  backtestLayer: layerBacktest
 })

@@ -36,6 +36,8 @@ import { ConfigIssue, InvalidConfig } from "../schema/Errors.js"
 import * as Config from "./Config.js"
 import { liveConfigIssues, liveSummary } from "./execution/live/LiveExecution.js"
 import type { StrategySpec } from "./strategy/Runner.js"
+import { type BacktestLayer, readVenueConfig, runBacktest, summaryLines } from "./backtest/Backtest.js"
+import { importCapture } from "./replay/Import.js"
 
 /** What the command line runs: the composition root's entry points. */
 export interface Application {
@@ -55,6 +57,8 @@ export interface Application {
     extra: ReadonlyArray<StrategySpec>,
     server: { readonly port: number; readonly storeDir: string }
   ) => Effect.Effect<string, unknown>
+  /** The application layer a backtest runs on (`meltica backtest`). */
+  readonly backtestLayer?: BacktestLayer
 }
 
 // ---------------------------------------------------------------------------
@@ -126,7 +130,15 @@ const FLAGS: ReadonlyArray<string> = [
   "--version",
   "--wizard",
   "--completions",
-  "--log-level"
+  "--log-level",
+  "--capture",
+  "--out",
+  "--name",
+  "--data",
+  "--from",
+  "--to",
+  "--speed",
+  "--venue-config"
 ]
 
 const source = (file: Option.Option<string>) => Option.getOrElse(file, () => "embedded default")
@@ -333,9 +345,69 @@ const makeCli = (app: Application) => {
     "engage or release the kill switch of a running gateway (POST /kill-switch, the token from the environment)"
   ))
 
+  const importCommand = Command.make(
+    "import",
+    {
+      capture: Options.text("capture").pipe(Options.withDescription("a raw capture of venue frames (NDJSON: recv frames and http REST bodies with receive times)")),
+      out: Options.text("out").pipe(Options.withDescription("the recording's directory (created; files are added to it)")),
+      name: Options.text("name").pipe(Options.withDescription("the provider name in the recording (default: binance or okx)"), Options.optional)
+    },
+    ({ capture, name, out }) =>
+      Effect.gen(function*() {
+        const r = yield* importCapture({ capture, out, name: Option.getOrUndefined(name) })
+        yield* Console.log(
+          `imported ${r.frames} frames and ${r.snapshots} snapshots of ${r.venue} (${Object.keys(r.symbols).join(", ")}) into ${out}: ` +
+            `${r.recorder.rowsWritten} events in ${r.recorder.files} files; gaps ${r.provider.gaps}, checksum mismatches ${r.provider.checksumMismatches}, ` +
+            `resyncs ${r.provider.resyncs}, refused frames ${r.provider.malformed}`
+        )
+      })
+  ).pipe(Command.withDescription("turn a raw capture of venue frames into a recording, through the real venue adapter"))
+
+  const backtestCommand = Command.make(
+    "backtest",
+    {
+      data: Options.text("data").pipe(Options.withDescription("the recording's directory")),
+      strategy: strategyOption,
+      strategyOptions: strategyOptionsOption,
+      from: Options.text("from").pipe(Options.withDescription("ISO 8601 time to start from (inclusive)"), Options.optional),
+      to: Options.text("to").pipe(Options.withDescription("ISO 8601 time to stop at (exclusive)"), Options.optional),
+      speed: Options.float("speed").pipe(Options.withDescription("replay speed (1 = recorded time; default: as fast as possible)"), Options.optional),
+      venueConfig: Options.text("venue-config").pipe(Options.withDescription("a gateway configuration: paper accounts, fees, latency, risk"), Options.optional),
+      out: Options.text("out").pipe(Options.withDefault("./backtest-report"), Options.withDescription("where report.json and report.html go"))
+    },
+    ({ data, from, out, speed, strategy, strategyOptions, to, venueConfig }) =>
+      Effect.gen(function*() {
+        if (app.backtestLayer === undefined) return yield* fail("meltica backtest: not available in this build", 1)
+        if (strategy.length === 0) return yield* fail("meltica backtest: name a strategy file with --strategy", 2)
+        const specs = (yield* strategySpecs(strategy, strategyOptions)).map((s) => ("module" in s ? { ...s, module: absolute(s.module) } : s))
+        const time = (o: Option.Option<string>, flag: string) =>
+          Option.match(o, {
+            onNone: () => Effect.succeed(undefined),
+            onSome: (t) => {
+              const ms = Date.parse(t)
+              return Number.isNaN(ms)
+                ? Effect.fail(new InvalidConfig({ source: "command line", issues: [ConfigIssue.make({ path: flag, message: `${t} is not an ISO 8601 time` })] }))
+                : Effect.succeed(ms * 1000)
+            }
+          })
+        const raw = Option.isSome(venueConfig) ? yield* readVenueConfig(venueConfig.value) : undefined
+        const report = yield* runBacktest({
+          data,
+          strategies: specs,
+          base: process.cwd(),
+          from: yield* time(from, "--from"),
+          to: yield* time(to, "--to"),
+          speed: Option.getOrUndefined(speed),
+          venueConfig: raw,
+          out
+        }, app.backtestLayer)
+        for (const line of summaryLines(report)) yield* Console.log(line)
+      })
+  ).pipe(Command.withDescription("run a strategy on a recording against the paper venue; writes report.json and report.html"))
+
   const root = Command.make("meltica", runOptions, runWith).pipe(
     Command.withDescription("Meltica gateway: real-time event distribution for trading systems (runs the gateway by default)"),
-    Command.withSubcommands([runCommand, checkConfigCommand, natsConfigCommand, routeCommand, killSwitchCommand])
+    Command.withSubcommands([runCommand, checkConfigCommand, natsConfigCommand, routeCommand, killSwitchCommand, importCommand, backtestCommand])
   )
   return Command.run(root, { name: "meltica", version: "0.1.0" })
 }

@@ -16,13 +16,12 @@
  * portfolio sampled every `sampleMs` of recorded time and at every fill. Then
  * the clock turns real and the gateway stops as it does on a signal.
  */
+import type { Scope } from "effect"
 import { Context, Data, Deferred, Effect, Either, Fiber, Layer } from "effect"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import type { GatewayConfig } from "../../schema/Config.js"
 import type { InvalidConfig } from "../../schema/Errors.js"
-import { layerOn, memoryOptions } from "../../layers/Application.js"
-import { layerMemory } from "../../layers/Memory.js"
 import * as Config from "../Config.js"
 import { DeadLetter } from "../DeadLetter.js"
 import type { ExecReport } from "../Event.js"
@@ -64,11 +63,25 @@ export interface BacktestOptions extends ReplaySelection {
   /** A gateway configuration (raw, as parsed from YAML or JSON): paper accounts, fees, risk, mailboxes. */
   readonly venueConfig?: Record<string, unknown> | undefined
   readonly speed?: number | undefined
-  /** Portfolio samples for the equity curve, in recorded milliseconds (default 1,000). */
+  /** Portfolio samples for the equity curve, in recorded milliseconds (default: 2,000 over the recording, at most one a second). */
   readonly sampleMs?: number | undefined
   /** Where the report is written (`report.json`, `report.html`); none when absent. */
   readonly out?: string | undefined
 }
+
+/** What `Gateway.run` and the report need of the application layer. */
+type GatewayNeeds = Exclude<Effect.Effect.Context<ReturnType<typeof Gateway.run>>, Scope.Scope> | ExecutionVenue
+
+/**
+ * The in-memory application layer of a configuration with the given providers
+ * and an execution-report observer: the composition root's (`layers/`
+ * `layerBacktest`), passed in since nothing in `src/` imports `layers/`.
+ */
+export type BacktestLayer = (
+  config: GatewayConfig,
+  providers: Layer.Layer<Providers, never, Pool | Recycler | DeadLetter>,
+  onReport: (report: ExecReport) => void
+) => Layer.Layer<GatewayNeeds, unknown>
 
 /** The gateway configuration of a backtest: the user's, with the recording's venues and no examples or endpoints. */
 export const backtestConfig = (
@@ -95,7 +108,7 @@ export const readVenueConfig = (file: string): Either.Either<Record<string, unkn
   Either.map(Config.parseText(readFileSync(file, "utf8"), file), (raw) => (raw ?? {}) as Record<string, unknown>)
 
 /** Runs the backtest; the report (written to `out` when given). */
-export const runBacktest = (options: BacktestOptions) =>
+export const runBacktest = (options: BacktestOptions, layer: BacktestLayer) =>
   Effect.gen(function*() {
     const wallStart = performance.now()
     const data = resolve(options.data)
@@ -160,8 +173,10 @@ export const runBacktest = (options: BacktestOptions) =>
         return replay.providers
       })
     )
-    const app = layerOn(config, layerMemory({ ...memoryOptions(config), onReport }), providers)
-    const sampleMs = options.sampleMs ?? 1_000
+    const app = layer(config, providers, onReport)
+    // about 2,000 points over the recording, at most one a second
+    const spanMs = (Math.max(...listing.files.map((f) => f.lastTs)) - Math.min(...listing.files.map((f) => f.firstTs))) / 1000
+    const sampleMs = options.sampleMs ?? Math.max(1_000, Math.ceil(spanMs / 2_000))
 
     const run = Effect.scoped(Effect.gen(function*() {
       const scope = yield* Effect.scope

@@ -15,6 +15,7 @@ import { Pool } from "../../src/Pool.js"
 import { makeSimulated } from "../../src/providers/Simulated.js"
 import { generationOf, Recycler } from "../../src/Recycler.js"
 import { makeRecorder } from "../../src/record/Recorder.js"
+import { layerBacktest } from "../../layers/Application.js"
 import { runBacktest } from "../../src/backtest/Backtest.js"
 import { deterministicJson } from "../../src/backtest/Report.js"
 import * as Strategy from "../../src/strategy/index.js"
@@ -70,7 +71,7 @@ describe("backtest", () => {
           data: dir,
           strategies: [{ strategy: paperTrader, options: { symbol: "BTC-USDT", quantity: "0.01", intervalMs: 500 } }],
           ...(out === undefined ? {} : { out })
-        })
+        }, layerBacktest)
       const first = yield* run(join(dir, "..", `${dir.split("/").pop()}-report`))
       const second = yield* run()
       assert.strictEqual(first.replay.events, stats.events)
@@ -94,7 +95,7 @@ describe("backtest", () => {
       const dir = yield* tempDir
       yield* recordMarket(dir, 5_000)
       ticks.length = 0
-      const report = yield* runBacktest({ data: dir, strategies: [{ strategy: timerStrategy }] })
+      const report = yield* runBacktest({ data: dir, strategies: [{ strategy: timerStrategy }] }, layerBacktest)
       const start = Date.parse(report.from!)
       const end = Date.parse(report.to!)
       assert.isAtLeast(end - start, 4_800)
