@@ -140,6 +140,7 @@ export const strategyOpenOrders = gauge("meltica_strategy_open_orders", "A strat
 export const riskRefusals = counter("meltica_risk_refusals", "Orders and amends refused before the venue, by limit (max_order_notional, max_position, max_open_orders, kill_switch)")
 export const killSwitchEngaged = gauge("meltica_kill_switch_engaged", "1 while the kill switch is engaged, by target (* for the whole gateway, else a strategy)")
 
+// live venues (`execution/live/`): exported from the first sample of a gateway that has some, by venue
 export const liveConnected = gauge("meltica_live_connected", "1 while the live venue's private stream is subscribed, by venue")
 export const liveReconciliations = counter("meltica_live_reconciliations", "Reconciliations with the live venue (start and every reconnect), by venue")
 export const liveDuplicateFills = counter("meltica_live_duplicate_fills", "Fills seen twice (stream and catch-up) and reported once, by venue")
