@@ -9,6 +9,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
 import { KillSwitchEngaged, RiskLimit } from "../../schema/Rejection.js"
 import { checkLimits, type Exposure, Risk, type RiskSettings } from "../../src/execution/Risk.js"
+import { applyStrategyRisk, riskSettings } from "../../layers/Application.js"
+import { layerTest, testConfig } from "../../layers/Test.js"
+import { OrdersStrategyConfig, RiskLimitsConfig, StrategiesSection, StrategyModuleConfig } from "../../schema/Config.js"
 import { ExecutionVenue } from "../../src/ExecutionVenue.js"
 import { Pool } from "../../src/Pool.js"
 import { Recycler } from "../../src/Recycler.js"
@@ -185,4 +188,29 @@ describe("risk checks in front of the paper venue", () => {
         assert.strictEqual(stats.canceledByKillSwitch, 4)
         assert.deepStrictEqual(stats.killSwitch, { global: false, consumers: [] })
       })))
+})
+
+const configured = testConfig({
+  risk: RiskLimitsConfig.make({ maxOrderNotional: "50000", maxOpenOrders: 20 }),
+  strategies: StrategiesSection.make({
+    orders: OrdersStrategyConfig.make({ risk: RiskLimitsConfig.make({ maxOpenOrders: 2 }) }),
+    modules: [
+      StrategyModuleConfig.make({ module: "examples/crossVenue.ts", risk: RiskLimitsConfig.make({ maxPosition: "0.1" }) }),
+      StrategyModuleConfig.make({ module: "test/strategy/fixtures/missing.ts", risk: RiskLimitsConfig.make({ maxPosition: "9" }) })
+    ]
+  })
+})
+
+describe("risk limits from the configuration", () => {
+  it.effect("the gateway's defaults, the examples' own by their ids, a strategy file's own by the id its strategy has", () =>
+    Effect.gen(function*() {
+      const settings = riskSettings(configured)
+      assert.deepStrictEqual(settings.byConsumer, { "paper-trader": RiskLimitsConfig.make({ maxOpenOrders: 2 }) })
+      const risk = yield* Risk
+      // a file that does not load is skipped here (the runner reports it)
+      yield* applyStrategyRisk(configured, process.cwd())
+      assert.deepStrictEqual(risk.limitsOf("paper-trader"), { maxOrderNotional: "50000", maxPosition: undefined, maxOpenOrders: 2 })
+      assert.deepStrictEqual(risk.limitsOf("cross-venue"), { maxOrderNotional: "50000", maxPosition: "0.1", maxOpenOrders: 20 })
+      assert.deepStrictEqual(risk.limitsOf("anyone-else"), { maxOrderNotional: "50000", maxPosition: undefined, maxOpenOrders: 20 })
+    }).pipe(Effect.provide(layerTest(configured))))
 })
