@@ -684,8 +684,14 @@ const u32At = (d: Uint8Array, at: number): number =>
 class Reader {
   pos = 0
   end: number
-  prevProvider = ""
-  prevSymbol = ""
+  /**
+   * The previous record's provider, symbol and epoch, set as soon as each is
+   * read (a record that fails later, on its payload, still names them for the
+   * next one, as the writer did); undefined while unknown (none yet, or it did
+   * not decode): a record that refers to an unknown one is refused.
+   */
+  prevProvider: string | undefined = undefined
+  prevSymbol: string | undefined = undefined
   prevEpoch: string | undefined = undefined
 
   constructor(readonly data: Uint8Array) {
@@ -852,23 +858,38 @@ const readEnvelope = (r: Reader, out: EnvelopeFields): void => {
   const flags = r.u8("envelope flags")
   if ((flags & ~FLAGS_KNOWN) !== 0) throw new Bad(`envelope flags: unknown bits ${flags}`)
   out.traceId = r.str("traceId", MAX_TRACE_ID_LENGTH)
-  out.provider = (flags & F_SAME_PROVIDER) !== 0 ? r.prevProvider : r.str("provider", MAX_NAME_LENGTH)
-  out.symbol = (flags & F_SAME_SYMBOL) !== 0 ? r.prevSymbol : r.str("symbol", MAX_NAME_LENGTH)
+  if ((flags & F_SAME_PROVIDER) !== 0) {
+    if (r.prevProvider === undefined) throw new Bad("provider as the previous record's, which did not decode")
+    out.provider = r.prevProvider
+  } else {
+    r.prevProvider = undefined
+    out.provider = r.prevProvider = r.str("provider", MAX_NAME_LENGTH)
+  }
+  if ((flags & F_SAME_SYMBOL) !== 0) {
+    if (r.prevSymbol === undefined) throw new Bad("symbol as the previous record's, which did not decode")
+    out.symbol = r.prevSymbol
+  } else {
+    r.prevSymbol = undefined
+    out.symbol = r.prevSymbol = r.str("symbol", MAX_NAME_LENGTH)
+  }
   out.seqProvider = (flags & F_SEQ) !== 0 ? r.uv("seqProvider") : undefined
   if ((flags & F_EPOCH) === 0) {
     if ((flags & F_SAME_EPOCH) !== 0) throw new Bad("envelope flags: an epoch as the previous one, but no epoch")
     out.epoch = undefined
   } else if ((flags & F_SAME_EPOCH) !== 0) {
-    if (r.prevEpoch === undefined) throw new Bad("epoch as the previous record's, but no record had one")
+    if (r.prevEpoch === undefined) throw new Bad("epoch as the previous record's, which did not decode or had none")
     out.epoch = r.prevEpoch
-  } else out.epoch = r.str("epoch", MAX_ID_LENGTH)
+  } else {
+    r.prevEpoch = undefined
+    out.epoch = r.prevEpoch = r.str("epoch", MAX_ID_LENGTH)
+  }
   const ingestTs = r.f64("ingestTs")
   if (!Number.isFinite(ingestTs)) throw new Bad(`ingestTs must be finite (got ${ingestTs})`)
   out.ingestTs = ingestTs
   out.routingVersion = r.uv("routingVersion")
 }
 
-const commitEnvelope = (r: Reader, env: EnvelopeFields, e: AnyEvent): void => {
+const commitEnvelope = (env: EnvelopeFields, e: AnyEvent): void => {
   e.traceId = env.traceId
   e.provider = env.provider
   e.symbol = env.symbol
@@ -876,9 +897,6 @@ const commitEnvelope = (r: Reader, env: EnvelopeFields, e: AnyEvent): void => {
   e.epoch = env.epoch
   e.ingestTs = env.ingestTs
   e.routingVersion = env.routingVersion
-  r.prevProvider = env.provider
-  r.prevSymbol = env.symbol
-  if (env.epoch !== undefined) r.prevEpoch = env.epoch
 }
 
 /**
@@ -1098,7 +1116,7 @@ const readRecord = (r: Reader, env: EnvelopeFields, source: EventSource, handler
     const payload = readMergedPayload(r)
     if (r.pos !== r.end) throw new Bad(`${r.end - r.pos} bytes left over after the record`)
     const e = source.acquireMerged()
-    commitEnvelope(r, env, e)
+    commitEnvelope(env, e)
     e.kind = kind
     e.mergeId = mergeId
     e.sourceProviders = sourceProviders
@@ -1110,7 +1128,7 @@ const readRecord = (r: Reader, env: EnvelopeFields, source: EventSource, handler
     const payload = readExecReport(r)
     if (r.pos !== r.end) throw new Bad(`${r.end - r.pos} bytes left over after the record`)
     const e = source.acquireExecReport()
-    commitEnvelope(r, env, e)
+    commitEnvelope(env, e)
     e.payload = payload
     handler.onEvent(e)
     return
@@ -1118,7 +1136,7 @@ const readRecord = (r: Reader, env: EnvelopeFields, source: EventSource, handler
   const payload = readEventPayload(r, type)!
   if (r.pos !== r.end) throw new Bad(`${r.end - r.pos} bytes left over after the record`)
   const e = source.acquireEvent()
-  commitEnvelope(r, env, e)
+  commitEnvelope(env, e)
   e.kind = payload._tag as EventKind
   e.payload = payload
   handler.onEvent(e)

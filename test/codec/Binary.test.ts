@@ -395,6 +395,24 @@ describe("binary codec: hostile frames", () => {
     assert.include(errors[0]!.message, "record 1")
   })
 
+  it("a record naming the provider of a bad record before it reads that provider, not an older one", () => {
+    const w = new FrameWriter()
+    // the third record says "the previous record's provider" (okx): the second fails on its decimal, after its envelope
+    w.begin().add(tick(1)).add(tick(2, "okx", "1e5")).add(tick(3, "okx"))
+    const { errors, events } = decodeAll(w.finish())
+    assert.strictEqual(errors.length, 1)
+    assert.deepStrictEqual(events.map((e) => [e.seqProvider, e.provider]), [[1, "binance"], [3, "okx"]])
+  })
+
+  it("a record naming the provider of a record whose provider did not decode is refused, not given another", () => {
+    const w = new FrameWriter()
+    w.begin().add(tick(1)).add(tick(2, "p".repeat(65))).add(tick(3, "p".repeat(65)))
+    const { errors, events } = decodeAll(w.finish())
+    assert.deepStrictEqual(events.map((e) => e.seqProvider), [1])
+    assert.strictEqual(errors.length, 2)
+    assert.include(errors[1]!.message, "provider as the previous record's")
+  })
+
   it("decodeEvent refuses a frame of several events (it would leave the rest unowned)", () => {
     const decoded = decodeEvent(encodeEvents([tick(1), tick(2)]), unpooled)
     assert.isTrue(Either.isLeft(decoded))

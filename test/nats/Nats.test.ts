@@ -8,6 +8,7 @@ import { Effect, Fiber, Layer, Schedule } from "effect"
 import { layerNatsStrategy } from "../../layers/Nats.js"
 import { marketOrder } from "./support/orders.js"
 import { encodeWireJson } from "../../schema/Event.js"
+import { encodeEvents } from "../../src/codec/Binary.js"
 import { MalformedFrame } from "../../schema/Errors.js"
 import { DeadLetter } from "../../src/DeadLetter.js"
 import type { AnyEvent } from "../../src/Event.js"
@@ -222,6 +223,61 @@ describe("NATS buses", { sequential: true }, () => {
       )
       assert.strictEqual(result.stats().Event.outstanding + result.stats().ExecReport.outstanding, 0, "all recycled")
       assert.isAbove(aliveBefore, 0)
+      assert.strictEqual(left, 0, "no fiber left once the strategy layer's scope closed")
+    }), TIMEOUT)
+
+  it.scopedLive("binary frames: a bad record in a batch is typed, counted and dead-lettered alone; a re-sent report runs once", () =>
+    Effect.gen(function*() {
+      const server = yield* natsServer
+      const layer = layerNatsStrategy({ nats: { servers: [server.url], ackWaitMs: 1_000, name: "bad-binary" } })
+      const { left, result } = yield* runAndCountLeftFibers(
+        layer,
+        Effect.gen(function*() {
+          const { js, nc } = yield* NatsConnection
+          const pool = yield* Pool
+          const consumers = yield* NatsConsumers
+          const marketIn = yield* MarketSubscriber
+          const criticalIn = yield* CriticalSubscriber
+          const deadLetter = yield* DeadLetter
+          const recycler = yield* Recycler
+          const seen: Array<string> = []
+          yield* consumers.start({
+            id: "bin",
+            subscriptions: [{ symbol: "BTC-USDT", kind: "ticker", merged: false }],
+            handle: (e: AnyEvent) =>
+              Effect.sync(() => seen.push(e._pool === "ExecReport" ? `R ${e.payload!.reportSeq}` : `M ${e.seqProvider}`))
+          })
+          /** A frame of these events (recycled at once: only the bytes travel). */
+          const frame = (events: ReadonlyArray<AnyEvent>) => {
+            const bytes = encodeEvents(events)
+            for (const e of events) recycler.unsafeRecycle(e, generationOf(e))
+            return bytes
+          }
+          const bad = market(pool, { seq: 2 })
+          bad.provider = "p".repeat(65) // over the contract's bound for a name: refused by the decoder, alone
+          const subject = "md.sim-a.BTC-USDT.ticker"
+          nc.publish(subject, frame([market(pool, { seq: 1 }), bad, market(pool, { seq: 3 })]))
+          nc.publish(subject, Uint8Array.from([0xb1, 9, 1, 0, 0, 0])) // an unknown version
+          // one report, then the same report again in another message (a feed that re-sent it): it runs once
+          yield* Effect.promise(() => js.publish(criticalSubject("bin"), frame([execReport(pool, "bin", 1), execReport(pool, "bin", 2)]), { msgID: "batch-1" }))
+          yield* Effect.promise(() => js.publish(criticalSubject("bin"), frame([execReport(pool, "bin", 2), execReport(pool, "bin", 3)]), { msgID: "batch-2" }))
+          yield* waitUntil(() => seen.length >= 5, "the good records")
+          assert.deepStrictEqual(seen.filter((x) => x.startsWith("M")), ["M 1", "M 3"])
+          assert.deepStrictEqual(seen.filter((x) => x.startsWith("R")).length, 3)
+          assert.strictEqual(new Set(seen.filter((x) => x.startsWith("R"))).size, 3, "each report once")
+          assert.strictEqual(marketIn.stats().malformed, 2)
+          const errors = marketIn.malformed()
+          for (const e of errors) assert.instanceOf(e, MalformedFrame)
+          assert.include(errors[0]!.reason, "provider must be at most 64 characters")
+          assert.include(errors[1]!.reason, "unsupported binary frame version 9")
+          assert.isTrue(errors[0]!.raw.startsWith("base64:"))
+          assert.strictEqual(deadLetter.count(`nats:${subject}`, "malformed_frame"), 2)
+          assert.strictEqual(criticalIn.stats().redeliveriesDropped, 1)
+          yield* drained(yield* NatsConnection, "bin")
+          return pool
+        })
+      )
+      assert.strictEqual(result.stats().Event.outstanding + result.stats().ExecReport.outstanding, 0, "all recycled")
       assert.strictEqual(left, 0, "no fiber left once the strategy layer's scope closed")
     }), TIMEOUT)
 })
