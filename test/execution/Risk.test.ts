@@ -6,13 +6,14 @@
  * it until released.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Layer } from "effect"
+import { Effect, Either, Fiber, Layer, TestClock } from "effect"
 import { KillSwitchEngaged, RiskLimit } from "../../schema/Rejection.js"
 import { checkLimits, type Exposure, Risk, type RiskSettings } from "../../src/execution/Risk.js"
 import { applyStrategyRisk, riskSettings } from "../../layers/Application.js"
 import { layerTest, testConfig } from "../../layers/Test.js"
 import { OrdersStrategyConfig, RiskLimitsConfig, StrategiesSection, StrategyModuleConfig } from "../../schema/Config.js"
 import { ExecutionVenue } from "../../src/ExecutionVenue.js"
+import type { PaperVenueOptions } from "../../src/execution/Paper.js"
 import { Pool } from "../../src/Pool.js"
 import { Recycler } from "../../src/Recycler.js"
 import { amend, book, cancel, limit, market, paperLayer, query, Received, roomy, type Services } from "./paperHarness.js"
@@ -20,14 +21,18 @@ import { amend, book, cancel, limit, market, paperLayer, query, Received, roomy,
 const venues = { venues: { "sim-a": roomy, "sim-b": roomy } }
 
 /** A paper venue with the risk checks in front: orders go through `risk.venue`, market data to the venue. */
-const withRisk = <A, E>(settings: RiskSettings, f: (s: Services, risk: Risk["Type"]) => Effect.Effect<A, E>) =>
+const withRisk = <A, E>(
+  settings: RiskSettings,
+  f: (s: Services, risk: Risk["Type"]) => Effect.Effect<A, E>,
+  options: PaperVenueOptions = venues
+) =>
   Effect.gen(function*() {
     const risk = yield* Risk
     const s = { venue: yield* ExecutionVenue, pool: yield* Pool, recycler: yield* Recycler, received: yield* Received }
     const a = yield* f(s, risk)
     assert.strictEqual(s.pool.stats().ExecReport.outstanding, 0, "every report recycled")
     return a
-  }).pipe(Effect.provide(Risk.layer(settings).pipe(Layer.provideMerge(paperLayer(venues)))))
+  }).pipe(Effect.provide(Risk.layer(settings).pipe(Layer.provideMerge(paperLayer(options)))))
 
 /** The failure of an effect that must fail. */
 const refusal = <A, E>(effect: Effect.Effect<A, E>) =>
@@ -199,6 +204,22 @@ const configured = testConfig({
       StrategyModuleConfig.make({ module: "test/strategy/fixtures/missing.ts", risk: RiskLimitsConfig.make({ maxPosition: "9" }) })
     ]
   })
+})
+
+describe("kill switch and the venue's latency", () => {
+  it.effect("an order on its way to the venue when the switch is engaged is canceled before it arrives", () =>
+    withRisk({}, (s, risk) =>
+      Effect.gen(function*() {
+        yield* book(s, "sim-a", [["99", "10"]], [["101", "10"]])
+        const travelling = yield* Effect.fork(risk.venue.submit(market("l-1", "buy", "1", { venue: "sim-a" })))
+        yield* TestClock.adjust("10 millis")
+        const engaged = yield* risk.killSwitch(true, "*", "test")
+        assert.strictEqual(engaged.canceled, 1, "the order in flight is one of the open orders")
+        yield* TestClock.adjust("100 millis")
+        const arrived = yield* Fiber.join(travelling)
+        assert.deepStrictEqual([arrived.status, arrived.filledQty], ["canceled", "0"])
+        assert.isUndefined(s.venue.portfolio().byConsumer.find((c) => c.positions.some((p) => p.quantity !== "0")))
+      }), { venues: { "sim-a": { ...roomy, latencyMs: 50 } } }))
 })
 
 describe("risk limits from the configuration", () => {
