@@ -302,6 +302,9 @@ export const runGateway = (run: GatewayRun) =>
       return yield* runOn(config, applicationMemory(config, run.live === true), Effect.zipRight(risk, Gateway.run(config, options)))
     }
     if (config.bus.role === "feed") {
+      if (run.live === true && Object.values(config.live.venues).some((v) => v.mode === "live")) {
+        yield* Effect.logWarning("live trading runs in the in-memory gateway (bus: memory) only: this NATS feed trades on paper")
+      }
       return yield* runOn(
         config,
         applicationNatsFeed(config),
