@@ -9,9 +9,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Layer, Logger, LogLevel, Schedule } from "effect"
-import { layerNatsFeed, layerNatsStrategy } from "../../layers/Nats.js"
+import { layerNatsFeed, layerNatsFeedPipeline, layerNatsStrategy } from "../../layers/Nats.js"
 import { encodeControlJson, envelope, QueryOrder } from "../../schema/Control.js"
-import { ControlResultPayload, encodeWireJson } from "../../schema/Event.js"
+import { ControlResultPayload, decimal, encodeWireJson, ExecReportPayload } from "../../schema/Event.js"
+import { unpooled } from "../../src/codec/Binary.js"
+import { decodeMessage } from "../../src/nats/internal/frames.js"
 import { DeadLetter } from "../../src/DeadLetter.js"
 import { Dispatcher } from "../../src/Dispatcher.js"
 import type { AnyEvent } from "../../src/Event.js"
@@ -350,6 +352,63 @@ describe("NATS integrity", { sequential: true }, () => {
           assert.strictEqual(critical.readinessReasons().length, 1)
           assert.strictEqual(critical.stats().published, 2)
         }).pipe(Effect.provide(feedLayer(server.url)))
+      }), TIMEOUT)
+
+    it.scopedLive("critical events pipeline within the window, in batches, and the stream holds each consumer's in order", () =>
+      Effect.gen(function*() {
+        const server = yield* natsServer
+        const layer = layerNatsFeedPipeline({
+          nats: { servers: [server.url], name: "window", criticalWindow: 8, criticalBatchMax: 4 }
+        }).pipe(Layer.provide(quiet))
+        yield* Effect.gen(function*() {
+          const critical = yield* CriticalPublisher
+          const pool = yield* Pool
+          const { js } = yield* NatsConnection
+          let most = 0
+          const N = 60
+          for (let i = 1; i <= N; i++) {
+            for (const owner of ["w1", "w2"]) {
+              const r = pool.acquireExecReport()
+              r.provider = "paper"
+              r.symbol = "BTC-USDT"
+              r.traceId = `w-${owner}-${i}`
+              r.payload = ExecReportPayload.make({
+                orderId: `o-${i}`,
+                clientOrderId: `${owner}-c-${i}`,
+                consumerId: owner,
+                side: "buy",
+                orderType: "market",
+                status: "new",
+                quantity: decimal("1"),
+                filledQty: decimal("0"),
+                reportSeq: 1
+              })
+              yield* critical.publish(r)
+              most = Math.max(most, critical.stats().inFlight)
+            }
+          }
+          yield* critical.whenStored
+          const stats = critical.stats()
+          assert.isAtMost(most, 8, "never more than the window unstored")
+          assert.strictEqual(stats.published, 2 * N)
+          assert.isBelow(stats.messages, 2 * N, "several events per message")
+          // the stream, read back in its order: each consumer's events as they were published
+          const got: Record<string, Array<string>> = { w1: [], w2: [] }
+          const consumer = yield* Effect.promise(() => js.consumers.get(CRITICAL_STREAM))
+          while (got["w1"]!.length + got["w2"]!.length < 2 * N) {
+            const msg = yield* Effect.promise(() => consumer.next({ expires: 2_000 }))
+            if (msg === null) break
+            const events: Array<AnyEvent> = []
+            decodeMessage("test", msg.data, unpooled, events, [])
+            for (const e of events) {
+              const p = e.payload as ExecReportPayload
+              got[p.consumerId]!.push(p.clientOrderId)
+            }
+          }
+          for (const owner of ["w1", "w2"]) {
+            assert.deepStrictEqual(got[owner], Array.from({ length: N }, (_, i) => `${owner}-c-${i + 1}`))
+          }
+        }).pipe(Effect.provide(layer))
       }), TIMEOUT)
   })
 })
