@@ -321,4 +321,25 @@ describe("OKX live venue (mock)", () => {
       assert.deepStrictEqual(canceled.map((o) => o.clientOrderId).sort(), ["ok1", "ok2"])
       assert.strictEqual(venue.liveStats().open, 0)
     }).pipe(Effect.provide(makeLayer())))
+
+  it.scoped("hostile private-stream frames are counted and skipped; the next update still goes through", () =>
+    Effect.gen(function*() {
+      const { mock, venue, received } = yield* setup()
+      yield* venue.submit(submit("oh"))
+      const push = (data: unknown) => JSON.stringify({ arg: { channel: "orders", instType: "SPOT" }, data: [data] })
+      const hostile: ReadonlyArray<readonly [string, string]> = [
+        ["not JSON", "{{{"],
+        ["a number", "42"],
+        ["an order without its fields", push({ instId: "BTC-USDT" })],
+        ["a size that is an object", push({ instId: "BTC-USDT", ordId: "1", clOrdId: "oh", px: "1", sz: {}, state: "filled", accFillSz: "1", uTime: "1" })],
+        ["an order of nobody", push({ instId: "BTC-USDT", ordId: "999", clOrdId: "nobody", px: "1", sz: "1", state: "filled", accFillSz: "1", uTime: "1", tradeId: "5", fillSz: "1", fillPx: "1" })],
+        ["another channel", JSON.stringify({ arg: { channel: "account" }, data: [{ x: 1 }] })]
+      ]
+      for (const [, frame] of hostile) mock.sendRaw(frame)
+      mock.fill("oh", "0.5", "100.00")
+      yield* until(() => kindsOf(received, "oh").at(-1) === "filled", "the fill after the hostile frames")
+      assert.deepStrictEqual(kindsOf(received, "oh"), ["new", "filled"])
+      assert.strictEqual(venue.liveStats().adapter.streamMalformed, 4)
+      assert.strictEqual(received.filter((r) => r.payload.clientOrderId === "nobody").length, 0)
+    }).pipe(Effect.provide(makeLayer())))
 })

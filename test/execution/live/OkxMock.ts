@@ -136,6 +136,10 @@ export class OkxMock {
   get streamSubscribers() {
     return this.subscribed.size
   }
+  /** Sends a frame as it is to every subscribed connection (hostile-input tests). */
+  sendRaw(text: string) {
+    for (const ws of this.subscribed) ws.send(text)
+  }
   placements(clOrdId: string) {
     return this.requests.filter((r) => r.method === "POST" && r.path === "/api/v5/trade/order" && (JSON.parse(r.body) as { clOrdId?: string }).clOrdId === clOrdId).length
   }
