@@ -18,6 +18,7 @@ import {
   natsControlPlanePending,
   natsControlPlaneStalled,
   natsCriticalDelivered,
+  natsCriticalInFlight,
   natsCriticalPublished,
   natsCriticalUnpublishable,
   natsFeedEpochChanges,
@@ -26,6 +27,7 @@ import {
   natsMalformed,
   natsMarketDropped,
   natsMarketPublishFailed,
+  natsMarketMessages,
   natsMarketPublished,
   natsMarketReceived,
   natsMarketSubjects,
@@ -79,6 +81,7 @@ const sample = (parts: Parts) => ({ count, set }: MetricSink): NatsStatusView =>
     const m = parts.marketOut.stats()
     market.published = m.published
     count(natsMarketPublished, m.published)
+    count(natsMarketMessages, m.messages)
     count(natsMarketPublishFailed, m.failed)
   }
   if (parts.marketIn !== undefined) {
@@ -99,6 +102,7 @@ const sample = (parts: Parts) => ({ count, set }: MetricSink): NatsStatusView =>
     criticalPublished = s.published
     count(natsCriticalPublished, criticalPublished)
     count(natsCriticalUnpublishable, s.unpublishable)
+    set(natsCriticalInFlight, s.inFlight)
   }
   if (parts.criticalIn !== undefined) {
     const s = parts.criticalIn.stats()
