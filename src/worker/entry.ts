@@ -174,7 +174,12 @@ const program = Effect.gen(function*() {
     }
   }
 
+  // The books are published at most every STATS_EVERY_MS (a summary of the
+  // consumer's histograms costs microseconds: never once per event). An idle
+  // worker publishes when it goes idle and once more a period later (what it
+  // took is handled by then), then every second.
   let lastStats = 0
+  let unpublished = false
   const publishStats = (force: boolean) => {
     const now = performance.now()
     if (!force && now - lastStats < STATS_EVERY_MS) return
@@ -224,17 +229,23 @@ const program = Effect.gen(function*() {
       replay()
     }
     if (readTurn() > 0) {
+      unpublished = true
       publishStats(false)
       return Effect.zipRight(Effect.yieldNow(), reader)
     }
-    publishStats(true)
+    const followUp = unpublished
+    unpublished = false
+    publishStats(false)
     const armed = wake.arm()
     if (critical.used > 0 || market.used > 0) {
       wake.disarm()
       return reader
     }
     return Effect.zipRight(
-      Effect.ensuring(Effect.promise(() => wake.sleep(armed, 1_000)), Effect.sync(() => wake.disarm())),
+      Effect.ensuring(
+        Effect.promise(() => wake.sleep(armed, followUp ? STATS_EVERY_MS : 1_000)),
+        Effect.sync(() => wake.disarm())
+      ),
       reader
     )
   })
