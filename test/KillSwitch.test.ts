@@ -29,6 +29,8 @@ import { NatsConnection } from "../src/nats/Connection.js"
 import { commandSubject, operatorSubject } from "../src/nats/Subjects.js"
 import { Orchestrator } from "../src/Orchestrator.js"
 import { Pool } from "../src/Pool.js"
+import * as Strategy from "../src/strategy/index.js"
+import { run } from "../src/strategy/Strategy.js"
 import { eventually } from "./support/events.js"
 import { natsServer } from "./nats/support/server.js"
 
@@ -146,6 +148,38 @@ describe("kill switch: the control command, in memory", () => {
       assert.strictEqual(beta[4]!.outcome, "ok", "the gateway's switch is released")
       assert.strictEqual(alpha[3]!.rejection?._tag, "KillSwitchEngaged", "alpha's own switch stays engaged")
       assert.deepStrictEqual((yield* Risk).stats().refused.kill_switch, 3)
+    }).pipe(Effect.provide(layerMemory({ symbols: [SYM], providers: ["sim-a", "sim-b"] }))))
+})
+
+describe("kill switch: the strategy SDK", () => {
+  it.scoped("ctx.killSwitch stops the strategy's own orders and refuses new ones with the typed rejection, until released", () =>
+    Effect.gen(function*() {
+      yield* seedBook
+      const outcomes: Array<string> = []
+      const self = Strategy.define({
+        id: "self-stopper",
+        start: (ctx) =>
+          Effect.gen(function*() {
+            const order = (clientOrderId: string) =>
+              ctx.submit({ clientOrderId, symbol: SYM, side: "buy", type: "limit", quantity: "0.1", price: "90", venue: "sim-a" })
+            yield* order("s-1")
+            const on = yield* ctx.killSwitch(true)
+            outcomes.push(`engaged ${on.target} canceled ${on.canceled}`)
+            yield* order("s-2").pipe(
+              Effect.catchTag("KillSwitchEngaged", (e) => Effect.sync(() => outcomes.push(`refused ${e.clientOrderId} scope ${e.scope}`)))
+            )
+            const off = yield* ctx.killSwitch(false)
+            outcomes.push(`released ${JSON.stringify(off.state)}`)
+            outcomes.push(`s-3 ${(yield* order("s-3")).status}`)
+          })
+      })
+      yield* run(self)
+      assert.deepStrictEqual(outcomes, [
+        "engaged self-stopper canceled 1",
+        "refused s-2 scope self-stopper",
+        "released {\"global\":false,\"consumers\":[]}",
+        "s-3 new"
+      ])
     }).pipe(Effect.provide(layerMemory({ symbols: [SYM], providers: ["sim-a", "sim-b"] }))))
 })
 

@@ -111,6 +111,17 @@ export type OrderState = typeof OrderState.Type
 /** Compiled once: a result's detail -> the order. */
 const decodeOrderState = Schema.decodeUnknownEither(OrderState)
 
+/** What a kill switch command did: its scope, the orders it canceled, the switch's state after it. */
+export const KillSwitchResult = Schema.Struct({
+  engaged: Schema.Boolean,
+  /** `"*"` (the whole gateway) or a consumer id. */
+  target: Schema.String,
+  canceled: Schema.Number,
+  state: Schema.Struct({ global: Schema.Boolean, consumers: Schema.Array(Schema.String) })
+})
+export type KillSwitchResult = typeof KillSwitchResult.Type
+const decodeKillSwitchResult = Schema.decodeUnknownEither(KillSwitchResult)
+
 /** The venue took the order: its id and state right after submission (it may already be filled). */
 export class OrderAccepted extends Data.TaggedClass("OrderAccepted")<{
   readonly orderId: string
@@ -250,6 +261,14 @@ export interface StrategyContext<O = unknown, S = unknown> {
    * feed holds the accounts, and `/status.json` there shows them).
    */
   readonly portfolio: () => StrategyPortfolio | undefined
+  /**
+   * Engages (`true`) or releases (`false`) the kill switch: of this
+   * strategy's own orders by default (its open orders canceled, its new orders
+   * and amends refused with `KillSwitchEngaged` until released), or of
+   * `target` (`"*"`: the whole gateway; another strategy's id), which over
+   * NATS is an operator's action and is refused from a strategy.
+   */
+  readonly killSwitch: (engage: boolean, target?: string) => Effect.Effect<KillSwitchResult, CommandError>
 }
 
 export type Handlers<O, S> = {
@@ -534,6 +553,16 @@ export const run = <O, S>(
       query: (clientOrderId) =>
         build({ _tag: "QueryOrder", ...ids(), clientOrderId }).pipe(Effect.flatMap(command), Effect.flatMap(orderDetail)),
       portfolio: () => (settings.portfolio === undefined ? undefined : portfolioOf(settings.portfolio(), id)),
+      killSwitch: (engage, target) =>
+        build({ _tag: "KillSwitch", ...ids(), engage, ...(target === undefined ? {} : { target }) }).pipe(
+          Effect.flatMap(command),
+          Effect.flatMap((result) => {
+            const r = decodeKillSwitchResult(result.detail)
+            return Either.isRight(r) ? Effect.succeed(r.right) : Effect.fail(
+              new UnexpectedReply({ strategyId: id, commandId: result.commandId, command: result.command, reason: formatParseError(r.left) })
+            )
+          })
+        ),
       log: (message, fields = {}, event) =>
         Effect.logInfo(message).pipe(
           Effect.annotateLogs(

@@ -28,6 +28,7 @@ export {
   type StrategyContext,
   type StrategyDefinition,
   type StrategyPortfolio,
+  KillSwitchResult,
   portfolioOf,
   type Topology
 } from "./Strategy.js"
