@@ -1,5 +1,5 @@
 /**
- * Operator endpoints, on a loopback address only, read-only (GET):
+ * Operator endpoints, on a loopback address only, read-only (GET) but one (below):
  *
  * | path | what |
  * |---|---|
