@@ -200,7 +200,7 @@ describe("strategy on a worker", () => {
       assert.strictEqual(crash.annotations.exit_code, 3)
       yield* until(() => running.stats().criticalUnacked === 0, "every critical frame acknowledged")
     }).pipe(Effect.provide(layerMain()), Effect.provide(logs.layer))
-  })
+  }, { timeout: 120_000 })
 
   it.effect("a hand-over to full rings suspends through the Dispatcher's forEach: fanoutConcurrency is how many wait at once", () =>
     Effect.gen(function*() {
