@@ -30,6 +30,7 @@ import * as Gateway from "../Gateway.js"
 import { Pool } from "../Pool.js"
 import { Providers } from "../Provider.js"
 import { Recycler } from "../Recycler.js"
+import { makeRecorder } from "../record/Recorder.js"
 import { listRecording, type ReplaySelection } from "../replay/Reader.js"
 import { makeReplay, type Replay, replayStart, runOnReplay } from "../replay/Replay.js"
 import { settle, VirtualClock } from "../replay/VirtualClock.js"
@@ -65,6 +66,8 @@ export interface BacktestOptions extends ReplaySelection {
   readonly speed?: number | undefined
   /** Portfolio samples for the equity curve, in recorded milliseconds (default: 2,000 over the recording, at most one a second). */
   readonly sampleMs?: number | undefined
+  /** Records what the replay feeds in, as a live gateway would (the recording overhead benchmark). */
+  readonly record?: string | undefined
   /** Where the report is written (`report.json`, `report.html`); none when absent. */
   readonly out?: string | undefined
 }
@@ -165,12 +168,14 @@ export const runBacktest = (options: BacktestOptions, layer: BacktestLayer) =>
 
     const clock = new VirtualClock(replayStart(listing, options.from))
     let replay: Replay | undefined
-    const providers = Layer.effect(
+    const providers = Layer.scoped(
       Providers,
       Effect.gen(function*() {
         const services = { pool: yield* Pool, recycler: yield* Recycler, deadLetter: yield* DeadLetter }
         replay = yield* makeReplay({ ...options, dir: data, clock }, services)
-        return replay.providers
+        if (options.record === undefined) return replay.providers
+        const recorder = yield* makeRecorder({ dir: options.record, flushIntervalMs: 1_000 })
+        return recorder.wrap(replay.providers)
       })
     )
     const app = layer(config, providers, onReport)
