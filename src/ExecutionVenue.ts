@@ -111,6 +111,24 @@ export interface ConsumerPortfolio {
   readonly openOrders: number
 }
 
+/**
+ * What the pre-trade checks read of one consumer (`ExecutionVenueShape.exposure`):
+ * no P&L, so that it costs O(1) (or the consumer's own orders), whatever the
+ * venue holds.
+ */
+export interface ConsumerExposure {
+  /**
+   * The venue of the order: the one named, else the only venue with a mark
+   * for the symbol; undefined when that cannot be told (several venues, or
+   * none with market data).
+   */
+  readonly venue: string | undefined
+  /** The consumer's signed position on (venue, symbol); over every venue of the symbol when `venue` is undefined. */
+  readonly position: Decimal
+  /** The consumer's working orders now, on every venue and symbol. */
+  readonly openOrders: number
+}
+
 /** The venue's accounts: balances per (venue, asset), positions per (venue, symbol), and per consumer. */
 export interface PortfolioSnapshot {
   readonly balances: ReadonlyArray<Balance>
@@ -211,6 +229,11 @@ export interface ExecutionVenueShape {
   readonly cancelAll: (scope: CancelScope, reason: string) => Effect.Effect<ReadonlyArray<OrderView>>
   /** Balances, positions and P&L now. */
   readonly portfolio: () => PortfolioSnapshot
+  /**
+   * One consumer's position on (venue, symbol) and its working orders, for
+   * the risk checks: cheap, unlike `portfolio()` (see `ConsumerExposure`).
+   */
+  readonly exposure: (consumerId: string, symbol: string, venue: string | undefined) => ConsumerExposure
   /** The mid of that venue's book (or ticker) for the symbol; none without market data. */
   readonly markPrice: (venue: string, symbol: string) => Decimal | undefined
   readonly query: (cmd: QueryOrder) => Effect.Effect<OrderView, OrderNotFound>

@@ -423,6 +423,7 @@ describe("typed rejections end to end through the in-memory Control Bus", () => 
     amend: (cmd) => Effect.fail(new OrderNotFound({ clientOrderId: cmd.clientOrderId, consumerId: cmd.consumerId })),
     cancelAll: () => Effect.succeed([]),
     portfolio: () => ({ balances: [], positions: [], byConsumer: [] }),
+    exposure: (_consumerId, _symbol, venue) => ({ venue, position: decimal("0"), openOrders: 0 }),
     markPrice: () => undefined,
     onMarketData: () => Effect.void,
     followRoutingVersion: () => {},

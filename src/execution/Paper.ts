@@ -86,6 +86,7 @@ import {
 import type { AnyEvent } from "../Event.js"
 import {
   type CancelScope,
+  type ConsumerExposure,
   ExecReportSink,
   ExecutionVenue,
   type ExecutionVenueShape,
@@ -355,6 +356,18 @@ export const makePaperVenue = (
     const orders = new Map<string, OrderState>()
     /** Orders not yet closed (in flight, resting, or being matched). */
     const open = new Set<OrderState>()
+    /** How many of them each consumer has (the risk checks read it: `exposure`). */
+    const openBy = new Map<string, number>()
+    const addOpen = (o: OrderState): void => {
+      open.add(o)
+      openBy.set(o.consumerId, (openBy.get(o.consumerId) ?? 0) + 1)
+    }
+    const removeOpen = (o: OrderState): void => {
+      if (!open.delete(o)) return
+      const n = (openBy.get(o.consumerId) ?? 1) - 1
+      if (n <= 0) openBy.delete(o.consumerId)
+      else openBy.set(o.consumerId, n)
+    }
     /** Client order ids of closed orders, oldest first (a Map keeps insertion order). */
     const closed = new Map<string, true>()
     const retainClosed = Math.max(0, options.retainClosed ?? DEFAULT_RETAIN_CLOSED)
@@ -483,7 +496,7 @@ export const makePaperVenue = (
       if (store !== undefined) dirty.add(o)
       if (terminal(o.status)) {
         releaseAll(o)
-        open.delete(o)
+        removeOpen(o)
         if (!closed.has(o.clientOrderId)) {
           closed.set(o.clientOrderId, true)
           if (closed.size > retainClosed) {
@@ -670,7 +683,7 @@ export const makePaperVenue = (
           updatedTs: s.updatedTs
         }
         orders.set(o.clientOrderId, o)
-        open.add(o)
+        addOpen(o)
         tally(o.consumerId).orders++
         kept.add(o.clientOrderId)
         restored++
@@ -946,7 +959,7 @@ export const makePaperVenue = (
         updatedTs: ts
       }
       orders.set(o.clientOrderId, o)
-      open.add(o)
+      addOpen(o)
       tally(o.consumerId).orders++
       const trace = cmd.commandId
       if (tradable !== undefined && !tradable.has(o.symbol)) {
@@ -1281,8 +1294,6 @@ export const makePaperVenue = (
       [...table.values()].map((p) => p.view(midOf(views.get(p.venue, p.symbol))))
 
     const portfolio = (): PortfolioSnapshot => {
-      const openBy = new Map<string, number>()
-      for (const o of open) openBy.set(o.consumerId, (openBy.get(o.consumerId) ?? 0) + 1)
       const consumers = new Set([...consumerPositions.keys(), ...openBy.keys()])
       return {
         balances: [...venueStates.values()].flatMap((v) => v.account.balances()),
@@ -1291,6 +1302,21 @@ export const makePaperVenue = (
           consumerPortfolio(c, positionsOf(consumerPositions.get(c) ?? new ByVenue()), openBy.get(c) ?? 0)
         )
       }
+    }
+
+    const exposure = (consumerId: string, symbol: string, named: string | undefined): ConsumerExposure => {
+      let venue = named
+      if (venue === undefined) {
+        const quoting = carriersOf(symbol).filter((v) => midOf(views.get(v, symbol)) !== undefined)
+        if (quoting.length === 1) venue = quoting[0]
+      }
+      const table = consumerPositions.get(consumerId)
+      let position = ZERO
+      if (table !== undefined) {
+        if (venue !== undefined) position = table.get(venue, symbol)?.qty ?? ZERO
+        else for (const m of table.venues.values()) position = position.plus(m.get(symbol)?.qty ?? ZERO)
+      }
+      return { venue, position: toDecimal(position), openOrders: openBy.get(consumerId) ?? 0 }
     }
 
     const stats = (): ExecutionVenueStats => {
@@ -1327,6 +1353,7 @@ export const makePaperVenue = (
       followRoutingVersion,
       stats,
       portfolio,
+      exposure,
       markPrice
     } satisfies ExecutionVenueShape
   })

@@ -21,10 +21,12 @@
  * `clientOrderId`) is not counted as a new order or position: where
  * `max_open_orders` or `max_position` applies it goes to the venue unchecked,
  * kill switch apart (the venue answers it idempotently). The venue's accounts
- * (`portfolio()`, whose cost grows with what the venue holds) are read only
- * when one of those two limits applies, or to price a market order that
- * names no venue: a strategy without limits pays nothing but the kill switch
- * test (`npm run bench:risk`). When an order names no venue
+ * are read only when one of those two limits applies, or to price a market
+ * order that names no venue, and then only the consumer's own share
+ * (`exposure`: its position on one (venue, symbol) and its working-order
+ * count, never the whole `portfolio()` with every strategy's P&L): a strategy
+ * without limits pays nothing but the kill switch test, one with limits a
+ * few map reads (`npm run bench:risk`). When an order names no venue
  * and its symbol has a mark on exactly one venue, that venue is the order's;
  * when it cannot be told (several venues, or none with market data), the
  * position is the consumer's over every venue of the symbol, and a market
@@ -47,8 +49,8 @@ import type { SubmitOrder } from "../../schema/Control.js"
 import { QueryOrder } from "../../schema/Control.js"
 import type { Decimal, Side } from "../../schema/Event.js"
 import { KillSwitchEngaged, RiskLimit } from "../../schema/Rejection.js"
-import { ExecutionVenue, type ExecutionVenueShape, type OrderView, type PortfolioSnapshot } from "../ExecutionVenue.js"
-import { dec, type Dec, toDecimal, ZERO } from "../internal/decimal.js"
+import { ExecutionVenue, type ExecutionVenueShape, type OrderView } from "../ExecutionVenue.js"
+import { dec, toDecimal, ZERO } from "../internal/decimal.js"
 
 // ---------------------------------------------------------------------------
 // Limits and checks (pure)
@@ -177,27 +179,6 @@ export interface RiskShape {
 // The guard
 // ---------------------------------------------------------------------------
 
-/** The consumer's signed position on (venue, symbol); over every venue of the symbol when the venue is unknown. */
-const positionOf = (
-  portfolio: PortfolioSnapshot,
-  consumerId: string,
-  venue: string | undefined,
-  symbol: string
-): { readonly position: Dec; readonly openOrders: number } => {
-  const mine = portfolio.byConsumer.find((c) => c.consumerId === consumerId)
-  if (mine === undefined) return { position: ZERO, openOrders: 0 }
-  let position = ZERO
-  for (const p of mine.positions) {
-    if (p.symbol === symbol && (venue === undefined || p.venue === venue)) position = position.plus(p.quantity)
-  }
-  return { position, openOrders: mine.openOrders }
-}
-
-/** The venues whose accounts the portfolio shows. */
-const venuesOf = (portfolio: PortfolioSnapshot): ReadonlyArray<string> => [
-  ...new Set([...portfolio.balances.map((b) => b.venue), ...portfolio.positions.map((p) => p.venue)])
-]
-
 /** The `Risk` service around `inner`. */
 export const makeRisk = (inner: ExecutionVenueShape, settings: RiskSettings = {}) =>
   Effect.sync((): RiskShape => {
@@ -215,13 +196,6 @@ export const makeRisk = (inner: ExecutionVenueShape, settings: RiskSettings = {}
       if (!global && !killed.has(consumerId)) return undefined
       refused.kill_switch++
       return new KillSwitchEngaged({ clientOrderId, consumerId, scope: global ? ALL : consumerId })
-    }
-
-    /** The order's venue: its own, else the only one with a mark for the symbol. */
-    const venueFor = (portfolio: PortfolioSnapshot, named: string | undefined, symbol: string): string | undefined => {
-      if (named !== undefined) return named
-      const quoting = venuesOf(portfolio).filter((v) => inner.markPrice(v, symbol) !== undefined)
-      return quoting.length === 1 ? quoting[0] : undefined
     }
 
     const check = (consumerId: string, exposure: Exposure): RiskLimit | undefined => {
@@ -245,13 +219,13 @@ export const makeRisk = (inner: ExecutionVenueShape, settings: RiskSettings = {}
           const off = killSwitchFor(order.consumerId, order.clientOrderId)
           if (off !== undefined) return Effect.fail(off)
           if (resubmitted || (!needsPosition && limits.maxOrderNotional === undefined)) return inner.submit(order)
-          // the venue's portfolio is read only when a limit needs it: it costs in proportion to what the
-          // venue holds (`npm run bench:risk`)
-          const portfolio = needsPosition || (needsMark && order.venue === undefined) ? inner.portfolio() : undefined
-          const venue = portfolio === undefined ? order.venue : venueFor(portfolio, order.venue, order.symbol)
-          const { openOrders, position } = portfolio === undefined
-            ? { openOrders: 0, position: ZERO }
-            : positionOf(portfolio, order.consumerId, venue, order.symbol)
+          // the consumer's exposure (O(1), never the venue's whole `portfolio()`) is read only when a limit needs it
+          const exposure = needsPosition || (needsMark && order.venue === undefined)
+            ? inner.exposure(order.consumerId, order.symbol, order.venue)
+            : undefined
+          const venue = exposure === undefined ? order.venue : exposure.venue
+          const openOrders = exposure?.openOrders ?? 0
+          const position = exposure?.position ?? "0"
           const price = order.price ?? (!needsMark || venue === undefined ? undefined : inner.markPrice(venue, order.symbol))
           const broken = check(order.consumerId, {
             clientOrderId: order.clientOrderId,
@@ -259,7 +233,7 @@ export const makeRisk = (inner: ExecutionVenueShape, settings: RiskSettings = {}
             quantity: order.quantity,
             remaining: order.quantity,
             price,
-            position: toDecimal(position),
+            position,
             openOrders
           })
           return broken === undefined ? inner.submit(order) : Effect.fail(broken)
@@ -282,16 +256,16 @@ export const makeRisk = (inner: ExecutionVenueShape, settings: RiskSettings = {}
           const o: OrderView = found.value
           const quantity: Decimal = cmd.quantity ?? o.quantity
           const remaining = dec(quantity).minus(o.filledQty)
-          const { position } = limitsOf(cmd.consumerId).maxPosition === undefined
-            ? { position: ZERO }
-            : positionOf(inner.portfolio(), cmd.consumerId, o.venue, o.symbol)
+          const position = limitsOf(cmd.consumerId).maxPosition === undefined
+            ? "0"
+            : inner.exposure(cmd.consumerId, o.symbol, o.venue).position
           const broken = check(cmd.consumerId, {
             clientOrderId: cmd.clientOrderId,
             side: o.side,
             quantity,
             remaining: toDecimal(remaining.gt(0) ? remaining : ZERO),
             price: cmd.price ?? o.price,
-            position: toDecimal(position),
+            position,
             openOrders: undefined
           })
           return broken === undefined ? inner.amend(cmd) : Effect.fail(broken)

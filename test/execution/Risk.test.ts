@@ -8,7 +8,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Fiber, Layer, TestClock } from "effect"
 import { KillSwitchEngaged, RiskLimit } from "../../schema/Rejection.js"
-import { checkLimits, type Exposure, Risk, type RiskSettings } from "../../src/execution/Risk.js"
+import { decimal } from "../../schema/Event.js"
+import { checkLimits, type Exposure, makeRisk, Risk, type RiskSettings } from "../../src/execution/Risk.js"
 import { applyStrategyRisk, riskSettings } from "../../layers/Application.js"
 import { layerTest, testConfig } from "../../layers/Test.js"
 import { OrdersStrategyConfig, RiskLimitsConfig, StrategiesSection, StrategyModuleConfig } from "../../schema/Config.js"
@@ -16,7 +17,7 @@ import { ExecutionVenue } from "../../src/ExecutionVenue.js"
 import type { PaperVenueOptions } from "../../src/execution/Paper.js"
 import { Pool } from "../../src/Pool.js"
 import { Recycler } from "../../src/Recycler.js"
-import { amend, book, cancel, limit, market, paperLayer, query, Received, roomy, type Services } from "./paperHarness.js"
+import { amend, book, cancel, limit, market, paperLayer, query, Received, roomy, type Services, SYM } from "./paperHarness.js"
 
 const venues = { venues: { "sim-a": roomy, "sim-b": roomy } }
 
@@ -234,4 +235,55 @@ describe("risk limits from the configuration", () => {
       assert.deepStrictEqual(risk.limitsOf("cross-venue"), { maxOrderNotional: "50000", maxPosition: "0.1", maxOpenOrders: 20 })
       assert.deepStrictEqual(risk.limitsOf("anyone-else"), { maxOrderNotional: "50000", maxPosition: undefined, maxOpenOrders: 20 })
     }).pipe(Effect.provide(layerTest(configured))))
+})
+
+describe("what the checks read of the venue", () => {
+  it.effect("position and open-orders limits read the consumer's exposure, never the venue's whole portfolio()", () =>
+    Effect.gen(function*() {
+      const venue = yield* ExecutionVenue
+      const s = { venue, pool: yield* Pool, recycler: yield* Recycler, received: yield* Received }
+      let portfolioReads = 0
+      // the venue as the checks see it: its portfolio (every strategy's P&L) is counted
+      const counted = {
+        ...venue,
+        portfolio: () => {
+          portfolioReads++
+          return venue.portfolio()
+        }
+      }
+      const risk = yield* makeRisk(counted, { defaults: { maxPosition: "1.5", maxOpenOrders: 2, maxOrderNotional: "1000" } })
+      yield* book(s, "sim-a", [["99", "10"]], [["101", "10"]])
+      yield* book(s, "sim-b", [["199", "10"]], [["201", "10"]])
+      yield* risk.venue.submit(market("e-1", "buy", "1", { venue: "sim-a" }))
+      yield* risk.venue.submit(limit("e-2", "buy", "0.1", "90", { venue: "sim-a" }))
+      const over = yield* refusal(risk.venue.submit(market("e-4", "buy", "0.6", { venue: "sim-a" })))
+      assert.strictEqual(`${(over as RiskLimit).limit} ${(over as RiskLimit).value}`, "max_position 1.6")
+      yield* risk.venue.submit(limit("e-3", "sell", "0.2", "210", { venue: "sim-b" }))
+      const full = yield* refusal(risk.venue.submit(limit("e-5", "buy", "0.1", "91", { venue: "sim-a" })))
+      assert.strictEqual(`${(full as RiskLimit).limit} ${(full as RiskLimit).value}`, "max_open_orders 3")
+      const amendOver = yield* refusal(risk.venue.amend(amend("e-2", { quantity: "0.6" })))
+      assert.strictEqual(`${(amendOver as RiskLimit).limit} ${(amendOver as RiskLimit).value}`, "max_position 1.6")
+      assert.strictEqual(portfolioReads, 0, "no check read the venue's portfolio")
+
+      // the exposure agrees with the portfolio, venue by venue and over every venue
+      const mine = venue.portfolio().byConsumer.find((c) => c.consumerId === "strat-a")!
+      assert.deepStrictEqual(venue.exposure("strat-a", SYM, "sim-a"), { venue: "sim-a", position: decimal("1"), openOrders: mine.openOrders })
+      assert.deepStrictEqual(venue.exposure("strat-a", SYM, "sim-b"), { venue: "sim-b", position: decimal("0"), openOrders: 2 })
+      assert.deepStrictEqual(venue.exposure("strat-a", SYM, undefined), { venue: undefined, position: decimal("1"), openOrders: 2 })
+      assert.deepStrictEqual(venue.exposure("nobody", SYM, "sim-a"), { venue: "sim-a", position: decimal("0"), openOrders: 0 })
+      yield* risk.venue.cancel(cancel("e-2"))
+      assert.strictEqual(venue.exposure("strat-a", SYM, "sim-a").openOrders, 1, "a cancel frees a place")
+    }).pipe(Effect.provide(paperLayer(venues))))
+
+  it.effect("an order that names no venue: the only venue with a mark is its venue, for its position and its notional", () =>
+    withRisk({ defaults: { maxPosition: "1", maxOrderNotional: "150" } }, (s, risk) =>
+      Effect.gen(function*() {
+        yield* book(s, "sim-a", [["99", "10"]], [["101", "10"]])
+        assert.strictEqual(s.venue.exposure("strat-a", SYM, undefined).venue, "sim-a")
+        assert.strictEqual((yield* risk.venue.submit(market("u-1", "buy", "1"))).status, "filled")
+        const over = yield* refusal(risk.venue.submit(market("u-2", "buy", "0.1")))
+        assert.strictEqual(`${(over as RiskLimit).limit} ${(over as RiskLimit).value}`, "max_position 1.1")
+        const notional = yield* refusal(risk.venue.submit(market("u-3", "sell", "1.6")))
+        assert.strictEqual(`${(notional as RiskLimit).limit} ${(notional as RiskLimit).value}`, "max_order_notional 160")
+      }), { venues: { "sim-a": roomy } }))
 })

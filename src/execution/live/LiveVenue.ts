@@ -54,6 +54,7 @@ import {
 import type { AnyEvent } from "../../Event.js"
 import {
   type CancelScope,
+  type ConsumerExposure,
   type ConsumerPortfolio,
   ExecReportSink,
   type ExecutionVenueShape,
@@ -442,6 +443,32 @@ export const makeLiveVenue = (
         ...(mark === undefined ? {} : { mark, notional: toDecimal(b.qty.abs().mul(dec(mark))) })
       }
     }
+    /**
+     * Each consumer's orders that were open when last looked at: `exposure`
+     * drops the closed ones as it counts (an order never opens again), so a
+     * count costs the consumer's own orders, not the venue's.
+     */
+    const working = new Map<string, Set<LiveOrder>>()
+    const workingOf = (consumerId: string): Set<LiveOrder> => {
+      let w = working.get(consumerId)
+      if (w === undefined) working.set(consumerId, w = new Set())
+      return w
+    }
+    const exposure = (consumerId: string, symbol: string, named: string | undefined): ConsumerExposure => {
+      let openOrders = 0
+      const w = working.get(consumerId)
+      if (w !== undefined) {
+        for (const o of w) {
+          if (isOpen(o.status)) openOrders++
+          else w.delete(o)
+        }
+      }
+      // this venue's position only: an order it trades names it
+      const mine = named === undefined || named === venue
+      const position = mine ? perConsumer.get(consumerId)?.get(symbol)?.qty ?? ZERO : ZERO
+      return { venue: named ?? (mine && marks.has(symbol) ? venue : undefined), position: toDecimal(position), openOrders }
+    }
+
     const portfolio = (): PortfolioSnapshot => {
       const byConsumer: Array<ConsumerPortfolio> = []
       for (const [consumerId, m] of perConsumer) {
@@ -557,6 +584,7 @@ export const makeLiveVenue = (
           traceId: `${venue}-${s.commandId}-${++traceSeq}`
         }
         orders.set(o.clientOrderId, o)
+        workingOf(o.consumerId).add(o)
         // refused before it leaves (the venue's id format, its instrument rules): one rejected report, as on paper
         const idProblem = adapter.clientOrderIdProblem(s.clientOrderId)
         const refused = idProblem !== undefined
@@ -851,6 +879,7 @@ export const makeLiveVenue = (
       query,
       cancelAll,
       portfolio,
+      exposure,
       markPrice: (v, symbol) => (v === venue ? marks.get(symbol) : undefined),
       onMarketData,
       followRoutingVersion: (current) => {

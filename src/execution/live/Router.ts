@@ -120,6 +120,14 @@ export const makeRouter = (paper: ExecutionVenueShape, live: ReadonlyArray<LiveV
         (lists) => lists.flat()
       ),
     portfolio: () => mergePortfolios(all.map((v) => v.portfolio())),
+    // the position is where the order goes (`submit`: a live venue it names, else paper); working orders are counted on every venue
+    exposure: (consumerId, symbol, venue) => {
+      const target = venue === undefined ? paper : venues.get(venue) ?? paper
+      const own = target.exposure(consumerId, symbol, venue)
+      let openOrders = own.openOrders
+      for (const v of all) if (v !== target) openOrders += v.exposure(consumerId, symbol, venue).openOrders
+      return { ...own, openOrders }
+    },
     markPrice: (venue, symbol) => venues.get(venue)?.markPrice(venue, symbol) ?? paper.markPrice(venue, symbol),
     onMarketData: (event) =>
       live.length === 0
