@@ -7,6 +7,9 @@
  *   JetStream), the Orchestrator, the paper venue, and the Control Plane
  *   taking `control.>` (strategies' and operators' commands) from JetStream. Providers feed
  *   `Orchestrator.ingest` as in the embedded gateway.
+ * - `layerNatsMarketFeed`: a market-data-only feed process (one venue's data,
+ *   no Orchestrator, no Control Plane), its market data stamped with the
+ *   routing version the Control Plane feed announces.
  * - `layerNatsStrategy`: a strategy process. The in-process pipeline (Pool,
  *   Recycler, Dispatcher, consumer runtime) on the strategy Data Bus, the
  *   market-data subscriber, `NatsConsumers`, and the Control Bus over
@@ -47,9 +50,13 @@ import { Providers } from "../src/Provider.js"
 import { layerFeed as layerFeedCommands, layerStrategy as layerStrategyControlBus } from "../src/nats/NatsControlBus.js"
 import { NatsConsumers } from "../src/nats/NatsConsumers.js"
 import { layerFeed as layerFeedDataBus, layerStrategy as layerStrategyDataBus } from "../src/nats/NatsDataBus.js"
-import { layerFeed as layerFeedDispatcher } from "../src/nats/NatsDispatcher.js"
+import {
+  layerFeed as layerFeedDispatcher,
+  layerMarketFeed as layerMarketFeedDispatcher
+} from "../src/nats/NatsDispatcher.js"
+import { announceRoutingVersion, RoutingFollower } from "../src/nats/Routing.js"
 import * as NatsStatus from "../src/nats/NatsStatus.js"
-import type { OrchestratorSettings } from "../src/Orchestrator.js"
+import { Orchestrator, type OrchestratorSettings } from "../src/Orchestrator.js"
 import { Pool } from "../src/Pool.js"
 import { type CoreOptions, memoryLayer } from "./Core.js"
 import { controlAndOrchestration } from "./Memory.js"
@@ -94,6 +101,41 @@ export const layerNatsFeedPipeline = (options: NatsOptions = {}) =>
     Layer.provideMerge(layerFeedDataBus),
     Layer.provideMerge(Layer.mergeAll(CriticalPublisher.Default, MarketPublisher.Default, CommandConsumer.Default)),
     Layer.provideMerge(base(options))
+  )
+
+/**
+ * A market-data-only feed (one venue's data, no Orchestrator, no Control
+ * Plane): the publishing pipeline, with its market data stamped with the
+ * routing version the Control Plane feed announces (`src/nats/Routing.ts`).
+ * Ready once connected and once it has heard that version.
+ */
+export const layerNatsMarketFeed = (options: NatsOptions = {}) =>
+  layerMarketFeedDispatcher.pipe(
+    Layer.provideMerge(Layer.merge(layerFeedDataBus, marketFeedReadiness)),
+    Layer.provideMerge(RoutingFollower.Default),
+    Layer.provideMerge(Layer.mergeAll(CriticalPublisher.Default, MarketPublisher.Default)),
+    Layer.provideMerge(base(options))
+  )
+
+/** A market-data-only feed is ready once connected to NATS and once it has heard the Control Plane feed's routing version. */
+export const marketFeedReadiness: Layer.Layer<ReadinessChecks, never, NatsConnection | RoutingFollower> = Layer.effect(
+  ReadinessChecks,
+  Effect.gen(function*() {
+    const connection = yield* NatsConnection
+    const routing = yield* RoutingFollower
+    return {
+      reasons: () => [
+        ...notConnected(connection),
+        ...(routing.heard() ? [] : ["nats: no routing version heard from the Control Plane feed yet"])
+      ]
+    }
+  })
+)
+
+/** The Control Plane feed announces its routing version to market-only feeds (`src/nats/Routing.ts`). */
+export const layerRoutingAnnouncements: Layer.Layer<never, never, Orchestrator | NatsConnection | HeartbeatConfig> = Layer
+  .scopedDiscard(
+    Effect.flatMap(Orchestrator, (orchestrator) => announceRoutingVersion(orchestrator.routingVersion))
   )
 
 /** Execution reports go through the Dispatcher to the consumer that owns the order. */
@@ -185,7 +227,7 @@ export const strategyReadiness: Layer.Layer<
  */
 export const layerNatsFeed = (options: NatsFeedOptions) =>
   layerFeedCommands.pipe(
-    Layer.provideMerge(Layer.mergeAll(feedReadiness, layerCommandBacklog, NatsStatus.layerFeed)),
+    Layer.provideMerge(Layer.mergeAll(feedReadiness, layerCommandBacklog, layerRoutingAnnouncements, NatsStatus.layerFeed)),
     Layer.provideMerge(ControlProgress.Default),
     Layer.provideMerge(Consumers.Default),
     Layer.provideMerge(controlAndOrchestration(options)),

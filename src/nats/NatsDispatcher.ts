@@ -2,7 +2,9 @@
  * The feed process's Dispatcher on NATS (`NatsDispatcher.layerFeed`): market
  * data is published once per event for whichever process listens, critical
  * events go to the consumer they name through the Data Bus. A strategy
- * process uses the in-memory Dispatcher (`Dispatcher.Default`).
+ * process uses the in-memory Dispatcher (`Dispatcher.Default`). A
+ * market-data-only feed uses `layerMarketFeed`, which stamps the Control
+ * Plane feed's routing version on its market data.
  */
 import { Effect, Layer } from "effect"
 import type { EventKind } from "../../schema/Event.js"
@@ -14,6 +16,7 @@ import type { AnyEvent } from "../Event.js"
 import { Histogram } from "../internal/histogram.js"
 import { generationOf, Recycler } from "../Recycler.js"
 import { MarketPublisher } from "./Market.js"
+import { RoutingFollower } from "./Routing.js"
 
 const routeId = (k: RouteKey) => `${k.merged ? "merged" : "raw"}|${k.symbol}|${k.kind}`
 
@@ -24,8 +27,7 @@ const routeId = (k: RouteKey) => `${k.merged ? "merged" : "raw"}|${k.symbol}|${k
  * of who listens where (consumers live in other processes); they do not
  * change what is published.
  */
-export const layerFeed: Layer.Layer<Dispatcher, never, DataBus | MarketPublisher | Recycler> = Layer.effect(
-  Dispatcher,
+const makeFeed = (routingVersion: (() => number) | undefined) =>
   Effect.gen(function*() {
     const bus = yield* DataBus
     const market = yield* MarketPublisher
@@ -51,6 +53,7 @@ export const layerFeed: Layer.Layer<Dispatcher, never, DataBus | MarketPublisher
         deliveries++
         return bus.publish(owner, e)
       }
+      if (routingVersion !== undefined) e.routingVersion = routingVersion()
       if (market.unsafePublish(e)) deliveries++
       else failures++
       return Effect.void
@@ -109,4 +112,19 @@ export const layerFeed: Layer.Layer<Dispatcher, never, DataBus | MarketPublisher
       stats
     })
   })
+
+export const layerFeed: Layer.Layer<Dispatcher, never, DataBus | MarketPublisher | Recycler> = Layer.effect(
+  Dispatcher,
+  makeFeed(undefined)
 )
+
+/**
+ * A market-data-only feed's Dispatcher: as `layerFeed`, and each market-data
+ * event is stamped with the Control Plane feed's routing version as last
+ * announced (`Routing.ts`), since this process has no routing of its own.
+ */
+export const layerMarketFeed: Layer.Layer<Dispatcher, never, DataBus | MarketPublisher | Recycler | RoutingFollower> =
+  Layer.effect(
+    Dispatcher,
+    Effect.flatMap(RoutingFollower, (follower) => makeFeed(follower.version))
+  )

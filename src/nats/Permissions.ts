@@ -4,7 +4,7 @@
  *
  * | role | publishes | subscribes |
  * |---|---|---|
- * | feed | market data `md.>`, critical events `critical.>`, heartbeats `feed.heartbeat.>`; manages the streams and the Control Plane's durable consumer; the paper venue's key-value bucket | its own inbox |
+ * | feed | market data `md.>`, critical events `critical.>`, heartbeats `feed.heartbeat.>`, the routing version `feed.routing`; manages the streams and the Control Plane's durable consumer; the paper venue's key-value bucket | `feed.routing`, its own inbox |
  * | strategy | commands on `control.commands.<each of its consumer ids>` only; its consumers' durable consumers on `critical.<id>` (create, read, ack) | market data, heartbeats, its own inbox |
  * | operator | commands on `control.operator.<its id>` (routing: stage, flip); its own durable consumer on `critical.<id>` | its own inbox |
  *
@@ -30,6 +30,7 @@ import {
   criticalSubject,
   HEARTBEAT_PREFIX,
   HEARTBEAT_SUBJECTS,
+  ROUTING_SUBJECT,
   MARKET_PREFIX,
   operatorSubject
 } from "./Subjects.js"
@@ -94,6 +95,7 @@ const feedPermissions = (user: string): Permissions => {
       `${MARKET_PREFIX}.>`,
       `${CRITICAL_PREFIX}.>`,
       `${HEARTBEAT_PREFIX}.>`,
+      ROUTING_SUBJECT,
       `${API}.INFO`,
       ...[CRITICAL_STREAM, COMMANDS_STREAM, kv].map((s) => `${API}.STREAM.*.${s}`),
       `${API}.STREAM.MSG.GET.${kv}`,
@@ -107,7 +109,8 @@ const feedPermissions = (user: string): Permissions => {
       `$JS.FC.${kv}.>`,
       `$KV.${PAPER_BUCKET}.>`
     ],
-    subscribe: [inbox(user)]
+    // a market-data-only feed follows the Control Plane feed's routing version
+    subscribe: [ROUTING_SUBJECT, inbox(user)]
   }
 }
 

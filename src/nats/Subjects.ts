@@ -10,6 +10,7 @@
  *   its own subjects, and the feed takes the consumer id from the subject
  *   (`senderOf`), never from the payload alone.
  * - Feed heartbeats, core NATS: `feed.heartbeat.<provider>`.
+ * - The Control Plane feed's routing version, core NATS: `feed.routing`.
  *
  * A token keeps `[A-Za-z0-9_-]` as it is and writes any other UTF-8 byte as
  * `~HH` (so `.`, `*`, `>` and spaces never reach a subject, and two different
@@ -93,6 +94,9 @@ export const HEARTBEAT_PREFIX = "feed.heartbeat"
 /** The subject a feed's heartbeat for one provider goes on. */
 export const heartbeatSubject = (provider: string): string => `${HEARTBEAT_PREFIX}.${providerToken(provider)}`
 export const HEARTBEAT_SUBJECTS = `${HEARTBEAT_PREFIX}.*`
+
+/** Core NATS: the routing version of the feed that runs the Control Plane (`Routing.ts`). */
+export const ROUTING_SUBJECT = "feed.routing"
 
 export const CRITICAL_STREAM = "MELTICA_CRITICAL"
 export const COMMANDS_STREAM = "MELTICA_COMMANDS"
