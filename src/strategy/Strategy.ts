@@ -30,7 +30,7 @@
  * - `on` handles events by kind (the handler's event is narrowed); `handle`
  *   gets every event not handled in `on`. Events are lent for the duration of
  *   the handler's effect (see `Event.ts`).
- * - `ctx.submit`, `ctx.cancel` and `ctx.query` send a command and resolve
+ * - `ctx.submit`, `ctx.cancel`, `ctx.amend` and `ctx.query` send a command and resolve
  *   with its typed outcome when the Control Plane's result comes back, or fail
  *   with the typed rejection (`schema/Rejection.ts`): the SDK matches results
  *   to commands by `commandId`. Waiting for a result takes no fiber of the
@@ -150,6 +150,12 @@ export interface OrderRequest {
   readonly reduceOnly?: boolean
 }
 
+/** What `amend` changes: the price, the total quantity, or both. */
+export interface AmendRequest {
+  readonly price?: string
+  readonly quantity?: string
+}
+
 /** What a merged subscription asks for: the window over a set of venues. */
 export interface MergedRequest {
   readonly symbol: string
@@ -241,6 +247,14 @@ export interface StrategyContext<O = unknown, S = unknown> {
   readonly subscribeMerged: (request: MergedRequest) => Effect.Effect<void, CommandError>
   readonly submit: (order: OrderRequest) => Effect.Effect<OrderAccepted, CommandError>
   readonly cancel: (clientOrderId: string) => Effect.Effect<OrderState, CommandError>
+  /**
+   * Amends a resting limit order of this strategy: a new price, a new total
+   * quantity, or both (exact decimal strings). Resolves with the order as
+   * amended; fails with the venue's rejection (the order not open, a quantity
+   * at or below what filled, the instrument rules, the account, the risk
+   * limits), as `submit` does.
+   */
+  readonly amend: (clientOrderId: string, change: AmendRequest) => Effect.Effect<OrderState, CommandError>
   readonly query: (clientOrderId: string) => Effect.Effect<OrderState, CommandError>
   /** Any command, built by hand (with `ids()`): its result, or its rejection. */
   readonly command: (command: ControlCommand) => Effect.Effect<ControlResultPayload, CommandError>
@@ -473,10 +487,11 @@ export const run = <O, S>(
       const rule = formatParseError(decoded.left)
       const clientOrderId = String(raw.clientOrderId ?? "")
       const symbol = String(raw.symbol ?? "")
-      if (raw._tag === "SubmitOrder" && fields.size === 1 && fields.has("quantity")) {
+      const order = raw._tag === "SubmitOrder" || raw._tag === "AmendOrder"
+      if (order && fields.size === 1 && fields.has("quantity")) {
         return Effect.fail(new InvalidQuantity({ clientOrderId, symbol, quantity: String(raw.quantity).slice(0, 64), rule }))
       }
-      if (raw._tag === "SubmitOrder" && fields.size === 1 && fields.has("price")) {
+      if (order && fields.size === 1 && fields.has("price")) {
         return Effect.fail(
           new InvalidPrice({ clientOrderId, symbol, ...(raw.price === undefined ? {} : { price: String(raw.price).slice(0, 64) }), rule })
         )
@@ -550,6 +565,14 @@ export const run = <O, S>(
       },
       cancel: (clientOrderId) =>
         build({ _tag: "CancelOrder", ...ids(), clientOrderId }).pipe(Effect.flatMap(command), Effect.flatMap(orderDetail)),
+      amend: (clientOrderId, change) =>
+        build({
+          _tag: "AmendOrder",
+          ...ids(),
+          clientOrderId,
+          ...(change.price === undefined ? {} : { price: change.price }),
+          ...(change.quantity === undefined ? {} : { quantity: change.quantity })
+        }).pipe(Effect.flatMap(command), Effect.flatMap(orderDetail)),
       query: (clientOrderId) =>
         build({ _tag: "QueryOrder", ...ids(), clientOrderId }).pipe(Effect.flatMap(command), Effect.flatMap(orderDetail)),
       portfolio: () => (settings.portfolio === undefined ? undefined : portfolioOf(settings.portfolio(), id)),

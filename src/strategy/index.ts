@@ -16,6 +16,7 @@ export {
   causeReason,
   type CommandError,
   define,
+  type AmendRequest,
   type Handlers,
   isStrategy,
   type MergedRequest,

@@ -101,4 +101,53 @@ describe("strategy commands", () => {
       assert.deepStrictEqual(p.inHandler, ["AwaitInHandler"], "a handler waiting on a result fails at once instead of stalling")
       assert.strictEqual(left, 0)
     }))
+
+  it.effect("amend resolves with the amended order (price, quantity); each refusal is its tagged rejection", () =>
+    Effect.gen(function*() {
+      const config = testConfig()
+      const p = probe()
+      const { left, result } = yield* runAndCountLeftFibers(
+        layerTest(config),
+        Effect.gen(function*() {
+          const fiber = yield* Gateway.run(config, { strategies: [{ strategy: p.strategy }] }).pipe(Effect.scoped, Effect.fork)
+          for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
+          const ctx = p.ctx()
+          yield* advance(1_000)
+
+          yield* ctx.submit({ clientOrderId: "am-1", symbol: "BTC-USDT", venue: "sim-a", side: "buy", type: "limit", quantity: "0.001", price: "1" })
+          const repriced = yield* ctx.amend("am-1", { price: "2" })
+          const resized = yield* ctx.amend("am-1", { quantity: "0.003" })
+          const both = yield* ctx.amend("am-1", { price: "1.5", quantity: "0.002" })
+          const queried = yield* ctx.query("am-1")
+          yield* ctx.submit({ clientOrderId: "am-mkt", symbol: "BTC-USDT", venue: "sim-b", side: "buy", type: "market", quantity: "0.001" })
+          const refusals = {
+            filled: yield* Effect.either(ctx.amend("am-mkt", { price: "3" })),
+            unknown: yield* Effect.either(ctx.amend("never-sent", { price: "3" })),
+            negativeQuantity: yield* Effect.either(ctx.amend("am-1", { quantity: "-1" })),
+            badPrice: yield* Effect.either(ctx.amend("am-1", { price: "1e3" })),
+            nothing: yield* Effect.either(ctx.amend("am-1", {}))
+          }
+          yield* ctx.cancel("am-1")
+          const canceled = yield* Effect.either(ctx.amend("am-1", { price: "3" }))
+          yield* advance(200)
+          yield* Fiber.interrupt(fiber)
+          return { repriced, resized, both, queried, refusals: { ...refusals, canceled } }
+        })
+      )
+      const { both, queried, refusals, repriced, resized } = result
+      assert.deepStrictEqual([repriced.price, repriced.quantity, repriced.status], ["2", "0.001", "new"])
+      assert.deepStrictEqual([resized.price, resized.quantity], ["2", "0.003"])
+      assert.deepStrictEqual([both.price, both.quantity], ["1.5", "0.002"])
+      assert.deepStrictEqual([queried.price, queried.quantity, queried.orderId], ["1.5", "0.002", repriced.orderId])
+      const tags = Object.fromEntries(Object.entries(refusals).map(([k, r]) => [k, tagOf(r)]))
+      assert.deepStrictEqual(tags, {
+        filled: "OrderNotCancelable",
+        unknown: "OrderNotFound",
+        negativeQuantity: "InvalidQuantity",
+        badPrice: "InvalidPrice",
+        nothing: "InvalidCommand",
+        canceled: "OrderNotCancelable"
+      })
+      assert.strictEqual(left, 0)
+    }))
 })
