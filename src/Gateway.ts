@@ -276,7 +276,8 @@ export const runStrategies = (config: GatewayConfig, options: RunOptions) =>
     const metrics = yield* Status
     // added first, so it runs last: once the strategies' timers have stopped
     yield* Effect.addFinalizer(() => drainCritical(options.drainTimeoutMs ?? 2_000))
-    yield* startStrategies(options.strategies, settingsOf(config, options))
+    // over NATS a strategy's kill switch reaches its own orders only: the rest is the operator's
+    yield* startStrategies(options.strategies, { ...settingsOf(config, options), ownKillSwitchOnly: true })
     yield* Effect.logInfo("strategy process running").pipe(
       Effect.annotateLogs({ strategies: options.strategies.length })
     )

@@ -183,6 +183,37 @@ describe("kill switch: the strategy SDK", () => {
     }).pipe(Effect.provide(layerMemory({ symbols: [SYM], providers: ["sim-a", "sim-b"] }))))
 })
 
+describe("kill switch: a strategy that may engage its own scope only (a NATS strategy process)", () => {
+  it.scoped("ctx.killSwitch beyond its own scope is refused at once with InvalidCommand; its own scope goes through", () =>
+    Effect.gen(function*() {
+      yield* seedBook
+      const outcomes: Array<string> = []
+      const own = Strategy.define({
+        id: "own-only",
+        start: (ctx) =>
+          Effect.gen(function*() {
+            for (const target of ["*", "someone-else"]) {
+              const refused = yield* Effect.flip(ctx.killSwitch(true, target))
+              outcomes.push(`${target}: ${refused._tag}${refused._tag === "InvalidCommand" ? ` ${refused.command} ${refused.consumerId}` : ""}`)
+            }
+            outcomes.push(`release *: ${(yield* Effect.flip(ctx.killSwitch(false, "*")))._tag}`)
+            outcomes.push(`own: ${JSON.stringify((yield* ctx.killSwitch(true, "own-only")).state)}`)
+            outcomes.push(`own released: ${JSON.stringify((yield* ctx.killSwitch(false)).state)}`)
+          })
+      })
+      yield* run(own, { ownKillSwitchOnly: true })
+      assert.deepStrictEqual(outcomes, [
+        "*: InvalidCommand KillSwitch own-only",
+        "someone-else: InvalidCommand KillSwitch own-only",
+        "release *: InvalidCommand",
+        "own: {\"global\":false,\"consumers\":[\"own-only\"]}",
+        "own released: {\"global\":false,\"consumers\":[]}"
+      ])
+      const risk = yield* Risk
+      assert.deepStrictEqual(risk.stats().engagements, 1, "only its own scope was engaged")
+    }).pipe(Effect.provide(layerMemory({ symbols: [SYM], providers: ["sim-a", "sim-b"] }))))
+})
+
 // ---------------------------------------------------------------------------
 // Over NATS
 // ---------------------------------------------------------------------------

@@ -29,6 +29,8 @@ export interface StartSettings {
   readonly portfolio?: () => PortfolioSnapshot
   /** The directory module paths are relative to. */
   readonly base?: string
+  /** A strategy may engage its own kill switch only (see `RunSettings.ownKillSwitchOnly`). */
+  readonly ownKillSwitchOnly?: boolean
 }
 
 /** The name a failure is reported under: the strategy's id, its file when it has none, a second of one id marked as such. */
@@ -108,7 +110,8 @@ export const startStrategies = (
         ...(settings.mailbox === undefined ? {} : { mailbox: settings.mailbox }),
         ...(settings.eventTimeoutMs === undefined ? {} : { eventTimeoutMs: settings.eventTimeoutMs }),
         ...(settings.topology === undefined ? {} : { topology: settings.topology }),
-        ...(settings.portfolio === undefined ? {} : { portfolio: settings.portfolio })
+        ...(settings.portfolio === undefined ? {} : { portfolio: settings.portfolio }),
+        ...(settings.ownKillSwitchOnly === undefined ? {} : { ownKillSwitchOnly: settings.ownKillSwitchOnly })
       }).pipe(
         Effect.tap(() => Effect.sync(() => registry.mark(strategy.id, "running"))),
         Effect.tap(() => Effect.addFinalizer(() => Effect.sync(() => registry.mark(strategy.id, "stopped")))),

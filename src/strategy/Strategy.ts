@@ -280,7 +280,7 @@ export interface StrategyContext<O = unknown, S = unknown> {
    * strategy's own orders by default (its open orders canceled, its new orders
    * and amends refused with `KillSwitchEngaged` until released), or of
    * `target` (`"*"`: the whole gateway; another strategy's id), which over
-   * NATS is an operator's action and is refused from a strategy.
+   * NATS is an operator's action: refused there at once with `InvalidCommand`.
    */
   readonly killSwitch: (engage: boolean, target?: string) => Effect.Effect<KillSwitchResult, CommandError>
 }
@@ -379,6 +379,14 @@ export interface RunSettings {
   readonly topology?: Topology
   /** The file the strategy came from, for reports. */
   readonly module?: string
+  /**
+   * The transport takes a strategy's kill switch over its own orders only (a
+   * NATS strategy process: the whole gateway's and other strategies' are the
+   * operator's, and its server permissions would drop such a command
+   * unanswered): `ctx.killSwitch` beyond its own scope is refused at once with
+   * `InvalidCommand`, instead of waiting for a reply that never comes.
+   */
+  readonly ownKillSwitchOnly?: boolean
 }
 
 export interface RunningStrategy<S = unknown> {
@@ -577,7 +585,15 @@ export const run = <O, S>(
         build({ _tag: "QueryOrder", ...ids(), clientOrderId }).pipe(Effect.flatMap(command), Effect.flatMap(orderDetail)),
       portfolio: () => (settings.portfolio === undefined ? undefined : portfolioOf(settings.portfolio(), id)),
       killSwitch: (engage, target) =>
-        build({ _tag: "KillSwitch", ...ids(), engage, ...(target === undefined ? {} : { target }) }).pipe(
+        settings.ownKillSwitchOnly === true && target !== undefined && target !== id
+          ? Effect.fail(
+            new InvalidCommand({
+              ...ids(),
+              command: "KillSwitch",
+              reason: `a strategy engages or releases its own kill switch only (${id}); the whole gateway's (*) and other strategies' are the operator's: meltica kill-switch or POST /kill-switch`
+            })
+          )
+          : build({ _tag: "KillSwitch", ...ids(), engage, ...(target === undefined ? {} : { target }) }).pipe(
           Effect.flatMap(command),
           Effect.flatMap((result) => {
             const r = decodeKillSwitchResult(result.detail)
