@@ -49,11 +49,12 @@ import {
 import { NodeHttpServer } from "@effect/platform-node"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { HttpIncomingMessage } from "@effect/platform"
-import { Config, Effect, Either, Layer, Option, Redacted, Schedule, Schema } from "effect"
+import { Config, Effect, Either, Layer, MetricLabel, Option, Redacted, Schedule, Schema } from "effect"
 import { redactUrls } from "./Config.js"
 import { DeadLetter } from "./DeadLetter.js"
 import { Risk } from "./execution/Risk.js"
 import { type HistoryReading, HistoryRing } from "./internal/statusHistory.js"
+import { httpKillSwitchApplied, httpKillSwitchRefusals } from "./Metrics.js"
 import { Prometheus } from "./Prometheus.js"
 import { Status } from "./Status.js"
 
@@ -142,10 +143,20 @@ const plain = (body: string, status: number, headers: Record<string, string> = {
 /** The endpoint's answers since start: switches applied, requests refused by reason (logged as they happen). */
 interface KillSwitchRequests {
   applied: number
+  /** 401: no bearer token, or a wrong one. */
   unauthorized: number
-  unconfigured: number
-  invalid: number
+  /** 503: no token configured. */
+  no_token: number
+  /** 503: this process runs no execution venue. */
+  no_venue: number
+  /** 400: the body is not a kill switch request. */
+  invalid_body: number
+  /** 413: the body is larger than `KILL_SWITCH_MAX_BODY`. */
+  body_too_large: number
 }
+
+/** The reasons a request is refused for: `meltica_http_kill_switch_refusals{reason}`, each exported from start. */
+export const KILL_SWITCH_REFUSALS = ["unauthorized", "no_token", "no_venue", "invalid_body", "body_too_large"] as const
 
 const killSwitchRoute = (
   token: Option.Option<Redacted.Redacted<string>>,
@@ -155,7 +166,7 @@ const killSwitchRoute = (
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     if (Option.isNone(token)) {
-      killSwitchRequests.unconfigured++
+      killSwitchRequests.no_token++
       return plain(
         `the kill switch is not available over HTTP: no token is configured; set the environment variable ${tokenEnv} ` +
           "(named by http.killSwitchTokenEnv) for the gateway, and send it as Authorization: Bearer <token>\n",
@@ -178,12 +189,12 @@ const killSwitchRoute = (
     }
     const risk = yield* Effect.serviceOption(Risk)
     if (Option.isNone(risk)) {
-      killSwitchRequests.unconfigured++
+      killSwitchRequests.no_venue++
       return plain("this process has no execution venue: send the kill switch to the process that runs it (the feed)\n", 503)
     }
     // a body announced larger than the bound is refused unread (one sent chunked is cut off at the bound)
     if (Number(request.headers["content-length"] ?? 0) > KILL_SWITCH_MAX_BODY) {
-      killSwitchRequests.invalid++
+      killSwitchRequests.body_too_large++
       return plain(`the body is larger than ${KILL_SWITCH_MAX_BODY} bytes\n`, 413)
     }
     const text = yield* request.text.pipe(
@@ -192,7 +203,7 @@ const killSwitchRoute = (
     )
     const body = Either.isLeft(text) ? undefined : decodeKillSwitchBody(text.right)
     if (body === undefined || Either.isLeft(body)) {
-      killSwitchRequests.invalid++
+      killSwitchRequests.invalid_body++
       return plain(
         `expected a JSON body { "engage": true|false, "target"?: "*" | <consumer id> } of at most ${KILL_SWITCH_MAX_BODY} bytes\n`,
         400
@@ -373,10 +384,16 @@ export const layer = (options: HttpOptions): Layer.Layer<HttpServer.HttpServer, 
         Effect.map(Option.filter((t) => Redacted.value(t).length > 0)),
         Effect.orElseSucceed(() => Option.none<Redacted.Redacted<string>>())
       )
+      const requests: KillSwitchRequests = { applied: 0, unauthorized: 0, no_token: 0, no_venue: 0, invalid_body: 0, body_too_large: 0 }
+      const status = yield* Status
+      status.contribute((sink) => {
+        for (const reason of KILL_SWITCH_REFUSALS) {
+          sink.count(httpKillSwitchRefusals, requests[reason], [MetricLabel.make("reason", reason)])
+        }
+        sink.count(httpKillSwitchApplied, requests.applied)
+      })
       return Layer.mergeAll(
-        HttpServer.serve(harden(options.allowedHosts ?? [])(
-          app(killSwitchRoute(token, tokenEnv, { applied: 0, unauthorized: 0, unconfigured: 0, invalid: 0 }))
-        )),
+        HttpServer.serve(harden(options.allowedHosts ?? [])(app(killSwitchRoute(token, tokenEnv, requests)))),
         Layer.effectDiscard(announce)
       )
     })

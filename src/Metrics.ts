@@ -138,6 +138,8 @@ export const positionPnl = gauge("meltica_position_pnl", "The account's P&L per 
 export const strategyPnl = gauge("meltica_strategy_pnl", "A strategy's P&L per quote asset, by kind (realized, unrealized, fees)")
 export const strategyOpenOrders = gauge("meltica_strategy_open_orders", "A strategy's orders working now")
 export const riskRefusals = counter("meltica_risk_refusals", "Orders and amends refused before the venue, by limit (max_order_notional, max_position, max_open_orders, kill_switch)")
+export const httpKillSwitchRefusals = counter("meltica_http_kill_switch_refusals", "POST /kill-switch requests refused, by reason (unauthorized 401, no_token 503, no_venue 503, invalid_body 400, body_too_large 413)")
+export const httpKillSwitchApplied = counter("meltica_http_kill_switch_applied", "POST /kill-switch requests applied (engaged or released)")
 export const killSwitchEngaged = gauge("meltica_kill_switch_engaged", "1 while the kill switch is engaged, by target (* for the whole gateway, else a strategy)")
 
 // live venues (`execution/live/`): exported from the first sample of a gateway that has some, by venue

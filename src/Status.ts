@@ -465,6 +465,8 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
     const killTargets = new Set<string>(["*"])
     const sink: MetricSink = { count, set }
     if (Option.isSome(nats)) nats.value.init(sink)
+    /** Figures of layers built over this one (the endpoints' `/kill-switch`), published at every sample. */
+    const contributed: Array<(sink: MetricSink) => void> = []
 
     // a pool that falls back to the heap in every periodic sample for 5 s is too
     // small for its load: warned at most once a minute per pool type
@@ -479,6 +481,7 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
 
     /** Reads every component's stats, publishes them, and returns the snapshot. */
     const sample = (periodic: boolean): StatusSnapshot => {
+      for (const publish of contributed) publish(sink)
       const now = clock.unsafeCurrentTimeMillis()
       const providerViews: Array<ProviderStatusView> = []
       let eventsIn = 0
@@ -750,7 +753,15 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
       /** The last periodic sample (sampled now if there is none yet). */
       latest: Effect.suspend(() => (latest === undefined ? refresh : Effect.succeed(latest))),
       /** The newest summary of each latency histogram series, for the exporter. */
-      histograms: (): Iterable<HistogramSeries> => histogramSeries.values()
+      histograms: (): Iterable<HistogramSeries> => histogramSeries.values(),
+      /**
+       * A layer built over this one adds its figures: `publish` runs now (its
+       * series exported from start, at 0) and at every sample after.
+       */
+      contribute: (publish: (sink: MetricSink) => void): void => {
+        contributed.push(publish)
+        publish(sink)
+      }
     } as const
   })
 }) {}

@@ -340,6 +340,8 @@ describe("kill switch over HTTP", () => {
       const a = yield* post(port, JSON.stringify({ engage: true }), `Bearer ${TOKEN}`)
       assert.strictEqual(a.status, 503)
       assert.include(a.body, TOKEN_ENV)
+      const metrics = (yield* post(port, "", undefined, "/metrics", "GET")).body
+      assert.match(metrics, /meltica_http_kill_switch_refusals_total\{reason="no_token"\} [1-9]/)
       assert.deepStrictEqual((yield* Risk).killSwitchState(), { global: false, consumers: [] })
       assert.strictEqual(yield* statusOf("strat-x", "x-1"), "new")
     }).pipe(Effect.provide(endpoints(undefined))))
@@ -388,6 +390,35 @@ describe("kill switch over HTTP", () => {
       const off = yield* post(port, JSON.stringify({ engage: false }), `Bearer ${TOKEN}`)
       assert.deepStrictEqual([off.status, JSON.parse(off.body).state], [200, { global: false, consumers: [] }])
       assert.strictEqual((yield* venue.submit(restingBuy("strat-x", "x-2"))).status, "new")
+    }).pipe(Effect.provide(endpoints(TOKEN))))
+
+  it.scopedLive("/metrics counts the endpoint's refusals by reason (each at 0 from start) and the switches applied", () =>
+    Effect.gen(function*() {
+      const port = yield* portOf
+      /** `meltica_http_kill_switch_*` series of a scrape, by name and labels. */
+      const scrape = Effect.map(post(port, "", undefined, "/metrics", "GET"), (a) =>
+        Object.fromEntries(
+          a.body.split("\n")
+            .filter((l) => l.startsWith("meltica_http_kill_switch_"))
+            .map((l) => [l.slice(0, l.lastIndexOf(" ")), Number(l.slice(l.lastIndexOf(" ") + 1))])
+        ))
+      const series = (counts: Readonly<Record<string, number>>, applied: number) => {
+        const out: Record<string, number> = {}
+        for (const reason of Http.KILL_SWITCH_REFUSALS) out[`meltica_http_kill_switch_refusals_total{reason="${reason}"}`] = counts[reason] ?? 0
+        out["meltica_http_kill_switch_applied_total"] = applied
+        return out
+      }
+      // the metrics registry is the process's: earlier tests' requests are in it, so this one reads differences
+      const before = yield* scrape
+      assert.deepStrictEqual(Object.keys(before).sort(), Object.keys(series({}, 0)).sort(), "every reason exported from start")
+      yield* post(port, JSON.stringify({ engage: true }))
+      yield* post(port, JSON.stringify({ engage: true }), "Bearer wrong")
+      yield* post(port, "{", `Bearer ${TOKEN}`)
+      yield* post(port, JSON.stringify({ engage: true, pad: "x".repeat(5_000) }), `Bearer ${TOKEN}`)
+      yield* post(port, JSON.stringify({ engage: false }), `Bearer ${TOKEN}`)
+      const after = yield* scrape
+      const moved = Object.fromEntries(Object.keys(after).map((k) => [k, after[k]! - (before[k] ?? 0)]))
+      assert.deepStrictEqual(moved, series({ unauthorized: 2, invalid_body: 1, body_too_large: 1 }, 1))
     }).pipe(Effect.provide(endpoints(TOKEN))))
 
   it.scopedLive("the command line's request: engage one strategy, release it; a wrong token is a typed failure with the status", () =>
