@@ -7,10 +7,11 @@
  * One operation: a limit buy that rests, then its cancel, three ways: the
  * venue alone; with a notional limit only (the order's own figures: no read
  * of the venue's accounts); with every limit set, which reads the strategy's
- * position and working orders from the venue's `portfolio()` for each order,
- * so its cost grows with what the venue holds. Measured with 0, 1,000 and
+ * position and working orders from the venue's `exposure()` for each order
+ * (its own share only, whatever the venue holds). Measured with 0, 1,000 and
  * 10,000 other orders resting (of other strategies) and positions held on 3
- * venues by 50 strategies; `portfolio()` alone is timed beside. Alternating
+ * venues by 50 strategies; `portfolio()` alone (every strategy's P&L, what the
+ * checks read before `exposure()`) is timed beside. Alternating
  * rounds, the median of each.
  *
  *   npm run bench:risk [-- --json] [-- --orders N] [-- --rounds N]
