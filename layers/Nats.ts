@@ -55,6 +55,7 @@ import {
   layerMarketFeed as layerMarketFeedDispatcher
 } from "../src/nats/NatsDispatcher.js"
 import { announceRoutingVersion, RoutingFollower } from "../src/nats/Routing.js"
+import { ControlPlaneLease } from "../src/nats/ControlPlaneLease.js"
 import * as NatsStatus from "../src/nats/NatsStatus.js"
 import { Orchestrator, type OrchestratorSettings } from "../src/Orchestrator.js"
 import { Pool } from "../src/Pool.js"
@@ -227,6 +228,8 @@ export const strategyReadiness: Layer.Layer<
  */
 export const layerNatsFeed = (options: NatsFeedOptions) =>
   layerFeedCommands.pipe(
+    // exactly one feed takes commands: the lease first, or this feed does not start (`ControlPlaneTaken`)
+    Layer.provideMerge(ControlPlaneLease.Default),
     Layer.provideMerge(Layer.mergeAll(feedReadiness, layerCommandBacklog, layerRoutingAnnouncements, NatsStatus.layerFeed)),
     Layer.provideMerge(ControlProgress.Default),
     Layer.provideMerge(Consumers.Default),

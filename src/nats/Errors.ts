@@ -45,4 +45,21 @@ export class CommandRefused extends Schema.TaggedError<CommandRefused>()("Comman
   }
 }
 
+/**
+ * A feed that would run the Control Plane found another feed holding it (the
+ * lease in the key-value bucket `bucket`, held by `holder`) for longer than
+ * the lease's time to live: exactly one feed process takes commands, so this
+ * one does not start. Run it as a market-data-only feed, or stop the other.
+ */
+export class ControlPlaneTaken extends Schema.TaggedError<ControlPlaneTaken>()("ControlPlaneTaken", {
+  bucket: Schema.String,
+  holder: Schema.String,
+  waitedMs: Schema.Number
+}) {
+  override get message(): string {
+    return `another feed process (${this.holder}) runs the Control Plane (lease in bucket ${this.bucket}, waited ${this.waitedMs} ms): ` +
+      "exactly one feed takes commands; run this one as a market-data-only feed, or stop the other"
+  }
+}
+
 export const reasonOf = (u: unknown): string => (u instanceof Error ? `${u.name}: ${u.message}` : String(u))

@@ -4,7 +4,7 @@
  *
  * | role | publishes | subscribes |
  * |---|---|---|
- * | feed | market data `md.>`, critical events `critical.>`, heartbeats `feed.heartbeat.>`, the routing version `feed.routing`; manages the streams and the Control Plane's durable consumer; the paper venue's key-value bucket | `feed.routing`, its own inbox |
+ * | feed | market data `md.>`, critical events `critical.>`, heartbeats `feed.heartbeat.>`, the routing version `feed.routing`; manages the streams and the Control Plane's durable consumer; the paper venue's key-value bucket and the Control Plane's lease (`meltica_control`) | `feed.routing`, its own inbox |
  * | strategy | commands on `control.commands.<each of its consumer ids>` only; its consumers' durable consumers on `critical.<id>` (create, read, ack) | market data, heartbeats, its own inbox |
  * | operator | commands on `control.operator.<its id>` (routing: stage, flip); its own durable consumer on `critical.<id>` | its own inbox |
  *
@@ -37,6 +37,9 @@ import {
 
 /** The key-value bucket in which the feed keeps the paper venue's open orders. */
 export const PAPER_BUCKET = "meltica_paper"
+
+/** The key-value bucket holding the Control Plane's lease (`ControlPlaneLease.ts`). */
+export const CONTROL_BUCKET = "meltica_control"
 
 /** How a user authenticates: a password from nats-server's environment, or an NKey. */
 export type UserAuth = { readonly _tag: "password" } | { readonly _tag: "nkey"; readonly publicKey: string }
@@ -89,7 +92,9 @@ const streamInfo = [`${API}.STREAM.INFO.${CRITICAL_STREAM}`, `${API}.STREAM.INFO
 const inbox = (user: string): string => `${inboxPrefixOf({ user })}.>`
 
 const feedPermissions = (user: string): Permissions => {
-  const kv = `KV_${PAPER_BUCKET}`
+  // the paper venue's bucket and the Control Plane's lease
+  const buckets = [PAPER_BUCKET, CONTROL_BUCKET]
+  const kvs = buckets.map((b) => `KV_${b}`)
   return {
     publish: [
       `${MARKET_PREFIX}.>`,
@@ -97,17 +102,14 @@ const feedPermissions = (user: string): Permissions => {
       `${HEARTBEAT_PREFIX}.>`,
       ROUTING_SUBJECT,
       `${API}.INFO`,
-      ...[CRITICAL_STREAM, COMMANDS_STREAM, kv].map((s) => `${API}.STREAM.*.${s}`),
-      `${API}.STREAM.MSG.GET.${kv}`,
-      `${API}.DIRECT.GET.${kv}.>`,
+      ...[CRITICAL_STREAM, COMMANDS_STREAM, ...kvs].map((s) => `${API}.STREAM.*.${s}`),
+      ...kvs.flatMap((kv) => [`${API}.STREAM.MSG.GET.${kv}`, `${API}.DIRECT.GET.${kv}.>`]),
       `${API}.CONSUMER.*.${COMMANDS_STREAM}.${COMMANDS_DURABLE}`,
       `${API}.CONSUMER.*.${COMMANDS_STREAM}.${COMMANDS_DURABLE}.>`,
       `${API}.CONSUMER.MSG.NEXT.${COMMANDS_STREAM}.${COMMANDS_DURABLE}`,
       `$JS.ACK.${COMMANDS_STREAM}.${COMMANDS_DURABLE}.>`,
-      `${API}.CONSUMER.*.${kv}`,
-      `${API}.CONSUMER.*.${kv}.>`,
-      `$JS.FC.${kv}.>`,
-      `$KV.${PAPER_BUCKET}.>`
+      ...kvs.flatMap((kv) => [`${API}.CONSUMER.*.${kv}`, `${API}.CONSUMER.*.${kv}.>`, `$JS.FC.${kv}.>`]),
+      ...buckets.map((b) => `$KV.${b}.>`)
     ],
     // a market-data-only feed follows the Control Plane feed's routing version
     subscribe: [ROUTING_SUBJECT, inbox(user)]

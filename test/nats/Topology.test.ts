@@ -6,8 +6,11 @@
  * processes each listening to every venue's BTC-USDT tickers and sending
  * orders. Each
  * strategy sees every venue's stream in order, under that feed's own epoch,
- * whichever codec it was written in, and gets its own execution reports,
- * each exactly once, and none of the other's.
+ * whichever codec it was written in (the market-only feeds' data stamped with
+ * the Control Plane feed's routing version, so never skipped as stale), and
+ * gets its own execution reports, each exactly once, and none of the other's.
+ * A second full feed started beside the first is refused (exactly one feed
+ * takes commands) and never takes a command.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -57,6 +60,8 @@ describe("NATS topology", () => {
       const server = yield* natsServer
       const feedA = yield* runScript(fixture("feed.ts"), { NATS_URL: server.url, ACK_WAIT_MS: "2000", TICK_MS: "3" })
       yield* waitUntil(() => feedA.lines.includes("ready"), "feed sim-a ready", feedA)
+      // a second full feed would share the Control Plane's durable and take part of the commands: it must not start
+      const feedA2 = yield* runScript(fixture("feed.ts"), { NATS_URL: server.url, ACK_WAIT_MS: "2000", TICK_MS: "3" })
       yield* marketFeed(server.url, "sim-b", "json")
       yield* marketFeed(server.url, "sim-c", "binary")
       const strategies = yield* Effect.forEach(["s1", "s2"], (id) =>
@@ -82,6 +87,11 @@ describe("NATS topology", () => {
           "150 seconds"
         ).pipe(Effect.tapError(() => Effect.sync(() => console.error(summary(id, s)))))
       }
+
+      yield* waitUntil(() => feedA2.process.exitCode !== null, "the second full feed refused", feedA2)
+      assert.notStrictEqual(feedA2.process.exitCode, 0, "the second full feed exits with an error")
+      assert.isFalse(feedA2.lines.includes("ready"), "the second full feed never takes commands")
+      assert.include(feedA2.log(), "ControlPlaneTaken", `the second full feed says why: ${feedA2.log()}`)
 
       const epochs = new Map<string, string>()
       for (const [id, s] of strategies) {
