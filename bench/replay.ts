@@ -27,8 +27,8 @@ import { listRecording, openRecording } from "../src/replay/Reader.js"
 import * as Strategy from "../src/strategy/index.js"
 import { alternatingMedians, arg, emitJson, machine, table } from "./internal/report.js"
 
-const events = arg("events", 300_000)
-const rounds = arg("rounds", 3)
+const events = arg("--events", 300_000)
+const rounds = arg("--rounds", 3)
 const dir = mkdtempSync(join(tmpdir(), "meltica-bench-replay-"))
 const START_US = Date.UTC(2026, 10, 30, 9, 0, 0) * 1000
 

@@ -35,6 +35,8 @@ interface Timer {
   readonly deadline: number
   readonly order: number
   fire: (() => void) | undefined
+  /** The real timer that replaced it after `release()`. */
+  handle?: ReturnType<typeof setTimeout> | undefined
 }
 
 /** Earlier deadline first, then the one set first. */
@@ -84,6 +86,7 @@ export class VirtualClock implements Clock.Clock {
       this.push(timer)
       return Effect.sync(() => {
         timer.fire = undefined
+        if (timer.handle !== undefined) clearTimeout(timer.handle)
       })
     })
   }
@@ -133,7 +136,7 @@ export class VirtualClock implements Clock.Clock {
     const pending = this.heap.splice(0)
     for (const t of pending) {
       const fire = t.fire
-      if (fire !== undefined) setTimeout(fire, Math.max(0, (t.deadline - this.released.base) / 1000))
+      if (fire !== undefined) t.handle = setTimeout(fire, Math.max(0, (t.deadline - this.released.base) / 1000))
     }
   }
 
