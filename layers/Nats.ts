@@ -112,7 +112,7 @@ export const layerNatsFeedPipeline = (options: NatsOptions = {}) =>
  */
 export const layerNatsMarketFeed = (options: NatsOptions = {}) =>
   layerMarketFeedDispatcher.pipe(
-    Layer.provideMerge(Layer.merge(layerFeedDataBus, marketFeedReadiness)),
+    Layer.provideMerge(Layer.mergeAll(layerFeedDataBus, marketFeedReadiness, NatsStatus.layerMarketFeed)),
     Layer.provideMerge(RoutingFollower.Default),
     Layer.provideMerge(Layer.mergeAll(CriticalPublisher.Default, MarketPublisher.Default)),
     Layer.provideMerge(base(options))
@@ -228,9 +228,9 @@ export const strategyReadiness: Layer.Layer<
  */
 export const layerNatsFeed = (options: NatsFeedOptions) =>
   layerFeedCommands.pipe(
+    Layer.provideMerge(Layer.mergeAll(feedReadiness, layerCommandBacklog, layerRoutingAnnouncements, NatsStatus.layerFeed)),
     // exactly one feed takes commands: the lease first, or this feed does not start (`ControlPlaneTaken`)
     Layer.provideMerge(ControlPlaneLease.Default),
-    Layer.provideMerge(Layer.mergeAll(feedReadiness, layerCommandBacklog, layerRoutingAnnouncements, NatsStatus.layerFeed)),
     Layer.provideMerge(ControlProgress.Default),
     Layer.provideMerge(Consumers.Default),
     Layer.provideMerge(controlAndOrchestration(options)),

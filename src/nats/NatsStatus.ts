@@ -25,6 +25,8 @@ import {
   natsFeedHeartbeats,
   natsFeedLive,
   natsMalformed,
+  natsRoutingVersion,
+  natsControlPlaneLeaseLost,
   natsMarketDropped,
   natsMarketPublishFailed,
   natsMarketMessages,
@@ -39,7 +41,9 @@ import { CommandConsumer, CommandPublisher } from "./Commands.js"
 import { NatsConnection } from "./Connection.js"
 import { CriticalPublisher, CriticalSubscriber } from "./CriticalChannel.js"
 import { ControlProgress, FeedMonitor } from "./Heartbeat.js"
+import { ControlPlaneLease } from "./ControlPlaneLease.js"
 import { MarketPublisher, MarketSubscriber } from "./Market.js"
+import { RoutingFollower } from "./Routing.js"
 
 const label = MetricLabel.make
 
@@ -54,6 +58,8 @@ interface Parts {
   readonly commandsIn?: CommandConsumer
   readonly feeds?: FeedMonitor
   readonly progress?: ControlProgress
+  readonly routing?: RoutingFollower
+  readonly lease?: ControlPlaneLease
 }
 
 const sample = (parts: Parts) => ({ count, set }: MetricSink): NatsStatusView => {
@@ -76,6 +82,13 @@ const sample = (parts: Parts) => ({ count, set }: MetricSink): NatsStatusView =>
     set(natsControlPlanePending, p.pending)
   }
   let malformedFrames = 0
+  if (parts.routing !== undefined) {
+    const r = parts.routing.stats()
+    set(natsRoutingVersion, r.routingVersion)
+    count(natsMalformed, r.invalid, [label("channel", "routing")])
+    malformedFrames += r.invalid
+  }
+  if (parts.lease !== undefined) set(natsControlPlaneLeaseLost, parts.lease.lost() ? 1 : 0)
   const market = { published: 0, received: 0, dropped: 0, subjects: 0 }
   if (parts.marketOut !== undefined) {
     const m = parts.marketOut.stats()
@@ -146,14 +159,17 @@ const make = (parts: Parts): NatsStatusSource["Type"] => ({
   },
   sample: sample(parts),
   // a critical event the NATS server refused for good keeps the feed not ready for a while
-  readinessReasons: () => parts.criticalOut?.readinessReasons() ?? []
+  readinessReasons: () => [
+    ...(parts.criticalOut?.readinessReasons() ?? []),
+    ...(parts.lease?.lost() === true ? ["control plane: another feed took over the lease (stop one of them)"] : [])
+  ]
 })
 
-/** The feed process: market data and critical events out, commands in, the Control Plane's progress. */
+/** The feed process: market data and critical events out, commands in, the Control Plane's progress and lease. */
 export const layerFeed: Layer.Layer<
   NatsStatusSource,
   never,
-  NatsConnection | MarketPublisher | CriticalPublisher | CommandConsumer | ControlProgress
+  NatsConnection | MarketPublisher | CriticalPublisher | CommandConsumer | ControlProgress | ControlPlaneLease
 > = Layer.effect(
   NatsStatusSource,
   Effect.gen(function*() {
@@ -162,7 +178,25 @@ export const layerFeed: Layer.Layer<
       marketOut: yield* MarketPublisher,
       criticalOut: yield* CriticalPublisher,
       commandsIn: yield* CommandConsumer,
-      progress: yield* ControlProgress
+      progress: yield* ControlProgress,
+      lease: yield* ControlPlaneLease
+    })
+  })
+)
+
+/** A market-data-only feed: market data out, the routing version it follows. */
+export const layerMarketFeed: Layer.Layer<
+  NatsStatusSource,
+  never,
+  NatsConnection | MarketPublisher | CriticalPublisher | RoutingFollower
+> = Layer.effect(
+  NatsStatusSource,
+  Effect.gen(function*() {
+    return make({
+      connection: yield* NatsConnection,
+      marketOut: yield* MarketPublisher,
+      criticalOut: yield* CriticalPublisher,
+      routing: yield* RoutingFollower
     })
   })
 )
