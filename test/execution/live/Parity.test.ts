@@ -119,13 +119,23 @@ describe("paper and live alike", () => {
         // the router: a paper order (another venue) and a live one, both canceled by the kill switch's cancelAll
         yield* router.submit(order("k-live", "binance", { side: "buy", type: "limit", qty: "0.1", price: "90.00" }))
         yield* router.submit(order("k-paper", "sim", { side: "buy", type: "limit", qty: "0.1", price: "90.00" })).pipe(Effect.either)
+        // what the risk checks read: the live venue's position and every venue's working orders, as the portfolio has them
+        const mine = router.portfolio().byConsumer.filter((c) => c.consumerId === "parity")
+        const exposure = {
+          read: router.exposure("parity", SYM, "binance"),
+          position: mine.flatMap((c) => c.positions).find((p) => p.venue === "binance" && p.symbol === SYM)?.quantity,
+          openOrders: mine.reduce((n, c) => n + c.openOrders, 0)
+        }
         const canceled = yield* router.cancelAll({}, "kill switch engaged")
+        const exposureAfter = router.exposure("parity", SYM, "binance")
         const stats = router.stats()
         return {
           kinds: kindsByOrder(received),
           outcomes: results.map((r) => Either.isLeft(r) ? (r.left as { readonly _tag: string })._tag : "accepted"),
           canceled: canceled.map((o) => `${o.venue}:${o.clientOrderId}`).sort(),
           liveOpen: liveVenue.liveStats().open,
+          exposure,
+          exposureAfter,
           placedLive: mock.placements("k-live"),
           placedPaper: mock.placements("k-paper"),
           outputs: {
@@ -146,6 +156,10 @@ describe("paper and live alike", () => {
       assert.strictEqual(live.placedPaper, 0, "an order of another venue never reaches the live one")
       assert.include(live.canceled, "binance:k-live")
       assert.strictEqual(live.liveOpen, 0)
+      assert.deepStrictEqual(live.exposure.read, { venue: "binance", position: live.exposure.position!, openOrders: live.exposure.openOrders })
+      assert.isAbove(Number(live.exposure.position), 0, "the market order's fills")
+      assert.isAbove(live.exposure.openOrders, 0, "k-live works")
+      assert.strictEqual(live.exposureAfter.openOrders, 0, "every working order canceled")
       for (const [name, text] of Object.entries(live.outputs)) {
         assert.notInclude(text, API_KEY, name)
         assert.notInclude(text, SECRET, name)
