@@ -13,6 +13,12 @@ import { HeartbeatConfig } from "../../src/nats/Heartbeat.js"
 import { CONTROL_BUCKET } from "../../src/nats/Permissions.js"
 import { announceRoutingVersion, RoutingFollower } from "../../src/nats/Routing.js"
 import { natsServer } from "./support/server.js"
+import { runAndCountLeftFibers } from "../support/leaks.js"
+import { layerNatsMarketFeed } from "../../layers/Nats.js"
+import { decimal, Ticker } from "../../schema/Event.js"
+import { Dispatcher } from "../../src/Dispatcher.js"
+import { Pool } from "../../src/Pool.js"
+import { ReadinessChecks } from "../../src/Status.js"
 
 const connection = (url: string, name: string) =>
   NatsConnection.Default.pipe(Layer.provide(NatsConfig.layer({ servers: [url], name })))
@@ -62,6 +68,54 @@ describe("routing version across feeds", { sequential: true }, () => {
       yield* poll(() => (follower.version() === 2 ? true : undefined), "the valid announcement after the hostile ones")
       assert.strictEqual(follower.stats().invalid - before.invalid, hostile.length, hostile.map(([n]) => n).join(", "))
       assert.strictEqual(follower.stats().announcements - before.announcements, 1)
+    }))
+})
+
+describe("a market-data-only feed process", { sequential: true }, () => {
+  it.scopedLive("is ready once it has heard the routing version, stamps it on its market data, and leaves no fiber behind", () =>
+    Effect.gen(function*() {
+      const server = yield* natsServer
+      const { nc } = Context.get(yield* Layer.build(connection(server.url, "control-feed")), NatsConnection)
+      const stamped: Array<number> = []
+      const sub = nc.subscribe("md.sim-b.BTC-USDT.ticker", {
+        // JSON on the wire (codec: json): one event per message
+        callback: (_err, msg) => {
+          stamped.push((JSON.parse(msg.string()) as { readonly routingVersion: number }).routingVersion)
+        }
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => sub.unsubscribe()))
+      const { aliveBefore, left, result } = yield* runAndCountLeftFibers(
+        layerNatsMarketFeed({ nats: { servers: [server.url], name: "feed-sim-b", codec: "json" } }),
+        Effect.gen(function*() {
+          const checks = yield* ReadinessChecks
+          const before = checks.reasons()
+          nc.publish("feed.routing", JSON.stringify({ routingVersion: 7 }))
+          yield* poll(() => (checks.reasons().length === 0 ? true : undefined), "ready once the version is heard")
+          const pool = yield* Pool
+          const dispatcher = yield* Dispatcher
+          const e = pool.acquireEvent()
+          e.provider = "sim-b"
+          e.symbol = "BTC-USDT"
+          e.kind = "ticker"
+          e.seqProvider = 1
+          e.ingestTs = 1
+          e.traceId = "t-1"
+          e.payload = Ticker.make({
+            bidPrice: decimal("1"),
+            bidQty: decimal("1"),
+            askPrice: decimal("2"),
+            askQty: decimal("1"),
+            exchangeTs: 1
+          })
+          yield* dispatcher.dispatch(e)
+          yield* poll(() => (stamped.length > 0 ? true : undefined), "the ticker on NATS")
+          return before
+        })
+      )
+      assert.include(result.join(), "no routing version heard")
+      assert.deepStrictEqual(stamped, [7], "stamped with the Control Plane feed's version")
+      assert.isAbove(aliveBefore, 0)
+      assert.strictEqual(left, 0, "no fiber left once the feed layer's scope closed")
     }))
 })
 
