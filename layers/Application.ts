@@ -46,6 +46,7 @@ import { idOfFile, loadStrategy } from "../src/strategy/Loader.js"
 import { StrategyRegistry } from "../src/strategy/Registry.js"
 import type { StrategySpec } from "../src/strategy/Runner.js"
 import { gatewayScheduler } from "../src/internal/scheduler.js"
+import { layerRecording, type RecorderOptions, type RecordingFigures } from "../src/record/Recorder.js"
 import { layerDebug } from "./Debug.js"
 import { layerMemory, type MemoryOptions } from "./Memory.js"
 import { layerFeedHeartbeats, layerNatsFeed, layerNatsStrategy, type NatsOptions } from "./Nats.js"
@@ -197,17 +198,29 @@ const withStatus = <ROut, E, R>(
     Layer.provideMerge(base)
   )
 
+/** The configuration's recorder options, when `record.dir` is set (the `record:` section, `--record`). */
+export const recorderOptions = (config: GatewayConfig): RecorderOptions | undefined =>
+  config.record.dir === undefined ? undefined : {
+    dir: config.record.dir,
+    kinds: config.record.kinds,
+    flushIntervalMs: config.record.flushIntervalMs,
+    maxRowsPerFile: config.record.maxRowsPerFile
+  }
+
+/** The configured venues' providers, recording what they ingest when the configuration says so, and the recording figures. */
+const recordingProviders = (config: GatewayConfig) => layerRecording(recorderOptions(config))(Providers.layerNode(config.venues))
+
 /** The in-memory application layer (`Memory.ts`, `Debug.ts`, ...) with providers and status on top. */
 export const layerOn = <E>(
   config: GatewayConfig,
   base: Layer.Layer<Layer.Layer.Success<ReturnType<typeof layerMemory>>, E>,
-  providers: Layer.Layer<Providers, never, Pool | Recycler | DeadLetter> = Providers.layerNode(config.venues)
+  providers: Layer.Layer<Providers | RecordingFigures, never, Pool | Recycler | DeadLetter> = recordingProviders(config)
 ) => withStatus(providers.pipe(Layer.provideMerge(base)), strategyReadiness)
 
 /** A backtest's application layer (`src/backtest/Backtest.ts`): in memory, the replay's providers, every execution report observed. */
 export const layerBacktest = (
   config: GatewayConfig,
-  providers: Layer.Layer<Providers, never, Pool | Recycler | DeadLetter>,
+  providers: Layer.Layer<Providers | RecordingFigures, never, Pool | Recycler | DeadLetter>,
   onReport: (report: ExecReport) => void
 ) => layerOn(config, layerMemory({ ...memoryOptions(config), onReport }), providers)
 
@@ -216,7 +229,7 @@ export const layerNatsFeedOn = (config: GatewayConfig) => {
   const { providers, symbols } = memoryOptions(config)
   return withStatus(
     layerFeedHeartbeats.pipe(
-      Layer.provideMerge(Providers.layerNode(config.venues)),
+      Layer.provideMerge(recordingProviders(config)),
       Layer.provideMerge(layerNatsFeed({ ...natsOptions(config), symbols, providers, paperRetainClosed: config.paper.retainClosed, paperVenues: paperVenues(config), risk: riskSettings(config) }))
     ),
     strategyReadinessOver

@@ -424,6 +424,22 @@ export class LiveSection extends Schema.Class<LiveSection>("LiveSection")({
   venues: Schema.optionalWith(Schema.Record({ key: Schema.String, value: LiveVenueSection }), { default: () => ({}) })
 }) {}
 
+/**
+ * Recording (`src/record/Recorder.ts`): every canonical market-data event the
+ * providers ingest, written as Parquet under `dir`. Off unless `dir` is set
+ * (here or with `meltica run --record DIR`). A file is written per stream at
+ * every flush (rotation by time) and whenever a stream holds `maxRowsPerFile`
+ * rows (rotation by size); a crash loses at most `flushIntervalMs`.
+ */
+export class RecordSection extends Schema.Class<RecordSection>("RecordSection")({
+  dir: Schema.optional(Schema.String.pipe(Schema.nonEmptyString())),
+  kinds: Schema.optionalWith(Schema.Array(Schema.Literal("trade", "ticker", "book_snapshot", "book_delta")), {
+    default: () => ["trade", "ticker", "book_snapshot", "book_delta"] as const
+  }),
+  flushIntervalMs: Schema.optionalWith(IntIn("record.flushIntervalMs", 10, 3_600_000), { default: () => 1_000 }),
+  maxRowsPerFile: Schema.optionalWith(IntIn("record.maxRowsPerFile", 1, 10_000_000), { default: () => 100_000 })
+}) {}
+
 export class GatewayConfig extends Schema.Class<GatewayConfig>("GatewayConfig")({
   venues: Schema.optionalWith(
     Schema.Array(ProviderConfig).pipe(Schema.filter((vs) => vs.length > 0 || "at least one venue is required")),
@@ -444,7 +460,9 @@ export class GatewayConfig extends Schema.Class<GatewayConfig>("GatewayConfig")(
   /** Risk limits of every strategy that sets none of its own (a strategy's own limits win, one by one). */
   risk: Schema.optionalWith(RiskLimitsConfig, { default: () => RiskLimitsConfig.make({}) }),
   /** Live trading per venue (off unless `mode: live` and `--live`). */
-  live: Schema.optionalWith(LiveSection, { default: () => LiveSection.make({}) })
+  live: Schema.optionalWith(LiveSection, { default: () => LiveSection.make({}) }),
+  /** Recording of the ingested market data (off unless `record.dir` or `--record`). */
+  record: Schema.optionalWith(RecordSection, { default: () => RecordSection.make({}) })
 }) {}
 
 export type GatewayConfigEncoded = typeof GatewayConfig.Encoded

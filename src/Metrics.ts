@@ -183,3 +183,10 @@ export const natsCriticalUnpublishable = counter("meltica_nats_critical_unpublis
 export const natsCommandsPublishFailed = counter("meltica_nats_commands_publish_failed", "Commands the server refused for good: dropped")
 export const natsCommandsTerminated = counter("meltica_nats_commands_terminated", "Commands terminated as poison (malformed, or their handling died): never redelivered")
 
+
+export const recorderEvents = counter("meltica_recorder_events", "Market-data events the recorder buffered (record: section or --record)")
+export const recorderFiles = counter("meltica_recorder_files_written", "Recording files written")
+export const recorderBytes = counter("meltica_recorder_bytes_written", "Bytes of the recording files written")
+export const recorderFlushFailures = counter("meltica_recorder_flush_failures", "Recording files not written (encoding or I/O failed; their rows are lost)")
+export const recorderBuffered = gauge("meltica_recorder_buffered", "Rows the recorder holds, not yet written")
+export const replayFilesSkipped = counter("meltica_replay_files_skipped", "Recording files a replay skipped, by reason (unfinished_write, bad_name, checksum, wrong_format, not_parquet, unreadable, no_directory)")

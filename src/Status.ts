@@ -113,12 +113,20 @@ import {
   venueOrders,
   venueReports,
   venueResting,
-  type LatencyHistogram
+  type LatencyHistogram,
+  recorderBuffered,
+  recorderBytes,
+  recorderEvents,
+  recorderFiles,
+  recorderFlushFailures,
+  replayFilesSkipped
 } from "./Metrics.js"
 import { REJECTION_TAGS } from "../schema/Rejection.js"
 import { Orchestrator, type OrchestratorStats } from "./Orchestrator.js"
 import { Pool } from "./Pool.js"
 import { Providers } from "./Provider.js"
+import { SKIP_CAUSES } from "./record/Format.js"
+import { RecordingFigures } from "./record/Recorder.js"
 import { Recycler } from "./Recycler.js"
 
 export interface ProviderStatusView {
@@ -357,6 +365,8 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
     // the NATS link's figures, in a process whose buses run on NATS (`nats/NatsStatus.ts`)
     const nats = yield* Effect.serviceOption(NatsStatusSource)
     const strategies = yield* Effect.serviceOption(StrategiesSource)
+    // the recorder's and the replay's figures, at 0 where nothing records or replays (`record/Recorder.ts`)
+    const recording = yield* Effect.serviceOption(RecordingFigures)
     const clock = yield* Effect.clock
     const started = clock.unsafeCurrentTimeMillis()
 
@@ -482,6 +492,16 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
     /** Reads every component's stats, publishes them, and returns the snapshot. */
     const sample = (periodic: boolean): StatusSnapshot => {
       for (const publish of contributed) publish(sink)
+      {
+        const r = Option.isSome(recording) ? recording.value.recorder() : undefined
+        count(recorderEvents, r?.events ?? 0)
+        count(recorderFiles, r?.files ?? 0)
+        count(recorderBytes, r?.bytes ?? 0)
+        count(recorderFlushFailures, r?.writeFailures ?? 0)
+        set(recorderBuffered, r?.buffered ?? 0)
+        const skipped = Option.isSome(recording) ? recording.value.skipped() : []
+        for (const cause of SKIP_CAUSES) count(replayFilesSkipped, skipped.filter((e) => e.cause === cause).length, [label("reason", cause)])
+      }
       const now = clock.unsafeCurrentTimeMillis()
       const providerViews: Array<ProviderStatusView> = []
       let eventsIn = 0

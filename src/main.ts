@@ -3,7 +3,7 @@
  * application it is given (`bin/meltica.ts` gives it the composition root,
  * `layers/Application.ts`; `npm start` runs that file).
  *
- *   meltica [run] [--config <file>] [--debug] [--strategy <file> [--strategy-options <json>]]...
+ *   meltica [run] [--config <file>] [--debug] [--record <dir>] [--strategy <file> [--strategy-options <json>]]...
  *   meltica check-config [--config <file>]
  *   meltica nats-config [--config <file>] [--port <n>] [--store-dir <dir>]
  *   meltica route --config <operator file>
@@ -31,7 +31,7 @@ import { AutoCorrect, CliConfig, Command, Options, ValidationError } from "@effe
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Config as EffectConfig, Console, Effect, Either, Layer, Logger, Option, Redacted, Schema } from "effect"
-import type { GatewayConfig } from "../schema/Config.js"
+import { GatewayConfig, RecordSection } from "../schema/Config.js"
 import { ConfigIssue, InvalidConfig } from "../schema/Errors.js"
 import * as Config from "./Config.js"
 import { liveConfigIssues, liveSummary } from "./execution/live/LiveExecution.js"
@@ -85,6 +85,13 @@ const strategyOptionsOption = Options.text("strategy-options").pipe(
   ),
   Options.repeated
 )
+const recordOption = Options.text("record").pipe(
+  Options.withDescription("record the canonical market data the providers ingest into this directory (Parquet; overrides record.dir)"),
+  Options.optional
+)
+/** The configuration with `--record DIR` as its recording directory. */
+const withRecordDir = (config: GatewayConfig, dir: Option.Option<string>): GatewayConfig =>
+  Option.isNone(dir) ? config : new GatewayConfig({ ...config, record: new RecordSection({ ...config.record, dir: dir.value }) })
 const liveOption = Options.boolean("live").pipe(
   Options.withDescription(
     "trade live on the venues whose configuration says mode: live (without it every order goes to the paper venue)"
@@ -249,17 +256,18 @@ export const describeKillSwitch = (a: KillSwitchAnswer): string => {
 
 const makeCli = (app: Application) => {
   const runWith = (
-    { config, debug, live, strategy, strategyOptions }: {
+    { config, debug, live, record, strategy, strategyOptions }: {
       readonly config: Option.Option<string>
       readonly debug: boolean
       readonly live: boolean
+      readonly record: Option.Option<string>
       readonly strategy: ReadonlyArray<string>
       readonly strategyOptions: ReadonlyArray<string>
     }
   ) =>
     Effect.gen(function*() {
       const specs = yield* strategySpecs(strategy, strategyOptions)
-      const c = yield* loadConfig(config, debug)
+      const c = withRecordDir(yield* loadConfig(config, debug), record)
       // the configuration's strategy files are relative to it; the command line's to the working directory
       const base = Option.match(config, { onNone: () => process.cwd(), onSome: (f) => dirnameOf(f) })
       const fromCli = specs.map((s) => ("module" in s ? { ...s, module: absolute(s.module) } : s))
@@ -270,6 +278,7 @@ const makeCli = (app: Application) => {
     config: configOption,
     debug: debugOption,
     live: liveOption,
+    record: recordOption,
     strategy: strategyOption,
     strategyOptions: strategyOptionsOption
   }

@@ -30,7 +30,7 @@ import * as Gateway from "../Gateway.js"
 import { Pool } from "../Pool.js"
 import { Providers } from "../Provider.js"
 import { Recycler } from "../Recycler.js"
-import { makeRecorder } from "../record/Recorder.js"
+import { makeRecorder, noRecorderStats, RecordingFigures } from "../record/Recorder.js"
 import { listRecording, type ReplaySelection } from "../replay/Reader.js"
 import { makeReplay, type Replay, replayStart, runOnReplay } from "../replay/Replay.js"
 import { settle, VirtualClock } from "../replay/VirtualClock.js"
@@ -82,7 +82,7 @@ type GatewayNeeds = Exclude<Effect.Effect.Context<ReturnType<typeof Gateway.run>
  */
 export type BacktestLayer = (
   config: GatewayConfig,
-  providers: Layer.Layer<Providers, never, Pool | Recycler | DeadLetter>,
+  providers: Layer.Layer<Providers | RecordingFigures, never, Pool | Recycler | DeadLetter>,
   onReport: (report: ExecReport) => void
 ) => Layer.Layer<GatewayNeeds, unknown>
 
@@ -168,14 +168,15 @@ export const runBacktest = (options: BacktestOptions, layer: BacktestLayer) =>
 
     const clock = new VirtualClock(replayStart(listing, options.from))
     let replay: Replay | undefined
-    const providers = Layer.scoped(
-      Providers,
+    // the replay's providers, and its figures for /metrics (files skipped, and the recorder's when it records)
+    const providers = Layer.scopedContext(
       Effect.gen(function*() {
         const services = { pool: yield* Pool, recycler: yield* Recycler, deadLetter: yield* DeadLetter }
-        replay = yield* makeReplay({ ...options, dir: data, clock }, services)
-        if (options.record === undefined) return replay.providers
-        const recorder = yield* makeRecorder({ dir: options.record, flushIntervalMs: 1_000 })
-        return recorder.wrap(replay.providers)
+        const r = replay = yield* makeReplay({ ...options, dir: data, clock }, services)
+        const recorder = options.record === undefined ? undefined : yield* makeRecorder({ dir: options.record, flushIntervalMs: 1_000 })
+        return Context.make(Providers, recorder === undefined ? r.providers : recorder.wrap(r.providers)).pipe(
+          Context.add(RecordingFigures, { recorder: recorder?.stats ?? (() => noRecorderStats), skipped: r.skippedNow })
+        )
       })
     )
     const app = layer(config, providers, onReport)

@@ -55,9 +55,16 @@ export interface StreamRows {
   readonly payload: Array<EventPayload>
 }
 
+/** Why a recording file is skipped, as a metric tag (`meltica_replay_files_skipped{reason}`). */
+export type SkipCause = "unfinished_write" | "bad_name" | "checksum" | "wrong_format" | "not_parquet" | "unreadable" | "no_directory"
+export const SKIP_CAUSES: ReadonlyArray<SkipCause> = [
+  "unfinished_write", "bad_name", "checksum", "wrong_format", "not_parquet", "unreadable", "no_directory"
+]
+
 /** A recording file that cannot be used, and why (the reader skips it and says so). */
 export class CorruptRecording extends Data.TaggedError("CorruptRecording")<{
   readonly file: string
+  readonly cause: SkipCause
   readonly reason: string
 }> {
   override get message(): string {
@@ -178,7 +185,7 @@ const levels = (x: unknown): ReadonlyArray<Level> => (typeof x === "string" ? JS
  */
 export const decodeFile = async (info: FileInfo, bytes: Uint8Array): Promise<Array<RecordedEvent>> => {
   if (checksumOf(bytes) !== info.crc) {
-    throw new CorruptRecording({ file: info.path, reason: "its bytes do not match the CRC32 in its name (damaged or truncated)" })
+    throw new CorruptRecording({ file: info.path, cause: "checksum", reason: "its bytes do not match the CRC32 in its name (damaged or truncated)" })
   }
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer
   const columns: Record<string, ArrayLike<unknown>> = {}
@@ -186,7 +193,7 @@ export const decodeFile = async (info: FileInfo, bytes: Uint8Array): Promise<Arr
     const meta = parquetMetadata(buffer)
     const version = meta.key_value_metadata?.find((kv) => kv.key === "meltica.recording")?.value
     if (version !== RECORDING_FORMAT_VERSION) {
-      throw new CorruptRecording({ file: info.path, reason: `not a meltica recording of format ${RECORDING_FORMAT_VERSION} (found ${version ?? "none"})` })
+      throw new CorruptRecording({ file: info.path, cause: "wrong_format", reason: `not a meltica recording of format ${RECORDING_FORMAT_VERSION} (found ${version ?? "none"})` })
     }
     await parquetRead({
       file: buffer,
@@ -198,10 +205,10 @@ export const decodeFile = async (info: FileInfo, bytes: Uint8Array): Promise<Arr
     })
   } catch (e) {
     if (e instanceof CorruptRecording) throw e
-    throw new CorruptRecording({ file: info.path, reason: `does not decode as Parquet: ${e instanceof Error ? e.message : String(e)}` })
+    throw new CorruptRecording({ file: info.path, cause: "not_parquet", reason: `does not decode as Parquet: ${e instanceof Error ? e.message : String(e)}` })
   }
   const ts = columns.ingest_ts
-  if (ts === undefined) throw new CorruptRecording({ file: info.path, reason: "no ingest_ts column" })
+  if (ts === undefined) throw new CorruptRecording({ file: info.path, cause: "wrong_format", reason: "no ingest_ts column" })
   const c = (name: string): ArrayLike<unknown> => columns[name] ?? []
   const [provider, symbol, kind, seq, epoch] = [c("provider"), c("symbol"), c("kind"), c("seq"), c("epoch")]
   const out = new Array<RecordedEvent>(ts.length)

@@ -15,15 +15,15 @@
  *   rows of that file are lost, the gateway goes on.
  * - Closing the scope flushes what is buffered.
  */
-import { Data, Duration, Effect, Fiber, Queue } from "effect"
+import { Context, Data, Duration, Effect, Fiber, Layer, Queue } from "effect"
 import type { Scope } from "effect"
 import { mkdir, rename, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import type { MarketKind } from "../../schema/Event.js"
 import { isCritical } from "../../schema/Event.js"
 import type { Event } from "../Event.js"
-import type { ProviderShape } from "../Provider.js"
-import { checksumOf, encodeRows, fileName, type StreamRows } from "./Format.js"
+import { Providers, type ProviderShape } from "../Provider.js"
+import { checksumOf, type CorruptRecording, encodeRows, fileName, type StreamRows } from "./Format.js"
 
 export class RecordWriteFailed extends Data.TaggedError("RecordWriteFailed")<{
   readonly file: string
@@ -175,3 +175,36 @@ export const makeRecorder = (options: RecorderOptions): Effect.Effect<Recorder, 
       stats: () => ({ events, files, rowsWritten, bytes, writeFailures, buffered })
     }
   })
+
+/** A recorder's figures when nothing records. */
+export const noRecorderStats: RecorderStats = { events: 0, files: 0, rowsWritten: 0, bytes: 0, writeFailures: 0, buffered: 0 }
+
+/**
+ * The recording figures that `/metrics` exports (`Status.ts`): the recorder's
+ * (at 0 when nothing records) and the recording files a replay skipped.
+ */
+export class RecordingFigures extends Context.Tag("meltica/RecordingFigures")<RecordingFigures, {
+  readonly recorder: () => RecorderStats
+  readonly skipped: () => ReadonlyArray<CorruptRecording>
+}>() {}
+
+/**
+ * The providers of `providers`, each recording what it hands on into
+ * `options.dir` when `options` is given (the `record:` section, `--record`),
+ * and the recording figures (at 0 when nothing records).
+ */
+export const layerRecording = (options: RecorderOptions | undefined) =>
+<E, R>(providers: Layer.Layer<Providers, E, R>): Layer.Layer<Providers | RecordingFigures, E, R> =>
+  Layer.scopedContext(Effect.gen(function*() {
+    const inner = yield* Providers
+    if (options === undefined) {
+      return Context.make(Providers, inner).pipe(
+        Context.add(RecordingFigures, { recorder: () => noRecorderStats, skipped: () => [] })
+      )
+    }
+    const recorder = yield* makeRecorder(options)
+    yield* Effect.logInfo("recording the providers' events").pipe(Effect.annotateLogs({ dir: options.dir }))
+    return Context.make(Providers, recorder.wrap(inner)).pipe(
+      Context.add(RecordingFigures, { recorder: recorder.stats, skipped: () => [] })
+    )
+  })).pipe(Layer.provide(providers))

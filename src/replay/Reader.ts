@@ -44,7 +44,7 @@ const walk = (dir: string, out: Array<string>): void => {
 export const listRecording = (dir: string, selection: ReplaySelection = {}): RecordingListing => {
   const paths: Array<string> = []
   if (statSync(dir, { throwIfNoEntry: false })?.isDirectory() !== true) {
-    return { files: [], skipped: [new CorruptRecording({ file: dir, reason: "no such directory" })] }
+    return { files: [], skipped: [new CorruptRecording({ file: dir, cause: "no_directory", reason: "no such directory" })] }
   }
   walk(dir, paths)
   paths.sort()
@@ -54,13 +54,13 @@ export const listRecording = (dir: string, selection: ReplaySelection = {}): Rec
   for (const p of paths) {
     const rel = relative(dir, p)
     if (p.endsWith(".parquet.tmp")) {
-      skipped.push(new CorruptRecording({ file: rel, reason: "an unfinished write (the recorder stopped while flushing it)" }))
+      skipped.push(new CorruptRecording({ file: rel, cause: "unfinished_write", reason: "an unfinished write (the recorder stopped while flushing it)" }))
       continue
     }
     if (!p.endsWith(".parquet")) continue
     const info = parseFileName(p, rel.split(sep))
     if (info === undefined) {
-      skipped.push(new CorruptRecording({ file: rel, reason: "its name is not <first>-<last>-<n>.<crc32>.parquet under <date>/<provider>/<symbol>/<kind>" }))
+      skipped.push(new CorruptRecording({ file: rel, cause: "bad_name", reason: "its name is not <first>-<last>-<n>.<crc32>.parquet under <date>/<provider>/<symbol>/<kind>" }))
       continue
     }
     if (!want(selection.providers, info.provider) || !want(selection.symbols, info.symbol)) continue
@@ -126,7 +126,7 @@ export class RecordingReader {
         if (kept.length > 0) this.push({ events: kept, order, index: 0 })
       } catch (e) {
         this.skipped.push(
-          e instanceof CorruptRecording ? e : new CorruptRecording({ file: info.path, reason: e instanceof Error ? e.message : String(e) })
+          e instanceof CorruptRecording ? e : new CorruptRecording({ file: info.path, cause: "unreadable", reason: e instanceof Error ? e.message : String(e) })
         )
       }
     }

@@ -72,6 +72,8 @@ export interface Replay {
   readonly stats: () => ReplayStats
   /** Files skipped at listing (a `.tmp` left by a crash, a foreign name); more may be skipped at reading. */
   readonly skippedAtListing: ReadonlyArray<CorruptRecording>
+  /** Every file skipped so far (at listing and at reading). */
+  readonly skippedNow: () => ReadonlyArray<CorruptRecording>
 }
 
 /**
@@ -209,7 +211,8 @@ export const makeReplay = (options: ReplayOptions, services: FeedServices): Effe
       start: Deferred.succeed(gate, undefined).pipe(Effect.asVoid),
       done,
       stats,
-      skippedAtListing: listing.skipped
+      skippedAtListing: listing.skipped,
+      skippedNow: () => reader.skipped
     }
   })
 
