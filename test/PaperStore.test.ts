@@ -12,10 +12,11 @@ import { join } from "node:path"
 import { layerNatsFeed } from "../layers/Nats.js"
 import { CancelOrder, QueryOrder, SubmitOrder } from "../schema/Control.js"
 import type { WireExecReport } from "../schema/Event.js"
-import { decimal, Ticker } from "../schema/Event.js"
+import { decimal, ExecReportPayload, Ticker } from "../schema/Event.js"
 import { type PaperChanges, PaperStore } from "../src/execution/PaperStore.js"
 import * as PaperVenue from "../src/execution/Paper.js"
 import { ExecReportSink, ExecutionVenue } from "../src/ExecutionVenue.js"
+import { decodeFrame, unpooled } from "../src/codec/Binary.js"
 import { CommandPublisher } from "../src/nats/Commands.js"
 import { NatsConfig, NatsConnection } from "../src/nats/Connection.js"
 import { CRITICAL_STREAM, criticalSubject } from "../src/nats/Subjects.js"
@@ -270,8 +271,12 @@ describe("paper venue state in the key-value bucket (NATS feed)", { sequential: 
       for (let seq = 1; seq <= info.state.last_seq; seq++) {
         const m = yield* Effect.tryPromise(() => jsm.streams.getMessage(CRITICAL_STREAM, { seq })).pipe(Effect.option)
         if (m._tag === "None" || m.value === null || m.value.subject !== criticalSubject("alice")) continue
-        const p = (JSON.parse(m.value.string()) as { payload: { _tag: string; status?: string; reportSeq?: number } }).payload
-        if (p._tag === "exec_report") reports.push(`${p.reportSeq} ${p.status}`)
+        decodeFrame(m.value.data, unpooled, {
+          onEvent: (e) => {
+            if (e.payload instanceof ExecReportPayload) reports.push(`${e.payload.reportSeq} ${e.payload.status}`)
+          },
+          onError: (error) => assert.fail(`a stored critical frame does not decode: ${error.message}`)
+        })
       }
       assert.deepStrictEqual(reports, ["1 new", "2 canceled"], "the final report follows the one before the restart")
     }))
