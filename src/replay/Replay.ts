@@ -22,11 +22,10 @@ import type { Scope } from "effect"
 import { Deferred, Effect, Random } from "effect"
 import type { MarketKind } from "../../schema/Event.js"
 import type { Event } from "../Event.js"
-import { generationOf } from "../Pool.js"
 import type { ProviderShape } from "../Provider.js"
 import type { FeedServices, ProviderStats } from "../providers/internal/feed.js"
 import { Counters } from "../providers/internal/feed.js"
-import type { CorruptRecording } from "../record/Format.js"
+import type { CorruptRecording, RecordedEvent } from "../record/Format.js"
 import { listRecording, type RecordingListing, RecordingReader, type ReplaySelection } from "./Reader.js"
 import { deterministicScheduler, settle, VirtualClock } from "./VirtualClock.js"
 
@@ -118,7 +117,7 @@ export const makeReplay = (options: ReplayOptions, services: FeedServices): Effe
       lastTs
     })
 
-    const { pool, recycler } = services
+    const { pool } = services
     const yieldEvery = Math.max(1, options.yieldEvery ?? 16)
     const speed = options.speed ?? 0
 
@@ -128,55 +127,86 @@ export const makeReplay = (options: ReplayOptions, services: FeedServices): Effe
         return Effect.sync(() => clearTimeout(h))
       })
 
+    /** The pooled event of a recorded one, counted; undefined when its venue's provider is not run. */
+    const eventOf = (r: RecordedEvent): Event | undefined => {
+      if (!sinks.has(r.provider)) {
+        unrouted++
+        return undefined
+      }
+      firstTs ??= r.ingestTs
+      lastTs = r.ingestTs
+      events++
+      byKind[r.kind]++
+      const c = counters.get(r.provider)!
+      c.frames++
+      c.events++
+      c.eventsByKind[r.kind]++
+      const ev = pool.acquireEvent()
+      ev.provider = r.provider
+      ev.symbol = r.symbol
+      ev.kind = r.kind
+      ev.payload = r.payload
+      ev.seqProvider = r.seq
+      ev.epoch = r.epoch
+      ev.ingestTs = r.ingestTs
+      ev.traceId = `${r.provider}-r${++trace}`
+      return ev
+    }
+    let trace = 0
+
+    /**
+     * Up to `yieldEvery` events handed over in one uninterruptible step: an
+     * event acquired is always handed to its sink (which owns it from then
+     * on), and interruption is seen between steps. The step ends early when
+     * the next event needs a file opened, a timer due before it (then time
+     * moves through `advanceTo`, which lets the woken fibers run), or a real
+     * wait (`speed` > 0). Answers the event it stopped at, if any.
+     */
+    let held: RecordedEvent | undefined
+    const batch: Effect.Effect<"end" | "more"> = Effect.gen(function*() {
+      for (let n = 0; n < yieldEvery; n++) {
+        if (held === undefined) {
+          if (reader.needsLoad()) return "more"
+          held = reader.next()
+          if (held === undefined) return "end"
+        }
+        const r = held
+        if (speed > 0 && firstTs !== undefined) return "more"
+        if (!clock.advanceIfNoTimerDue(r.ingestTs)) return "more"
+        held = undefined
+        const ev = eventOf(r)
+        if (ev !== undefined) yield* sinks.get(r.provider)!(ev)
+      }
+      return "more"
+    }).pipe(Effect.uninterruptible)
+
     const driver: Effect.Effect<void> = Effect.gen(function*() {
       yield* Deferred.await(gate)
       for (const e of reader.skipped) yield* Effect.logWarning(e.message)
       let reported = reader.skipped.length
       const wallStart = performance.now()
-      let trace = 0
       for (;;) {
-        if (reader.needsLoad()) {
+        if (held === undefined && reader.needsLoad()) {
           yield* Effect.promise(() => reader.load())
           for (; reported < reader.skipped.length; reported++) yield* Effect.logWarning(reader.skipped[reported].message)
         }
-        const r = reader.next()
-        if (r === undefined) break
-        const sink = sinks.get(r.provider)
-        if (sink === undefined) {
-          unrouted++
-          continue
+        if (held !== undefined) {
+          // the step stopped before it: wait real time (speed > 0), fire the timers due, then hand it over
+          const r = held
+          if (speed > 0 && firstTs !== undefined) {
+            const due = wallStart + (r.ingestTs - firstTs) / 1000 / speed
+            yield* realWait(due - performance.now())
+          }
+          yield* clock.advanceTo(r.ingestTs)
+          held = undefined
+          yield* Effect.uninterruptible(Effect.suspend(() => {
+            const ev = eventOf(r)
+            return ev === undefined ? Effect.void : sinks.get(r.provider)!(ev)
+          }))
         }
-        if (speed > 0 && firstTs !== undefined) {
-          const due = wallStart + (r.ingestTs - firstTs) / 1000 / speed
-          yield* realWait(due - performance.now())
-        }
-        if (!clock.advanceIfNoTimerDue(r.ingestTs)) yield* clock.advanceTo(r.ingestTs)
-        firstTs ??= r.ingestTs
-        lastTs = r.ingestTs
-        events++
-        byKind[r.kind]++
-        const c = counters.get(r.provider)!
-        c.frames++
-        c.events++
-        c.eventsByKind[r.kind]++
-        const ev = pool.acquireEvent()
-        const gen = generationOf(ev)
-        ev.provider = r.provider
-        ev.symbol = r.symbol
-        ev.kind = r.kind
-        ev.payload = r.payload
-        ev.seqProvider = r.seq
-        ev.epoch = r.epoch
-        ev.ingestTs = r.ingestTs
-        ev.traceId = `${r.provider}-r${++trace}`
-        yield* Effect.uninterruptibleMask((restore) => {
-          let handed = false
-          return restore(Effect.suspend(() => {
-            handed = true
-            return sink(ev)
-          })).pipe(Effect.onInterrupt(() => handed ? Effect.void : Effect.sync(() => recycler.unsafeRecycle(ev, gen))))
-        })
-        if (events % yieldEvery === 0) yield* Effect.yieldNow()
+        const next = yield* batch
+        if (next === "end") break
+        yield* Effect.yieldNow()
       }
       yield* settle
       finished = true
