@@ -74,8 +74,22 @@ export class CorruptRecording extends Data.TaggedError("CorruptRecording")<{
 
 const levelsText = (levels: ReadonlyArray<Level>): string => JSON.stringify(levels)
 
+/** What `parquetWriteBuffer` takes for one file: its columns and metadata (plain data, so a worker can encode it). */
+export interface EncodeRequest {
+  readonly columnData: ReadonlyArray<{ readonly name: string; readonly data: Array<unknown>; readonly type: "STRING" | "INT64" }>
+  readonly kvMetadata: ReadonlyArray<{ readonly key: string; readonly value: string }>
+  readonly createdBy: string
+}
+
 /** The file's bytes: every column, nulls where the kind has no such field. */
-export const encodeRows = (rows: StreamRows): Uint8Array => {
+export const encodeRows = (rows: StreamRows): Uint8Array => encodeRequest(encodeRequestOf(rows))
+
+/** Encodes a request on this thread (`encodeWorker.mjs` does the same on a worker thread). */
+export const encodeRequest = (request: EncodeRequest): Uint8Array =>
+  new Uint8Array(parquetWriteBuffer(request as Parameters<typeof parquetWriteBuffer>[0]))
+
+/** The columns of a stream's rows: nulls where the kind has no such field. */
+export const encodeRequestOf = (rows: StreamRows): EncodeRequest => {
   const n = rows.ingestTs.length
   const col = <A>(f: (p: EventPayload) => A | undefined): Array<A | null> => {
     const out = new Array<A | null>(n)
@@ -90,7 +104,7 @@ export const encodeRows = (rows: StreamRows): Uint8Array => {
   const str = (name: string, data: Array<string | null>) => ({ name, data, type: "STRING" as const })
   const i64 = (name: string, data: Array<bigint | null>) => ({ name, data, type: "INT64" as const })
   const same = <A>(v: A) => new Array<A>(n).fill(v)
-  const buffer = parquetWriteBuffer({
+  return {
     columnData: [
       i64("ingest_ts", big(rows.ingestTs)),
       str("provider", same(rows.provider)),
@@ -117,8 +131,7 @@ export const encodeRows = (rows: StreamRows): Uint8Array => {
     ],
     kvMetadata: [{ key: "meltica.recording", value: RECORDING_FORMAT_VERSION }],
     createdBy: "meltica recorder"
-  })
-  return new Uint8Array(buffer)
+  }
 }
 
 // ---------------------------------------------------------------------------

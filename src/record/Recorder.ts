@@ -15,15 +15,17 @@
  *   rows of that file are lost, the gateway goes on.
  * - Closing the scope flushes what is buffered.
  */
-import { Context, Data, Duration, Effect, Fiber, Layer, Queue } from "effect"
+import { Context, Data, Duration, Effect, Either, Fiber, Layer, Queue } from "effect"
 import type { Scope } from "effect"
 import { mkdir, rename, writeFile } from "node:fs/promises"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Worker } from "node:worker_threads"
 import type { MarketKind } from "../../schema/Event.js"
 import { isCritical } from "../../schema/Event.js"
 import type { Event } from "../Event.js"
 import { Providers, type ProviderShape } from "../Provider.js"
-import { checksumOf, type CorruptRecording, encodeRows, fileName, type StreamRows } from "./Format.js"
+import { checksumOf, type CorruptRecording, encodeRequestOf, encodeRows, fileName, type StreamRows } from "./Format.js"
 
 export class RecordWriteFailed extends Data.TaggedError("RecordWriteFailed")<{
   readonly file: string
@@ -44,6 +46,8 @@ export interface RecorderOptions {
   readonly maxRowsPerFile?: number
   /** Kinds recorded (default: all market kinds). */
   readonly kinds?: ReadonlyArray<MarketKind>
+  /** Encode files on a worker thread, off the event loop (default true; on this thread when false or when the thread fails). */
+  readonly encodeOnWorker?: boolean
 }
 
 export interface RecorderStats {
@@ -67,24 +71,75 @@ export interface Recorder {
   readonly stats: () => RecorderStats
 }
 
-const newRows = (provider: string, symbol: string, kind: MarketKind): StreamRows & { bytes: number } => ({
+/** A stream's buffers; a flush takes the arrays and leaves new empty ones. */
+type Buffers = { -readonly [K in keyof StreamRows]: StreamRows[K] }
+
+const newRows = (provider: string, symbol: string, kind: MarketKind): Buffers => ({
   provider,
   symbol,
   kind,
   ingestTs: [],
   seq: [],
   epoch: [],
-  payload: [],
-  bytes: 0
+  payload: []
+})
+
+const ENCODER = new URL("./encodeWorker.mjs", import.meta.url)
+
+/**
+ * Parquet encoding on a worker thread for the life of the scope: the event
+ * loop only lays out the columns (`encodeRequestOf`) and copies them to the
+ * thread; compression, statistics and page layout (most of a flush's cost,
+ * `bench/replay.ts`) run beside the gateway. If the thread fails, pending
+ * files fail (counted as write failures) and later ones are encoded here.
+ */
+const workerEncoder: Effect.Effect<(rows: StreamRows) => Effect.Effect<Uint8Array, string>, never, Scope.Scope> = Effect.gen(function*() {
+  const pending = new Map<number, (answer: Either.Either<Uint8Array, string>) => void>()
+  let broken = false
+  let next = 0
+  const worker = yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      const w = new Worker(fileURLToPath(ENCODER))
+      w.unref()
+      const fail = (reason: string) => {
+        broken = true
+        for (const k of pending.values()) k(Either.left(reason))
+        pending.clear()
+      }
+      w.on("message", (m: { readonly id: number; readonly bytes?: ArrayBuffer; readonly error?: string }) => {
+        const k = pending.get(m.id)
+        pending.delete(m.id)
+        k?.(m.bytes !== undefined ? Either.right(new Uint8Array(m.bytes)) : Either.left(m.error ?? "no answer"))
+      })
+      w.on("error", (e) => fail(`the encoder thread failed: ${e.message}`))
+      w.on("exit", (code) => fail(`the encoder thread exited (code ${code})`))
+      return w
+    }),
+    (w) => Effect.promise(() => w.terminate())
+  )
+  return (rows) =>
+    broken
+      ? Effect.try({ try: () => encodeRows(rows), catch: String })
+      : Effect.async<Uint8Array, string>((resume) => {
+        const id = ++next
+        pending.set(id, (a) => resume(Either.isRight(a) ? Effect.succeed(a.right) : Effect.fail(a.left)))
+        worker.postMessage({ id, ...encodeRequestOf(rows) })
+      })
 })
 
 /** A recorder writing under `options.dir` for the life of the scope. */
 export const makeRecorder = (options: RecorderOptions): Effect.Effect<Recorder, never, Scope.Scope> =>
   Effect.gen(function*() {
+    // acquired first, so released after the final flush
+    const encode = options.encodeOnWorker === false
+      ? (rows: StreamRows) => Effect.try({ try: () => encodeRows(rows), catch: String })
+      : yield* workerEncoder
     const flushIntervalMs = options.flushIntervalMs ?? 1_000
     const maxRows = options.maxRowsPerFile ?? 100_000
     const kinds = new Set<string>(options.kinds ?? ["trade", "ticker", "book_snapshot", "book_delta"])
-    const streams = new Map<string, StreamRows>()
+    /** Buffers by provider, symbol and kind (nested: no key string built per event); `all` in creation order. */
+    const streams = new Map<string, Map<string, Map<string, Buffers>>>()
+    const all: Array<Buffers> = []
     const wake = yield* Queue.sliding<void>(1)
     let events = 0
     let files = 0
@@ -96,11 +151,14 @@ export const makeRecorder = (options: RecorderOptions): Effect.Effect<Recorder, 
 
     const record = (e: Event): void => {
       if (e._pool !== "Event" || isCritical(e.kind) || !kinds.has(e.kind) || e.payload === undefined) return
-      const key = `${e.provider}\u0000${e.symbol}\u0000${e.kind}`
-      let rows = streams.get(key)
+      let bySymbol = streams.get(e.provider)
+      if (bySymbol === undefined) streams.set(e.provider, bySymbol = new Map())
+      let byKind = bySymbol.get(e.symbol)
+      if (byKind === undefined) bySymbol.set(e.symbol, byKind = new Map())
+      let rows = byKind.get(e.kind)
       if (rows === undefined) {
-        rows = newRows(e.provider, e.symbol, e.kind as MarketKind)
-        streams.set(key, rows)
+        byKind.set(e.kind, rows = newRows(e.provider, e.symbol, e.kind as MarketKind))
+        all.push(rows)
       }
       rows.ingestTs.push(e.ingestTs)
       rows.seq.push(e.seqProvider)
@@ -114,10 +172,9 @@ export const makeRecorder = (options: RecorderOptions): Effect.Effect<Recorder, 
     const writeOne = (rows: StreamRows): Effect.Effect<void> =>
       Effect.gen(function*() {
         const n = ++counter
-        const encoded = yield* Effect.try({
-          try: () => encodeRows(rows),
-          catch: (e) => new RecordWriteFailed({ file: `${rows.provider}/${rows.symbol}/${rows.kind}`, rows: rows.ingestTs.length, reason: String(e) })
-        })
+        const encoded = yield* encode(rows).pipe(
+          Effect.mapError((reason) => new RecordWriteFailed({ file: `${rows.provider}/${rows.symbol}/${rows.kind}`, rows: rows.ingestTs.length, reason }))
+        )
         const parts = fileName(rows, n, checksumOf(encoded))
         const dir = join(options.dir, ...parts.slice(0, -1))
         const final = join(dir, parts[parts.length - 1])
@@ -142,8 +199,15 @@ export const makeRecorder = (options: RecorderOptions): Effect.Effect<Recorder, 
     const lock = yield* Effect.makeSemaphore(1)
     // uninterruptible: rows taken out of the buffers are always written (or counted as failed)
     const flush: Effect.Effect<void> = lock.withPermits(1)(Effect.suspend(() => {
-      const batch = [...streams.values()].filter((r) => r.ingestTs.length > 0)
-      for (const r of batch) streams.delete(`${r.provider}\u0000${r.symbol}\u0000${r.kind}`)
+      const batch: Array<StreamRows> = []
+      for (const r of all) {
+        if (r.ingestTs.length === 0) continue
+        batch.push({ ...r })
+        r.ingestTs = []
+        r.seq = []
+        r.epoch = []
+        r.payload = []
+      }
       buffered = 0
       return Effect.forEach(batch, writeOne, { discard: true })
     })).pipe(Effect.uninterruptible)

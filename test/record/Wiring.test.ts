@@ -11,7 +11,10 @@ import { RecordSection } from "../../schema/Config.js"
 import * as Gateway from "../../src/Gateway.js"
 import { Prometheus } from "../../src/Prometheus.js"
 import { Providers } from "../../src/Provider.js"
-import { RecordingFigures } from "../../src/record/Recorder.js"
+import { decimal, Trade } from "../../schema/Event.js"
+import { Event } from "../../src/Event.js"
+import { makeRecorder, RecordingFigures } from "../../src/record/Recorder.js"
+import { listRecording } from "../../src/replay/Reader.js"
 import { openRecording } from "../../src/replay/Reader.js"
 import { tempDir } from "./support.js"
 
@@ -83,5 +86,32 @@ describe("recording wired into the gateway", () => {
         return figures.recorder()
       }).pipe(Effect.provide(layerTest(config)))
       assert.deepStrictEqual(stats, { events: 0, files: 0, rowsWritten: 0, bytes: 0, writeFailures: 0, buffered: 0 })
+    }))
+
+  it.scoped("files encoded on the worker thread are byte for byte the files encoded on the event loop", () =>
+    Effect.gen(function*() {
+      const names = (yield* Effect.forEach([true, false], (encodeOnWorker) =>
+        Effect.gen(function*() {
+          const dir = yield* tempDir
+          yield* Effect.scoped(Effect.gen(function*() {
+            const recorder = yield* makeRecorder({ dir, encodeOnWorker, maxRowsPerFile: 40 })
+            const e = new Event()
+            e.provider = "v"
+            e.kind = "trade"
+            for (let i = 0; i < 100; i++) {
+              e._owned = true
+              e.symbol = i % 3 === 0 ? "ETH-USDT" : "BTC-USDT"
+              e.ingestTs = 1_700_000_000_000_000 + i * 1_000
+              e.seqProvider = i + 1
+              e.payload = Trade.make({ tradeId: `t${i}`, price: decimal(`100.${i}`), quantity: decimal("1"), side: i % 2 === 0 ? "buy" : "sell", exchangeTs: i }, true)
+              recorder.record(e)
+              if (i === 60) yield* recorder.flush
+            }
+          }))
+          return listRecording(dir).files.map((f) => f.path.slice(dir.length)).sort()
+        })))
+      assert.isAbove(names[0].length, 2)
+      // the CRC32 of each file's bytes is in its name
+      assert.deepStrictEqual(names[0], names[1])
     }))
 })

@@ -1,0 +1,17 @@
+// The recorder's encoder thread (`Recorder.ts`): encodes Parquet files off the
+// event loop. A request is `{ id, columnData, kvMetadata, createdBy }` (see
+// `EncodeRequest` in `Format.ts`); the answer is `{ id, bytes }` with the
+// file's bytes transferred, or `{ id, error }`. Plain JavaScript: it needs no
+// loader, and imports nothing of ours.
+import { parquetWriteBuffer } from "hyparquet-writer"
+import { parentPort } from "node:worker_threads"
+
+parentPort.on("message", (request) => {
+  const { id, columnData, kvMetadata, createdBy } = request
+  try {
+    const bytes = parquetWriteBuffer({ columnData, kvMetadata, createdBy })
+    parentPort.postMessage({ id, bytes }, [bytes])
+  } catch (e) {
+    parentPort.postMessage({ id, error: e instanceof Error ? e.message : String(e) })
+  }
+})
