@@ -25,7 +25,7 @@ import type { MarketKind } from "../../schema/Event.js"
 import { isCritical } from "../../schema/Event.js"
 import type { Event } from "../Event.js"
 import { Providers, type ProviderShape } from "../Provider.js"
-import { checksumOf, type CorruptRecording, encodeRequestOf, encodeRows, fileName, type StreamRows } from "./Format.js"
+import { checksumOf, type CorruptRecording, type EncodeRequest, encodeRequestOf, encodeRows, fileName, type StreamRows } from "./Format.js"
 
 export class RecordWriteFailed extends Data.TaggedError("RecordWriteFailed")<{
   readonly file: string
@@ -87,6 +87,21 @@ const newRows = (provider: string, symbol: string, kind: MarketKind): Buffers =>
 const ENCODER = new URL("./encodeWorker.mjs", import.meta.url)
 
 /**
+ * A request with every column of one repeated value (provider, symbol, kind,
+ * and the columns of other kinds, all null) sent as that value and a length:
+ * copying it to the thread costs per value, and most columns are such.
+ */
+const compact = (request: EncodeRequest) => ({
+  ...request,
+  columnData: request.columnData.map((c) => {
+    const d = c.data
+    const v = d[0]
+    for (let i = 1; i < d.length; i++) if (d[i] !== v) return c
+    return { name: c.name, type: c.type, fill: v, length: d.length }
+  })
+})
+
+/**
  * Parquet encoding on a worker thread for the life of the scope: the event
  * loop only lays out the columns (`encodeRequestOf`) and copies them to the
  * thread; compression, statistics and page layout (most of a flush's cost,
@@ -123,7 +138,7 @@ const workerEncoder: Effect.Effect<(rows: StreamRows) => Effect.Effect<Uint8Arra
       : Effect.async<Uint8Array, string>((resume) => {
         const id = ++next
         pending.set(id, (a) => resume(Either.isRight(a) ? Effect.succeed(a.right) : Effect.fail(a.left)))
-        worker.postMessage({ id, ...encodeRequestOf(rows) })
+        worker.postMessage({ id, ...compact(encodeRequestOf(rows)) })
       })
 })
 

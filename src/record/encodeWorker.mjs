@@ -7,8 +7,12 @@ import { parquetWriteBuffer } from "hyparquet-writer"
 import { parentPort } from "node:worker_threads"
 
 parentPort.on("message", (request) => {
-  const { id, columnData, kvMetadata, createdBy } = request
+  const { id, kvMetadata, createdBy } = request
   try {
+    // a column of one repeated value comes as { fill, length } (`compact` in Recorder.ts)
+    const columnData = request.columnData.map((c) =>
+      c.data !== undefined ? c : { name: c.name, type: c.type, data: new Array(c.length).fill(c.fill) }
+    )
     const bytes = parquetWriteBuffer({ columnData, kvMetadata, createdBy })
     parentPort.postMessage({ id, bytes }, [bytes])
   } catch (e) {
