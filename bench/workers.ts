@@ -26,13 +26,14 @@ import { layerCore } from "../layers/Core.js"
 import { Consumers } from "../src/Consumer.js"
 import { ControlBus } from "../src/ControlBus.js"
 import { Dispatcher } from "../src/Dispatcher.js"
+import { gatewayScheduler } from "../src/internal/scheduler.js"
 import { Pool } from "../src/Pool.js"
 import { type RunningWorker, runIsolated } from "../src/worker/StrategyWorker.js"
 import { burn, LATENCY_BUCKETS, quantiles } from "./internal/burner.js"
 import { alternatingMedians, arg, benchTicker, emitJson, machine, table } from "./internal/report.js"
 
 const STRATEGIES = arg("--strategies", 10)
-const EVENTS = arg("--events", 400)
+const EVENTS = arg("--events", 2_000)
 const BURN_US = arg("--burn-us", 250)
 const ROUNDS = arg("--rounds", 3)
 const RATE = arg("--rate", 20_000)
@@ -275,4 +276,5 @@ const main = Effect.gen(function*() {
   })
 })
 
-Effect.runPromise(main.pipe(Logger.withMinimumLogLevel(LogLevel.Warning)))
+// the scheduler the gateway ships (layers/Application.ts), as the workers run
+Effect.runPromise(main.pipe(Effect.withScheduler(gatewayScheduler), Logger.withMinimumLogLevel(LogLevel.Warning)))

@@ -36,6 +36,7 @@ import { Dispatcher, DispatcherConfig } from "../Dispatcher.js"
 import type { AnyEvent } from "../Event.js"
 import { Pool } from "../Pool.js"
 import { generationOf, Recycler } from "../Recycler.js"
+import { gatewayScheduler } from "../internal/scheduler.js"
 import { loadStrategy } from "../strategy/Loader.js"
 import { causeReason, run } from "../strategy/Strategy.js"
 import {
@@ -282,6 +283,8 @@ Effect.runFork(
     Effect.catchAllCause((cause) => Effect.sync(() => post({ _tag: "StartFailed", reason: causeReason(cause) }))),
     Effect.zipRight(Effect.sync(() => post({ _tag: "Stopped" }))),
     Effect.provide(Logger.replace(Logger.defaultLogger, forwardLogs)),
-    Effect.ensuring(Effect.sync(() => port.close()))
+    Effect.ensuring(Effect.sync(() => port.close())),
+    // the gateway's scheduler (src/internal/scheduler.ts), as on the main thread
+    Effect.withScheduler(gatewayScheduler)
   )
 )
