@@ -12,7 +12,8 @@
  *    as possible: events per second.
  * 4. Recording overhead on the ingest path: the N = 1 replay with the
  *    recorder wrapping the providers (as `--record` does live) against
- *    without, in alternating rounds: 1 - with / without.
+ *    without, in alternating rounds: 1 - with / without; and the same with
+ *    the files encoded on the event loop instead of the encoder thread.
  */
 import { Effect, Logger, LogLevel } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -70,12 +71,12 @@ const write = Effect.gen(function*() {
   return { stats: recorder.stats(), recordNs: recordNs / events, flushNs: flushNs / events }
 }).pipe(Effect.scoped)
 
-const replay = (n: number, record?: string) =>
+const replay = (n: number, record?: string, recordOnEventLoop = false) =>
   runBacktest({
     data: dir,
     strategies: Array.from({ length: n }, (_, i) => ({ strategy: noop(i) })),
     sampleMs: 3_600_000,
-    ...(record === undefined ? {} : { record })
+    ...(record === undefined ? {} : { record, recordOnEventLoop })
   }, layerBacktest).pipe(Effect.map((r) => {
     if (record !== undefined) rmSync(record, { recursive: true, force: true })
     return r.replay.events / (r.run.wallMs / 1000)
@@ -89,8 +90,12 @@ const program = Effect.gen(function*() {
   const readPerSec = read.length / ((performance.now() - t0) / 1000)
   const n1 = yield* replay(1)
   const n10 = yield* replay(10)
-  const [without, withRec] = yield* alternatingMedians(rounds, replay(1), replay(1, join(dir, "..", `${dir.split("/").pop()}-rerecord`)))
+  const rerecord = join(dir, "..", `${dir.split("/").pop()}-rerecord`)
+  const [without, withRec] = yield* alternatingMedians(rounds, replay(1), replay(1, rerecord))
   const overhead = 1 - withRec / without
+  // its own pair of alternating rounds: each overhead against the rounds beside it
+  const [withoutLoop, withRecLoop] = yield* alternatingMedians(rounds, replay(1), replay(1, rerecord, true))
+  const overheadLoop = 1 - withRecLoop / withoutLoop
   const bytesPerEvent = w.stats.bytes / events
 
   console.log(machine())
@@ -107,7 +112,10 @@ const program = Effect.gen(function*() {
     ["N=10", Math.round(n10)],
     [`N=1, median of ${rounds} alternating rounds, without recording`, Math.round(without)],
     [`N=1, median of ${rounds} alternating rounds, recording the ingest path`, Math.round(withRec)],
-    ["recording overhead (1 - with / without)", `${(overhead * 100).toFixed(1)}%`]
+    ["recording overhead (1 - with / without)", `${(overhead * 100).toFixed(1)}%`],
+    [`N=1, median of ${rounds} alternating rounds, without recording (second pair)`, Math.round(withoutLoop)],
+    [`N=1, median of ${rounds} alternating rounds, recording, files encoded on the event loop`, Math.round(withRecLoop)],
+    ["recording overhead, files encoded on the event loop", `${(overheadLoop * 100).toFixed(1)}%`]
   ])
   emitJson({
     bench: "replay",
@@ -118,7 +126,8 @@ const program = Effect.gen(function*() {
     recordNsPerEvent: Number(w.recordNs.toFixed(1)),
     flushNsPerEvent: Number(w.flushNs.toFixed(1)),
     readEventsPerSec: Math.round(readPerSec),
-    recordingOverhead: Number(overhead.toFixed(4))
+    recordingOverhead: Number(overhead.toFixed(4)),
+    recordingOverheadEncodingOnEventLoop: Number(overheadLoop.toFixed(4))
   })
 })
 

@@ -204,7 +204,8 @@ export const recorderOptions = (config: GatewayConfig): RecorderOptions | undefi
     dir: config.record.dir,
     kinds: config.record.kinds,
     flushIntervalMs: config.record.flushIntervalMs,
-    maxRowsPerFile: config.record.maxRowsPerFile
+    maxRowsPerFile: config.record.maxRowsPerFile,
+    encodeOnWorker: config.record.encodeOnWorker
   }
 
 /** The configured venues' providers, recording what they ingest when the configuration says so, and the recording figures. */

@@ -437,7 +437,9 @@ export class RecordSection extends Schema.Class<RecordSection>("RecordSection")(
     default: () => ["trade", "ticker", "book_snapshot", "book_delta"] as const
   }),
   flushIntervalMs: Schema.optionalWith(IntIn("record.flushIntervalMs", 10, 3_600_000), { default: () => 1_000 }),
-  maxRowsPerFile: Schema.optionalWith(IntIn("record.maxRowsPerFile", 1, 10_000_000), { default: () => 100_000 })
+  maxRowsPerFile: Schema.optionalWith(IntIn("record.maxRowsPerFile", 1, 10_000_000), { default: () => 100_000 }),
+  /** Encode the files on a worker thread (a spare core takes the cost) or, when false, on the event loop. */
+  encodeOnWorker: Schema.optionalWith(Schema.Boolean, { default: () => true })
 }) {}
 
 export class GatewayConfig extends Schema.Class<GatewayConfig>("GatewayConfig")({

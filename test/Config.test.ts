@@ -27,7 +27,7 @@ const badFiles: ReadonlyArray<readonly [file: string, expected: ReadonlyArray<st
   ["nats-bad-role.yaml", [`bus.role: role must be feed, strategy or operator (got "both")`]],
   ["nats-strategy-without-strategies.yaml", ["bus.role: a strategy process runs the configured strategies: enable at least one"]],
   ["many-problems.yaml", [
-    `colour: is unexpected, expected: "venues" | "merges" | "pool" | "mailbox" | "dispatcher" | "http" | "bus" | "debug" | "statusIntervalMs" | "strategies" | "paper" | "risk" | "live"`,
+    `colour: is unexpected, expected: "venues" | "merges" | "pool" | "mailbox" | "dispatcher" | "http" | "bus" | "debug" | "statusIntervalMs" | "strategies" | "paper" | "risk" | "live" | "record"`,
     "venues[0].symbols[0]: a canonical symbol is BASE-QUOTE, e.g. BTC-USDT",
     "venues[0].tradesPerSecond: a rate must be a number of events per second in 0..100000 (got -1)",
     `venues[1].type: Expected "simulated" | "binance" | "kraken" | "okx" | "coinbase", actual "bitstamp"`,

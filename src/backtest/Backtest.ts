@@ -68,6 +68,8 @@ export interface BacktestOptions extends ReplaySelection {
   readonly sampleMs?: number | undefined
   /** Records what the replay feeds in, as a live gateway would (the recording overhead benchmark). */
   readonly record?: string | undefined
+  /** With `record`: encode the files on the event loop instead of a worker thread (the benchmark's comparison). */
+  readonly recordOnEventLoop?: boolean | undefined
   /** Where the report is written (`report.json`, `report.html`); none when absent. */
   readonly out?: string | undefined
 }
@@ -173,7 +175,7 @@ export const runBacktest = (options: BacktestOptions, layer: BacktestLayer) =>
       Effect.gen(function*() {
         const services = { pool: yield* Pool, recycler: yield* Recycler, deadLetter: yield* DeadLetter }
         const r = replay = yield* makeReplay({ ...options, dir: data, clock }, services)
-        const recorder = options.record === undefined ? undefined : yield* makeRecorder({ dir: options.record, flushIntervalMs: 1_000 })
+        const recorder = options.record === undefined ? undefined : yield* makeRecorder({ dir: options.record, flushIntervalMs: 1_000, encodeOnWorker: options.recordOnEventLoop !== true })
         return Context.make(Providers, recorder === undefined ? r.providers : recorder.wrap(r.providers)).pipe(
           Context.add(RecordingFigures, { recorder: recorder?.stats ?? (() => noRecorderStats), skipped: r.skippedNow })
         )
