@@ -60,6 +60,7 @@ import {
   type VenueOrderStatus,
   VenueOrderUnknown
 } from "./live/LiveAdapter.js"
+import { adapterStats } from "./live/AdapterStats.js"
 import { makePrivateStream } from "./live/PrivateStream.js"
 import { type LimitBucket, makeRateLimiter } from "./live/RateLimiter.js"
 import { makeRestTransport, type RestRequest } from "./live/Transport.js"
@@ -638,22 +639,6 @@ export const makeBinanceAdapter = (
       openOrders,
       fillsSince,
       privateStream: (onUpdate): Effect.Effect<never, never, Scope.Scope> => stream.run(onUpdate),
-      stats: () => {
-        const t = transport.stats()
-        const l = limiter.stats()
-        const s = stream.stats()
-        return {
-          requests: t.requests,
-          requestFailures: t.failures,
-          rateLimited: t.rateLimited,
-          requestsDelayed: l.delayed,
-          dryRun: t.dryRun,
-          streamConnects: s.connects,
-          streamDisconnects: s.disconnects,
-          streamMalformed: s.malformed,
-          clockSkewMs: venueClock.skewMs(),
-          budget: limiter.snapshot()
-        }
-      }
+      stats: adapterStats({ transport, limiter, stream, venueClock })
     } satisfies LiveAdapter
   })

@@ -57,6 +57,7 @@ import {
   VenueOrderClosed,
   VenueOrderUnknown
 } from "./live/LiveAdapter.js"
+import { adapterStats } from "./live/AdapterStats.js"
 import { makePrivateStream } from "./live/PrivateStream.js"
 import { makeRateLimiter } from "./live/RateLimiter.js"
 import { makeRestTransport } from "./live/Transport.js"
@@ -1053,23 +1054,7 @@ export const makeCoinbaseAdapter = (
       openOrders,
       fillsSince,
       privateStream: stream.run,
-      stats: () => {
-        const t = transport.stats()
-        const l = limiter.stats()
-        const s = stream.stats()
-        return {
-          requests: t.requests,
-          requestFailures: t.failures,
-          rateLimited: t.rateLimited,
-          requestsDelayed: l.delayed,
-          dryRun: t.dryRun,
-          streamConnects: s.connects,
-          streamDisconnects: s.disconnects,
-          streamMalformed: s.malformed,
-          clockSkewMs: venueClock.skewMs(),
-          budget: limiter.snapshot()
-        }
-      }
+      stats: adapterStats({ transport, limiter, stream, venueClock })
     } satisfies LiveAdapter
   })
 

@@ -55,6 +55,7 @@ import {
   VenueOrderUnknown,
   VenueRateLimited
 } from "./live/LiveAdapter.js"
+import { adapterStats } from "./live/AdapterStats.js"
 import { makePrivateStream } from "./live/PrivateStream.js"
 import { makeRateLimiter } from "./live/RateLimiter.js"
 import { makeRestTransport, REDACTED } from "./live/Transport.js"
@@ -1265,23 +1266,7 @@ export const makeKrakenAdapter = (
           if (u._tag === "Disconnected") wsReady = false
           onUpdate(u)
         }),
-      stats: () => {
-        const t = transport.stats()
-        const l = limiter.stats()
-        const s = stream.stats()
-        return {
-          requests: t.requests + wsRequests,
-          requestFailures: t.failures,
-          rateLimited: t.rateLimited,
-          requestsDelayed: l.delayed,
-          dryRun: t.dryRun,
-          streamConnects: s.connects,
-          streamDisconnects: s.disconnects,
-          streamMalformed: s.malformed,
-          clockSkewMs: venueClock.skewMs(),
-          budget: limiter.snapshot()
-        }
-      }
+      stats: adapterStats({ transport, limiter, stream, venueClock, extraRequests: () => wsRequests })
     } satisfies LiveAdapter
   })
 
