@@ -33,13 +33,11 @@ import { Data, Effect, Either, Redacted, Schema } from "effect"
 import * as HttpClient from "@effect/platform/HttpClient"
 import { WebSocketConstructor } from "@effect/platform/Socket"
 import DecimalJs from "decimal.js"
-import { DECIMAL_PATTERN } from "../../schema/Event.js"
 import type { Decimal, OrderStatus, OrderType, Side } from "../../schema/Event.js"
 import { jsonNestedDeeperThan } from "../../schema/Bounds.js"
 import type { OrderRejection } from "../../schema/Rejection.js"
 import {
   BelowMinimum,
-  InsufficientBalance,
   InvalidPrice,
   InvalidQuantity,
   PostOnlyWouldTake,
@@ -58,6 +56,7 @@ import {
   VenueOrderUnknown
 } from "./live/LiveAdapter.js"
 import { adapterStats } from "./live/AdapterStats.js"
+import { decimalText as plainDecimalText, insufficientBalance, type RefusedOrder } from "./live/Refusals.js"
 import { makePrivateStream } from "./live/PrivateStream.js"
 import { makeRateLimiter } from "./live/RateLimiter.js"
 import { makeRestTransport } from "./live/Transport.js"
@@ -275,18 +274,7 @@ export interface CoinbaseFill {
 }
 
 /** A decimal as Coinbase writes it ("0.001", "" for none) to our canonical text. */
-export const decimalText = (u: unknown): string | undefined => {
-  if (typeof u !== "string" && typeof u !== "number") return undefined
-  if (u === "") return undefined
-  // plain notation within our bounds only (no sign, no exponent): "1e400" is not a quantity
-  if (!DECIMAL_PATTERN.test(String(u))) return undefined
-  try {
-    const d = new DecimalJs(u)
-    return d.isFinite() && !d.isNegative() ? d.toFixed() : undefined
-  } catch {
-    return undefined
-  }
-}
+export const decimalText = (u: unknown): string | undefined => u === "" ? undefined : plainDecimalText(u)
 
 /**
  * Coinbase's order status in ours: PENDING/QUEUED/OPEN are working (partially
@@ -403,15 +391,6 @@ export const createOrderBody = (o: CoinbaseOrderRequest) => ({
 // Refusals in our terms
 // ---------------------------------------------------------------------------
 
-export interface RefusedOrder {
-  readonly venue: string
-  readonly clientOrderId: string
-  readonly symbol: string
-  readonly side: Side
-  readonly quantity: string
-  readonly price?: string | undefined
-}
-
 /**
  * Coinbase's documented order failures (`error_response.error`,
  * `preview_failure_reason`, `new_order_failure_reason`) as our typed
@@ -419,15 +398,7 @@ export interface RefusedOrder {
  */
 export const coinbaseRejection = (code: string, text: string, o: RefusedOrder): OrderRejection => {
   const c = code.toUpperCase()
-  const [base, quote] = o.symbol.split("-")
-  if (/INSUFFICIENT_FUND/.test(c)) {
-    return new InsufficientBalance({
-      clientOrderId: o.clientOrderId,
-      asset: (o.side === "buy" ? quote : base) ?? o.symbol,
-      required: o.side === "buy" && o.price !== undefined ? new DecimalJs(o.price).mul(o.quantity).toFixed() : o.quantity,
-      available: "unknown"
-    })
-  }
+  if (/INSUFFICIENT_FUND/.test(c)) return insufficientBalance(o)
   if (/SIZE_TOO_SMALL/.test(c)) {
     return new BelowMinimum({
       clientOrderId: o.clientOrderId,

@@ -28,14 +28,12 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import { WebSocketConstructor } from "@effect/platform/Socket"
 import DecimalJs from "decimal.js"
 import { LosslessNumber, stringify as stringifyLossless } from "lossless-json"
-import { DECIMAL_PATTERN } from "../../schema/Event.js"
 import type { Decimal, OrderStatus, OrderType, Side } from "../../schema/Event.js"
 import type { OrderRejection } from "../../schema/Rejection.js"
 import { jsonNestedDeeperThan } from "../../schema/Bounds.js"
 import { parseKraken } from "../providers/Kraken.js"
 import {
   BelowMinimum,
-  InsufficientBalance,
   InvalidPrice,
   InvalidQuantity,
   PostOnlyWouldTake,
@@ -56,6 +54,7 @@ import {
   VenueRateLimited
 } from "./live/LiveAdapter.js"
 import { adapterStats } from "./live/AdapterStats.js"
+import { decimalText as plainDecimalText, insufficientBalance, type RefusedOrder } from "./live/Refusals.js"
 import { makePrivateStream } from "./live/PrivateStream.js"
 import { makeRateLimiter } from "./live/RateLimiter.js"
 import { makeRestTransport, REDACTED } from "./live/Transport.js"
@@ -133,17 +132,7 @@ export const isKrakenRateLimit = (e: KrakenError): boolean =>
 // ---------------------------------------------------------------------------
 
 /** A decimal as Kraken may write it ("37500.0", 1.25, "0.00000000") to our canonical text. */
-export const decimalText = (u: unknown): string | undefined => {
-  if (typeof u !== "string" && typeof u !== "number") return undefined
-  // plain notation within our bounds only (no sign, no exponent): "1e400" is not a quantity
-  if (!DECIMAL_PATTERN.test(String(u))) return undefined
-  try {
-    const d = new DecimalJs(u)
-    return d.isFinite() && !d.isNegative() ? d.toFixed() : undefined
-  } catch {
-    return undefined
-  }
-}
+export const decimalText = plainDecimalText
 
 // ---------------------------------------------------------------------------
 // REST answers (documented shapes; unknown fields are ignored)
@@ -363,16 +352,6 @@ export const addOrderParams = (o: KrakenOrderRequest): Array<readonly [string, s
 // Refusals in our terms
 // ---------------------------------------------------------------------------
 
-/** The order a refusal is about, as our command named it. */
-export interface RefusedOrder {
-  readonly venue: string
-  readonly clientOrderId: string
-  readonly symbol: string
-  readonly side: Side
-  readonly quantity: string
-  readonly price?: string | undefined
-}
-
 /**
  * Kraken's documented order errors as our typed rejections; any other error
  * is a `VenueRejected` carrying Kraken's words (its code is the error's
@@ -381,15 +360,7 @@ export interface RefusedOrder {
 export const krakenRejection = (errors: ReadonlyArray<string>, o: RefusedOrder): OrderRejection => {
   const first = parseKrakenError(errors[0] ?? "EGeneral:Unknown error")
   const text = `${first.category}:${first.text}`
-  const [base, quote] = o.symbol.split("-")
-  if (/insufficient funds/i.test(first.text)) {
-    return new InsufficientBalance({
-      clientOrderId: o.clientOrderId,
-      asset: (o.side === "buy" ? quote : base) ?? o.symbol,
-      required: o.side === "buy" && o.price !== undefined ? new DecimalJs(o.price).mul(o.quantity).toFixed() : o.quantity,
-      available: "unknown"
-    })
-  }
+  if (/insufficient funds/i.test(first.text)) return insufficientBalance(o)
   if (/order minimum not met/i.test(first.text)) {
     return new BelowMinimum({ clientOrderId: o.clientOrderId, symbol: o.symbol, measure: "quantity", value: o.quantity, minimum: "venue minimum" })
   }
