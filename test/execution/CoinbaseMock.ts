@@ -14,10 +14,10 @@
  * the client's timeout, lose requests and rate-limit (HTTP 429).
  */
 import { createPublicKey, type KeyObject, verify } from "node:crypto"
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
-import type { AddressInfo } from "node:net"
-import { type WebSocket, WebSocketServer } from "ws"
+import type { IncomingMessage, ServerResponse } from "node:http"
+import type { WebSocket } from "ws"
 import DecimalJs from "decimal.js"
+import { MockVenueServer } from "./live/MockVenueServer.js"
 
 export interface CoinbaseMockOrder {
   order_id: string
@@ -65,89 +65,29 @@ export interface CoinbaseMockOptions {
 
 const D = (s: string | number) => new DecimalJs(s)
 
-export class CoinbaseMock {
+export class CoinbaseMock extends MockVenueServer {
   readonly orders = new Map<string, CoinbaseMockOrder>()
   readonly fills: Array<CoinbaseMockFill> = []
   readonly requests: Array<RecordedRequest> = []
-  readonly wsMessages: Array<string> = []
   /** Why the last refused JWT was refused (the tests read it). */
   lastAuthFailure: string | undefined
   private readonly key: KeyObject
-  private held: Array<() => void> = []
-  private holdNext = new Set<string>()
-  private loseNext = new Set<string>()
   private failNextPlace: { error: string; preview?: string; message: string } | undefined
   private rateLimitNext: string | undefined
   private nextId = 1
-  private sockets = new Set<WebSocket>()
-  private subscribed = new Set<WebSocket>()
   private sequence = 0
-  private server!: Server
-  private wss!: WebSocketServer
-  port = 0
 
   constructor(readonly options: CoinbaseMockOptions) {
+    super("/ws/user")
     this.key = createPublicKey(options.publicKey)
   }
 
-  get restUrl() {
-    return `http://127.0.0.1:${this.port}`
-  }
-  get wsUrl() {
-    return `ws://127.0.0.1:${this.port}/ws/user`
-  }
-
-  start(): Promise<void> {
-    this.server = createServer((req, res) => this.onHttp(req, res))
-    this.wss = new WebSocketServer({ server: this.server, path: "/ws/user" })
-    this.wss.on("connection", (ws) => this.onSocket(ws))
-    return new Promise((resolve) => {
-      this.server.listen(0, "127.0.0.1", () => {
-        this.port = (this.server.address() as AddressInfo).port
-        resolve()
-      })
-    })
-  }
-
-  stop(): Promise<void> {
-    for (const r of this.held) r()
-    for (const ws of this.sockets) ws.terminate()
-    return new Promise((resolve) => {
-      this.wss.close()
-      this.server.closeAllConnections()
-      this.server.close(() => resolve())
-    })
-  }
-
-  /** The next request to "METHOD /path" (the path without ids: "POST /api/v3/brokerage/orders") is executed, its answer held. */
-  hold(op: string) {
-    this.holdNext.add(op)
-  }
-  lose(op: string) {
-    this.loseNext.add(op)
-  }
-  release() {
-    const h = this.held
-    this.held = []
-    for (const r of h) r()
-  }
   rejectNextOrder(error: string, message: string, preview?: string) {
     this.failNextPlace = { error, message, ...(preview === undefined ? {} : { preview }) }
   }
   rateLimit(retryAfterSeconds: number) {
     this.rateLimitNext = String(retryAfterSeconds)
   }
-  dropStreams() {
-    for (const ws of this.sockets) ws.terminate()
-    this.sockets.clear()
-    this.subscribed.clear()
-  }
-  /** WebSocket connections open now (a client that closed its scope has none). */
-  get openSockets() {
-    return this.sockets.size
-  }
-  /** WebSocket connections accepted since start. */
-  connections = 0
   placements(clientOrderId: string) {
     return this.requests.filter((r) =>
       r.method === "POST" && r.path === "/api/v3/brokerage/orders" &&
@@ -284,7 +224,7 @@ export class CoinbaseMock {
 
   // -- HTTP -----------------------------------------------------------------
 
-  private onHttp(req: IncomingMessage, res: ServerResponse) {
+  protected override onHttp(req: IncomingMessage, res: ServerResponse) {
     let body = ""
     req.on("data", (c) => (body += c))
     req.on("end", () => {
@@ -494,7 +434,7 @@ export class CoinbaseMock {
 
   // -- the user channel ---------------------------------------------------------
 
-  private onSocket(ws: WebSocket) {
+  protected override onSocket(ws: WebSocket) {
     this.connections++
     this.sockets.add(ws)
     ws.on("close", () => {

@@ -16,10 +16,10 @@
  * and QueryTrades either way).
  */
 import { createHash, createHmac, randomBytes } from "node:crypto"
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
-import type { AddressInfo } from "node:net"
-import { type WebSocket, WebSocketServer } from "ws"
+import type { IncomingMessage, ServerResponse } from "node:http"
+import type { WebSocket } from "ws"
 import DecimalJs from "decimal.js"
+import { MockVenueServer } from "./live/MockVenueServer.js"
 
 export interface KrakenMockOrder {
   txid: string
@@ -77,71 +77,22 @@ const D = (s: string | number) => new DecimalJs(s)
 const ws2rest = (ws: string) => ws.split("/").map((a) => (a === "BTC" ? "XBT" : a)).join("")
 const rest2ws = (pair: string) => pair.startsWith("XBT") ? `BTC/${pair.slice(3)}` : `${pair.slice(0, 3)}/${pair.slice(3)}`
 
-export class KrakenMock {
+export class KrakenMock extends MockVenueServer {
   readonly orders = new Map<string, KrakenMockOrder>()
   readonly trades: Array<KrakenMockTrade> = []
   readonly requests: Array<RecordedRequest> = []
-  readonly wsMessages: Array<string> = []
   /** Order requests taken on the WebSocket (add_order, cancel_order, amend_order), in order. */
   readonly wsOrderRequests: Array<{ readonly method: string; readonly clOrdId: string }> = []
   private readonly tokens = new Set<string>()
   private lastNonce = 0n
-  private held: Array<() => void> = []
-  private holdNext = new Set<string>()
-  private loseNext = new Set<string>()
   private failNextPlace: Array<string> | undefined
   private rateLimitNext = 0
   private nextId = 1
-  private sockets = new Set<WebSocket>()
-  private subscribed = new Set<WebSocket>()
-  private server!: Server
-  private wss!: WebSocketServer
-  port = 0
 
-  constructor(readonly options: KrakenMockOptions) {}
-
-  get restUrl() {
-    return `http://127.0.0.1:${this.port}`
-  }
-  get wsUrl() {
-    return `ws://127.0.0.1:${this.port}/v2`
+  constructor(readonly options: KrakenMockOptions) {
+    super("/v2")
   }
 
-  start(): Promise<void> {
-    this.server = createServer((req, res) => this.onHttp(req, res))
-    this.wss = new WebSocketServer({ server: this.server, path: "/v2" })
-    this.wss.on("connection", (ws) => this.onSocket(ws))
-    return new Promise((resolve) => {
-      this.server.listen(0, "127.0.0.1", () => {
-        this.port = (this.server.address() as AddressInfo).port
-        resolve()
-      })
-    })
-  }
-
-  stop(): Promise<void> {
-    for (const r of this.held) r()
-    for (const ws of this.sockets) ws.terminate()
-    return new Promise((resolve) => {
-      this.wss.close()
-      this.server.closeAllConnections()
-      this.server.close(() => resolve())
-    })
-  }
-
-  /** The next request to this method ("AddOrder", ...) is executed but its answer held back until `release`. */
-  hold(method: string) {
-    this.holdNext.add(method)
-  }
-  /** The next request to this method is recorded and never executed nor answered (until `release` drops it). */
-  lose(method: string) {
-    this.loseNext.add(method)
-  }
-  release() {
-    const h = this.held
-    this.held = []
-    for (const r of h) r()
-  }
   rejectNextOrder(...errors: Array<string>) {
     this.failNextPlace = errors
   }
@@ -149,17 +100,6 @@ export class KrakenMock {
   rateLimit(n = 1) {
     this.rateLimitNext = n
   }
-  dropStreams() {
-    for (const ws of this.sockets) ws.terminate()
-    this.sockets.clear()
-    this.subscribed.clear()
-  }
-  /** WebSocket connections open now (a client that closed its scope has none). */
-  get openSockets() {
-    return this.sockets.size
-  }
-  /** WebSocket connections accepted since start. */
-  connections = 0
   get streamSubscribers() {
     return this.subscribed.size
   }
@@ -299,7 +239,7 @@ export class KrakenMock {
 
   // -- HTTP -----------------------------------------------------------------
 
-  private onHttp(req: IncomingMessage, res: ServerResponse) {
+  protected override onHttp(req: IncomingMessage, res: ServerResponse) {
     let body = ""
     req.on("data", (c) => (body += c))
     req.on("end", () => {
@@ -487,7 +427,7 @@ export class KrakenMock {
 
   // -- WebSocket v2 (ws-auth) --------------------------------------------------
 
-  private onSocket(ws: WebSocket) {
+  protected override onSocket(ws: WebSocket) {
     this.connections++
     this.sockets.add(ws)
     ws.on("close", () => {

@@ -13,10 +13,10 @@
  * listed by /api/v3/myTrades either way).
  */
 import { createHmac, createPublicKey, verify } from "node:crypto"
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
-import type { AddressInfo } from "node:net"
-import { WebSocketServer, type WebSocket } from "ws"
+import type { IncomingMessage, ServerResponse } from "node:http"
+import type { WebSocket } from "ws"
 import DecimalJs from "decimal.js"
+import { MockVenueServer } from "./MockVenueServer.js"
 
 export interface MockOrder {
   symbol: string
@@ -68,85 +68,19 @@ export interface BinanceMockOptions {
 
 const D = (s: string | number) => new DecimalJs(s)
 
-export class BinanceMock {
+export class BinanceMock extends MockVenueServer {
   readonly orders = new Map<string, MockOrder>()
   readonly trades: Array<MockTrade> = []
   readonly requests: Array<RecordedRequest> = []
-  readonly wsMessages: Array<string> = []
-  /** Answers held back: released by `release()` (or never). */
-  private held: Array<() => void> = []
-  private holdNext: Set<string> = new Set()
-  private loseNext: Set<string> = new Set()
   private failNextPlace: { code: number; msg: string } | undefined
   private rateLimitNext: { status: number; retryAfter: string } | undefined
   private nextOrderId = 1000
   private nextTradeId = 5000
-  private sockets = new Set<WebSocket>()
-  private subscribed = new Set<WebSocket>()
-  private waiters: Array<{ pred: () => boolean; resolve: () => void }> = []
-  private server!: Server
-  private wss!: WebSocketServer
-  port = 0
 
-  constructor(readonly options: BinanceMockOptions) {}
-
-  get restUrl() {
-    return `http://127.0.0.1:${this.port}`
-  }
-  get wsUrl() {
-    return `ws://127.0.0.1:${this.port}/ws-api/v3`
+  constructor(readonly options: BinanceMockOptions) {
+    super("/ws-api/v3")
   }
 
-  start(): Promise<void> {
-    this.server = createServer((req, res) => this.onHttp(req, res))
-    this.wss = new WebSocketServer({ server: this.server, path: "/ws-api/v3" })
-    this.wss.on("connection", (ws) => this.onSocket(ws))
-    return new Promise((resolve) => {
-      this.server.listen(0, "127.0.0.1", () => {
-        this.port = (this.server.address() as AddressInfo).port
-        resolve()
-      })
-    })
-  }
-
-  stop(): Promise<void> {
-    for (const r of this.held) r()
-    for (const ws of this.sockets) ws.terminate()
-    return new Promise((resolve) => {
-      this.wss.close()
-      this.server.closeAllConnections()
-      this.server.close(() => resolve())
-    })
-  }
-
-  /** Resolves once `pred` holds (checked after every request and message). */
-  waitFor(pred: () => boolean): Promise<void> {
-    if (pred()) return Promise.resolve()
-    return new Promise((resolve) => this.waiters.push({ pred, resolve }))
-  }
-  private poke() {
-    this.waiters = this.waiters.filter((w) => {
-      if (w.pred()) {
-        w.resolve()
-        return false
-      }
-      return true
-    })
-  }
-
-  /** The next request on this operation ("POST /api/v3/order", ...) is executed but its answer held back. */
-  hold(op: string) {
-    this.holdNext.add(op)
-  }
-  /** The next request on this operation is lost: recorded, never executed, never answered (until `release`). */
-  lose(op: string) {
-    this.loseNext.add(op)
-  }
-  release() {
-    const h = this.held
-    this.held = []
-    for (const r of h) r()
-  }
   rejectNextOrder(code: number, msg: string) {
     this.failNextPlace = { code, msg }
   }
@@ -154,11 +88,6 @@ export class BinanceMock {
     this.rateLimitNext = { status, retryAfter: String(retryAfterSeconds) }
   }
   /** Closes every user data stream connection (the client reconnects). */
-  dropStreams() {
-    for (const ws of this.sockets) ws.terminate()
-    this.sockets.clear()
-    this.subscribed.clear()
-  }
   get streamSubscribers() {
     return this.subscribed.size
   }
@@ -252,7 +181,7 @@ export class BinanceMock {
 
   // -- HTTP -----------------------------------------------------------------
 
-  private onHttp(req: IncomingMessage, res: ServerResponse) {
+  protected override onHttp(req: IncomingMessage, res: ServerResponse) {
     let body = ""
     req.on("data", (c) => (body += c))
     req.on("end", () => {
@@ -462,7 +391,7 @@ export class BinanceMock {
 
   // -- WebSocket API ----------------------------------------------------------
 
-  private onSocket(ws: WebSocket) {
+  protected override onSocket(ws: WebSocket) {
     this.sockets.add(ws)
     ws.on("close", () => {
       this.sockets.delete(ws)

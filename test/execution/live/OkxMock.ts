@@ -9,10 +9,10 @@
  * and rate-limit (HTTP 429, code 50011).
  */
 import { createHmac } from "node:crypto"
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
-import type { AddressInfo } from "node:net"
-import { WebSocketServer, type WebSocket } from "ws"
+import type { IncomingMessage, ServerResponse } from "node:http"
+import type { WebSocket } from "ws"
 import DecimalJs from "decimal.js"
+import { MockVenueServer } from "./MockVenueServer.js"
 import type { RecordedRequest } from "./BinanceMock.js"
 
 export interface OkxMockOrder {
@@ -53,85 +53,24 @@ export interface OkxMockOptions {
 
 const D = (s: string | number) => new DecimalJs(s)
 
-export class OkxMock {
+export class OkxMock extends MockVenueServer {
   readonly orders = new Map<string, OkxMockOrder>()
   readonly fills: Array<OkxMockFill> = []
   readonly requests: Array<RecordedRequest> = []
-  readonly wsMessages: Array<string> = []
-  private held: Array<() => void> = []
-  private holdNext = new Set<string>()
-  private loseNext = new Set<string>()
   private failNextPlace: { sCode: string; sMsg: string } | undefined
   private rateLimitNext = false
   private nextOrderId = 700000
   private nextTradeId = 900
-  private sockets = new Set<WebSocket>()
-  private subscribed = new Set<WebSocket>()
-  private waiters: Array<{ pred: () => boolean; resolve: () => void }> = []
-  private server!: Server
-  private wss!: WebSocketServer
-  port = 0
 
-  constructor(readonly options: OkxMockOptions) {}
-
-  get restUrl() {
-    return `http://127.0.0.1:${this.port}`
-  }
-  get wsUrl() {
-    return `ws://127.0.0.1:${this.port}/ws/v5/private`
+  constructor(readonly options: OkxMockOptions) {
+    super("/ws/v5/private")
   }
 
-  start(): Promise<void> {
-    this.server = createServer((req, res) => this.onHttp(req, res))
-    this.wss = new WebSocketServer({ server: this.server, path: "/ws/v5/private" })
-    this.wss.on("connection", (ws) => this.onSocket(ws))
-    return new Promise((resolve) => {
-      this.server.listen(0, "127.0.0.1", () => {
-        this.port = (this.server.address() as AddressInfo).port
-        resolve()
-      })
-    })
-  }
-
-  stop(): Promise<void> {
-    for (const r of this.held) r()
-    for (const ws of this.sockets) ws.terminate()
-    return new Promise((resolve) => {
-      this.wss.close()
-      this.server.closeAllConnections()
-      this.server.close(() => resolve())
-    })
-  }
-
-  waitFor(pred: () => boolean): Promise<void> {
-    if (pred()) return Promise.resolve()
-    return new Promise((resolve) => this.waiters.push({ pred, resolve }))
-  }
-  private poke() {
-    this.waiters = this.waiters.filter((w) => (w.pred() ? (w.resolve(), false) : true))
-  }
-
-  hold(op: string) {
-    this.holdNext.add(op)
-  }
-  lose(op: string) {
-    this.loseNext.add(op)
-  }
-  release() {
-    const h = this.held
-    this.held = []
-    for (const r of h) r()
-  }
   rejectNextOrder(sCode: string, sMsg: string) {
     this.failNextPlace = { sCode, sMsg }
   }
   rateLimit() {
     this.rateLimitNext = true
-  }
-  dropStreams() {
-    for (const ws of this.sockets) ws.terminate()
-    this.sockets.clear()
-    this.subscribed.clear()
   }
   get streamSubscribers() {
     return this.subscribed.size
@@ -213,7 +152,7 @@ export class OkxMock {
     for (const ws of this.subscribed) ws.send(text)
   }
 
-  private onHttp(req: IncomingMessage, res: ServerResponse) {
+  protected override onHttp(req: IncomingMessage, res: ServerResponse) {
     let body = ""
     req.on("data", (c) => (body += c))
     req.on("end", () => {
@@ -344,7 +283,7 @@ export class OkxMock {
     return answer(404, { code: "50014", msg: "Unknown endpoint", data: [] })
   }
 
-  private onSocket(ws: WebSocket) {
+  protected override onSocket(ws: WebSocket) {
     this.sockets.add(ws)
     let loggedIn = false
     ws.on("close", () => {
