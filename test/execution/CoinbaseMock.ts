@@ -224,26 +224,12 @@ export class CoinbaseMock extends MockVenueServer {
 
   // -- HTTP -----------------------------------------------------------------
 
-  protected override onHttp(req: IncomingMessage, res: ServerResponse) {
-    let body = ""
-    req.on("data", (c) => (body += c))
-    req.on("end", () => {
-      const url = new URL(req.url ?? "/", "http://x")
-      const rec: RecordedRequest = { method: req.method ?? "", path: url.pathname, query: url.searchParams, headers: req.headers, body }
-      this.requests.push(rec)
-      const op = `${rec.method} ${rec.path.startsWith("/api/v3/brokerage/orders/historical/") && !rec.path.endsWith("/batch") && !rec.path.endsWith("/fills") ? "/api/v3/brokerage/orders/historical/{id}" : rec.path}`
-      const answer = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
-        const send = () => {
-          if (res.writableEnded || res.destroyed) return
-          res.writeHead(status, { "content-type": "application/json", ...headers })
-          res.end(JSON.stringify(payload))
-        }
-        if (this.holdNext.delete(op)) this.held.push(send)
-        else send()
-      }
-      if (this.loseNext.delete(op)) this.held.push(() => res.destroy())
-      else this.route(rec, answer)
-    })
+  protected override onHttp(req: IncomingMessage, body: string, res: ServerResponse) {
+    const url = new URL(req.url ?? "/", "http://x")
+    const rec: RecordedRequest = { method: req.method ?? "", path: url.pathname, query: url.searchParams, headers: req.headers, body }
+    this.requests.push(rec)
+    const op = `${rec.method} ${rec.path.startsWith("/api/v3/brokerage/orders/historical/") && !rec.path.endsWith("/batch") && !rec.path.endsWith("/fills") ? "/api/v3/brokerage/orders/historical/{id}" : rec.path}`
+    this.serve(res, op, (answer) => this.route(rec, answer))
   }
 
   private route(rec: RecordedRequest, answer: (status: number, payload: unknown, headers?: Record<string, string>) => void) {
@@ -435,15 +421,7 @@ export class CoinbaseMock extends MockVenueServer {
   // -- the user channel ---------------------------------------------------------
 
   protected override onSocket(ws: WebSocket) {
-    this.connections++
-    this.sockets.add(ws)
-    ws.on("close", () => {
-      this.sockets.delete(ws)
-      this.subscribed.delete(ws)
-    })
-    ws.on("message", (data) => {
-      const text = String(data)
-      this.wsMessages.push(text)
+    return (text: string) => {
       const m = JSON.parse(text) as { type: string; channel: string; product_ids?: Array<string>; jwt?: string }
       if (m.type !== "subscribe") return
       const problem = this.jwtProblem(m.jwt, undefined)
@@ -462,6 +440,6 @@ export class CoinbaseMock extends MockVenueServer {
         this.subscribed.add(ws)
         this.push([...this.orders.values()].filter((o) => o.status === "OPEN"), "snapshot", ws)
       }
-    })
+    }
   }
 }

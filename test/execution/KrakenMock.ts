@@ -239,27 +239,13 @@ export class KrakenMock extends MockVenueServer {
 
   // -- HTTP -----------------------------------------------------------------
 
-  protected override onHttp(req: IncomingMessage, res: ServerResponse) {
-    let body = ""
-    req.on("data", (c) => (body += c))
-    req.on("end", () => {
-      const url = new URL(req.url ?? "/", "http://x")
-      const params = new URLSearchParams(req.method === "POST" ? body : url.search)
-      const rec: RecordedRequest = { method: req.method ?? "", path: url.pathname, headers: req.headers, body, params }
-      this.requests.push(rec)
-      const method = url.pathname.split("/").at(-1) ?? ""
-      const answer = (payload: unknown, status = 200) => {
-        const send = () => {
-          if (res.writableEnded || res.destroyed) return
-          res.writeHead(status, { "content-type": "application/json" })
-          res.end(JSON.stringify(payload))
-        }
-        if (this.holdNext.delete(method)) this.held.push(send)
-        else send()
-      }
-      if (this.loseNext.delete(method)) this.held.push(() => res.destroy())
-      else this.route(rec, method, answer)
-    })
+  protected override onHttp(req: IncomingMessage, body: string, res: ServerResponse) {
+    const url = new URL(req.url ?? "/", "http://x")
+    const params = new URLSearchParams(req.method === "POST" ? body : url.search)
+    const rec: RecordedRequest = { method: req.method ?? "", path: url.pathname, headers: req.headers, body, params }
+    this.requests.push(rec)
+    const method = url.pathname.split("/").at(-1) ?? ""
+    this.serve(res, method, (answer) => this.route(rec, method, (payload, status = 200) => answer(status, payload)))
   }
 
   /** Kraken's check of a private request: the key, the signature, the nonce. */
@@ -428,15 +414,7 @@ export class KrakenMock extends MockVenueServer {
   // -- WebSocket v2 (ws-auth) --------------------------------------------------
 
   protected override onSocket(ws: WebSocket) {
-    this.connections++
-    this.sockets.add(ws)
-    ws.on("close", () => {
-      this.sockets.delete(ws)
-      this.subscribed.delete(ws)
-    })
-    ws.on("message", (data) => {
-      const text = String(data)
-      this.wsMessages.push(text)
+    return (text: string) => {
       const req = JSON.parse(text) as { method: string; req_id?: number; params?: { channel?: string; token?: string } }
       if (req.method === "ping") return ws.send(JSON.stringify({ method: "pong", req_id: req.req_id }))
       const orderMethods: Record<string, string> = { add_order: "AddOrder", cancel_order: "CancelOrder", amend_order: "AmendOrder" }
@@ -498,7 +476,7 @@ export class KrakenMock extends MockVenueServer {
         return this.push(snapshot, "snapshot", ws)
       }
       ws.send(JSON.stringify({ method: req.method, req_id: req.req_id, success: false, error: "EGeneral:Invalid arguments" }))
-    })
+    }
   }
 }
 

@@ -181,31 +181,18 @@ export class BinanceMock extends MockVenueServer {
 
   // -- HTTP -----------------------------------------------------------------
 
-  protected override onHttp(req: IncomingMessage, res: ServerResponse) {
-    let body = ""
-    req.on("data", (c) => (body += c))
-    req.on("end", () => {
-      const url = new URL(req.url ?? "/", "http://x")
-      const query = url.search.startsWith("?") ? url.search.slice(1) : ""
-      const rec: RecordedRequest = { method: req.method ?? "", path: url.pathname, query, headers: req.headers, body }
-      this.requests.push(rec)
-      const op = `${rec.method} ${rec.path}`
-      const answer = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
-        const send = () => {
-          if (res.writableEnded || res.destroyed) return
-          res.writeHead(status, { "content-type": "application/json", "x-mbx-used-weight-1m": String(this.requests.length), ...headers })
-          res.end(JSON.stringify(payload))
-        }
-        if (this.holdNext.delete(op)) this.held.push(send)
-        else send()
-      }
-      try {
-        if (this.loseNext.delete(op)) this.held.push(() => res.destroy())
-        else this.route(rec, answer)
-      } finally {
-        this.poke()
-      }
-    })
+  protected override onHttp(req: IncomingMessage, body: string, res: ServerResponse) {
+    const url = new URL(req.url ?? "/", "http://x")
+    const query = url.search.startsWith("?") ? url.search.slice(1) : ""
+    const rec: RecordedRequest = { method: req.method ?? "", path: url.pathname, query, headers: req.headers, body }
+    this.requests.push(rec)
+    const op = `${rec.method} ${rec.path}`
+    this.serve(res, op, (answer) => this.route(rec, answer))
+  }
+
+  /** The request weight used, as Binance reports it on every answer. */
+  protected override answerHeaders() {
+    return { "x-mbx-used-weight-1m": String(this.requests.length) }
   }
 
   private verifySigned(rec: RecordedRequest): { code: number; msg: string } | undefined {
@@ -392,31 +379,20 @@ export class BinanceMock extends MockVenueServer {
   // -- WebSocket API ----------------------------------------------------------
 
   protected override onSocket(ws: WebSocket) {
-    this.sockets.add(ws)
-    ws.on("close", () => {
-      this.sockets.delete(ws)
-      this.subscribed.delete(ws)
-    })
-    ws.on("message", (data) => {
-      const text = String(data)
-      this.wsMessages.push(text)
-      try {
-        const req = JSON.parse(text) as { id: string; method: string; params?: { apiKey?: string; timestamp?: number; signature?: string } }
-        if (req.method === "ping") return ws.send(JSON.stringify({ id: req.id, status: 200, result: {} }))
-        if (req.method === "userDataStream.subscribe.signature") {
-          const prm = req.params ?? {}
-          const payload = `apiKey=${prm.apiKey}&timestamp=${prm.timestamp}`
-          const ok = prm.apiKey === this.options.apiKey && (this.options.hmacSecret !== undefined
-            ? createHmac("sha256", this.options.hmacSecret).update(payload).digest("hex") === prm.signature
-            : verify(null, Buffer.from(payload), createPublicKey(this.options.ed25519PublicKey!), Buffer.from(prm.signature ?? "", "base64")))
-          if (!ok) return ws.send(JSON.stringify({ id: req.id, status: 400, error: { code: -1022, msg: "Signature for this request is not valid." } }))
-          this.subscribed.add(ws)
-          return ws.send(JSON.stringify({ id: req.id, status: 200, result: { subscriptionId: 0 } }))
-        }
-        ws.send(JSON.stringify({ id: req.id, status: 400, error: { code: -1100, msg: "unknown method" } }))
-      } finally {
-        this.poke()
+    return (text: string) => {
+      const req = JSON.parse(text) as { id: string; method: string; params?: { apiKey?: string; timestamp?: number; signature?: string } }
+      if (req.method === "ping") return ws.send(JSON.stringify({ id: req.id, status: 200, result: {} }))
+      if (req.method === "userDataStream.subscribe.signature") {
+        const prm = req.params ?? {}
+        const payload = `apiKey=${prm.apiKey}&timestamp=${prm.timestamp}`
+        const ok = prm.apiKey === this.options.apiKey && (this.options.hmacSecret !== undefined
+          ? createHmac("sha256", this.options.hmacSecret).update(payload).digest("hex") === prm.signature
+          : verify(null, Buffer.from(payload), createPublicKey(this.options.ed25519PublicKey!), Buffer.from(prm.signature ?? "", "base64")))
+        if (!ok) return ws.send(JSON.stringify({ id: req.id, status: 400, error: { code: -1022, msg: "Signature for this request is not valid." } }))
+        this.subscribed.add(ws)
+        return ws.send(JSON.stringify({ id: req.id, status: 200, result: { subscriptionId: 0 } }))
       }
-    })
+      ws.send(JSON.stringify({ id: req.id, status: 400, error: { code: -1100, msg: "unknown method" } }))
+    }
   }
 }

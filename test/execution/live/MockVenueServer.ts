@@ -28,8 +28,14 @@ export abstract class MockVenueServer {
 
   constructor(private readonly wsPath: string) {}
 
-  protected abstract onHttp(req: IncomingMessage, res: ServerResponse): void
-  protected abstract onSocket(ws: WebSocket): void
+  /** A request with its whole body: the mock records it and calls `serve` with its operation's name. */
+  protected abstract onHttp(req: IncomingMessage, body: string, res: ServerResponse): void
+  /**
+   * A new connection: the mock keeps any per-connection state and returns
+   * what handles each text message (recorded in `wsMessages` first, waiters
+   * checked after).
+   */
+  protected abstract onSocket(ws: WebSocket): (text: string) => void
 
   get restUrl() {
     return `http://127.0.0.1:${this.port}`
@@ -39,14 +45,69 @@ export abstract class MockVenueServer {
   }
 
   start(): Promise<void> {
-    this.server = createServer((req, res) => this.onHttp(req, res))
+    this.server = createServer((req, res) => {
+      let body = ""
+      req.on("data", (c) => (body += c))
+      req.on("end", () => this.onHttp(req, body, res))
+    })
     this.wss = new WebSocketServer({ server: this.server, path: this.wsPath })
-    this.wss.on("connection", (ws) => this.onSocket(ws))
+    this.wss.on("connection", (ws) => this.accept(ws))
     return new Promise((resolve) => {
       this.server.listen(0, "127.0.0.1", () => {
         this.port = (this.server.address() as AddressInfo).port
         resolve()
       })
+    })
+  }
+
+  /** Headers every answer carries besides its content type (read when the answer is sent). */
+  protected answerHeaders(): Record<string, string> {
+    return {}
+  }
+
+  /**
+   * Runs `route` for a request on operation `op` ("POST /api/v3/order",
+   * "AddOrder", ...) with a JSON `answer`, held back when `hold(op)` asked
+   * for it; a request on a lost operation is not routed and never answered.
+   */
+  protected serve(
+    res: ServerResponse,
+    op: string,
+    route: (answer: (status: number, payload: unknown, headers?: Record<string, string>) => void) => void
+  ) {
+    const answer = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
+      const send = () => {
+        if (res.writableEnded || res.destroyed) return
+        res.writeHead(status, { "content-type": "application/json", ...this.answerHeaders(), ...headers })
+        res.end(JSON.stringify(payload))
+      }
+      if (this.holdNext.delete(op)) this.held.push(send)
+      else send()
+    }
+    try {
+      if (this.loseNext.delete(op)) this.held.push(() => res.destroy())
+      else route(answer)
+    } finally {
+      this.poke()
+    }
+  }
+
+  private accept(ws: WebSocket) {
+    this.connections++
+    this.sockets.add(ws)
+    ws.on("close", () => {
+      this.sockets.delete(ws)
+      this.subscribed.delete(ws)
+    })
+    const onMessage = this.onSocket(ws)
+    ws.on("message", (data) => {
+      const text = String(data)
+      this.wsMessages.push(text)
+      try {
+        onMessage(text)
+      } finally {
+        this.poke()
+      }
     })
   }
 

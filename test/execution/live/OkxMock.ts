@@ -152,31 +152,13 @@ export class OkxMock extends MockVenueServer {
     for (const ws of this.subscribed) ws.send(text)
   }
 
-  protected override onHttp(req: IncomingMessage, res: ServerResponse) {
-    let body = ""
-    req.on("data", (c) => (body += c))
-    req.on("end", () => {
-      const url = new URL(req.url ?? "/", "http://x")
-      const query = url.search.startsWith("?") ? url.search.slice(1) : ""
-      const rec: RecordedRequest = { method: req.method ?? "", path: url.pathname, query, headers: req.headers, body }
-      this.requests.push(rec)
-      const op = `${rec.method} ${rec.path}`
-      const answer = (status: number, payload: unknown) => {
-        const send = () => {
-          if (res.writableEnded || res.destroyed) return
-          res.writeHead(status, { "content-type": "application/json" })
-          res.end(JSON.stringify(payload))
-        }
-        if (this.holdNext.delete(op)) this.held.push(send)
-        else send()
-      }
-      try {
-        if (this.loseNext.delete(op)) this.held.push(() => res.destroy())
-        else this.route(rec, answer)
-      } finally {
-        this.poke()
-      }
-    })
+  protected override onHttp(req: IncomingMessage, body: string, res: ServerResponse) {
+    const url = new URL(req.url ?? "/", "http://x")
+    const query = url.search.startsWith("?") ? url.search.slice(1) : ""
+    const rec: RecordedRequest = { method: req.method ?? "", path: url.pathname, query, headers: req.headers, body }
+    this.requests.push(rec)
+    const op = `${rec.method} ${rec.path}`
+    this.serve(res, op, (answer) => this.route(rec, answer))
   }
 
   private verify(rec: RecordedRequest): { code: string; msg: string } | undefined {
@@ -284,36 +266,25 @@ export class OkxMock extends MockVenueServer {
   }
 
   protected override onSocket(ws: WebSocket) {
-    this.sockets.add(ws)
     let loggedIn = false
-    ws.on("close", () => {
-      this.sockets.delete(ws)
-      this.subscribed.delete(ws)
-    })
-    ws.on("message", (data) => {
-      const text = String(data)
-      this.wsMessages.push(text)
-      try {
-        if (text === "ping") return ws.send("pong")
-        const msg = JSON.parse(text) as { op: string; args: Array<Record<string, string>> }
-        if (msg.op === "login") {
-          const a = msg.args[0] ?? {}
-          const expected = createHmac("sha256", this.options.secret).update(`${a.timestamp}GET/users/self/verify`).digest("base64")
-          const fresh = Math.abs(this.options.now() / 1000 - Number(a.timestamp)) <= 30
-          if (a.apiKey !== this.options.apiKey || a.passphrase !== this.options.passphrase || a.sign !== expected || !fresh) {
-            return ws.send(JSON.stringify({ event: "error", code: "60009", msg: "Login failed.", connId: "c1" }))
-          }
-          loggedIn = true
-          return ws.send(JSON.stringify({ event: "login", code: "0", msg: "", connId: "c1" }))
+    return (text: string) => {
+      if (text === "ping") return ws.send("pong")
+      const msg = JSON.parse(text) as { op: string; args: Array<Record<string, string>> }
+      if (msg.op === "login") {
+        const a = msg.args[0] ?? {}
+        const expected = createHmac("sha256", this.options.secret).update(`${a.timestamp}GET/users/self/verify`).digest("base64")
+        const fresh = Math.abs(this.options.now() / 1000 - Number(a.timestamp)) <= 30
+        if (a.apiKey !== this.options.apiKey || a.passphrase !== this.options.passphrase || a.sign !== expected || !fresh) {
+          return ws.send(JSON.stringify({ event: "error", code: "60009", msg: "Login failed.", connId: "c1" }))
         }
-        if (msg.op === "subscribe") {
-          if (!loggedIn) return ws.send(JSON.stringify({ event: "error", code: "60011", msg: "Please log in", connId: "c1" }))
-          this.subscribed.add(ws)
-          return ws.send(JSON.stringify({ event: "subscribe", arg: msg.args[0], connId: "c1" }))
-        }
-      } finally {
-        this.poke()
+        loggedIn = true
+        return ws.send(JSON.stringify({ event: "login", code: "0", msg: "", connId: "c1" }))
       }
-    })
+      if (msg.op === "subscribe") {
+        if (!loggedIn) return ws.send(JSON.stringify({ event: "error", code: "60011", msg: "Please log in", connId: "c1" }))
+        this.subscribed.add(ws)
+        return ws.send(JSON.stringify({ event: "subscribe", arg: msg.args[0], connId: "c1" }))
+      }
+    }
   }
 }
