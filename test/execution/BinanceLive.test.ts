@@ -9,28 +9,15 @@ import { Effect, Either, Fiber, Redacted, TestClock } from "effect"
 import { AmendOrder, CancelOrder, SubmitOrder } from "../../schema/Control.js"
 import { decimal } from "../../schema/Event.js"
 import { makeBinanceAdapter } from "../../src/execution/Binance.js"
-import { makeLiveVenue } from "../../src/execution/live/LiveVenue.js"
 import { Pool } from "../../src/Pool.js"
 import { BinanceMock } from "./live/BinanceMock.js"
-import { assertSequence, kindsOf, Logs, makeLayer, Received, until } from "./live/harness.js"
+import { assertSequence, kindsOf, liveVenueOn, makeLayer, orderTo, until } from "./live/harness.js"
 
 const API_KEY = "fake-binance-key-9f8e7d6c5b4a39281706"
 const SECRET = "fake-binance-secret-0a1b2c3d4e5f60718293"
 const SYM = "BTC-USDT"
 
-const submit = (cid: string, extra: Partial<{ orderType: "limit" | "market"; price: string; quantity: string; postOnly: boolean; side: "buy" | "sell" }> = {}) =>
-  SubmitOrder.make({
-    commandId: `cmd-${cid}`,
-    consumerId: "strat-1",
-    clientOrderId: cid,
-    symbol: SYM,
-    venue: "binance",
-    side: extra.side ?? "buy",
-    orderType: extra.orderType ?? "limit",
-    quantity: decimal(extra.quantity ?? "0.5"),
-    ...((extra.orderType ?? "limit") === "limit" ? { price: decimal(extra.price ?? "100.00") } : {}),
-    ...(extra.postOnly === undefined ? {} : { postOnly: extra.postOnly })
-  })
+const submit = orderTo("binance", SYM, "100.00")
 
 interface Setup {
   readonly skewMs?: number
@@ -60,19 +47,7 @@ const setup = (opts: Setup = {}) =>
       dryRun: opts.dryRun ?? false,
       stream: { backoff: { initialMs: 1_000, maxMs: 1_000, factor: 1, jitter: 0 } }
     })
-    const adapter = yield* makeAdapter
-    const connect = (a: typeof adapter) =>
-      Effect.gen(function*() {
-        const v = yield* makeLiveVenue(a, { queryIntervalMs: 1_000, acceptWindowMs: 10_000 })
-        if (opts.secret === undefined) {
-          yield* until(() => v.liveStats().connected && v.liveStats().reconciliations >= 1, "the private stream")
-        }
-        return v
-      })
-    const venue = yield* connect(adapter)
-    const another = Effect.flatMap(makeAdapter, connect)
-    const received = yield* Received
-    const logs = yield* Logs
+    const { adapter, venue, another, received, logs } = yield* liveVenueOn(makeAdapter, opts.secret === undefined)
     const pool = yield* Pool
     return { mock, adapter, venue, another, received, logs, pool }
   })

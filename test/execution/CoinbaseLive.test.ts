@@ -15,7 +15,7 @@ import { makeCoinbaseAdapter } from "../../src/execution/Coinbase.js"
 import { makeLiveVenue } from "../../src/execution/live/LiveVenue.js"
 import { Pool } from "../../src/Pool.js"
 import { CoinbaseMock } from "./CoinbaseMock.js"
-import { assertSequence, kindsOf, Logs, makeLayer, Received, until } from "./live/harness.js"
+import { assertSequence, kindsOf, liveVenueOn, makeLayer, orderTo, Received, until } from "./live/harness.js"
 
 const KEY_NAME = "organizations/00000000-1111-4222-8333-444444444444/apiKeys/fake-coinbase-key-5b6c7d"
 const SYM = "BTC-USD"
@@ -25,29 +25,7 @@ const PUBLIC_PEM = pair.publicKey.export({ format: "pem", type: "spki" }).toStri
 /** The body of the private key, the part a leak would show. */
 const PRIVATE_BODY = PRIVATE_PEM.split("\n")[1]!
 
-type Extra = Partial<{
-  orderType: "limit" | "market"
-  price: string
-  quantity: string
-  postOnly: boolean
-  side: "buy" | "sell"
-  timeInForce: "GTC" | "IOC" | "FOK"
-}>
-
-const submit = (cid: string, extra: Extra = {}) =>
-  SubmitOrder.make({
-    commandId: `cmd-${cid}`,
-    consumerId: "strat-1",
-    clientOrderId: cid,
-    symbol: SYM,
-    venue: "coinbase",
-    side: extra.side ?? "buy",
-    orderType: extra.orderType ?? "limit",
-    quantity: decimal(extra.quantity ?? "0.5"),
-    ...((extra.orderType ?? "limit") === "limit" ? { price: decimal(extra.price ?? "100.00") } : {}),
-    ...(extra.postOnly === undefined ? {} : { postOnly: extra.postOnly }),
-    ...(extra.timeInForce === undefined ? {} : { timeInForce: extra.timeInForce })
-  })
+const submit = orderTo("coinbase", SYM, "100.00")
 
 interface Setup {
   readonly privateKey?: string
@@ -75,19 +53,7 @@ const setup = (opts: Setup = {}) =>
       dryRun: opts.dryRun ?? false,
       backoff: { initialMs: 1_000, maxMs: 1_000, factor: 1, jitter: 0 }
     })
-    const adapter = yield* makeAdapter
-    const connect = (a: typeof adapter) =>
-      Effect.gen(function*() {
-        const v = yield* makeLiveVenue(a, { queryIntervalMs: 1_000, acceptWindowMs: 10_000 })
-        if (opts.privateKey === undefined) {
-          yield* until(() => v.liveStats().connected && v.liveStats().reconciliations >= 1, "the private stream")
-        }
-        return v
-      })
-    const venue = yield* connect(adapter)
-    const another = Effect.flatMap(makeAdapter, connect)
-    const received = yield* Received
-    const logs = yield* Logs
+    const { adapter, venue, another, received, logs } = yield* liveVenueOn(makeAdapter, opts.privateKey === undefined)
     return { mock, adapter, venue, another, received, logs }
   })
 

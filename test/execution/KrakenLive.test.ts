@@ -12,36 +12,14 @@ import { makeKrakenAdapter } from "../../src/execution/Kraken.js"
 import { makeLiveVenue } from "../../src/execution/live/LiveVenue.js"
 import { Pool } from "../../src/Pool.js"
 import { KrakenMock } from "./KrakenMock.js"
-import { assertSequence, kindsOf, Logs, makeLayer, Received, until } from "./live/harness.js"
+import { assertSequence, kindsOf, liveVenueOn, makeLayer, orderTo, Received, until } from "./live/harness.js"
 
 const API_KEY = "fake-kraken-key-Zq8Yw7Xv6Ut5Ss4Rr3"
 /** A well-formed base64 secret (64 bytes) that no Kraken account has. */
 const SECRET = Buffer.from("fake-kraken-secret-".repeat(4).slice(0, 64)).toString("base64")
 const SYM = "BTC-USD"
 
-type Extra = Partial<{
-  orderType: "limit" | "market"
-  price: string
-  quantity: string
-  postOnly: boolean
-  side: "buy" | "sell"
-  timeInForce: "GTC" | "IOC" | "FOK"
-}>
-
-const submit = (cid: string, extra: Extra = {}) =>
-  SubmitOrder.make({
-    commandId: `cmd-${cid}`,
-    consumerId: "strat-1",
-    clientOrderId: cid,
-    symbol: SYM,
-    venue: "kraken",
-    side: extra.side ?? "buy",
-    orderType: extra.orderType ?? "limit",
-    quantity: decimal(extra.quantity ?? "0.5"),
-    ...((extra.orderType ?? "limit") === "limit" ? { price: decimal(extra.price ?? "100.0") } : {}),
-    ...(extra.postOnly === undefined ? {} : { postOnly: extra.postOnly }),
-    ...(extra.timeInForce === undefined ? {} : { timeInForce: extra.timeInForce })
-  })
+const submit = orderTo("kraken", SYM, "100.0")
 
 interface Setup {
   readonly secret?: string
@@ -71,19 +49,7 @@ const setup = (opts: Setup = {}) =>
       orderEntry: opts.orderEntry ?? "rest",
       backoff: { initialMs: 1_000, maxMs: 1_000, factor: 1, jitter: 0 }
     })
-    const adapter = yield* makeAdapter
-    const connect = (a: typeof adapter) =>
-      Effect.gen(function*() {
-        const v = yield* makeLiveVenue(a, { queryIntervalMs: 1_000, acceptWindowMs: 10_000 })
-        if (opts.secret === undefined) {
-          yield* until(() => v.liveStats().connected && v.liveStats().reconciliations >= 1, "the private stream")
-        }
-        return v
-      })
-    const venue = yield* connect(adapter)
-    const another = Effect.flatMap(makeAdapter, connect)
-    const received = yield* Received
-    const logs = yield* Logs
+    const { adapter, venue, another, received, logs } = yield* liveVenueOn(makeAdapter, opts.secret === undefined)
     return { mock, adapter, venue, another, received, logs }
   })
 

@@ -9,29 +9,16 @@ import { Effect, Either, Fiber, Redacted, TestClock } from "effect"
 import { AmendOrder, CancelOrder, SubmitOrder } from "../../schema/Control.js"
 import { decimal } from "../../schema/Event.js"
 import { makeOkxAdapter } from "../../src/execution/Okx.js"
-import { makeLiveVenue } from "../../src/execution/live/LiveVenue.js"
 import { Pool } from "../../src/Pool.js"
 import { OkxMock } from "./live/OkxMock.js"
-import { assertSequence, kindsOf, Logs, makeLayer, Received, until } from "./live/harness.js"
+import { assertSequence, kindsOf, liveVenueOn, makeLayer, orderTo, until } from "./live/harness.js"
 
 const API_KEY = "fake-okx-key-4e3d2c1b0a99887766"
 const SECRET = "fake-okx-secret-11223344556677889900"
 const PASSPHRASE = "fake-okx-passphrase-q1w2e3"
 const SYM = "BTC-USDT"
 
-const submit = (cid: string, extra: Partial<{ orderType: "limit" | "market"; price: string; quantity: string; postOnly: boolean; side: "buy" | "sell" }> = {}) =>
-  SubmitOrder.make({
-    commandId: `cmd-${cid}`,
-    consumerId: "strat-1",
-    clientOrderId: cid,
-    symbol: SYM,
-    venue: "okx",
-    side: extra.side ?? "buy",
-    orderType: extra.orderType ?? "limit",
-    quantity: decimal(extra.quantity ?? "0.5"),
-    ...((extra.orderType ?? "limit") === "limit" ? { price: decimal(extra.price ?? "100.00") } : {}),
-    ...(extra.postOnly === undefined ? {} : { postOnly: extra.postOnly })
-  })
+const submit = orderTo("okx", SYM, "100.00")
 
 interface Setup {
   readonly skewMs?: number
@@ -39,7 +26,7 @@ interface Setup {
   readonly dryRun?: boolean
 }
 
-/** A mock Binance and a live venue on it, the private stream subscribed and reconciled once. */
+/** A mock OKX and a live venue on it, the private stream subscribed and reconciled once. */
 const setup = (opts: Setup = {}) =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
@@ -62,19 +49,7 @@ const setup = (opts: Setup = {}) =>
       dryRun: opts.dryRun ?? false,
       stream: { backoff: { initialMs: 1_000, maxMs: 1_000, factor: 1, jitter: 0 } }
     })
-    const adapter = yield* makeAdapter
-    const connect = (a: typeof adapter) =>
-      Effect.gen(function*() {
-        const v = yield* makeLiveVenue(a, { queryIntervalMs: 1_000, acceptWindowMs: 10_000 })
-        if (opts.secret === undefined && Math.abs(opts.skewMs ?? 0) < 30_000) {
-          yield* until(() => v.liveStats().connected && v.liveStats().reconciliations >= 1, "the private stream")
-        }
-        return v
-      })
-    const venue = yield* connect(adapter)
-    const another = Effect.flatMap(makeAdapter, connect)
-    const received = yield* Received
-    const logs = yield* Logs
+    const { adapter, venue, another, received, logs } = yield* liveVenueOn(makeAdapter, opts.secret === undefined && Math.abs(opts.skewMs ?? 0) < 30_000)
     const pool = yield* Pool
     return { mock, adapter, venue, another, received, logs, pool }
   })

@@ -7,8 +7,11 @@
 import { assert } from "@effect/vitest"
 import { Context, Effect, Layer, Logger } from "effect"
 import { NodeHttpClient, NodeSocket } from "@effect/platform-node"
-import type { WireExecReport } from "../../../schema/Event.js"
+import { SubmitOrder } from "../../../schema/Control.js"
+import { decimal, type WireExecReport } from "../../../schema/Event.js"
 import { ExecReportSink } from "../../../src/ExecutionVenue.js"
+import type { LiveAdapter } from "../../../src/execution/live/LiveAdapter.js"
+import { makeLiveVenue } from "../../../src/execution/live/LiveVenue.js"
 import { Pool } from "../../../src/Pool.js"
 import { generationOf, Recycler } from "../../../src/Recycler.js"
 
@@ -72,3 +75,53 @@ export const assertSequence = (received: ReadonlyArray<WireExecReport>, clientOr
   const seqs = received.filter((r) => r.payload.clientOrderId === clientOrderId).map((r) => r.payload.reportSeq)
   assert.deepStrictEqual(seqs, seqs.map((_, i) => i + 1))
 }
+
+/** The terms a test varies; the rest of an order is fixed (a buy of 0.5 at the venue's default price). */
+export type OrderTerms = Partial<{
+  orderType: "limit" | "market"
+  price: string
+  quantity: string
+  postOnly: boolean
+  side: "buy" | "sell"
+  timeInForce: "GTC" | "IOC" | "FOK"
+}>
+
+/** Builds strategy "strat-1"'s orders for one venue and symbol; a limit order is priced at `defaultPrice` unless told. */
+export const orderTo = (venue: string, symbol: string, defaultPrice: string) => (clientOrderId: string, terms: OrderTerms = {}) =>
+  SubmitOrder.make({
+    commandId: `cmd-${clientOrderId}`,
+    consumerId: "strat-1",
+    clientOrderId,
+    symbol,
+    venue,
+    side: terms.side ?? "buy",
+    orderType: terms.orderType ?? "limit",
+    quantity: decimal(terms.quantity ?? "0.5"),
+    ...((terms.orderType ?? "limit") === "limit" ? { price: decimal(terms.price ?? defaultPrice) } : {}),
+    ...(terms.postOnly === undefined ? {} : { postOnly: terms.postOnly }),
+    ...(terms.timeInForce === undefined ? {} : { timeInForce: terms.timeInForce })
+  })
+
+/**
+ * A live venue on the adapter `makeAdapter` makes (queried every second,
+ * accepting answers for 10 s); when `awaitStream`, once its private stream is
+ * subscribed and reconciled once. `another` is a second engine on the same
+ * account (a fresh adapter and venue), as after a restart.
+ */
+export const liveVenueOn = <A extends LiveAdapter, E, R>(makeAdapter: Effect.Effect<A, E, R>, awaitStream: boolean) =>
+  Effect.gen(function*() {
+    const connect = (adapter: A) =>
+      Effect.gen(function*() {
+        const venue = yield* makeLiveVenue(adapter, { queryIntervalMs: 1_000, acceptWindowMs: 10_000 })
+        if (awaitStream) {
+          yield* until(() => venue.liveStats().connected && venue.liveStats().reconciliations >= 1, "the private stream")
+        }
+        return venue
+      })
+    const adapter = yield* makeAdapter
+    const venue = yield* connect(adapter)
+    const another = Effect.flatMap(makeAdapter, connect)
+    const received = yield* Received
+    const logs = yield* Logs
+    return { adapter, venue, another, received, logs }
+  })
