@@ -12,6 +12,7 @@ import { makeBinanceAdapter } from "../../src/execution/Binance.js"
 import { Pool } from "../../src/Pool.js"
 import { BinanceMock } from "./live/BinanceMock.js"
 import { assertSequence, kindsOf, liveVenueOn, makeLayer, orderTo, until } from "./live/harness.js"
+import { adoptedAfterRestart, disconnectMidOrder, duplicateSubmission, lostPlacement, refusedBeforeSending, timeoutQueried } from "./live/scenarios.js"
 
 const API_KEY = "fake-binance-key-9f8e7d6c5b4a39281706"
 const SECRET = "fake-binance-secret-0a1b2c3d4e5f60718293"
@@ -137,93 +138,24 @@ describe("Binance live venue (mock)", () => {
         ["client id too long", submit("x".repeat(37)), "VenueRejected"],
         ["unknown symbol", SubmitOrder.make({ ...submit("b-t6"), symbol: "DOGE-EUR" }), "UnknownSymbol"]
       ]
-      for (const [name, order, tag] of table) {
-        const r = yield* Effect.either(venue.submit(order))
-        assert.isTrue(Either.isLeft(r) && r.left._tag === tag, `${name}: ${Either.isLeft(r) ? r.left._tag : "accepted"}`)
-      }
+      yield* refusedBeforeSending(venue, table)
       assert.strictEqual(mock.requests.length, sent, "none of them reached the venue")
     }).pipe(Effect.provide(makeLayer())))
 
   it.scoped("disconnect mid-order: fills and the cancel that happened while away are reconciled once, in order", () =>
-    Effect.gen(function*() {
-      const { mock, venue, received } = yield* setup()
-      yield* venue.submit(submit("b-d"))
-      mock.fill("b-d", "0.1", "100.00")
-      yield* until(() => kindsOf(received, "b-d").length === 2, "the first fill")
-      mock.dropStreams()
-      yield* until(() => !venue.liveStats().connected, "the disconnect")
-      // while away: another fill and a cancellation at the venue, pushed to nobody
-      yield* TestClock.adjust("100 millis")
-      mock.fill("b-d", "0.15", "99.90")
-      mock.cancelAtVenue("b-d")
-      const before = venue.liveStats().reconciliations
-      yield* TestClock.adjust("2 seconds")
-      yield* until(() => venue.liveStats().reconciliations > before && kindsOf(received, "b-d").length === 4, "the reconciliation")
-      assert.deepStrictEqual(kindsOf(received, "b-d"), ["new", "partially_filled", "partially_filled", "canceled"])
-      assertSequence(received, "b-d")
-      assert.strictEqual(received.at(-1)!.payload.filledQty, "0.25")
-      // a second reconciliation changes nothing
-      yield* venue.reconcile
-      assert.strictEqual(kindsOf(received, "b-d").length, 4)
-    }).pipe(Effect.provide(makeLayer())))
+    disconnectMidOrder(setup(), submit, "b-d").pipe(Effect.provide(makeLayer())))
 
   it.scoped("timeout: the order is queried, never resent", () =>
-    Effect.gen(function*() {
-      const { mock, venue, received } = yield* setup()
-      mock.hold("POST /api/v3/order")
-      const fiber = yield* Effect.fork(venue.submit(submit("b-to")))
-      yield* until(() => mock.placements("b-to") === 1, "the placement to reach the venue")
-      yield* TestClock.adjust("5 seconds")
-      const view = yield* Fiber.join(fiber)
-      assert.strictEqual(view.status, "new")
-      assert.strictEqual(mock.placements("b-to"), 1, "sent once")
-      assert.strictEqual(venue.liveStats().outcomeQueries, 1)
-      mock.release()
-      yield* until(() => kindsOf(received, "b-to").length >= 1, "the report")
-      assert.deepStrictEqual(kindsOf(received, "b-to"), ["new"])
-    }).pipe(Effect.provide(makeLayer())))
+    timeoutQueried(setup(), submit, "b-to", "POST /api/v3/order").pipe(Effect.provide(makeLayer())))
 
   it.scoped("timeout of an order the venue never got: rejected as not received once its receive window passed", () =>
-    Effect.gen(function*() {
-      const { mock, venue, received } = yield* setup()
-      mock.lose("POST /api/v3/order")
-      const fiber = yield* Effect.fork(venue.submit(submit("b-lost")))
-      yield* until(() => mock.placements("b-lost") === 1, "the placement")
-      yield* TestClock.adjust("5 seconds")
-      yield* until(() => mock.requests.some((r) => r.method === "GET" && r.path === "/api/v3/order"), "the query")
-      for (let i = 0; i < 6 && fiber.unsafePoll() === null; i++) {
-        yield* TestClock.adjust("1 second")
-        yield* until(() => mock.requests.filter((r) => r.method === "GET" && r.path === "/api/v3/order").length >= i + 2 || fiber.unsafePoll() !== null, "a further query")
-      }
-      const result = yield* Effect.either(Fiber.join(fiber))
-      assert.isTrue(Either.isLeft(result) && result.left._tag === "VenueRejected" && result.left.code === "not_received")
-      assert.strictEqual(mock.placements("b-lost"), 1, "never resent")
-      assert.deepStrictEqual(kindsOf(received, "b-lost"), ["rejected"])
-    }).pipe(Effect.provide(makeLayer())))
+    lostPlacement(setup(), submit, "b-lost", "POST /api/v3/order", "/api/v3/order").pipe(Effect.provide(makeLayer())))
 
   it.scoped("duplicate submission: the same terms answer with the order, other terms are refused; one order at the venue", () =>
-    Effect.gen(function*() {
-      const { mock, venue, received } = yield* setup()
-      const first = yield* venue.submit(submit("b-dup"))
-      const second = yield* venue.submit(submit("b-dup"))
-      assert.strictEqual(second.orderId, first.orderId)
-      const other = yield* Effect.either(venue.submit(submit("b-dup", { price: "90.00" })))
-      assert.isTrue(Either.isLeft(other) && other.left._tag === "DuplicateClientOrderId")
-      assert.strictEqual(mock.placements("b-dup"), 1)
-      assert.deepStrictEqual(kindsOf(received, "b-dup"), ["new"])
-    }).pipe(Effect.provide(makeLayer())))
+    duplicateSubmission(setup(), submit, "b-dup").pipe(Effect.provide(makeLayer())))
 
   it.scoped("the venue says duplicate (an order placed before a restart): it is queried and adopted, not placed twice", () =>
-    Effect.gen(function*() {
-      const { mock, venue, another } = yield* setup()
-      const first = yield* venue.submit(submit("b-adopt"))
-      // a second engine on the same account, as after a restart that lost the first one's memory
-      const fresh = yield* another
-      const adopted = yield* fresh.submit(submit("b-adopt"))
-      assert.strictEqual(adopted.orderId, first.orderId)
-      assert.strictEqual(adopted.status, "new")
-      assert.strictEqual(mock.orders.size, 1, "one order at the venue")
-    }).pipe(Effect.provide(makeLayer())))
+    adoptedAfterRestart(setup(), submit, "b-adopt").pipe(Effect.provide(makeLayer())))
 
   it.scoped("rate limits: a 429 is a typed rejection and a cool-down of its Retry-After; the budget is reported", () =>
     Effect.gen(function*() {

@@ -16,6 +16,7 @@ import { makeLiveVenue } from "../../src/execution/live/LiveVenue.js"
 import { Pool } from "../../src/Pool.js"
 import { CoinbaseMock } from "./CoinbaseMock.js"
 import { assertSequence, kindsOf, liveVenueOn, makeLayer, orderTo, Received, until } from "./live/harness.js"
+import { refusedBeforeSending } from "./live/scenarios.js"
 
 const KEY_NAME = "organizations/00000000-1111-4222-8333-444444444444/apiKeys/fake-coinbase-key-5b6c7d"
 const SYM = "BTC-USD"
@@ -152,10 +153,7 @@ describe("Coinbase live venue (mock)", () => {
         ["below minimum notional", submit("c-t3", { quantity: "0.001", price: "100.00" }), "BelowMinimum"],
         ["unknown symbol", SubmitOrder.make({ ...submit("c-t6"), symbol: "DOGE-EUR" }), "UnknownSymbol"]
       ]
-      for (const [name, order, tag] of table) {
-        const r = yield* Effect.either(venue.submit(order))
-        assert.isTrue(Either.isLeft(r) && r.left._tag === tag, `${name}: ${Either.isLeft(r) ? r.left._tag : "accepted"}`)
-      }
+      yield* refusedBeforeSending(venue, table)
       assert.strictEqual(mock.requests.length, sent, "none of them reached the venue")
     }).pipe(Effect.provide(makeLayer())))
 

@@ -13,6 +13,7 @@ import { makeLiveVenue } from "../../src/execution/live/LiveVenue.js"
 import { Pool } from "../../src/Pool.js"
 import { KrakenMock } from "./KrakenMock.js"
 import { assertSequence, kindsOf, liveVenueOn, makeLayer, orderTo, Received, until } from "./live/harness.js"
+import { refusedBeforeSending } from "./live/scenarios.js"
 
 const API_KEY = "fake-kraken-key-Zq8Yw7Xv6Ut5Ss4Rr3"
 /** A well-formed base64 secret (64 bytes) that no Kraken account has. */
@@ -148,10 +149,7 @@ describe("Kraken live venue (mock)", () => {
         ["cl_ord_id too long for Kraken", submit("k-".repeat(10)), "VenueRejected"],
         ["unknown symbol", SubmitOrder.make({ ...submit("k-t6"), symbol: "DOGE-EUR" }), "UnknownSymbol"]
       ]
-      for (const [name, order, tag] of table) {
-        const r = yield* Effect.either(venue.submit(order))
-        assert.isTrue(Either.isLeft(r) && r.left._tag === tag, `${name}: ${Either.isLeft(r) ? r.left._tag : "accepted"}`)
-      }
+      yield* refusedBeforeSending(venue, table)
       assert.strictEqual(mock.calls("AddOrder"), sent, "none of them reached the venue")
     }).pipe(Effect.provide(makeLayer())))
 

@@ -12,6 +12,7 @@ import { makeOkxAdapter } from "../../src/execution/Okx.js"
 import { Pool } from "../../src/Pool.js"
 import { OkxMock } from "./live/OkxMock.js"
 import { assertSequence, kindsOf, liveVenueOn, makeLayer, orderTo, until } from "./live/harness.js"
+import { adoptedAfterRestart, disconnectMidOrder, duplicateSubmission, lostPlacement, refusedBeforeSending, timeoutQueried } from "./live/scenarios.js"
 
 const API_KEY = "fake-okx-key-4e3d2c1b0a99887766"
 const SECRET = "fake-okx-secret-11223344556677889900"
@@ -144,93 +145,24 @@ describe("OKX live venue (mock)", () => {
         ["client id too long", submit("x".repeat(37)), "VenueRejected"],
         ["unknown symbol", SubmitOrder.make({ ...submit("ot6"), symbol: "DOGE-EUR" }), "UnknownSymbol"]
       ]
-      for (const [name, order, tag] of table) {
-        const r = yield* Effect.either(venue.submit(order))
-        assert.isTrue(Either.isLeft(r) && r.left._tag === tag, `${name}: ${Either.isLeft(r) ? r.left._tag : "accepted"}`)
-      }
+      yield* refusedBeforeSending(venue, table)
       assert.strictEqual(mock.requests.length, sent, "none of them reached the venue")
     }).pipe(Effect.provide(makeLayer())))
 
   it.scoped("disconnect mid-order: fills and the cancel that happened while away are reconciled once, in order", () =>
-    Effect.gen(function*() {
-      const { mock, venue, received } = yield* setup()
-      yield* venue.submit(submit("od"))
-      mock.fill("od", "0.1", "100.00")
-      yield* until(() => kindsOf(received, "od").length === 2, "the first fill")
-      mock.dropStreams()
-      yield* until(() => !venue.liveStats().connected, "the disconnect")
-      // while away: another fill and a cancellation at the venue, pushed to nobody
-      yield* TestClock.adjust("100 millis")
-      mock.fill("od", "0.15", "99.90")
-      mock.cancelAtVenue("od")
-      const before = venue.liveStats().reconciliations
-      yield* TestClock.adjust("2 seconds")
-      yield* until(() => venue.liveStats().reconciliations > before && kindsOf(received, "od").length === 4, "the reconciliation")
-      assert.deepStrictEqual(kindsOf(received, "od"), ["new", "partially_filled", "partially_filled", "canceled"])
-      assertSequence(received, "od")
-      assert.strictEqual(received.at(-1)!.payload.filledQty, "0.25")
-      // a second reconciliation changes nothing
-      yield* venue.reconcile
-      assert.strictEqual(kindsOf(received, "od").length, 4)
-    }).pipe(Effect.provide(makeLayer())))
+    disconnectMidOrder(setup(), submit, "od").pipe(Effect.provide(makeLayer())))
 
   it.scoped("timeout: the order is queried, never resent", () =>
-    Effect.gen(function*() {
-      const { mock, venue, received } = yield* setup()
-      mock.hold("POST /api/v5/trade/order")
-      const fiber = yield* Effect.fork(venue.submit(submit("oto")))
-      yield* until(() => mock.placements("oto") === 1, "the placement to reach the venue")
-      yield* TestClock.adjust("5 seconds")
-      const view = yield* Fiber.join(fiber)
-      assert.strictEqual(view.status, "new")
-      assert.strictEqual(mock.placements("oto"), 1, "sent once")
-      assert.strictEqual(venue.liveStats().outcomeQueries, 1)
-      mock.release()
-      yield* until(() => kindsOf(received, "oto").length >= 1, "the report")
-      assert.deepStrictEqual(kindsOf(received, "oto"), ["new"])
-    }).pipe(Effect.provide(makeLayer())))
+    timeoutQueried(setup(), submit, "oto", "POST /api/v5/trade/order").pipe(Effect.provide(makeLayer())))
 
   it.scoped("timeout of an order the venue never got: rejected as not received once its receive window passed", () =>
-    Effect.gen(function*() {
-      const { mock, venue, received } = yield* setup()
-      mock.lose("POST /api/v5/trade/order")
-      const fiber = yield* Effect.fork(venue.submit(submit("olost")))
-      yield* until(() => mock.placements("olost") === 1, "the placement")
-      yield* TestClock.adjust("5 seconds")
-      yield* until(() => mock.requests.some((r) => r.method === "GET" && r.path === "/api/v5/trade/order"), "the query")
-      for (let i = 0; i < 6 && fiber.unsafePoll() === null; i++) {
-        yield* TestClock.adjust("1 second")
-        yield* until(() => mock.requests.filter((r) => r.method === "GET" && r.path === "/api/v5/trade/order").length >= i + 2 || fiber.unsafePoll() !== null, "a further query")
-      }
-      const result = yield* Effect.either(Fiber.join(fiber))
-      assert.isTrue(Either.isLeft(result) && result.left._tag === "VenueRejected" && result.left.code === "not_received")
-      assert.strictEqual(mock.placements("olost"), 1, "never resent")
-      assert.deepStrictEqual(kindsOf(received, "olost"), ["rejected"])
-    }).pipe(Effect.provide(makeLayer())))
+    lostPlacement(setup(), submit, "olost", "POST /api/v5/trade/order", "/api/v5/trade/order").pipe(Effect.provide(makeLayer())))
 
   it.scoped("duplicate submission: the same terms answer with the order, other terms are refused; one order at the venue", () =>
-    Effect.gen(function*() {
-      const { mock, venue, received } = yield* setup()
-      const first = yield* venue.submit(submit("odup"))
-      const second = yield* venue.submit(submit("odup"))
-      assert.strictEqual(second.orderId, first.orderId)
-      const other = yield* Effect.either(venue.submit(submit("odup", { price: "90.00" })))
-      assert.isTrue(Either.isLeft(other) && other.left._tag === "DuplicateClientOrderId")
-      assert.strictEqual(mock.placements("odup"), 1)
-      assert.deepStrictEqual(kindsOf(received, "odup"), ["new"])
-    }).pipe(Effect.provide(makeLayer())))
+    duplicateSubmission(setup(), submit, "odup").pipe(Effect.provide(makeLayer())))
 
   it.scoped("the venue says duplicate (an order placed before a restart): it is queried and adopted, not placed twice", () =>
-    Effect.gen(function*() {
-      const { mock, venue, another } = yield* setup()
-      const first = yield* venue.submit(submit("oadopt"))
-      // a second engine on the same account, as after a restart that lost the first one's memory
-      const fresh = yield* another
-      const adopted = yield* fresh.submit(submit("oadopt"))
-      assert.strictEqual(adopted.orderId, first.orderId)
-      assert.strictEqual(adopted.status, "new")
-      assert.strictEqual(mock.orders.size, 1, "one order at the venue")
-    }).pipe(Effect.provide(makeLayer())))
+    adoptedAfterRestart(setup(), submit, "oadopt").pipe(Effect.provide(makeLayer())))
 
   it.scoped("rate limits: a 429 is a typed rejection and a cool-down of its Retry-After; the budget is reported", () =>
     Effect.gen(function*() {
