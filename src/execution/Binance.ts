@@ -61,7 +61,7 @@ import {
   VenueOrderUnknown
 } from "./live/LiveAdapter.js"
 import { adapterStats } from "./live/AdapterStats.js"
-import { makePrivateStream } from "./live/PrivateStream.js"
+import { makePrivateStream, type StreamTuning } from "./live/PrivateStream.js"
 import { type LimitBucket, makeRateLimiter } from "./live/RateLimiter.js"
 import { makeRestTransport, type RestRequest } from "./live/Transport.js"
 
@@ -100,12 +100,7 @@ export interface BinanceLiveOptions {
   readonly timeoutMs?: number
   readonly dryRun?: boolean
   readonly limits?: ReadonlyArray<LimitBucket>
-  readonly stream?: {
-    readonly openTimeoutMs?: number
-    readonly stallTimeoutMs?: number
-    readonly keepaliveMs?: number
-    readonly backoff?: { readonly initialMs: number; readonly maxMs: number; readonly factor: number; readonly jitter: number }
-  }
+  readonly stream?: StreamTuning
 }
 
 // ---------------------------------------------------------------------------

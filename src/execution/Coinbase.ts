@@ -57,7 +57,7 @@ import {
 } from "./live/LiveAdapter.js"
 import { adapterStats } from "./live/AdapterStats.js"
 import { decimalText as plainDecimalText, insufficientBalance, type RefusedOrder } from "./live/Refusals.js"
-import { makePrivateStream } from "./live/PrivateStream.js"
+import { makePrivateStream, type ReconnectBackoff } from "./live/PrivateStream.js"
 import { makeRateLimiter } from "./live/RateLimiter.js"
 import { makeRestTransport } from "./live/Transport.js"
 import { readSecret, type SecretUnavailable } from "./live/Secrets.js"
@@ -535,7 +535,7 @@ export interface CoinbaseAdapterOptions {
   readonly requestsPerSecond?: number
   /** The skew to Coinbase's clock tolerated (a JWT lives 120 s from nbf): default 30 s. */
   readonly recvWindowMs?: number
-  readonly backoff?: { readonly initialMs: number; readonly maxMs: number; readonly factor: number; readonly jitter: number }
+  readonly backoff?: ReconnectBackoff
   readonly stallTimeoutMs?: number
 }
 

@@ -55,7 +55,7 @@ import {
 } from "./live/LiveAdapter.js"
 import { adapterStats } from "./live/AdapterStats.js"
 import { decimalText as plainDecimalText, insufficientBalance, type RefusedOrder } from "./live/Refusals.js"
-import { makePrivateStream } from "./live/PrivateStream.js"
+import { makePrivateStream, type ReconnectBackoff } from "./live/PrivateStream.js"
 import { makeRateLimiter } from "./live/RateLimiter.js"
 import { makeRestTransport, REDACTED } from "./live/Transport.js"
 import { readSecret, type SecretUnavailable } from "./live/Secrets.js"
@@ -638,7 +638,7 @@ export interface KrakenAdapterOptions {
   /** The skew to Kraken's clock tolerated (Kraken checks nonces, not times): default 30 s. */
   readonly recvWindowMs?: number
   /** The private stream's reconnect backoff (tests make it quick). */
-  readonly backoff?: { readonly initialMs: number; readonly maxMs: number; readonly factor: number; readonly jitter: number }
+  readonly backoff?: ReconnectBackoff
   readonly stallTimeoutMs?: number
   /**
    * Where orders, cancels and amends go: REST (AddOrder, CancelOrder,

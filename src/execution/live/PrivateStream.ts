@@ -18,6 +18,22 @@ import { makeConnection } from "../../providers/internal/connection.js"
 import { Counters } from "../../providers/internal/feed.js"
 import type { StreamUpdate } from "./LiveAdapter.js"
 
+/** Reconnection delays: from `initialMs`, times `factor` per failure, at most `maxMs`, spread by `jitter` (0 to 1). */
+export interface ReconnectBackoff {
+  readonly initialMs: number
+  readonly maxMs: number
+  readonly factor: number
+  readonly jitter: number
+}
+
+/** How an adapter's configuration may tune its private stream (the adapter supplies each default). */
+export interface StreamTuning {
+  readonly openTimeoutMs?: number
+  readonly stallTimeoutMs?: number
+  readonly keepaliveMs?: number
+  readonly backoff?: ReconnectBackoff
+}
+
 export interface PrivateStreamOptions {
   readonly venue: string
   readonly url: string
@@ -26,7 +42,7 @@ export interface PrivateStreamOptions {
   /** Silence after which the connection is replaced. Default 90 s. */
   readonly stallTimeoutMs?: number | undefined
   readonly keepalive?: { readonly intervalMs: number; readonly message: string } | undefined
-  readonly backoff?: { readonly initialMs: number; readonly maxMs: number; readonly factor: number; readonly jitter: number } | undefined
+  readonly backoff?: ReconnectBackoff | undefined
   /** Authenticate and subscribe: runs on every (re)connect. */
   readonly onOpen: (send: (text: string) => Effect.Effect<void>) => Effect.Effect<void>
   /**
