@@ -52,7 +52,8 @@ const program = Effect.gen(function*() {
         const intended = t0 + (i * 1e6) / rate
         const ahead = intended - wallUs()
         if (ahead > 1_000) yield* Effect.promise(() => new Promise((r) => setTimeout(r, ahead / 1_000)))
-        e.ingestTs = intended
+        // an event sent up to a timer tick early counts from when it is sent; a late one from when it was due
+        e.ingestTs = Math.max(intended, wallUs())
       } else e.ingestTs = wallUs()
       yield* dispatcher.dispatch(e)
       // flow control: at most two round trips' worth of events in flight (a server PING/PONG each)
