@@ -28,7 +28,7 @@
 import { parentPort, workerData } from "node:worker_threads"
 import { Cause, Deferred, Effect, Either, Exit, HashMap, Layer, Logger } from "effect"
 import { CONTROL_SCHEMA_VERSION, encodeControlJson } from "../../schema/Control.js"
-import { decodeFrame, type EventSource, type FrameHandler } from "../codec/Binary.js"
+import { type BinaryFrameError, decodeFrame, type EventSource, type FrameHandler } from "../codec/Binary.js"
 import { Consumers } from "../Consumer.js"
 import { ControlBus } from "../ControlBus.js"
 import { DataBus } from "../DataBus.js"
@@ -66,6 +66,8 @@ const post = (m: FromWorker): void => port.postMessage(m)
 
 /** Critical events taken from the ring and not yet handled, at most: beyond, they wait in the ring. */
 const CRITICAL_IN_HAND = 1_024
+/** Undecodable frames logged per turn at most (every one is counted). */
+const MAX_UNDECODED_LOGGED = 16
 /** Frames read per turn before the reader lets the handlers run. */
 const READ_BATCH = 512
 /** How often the consumer's books are published for the main thread's `stats()`. */
@@ -143,9 +145,20 @@ const program = Effect.gen(function*() {
     },
     onError: (error) => {
       badFrames++
-      Effect.runSync(Effect.logError("ring frame did not decode: skipped", Cause.fail(error)).pipe(Effect.annotateLogs({ consumer_id: id })))
+      if (undecoded.length < MAX_UNDECODED_LOGGED) undecoded.push(error)
     }
   }
+  /** Frames that did not decode since the last turn, logged by the reader (the rest only counted). */
+  const undecoded: Array<BinaryFrameError> = []
+  const logUndecoded = Effect.suspend(() =>
+    undecoded.length === 0
+      ? Effect.void
+      : Effect.forEach(
+        undecoded.splice(0),
+        (error) => Effect.logError("ring frame did not decode: skipped", Cause.fail(error)),
+        { discard: true }
+      ).pipe(Effect.annotateLogs({ consumer_id: id }))
+  )
 
   /** Decodes one ring frame (header + codec frame) and hands its event to the mailbox. */
   const take = (bytes: Uint8Array, view: DataView, base: number, offset: number, length: number, isCritical: boolean) => {
@@ -232,7 +245,7 @@ const program = Effect.gen(function*() {
     if (readTurn() > 0) {
       unpublished = true
       publishStats(false)
-      return Effect.zipRight(Effect.yieldNow(), reader)
+      return Effect.zipRight(Effect.zipRight(logUndecoded, Effect.yieldNow()), reader)
     }
     const followUp = unpublished
     unpublished = false
