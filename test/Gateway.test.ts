@@ -15,6 +15,7 @@ import { Pool } from "../src/Pool.js"
 import { Recycler } from "../src/Recycler.js"
 import * as Strategy from "../src/strategy/index.js"
 import { runAndCountLeftFibers } from "./support/leaks.js"
+import { advance } from "./support/clock.js"
 
 /** The BBO follower example under another id, its state readable, on BTC-USDT (the test configuration's ticker merge). */
 const follower = (id: string) => {
@@ -23,10 +24,6 @@ const follower = (id: string) => {
 }
 
 /** Advances the TestClock in 10 ms steps (each step lets every fiber due run). */
-const advance = (ms: number) =>
-  Effect.gen(function*() {
-    for (let t = 0; t < ms; t += 10) yield* TestClock.adjust("10 millis")
-  })
 
 /** Each sample of a metric (`name{labels} value` lines), with its labels as text. */
 const samples = (text: string, name: string): ReadonlyArray<{ readonly labels: string; readonly value: number }> =>

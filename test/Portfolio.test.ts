@@ -15,11 +15,7 @@ import { Prometheus } from "../src/Prometheus.js"
 import { Status } from "../src/Status.js"
 import * as Strategy from "../src/strategy/index.js"
 import { runAndCountLeftFibers } from "./support/leaks.js"
-
-const advance = (ms: number) =>
-  Effect.gen(function*() {
-    for (let t = 0; t < ms; t += 10) yield* TestClock.adjust("10 millis")
-  })
+import { advance } from "./support/clock.js"
 
 /** The value of one Prometheus series: the metric with every given label, whatever their order. */
 const series = (text: string, name: string, labels: Readonly<Record<string, string>>): number | undefined => {

@@ -4,16 +4,12 @@
  * fails with its tagged rejection, matched by commandId; nothing is parsed.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Fiber, TestClock } from "effect"
+import { Effect, Either, Fiber } from "effect"
 import { layerTest, testConfig } from "../../layers/Test.js"
 import * as Gateway from "../../src/Gateway.js"
 import * as Strategy from "../../src/strategy/index.js"
 import { runAndCountLeftFibers } from "../support/leaks.js"
-
-const advance = (ms: number) =>
-  Effect.gen(function*() {
-    for (let t = 0; t < ms; t += 10) yield* TestClock.adjust("10 millis")
-  })
+import { advance } from "../support/clock.js"
 
 /** A strategy that hands its context to the test, and (optionally) waits for a result inside a handler. */
 const probe = () => {

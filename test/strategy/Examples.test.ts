@@ -1,6 +1,6 @@
 /** The cross-venue example under the test layer and the TestClock. */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, TestClock } from "effect"
+import { Effect, Fiber } from "effect"
 import crossVenue from "../../examples/crossVenue.js"
 import { layerMemory } from "../../layers/Memory.js"
 import { layerTest, testConfig } from "../../layers/Test.js"
@@ -8,11 +8,7 @@ import * as Gateway from "../../src/Gateway.js"
 import * as Strategy from "../../src/strategy/index.js"
 import { run } from "../../src/strategy/Strategy.js"
 import { runAndCountLeftFibers } from "../support/leaks.js"
-
-const advance = (ms: number) =>
-  Effect.gen(function*() {
-    for (let t = 0; t < ms; t += 10) yield* TestClock.adjust("10 millis")
-  })
+import { advance } from "../support/clock.js"
 
 describe("example: cross venue", () => {
   it.effect("follows two venues' quotes and trades round trips on the paper venue, each outcome typed", () =>

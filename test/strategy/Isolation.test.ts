@@ -5,7 +5,7 @@
  * and the status snapshot say so.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Logger, TestClock } from "effect"
+import { Deferred, Effect, Fiber, Logger } from "effect"
 import bboFollower from "../../examples/bboFollower.js"
 import paperTrader from "../../examples/paperTrader.js"
 import { layerTest, testConfig } from "../../layers/Test.js"
@@ -15,11 +15,7 @@ import { Status } from "../../src/Status.js"
 import * as Strategy from "../../src/strategy/index.js"
 import { StrategyRegistry } from "../../src/strategy/Registry.js"
 import { runAndCountLeftFibers } from "../support/leaks.js"
-
-const advance = (ms: number) =>
-  Effect.gen(function*() {
-    for (let t = 0; t < ms; t += 10) yield* TestClock.adjust("10 millis")
-  })
+import { advance } from "../support/clock.js"
 
 const fixture = (name: string) => `test/strategy/fixtures/${name}`
 
