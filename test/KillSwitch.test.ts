@@ -33,6 +33,7 @@ import * as Strategy from "../src/strategy/index.js"
 import { run } from "../src/strategy/Strategy.js"
 import { eventually } from "./support/events.js"
 import { natsServer } from "./nats/support/server.js"
+import { TS_NODE } from "./support/tsNode.js"
 
 const SYM = "BTC-USDT"
 
@@ -449,7 +450,7 @@ describe("kill switch over HTTP", () => {
         Effect.async<{ readonly code: number; readonly out: string; readonly err: string }>((resume) => {
           execFile(
             process.execPath,
-            ["--import", "tsx", "bin/meltica.ts", "kill-switch", ...args],
+            [...TS_NODE, "bin/meltica.ts", "kill-switch", ...args],
             { env: { ...process.env, ...env }, timeout: 60_000 },
             (error, out, err) => resume(Effect.succeed({ code: error === null ? 0 : Number(error.code ?? 1), out, err }))
           )

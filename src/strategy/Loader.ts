@@ -1,7 +1,7 @@
 /**
  * Loading a strategy from a user's file: its default export is the strategy.
  *
- * The file is imported as a module (under `tsx`, as `npm start` runs, a
+ * The file is imported as a module (under `bin/register.mjs`, as `npm start` runs, a
  * TypeScript file imports as it is). A file that does not import, or whose
  * default export is not a strategy, is a `StrategyModuleFailed` naming the
  * file and the cause: reported, and the other strategies go on.

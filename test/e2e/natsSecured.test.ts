@@ -15,6 +15,7 @@ import { Deferred, Effect } from "effect"
 import { deploymentRoles, passwordVariable, serverConfig } from "../../src/nats/Permissions.js"
 import { natsServerWith } from "../nats/support/server.js"
 import { type GatewayProcess as Gateway, startGateway, until } from "./support.js"
+import { TS_NODE } from "../support/tsNode.js"
 
 const WAIT_S = 90
 
@@ -40,7 +41,7 @@ const sample = (text: string, name: string, tag = ""): number | undefined => {
 /** `bin/meltica.ts <args>` to its end: exit code and everything printed. */
 const runMain = (args: ReadonlyArray<string>) =>
   new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bin/meltica.ts", ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [...TS_NODE, "bin/meltica.ts", ...args], { stdio: ["ignore", "pipe", "pipe"] })
     let output = ""
     child.stdout.on("data", (b: Buffer) => (output += b.toString()))
     child.stderr.on("data", (b: Buffer) => (output += b.toString()))

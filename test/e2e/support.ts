@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { Data, Deferred, Effect, Schedule } from "effect"
+import { TS_NODE } from "../support/tsNode.js"
 
 export class NotYet extends Data.TaggedError("NotYet")<{ readonly what: string }> {}
 
@@ -27,7 +28,7 @@ export const startGateway = (name: string, file: string, via: "node" | "npm" = "
       const exited = yield* Deferred.make<number | null>()
       const [command, args] = via === "npm"
         ? ["npm", ["start", "--silent", "--", "--config", file]] as const
-        : [process.execPath, ["--import", "tsx", "bin/meltica.ts", "--config", file]] as const
+        : [process.execPath, [...TS_NODE, "bin/meltica.ts", "--config", file]] as const
       const child = spawn(command, args, {
         cwd: process.cwd(),
         stdio: ["ignore", "pipe", "pipe"]
@@ -59,7 +60,7 @@ export const startGateway = (name: string, file: string, via: "node" | "npm" = "
 /** `bin/meltica.ts <args>` to completion: its exit code and what it printed on each stream. */
 export const runMain = (args: ReadonlyArray<string>) =>
   Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bin/meltica.ts", ...args], {
+    const child = spawn(process.execPath, [...TS_NODE, "bin/meltica.ts", ...args], {
       cwd: process.cwd(),
       stdio: ["ignore", "pipe", "pipe"]
     })

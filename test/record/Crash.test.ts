@@ -10,13 +10,14 @@ import { spawn } from "node:child_process"
 import { join } from "node:path"
 import { listRecording, openRecording } from "../../src/replay/Reader.js"
 import { tempDir } from "./support.js"
+import { TS_NODE } from "../support/tsNode.js"
 
 describe("recorder crash", () => {
   it.scoped("kill -9 while recording: what was flushed replays, complete; a file caught mid-write is skipped with its reason", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       const written = yield* Effect.async<number, Error>((resume) => {
-        const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "recordChild.ts"), dir], {
+        const child = spawn(process.execPath, [...TS_NODE, join(import.meta.dirname, "recordChild.ts"), dir], {
           stdio: ["ignore", "pipe", "inherit"]
         })
         let text = ""

@@ -19,6 +19,7 @@ import { liveSettings, makeLiveVenues } from "../../../src/execution/live/LiveEx
 import { until as poll } from "../../e2e/support.js"
 import { BinanceMock } from "./BinanceMock.js"
 import { makeLayer, until } from "./harness.js"
+import { TS_NODE } from "../../support/tsNode.js"
 
 const KEY = "GATEWAY-FAKE-KEY-3c9a71d0e5"
 const SECRET = "GATEWAY-FAKE-SECRET-8e2b64f1a7"
@@ -45,7 +46,7 @@ live:
 const startGateway = (file: string, args: ReadonlyArray<string>) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const child = spawn(process.execPath, ["--import", "tsx", "bin/meltica.ts", "--config", file, ...args], {
+      const child = spawn(process.execPath, [...TS_NODE, "bin/meltica.ts", "--config", file, ...args], {
         cwd: process.cwd(),
         env: { ...process.env, MELTICA_GW_BINANCE_KEY: KEY },
         stdio: ["ignore", "pipe", "pipe"]

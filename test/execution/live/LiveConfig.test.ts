@@ -12,6 +12,7 @@ import { Effect, Either } from "effect"
 import { parse } from "yaml"
 import { validate } from "../../../src/Config.js"
 import { liveConfigIssues } from "../../../src/execution/live/LiveExecution.js"
+import { TS_NODE } from "../../support/tsNode.js"
 
 const KEY = "FAKE-live-api-key-7b1f0c2e9d"
 const SECRET = "FAKE-live-secret-5a4e3d2c1b"
@@ -36,7 +37,7 @@ const issuesOf = (text: string) => {
 
 const cli = (args: ReadonlyArray<string>, env: Record<string, string>) =>
   Effect.async<{ readonly code: number | null; readonly out: string }>((resume) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bin/meltica.ts", ...args], {
+    const child = spawn(process.execPath, [...TS_NODE, "bin/meltica.ts", ...args], {
       cwd: process.cwd(),
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"]

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { Data, type Duration, Effect, Schedule } from "effect"
 import { exited } from "./server.js"
+import { TS_NODE } from "../../support/tsNode.js"
 
 export class NotYet extends Data.TaggedError("NotYet")<{ readonly what: string; readonly log: string }> {}
 
@@ -24,7 +25,7 @@ export const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${na
 export const runScript = (script: string, env: Record<string, string>) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const proc = spawn(process.execPath, ["--import", "tsx", script], {
+      const proc = spawn(process.execPath, [...TS_NODE, script], {
         env: { ...process.env, ...env },
         stdio: ["ignore", "pipe", "pipe"]
       })
