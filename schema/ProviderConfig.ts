@@ -142,7 +142,12 @@ export class BinanceConfig extends Schema.TaggedClass<BinanceConfig>()("binance"
   /** Levels requested from the REST depth snapshot (Binance allows up to 5000). */
   snapshotLimit: Schema.optionalWith(Depth("snapshotLimit"), { default: () => 1000 }),
   /** Diff depth stream speed. */
-  depthSpeed: Schema.optionalWith(Schema.Literal("100ms", "1000ms"), { default: () => "100ms" as const })
+  depthSpeed: Schema.optionalWith(Schema.Literal("100ms", "1000ms"), { default: () => "100ms" as const }),
+  /**
+   * The trade stream subscribed: `trade` (every trade) or `aggTrade` (trades of
+   * one taker order at one price, aggregated; its id is the aggregate's).
+   */
+  tradeStream: Schema.optionalWith(Schema.Literal("trade", "aggTrade"), { default: () => "trade" as const })
 }) {}
 
 export class KrakenConfig extends Schema.TaggedClass<KrakenConfig>()("kraken", {

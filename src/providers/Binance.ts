@@ -1,7 +1,7 @@
 /**
- * Binance spot: `<symbol>@trade`, `<symbol>@bookTicker` and the diff depth
- * stream `<symbol>@depth@100ms` on the combined-stream endpoint, subscribed
- * with SUBSCRIBE on every (re)connect. The server pings every 20 seconds and
+ * Binance spot: `<symbol>@trade` (or `<symbol>@aggTrade`, `tradeStream`),
+ * `<symbol>@bookTicker` and the diff depth stream `<symbol>@depth@100ms` on the
+ * combined-stream endpoint, subscribed with SUBSCRIBE on every (re)connect. The server pings every 20 seconds and
  * closes each connection after 24 hours; the WebSocket client answers pings
  * with pongs, and the connection loop reconnects.
  *
@@ -20,6 +20,15 @@
  * of the symbol it names goes stale at once and resyncs: the chain is broken.
  * Zero quantities are removals, valid in diffs only; a snapshot level, a trade
  * or a price of zero is refused.
+ *
+ * Trades: a `trade` frame is one trade (its id `t`); an `aggTrade` frame is the
+ * trades of one taker order at one price, aggregated (its id `a`, the
+ * aggregate's; `f`..`l` the trade ids it covers). Both become the same
+ * canonical trade; `m` (the buyer is the maker) makes it a sell. Live, only the
+ * configured stream is subscribed; frames of either are understood, so a
+ * capture recorded with the other (cryptofeed records `aggTrade`) imports with
+ * its trades. Klines (`<symbol>@kline_*`) are not canonical events: refused as
+ * `unknown_message`, counted and dead-lettered like any unknown stream.
  */
 import { Effect, Schema } from "effect"
 import type { HttpClient } from "@effect/platform/HttpClient"
@@ -66,6 +75,22 @@ const TradeMessage = Schema.Struct({
   m: Schema.Boolean
 })
 
+const AggTradeMessage = Schema.Struct({
+  e: Schema.Literal("aggTrade"),
+  E: SafeInteger,
+  s: Schema.String,
+  /** The aggregate trade's id. */
+  a: SafeInteger,
+  p: PositiveDecimal,
+  q: PositiveDecimal,
+  /** The first and last trade ids aggregated. */
+  f: SafeInteger,
+  l: SafeInteger,
+  T: SafeInteger,
+  /** Is the buyer the maker? Then the aggressor sold. */
+  m: Schema.Boolean
+}).pipe(Schema.filter((t) => t.f <= t.l || `first trade id f (${t.f}) must not be above the last l (${t.l})`))
+
 const BookTickerMessage = Schema.Struct({
   u: SafeInteger,
   s: Schema.String,
@@ -83,6 +108,7 @@ const DepthSnapshot = Schema.Struct({
 
 const decodeDepth = Schema.decodeUnknownEither(DepthUpdate)
 const decodeTrade = Schema.decodeUnknownEither(TradeMessage)
+const decodeAggTrade = Schema.decodeUnknownEither(AggTradeMessage)
 const decodeBookTicker = Schema.decodeUnknownEither(BookTickerMessage)
 const decodeSnapshot = Schema.decodeUnknownEither(Schema.parseJson(DepthSnapshot))
 
@@ -110,7 +136,7 @@ export const makeBinance = (
     session: ({ all: books, byVenue }) => {
       const streams = books.flatMap((sb) => {
         const s = sb.venueSymbol.toLowerCase()
-        return [`${s}@trade`, `${s}@bookTicker`, `${s}@depth@${config.depthSpeed}`]
+        return [`${s}@${config.tradeStream}`, `${s}@bookTicker`, `${s}@depth@${config.depthSpeed}`]
       })
 
       /** Applies one diff to a synced book, or reports why it cannot be applied. */
@@ -180,8 +206,8 @@ export const makeBinance = (
         const stream = typeof msg.stream === "string" ? msg.stream : undefined
         const data = stream === undefined ? msg : msg.data
         const kind = stream !== undefined
-          ? stream.includes("@depth") ? "depth" : stream.endsWith("@trade") ? "trade" : stream.endsWith("@bookTicker") ? "bookTicker" : undefined
-          : isRecord(data) && data.e === "depthUpdate" ? "depth" : isRecord(data) && data.e === "trade" ? "trade" : isRecord(data) && "b" in data && "A" in data ? "bookTicker" : undefined
+          ? stream.includes("@depth") ? "depth" : stream.endsWith("@trade") ? "trade" : stream.endsWith("@aggTrade") ? "aggTrade" : stream.endsWith("@bookTicker") ? "bookTicker" : undefined
+          : isRecord(data) && data.e === "depthUpdate" ? "depth" : isRecord(data) && data.e === "trade" ? "trade" : isRecord(data) && data.e === "aggTrade" ? "aggTrade" : isRecord(data) && "b" in data && "A" in data ? "bookTicker" : undefined
         switch (kind) {
           case "depth": {
             const d = decodeDepth(data)
@@ -202,6 +228,14 @@ export const makeBinance = (
             if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
             const t = d.right
             return rt.emitter.emit(sb.symbol, "trade", Trade.make({ tradeId: String(t.t), price: t.p, quantity: t.q, side: t.m ? "sell" : "buy", exchangeTs: t.T }, true))
+          }
+          case "aggTrade": {
+            const d = decodeAggTrade(data)
+            if (d._tag === "Left") return rt.emitter.malformed("schema", raw, d.left.message)
+            const sb = byVenue.get(d.right.s)
+            if (sb === undefined) return rt.emitter.malformed("unknown_symbol", raw)
+            const t = d.right
+            return rt.emitter.emit(sb.symbol, "trade", Trade.make({ tradeId: String(t.a), price: t.p, quantity: t.q, side: t.m ? "sell" : "buy", exchangeTs: t.T }, true))
           }
           case "bookTicker": {
             const d = decodeBookTicker(data)

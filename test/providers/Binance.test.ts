@@ -12,6 +12,10 @@ const depthFrame = (symbol: string, U: string | number, u: string | number, bids
 const tradeFrame = (symbol: string, id: string | number, price = "\"2000.5\"", qty = "\"0.25\"") =>
   `{"stream":"${symbol.toLowerCase()}@trade","data":{"e":"trade","E":1700000000000,"s":"${symbol}","t":${id},"p":${price},"q":${qty},"T":1700000000000,"m":false}}`
 
+/** An aggregate trade (`@aggTrade`): id `a`, covering trade ids `f`..`l`; `m` true when the buyer is the maker. */
+const aggTradeFrame = (symbol: string, id: string | number, fields: { p?: string; q?: string; f?: string | number; l?: string | number; m?: string; T?: string | number } = {}) =>
+  `{"stream":"${symbol.toLowerCase()}@aggTrade","data":{"e":"aggTrade","E":1700000000100,"s":"${symbol}","a":${id},"p":${fields.p ?? "\"2000.5\""},"q":${fields.q ?? "\"0.25\""},"f":${fields.f ?? 100},"l":${fields.l ?? 102},"T":${fields.T ?? 1700000000099},"m":${fields.m ?? "true"},"M":true}}`
+
 describe("Binance adapter", () => {
   it.live("syncs the diff-depth book from the REST snapshot, survives a gap, bad frames, a drop and a stall, and closes its socket", () =>
     Effect.gen(function*() {
@@ -100,6 +104,33 @@ describe("Binance adapter", () => {
       yield* assertDelivered(rec.seen, ["12345", "12347", "12348"], 20)
     }).pipe(Effect.scoped, Effect.provide(venueLayer)))
 
+  it.live("tradeStream aggTrade: subscribes @aggTrade; an aggregate trade is a canonical trade (id a, side from m, time T)", () =>
+    Effect.gen(function*() {
+      const ws = yield* venueServer
+      const rest = yield* restServer
+      rest.route("/api/v3/depth", () => JSON.stringify({ lastUpdateId: 1, bids: [["64000.10", "1"]], asks: [["64000.20", "1"]] }))
+      const run = yield* runProvider(BinanceConfig.make({ symbols: ["BTC-USDT"], ...localVenue(ws, rest), tradeStream: "aggTrade" }))
+      const { provider, rec } = run
+      assert.deepStrictEqual(JSON.parse(yield* within(Queue.take(ws.received))).params, ["btcusdt@aggTrade", "btcusdt@bookTicker", "btcusdt@depth@100ms"])
+
+      // the buyer is the maker: the aggressor sold; then a buy, as a bare (uncombined) frame
+      yield* ws.send(aggTradeFrame("BTCUSDT", 15683430, { p: "\"64000.12\"", q: "\"0.015\"", T: 1700000000001, m: "true" }))
+      yield* ws.send(`{"e":"aggTrade","E":1700000000200,"s":"BTCUSDT","a":15683431,"p":"64000.13","q":"2","f":103,"l":103,"T":1700000000199,"m":false,"M":true}`)
+      const sell = yield* within(rec.waitFor(isTrade("15683430")))
+      const buy = yield* within(rec.waitFor(isTrade("15683431")))
+      assert.deepStrictEqual<unknown>(
+        [sell.symbol, { ...sell.payload }, { ...buy.payload }],
+        [
+          "BTC-USDT",
+          { _tag: "trade", tradeId: "15683430", price: "64000.12", quantity: "0.015", side: "sell", exchangeTs: 1700000000001 },
+          { _tag: "trade", tradeId: "15683431", price: "64000.13", quantity: "2", side: "buy", exchangeTs: 1700000000199 }
+        ]
+      )
+      assert.deepStrictEqual([sell.seq, buy.seq], [1, 2])
+      assert.strictEqual(provider.stats().malformedTotal, 0)
+      yield* stopProvider(run)
+    }).pipe(Effect.scoped, Effect.provide(venueLayer)))
+
   it.live("hostile frames: refused, counted, dead-lettered; the book named goes stale and resyncs; the other symbol flows on", () =>
     Effect.gen(function*() {
       const ws = yield* venueServer
@@ -146,6 +177,17 @@ describe("Binance adapter", () => {
         { name: "trade at price zero", frame: tradeFrame("BTCUSDT", 77, "\"0\""), reason: "schema" },
         { name: "trade id beyond 2^53", frame: tradeFrame("BTCUSDT", "9007199254740993"), reason: "schema" },
         { name: "trade price as a JSON number", frame: tradeFrame("BTCUSDT", 78, "64000.1"), reason: "schema" },
+        { name: "aggTrade at price zero", frame: aggTradeFrame("BTCUSDT", 79, { p: "\"0.00\"" }), reason: "schema" },
+        { name: "aggTrade quantity in exponent form", frame: aggTradeFrame("BTCUSDT", 80, { q: "\"1e-8\"" }), reason: "schema" },
+        { name: "aggTrade id beyond 2^53", frame: aggTradeFrame("BTCUSDT", "9007199254740993"), reason: "schema" },
+        { name: "aggTrade id negative", frame: aggTradeFrame("BTCUSDT", -1), reason: "schema" },
+        { name: "aggTrade id a string", frame: aggTradeFrame("BTCUSDT", "\"81\""), reason: "schema" },
+        { name: "aggTrade first trade id above the last", frame: aggTradeFrame("BTCUSDT", 82, { f: 200, l: 199 }), reason: "schema" },
+        { name: "aggTrade maker flag as text", frame: aggTradeFrame("BTCUSDT", 83, { m: "\"true\"" }), reason: "schema" },
+        { name: "aggTrade trade time fractional", frame: aggTradeFrame("BTCUSDT", 84, { T: "1700000000099.5" }), reason: "schema" },
+        { name: "aggTrade missing its id", frame: aggTradeFrame("BTCUSDT", 85).replace(`"a":85,`, ""), reason: "schema" },
+        { name: "aggTrade of an unknown symbol", frame: aggTradeFrame("XRPUSDT", 86), reason: "unknown_symbol" },
+        { name: "a kline (not a canonical event)", frame: `{"stream":"btcusdt@kline_1m","data":{"e":"kline","E":1700000000000,"s":"BTCUSDT","k":{"t":1700000000000,"T":1700000059999,"s":"BTCUSDT","i":"1m","o":"64000.1","c":"64000.2","h":"64000.3","l":"64000.0","v":"1.5","x":false}}}`, reason: "unknown_message" },
         { name: "frame over the limit", frame: diff(many), reason: "frame_too_large" },
         { name: "truncated JSON", frame: diff([["64000.10", "1"]]).slice(0, 60), reason: "invalid_json" }
       ]

@@ -8,7 +8,7 @@ describe("ProviderConfig", () => {
       const c = yield* decodeProviderConfig({ _tag: "binance", symbols: ["BTC-USDT"], wsUrl: "ws://127.0.0.1:1" })
       assert.strictEqual(c._tag, "binance")
       if (c._tag !== "binance") return
-      assert.deepStrictEqual([c.depth, c.snapshotLimit, c.depthSpeed, c.backoff.initialMs, c.backoff.maxMs, c.stallTimeoutMs], [20, 1000, "100ms", 500, 30_000, 30_000])
+      assert.deepStrictEqual([c.depth, c.snapshotLimit, c.depthSpeed, c.tradeStream, c.backoff.initialMs, c.backoff.maxMs, c.stallTimeoutMs], [20, 1000, "100ms", "trade", 500, 30_000, 30_000])
       assert.strictEqual(c.restUrl, undefined)
     }))
 
@@ -26,6 +26,7 @@ describe("ProviderConfig", () => {
     ["a WebSocket URL over http", { _tag: "okx", symbols: ["BTC-USDT"], wsUrl: "http://127.0.0.1:1" }, /wsUrl must be a ws:\/\/ or wss:\/\/ URL/],
     ["a REST URL on file://", { _tag: "binance", symbols: ["BTC-USDT"], restUrl: "file:///etc/passwd" }, /restUrl must be a http:\/\/ or https:\/\/ URL/],
     ["a book depth of 10,000,000", { _tag: "kraken", symbols: ["BTC-USD"], depth: 10_000_000 }, /depth must be an integer in 1\.\.5000 \(got 10000000\)/],
+    ["a Binance trade stream that is not trade or aggTrade", { _tag: "binance", symbols: ["BTC-USDT"], tradeStream: "kline_1m" }, /tradeStream[\s\S]*"trade" \| "aggTrade"/],
     ["a snapshot limit of 100,000", { _tag: "binance", symbols: ["BTC-USDT"], snapshotLimit: 100_000 }, /snapshotLimit must be an integer in 1\.\.5000/],
     ["a backoff starting above its maximum", { _tag: "coinbase", symbols: ["BTC-USD"], backoff: { initialMs: 60_000, maxMs: 1_000 } }, /initialMs \(60000\) must not be above maxMs \(1000\)/],
     ["a stall timeout of 3e9 ms", { _tag: "okx", symbols: ["BTC-USDT"], stallTimeoutMs: 3e9 }, /stallTimeoutMs must be an integer in 1\.\.3600000/],
