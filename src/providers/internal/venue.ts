@@ -32,6 +32,7 @@ import {
 } from "./connection.js"
 import type { Emitter, FeedServices, Sink } from "./feed.js"
 import { Counters, frameProblem, makeEmitter } from "./feed.js"
+import { FrameTap } from "./tap.js"
 
 export type Input =
   | { readonly _tag: "Frame"; readonly data: string }
@@ -76,6 +77,8 @@ export interface VenueSpec {
   readonly subscriptions: () => ReadonlyArray<string>
   /** Handles one input; all book state lives behind this function. */
   readonly handle: (input: Input, rt: VenueRuntime) => Effect.Effect<void>
+  /** Canonical symbol -> the venue's (what a frame tap records about the run). */
+  readonly symbolMap: Readonly<Record<string, string>>
 }
 
 export interface VenuePlatform {
@@ -97,6 +100,13 @@ const runVenue = (
     const inbox = yield* Effect.acquireRelease(Queue.unbounded<Input>(), Queue.shutdown)
     const fetches = yield* FiberMap.make<string, void, never>()
     const budget = makeRequestBudget(config.requestBudget, clock, counters)
+    // the frame tap of this run (`tap.ts`), if any: each hook below is one branch when there is none
+    const tap = (yield* FrameTap).open?.({ provider: spec.provider, config, url: spec.url, symbolMap: spec.symbolMap, clock })
+    /** `send`, telling the tap of every frame that went out (a send that answers false did not). */
+    const tapped = <A>(send: (text: string) => Effect.Effect<A>) =>
+      tap === undefined ? send : (text: string) => Effect.tap(send(text), (sent) => {
+        if (sent !== false) tap.sent(text)
+      })
 
     const connection = makeConnection({
       provider: spec.provider,
@@ -107,9 +117,17 @@ const runVenue = (
       counters,
       budget,
       keepalive: spec.keepalive === undefined ? undefined : { intervalMs: config.pingIntervalMs, message: spec.keepalive },
-      onOpen: (send) => Effect.forEach(spec.subscriptions(), send, { discard: true }),
-      onFrame: (data) => Queue.unsafeOffer(inbox, { _tag: "Frame", data }),
-      onConnected: () => Queue.unsafeOffer(inbox, { _tag: "Connected" }),
+      onOpen: (send) => Effect.forEach(spec.subscriptions(), tapped(send), { discard: true }),
+      onFrame: tap === undefined
+        ? (data) => Queue.unsafeOffer(inbox, { _tag: "Frame", data })
+        : (data) => {
+          tap.received(data)
+          Queue.unsafeOffer(inbox, { _tag: "Frame", data })
+        },
+      onConnected: () => {
+        tap?.connected()
+        Queue.unsafeOffer(inbox, { _tag: "Connected" })
+      },
       onDisconnected: (reason) => Queue.unsafeOffer(inbox, { _tag: "Disconnected", reason })
     })
     onConnection(connection)
@@ -138,6 +156,7 @@ const runVenue = (
           return yield* rateLimited(url, response.status, response.headers["retry-after"])
         }
         if (response.status < 200 || response.status >= 300) return yield* failed(`HTTP ${response.status}`)
+        tap?.fetched(url, body)
         return body
       })
 
@@ -166,7 +185,7 @@ const runVenue = (
     const rt: VenueRuntime = {
       emitter,
       counters,
-      send: connection.send,
+      send: tapped(connection.send),
       fetchSnapshot,
       later: (key, attempt, work) => later(key, attempt, budget.take.pipe(Effect.zipRight(work))),
       budget,
@@ -302,7 +321,8 @@ export const makeVenueProvider = <D>(
             counters,
             keepalive: adapter.keepalive,
             subscriptions: session.subscriptions,
-            handle: handleInput(adapter, books, session)
+            handle: handleInput(adapter, books, session),
+            symbolMap: Object.fromEntries(books.map((sb) => [sb.symbol, sb.venueSymbol]))
           },
           services,
           { http, webSocket },
