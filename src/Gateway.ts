@@ -277,7 +277,9 @@ export const runStrategies = (config: GatewayConfig, options: RunOptions) =>
     // added first, so it runs last: once the strategies' timers have stopped
     yield* Effect.addFinalizer(() => drainCritical(options.drainTimeoutMs ?? 2_000))
     // over NATS a strategy's kill switch reaches its own orders only: the rest is the operator's
-    yield* startStrategies(options.strategies, { ...settingsOf(config, options), ownKillSwitchOnly: true })
+    yield* startStrategies(options.strategies.filter((s) => !isWorkerSpec(s)), { ...settingsOf(config, options), ownKillSwitchOnly: true })
+    // strategies declared `isolation: worker` run on worker threads of their own, fed by this process's buses
+    yield* startIsolatedStrategies(options.strategies.filter(isWorkerSpec), { ...settingsOf(config, options), ownKillSwitchOnly: true })
     yield* Effect.logInfo("strategy process running").pipe(
       Effect.annotateLogs({ strategies: options.strategies.length })
     )

@@ -99,6 +99,33 @@ export const consumerLatency = histogram("meltica_consumer_dispatch_to_lambda_se
 export const consumerProcessing = histogram("meltica_consumer_processing_seconds", "Lambda run time, sampled events, by consumer")
 export const consumerLag = gauge("meltica_consumer_lag", "Events waiting in the consumer's mailbox")
 
+// strategies on worker threads (`src/worker/`): exported from the first sample of a process that runs some, by consumer
+export const workerRunning = gauge("meltica_worker_running", "1 while the strategy's worker thread runs, by consumer")
+export const workerCrashes = counter("meltica_worker_crashes", "Strategy worker threads that ended without being asked to")
+export const workerRestarts = counter("meltica_worker_restarts", "Strategy worker threads started again after a crash")
+export const workerRingFrames = counter("meltica_worker_ring_frames", "Events written to a strategy worker's shared ring, by lane (critical, market)")
+export const workerFramesRead = counter("meltica_worker_ring_frames_read", "Ring frames the strategy worker has taken (decoded or refused)")
+export const workerUndecodableFrames = counter(
+  "meltica_worker_undecodable_frames",
+  "Ring frames the strategy worker refused: not exactly one event that decodes (logged; the frames after it still delivered)"
+)
+export const workerRingFull = counter("meltica_worker_ring_full", "Writes that found a strategy worker's ring full (the event waited for room or was queued)")
+export const workerHandoverWaits = counter("meltica_worker_handover_waits", "Hand-overs of market data that suspended on a worker's full ring")
+export const workerHandoverTimeouts = counter(
+  "meltica_worker_handover_timeouts",
+  "Suspended hand-overs that ran out of time and queued the event in the mailbox (latest-wins)"
+)
+export const workerWaiting = gauge("meltica_worker_handovers_waiting", "Hand-overs and mailbox moves waiting for room in a worker's ring now")
+export const workerCriticalUnacked = gauge("meltica_worker_critical_unacked", "Critical events written to a worker and not yet acknowledged as handled")
+export const workerReplayed = counter("meltica_worker_critical_replayed", "Critical events a crashed worker had taken and not handled, replayed to the next one")
+export const workerWriteFailures = counter("meltica_worker_write_failures", "Events that could not be written to a worker's ring (did not encode, or too large): logged and recycled")
+export const workerCommands = counter("meltica_worker_commands", "Commands a strategy worker sent to the Control Bus")
+export const workerForeignCommands = counter("meltica_worker_foreign_commands", "Commands a strategy worker sent in another consumer's name: refused")
+export const workerDispatchToLambda = gauge(
+  "meltica_worker_dispatch_to_lambda_seconds",
+  "Dispatch in the main thread to lambda start in the worker, over the worker's latency sample, by quantile (0.5, 0.99, max)"
+)
+
 export const poolOutstanding = gauge("meltica_pool_outstanding", "Pooled objects held by an owner")
 export const poolFree = gauge("meltica_pool_free", "Objects on the free list")
 export const poolCapacity = gauge("meltica_pool_capacity", "Free-list capacity")

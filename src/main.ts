@@ -3,7 +3,8 @@
  * application it is given (`bin/meltica.ts` gives it the composition root,
  * `layers/Application.ts`; `npm start` runs that file).
  *
- *   meltica [run] [--config <file>] [--debug] [--record <dir>] [--strategy <file> [--strategy-options <json>]]...
+ *   meltica [run] [--config <file>] [--debug] [--record <dir>]
+ *               [--strategy <file> [--strategy-options <json>] [--strategy-isolation process|worker]]...
  *   meltica check-config [--config <file>]
  *   meltica nats-config [--config <file>] [--port <n>] [--store-dir <dir>]
  *   meltica route --config <operator file>
@@ -12,7 +13,9 @@
  * Without `--config`, the embedded default runs: simulated venues, in-memory
  * buses, the paper venue, production-mode pools, the two example strategies.
  * `--strategy` adds a strategy from a file (its default export), with the
- * options of the `--strategy-options` at the same position. SIGINT / SIGTERM
+ * options of the `--strategy-options` at the same position, on a worker thread
+ * of its own when the `--strategy-isolation` at that position says `worker`
+ * (in the in-memory gateway and in a NATS strategy process). SIGINT / SIGTERM
  * stop it gracefully; it prints the leak report and the number of fibers
  * left, and exits 0.
  *
@@ -85,6 +88,12 @@ const strategyOptionsOption = Options.text("strategy-options").pipe(
   ),
   Options.repeated
 )
+const strategyIsolationOption = Options.text("strategy-isolation").pipe(
+  Options.withDescription(
+    "where the --strategy at the same position runs: process (the default) or worker (a worker thread of its own) (repeatable)"
+  ),
+  Options.repeated
+)
 const recordOption = Options.text("record").pipe(
   Options.withDescription("record the canonical market data the providers ingest into this directory (Parquet; overrides record.dir)"),
   Options.optional
@@ -125,6 +134,7 @@ const FLAGS: ReadonlyArray<string> = [
   "--debug",
   "--strategy",
   "--strategy-options",
+  "--strategy-isolation",
   "--live",
   "--port",
   "--store-dir",
@@ -152,29 +162,49 @@ const source = (file: Option.Option<string>) => Option.getOrElse(file, () => "em
 
 const loadConfig = (file: Option.Option<string>, debug: boolean) => Config.load({ file: Option.getOrUndefined(file), debug })
 
-/** `--strategy` files with the `--strategy-options` at the same positions, decoded from JSON. */
+const ISOLATIONS: ReadonlyArray<string> = ["process", "worker"]
+
+/**
+ * `--strategy` files with the `--strategy-options` and `--strategy-isolation`
+ * at the same positions: the options decoded from JSON, the isolation
+ * `process` or `worker`.
+ */
 export const strategySpecs = (
   modules: ReadonlyArray<string>,
-  options: ReadonlyArray<string>
+  options: ReadonlyArray<string>,
+  isolations: ReadonlyArray<string> = []
 ): Effect.Effect<ReadonlyArray<StrategySpec>, InvalidConfig> => {
   const issues: Array<ConfigIssue> = []
-  if (options.length > modules.length) {
-    issues.push(ConfigIssue.make({
-      path: "--strategy-options",
-      message: `${options.length} --strategy-options for ${modules.length} --strategy: each goes with the --strategy at its position`
-    }))
+  for (const [flag, n] of [["--strategy-options", options.length], ["--strategy-isolation", isolations.length]] as const) {
+    if (n > modules.length) {
+      issues.push(ConfigIssue.make({
+        path: flag,
+        message: `${n} ${flag} for ${modules.length} --strategy: each goes with the --strategy at its position`
+      }))
+    }
   }
   const specs = modules.map((module, i): StrategySpec => {
+    const isolation = isolations[i]
+    let placed: StrategySpec = { module }
+    if (isolation !== undefined) {
+      if (isolation === "process" || isolation === "worker") placed = { module, isolation }
+      else {
+        issues.push(ConfigIssue.make({
+          path: `--strategy-isolation (${module})`,
+          message: `isolation must be ${ISOLATIONS.join(" or ")} (got ${JSON.stringify(isolation.slice(0, 64))})`
+        }))
+      }
+    }
     const text = options[i]
-    if (text === undefined) return { module }
+    if (text === undefined) return placed
     try {
-      return { module, options: JSON.parse(text) as unknown }
+      return { ...placed, options: JSON.parse(text) as unknown }
     } catch (e) {
       issues.push(ConfigIssue.make({
         path: `--strategy-options (${module})`,
         message: `not JSON: ${e instanceof Error ? e.message : String(e)}`
       }))
-      return { module }
+      return placed
     }
   })
   return issues.length > 0 ? Effect.fail(new InvalidConfig({ source: "command line", issues })) : Effect.succeed(specs)
@@ -256,17 +286,18 @@ export const describeKillSwitch = (a: KillSwitchAnswer): string => {
 
 const makeCli = (app: Application) => {
   const runWith = (
-    { config, debug, live, record, strategy, strategyOptions }: {
+    { config, debug, live, record, strategy, strategyIsolation, strategyOptions }: {
       readonly config: Option.Option<string>
       readonly debug: boolean
       readonly live: boolean
       readonly record: Option.Option<string>
       readonly strategy: ReadonlyArray<string>
       readonly strategyOptions: ReadonlyArray<string>
+      readonly strategyIsolation: ReadonlyArray<string>
     }
   ) =>
     Effect.gen(function*() {
-      const specs = yield* strategySpecs(strategy, strategyOptions)
+      const specs = yield* strategySpecs(strategy, strategyOptions, strategyIsolation)
       const c = withRecordDir(yield* loadConfig(config, debug), record)
       // the configuration's strategy files are relative to it; the command line's to the working directory
       const base = Option.match(config, { onNone: () => process.cwd(), onSome: (f) => dirnameOf(f) })
@@ -280,7 +311,8 @@ const makeCli = (app: Application) => {
     live: liveOption,
     record: recordOption,
     strategy: strategyOption,
-    strategyOptions: strategyOptionsOption
+    strategyOptions: strategyOptionsOption,
+    strategyIsolation: strategyIsolationOption
   }
 
   const runCommand = Command.make("run", runOptions, runWith).pipe(
@@ -446,7 +478,7 @@ export const nearestFlag = (flag: string): string | undefined => {
 
 /** The flags followed by a value (the value may itself start with "-", e.g. a negative number). */
 const VALUE_FLAGS: ReadonlyArray<string> = [
-  "--config", "-c", "--strategy", "--strategy-options", "--port", "--store-dir", "--target", "--url", "--log-level", "--completions"
+  "--config", "-c", "--strategy", "--strategy-options", "--strategy-isolation", "--port", "--store-dir", "--target", "--url", "--log-level", "--completions"
 ]
 
 /** The first argument that looks like a flag and is none of ours, if any. */

@@ -56,9 +56,10 @@ describe("telemetry", () => {
         })
       )
       // NATS counters belong to a process whose buses run on NATS, live ones to a gateway with live venues, HTTP ones
-      // to a process with the endpoints (this one has none)
+      // to a process with the endpoints (this one has none), worker ones to a process with worker strategies
       const expected = definedCounters.filter((n) =>
-        !n.startsWith("meltica_nats_") && !n.startsWith("meltica_live_") && !n.startsWith("meltica_http_")
+        !n.startsWith("meltica_nats_") && !n.startsWith("meltica_live_") && !n.startsWith("meltica_http_") &&
+        !n.startsWith("meltica_worker_")
       )
       assert.isAbove(expected.length, 30)
       const missing = expected.filter((n) => !text.includes(`# TYPE ${n}_total counter`))

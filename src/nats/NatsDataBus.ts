@@ -56,8 +56,9 @@ export const layerStrategy: Layer.Layer<DataBus, never, Recycler | CriticalSubsc
     const critical = yield* CriticalSubscriber
     return {
       ...memory,
-      register: (consumerId, options) =>
-        memory.register(consumerId, options).pipe(Effect.tap((box) => critical.attach(consumerId, box)))
+      // `endpoint`: a consumer that delivers in front of its mailbox (a strategy worker's rings) keeps it here too
+      register: (consumerId, options, endpoint) =>
+        memory.register(consumerId, options, endpoint).pipe(Effect.tap((box) => critical.attach(consumerId, box)))
     } satisfies DataBusShape
   })
 ).pipe(Layer.provide(DataBus.layerMemory))

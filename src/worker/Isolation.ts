@@ -4,16 +4,45 @@
  * (`StrategyWorker.ts`), reported in the `StrategyRegistry` as the others are
  * (`Runner.ts`). One that does not start is reported with its id or file and
  * the cause, and the others go on.
+ *
+ * Their figures (`WorkerStats`: frames, full rings, waits, crashes,
+ * restarts, refused frames, the worker's consumer books) are published with
+ * every status sample (`publishWorkerFigures`, the `meltica_worker_*`
+ * metrics of `Metrics.ts`, and the worker's consumer under the
+ * `meltica_consumer_*` ones as any other consumer), tagged by consumer.
  */
-import { Effect, type Scope } from "effect"
+import { Effect, MetricLabel, type Scope } from "effect"
 import type { ControlBus } from "../ControlBus.js"
 import type { DataBus, MailboxOptions } from "../DataBus.js"
 import type { Dispatcher } from "../Dispatcher.js"
+import {
+  consumerFailures,
+  consumerProcessed,
+  consumerSkippedStale,
+  consumerTimeouts,
+  workerCommands,
+  workerCrashes,
+  workerCriticalUnacked,
+  workerDispatchToLambda,
+  workerForeignCommands,
+  workerFramesRead,
+  workerHandoverTimeouts,
+  workerHandoverWaits,
+  workerReplayed,
+  workerRestarts,
+  workerRingFrames,
+  workerRingFull,
+  workerRunning,
+  workerUndecodableFrames,
+  workerWaiting,
+  workerWriteFailures
+} from "../Metrics.js"
 import type { Recycler } from "../Recycler.js"
+import { type MetricSink, Status } from "../Status.js"
 import { idOfFile } from "../strategy/Loader.js"
 import { StrategyRegistry } from "../strategy/Registry.js"
 import type { Topology } from "../strategy/Strategy.js"
-import { type RunningWorker, runIsolated, type WorkerSettings } from "./StrategyWorker.js"
+import { type RunningWorker, runIsolated, type WorkerSettings, type WorkerStats } from "./StrategyWorker.js"
 
 /** Where a strategy runs: on the main thread (the default) or on a worker thread of its own. */
 export type Isolation = "process" | "worker"
@@ -34,20 +63,58 @@ export interface IsolatedStartSettings {
   readonly eventTimeoutMs?: number
   readonly topology?: Topology
   readonly base?: string
+  /** The strategies may engage their own kill switch only (a NATS strategy process). */
+  readonly ownKillSwitchOnly?: boolean
   readonly worker?: Partial<WorkerSettings>
 }
 
-/** Starts every worker strategy; never fails: what did not start is reported and marked. */
+/** Publishes one worker's figures, tagged with its consumer id. */
+export const publishWorkerFigures = (sink: MetricSink, s: WorkerStats): void => {
+  const tags = [MetricLabel.make("consumer", s.consumerId)]
+  sink.set(workerRunning, s.running ? 1 : 0, tags)
+  sink.count(workerCrashes, s.crashes, tags)
+  sink.count(workerRestarts, s.restarts, tags)
+  sink.count(workerRingFrames, s.marketFrames, [...tags, MetricLabel.make("lane", "market")])
+  sink.count(workerRingFrames, s.criticalFrames, [...tags, MetricLabel.make("lane", "critical")])
+  sink.count(workerFramesRead, s.framesRead, tags)
+  sink.count(workerUndecodableFrames, s.badFrames, tags)
+  sink.count(workerRingFull, s.ringFull, tags)
+  sink.count(workerHandoverWaits, s.handoverWaits, tags)
+  sink.count(workerHandoverTimeouts, s.handoverTimeouts, tags)
+  sink.set(workerWaiting, s.waitingNow, tags)
+  sink.set(workerCriticalUnacked, s.criticalUnacked, tags)
+  sink.count(workerReplayed, s.replayed, tags)
+  sink.count(workerWriteFailures, s.writeFailures, tags)
+  sink.count(workerCommands, s.commands, tags)
+  sink.count(workerForeignCommands, s.foreignCommands, tags)
+  // the worker's consumer, as any consumer of the process
+  sink.count(consumerProcessed, s.processed, tags)
+  sink.count(consumerFailures, s.failures, tags)
+  sink.count(consumerTimeouts, s.timeouts, tags)
+  sink.count(consumerSkippedStale, s.skippedStale, tags)
+  const d2l = s.dispatchToLambda
+  if (d2l.count > 0) {
+    sink.set(workerDispatchToLambda, d2l.p50 / 1e6, [...tags, MetricLabel.make("quantile", "0.5")])
+    sink.set(workerDispatchToLambda, d2l.p99 / 1e6, [...tags, MetricLabel.make("quantile", "0.99")])
+    sink.set(workerDispatchToLambda, d2l.max / 1e6, [...tags, MetricLabel.make("quantile", "max")])
+  }
+}
+
+/**
+ * Starts every worker strategy, their figures published with every status
+ * sample from then on; never fails: what did not start is reported and marked.
+ */
 export const startIsolatedStrategies = (
   specs: ReadonlyArray<WorkerStrategySpec>,
   settings: IsolatedStartSettings = {}
 ): Effect.Effect<
   ReadonlyArray<RunningWorker>,
   never,
-  Scope.Scope | DataBus | ControlBus | Dispatcher | Recycler | StrategyRegistry
+  Scope.Scope | DataBus | ControlBus | Dispatcher | Recycler | StrategyRegistry | Status
 > =>
   Effect.gen(function*() {
     const registry = yield* StrategyRegistry
+    const status = yield* Status
     const started = yield* Effect.forEach(specs, (spec) =>
       runIsolated({
         module: spec.module,
@@ -56,6 +123,7 @@ export const startIsolatedStrategies = (
         ...(settings.mailbox === undefined ? {} : { mailbox: settings.mailbox }),
         ...(settings.eventTimeoutMs === undefined ? {} : { eventTimeoutMs: settings.eventTimeoutMs }),
         ...(settings.topology === undefined ? {} : { topology: settings.topology }),
+        ...(settings.ownKillSwitchOnly === undefined ? {} : { ownKillSwitchOnly: settings.ownKillSwitchOnly }),
         ...(settings.worker === undefined ? {} : { settings: settings.worker })
       }).pipe(
         Effect.tap((w) =>
@@ -78,5 +146,8 @@ export const startIsolatedStrategies = (
         ),
         Effect.option
       ), { concurrency: "unbounded" })
-    return started.flatMap((o) => (o._tag === "Some" ? [o.value] : []))
+    const running = started.flatMap((o) => (o._tag === "Some" ? [o.value] : []))
+    // a stopped worker's last figures stay published (its counters do not go back)
+    if (running.length > 0) status.contribute((sink) => running.forEach((w) => publishWorkerFigures(sink, w.stats())))
+    return running
   })

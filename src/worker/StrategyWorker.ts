@@ -32,6 +32,10 @@
  * the worker acknowledges that its handler ran; those the dead worker had
  * taken and not handled are replayed to the next one first, so nothing is
  * lost from the critical lane (the one in flight at the crash may run twice).
+ * A critical event that must be acknowledged where it came from (a NATS
+ * strategy process acknowledges a JetStream message once the lambda has run)
+ * is acknowledged when the worker acknowledges its frame, not when it is
+ * written: a process that dies before the worker handled it gets it again.
  *
  * Commands come by `postMessage` (a few per second, where a clone costs
  * microseconds); one that names another consumer than the worker's is
@@ -84,6 +88,7 @@ import {
   STAT_D2L_P50,
   STAT_D2L_P99,
   STAT_FAILURES,
+  STAT_FRAMES_READ,
   STAT_PROCESSED,
   STAT_SKIPPED_STALE,
   STAT_SLOTS,
@@ -129,6 +134,8 @@ export interface IsolatedStrategySpec {
   readonly mailbox?: Partial<MailboxOptions>
   readonly eventTimeoutMs?: number
   readonly topology?: Topology
+  /** The strategy may engage its own kill switch only (a NATS strategy process: see `RunSettings.ownKillSwitchOnly`). */
+  readonly ownKillSwitchOnly?: boolean
   readonly settings?: Partial<WorkerSettings>
 }
 
@@ -150,6 +157,9 @@ export interface WorkerStats {
   readonly maxConcurrentWaits: number
   /** Critical frames kept until the worker acknowledges them, now. */
   readonly criticalUnacked: number
+  /** Critical events acknowledged where they came from once the worker handled them (JetStream), and those waiting for it now. */
+  readonly sourceAcks: number
+  readonly sourceAcksPending: number
   readonly replayed: number
   readonly writeFailures: number
   readonly commands: number
@@ -161,6 +171,8 @@ export interface WorkerStats {
   readonly skippedStale: number
   readonly criticalProcessed: number
   readonly badFrames: number
+  /** Ring frames the worker has taken (decoded or refused). */
+  readonly framesRead: number
   readonly dispatchToLambda: { readonly count: number; readonly p50: number; readonly p99: number; readonly max: number }
 }
 
@@ -173,6 +185,13 @@ export interface RunningWorker {
   readonly crash: Effect.Effect<void>
   /** Stops the strategy and its worker. */
   readonly stop: Effect.Effect<void>
+  /**
+   * Writes `bytes` as the codec part of one ring frame of `lane`, behind a
+   * well-formed ring header, as the main thread writes every frame (tests:
+   * what a worker does with a frame that does not decode). False when the
+   * ring has no room now.
+   */
+  readonly unsafeWriteFrame: (lane: "market" | "critical", bytes: Uint8Array) => boolean
 }
 
 const BOOTSTRAP = new URL("./bootstrap.mjs", import.meta.url)
@@ -251,9 +270,10 @@ export const runIsolated = (
     const marketMemory = makeRingMemory(settings.marketRingBytes)
     const critical = new RingWriter(criticalMemory)
     const market = new RingWriter(marketMemory)
-    const bells = Bell.memory(2)
+    const bells = Bell.memory(3)
     const wake = new Bell(bells, 0)
     const room = new Bell(bells, 1)
+    const acked = new Bell(bells, 2)
     const shared = new SharedArrayBuffer(STAT_SLOTS * 8)
     const workerStats = new Float64Array(shared)
     const criticalView = new DataView(criticalMemory.buffer)
@@ -278,13 +298,23 @@ export const runIsolated = (
       queueMicrotask(ringWake)
     }
 
-    // critical frames written and not yet acknowledged, oldest first
-    const unacked: Array<{ readonly seq: number; readonly frame: Uint8Array }> = []
+    // critical frames written and not yet acknowledged, oldest first, with
+    // the acknowledgement their event owes to where it came from, if any
+    const unacked: Array<{ readonly seq: number; readonly frame: Uint8Array; readonly ack: (() => void) | undefined }> = []
     let unackedHead = 0
     let criticalSeq = 0
+    let sourceAcks = 0
+    let sourceAcksPending = 0
     const trimAcked = () => {
-      const acked = critical.acked
-      while (unackedHead < unacked.length && unacked[unackedHead]!.seq <= acked) unackedHead++
+      const upTo = critical.acked
+      while (unackedHead < unacked.length && unacked[unackedHead]!.seq <= upTo) {
+        const ack = unacked[unackedHead++]!.ack
+        if (ack !== undefined) {
+          sourceAcksPending--
+          sourceAcks++
+          ack()
+        }
+      }
       if (unackedHead > 1_024 && unackedHead * 2 > unacked.length) {
         unacked.splice(0, unackedHead)
         unackedHead = 0
@@ -348,7 +378,12 @@ export const runIsolated = (
       if (!ok) return false
       if (crit) {
         criticalSeq = seq
-        unacked.push({ seq, frame: new Uint8Array(criticalMemory.buffer, criticalBase + wroteAt, size).slice() })
+        const ack = e._ack
+        unacked.push({ seq, frame: new Uint8Array(criticalMemory.buffer, criticalBase + wroteAt, size).slice(), ack })
+        if (ack !== undefined) {
+          sourceAcksPending++
+          wakeAcker()
+        }
         trimAcked()
       }
       queueWake()
@@ -450,6 +485,36 @@ export const runIsolated = (
     )
     const pumpFiber = yield* FiberSet.run(fibers, pump)
 
+    /**
+     * Passes the worker's acknowledgements on to where the events came from
+     * (`trimAcked`), while some are owed: the worker rings the `acked` bell
+     * after each, so an acknowledgement costs no polling; with none owed, the
+     * fiber waits for the next such event to be written.
+     */
+    let ackerIdle: (() => void) | undefined
+    const wakeAcker = () => {
+      const resume = ackerIdle
+      ackerIdle = undefined
+      resume?.()
+    }
+    const acker: Effect.Effect<never> = Effect.forever(Effect.suspend(() => {
+      trimAcked()
+      if (sourceAcksPending === 0) {
+        return Effect.async<void>((resume) => {
+          ackerIdle = () => resume(Effect.void)
+          return Effect.sync(() => (ackerIdle = undefined))
+        })
+      }
+      const armed = acked.arm()
+      trimAcked()
+      if (sourceAcksPending === 0) {
+        acked.disarm()
+        return Effect.void
+      }
+      return Effect.ensuring(Effect.promise(() => acked.sleep(armed, 1_000)), Effect.sync(() => acked.disarm()))
+    }))
+    yield* FiberSet.run(fibers, acker)
+
     // ---- the worker thread ----
     const inbox = yield* Queue.unbounded<Inbox>()
     let worker: Worker | undefined
@@ -470,6 +535,7 @@ export const runIsolated = (
           mailbox: spec.mailbox ?? {},
           eventTimeoutMs: spec.eventTimeoutMs,
           topology: spec.topology,
+          ownKillSwitchOnly: spec.ownKillSwitchOnly === true,
           critical: criticalMemory,
           market: marketMemory,
           bells,
@@ -607,6 +673,8 @@ export const runIsolated = (
         closed = true
         stopping = true
         yield* Fiber.interrupt(pumpFiber)
+        // a sleeping acker is released now rather than at its timeout
+        acked.ring()
         const w = worker
         if (w !== undefined && !gaveUp) {
           w.postMessage({ _tag: "Stop" } satisfies ToWorker)
@@ -643,6 +711,29 @@ export const runIsolated = (
       threadId: () => worker?.threadId,
       crash: terminate,
       stop: Scope.close(scope, Exit.void),
+      unsafeWriteFrame: (lane, bytes) => {
+        const ring = lane === "critical" ? critical : market
+        const view = lane === "critical" ? criticalView : marketView
+        const at = lane === "critical" ? criticalBase : marketBase
+        const size = FRAME_HEADER + bytes.length
+        const seq = lane === "critical" ? criticalSeq + 1 : 0
+        let wroteAt = -1
+        const ok = ring.tryWrite(size, (data, offset) => {
+          view.setFloat64(at + offset + HEADER_DISPATCH_TS, 0, true)
+          view.setUint32(at + offset + HEADER_SEQ, seq, true)
+          view.setUint32(at + offset + HEADER_SEQ + 4, 0, true)
+          data.set(bytes, offset + FRAME_HEADER)
+          wroteAt = offset
+        })
+        if (!ok) return false
+        if (lane === "critical") {
+          // kept as every critical frame is, so that a crash's replay counts it
+          criticalSeq = seq
+          unacked.push({ seq, frame: new Uint8Array(criticalMemory.buffer, criticalBase + wroteAt, size).slice(), ack: undefined })
+        }
+        queueWake()
+        return true
+      },
       stats: (): WorkerStats => {
         trimAcked()
         return {
@@ -658,6 +749,8 @@ export const runIsolated = (
           waitingNow: waiting,
           maxConcurrentWaits,
           criticalUnacked: unacked.length - unackedHead,
+          sourceAcks,
+          sourceAcksPending,
           replayed,
           writeFailures,
           commands,
@@ -668,6 +761,7 @@ export const runIsolated = (
           skippedStale: read(STAT_SKIPPED_STALE),
           criticalProcessed: read(STAT_CRITICAL_PROCESSED),
           badFrames: read(STAT_BAD_FRAMES),
+          framesRead: read(STAT_FRAMES_READ),
           dispatchToLambda: {
             count: read(STAT_D2L_COUNT),
             p50: read(STAT_D2L_P50),

@@ -28,7 +28,13 @@
 import { parentPort, workerData } from "node:worker_threads"
 import { Cause, Deferred, Effect, Either, Exit, HashMap, Layer, Logger } from "effect"
 import { CONTROL_SCHEMA_VERSION, encodeControlJson } from "../../schema/Control.js"
-import { type BinaryFrameError, decodeFrame, type EventSource, type FrameHandler } from "../codec/Binary.js"
+import {
+  type BinaryFrameError,
+  decodeFrame,
+  type EventSource,
+  type FrameHandler,
+  MalformedBinaryFrame
+} from "../codec/Binary.js"
 import { Consumers } from "../Consumer.js"
 import { ControlBus } from "../ControlBus.js"
 import { DataBus } from "../DataBus.js"
@@ -129,6 +135,7 @@ const program = Effect.gen(function*() {
   const market = new RingReader(init.market)
   const wake = new Bell(init.bells, 0)
   const room = new Bell(init.bells, 1)
+  const acked = new Bell(init.bells, 2)
   const stats = new Float64Array(init.stats)
   // main-thread epoch microseconds -> this thread's `nowUs`
   const epochToLocalUs = performance.timeOrigin * 1000
@@ -136,26 +143,41 @@ const program = Effect.gen(function*() {
   const critData = new DataView(init.critical.buffer, 0)
   const marketData = new DataView(init.market.buffer, 0)
 
+  // A ring frame is exactly one whole event. Anything else (a frame shorter
+  // than its header, a codec frame that does not decode, a bad record, bytes
+  // after the record, no record, or more than one) is refused whole: counted,
+  // logged (the first error of the frame), and whatever it decoded recycled.
+  // The frames after it are read as usual: the ring's own framing (its length
+  // prefix) says where the next one starts.
   let decoded: AnyEvent | undefined
+  let records = 0
+  let frameError: BinaryFrameError | undefined
   let badFrames = 0
   const handler: FrameHandler = {
     onEvent: (e) => {
+      records++
       if (decoded === undefined) decoded = e
-      else recycler.unsafeRecycle(e, generationOf(e)) // one event per ring frame: a second is refused
+      else recycler.unsafeRecycle(e, generationOf(e))
     },
     onError: (error) => {
-      badFrames++
-      if (undecoded.length < MAX_UNDECODED_LOGGED) undecoded.push(error)
+      frameError ??= error
     }
   }
-  /** Frames that did not decode since the last turn, logged by the reader (the rest only counted). */
-  const undecoded: Array<BinaryFrameError> = []
+  /** Frames refused since the last turn, logged by the reader (at most `MAX_UNDECODED_LOGGED` a turn; every one counted). */
+  const undecoded: Array<{ readonly error: BinaryFrameError; readonly lane: string; readonly bytes: number }> = []
+  const refuse = (error: BinaryFrameError, isCritical: boolean, bytes: number) => {
+    badFrames++
+    if (undecoded.length < MAX_UNDECODED_LOGGED) undecoded.push({ error, lane: isCritical ? "critical" : "market", bytes })
+  }
   const logUndecoded = Effect.suspend(() =>
     undecoded.length === 0
       ? Effect.void
       : Effect.forEach(
         undecoded.splice(0),
-        (error) => Effect.logError("ring frame did not decode: skipped", Cause.fail(error)),
+        ({ bytes, error, lane }) =>
+          Effect.logError("ring frame did not decode: skipped", Cause.fail(error)).pipe(
+            Effect.annotateLogs({ lane, frame_bytes: bytes, bad_frames: badFrames })
+          ),
         { discard: true }
       ).pipe(Effect.annotateLogs({ consumer_id: id }))
   )
@@ -163,17 +185,35 @@ const program = Effect.gen(function*() {
   /** Decodes one ring frame (header + codec frame) and hands its event to the mailbox. */
   const take = (bytes: Uint8Array, view: DataView, base: number, offset: number, length: number, isCritical: boolean) => {
     if (length < FRAME_HEADER) {
-      badFrames++
+      refuse(
+        new MalformedBinaryFrame({ reason: `a ring frame of ${length} bytes is shorter than its ${FRAME_HEADER}-byte header`, record: -1, offset: 0 }),
+        isCritical,
+        length
+      )
       return
     }
     const ts = view.getFloat64(base + offset + HEADER_DISPATCH_TS, true)
     const seq = view.getUint32(base + offset + HEADER_SEQ, true)
     decoded = undefined
+    records = 0
+    frameError = undefined
     decodeFrame(bytes.subarray(offset + FRAME_HEADER, offset + length), source, handler)
     const e = decoded as AnyEvent | undefined
+    if (frameError !== undefined || records !== 1) {
+      if (e !== undefined) recycler.unsafeRecycle(e, generationOf(e))
+      const error = frameError ??
+        new MalformedBinaryFrame({ reason: `${records} records in a ring frame, where one event is expected`, record: -1, offset: 2 })
+      refuse(error, isCritical, length)
+      return
+    }
     if (e === undefined) return
     e._dispatchTs = ts > 0 ? ts - epochToLocalUs : 0
-    if (isCritical) e._ack = () => critical.ack(seq)
+    if (isCritical) {
+      e._ack = () => {
+        critical.ack(seq)
+        acked.ring()
+      }
+    }
     const endpoint = bus.endpoint(id)
     if (endpoint === undefined || !endpoint.offer(e)) recycler.unsafeRecycle(e, generationOf(e))
   }
@@ -273,7 +313,8 @@ const program = Effect.gen(function*() {
     mailbox: init.mailbox,
     module: init.module,
     ...(init.eventTimeoutMs === undefined ? {} : { eventTimeoutMs: init.eventTimeoutMs }),
-    ...(init.topology === undefined ? {} : { topology: init.topology })
+    ...(init.topology === undefined ? {} : { topology: init.topology }),
+    ...(init.ownKillSwitchOnly ? { ownKillSwitchOnly: true } : {})
   })
   post({ _tag: "Started" })
   yield* Deferred.await(stop)

@@ -3,7 +3,8 @@
  *
  * Events go one way, through shared memory: two rings per worker (critical
  * and market lanes, `Ring.ts`), one bell that wakes the worker, one that
- * wakes the main thread when the worker has made room. Each ring frame is a
+ * wakes the main thread when the worker has made room, one that tells the main
+ * thread the worker acknowledged a critical frame. Each ring frame is a
  * `FRAME_HEADER` (below) followed by one frame of the binary wire codec
  * (`src/codec/Binary.ts`) holding one event.
  *
@@ -56,9 +57,15 @@ export interface WorkerInit {
   readonly mailbox: Partial<MailboxOptions>
   readonly eventTimeoutMs: number | undefined
   readonly topology: Topology | undefined
+  /** The strategy may engage its own kill switch only (a NATS strategy process). */
+  readonly ownKillSwitchOnly: boolean
   readonly critical: RingMemory
   readonly market: RingMemory
-  /** Two bells: [0] wakes the worker (events written), [1] wakes the main thread (room made). */
+  /**
+   * Three bells: [0] wakes the worker (events written), [1] wakes the main
+   * thread (room made), [2] tells the main thread a critical frame was
+   * acknowledged (it passes the acknowledgement on to where the event came from).
+   */
   readonly bells: SharedArrayBuffer
   readonly stats: SharedArrayBuffer
   /** The main thread's `performance.timeOrigin`: dispatch times are converted with it. */

@@ -53,7 +53,8 @@ describe("e2e", () => {
       yield* until("the gateway running", 20, async () => child.lines.find((l) => l.message === "gateway running"), child)
       const atStart = yield* Effect.promise(() => fetch(`${url}/metrics`).then((r) => r.text()))
       const absent = definedCounters.filter((n) =>
-        !n.startsWith("meltica_nats_") && !n.startsWith("meltica_live_") && !atStart.includes(`# TYPE ${n}_total counter`)
+        !n.startsWith("meltica_nats_") && !n.startsWith("meltica_live_") && !n.startsWith("meltica_worker_") &&
+        !atStart.includes(`# TYPE ${n}_total counter`)
       )
       assert.deepStrictEqual(absent, [], "counters absent right after start")
       assert.strictEqual(counter(atStart, "meltica_consumer_failures_total"), 0)

@@ -11,10 +11,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, HashMap, Logger, TestClock } from "effect"
+import { encodeEvents } from "../../src/codec/Binary.js"
 import { DataBus } from "../../src/DataBus.js"
 import { Dispatcher } from "../../src/Dispatcher.js"
 import { Pool } from "../../src/Pool.js"
-import { Recycler } from "../../src/Recycler.js"
+import { generationOf, Recycler } from "../../src/Recycler.js"
 import { runIsolated } from "../../src/worker/StrategyWorker.js"
 import { runAndCountLeftFibers } from "../support/leaks.js"
 import { controlAck, execReport, market } from "../support/events.js"
@@ -242,6 +243,90 @@ describe("strategy on a worker", () => {
         } else assert.deepStrictEqual(seen.all, [1, 1, 1])
       }
     }), { timeout: 120_000 })
+
+  it.scoped("a ring frame that does not decode is refused, counted and logged; the events after it arrive, in order", () => {
+    const logs = capture()
+    return Effect.gen(function*() {
+      const b = books()
+      const running = yield* runIsolated({
+        module: RECORDER,
+        options: { seen: b.seenMemory, gate: b.gateMemory, symbol: "ETH-USDT" }
+      })
+      const dispatcher = yield* Dispatcher
+      const pool = yield* Pool
+      const recycler = yield* Recycler
+      const tick = (n: number) => dispatcher.dispatch(market(pool, { symbol: "ETH-USDT", provider: "sim-a", seq: n, bid: String(n) }))
+      /** A codec frame of tickers with these bids (the events recycled here: only the bytes go on). */
+      const frameOf = (...bids: ReadonlyArray<number>) => {
+        const events = bids.map((bid, i) => market(pool, { symbol: "ETH-USDT", provider: "sim-z", seq: i + 1, bid: String(bid) }))
+        const frame = encodeEvents(events)
+        for (const e of events) recycler.unsafeRecycle(e, generationOf(e))
+        return frame
+      }
+      const bytes = (...xs: ReadonlyArray<number>) => Uint8Array.from(xs)
+      const concat = (x: Uint8Array, y: Uint8Array) => {
+        const out = new Uint8Array(x.length + y.length)
+        out.set(x)
+        out.set(y, x.length)
+        return out
+      }
+      const valid = frameOf(12345)
+      const badDecimal = valid.slice()
+      const digits = Buffer.from(badDecimal).indexOf("12345")
+      assert.isAbove(digits, 0)
+      badDecimal[digits + 2] = "x".charCodeAt(0)
+      // what a corrupt ring could hold, in the codec part of a well-formed ring frame: [what, lane, bytes, the reason logged]
+      const hostile: ReadonlyArray<readonly [string, "market" | "critical", Uint8Array, string]> = [
+        ["no bytes", "market", new Uint8Array(0), "shorter than its header"],
+        ["JSON text", "market", new TextEncoder().encode(`{"kind":"ticker","bid":"666"}`), "not a binary frame"],
+        ["garbage", "market", bytes(0, 1, 2, 3, 4, 5, 6, 7), "not a binary frame"],
+        ["an unknown codec version", "market", bytes(0xb1, 9, 1, 0, 0, 0, 2, 2), "unsupported binary frame version 9"],
+        ["a record count beyond the frame", "market", bytes(0xb1, 1, 0xff, 0xff, 0xff, 0x7f, 2, 2), "cannot fit"],
+        ["no record", "market", bytes(0xb1, 1, 0, 0, 0, 0), "0 records in a ring frame"],
+        ["a record length past the end", "market", bytes(0xb1, 1, 1, 0, 0, 0, 0x7f, 2), "runs past the end"],
+        ["a truncated event", "market", valid.subarray(0, valid.length - 5), "runs past the end"],
+        ["bytes after the event", "market", concat(valid, bytes(0, 0, 0)), "bytes after the last record"],
+        ["two events in one frame", "market", frameOf(777, 778), "2 records in a ring frame"],
+        ["a decimal that is not one", "market", badDecimal, "malformed record 0"],
+        ["garbage on the critical lane", "critical", bytes(0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0), "not a binary frame"]
+      ]
+      for (const n of [1, 2, 3]) yield* tick(n)
+      for (const [what, lane, frame] of hostile) assert.isTrue(running.unsafeWriteFrame(lane, frame), `${what} written`)
+      for (const n of [4, 5, 6]) yield* tick(n)
+      yield* dispatcher.dispatch(execReport(pool, "recorder", 1))
+      yield* until(() => b.codes().includes(6) && b.codes().includes(1_000_001), "the events after the bad frames", b.seen)
+
+      const codes = b.codes()
+      // the Subscribe's result is not recorded (a control result): tickers in order, and the report
+      assert.deepStrictEqual(codes.filter((c) => c < 1_000_000), [1, 2, 3, 4, 5, 6], "the market stream whole and in order")
+      assert.deepStrictEqual(codes.filter((c) => c >= 1_000_000), [1_000_001], "the critical lane goes on")
+      yield* until(() => running.stats().badFrames === hostile.length, "every bad frame counted")
+      const refused = () => logs.records.filter((r) => r.message === "ring frame did not decode: skipped")
+      yield* until(() => refused().length === hostile.length, "every bad frame logged")
+      // in ring order within each lane (the worker reads the critical lane first)
+      for (const lane of ["market", "critical"] as const) {
+        const expected = hostile.filter((h) => h[1] === lane)
+        const logged = refused().filter((r) => r.annotations.lane === lane)
+        assert.strictEqual(logged.length, expected.length, lane)
+        logged.forEach((r, i) => {
+          const [what, , , reason] = expected[i]!
+          assert.strictEqual(r.level, "ERROR", what)
+          assert.strictEqual(r.annotations.consumer_id, "recorder", what)
+          assert.include(String(r.annotations.cause), reason, what)
+        })
+      }
+      // the worker publishes its books every few milliseconds
+      yield* until(() => running.stats().processed === 8, "six tickers, the report and the Subscribe's result processed")
+      const stats = running.stats()
+      assert.isTrue(stats.running, "the worker goes on")
+      assert.strictEqual(stats.crashes, 0)
+      assert.strictEqual(stats.failures, 0)
+      yield* until(() => running.stats().framesRead === stats.marketFrames + stats.criticalFrames, "every frame taken, the refused ones too")
+      // the report's acknowledgement covers the refused critical frame before it: nothing held for a replay
+      yield* until(() => running.stats().criticalUnacked === 0, "every critical frame acknowledged")
+      assert.strictEqual(recycler.leakReport().total, 0)
+    }).pipe(Effect.provide(layerMain()), Effect.provide(logs.layer))
+  })
 
   it.effect("stopping leaves no fiber, no worker thread and no pooled event", () =>
     Effect.gen(function*() {
