@@ -8,9 +8,22 @@ import { resolve } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Fiber, Logger, Schema, TestClock } from "effect"
 import { runGateway } from "../../layers/Application.js"
-import { testConfig } from "../../layers/Test.js"
+import { layerTest, testConfig } from "../../layers/Test.js"
 import { HttpSection, OrdersStrategyConfig, StrategiesSection, StrategyModuleConfig } from "../../schema/Config.js"
+import * as Gateway from "../../src/Gateway.js"
+import { definedCounters } from "../../src/Metrics.js"
+import { Prometheus } from "../../src/Prometheus.js"
 import { books, changeOf } from "./support.js"
+
+/** Each sample of a metric (`name{labels} value` lines), with its labels as text. */
+const samples = (text: string, name: string): ReadonlyArray<{ readonly labels: string; readonly value: number }> =>
+  text.split("\n").flatMap((line) => {
+    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line)
+    return m !== null && m[1] === name ? [{ labels: m[2] ?? "", value: Number(m[3]) }] : []
+  })
+/** The value of `name` for the recorder's consumer (and `more` labels), -1 when absent. */
+const recorderValue = (text: string, name: string, more = ""): number =>
+  samples(text, name).find((s) => s.labels.includes(`consumer="recorder"`) && s.labels.includes(more))?.value ?? -1
 
 const decode = Schema.decodeUnknownEither(StrategyModuleConfig)
 
@@ -61,5 +74,56 @@ describe("isolation: worker", () => {
       yield* Fiber.interrupt(fiber)
       assert.include(messages, "leak report: 0 outstanding pooled object(s) (Event 0, MergedEvent 0, ExecReport 0)")
       assert.include(messages, "fibers left: 0")
+    }), { timeout: 120_000 })
+})
+
+describe("worker figures in /metrics", () => {
+  it.effect("a gateway with a worker strategy exports the worker's counters, by consumer, with help texts", () =>
+    Effect.gen(function*() {
+      const b = books()
+      const config = testConfig({
+        http: HttpSection.make({ enabled: false }),
+        strategies: StrategiesSection.make({ orders: OrdersStrategyConfig.make({ enabled: false }) })
+      })
+      const spec = {
+        module: resolve("test/worker/fixtures/recorder.ts"),
+        options: { seen: b.seenMemory, gate: b.gateMemory, symbol: "BTC-USDT" },
+        isolation: "worker" as const
+      }
+      const text = yield* Effect.gen(function*() {
+        const metrics = yield* Prometheus
+        const fiber = yield* Gateway.run(config, { strategies: [spec] }).pipe(Effect.scoped, Effect.fork)
+        // the worker runs in real time; the venues move with the test clock; a scrape samples now
+        let scraped = ""
+        for (let i = 0; i < 2_000; i++) {
+          scraped = yield* metrics.scrape
+          // five tickers handled, besides the Subscribe's ack and result
+          if (recorderValue(scraped, "meltica_consumer_processed_total") >= 7) break
+          yield* TestClock.adjust("10 millis")
+          yield* changeOf(b.seen, 0, 10)
+        }
+        yield* Fiber.interrupt(fiber)
+        return scraped
+      }).pipe(Effect.provide(layerTest(config)))
+
+      assert.isAtLeast(recorderValue(text, "meltica_consumer_processed_total"), 7, "the worker's consumer, as any consumer")
+      assert.isAtLeast(recorderValue(text, "meltica_worker_ring_frames_total", `lane="market"`), 5)
+      assert.isAtLeast(recorderValue(text, "meltica_worker_ring_frames_total", `lane="critical"`), 1, "the Subscribe's ack and result")
+      assert.isAtLeast(recorderValue(text, "meltica_worker_ring_frames_read_total"), 5)
+      assert.isAtLeast(recorderValue(text, "meltica_worker_commands_total"), 1, "the Subscribe")
+      assert.strictEqual(recorderValue(text, "meltica_worker_running"), 1)
+      for (const zero of ["crashes", "restarts", "undecodable_frames", "foreign_commands", "write_failures", "critical_replayed"]) {
+        assert.strictEqual(recorderValue(text, `meltica_worker_${zero}_total`), 0, `${zero} exported at 0`)
+      }
+      // every worker counter is exported for the worker's consumer, with its help text
+      const workerCounters = definedCounters.filter((n) => n.startsWith("meltica_worker_"))
+      assert.isAtLeast(workerCounters.length, 12)
+      for (const name of workerCounters) {
+        assert.isAtLeast(recorderValue(text, `${name}_total`), 0, `${name} exported`)
+        assert.match(text, new RegExp(`# HELP ${name}_total \\S`), `${name} has a help text`)
+      }
+      for (const gauge of ["meltica_worker_running", "meltica_worker_handovers_waiting", "meltica_worker_critical_unacked"]) {
+        assert.isAtLeast(recorderValue(text, gauge), 0, `${gauge} exported`)
+      }
     }), { timeout: 120_000 })
 })
