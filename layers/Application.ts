@@ -46,6 +46,7 @@ import { idOfFile, loadStrategy } from "../src/strategy/Loader.js"
 import { StrategyRegistry } from "../src/strategy/Registry.js"
 import type { StrategySpec } from "../src/strategy/Runner.js"
 import { gatewayScheduler } from "../src/internal/scheduler.js"
+import { layerRawFrames, type RawFrameOptions } from "../src/record/RawFrames.js"
 import { layerRecording, type RecorderOptions, type RecordingFigures } from "../src/record/Recorder.js"
 import { layerDebug } from "./Debug.js"
 import { layerMemory, type MemoryOptions } from "./Memory.js"
@@ -209,7 +210,19 @@ export const recorderOptions = (config: GatewayConfig): RecorderOptions | undefi
   }
 
 /** The configured venues' providers, recording what they ingest when the configuration says so, and the recording figures. */
-const recordingProviders = (config: GatewayConfig) => layerRecording(recorderOptions(config))(Providers.layerNode(config.venues))
+const recordingProviders = (config: GatewayConfig) =>
+  layerRecording(recorderOptions(config))(
+    layerRawFrames(rawFrameOptions(config))(Providers.layerNode(config.venues))
+  )
+
+/** The configuration's raw-frame options, when `record.dir` is set and `record.rawFrames` is on (`--record-raw`). */
+export const rawFrameOptions = (config: GatewayConfig): RawFrameOptions | undefined =>
+  config.record.dir === undefined || !config.record.rawFrames ? undefined : {
+    dir: config.record.dir,
+    flushIntervalMs: config.record.flushIntervalMs,
+    maxRowsPerFile: config.record.maxRowsPerFile,
+    encodeOnWorker: config.record.encodeOnWorker
+  }
 
 /** The in-memory application layer (`Memory.ts`, `Debug.ts`, ...) with providers and status on top. */
 export const layerOn = <E>(

@@ -439,7 +439,13 @@ export class RecordSection extends Schema.Class<RecordSection>("RecordSection")(
   flushIntervalMs: Schema.optionalWith(IntIn("record.flushIntervalMs", 10, 3_600_000), { default: () => 1_000 }),
   maxRowsPerFile: Schema.optionalWith(IntIn("record.maxRowsPerFile", 1, 10_000_000), { default: () => 100_000 }),
   /** Encode the files on a worker thread (a spare core takes the cost) or, when false, on the event loop. */
-  encodeOnWorker: Schema.optionalWith(Schema.Boolean, { default: () => true })
+  encodeOnWorker: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  /**
+   * Also record the venue adapters' raw traffic (frames received and sent,
+   * REST snapshot bodies, with their times) under `dir/raw`, for
+   * `meltica import` (`src/record/RawFrames.ts`; also `--record-raw`).
+   */
+  rawFrames: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }) {}
 
 export class GatewayConfig extends Schema.Class<GatewayConfig>("GatewayConfig")({

@@ -40,7 +40,7 @@ import * as Config from "./Config.js"
 import { liveConfigIssues, liveSummary } from "./execution/live/LiveExecution.js"
 import type { StrategySpec } from "./strategy/Runner.js"
 import { type BacktestLayer, readVenueConfig, runBacktest, summaryLines } from "./backtest/Backtest.js"
-import { importCapture } from "./replay/Import.js"
+import { importAll } from "./replay/Import.js"
 
 /** What the command line runs: the composition root's entry points. */
 export interface Application {
@@ -98,6 +98,19 @@ const recordOption = Options.text("record").pipe(
   Options.withDescription("record the canonical market data the providers ingest into this directory (Parquet; overrides record.dir)"),
   Options.optional
 )
+const recordRawOption = Options.boolean("record-raw").pipe(
+  Options.withDescription(
+    "also record the venues' raw frames (received and sent, REST snapshots, with their times) under the recording's raw/, for meltica import (record.rawFrames)"
+  )
+)
+/** The configuration with `--record-raw`: raw frames recorded, which needs a recording directory. */
+const withRawFrames = (config: GatewayConfig, raw: boolean): Effect.Effect<GatewayConfig, InvalidConfig> =>
+  !raw ? Effect.succeed(config) : config.record.dir === undefined
+    ? Effect.fail(new InvalidConfig({
+      source: "command line",
+      issues: [ConfigIssue.make({ path: "--record-raw", message: "needs a recording directory: --record DIR or record.dir" })]
+    }))
+    : Effect.succeed(new GatewayConfig({ ...config, record: new RecordSection({ ...config.record, rawFrames: true }) }))
 /** The configuration with `--record DIR` as its recording directory. */
 const withRecordDir = (config: GatewayConfig, dir: Option.Option<string>): GatewayConfig =>
   Option.isNone(dir) ? config : new GatewayConfig({ ...config, record: new RecordSection({ ...config.record, dir: dir.value }) })
@@ -151,6 +164,9 @@ const FLAGS: ReadonlyArray<string> = [
   "--capture",
   "--out",
   "--name",
+  "--provider",
+  "--record",
+  "--record-raw",
   "--data",
   "--from",
   "--to",
@@ -286,11 +302,12 @@ export const describeKillSwitch = (a: KillSwitchAnswer): string => {
 
 const makeCli = (app: Application) => {
   const runWith = (
-    { config, debug, live, record, strategy, strategyIsolation, strategyOptions }: {
+    { config, debug, live, record, recordRaw, strategy, strategyIsolation, strategyOptions }: {
       readonly config: Option.Option<string>
       readonly debug: boolean
       readonly live: boolean
       readonly record: Option.Option<string>
+      readonly recordRaw: boolean
       readonly strategy: ReadonlyArray<string>
       readonly strategyOptions: ReadonlyArray<string>
       readonly strategyIsolation: ReadonlyArray<string>
@@ -298,7 +315,7 @@ const makeCli = (app: Application) => {
   ) =>
     Effect.gen(function*() {
       const specs = yield* strategySpecs(strategy, strategyOptions, strategyIsolation)
-      const c = withRecordDir(yield* loadConfig(config, debug), record)
+      const c = yield* withRawFrames(withRecordDir(yield* loadConfig(config, debug), record), recordRaw)
       // the configuration's strategy files are relative to it; the command line's to the working directory
       const base = Option.match(config, { onNone: () => process.cwd(), onSome: (f) => dirnameOf(f) })
       const fromCli = specs.map((s) => ("module" in s ? { ...s, module: absolute(s.module) } : s))
@@ -310,6 +327,7 @@ const makeCli = (app: Application) => {
     debug: debugOption,
     live: liveOption,
     record: recordOption,
+    recordRaw: recordRawOption,
     strategy: strategyOption,
     strategyOptions: strategyOptionsOption,
     strategyIsolation: strategyIsolationOption
@@ -389,18 +407,25 @@ const makeCli = (app: Application) => {
   const importCommand = Command.make(
     "import",
     {
-      capture: Options.text("capture").pipe(Options.withDescription("a raw capture of venue frames (NDJSON: recv frames and http REST bodies with receive times)")),
+      capture: Options.text("capture").pipe(Options.withDescription(
+        "a raw capture of venue frames: NDJSON (recv frames and http REST bodies with receive times), or the raw frames of a recording made with --record-raw (its directory, its raw/, or one .frames.pq file)"
+      )),
       out: Options.text("out").pipe(Options.withDescription("the recording's directory (created; files are added to it)")),
-      name: Options.text("name").pipe(Options.withDescription("the provider name in the recording (default: binance or okx)"), Options.optional)
+      name: Options.text("name").pipe(Options.withDescription("the provider name in the recording (default: the recorded provider's, else binance or okx)"), Options.optional),
+      provider: Options.text("provider").pipe(Options.withDescription("of raw frames holding several providers, import only this one (default: all)"), Options.optional)
     },
-    ({ capture, name, out }) =>
+    ({ capture, name, out, provider }) =>
       Effect.gen(function*() {
-        const r = yield* importCapture({ capture, out, name: Option.getOrUndefined(name) })
-        yield* Console.log(
-          `imported ${r.frames} frames and ${r.snapshots} snapshots of ${r.venue} (${Object.keys(r.symbols).join(", ")}) into ${out}: ` +
-            `${r.recorder.rowsWritten} events in ${r.recorder.files} files; gaps ${r.provider.gaps}, checksum mismatches ${r.provider.checksumMismatches}, ` +
-            `resyncs ${r.provider.resyncs}, refused frames ${r.provider.malformed}`
-        )
+        const results = yield* importAll({ capture, out, name: Option.getOrUndefined(name), provider: Option.getOrUndefined(provider) })
+        for (const s of results[0]?.skipped ?? []) yield* Console.error(s.message)
+        for (const r of results) {
+          const refused = Object.entries(r.refused).map(([k, n]) => `${k} ${n}`).join(", ")
+          yield* Console.log(
+            `imported ${r.frames} frames and ${r.snapshots} snapshots of ${r.name} (${r.venue}: ${Object.keys(r.symbols).join(", ")}) into ${out}: ` +
+              `${r.recorder.rowsWritten} events in ${r.recorder.files} files; gaps ${r.provider.gaps}, checksum mismatches ${r.provider.checksumMismatches}, ` +
+              `resyncs ${r.provider.resyncs}, refused frames ${r.provider.malformed}, refused rows ${r.unreadable}${refused === "" ? "" : ` (${refused})`}`
+          )
+        }
       })
   ).pipe(Command.withDescription("turn a raw capture of venue frames into a recording, through the real venue adapter"))
 
@@ -478,7 +503,8 @@ export const nearestFlag = (flag: string): string | undefined => {
 
 /** The flags followed by a value (the value may itself start with "-", e.g. a negative number). */
 const VALUE_FLAGS: ReadonlyArray<string> = [
-  "--config", "-c", "--strategy", "--strategy-options", "--strategy-isolation", "--port", "--store-dir", "--target", "--url", "--log-level", "--completions"
+  "--config", "-c", "--strategy", "--strategy-options", "--strategy-isolation", "--port", "--store-dir", "--target", "--url", "--log-level", "--completions",
+  "--record", "--capture", "--out", "--name", "--provider"
 ]
 
 /** The first argument that looks like a flag and is none of ours, if any. */
@@ -523,7 +549,7 @@ const userError = (e: unknown): string | undefined => {
   if (typeof e !== "object" || e === null) return undefined
   const tag = (e as { readonly _tag?: unknown })._tag
   return tag === "InvalidConfig" || tag === "HttpListenFailed" || tag === "StrategyModuleFailed" ||
-      tag === "KillSwitchRequestFailed"
+      tag === "KillSwitchRequestFailed" || tag === "ImportFailed"
     ? (e as { readonly message: string }).message
     : undefined
 }
