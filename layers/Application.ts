@@ -38,7 +38,7 @@ import type { ExecReport } from "../src/Event.js"
 import type { Pool } from "../src/Pool.js"
 import { Providers } from "../src/Provider.js"
 import { formatLeakReport, Recycler } from "../src/Recycler.js"
-import { ReadinessChecks, StrategiesSource, Status } from "../src/Status.js"
+import { ReadinessChecks, StatusSampling, StrategiesSource, Status } from "../src/Status.js"
 import type { PaperVenueConfig } from "../src/execution/Paper.js"
 import { liveSettings } from "../src/execution/live/LiveExecution.js"
 import { Risk, type RiskSettings } from "../src/execution/Risk.js"
@@ -46,8 +46,9 @@ import { idOfFile, loadStrategy } from "../src/strategy/Loader.js"
 import { StrategyRegistry } from "../src/strategy/Registry.js"
 import type { StrategySpec } from "../src/strategy/Runner.js"
 import { gatewayScheduler } from "../src/internal/scheduler.js"
+import { layerRecordingWithMerged } from "../src/record/Merged.js"
 import { layerRawFrames, type RawFrameOptions } from "../src/record/RawFrames.js"
-import { layerRecording, type RecorderOptions, type RecordingFigures } from "../src/record/Recorder.js"
+import type { RecorderOptions, RecordingFigures } from "../src/record/Recorder.js"
 import { layerDebug } from "./Debug.js"
 import { layerMemory, type MemoryOptions } from "./Memory.js"
 import { layerFeedHeartbeats, layerNatsFeed, layerNatsStrategy, type NatsOptions } from "./Nats.js"
@@ -58,6 +59,9 @@ export const PACKAGE_ROOT = dirname(dirname(fileURLToPath(import.meta.url)))
 // ---------------------------------------------------------------------------
 // Options from the configuration
 // ---------------------------------------------------------------------------
+
+/** Merged events are recorded: `record.merged` with a recording directory. */
+const recordsMerged = (config: GatewayConfig): boolean => config.record.dir !== undefined && config.record.merged
 
 /** What the configuration asks of the in-memory application layer. */
 export const memoryOptions = (config: GatewayConfig, live = false): MemoryOptions => ({
@@ -75,7 +79,8 @@ export const memoryOptions = (config: GatewayConfig, live = false): MemoryOption
   paperRetainClosed: config.paper.retainClosed,
   paperVenues: paperVenues(config),
   risk: riskSettings(config),
-  live: liveSettings(config, live)
+  live: liveSettings(config, live),
+  recordMerged: recordsMerged(config)
 })
 
 /**
@@ -211,7 +216,7 @@ export const recorderOptions = (config: GatewayConfig): RecorderOptions | undefi
 
 /** The configured venues' providers, recording what they ingest when the configuration says so, and the recording figures. */
 const recordingProviders = (config: GatewayConfig) =>
-  layerRecording(recorderOptions(config))(
+  layerRecordingWithMerged(recorderOptions(config), recordsMerged(config))(
     layerRawFrames(rawFrameOptions(config))(Providers.layerNode(config.venues))
   )
 
@@ -236,7 +241,11 @@ export const layerBacktest = (
   config: GatewayConfig,
   providers: Layer.Layer<Providers | RecordingFigures, never, Pool | Recycler | DeadLetter>,
   onReport: (report: ExecReport) => void
-) => layerOn(config, layerMemory({ ...memoryOptions(config), onReport }), providers)
+) =>
+  layerOn(config, layerMemory({ ...memoryOptions(config), onReport }), providers).pipe(
+    // samples only on request: on the replay's virtual clock a periodic sample would run every recorded second
+    Layer.provide(Layer.succeed(StatusSampling, { everyMs: undefined }))
+  )
 
 /** The NATS feed process (`role: feed`): providers, Orchestrator, Control Plane, paper venue, heartbeats. */
 export const layerNatsFeedOn = (config: GatewayConfig) => {
@@ -244,7 +253,7 @@ export const layerNatsFeedOn = (config: GatewayConfig) => {
   return withStatus(
     layerFeedHeartbeats.pipe(
       Layer.provideMerge(recordingProviders(config)),
-      Layer.provideMerge(layerNatsFeed({ ...natsOptions(config), symbols, providers, paperRetainClosed: config.paper.retainClosed, paperVenues: paperVenues(config), risk: riskSettings(config) }))
+      Layer.provideMerge(layerNatsFeed({ ...natsOptions(config), symbols, providers, paperRetainClosed: config.paper.retainClosed, paperVenues: paperVenues(config), risk: riskSettings(config), recordMerged: recordsMerged(config) }))
     ),
     strategyReadinessOver
   )

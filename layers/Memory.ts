@@ -22,6 +22,7 @@ import { layerPlatformNode } from "../src/Provider.js"
 import type { ExecReport } from "../src/Event.js"
 import { ExecReportSink } from "../src/ExecutionVenue.js"
 import { Orchestrator, OrchestratorConfig, type OrchestratorSettings } from "../src/Orchestrator.js"
+import { withMergedTap } from "../src/record/Merged.js"
 import { type CoreOptions, layerCore } from "./Core.js"
 
 export interface MemoryOptions extends CoreOptions {
@@ -43,6 +44,8 @@ export interface MemoryOptions extends CoreOptions {
   readonly live?: LiveExecution.LiveExecutionSettings | undefined
   /** Sees every execution report before the Dispatcher takes it (the backtest's journal); must not keep the event. */
   readonly onReport?: ((report: ExecReport) => void) | undefined
+  /** The Orchestrator's merged events are shown to the recorder (`record.merged`, `src/record/Merged.ts`). */
+  readonly recordMerged?: boolean | undefined
 }
 
 /** Execution reports go through the Dispatcher to the consumer that owns the order (seen by `onReport` first). */
@@ -62,12 +65,12 @@ const reportsToDispatcher = (onReport?: (report: ExecReport) => void) =>
  * the NATS feed in `Nats.ts`) and the paper venue's `PaperStore`.
  */
 export const controlAndOrchestration = (
-  options: Pick<MemoryOptions, "symbols" | "providers" | "orchestrator" | "paperRetainClosed" | "paperVenues" | "risk" | "onReport" | "live">
+  options: Pick<MemoryOptions, "symbols" | "providers" | "orchestrator" | "paperRetainClosed" | "paperVenues" | "risk" | "onReport" | "live" | "recordMerged">
 ) =>
   ControlBus.layerMemory.pipe(
     Layer.provideMerge(ControlPlane.Default),
     Layer.provideMerge(Topology.layer(options.symbols, options.providers)),
-    Layer.provideMerge(Orchestrator.DefaultWithoutDependencies),
+    Layer.provideMerge(options.recordMerged === true ? withMergedTap(Orchestrator.DefaultWithoutDependencies) : Orchestrator.DefaultWithoutDependencies),
     Layer.provideMerge(OrchestratorConfig.layer(options.orchestrator)),
     // the risk checks and the kill switch in front of the venue: the Control Plane sees the guarded one
     Layer.provideMerge(Risk.over(

@@ -82,6 +82,8 @@ export interface NatsFeedOptions extends NatsOptions {
   readonly paperVenues?: Readonly<Record<string, PaperVenueConfig>> | undefined
   /** The risk limits checked in front of the paper venue (`execution/Risk.ts`). */
   readonly risk?: RiskSettings | undefined
+  /** The Orchestrator's merged events are shown to the recorder (`record.merged`, `src/record/Merged.ts`). */
+  readonly recordMerged?: boolean | undefined
 }
 
 const natsConfig = (options: NatsOptions): Layer.Layer<NatsConfig> =>

@@ -441,6 +441,11 @@ export class RecordSection extends Schema.Class<RecordSection>("RecordSection")(
   /** Encode the files on a worker thread (a spare core takes the cost) or, when false, on the event loop. */
   encodeOnWorker: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   /**
+   * Also record the Orchestrator's merged events, under the provider name
+   * `merged` (`src/record/Merged.ts`); a backtest replays them only when asked.
+   */
+  merged: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /**
    * Also record the venue adapters' raw traffic (frames received and sent,
    * REST snapshot bodies, with their times) under `dir/raw`, for
    * `meltica import` (`src/record/RawFrames.ts`; also `--record-raw`).

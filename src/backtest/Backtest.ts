@@ -30,6 +30,7 @@ import * as Gateway from "../Gateway.js"
 import { Pool } from "../Pool.js"
 import { Providers } from "../Provider.js"
 import { Recycler } from "../Recycler.js"
+import { venuesByDefault } from "../record/Merged.js"
 import { makeRecorder, noRecorderStats, RecordingFigures } from "../record/Recorder.js"
 import { listRecording, type ReplaySelection } from "../replay/Reader.js"
 import { makeReplay, type Replay, replayStart, runOnReplay } from "../replay/Replay.js"
@@ -117,7 +118,9 @@ export const runBacktest = (options: BacktestOptions, layer: BacktestLayer) =>
   Effect.gen(function*() {
     const wallStart = performance.now()
     const data = resolve(options.data)
-    const listing = listRecording(data, options)
+    // the venues' streams, not the merged ones recorded beside them, unless providers are named (`record/Merged.ts`)
+    const selection = venuesByDefault(data, options)
+    const listing = listRecording(data, selection)
     if (listing.files.length === 0) {
       const why = listing.skipped.map((s) => `${s.file}: ${s.reason}`).join("; ")
       return yield* new BacktestFailed({ data, reason: `no recording file selected${why === "" ? "" : ` (${why})`}` })
@@ -174,7 +177,7 @@ export const runBacktest = (options: BacktestOptions, layer: BacktestLayer) =>
     const providers = Layer.scopedContext(
       Effect.gen(function*() {
         const services = { pool: yield* Pool, recycler: yield* Recycler, deadLetter: yield* DeadLetter }
-        const r = replay = yield* makeReplay({ ...options, dir: data, clock }, services)
+        const r = replay = yield* makeReplay({ ...selection, dir: data, clock }, services)
         const recorder = options.record === undefined ? undefined : yield* makeRecorder({ dir: options.record, flushIntervalMs: 1_000, encodeOnWorker: options.recordOnEventLoop !== true })
         return Context.make(Providers, recorder === undefined ? r.providers : recorder.wrap(r.providers)).pipe(
           Context.add(RecordingFigures, { recorder: recorder?.stats ?? (() => noRecorderStats), skipped: r.skippedNow })
