@@ -1,0 +1,298 @@
+/**
+ * Raw venue frames (`src/record/RawFrames.ts`): a venue adapter run with the
+ * frame tap writes what it received, sent and fetched; `meltica import`
+ * turns those files into the same canonical events the live adapter
+ * produced, and into the same recording as the equivalent NDJSON capture;
+ * unfinished, damaged and foreign files are skipped with a message, hostile
+ * rows are refused and counted, and nothing else is lost.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Queue, Schema } from "effect"
+import { copyFileSync, readFileSync, renameSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { GatewayConfig } from "../../schema/Config.js"
+import { BinanceConfig } from "../../schema/ProviderConfig.js"
+import { rawFrameOptions } from "../../layers/Application.js"
+import { unknownFlag } from "../../src/main.js"
+import * as Provider from "../../src/Provider.js"
+import { checksumOf } from "../../src/record/Format.js"
+import {
+  checkRow,
+  DEFAULT_MAX_ROW_CHARS,
+  listRawFrames,
+  makeRawFrameRecorder,
+  maskUrl,
+  type RawRow,
+  readRawFile,
+  writeRawFile
+} from "../../src/record/RawFrames.js"
+import { importCapture } from "../../src/replay/Import.js"
+import { listRecording, openRecording } from "../../src/replay/Reader.js"
+import { isConsistent, isDelta, isStale, isTrade, localVenue, readFrames, recordingSink, venueLayer, within } from "../providers/helpers.js"
+import { restServer, venueServer } from "../providers/servers.js"
+import { tempDir } from "./support.js"
+
+const fixture = (p: string) => join(import.meta.dirname, "..", "fixtures", "venues", p)
+const BINANCE = fixture("binance/capture-2021-10-12.jsonl")
+const OKX = fixture("okx/capture-2022-05-13.jsonl")
+
+/** A payload as text with its keys in a fixed order (live instances and read-back ones build their fields differently). */
+const norm = (p: object): string => JSON.stringify(p, Object.keys(p).sort())
+
+/** The canonical events of a recording, without their times. */
+const eventsOf = (dir: string) =>
+  Effect.promise(() => openRecording(dir).readAll()).pipe(
+    Effect.map((es) => es.map((e) => [e.provider, e.symbol, e.kind, e.seq, norm(e.payload)] as const))
+  )
+
+/** The NDJSON capture's lines as checked rows, in file order. */
+const rowsOf = (file: string): Array<RawRow> =>
+  readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => {
+    const r = checkRow(JSON.parse(l))
+    if (typeof r === "string") throw new Error(`fixture line refused: ${r}`)
+    return r
+  })
+
+/** Rows written as raw files of `parts` pieces each (header rows kept in every piece). */
+const writeRaw = (dir: string, provider: string, rows: ReadonlyArray<RawRow>, parts = 3) =>
+  Effect.gen(function*() {
+    const headers = rows.filter((r) => r.t === "header")
+    const rest = rows.filter((r) => r.t !== "header")
+    const size = Math.ceil(rest.length / parts)
+    const paths: Array<string> = []
+    for (let i = 0; i < parts; i++) {
+      const w = yield* writeRawFile(dir, provider, [...headers, ...rest.slice(i * size, (i + 1) * size)], i + 1)
+      paths.push(w.path)
+    }
+    return paths
+  })
+
+describe("raw frame recording", () => {
+  it.live("a venue adapter run with the tap writes its frames, sends, REST bodies and connections; importing them gives the live events", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const out = yield* tempDir
+      const f = readFrames("binance-spot.frames")
+      const ws = yield* venueServer
+      const rest = yield* restServer
+      let snapshot = f["snapshot-157"][0]
+      rest.route("/api/v3/depth", () => snapshot)
+      const recorder = yield* makeRawFrameRecorder({ dir, flushIntervalMs: 60_000, encodeOnWorker: false })
+      // credentials in the address: never written
+      const wsUrl = ws.url.replace("ws://", "ws://user:hunter2@")
+      const provider = yield* Provider.make(BinanceConfig.make({ symbols: ["BNB-BTC"], ...localVenue(ws, rest), wsUrl }))
+      const [tapped] = recorder.wrap([provider])
+      const rec = yield* recordingSink
+      yield* tapped.run(rec.sink).pipe(Effect.forkScoped)
+
+      const subscription = yield* within(Queue.take(ws.received))
+      yield* ws.sendAll([...f.subscribed, ...f.initial])
+      yield* within(rec.waitFor(isConsistent))
+      yield* ws.sendAll(f.live)
+      yield* within(rec.waitFor(isDelta))
+      // a dropped connection: the adapter reconnects, resubscribes and resyncs
+      snapshot = f["snapshot-171"][0]
+      yield* ws.drop
+      yield* within(rec.waitFor(isStale))
+      const resubscription = yield* within(Queue.take(ws.received))
+      yield* ws.sendAll(f.reconnected)
+      yield* within(rec.waitFor(isConsistent))
+      yield* within(rec.waitFor(isTrade("12348")))
+      yield* recorder.flush
+
+      const listing = listRawFrames(dir)
+      assert.deepStrictEqual(listing.skipped, [])
+      assert.strictEqual(listing.files.length, 1)
+      assert.match(listing.files[0].path, /raw\/\d{4}-\d{2}-\d{2}\/binance\/\d+-\d+-1\.[0-9a-f]{8}\.frames\.pq$/)
+      const { refused, rows } = yield* Effect.promise(() => readRawFile(listing.files[0]))
+      assert.deepStrictEqual(refused, {})
+      const byType = (t: string) => rows.filter((r) => r.t === t)
+      assert.strictEqual(byType("header").length, 1)
+      const header = JSON.parse(byType("header")[0].data!)
+      assert.deepStrictEqual([header.format, header.exchange, header.provider, header.symbolMap], ["meltica-raw", "binance", "binance", { "BNB-BTC": "BNBBTC" }])
+      assert.deepStrictEqual(byType("connect").map((r) => [r.conn, r.url]), [
+        ["binance.ws.1", `${ws.url.replace("ws://", "ws://***@")}/stream`],
+        ["binance.ws.2", `${ws.url.replace("ws://", "ws://***@")}/stream`]
+      ])
+      assert.deepStrictEqual(byType("send").map((r) => [r.conn, r.data]), [["binance.ws.1", subscription], ["binance.ws.2", resubscription]])
+      assert.deepStrictEqual(byType("recv").map((r) => r.data), [...f.subscribed, ...f.initial, ...f.live, ...f.reconnected])
+      assert.deepStrictEqual(byType("http").map((r) => [r.conn, r.url!.replace(rest.url, ""), r.data]), [
+        ["binance.http", "/api/v3/depth?symbol=BNBBTC&limit=1000", f["snapshot-157"][0]],
+        ["binance.http", "/api/v3/depth?symbol=BNBBTC&limit=1000", f["snapshot-171"][0]]
+      ])
+      // receive times in order, on the run's clock
+      const ts = rows.filter((r) => r.t !== "header").map((r) => r.ts)
+      assert.deepStrictEqual(ts, [...ts].sort((a, b) => a - b))
+      assert.isAbove(ts[0], Date.UTC(2020, 0, 1) / 1000)
+      const bytes = readFileSync(listing.files[0].path)
+      assert.strictEqual(bytes.indexOf("hunter2"), -1)
+
+      // the canonical reader does not take raw files for event files, and does not complain about them
+      writeFileSync(`${listing.files[0].path.replace(/\.frames\.pq$/, "-9.frames.pq")}.tmp`, bytes.subarray(0, 100))
+      assert.deepStrictEqual(listRecording(dir), { files: [], skipped: [] })
+
+      // imported offline through the same adapter: the events the live run produced, in the same order
+      const result = yield* importCapture({ capture: dir, out })
+      assert.deepStrictEqual([result.venue, result.name, result.reconnects, result.dropped], ["binance", "binance", 1, 0])
+      assert.deepStrictEqual(result.skipped.map((s) => s.cause), ["unfinished_write"])
+      // (a bookTicker carries no venue time: the adapter stamps it when it handles the frame, which offline is the
+      // frame's receive time and live a little later; compared apart)
+      const untimed = (p: object) => (p as { _tag: string })._tag === "ticker" ? norm({ ...p, exchangeTs: 0 }) : norm(p)
+      const live = rec.seen.map((s) => [s.provider, s.symbol, s.kind, s.seq, untimed(s.payload)] as const)
+      const imported = yield* Effect.promise(() => openRecording(out).readAll())
+      assert.deepStrictEqual(imported.map((e) => [e.provider, e.symbol, e.kind, e.seq, untimed(e.payload)] as const), live)
+      const tickerTimes = (ps: ReadonlyArray<{ readonly payload: object }>) =>
+        ps.map((e) => e.payload as { _tag: string; exchangeTs: number }).filter((p) => p._tag === "ticker").map((p) => p.exchangeTs)
+      const liveTimes = tickerTimes(rec.seen)
+      tickerTimes(imported).forEach((t, i) => assert.isTrue(t <= liveTimes[i] && t >= liveTimes[i] - 5_000, `ticker ${i}: ${t} vs ${liveTimes[i]}`))
+    }).pipe(Effect.provide(venueLayer), Effect.scoped), 30_000)
+
+  for (const [name, file] of [["binance", BINANCE], ["okx", OKX]] as const) {
+    it.scoped(`${name}: a capture converted to raw frame files imports to the same recording as the NDJSON`, () =>
+      Effect.gen(function*() {
+        const raw = yield* tempDir
+        const fromNdjson = yield* tempDir
+        const fromRaw = yield* tempDir
+        yield* writeRaw(raw, name, rowsOf(file))
+        const a = yield* importCapture({ capture: file, out: fromNdjson })
+        const b = yield* importCapture({ capture: raw, out: fromRaw })
+        assert.deepStrictEqual([b.venue, b.symbols, b.frames, b.snapshots, b.dropped], [a.venue, a.symbols, a.frames, a.snapshots, a.dropped])
+        assert.deepStrictEqual(b.provider, a.provider)
+        const events = yield* Effect.promise(() => openRecording(fromNdjson).readAll())
+        assert.isAbove(events.length, 200)
+        assert.deepStrictEqual(yield* Effect.promise(() => openRecording(fromRaw).readAll()), events)
+      }), 60_000)
+  }
+
+  it.scoped("an unfinished (.tmp) file is skipped and what was complete imports", () =>
+    Effect.gen(function*() {
+      const raw = yield* tempDir
+      const complete = yield* tempDir
+      const outA = yield* tempDir
+      const outB = yield* tempDir
+      const rows = rowsOf(BINANCE)
+      const [, second] = yield* writeRaw(raw, "binance", rows, 2)
+      // the second file as a kill -9 leaves it: written, never renamed
+      renameSync(second, `${second}.tmp`)
+      const frames = rows.filter((r) => r.t !== "header")
+      yield* writeRaw(complete, "binance", [...rows.filter((r) => r.t === "header"), ...frames.slice(0, Math.ceil(frames.length / 2))], 1)
+      const r = yield* importCapture({ capture: raw, out: outA })
+      assert.deepStrictEqual(r.skipped.map((s) => [s.cause, s.message.includes("unfinished write")]), [["unfinished_write", true]])
+      yield* importCapture({ capture: complete, out: outB })
+      const events = yield* eventsOf(outA)
+      assert.isAbove(events.length, 50)
+      assert.deepStrictEqual(events, yield* eventsOf(outB))
+    }), 60_000)
+
+  it.scoped("damaged, misnamed and foreign files are skipped with a clear message; the rest imports", () =>
+    Effect.gen(function*() {
+      const raw = yield* tempDir
+      const canonical = yield* tempDir
+      const out = yield* tempDir
+      const [, second, third] = yield* writeRaw(raw, "binance", rowsOf(BINANCE), 3)
+      // a flipped byte: no longer the CRC in its name
+      const damaged = readFileSync(second)
+      damaged[damaged.length >> 1] ^= 0xff
+      writeFileSync(second, damaged)
+      // not Parquet at all, under a name with the right CRC
+      const garbage = Buffer.from("PAR1 this is not a parquet file PAR1")
+      const dirOf = third.slice(0, third.lastIndexOf("/"))
+      writeFileSync(join(dirOf, `1-2-7.${checksumOf(garbage).toString(16).padStart(8, "0")}.frames.pq`), garbage)
+      // a canonical recording file dressed as raw frames
+      yield* importCapture({ capture: OKX, out: canonical })
+      const event = listRecording(canonical).files[0]
+      const eventBytes = readFileSync(event.path)
+      copyFileSync(event.path, join(dirOf, `3-4-8.${checksumOf(eventBytes).toString(16).padStart(8, "0")}.frames.pq`))
+      // a name that is not ours
+      writeFileSync(join(dirOf, "frames.frames.pq"), "x")
+
+      const r = yield* importCapture({ capture: raw, out })
+      const causes = r.skipped.map((s) => s.cause).sort()
+      assert.deepStrictEqual(causes, ["bad_name", "checksum", "not_parquet", "wrong_format"])
+      for (const s of r.skipped) assert.match(s.message, /^recording file .+ skipped: .+/)
+      assert.match(r.skipped.find((s) => s.cause === "checksum")!.message, /do not match the CRC32/)
+      assert.isAbove(r.recorder.rowsWritten, 0)
+    }), 60_000)
+
+  it.scoped("hostile rows are refused and counted, and the import produces what the clean capture does", () =>
+    Effect.gen(function*() {
+      const raw = yield* tempDir
+      const cleanOut = yield* tempDir
+      const rawOut = yield* tempDir
+      const ndjsonOut = yield* tempDir
+      const rows = rowsOf(BINANCE)
+      const at = rows[5].ts
+      const row = (r: Record<string, unknown>) => ({ t: "recv", conn: "BINANCE.ws.0", ts: at, data: "{}", url: null, ...r }) as unknown as RawRow
+      // [row, why it is refused]
+      const hostile: ReadonlyArray<readonly [RawRow, string]> = [
+        [row({ data: "x".repeat(DEFAULT_MAX_ROW_CHARS + 1) }), "too_large"],
+        [row({ t: "http", url: "https://api.binance.com/x", data: "y".repeat(DEFAULT_MAX_ROW_CHARS) }), "too_large"],
+        [row({ ts: Number.NaN }), "bad_ts"],
+        [row({ ts: -1 }), "bad_ts"],
+        [row({ ts: 1e12 }), "bad_ts"],
+        [row({ ts: null }), "bad_ts"],
+        [row({ t: "bogus" }), "unknown_type"],
+        [row({ t: null }), "unknown_type"],
+        [row({ data: null }), "missing_field"],
+        [row({ t: "http", url: "not a url" }), "bad_url"],
+        [row({ t: "http", url: null }), "bad_url"]
+      ]
+      const mixed = [...rows.slice(0, 10), ...hostile.map(([r]) => r), ...rows.slice(10)]
+      yield* writeRaw(raw, "binance", mixed, 2)
+      const expected: Record<string, number> = {}
+      for (const [, why] of hostile) expected[why] = (expected[why] ?? 0) + 1
+
+      const clean = yield* importCapture({ capture: BINANCE, out: cleanOut })
+      const r = yield* importCapture({ capture: raw, out: rawOut })
+      assert.deepStrictEqual(r.refused, expected)
+      assert.strictEqual(r.unreadable, hostile.length)
+      assert.deepStrictEqual(r.provider, clean.provider)
+      assert.deepStrictEqual(yield* eventsOf(rawOut), yield* eventsOf(cleanOut))
+
+      // the same in NDJSON, with lines that are not even JSON objects
+      const lines = readFileSync(BINANCE, "utf8").split("\n").filter((l) => l.trim() !== "")
+      const bad: ReadonlyArray<readonly [string, string]> = [
+        ["{not json", "invalid_json"],
+        ["[1, 2, 3]", "not_an_object"],
+        ["42", "not_an_object"],
+        [`{"t":"recv","ts":"soon","data":"{}"}`, "bad_ts"],
+        [`{"t":"recv","ts":1e400,"data":"{}"}`, "bad_ts"],
+        [`{"t":7,"ts":${at},"data":"{}"}`, "unknown_type"],
+        [`{"t":"recv","ts":${at},"data":{"nested":true}}`, "missing_field"],
+        [`{"t":"recv","ts":${at},"conn":5,"data":"{}"}`, "missing_field"]
+      ]
+      const file = join(raw, "capture.jsonl")
+      writeFileSync(file, [...lines.slice(0, 10), ...bad.map(([l]) => l), ...lines.slice(10)].join("\n"))
+      const n = yield* importCapture({ capture: file, out: ndjsonOut })
+      const expectedNdjson: Record<string, number> = {}
+      for (const [, why] of bad) expectedNdjson[why] = (expectedNdjson[why] ?? 0) + 1
+      assert.deepStrictEqual(n.refused, expectedNdjson)
+      assert.deepStrictEqual(yield* eventsOf(ndjsonOut), yield* eventsOf(cleanOut))
+    }), 60_000)
+
+  it("masks credentials in URLs: user info and credential-like query parameters", () => {
+    const table: ReadonlyArray<readonly [string, string]> = [
+      ["wss://user:pw@stream.example.com/ws", "wss://***@stream.example.com/ws"],
+      ["https://api.example.com/depth?symbol=BTCUSDT&apiKey=abc&signature=def", "https://api.example.com/depth?symbol=BTCUSDT&apiKey=***&signature=***"],
+      ["https://api.example.com/depth?symbol=BTCUSDT&limit=1000", "https://api.example.com/depth?symbol=BTCUSDT&limit=1000"],
+      ["not a url token=abc", "not a url token=abc"]
+    ]
+    for (const [url, masked] of table) assert.strictEqual(maskUrl(url).replace(/%2A/g, "*"), masked, url)
+  })
+
+  it("record.rawFrames is off by default, needs a directory, and --record/--record-raw are known flags", () => {
+    const decode = Schema.decodeUnknownSync(GatewayConfig)
+    assert.isFalse(decode({}).record.rawFrames)
+    assert.isUndefined(rawFrameOptions(decode({ record: { rawFrames: true } })))
+    assert.isUndefined(rawFrameOptions(decode({ record: { dir: "/tmp/rec" } })))
+    assert.deepStrictEqual(rawFrameOptions(decode({ record: { dir: "/tmp/rec", rawFrames: true, flushIntervalMs: 250 } })), {
+      dir: "/tmp/rec",
+      flushIntervalMs: 250,
+      maxRowsPerFile: 100_000,
+      encodeOnWorker: true
+    })
+    assert.isUndefined(unknownFlag(["run", "--record", "/tmp/rec", "--record-raw"]))
+    assert.isUndefined(unknownFlag(["import", "--capture", "/tmp/rec", "--out", "/tmp/out", "--provider", "binance"]))
+  })
+})
+
