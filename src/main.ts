@@ -439,9 +439,13 @@ const makeCli = (app: Application) => {
       to: Options.text("to").pipe(Options.withDescription("ISO 8601 time to stop at (exclusive)"), Options.optional),
       speed: Options.float("speed").pipe(Options.withDescription("replay speed (1 = recorded time; default: as fast as possible)"), Options.optional),
       venueConfig: Options.text("venue-config").pipe(Options.withDescription("a gateway configuration: paper accounts, fees, latency, risk"), Options.optional),
-      out: Options.text("out").pipe(Options.withDefault("./backtest-report"), Options.withDescription("where report.json and report.html go"))
+      out: Options.text("out").pipe(Options.withDefault("./backtest-report"), Options.withDescription("where report.json and report.html go")),
+      provider: Options.text("provider").pipe(
+        Options.repeated,
+        Options.withDescription("replay only this provider's streams, repeated for several (default: every venue's but the merged streams; --provider merged replays those)")
+      )
     },
-    ({ data, from, out, speed, strategy, strategyOptions, to, venueConfig }) =>
+    ({ data, from, out, provider, speed, strategy, strategyOptions, to, venueConfig }) =>
       Effect.gen(function*() {
         if (app.backtestLayer === undefined) return yield* fail("meltica backtest: not available in this build", 1)
         if (strategy.length === 0) return yield* fail("meltica backtest: name a strategy file with --strategy", 2)
@@ -465,7 +469,8 @@ const makeCli = (app: Application) => {
           to: yield* time(to, "--to"),
           speed: Option.getOrUndefined(speed),
           venueConfig: raw,
-          out
+          out,
+          providers: provider.length === 0 ? undefined : provider
         }, app.backtestLayer)
         for (const line of summaryLines(report)) yield* Console.log(line)
       })
