@@ -8,7 +8,7 @@
  * application layer contributes through `ReadinessChecks` (and the NATS link
  * through `NatsStatusSource`).
  */
-import { Context, Effect, Metric, MetricLabel, Option, Schedule } from "effect"
+import { Context, Duration, Effect, Metric, MetricLabel, Option, Schedule } from "effect"
 import { Consumers } from "./Consumer.js"
 import { ControlBus } from "./ControlBus.js"
 import { ControlPlane } from "./ControlPlane.js"
@@ -223,6 +223,17 @@ export interface StrategyStatusView {
 }
 
 /** The process's strategies, contributed by the application layer where strategies run (`src/strategy/Registry.ts`). */
+/**
+ * How often the status samples itself (publishing every figure to the
+ * metrics), in milliseconds on the fiber's Clock; `undefined` samples only on
+ * request. Default: every second. A backtest turns it off: on its virtual
+ * clock a sample per recorded second is a sample per few hundred events, and
+ * one for every second of a quiet night.
+ */
+export class StatusSampling extends Context.Tag("meltica/StatusSampling")<StatusSampling, {
+  readonly everyMs: number | undefined
+}>() {}
+
 export class StrategiesSource extends Context.Tag("meltica/StrategiesSource")<StrategiesSource, {
   readonly list: () => ReadonlyArray<StrategyStatusView>
 }>() {}
@@ -365,6 +376,7 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
     // the NATS link's figures, in a process whose buses run on NATS (`nats/NatsStatus.ts`)
     const nats = yield* Effect.serviceOption(NatsStatusSource)
     const strategies = yield* Effect.serviceOption(StrategiesSource)
+    const sampling = yield* Effect.serviceOption(StatusSampling)
     // the recorder's and the replay's figures, at 0 where nothing records or replays (`record/Recorder.ts`)
     const recording = yield* Effect.serviceOption(RecordingFigures)
     const clock = yield* Effect.clock
@@ -765,7 +777,10 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
     const refreshWith = (periodic: boolean) => Effect.tap(snapshot(periodic), (s) => Effect.sync(() => (latest = s)))
     const refresh = refreshWith(false)
 
-    yield* refreshWith(true).pipe(Effect.zipRight(logHeapWarnings), Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
+    const everyMs = Option.isSome(sampling) ? sampling.value.everyMs : 1_000
+    if (everyMs !== undefined) {
+      yield* refreshWith(true).pipe(Effect.zipRight(logHeapWarnings), Effect.repeat(Schedule.spaced(Duration.millis(everyMs))), Effect.forkScoped)
+    }
 
     return {
       /** Samples now. */

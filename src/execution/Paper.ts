@@ -165,6 +165,8 @@ interface MarketView {
    * the market-data path (which runs before every dispatch) stays cheap.
    */
   unparsed: { snapshot: BookSnapshot | undefined; readonly deltas: Array<BookDelta> } | undefined
+  /** A ticker view's latest ticker not yet turned into its one level a side (the same deferral). */
+  ticker: Ticker | undefined
 }
 
 /** A map by (venue, symbol), nested so that the market-data path builds no key string. */
@@ -202,6 +204,11 @@ const AFFORDABLE_DP = 12
 
 /** Brings a view's levels up to date with the market data it holds unparsed. */
 const parsed = (view: MarketView): MarketView => {
+  const t = view.ticker
+  if (t !== undefined) {
+    view.ticker = undefined
+    view.book.reset([{ price: t.bidPrice, qty: t.bidQty }], [{ price: t.askPrice, qty: t.askQty }])
+  }
   const u = view.unparsed
   if (u === undefined) return view
   view.unparsed = undefined
@@ -1188,7 +1195,8 @@ export const makePaperVenue = (
             source: "book",
             book: new OrderBook(symbol),
             stale: book.state === "stale",
-            unparsed: { snapshot: book, deltas: [] }
+            unparsed: { snapshot: book, deltas: [] },
+            ticker: undefined
           })
           return true
         }
@@ -1205,9 +1213,8 @@ export const makePaperVenue = (
           const t: Ticker = event.payload
           const current = views.get(venue, symbol)
           if (current !== undefined && current.source === "book") return false
-          const quote = new OrderBook(symbol)
-          quote.reset([{ price: t.bidPrice, qty: t.bidQty }], [{ price: t.askPrice, qty: t.askQty }])
-          views.set(venue, symbol, { source: "ticker", book: quote, stale: false, unparsed: undefined })
+          if (current !== undefined) current.ticker = t
+          else views.set(venue, symbol, { source: "ticker", book: new OrderBook(symbol), stale: false, unparsed: undefined, ticker: t })
           return true
         }
         default:

@@ -29,8 +29,22 @@ import { crc32 } from "node:zlib"
 import type { EventPayload, Level, MarketKind } from "../../schema/Event.js"
 import { BookDelta, BookSnapshot, Ticker, Trade } from "../../schema/Event.js"
 
-/** The format's version, in each file's key-value metadata (`meltica.recording`). */
-export const RECORDING_FORMAT_VERSION = "1"
+/**
+ * The format's version, in each file's key-value metadata (`meltica.recording`).
+ * Version 2 marks a column with no null in the file REQUIRED (version 1 wrote
+ * every column OPTIONAL, which costs the reader a pass over definition
+ * levels per value); both read the same way.
+ */
+export const RECORDING_FORMAT_VERSION = "2"
+const READABLE_VERSIONS: ReadonlySet<string> = new Set(["1", "2"])
+
+/** The payload columns of each kind (the reader reads these and the envelope's); the others are null in its files. */
+const KIND_COLUMNS: Readonly<Record<MarketKind, ReadonlyArray<string>>> = {
+  trade: ["exchange_ts", "trade_id", "price", "quantity", "side"],
+  ticker: ["exchange_ts", "bid_price", "bid_qty", "ask_price", "ask_qty"],
+  book_snapshot: ["bids", "asks", "book_state", "stale_reason", "checksum"],
+  book_delta: ["bids", "asks", "checksum", "first_seq", "last_seq"]
+}
 
 /** One recorded event: the envelope fields that matter for replay, and the payload. */
 export interface RecordedEvent {
@@ -76,7 +90,7 @@ const levelsText = (levels: ReadonlyArray<Level>): string => JSON.stringify(leve
 
 /** What `parquetWriteBuffer` takes for one file: its columns and metadata (plain data, so a worker can encode it). */
 export interface EncodeRequest {
-  readonly columnData: ReadonlyArray<{ readonly name: string; readonly data: Array<unknown>; readonly type: "STRING" | "INT64" }>
+  readonly columnData: ReadonlyArray<{ readonly name: string; readonly data: Array<unknown>; readonly type: "STRING" | "INT64"; readonly nullable: boolean }>
   readonly kvMetadata: ReadonlyArray<{ readonly key: string; readonly value: string }>
   readonly createdBy: string
 }
@@ -101,8 +115,8 @@ export const encodeRequestOf = (rows: StreamRows): EncodeRequest => {
   }
   const big = (xs: ReadonlyArray<number | null | undefined>): Array<bigint | null> =>
     xs.map((x) => (x === undefined || x === null ? null : BigInt(Math.trunc(x))))
-  const str = (name: string, data: Array<string | null>) => ({ name, data, type: "STRING" as const })
-  const i64 = (name: string, data: Array<bigint | null>) => ({ name, data, type: "INT64" as const })
+  const str = (name: string, data: Array<string | null>) => ({ name, data, type: "STRING" as const, nullable: data.includes(null) })
+  const i64 = (name: string, data: Array<bigint | null>) => ({ name, data, type: "INT64" as const, nullable: data.includes(null) })
   const same = <A>(v: A) => new Array<A>(n).fill(v)
   return {
     columnData: [
@@ -192,26 +206,66 @@ const num = (x: unknown): number | undefined => (x === null || x === undefined ?
 const text = (x: unknown): string | undefined => (x === null || x === undefined ? undefined : String(x))
 const levels = (x: unknown): ReadonlyArray<Level> => (typeof x === "string" ? JSON.parse(x) : [])
 
+type Metadata = ReturnType<typeof parquetMetadata>
+
+/**
+ * Whether every row group's statistics say the column holds only `value`:
+ * "yes", "no", or "unknown" (no statistics, or truncated ones).
+ */
+const columnIsOnly = (meta: Metadata, column: string, value: string): "yes" | "no" | "unknown" => {
+  for (const group of meta.row_groups) {
+    const chunk = group.columns.find((c) => c.meta_data?.path_in_schema.join(".") === column)
+    const stats = chunk?.meta_data?.statistics
+    if (stats === undefined || stats.min_value === undefined || stats.max_value === undefined) return "unknown"
+    if (stats.null_count !== undefined && Number(stats.null_count) > 0) return "no"
+    if (stats.min_value !== value || stats.max_value !== value) {
+      // a long value's statistics are truncated: only its prefix can be compared
+      const min = String(stats.min_value)
+      return value.startsWith(min) && min.length < value.length ? "unknown" : "no"
+    }
+  }
+  return "yes"
+}
+
 /**
  * The events of one file, in file order; fails with `CorruptRecording` when
- * the bytes do not match the CRC in the name, or the file does not decode.
+ * the bytes do not match the CRC in the name, or the file does not decode,
+ * or its rows are not the stream its path names.
+ *
+ * Only the envelope's columns and the file's kind's own are read. The
+ * provider, symbol and kind come from the path; the file's statistics must
+ * agree (when they cannot tell, those columns are read and every row checked).
  */
-export const decodeFile = async (info: FileInfo, bytes: Uint8Array): Promise<Array<RecordedEvent>> => {
+export const decodeFile = async (info: FileInfo, bytes: Uint8Array): Promise<DecodedFile> => {
   if (checksumOf(bytes) !== info.crc) {
     throw new CorruptRecording({ file: info.path, cause: "checksum", reason: "its bytes do not match the CRC32 in its name (damaged or truncated)" })
+  }
+  const kind = info.kind as MarketKind
+  if (!Object.hasOwn(KIND_COLUMNS, kind)) {
+    throw new CorruptRecording({ file: info.path, cause: "bad_name", reason: `its kind directory "${info.kind}" is not one of ${Object.keys(KIND_COLUMNS).join(", ")}` })
   }
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer
   const chunks: Record<string, Array<ArrayLike<unknown>>> = {}
   const columns: Record<string, ArrayLike<unknown>> = {}
+  const stream = { provider: info.provider, symbol: info.symbol, kind: info.kind }
+  const check: Array<keyof typeof stream> = []
   try {
     const meta = parquetMetadata(buffer)
     const version = meta.key_value_metadata?.find((kv) => kv.key === "meltica.recording")?.value
-    if (version !== RECORDING_FORMAT_VERSION) {
-      throw new CorruptRecording({ file: info.path, cause: "wrong_format", reason: `not a meltica recording of format ${RECORDING_FORMAT_VERSION} (found ${version ?? "none"})` })
+    if (version === undefined || !READABLE_VERSIONS.has(version)) {
+      throw new CorruptRecording({ file: info.path, cause: "wrong_format", reason: `not a meltica recording of format ${[...READABLE_VERSIONS].join(" or ")} (found ${version ?? "none"})` })
+    }
+    for (const key of ["provider", "symbol", "kind"] as const) {
+      const only = columnIsOnly(meta, key, stream[key])
+      if (only === "no") {
+        throw new CorruptRecording({ file: info.path, cause: "wrong_format", reason: `its ${key} column is not "${stream[key]}", which its path names` })
+      }
+      if (only === "unknown") check.push(key)
     }
     await parquetRead({
       file: buffer,
       metadata: meta,
+      columns: ["ingest_ts", "seq", "epoch", ...KIND_COLUMNS[kind], ...check],
       // a column arrives in several chunks (row groups, pages): joined once at the end, not at every chunk
       onChunk: (chunk) => {
         ;(chunks[chunk.columnName] ??= []).push(chunk.columnData)
@@ -224,28 +278,56 @@ export const decodeFile = async (info: FileInfo, bytes: Uint8Array): Promise<Arr
   }
   const ts = columns.ingest_ts
   if (ts === undefined) throw new CorruptRecording({ file: info.path, cause: "wrong_format", reason: "no ingest_ts column" })
+  const n = ts.length
   const c = (name: string): ArrayLike<unknown> => columns[name] ?? []
-  const [provider, symbol, kind, seq, epoch] = [c("provider"), c("symbol"), c("kind"), c("seq"), c("epoch")]
-  const cols: Cols = {
-    trade_id: c("trade_id"), price: c("price"), quantity: c("quantity"), side: c("side"), exchange_ts: c("exchange_ts"),
-    bid_price: c("bid_price"), bid_qty: c("bid_qty"), ask_price: c("ask_price"), ask_qty: c("ask_qty"),
-    bids: c("bids"), asks: c("asks"), book_state: c("book_state"), stale_reason: c("stale_reason"), checksum: c("checksum"),
-    first_seq: c("first_seq"), last_seq: c("last_seq")
-  }
-  const out = new Array<RecordedEvent>(ts.length)
-  for (let i = 0; i < ts.length; i++) {
-    const k = kind[i] as MarketKind
-    out[i] = {
-      provider: String(provider[i]),
-      symbol: String(symbol[i]),
-      kind: k,
-      ingestTs: Number(ts[i]),
-      seq: num(seq[i]),
-      epoch: text(epoch[i]),
-      payload: payloadAt(k, cols, i)
+  for (const key of check) {
+    const values = c(key)
+    for (let i = 0; i < n; i++) {
+      if (values[i] !== stream[key]) {
+        throw new CorruptRecording({ file: info.path, cause: "wrong_format", reason: `row ${i}'s ${key} is not "${stream[key]}", which its path names` })
+      }
     }
   }
-  return out
+  const seq = c("seq")
+  const epoch = c("epoch")
+  const ingestTs = new Float64Array(n)
+  for (let i = 0; i < n; i++) ingestTs[i] = Number(ts[i])
+  const payloadAt = payloadsOf(kind, c)
+  const { provider, symbol } = info
+  return {
+    info,
+    length: n,
+    ingestTs,
+    event: (i) => new Row(provider, symbol, kind, ingestTs[i], num(seq[i]), text(epoch[i]), payloadAt(i))
+  }
+}
+
+/**
+ * A decoded file: its columns, and its rows as events built on demand (a
+ * file is held while the replay crosses its time range; holding columns
+ * rather than a million small objects keeps them out of the old generation,
+ * where the garbage collector's cost grows with what is held).
+ */
+export interface DecodedFile {
+  readonly info: FileInfo
+  readonly length: number
+  /** Epoch microseconds, row by row. */
+  readonly ingestTs: Float64Array
+  /** Row `i` as an event (a new object at each call). */
+  readonly event: (i: number) => RecordedEvent
+}
+
+/** A `RecordedEvent` with one shape for every row. */
+class Row implements RecordedEvent {
+  constructor(
+    readonly provider: string,
+    readonly symbol: string,
+    readonly kind: MarketKind,
+    readonly ingestTs: number,
+    readonly seq: number | undefined,
+    readonly epoch: string | undefined,
+    readonly payload: EventPayload
+  ) {}
 }
 
 const joinChunks = (parts: ReadonlyArray<ArrayLike<unknown>>): Array<unknown> => {
@@ -258,70 +340,95 @@ const joinChunks = (parts: ReadonlyArray<ArrayLike<unknown>>): Array<unknown> =>
 }
 
 /**
- * An instance of a payload class from fields already known to be valid (read
- * from our own file): the class's prototype and the fields, which is what its
+ * Instances of the payload classes from fields already known to be valid
+ * (read from our own file): the class's prototype and its own fields in the
+ * order its constructor sets them (`_tag` last), which is what the
  * constructor builds without validation, at a fraction of the cost (the
  * constructor merges defaults these classes do not have; measured in
- * `bench/replay.ts`, read-back speed).
+ * `bench/replay.ts`, read-back speed). `test/record/Record.test.ts` compares
+ * them with constructor-made ones.
  */
 const instance = <A extends object>(proto: object, tag: MarketKind, fields: Record<string, unknown>): A => {
   const o = Object.assign(Object.create(proto), fields)
-  o._tag = tag // a tagged class sets its tag last, as an own field
+  o._tag = tag
   return o as A
 }
-const TRADE = Trade.prototype
-const TICKER = Ticker.prototype
-const SNAPSHOT = BookSnapshot.prototype
-const DELTA = BookDelta.prototype
 
-/** The payload columns, looked up once per file. */
-type Cols = Readonly<Record<
-  | "trade_id" | "price" | "quantity" | "side" | "exchange_ts" | "bid_price" | "bid_qty" | "ask_price" | "ask_qty"
-  | "bids" | "asks" | "book_state" | "stale_reason" | "checksum" | "first_seq" | "last_seq",
-  ArrayLike<unknown>
->>
+/** Trades and tickers, the bulk of a recording, through constructor functions (one hidden class each). */
+interface TradeFields {
+  tradeId: unknown
+  price: unknown
+  quantity: unknown
+  side: unknown
+  exchangeTs: number
+  _tag: "trade"
+}
+interface TickerFields {
+  bidPrice: unknown
+  bidQty: unknown
+  askPrice: unknown
+  askQty: unknown
+  exchangeTs: number
+  _tag: "ticker"
+}
+const TradeRow = function(this: TradeFields, tradeId: unknown, price: unknown, quantity: unknown, side: unknown, exchangeTs: number) {
+  this.tradeId = tradeId
+  this.price = price
+  this.quantity = quantity
+  this.side = side
+  this.exchangeTs = exchangeTs
+  this._tag = "trade"
+} as unknown as new(tradeId: unknown, price: unknown, quantity: unknown, side: unknown, exchangeTs: number) => Trade
+TradeRow.prototype = Trade.prototype
+const TickerRow = function(this: TickerFields, bidPrice: unknown, bidQty: unknown, askPrice: unknown, askQty: unknown, exchangeTs: number) {
+  this.bidPrice = bidPrice
+  this.bidQty = bidQty
+  this.askPrice = askPrice
+  this.askQty = askQty
+  this.exchangeTs = exchangeTs
+  this._tag = "ticker"
+} as unknown as new(bidPrice: unknown, bidQty: unknown, askPrice: unknown, askQty: unknown, exchangeTs: number) => Ticker
+TickerRow.prototype = Ticker.prototype
 
-const payloadAt = (kind: MarketKind, columns: Cols, i: number): EventPayload => {
-  const v = (name: keyof Cols): unknown => columns[name][i]
+/** Row `i`'s payload in a file of `kind`. */
+const payloadsOf = (kind: MarketKind, c: (name: string) => ArrayLike<unknown>): (i: number) => EventPayload => {
   switch (kind) {
-    case "trade":
-      return instance<Trade>(TRADE, "trade", {
-        tradeId: String(v("trade_id")),
-        price: v("price"),
-        quantity: v("quantity"),
-        side: v("side"),
-        exchangeTs: Number(v("exchange_ts"))
-      })
-    case "ticker":
-      return instance<Ticker>(TICKER, "ticker", {
-        bidPrice: v("bid_price"),
-        bidQty: v("bid_qty"),
-        askPrice: v("ask_price"),
-        askQty: v("ask_qty"),
-        exchangeTs: Number(v("exchange_ts"))
-      })
+    case "trade": {
+      const [id, price, qty, side, ts] = [c("trade_id"), c("price"), c("quantity"), c("side"), c("exchange_ts")]
+      return (i) => new TradeRow(String(id[i]), price[i], qty[i], side[i], Number(ts[i]))
+    }
+    case "ticker": {
+      const [bp, bq, ap, aq, ts] = [c("bid_price"), c("bid_qty"), c("ask_price"), c("ask_qty"), c("exchange_ts")]
+      return (i) => new TickerRow(bp[i], bq[i], ap[i], aq[i], Number(ts[i]))
+    }
     case "book_snapshot": {
-      const staleReason = text(v("stale_reason"))
-      const checksum = num(v("checksum"))
-      return instance<BookSnapshot>(SNAPSHOT, "book_snapshot", {
-        bids: levels(v("bids")),
-        asks: levels(v("asks")),
-        state: v("book_state"),
-        ...(staleReason === undefined ? {} : { staleReason }),
-        ...(checksum === undefined ? {} : { checksum })
-      })
+      const [bids, asks, state, stale, checksum] = [c("bids"), c("asks"), c("book_state"), c("stale_reason"), c("checksum")]
+      return (i) => {
+        const staleReason = text(stale[i])
+        const sum = num(checksum[i])
+        return instance<BookSnapshot>(BookSnapshot.prototype, "book_snapshot", {
+          bids: levels(bids[i]),
+          asks: levels(asks[i]),
+          state: state[i],
+          ...(staleReason === undefined ? {} : { staleReason }),
+          ...(sum === undefined ? {} : { checksum: sum })
+        })
+      }
     }
     case "book_delta": {
-      const checksum = num(v("checksum"))
-      const firstSeq = num(v("first_seq"))
-      const lastSeq = num(v("last_seq"))
-      return instance<BookDelta>(DELTA, "book_delta", {
-        bids: levels(v("bids")),
-        asks: levels(v("asks")),
-        ...(firstSeq === undefined ? {} : { firstSeq }),
-        ...(lastSeq === undefined ? {} : { lastSeq }),
-        ...(checksum === undefined ? {} : { checksum })
-      })
+      const [bids, asks, checksum, first, last] = [c("bids"), c("asks"), c("checksum"), c("first_seq"), c("last_seq")]
+      return (i) => {
+        const sum = num(checksum[i])
+        const firstSeq = num(first[i])
+        const lastSeq = num(last[i])
+        return instance<BookDelta>(BookDelta.prototype, "book_delta", {
+          bids: levels(bids[i]),
+          asks: levels(asks[i]),
+          ...(firstSeq === undefined ? {} : { firstSeq }),
+          ...(lastSeq === undefined ? {} : { lastSeq }),
+          ...(sum === undefined ? {} : { checksum: sum })
+        })
+      }
     }
   }
 }

@@ -97,7 +97,7 @@ const compact = (request: EncodeRequest) => ({
     const d = c.data
     const v = d[0]
     for (let i = 1; i < d.length; i++) if (d[i] !== v) return c
-    return { name: c.name, type: c.type, fill: v, length: d.length }
+    return { name: c.name, type: c.type, nullable: c.nullable, fill: v, length: d.length }
   })
 })
 

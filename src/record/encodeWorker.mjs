@@ -11,7 +11,7 @@ parentPort.on("message", (request) => {
   try {
     // a column of one repeated value comes as { fill, length } (`compact` in Recorder.ts)
     const columnData = request.columnData.map((c) =>
-      c.data !== undefined ? c : { name: c.name, type: c.type, data: new Array(c.length).fill(c.fill) }
+      c.data !== undefined ? c : { name: c.name, type: c.type, nullable: c.nullable, data: new Array(c.length).fill(c.fill) }
     )
     const bytes = parquetWriteBuffer({ columnData, kvMetadata, createdBy })
     parentPort.postMessage({ id, bytes }, [bytes])

@@ -16,7 +16,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs"
 import { join, relative, sep } from "node:path"
 import type { MarketKind } from "../../schema/Event.js"
-import { CorruptRecording, decodeFile, type FileInfo, parseFileName, type RecordedEvent } from "../record/Format.js"
+import { CorruptRecording, type DecodedFile, decodeFile, type FileInfo, parseFileName, type RecordedEvent } from "../record/Format.js"
 
 /** Which part of a recording to replay. Times are epoch microseconds, `from` inclusive, `to` exclusive. */
 export interface ReplaySelection {
@@ -74,36 +74,44 @@ export const listRecording = (dir: string, selection: ReplaySelection = {}): Rec
 }
 
 interface Cursor {
-  readonly events: ReadonlyArray<RecordedEvent>
+  readonly file: DecodedFile
   readonly order: number
+  /** The next row to hand out: always one inside the selection's time range. */
   index: number
 }
 
 const cursorBefore = (a: Cursor, b: Cursor): boolean => {
-  const x = a.events[a.index].ingestTs
-  const y = b.events[b.index].ingestTs
+  const x = a.file.ingestTs[a.index]
+  const y = b.file.ingestTs[b.index]
   return x < y || (x === y && a.order < b.order)
 }
 
 /**
  * The merged events of a listing. `needsLoad()` says whether a file must be
  * opened before `next()` can answer (then `load()`); `next()` is synchronous.
+ * The selection's providers, symbols and kinds choose files (by path); its
+ * time range chooses rows.
  */
 export class RecordingReader {
   private readonly heap: Array<Cursor> = []
   private pending = 0
+  private readonly from: number
+  private readonly to: number
   readonly skipped: Array<CorruptRecording>
   filesRead = 0
   bytesRead = 0
 
-  constructor(private readonly listing: RecordingListing, private readonly selection: ReplaySelection = {}) {
+  constructor(private readonly listing: RecordingListing, selection: ReplaySelection = {}) {
     this.skipped = [...listing.skipped]
+    this.from = selection.from ?? Number.NEGATIVE_INFINITY
+    this.to = selection.to ?? Number.POSITIVE_INFINITY
   }
 
   needsLoad(): boolean {
     const next = this.listing.files[this.pending]
     if (next === undefined) return false
-    return this.heap.length === 0 || next.firstTs <= this.heap[0].events[this.heap[0].index].ingestTs
+    const top = this.heap[0]
+    return top === undefined || next.firstTs <= top.file.ingestTs[top.index]
   }
 
   /** Opens every file that starts at or before the merge's next event. */
@@ -114,16 +122,10 @@ export class RecordingReader {
       try {
         const bytes = readFileSync(info.path)
         this.bytesRead += bytes.byteLength
-        const events = await decodeFile(info, bytes)
+        const file = await decodeFile(info, bytes)
         this.filesRead++
-        const { from, kinds, symbols, to } = this.selection
-        const kept = from === undefined && to === undefined && kinds === undefined && symbols === undefined
-          ? events
-          : events.filter((e) =>
-            (from === undefined || e.ingestTs >= from) && (to === undefined || e.ingestTs < to) &&
-            (kinds === undefined || kinds.includes(e.kind)) && (symbols === undefined || symbols.includes(e.symbol))
-          )
-        if (kept.length > 0) this.push({ events: kept, order, index: 0 })
+        const cursor: Cursor = { file, order, index: 0 }
+        if (this.settle(cursor)) this.push(cursor)
       } catch (e) {
         this.skipped.push(
           e instanceof CorruptRecording ? e : new CorruptRecording({ file: info.path, cause: "unreadable", reason: e instanceof Error ? e.message : String(e) })
@@ -132,19 +134,25 @@ export class RecordingReader {
     }
   }
 
+  /** Moves the cursor to its next row inside the time range; false when it has none left. */
+  private settle(c: Cursor): boolean {
+    const ts = c.file.ingestTs
+    while (c.index < ts.length && (ts[c.index] < this.from || ts[c.index] >= this.to)) c.index++
+    return c.index < ts.length
+  }
+
   /** The next event in time order; undefined at the end (or when `needsLoad()`). */
   next(): RecordedEvent | undefined {
     const top = this.heap[0]
     if (top === undefined) return undefined
-    const e = top.events[top.index++]
-    if (top.index === top.events.length) {
+    const e = top.file.event(top.index++)
+    if (this.settle(top)) this.down(0)
+    else {
       const last = this.heap.pop()!
       if (this.heap.length > 0) {
         this.heap[0] = last
         this.down(0)
       }
-    } else {
-      this.down(0)
     }
     return e
   }
