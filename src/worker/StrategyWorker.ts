@@ -690,6 +690,8 @@ export const runIsolated = (
             )
           )
         }
+        // the acknowledgements of what the worker handled last are passed on before the acker stops
+        trimAcked()
         // the worker's last log records
         const rest = yield* Queue.takeAll(inbox)
         for (const m of rest) if (m._tag === "Log") yield* relog(m)

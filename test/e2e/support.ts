@@ -19,16 +19,16 @@ export interface GatewayProcess {
 }
 
 /**
- * `bin/meltica.ts --config <file>` as a child process (or through `npm start`, as a user runs it), collecting its log
- * lines; killed when the scope closes.
+ * `bin/meltica.ts --config <file> [extra...]` as a child process (or through `npm start`, as a user runs it),
+ * collecting its log lines; killed when the scope closes.
  */
-export const startGateway = (name: string, file: string, via: "node" | "npm" = "node") =>
+export const startGateway = (name: string, file: string, via: "node" | "npm" = "node", extra: ReadonlyArray<string> = []) =>
   Effect.acquireRelease(
     Effect.gen(function*() {
       const exited = yield* Deferred.make<number | null>()
       const [command, args] = via === "npm"
-        ? ["npm", ["start", "--silent", "--", "--config", file]] as const
-        : [process.execPath, [...TS_NODE, "bin/meltica.ts", "--config", file]] as const
+        ? ["npm", ["start", "--silent", "--", "--config", file, ...extra]] as const
+        : [process.execPath, [...TS_NODE, "bin/meltica.ts", "--config", file, ...extra]] as const
       const child = spawn(command, args, {
         cwd: process.cwd(),
         stdio: ["ignore", "pipe", "pipe"]

@@ -1,0 +1,149 @@
+/**
+ * A worker-isolated strategy in a NATS strategy process, end to end: a feed
+ * gateway process and a strategy gateway process (`src/main.ts`) against a
+ * `nats-server` started here, the paper trader given on the command line with
+ * `--strategy-isolation worker` (and the BBO follower on a worker from the
+ * configuration's `strategies.modules`). Its worker gets the feed's market data, its
+ * orders go to the feed's Control Plane and their execution reports come
+ * back to its handler; every critical event is acknowledged on JetStream once
+ * the worker handled it (nothing left pending when the process stops); the
+ * worker's figures are in the process's `/metrics`; it stops cleanly.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Layer, Schedule } from "effect"
+import { NatsConfig, NatsConnection } from "../../src/nats/Connection.js"
+import { CRITICAL_STREAM, criticalDurable } from "../../src/nats/Subjects.js"
+import type { StatusSnapshot } from "../../src/Status.js"
+import { natsServer } from "../nats/support/server.js"
+import { type GatewayProcess as Gateway, startGateway, until } from "./support.js"
+
+/** Generous: three processes and a worker thread start slowly on a loaded machine; the bound only ends a broken run. */
+const WAIT_S = 90
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "meltica-nats-worker-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+const httpUrl = (g: Gateway) =>
+  until(`${g.name}: the endpoints' address in the log`, WAIT_S, async () =>
+    (g.lines.find((l) => (l.annotations as Record<string, unknown> | undefined)?.http_url !== undefined)
+      ?.annotations as { http_url: string } | undefined)?.http_url, g)
+
+/** The value of a sample of `name` whose labels include every one of `labels`, summed. */
+const metric = (text: string, name: string, ...labels: ReadonlyArray<string>): number => {
+  let sum = 0
+  for (const line of text.split("\n")) {
+    if ((line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && labels.every((l) => line.includes(l))) {
+      sum += Number(line.slice(line.lastIndexOf(" ") + 1))
+    }
+  }
+  return sum
+}
+
+/** The BBO follower on a worker from the configuration (a strategy process runs at least one configured strategy). */
+const configFor = (url: string, role: "feed" | "strategy") => `
+http: { port: 0 }
+statusIntervalMs: 1000
+bus: { type: nats, url: "${url}", role: ${role} }
+strategies:
+  bbo: { enabled: false }
+  orders: { enabled: false }
+${role === "feed" ? "" : `  modules:
+    - { module: "${resolve("examples/bboFollower.ts")}", options: { symbol: BTC-USDT }, isolation: worker }
+`}`
+
+const TRADER = "paper-trader"
+
+describe("a worker strategy over NATS", () => {
+  it.scopedLive("a strategy process runs --strategy-isolation worker: market data in, orders out, reports back, acknowledged", () =>
+    Effect.gen(function*() {
+      const server = yield* natsServer
+      const dir = yield* tempDir
+      const feedFile = join(dir, "feed.yaml")
+      const strategyFile = join(dir, "strategy.yaml")
+      writeFileSync(feedFile, configFor(server.url, "feed"))
+      writeFileSync(strategyFile, configFor(server.url, "strategy"))
+
+      const feed = yield* startGateway("feed", feedFile)
+      const strategy = yield* startGateway("strategy", strategyFile, "node", [
+        "--strategy",
+        "examples/paperTrader.ts",
+        "--strategy-options",
+        `{"intervalMs":100}`,
+        "--strategy-isolation",
+        "worker"
+      ])
+      const strategyUrl = yield* httpUrl(strategy)
+
+      const started = yield* until("both strategies on their worker threads", WAIT_S, async () => {
+        const ids = strategy.lines.filter((l) => l.message === "strategy started on a worker thread")
+          .map((l) => (l.annotations as Record<string, unknown>).consumer_id)
+        return ids.length === 2 ? ids : undefined
+      }, strategy)
+      assert.sameMembers(started, [TRADER, "bbo-follower"])
+
+      // market data reaches the worker's handler, and the reports of its orders come back to it
+      const scrape = () => fetch(`${strategyUrl}/metrics`).then((r) => r.text())
+      const text = yield* until("the worker to take market data and execution reports", WAIT_S, async () => {
+        const t = await scrape()
+        const closed = strategy.lines.filter((l) => l.message === "order closed").length
+        return metric(t, "meltica_worker_ring_frames_total", `consumer="${TRADER}"`, `lane="market"`) >= 20 &&
+            metric(t, "meltica_worker_ring_frames_total", `consumer="bbo-follower"`, `lane="market"`) >= 5 &&
+            metric(t, "meltica_nats_critical_delivered_total", `kind="exec_report"`) >= 4 && closed >= 2
+          ? t
+          : undefined
+      }, strategy)
+      assert.isAbove(metric(text, "meltica_worker_ring_frames_total", `consumer="${TRADER}"`, `lane="critical"`), 0)
+      assert.isAbove(metric(text, "meltica_worker_ring_frames_read_total", `consumer="${TRADER}"`), 0)
+      assert.isAbove(metric(text, "meltica_consumer_processed_total", `consumer="${TRADER}"`), 0)
+      assert.isAbove(metric(text, "meltica_worker_commands_total", `consumer="${TRADER}"`), 0)
+      assert.strictEqual(metric(text, "meltica_worker_running", `consumer="${TRADER}"`), 1)
+      assert.strictEqual(metric(text, "meltica_worker_undecodable_frames_total", `consumer="${TRADER}"`), 0)
+      assert.strictEqual(metric(text, "meltica_worker_crashes_total", `consumer="${TRADER}"`), 0)
+
+      // the execution reports reached the strategy's own handler, on the worker (its log is relayed, tagged)
+      const closed = strategy.lines.find((l) => l.message === "order closed")!
+      const annotations = closed.annotations as Record<string, unknown>
+      assert.strictEqual(annotations.worker, TRADER)
+      assert.strictEqual(annotations.consumer_id, TRADER)
+
+      const status = (yield* Effect.promise(() => fetch(`${strategyUrl}/status.json`).then((r) => r.json()))) as StatusSnapshot
+      const listed = status.strategies?.find((s) => s.id === TRADER)
+      assert.strictEqual(listed?.state, "running")
+      assert.strictEqual(listed?.description, "on a worker thread")
+      const ready = yield* until("the strategy process /ready", WAIT_S, async () => {
+        const r = await fetch(`${strategyUrl}/ready`)
+        return r.status === 200 ? ((await r.json()) as { ready: boolean; reasons: Array<string> }) : undefined
+      }, strategy)
+      assert.deepStrictEqual(ready, { ready: true, reasons: [] })
+
+      // a clean stop: no worker, fiber or pooled event left ...
+      strategy.process.kill("SIGTERM")
+      const code = yield* Deferred.await(strategy.exited).pipe(Effect.timeout("60 seconds"))
+      assert.strictEqual(code, 0, strategy.raw.join("\n").slice(-2_000))
+      const messages = strategy.lines.map((l) => String(l.message))
+      assert.include(messages, "leak report: 0 outstanding pooled object(s) (Event 0, MergedEvent 0, ExecReport 0)")
+      assert.include(messages, "fibers left: 0")
+      assert.notInclude(messages, "strategy worker did not stop in time: terminated")
+
+      // ... and every critical event the worker handled was acknowledged on JetStream: none left unacknowledged
+      const info = yield* Effect.gen(function*() {
+        const { jsm } = yield* NatsConnection
+        return yield* Effect.tryPromise(() => jsm.consumers.info(CRITICAL_STREAM, criticalDurable(TRADER))).pipe(
+          Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("10 seconds")))
+        )
+      }).pipe(
+        Effect.provide(NatsConnection.Default.pipe(Layer.provide(NatsConfig.layer({ servers: [server.url], name: "test", manageStreams: false }))))
+      )
+      assert.isAbove(info.delivered.consumer_seq, 4, "reports were delivered to the strategy process")
+      assert.strictEqual(info.num_ack_pending, 0, "each acknowledged once the worker handled it")
+      assert.strictEqual(info.num_redelivered, 0, "none redelivered for want of an acknowledgement")
+
+      feed.process.kill("SIGTERM")
+      assert.strictEqual(yield* Deferred.await(feed.exited).pipe(Effect.timeout("60 seconds")), 0, feed.raw.join("\n").slice(-2_000))
+    }), { timeout: 240_000 })
+})
