@@ -10,9 +10,11 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Queue, Schema } from "effect"
 import { copyFileSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { GatewayConfig } from "../../schema/Config.js"
+import { GatewayConfig, RecordSection } from "../../schema/Config.js"
 import { BinanceConfig } from "../../schema/ProviderConfig.js"
 import { rawFrameOptions } from "../../layers/Application.js"
+import { layerTest, testConfig, testVenues } from "../../layers/Test.js"
+import * as Gateway from "../../src/Gateway.js"
 import { unknownFlag } from "../../src/main.js"
 import * as Provider from "../../src/Provider.js"
 import { checksumOf } from "../../src/record/Format.js"
@@ -146,6 +148,41 @@ describe("raw frame recording", () => {
       const liveTimes = tickerTimes(rec.seen)
       tickerTimes(imported).forEach((t, i) => assert.isTrue(t <= liveTimes[i] && t >= liveTimes[i] - 5_000, `ticker ${i}: ${t} vs ${liveTimes[i]}`))
     }).pipe(Effect.provide(venueLayer), Effect.scoped), 30_000)
+
+  it.live("a gateway with record.rawFrames writes its real venues' frames beside the recording, which still reads cleanly", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const f = readFrames("binance-spot.frames")
+      const ws = yield* venueServer
+      const rest = yield* restServer
+      rest.route("/api/v3/depth", () => f["snapshot-157"][0])
+      const config = testConfig({
+        venues: [testVenues(["BTC-USDT"])[0], BinanceConfig.make({ symbols: ["BNB-BTC"], ...localVenue(ws, rest) })],
+        merges: [],
+        record: RecordSection.make({ dir, rawFrames: true, flushIntervalMs: 100 })
+      })
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* Gateway.run(config, { strategies: [] }).pipe(Effect.forkScoped)
+        yield* within(Queue.take(ws.received))
+        yield* ws.sendAll([...f.subscribed, ...f.initial, ...f.live])
+        // frames and the close travel in order: once the adapter has resubscribed, it has taken every frame in
+        yield* ws.drop
+        yield* within(Queue.take(ws.received))
+      }).pipe(Effect.provide(layerTest(config))))
+
+      const listing = listRawFrames(dir)
+      assert.deepStrictEqual(listing.skipped, [])
+      assert.deepStrictEqual([...new Set(listing.files.map((i) => i.provider))], ["binance"])
+      const rows = (yield* Effect.forEach(listing.files, (i) => Effect.promise(() => readRawFile(i)))).flatMap((r) => r.rows)
+      assert.deepStrictEqual(rows.filter((r) => r.t === "recv").map((r) => r.data), [...f.subscribed, ...f.initial, ...f.live])
+      assert.deepStrictEqual(rows.filter((r) => r.t === "connect").map((r) => r.conn), ["binance.ws.1", "binance.ws.2"])
+      // (the snapshot may or may not have arrived before the drop cancelled its fetch)
+      for (const r of rows.filter((r) => r.t === "http")) assert.strictEqual(r.data, f["snapshot-157"][0])
+      // the canonical recording beside it: both providers' events, no complaint about the raw files
+      const recording = listRecording(dir)
+      assert.deepStrictEqual(recording.skipped, [])
+      assert.deepStrictEqual([...new Set(recording.files.map((i) => i.provider))].sort(), ["binance", "sim-a"])
+    }).pipe(Effect.scoped), 30_000)
 
   for (const [name, file] of [["binance", BINANCE], ["okx", OKX]] as const) {
     it.scoped(`${name}: a capture converted to raw frame files imports to the same recording as the NDJSON`, () =>
