@@ -39,6 +39,19 @@ import { layerRecording, makeRecorder, type Recorder, type RecorderOptions, Reco
 /** The provider name merged events carry (set by the Orchestrator), and their streams' directory in a recording. */
 export const MERGED_PROVIDER = "merged"
 
+/**
+ * An instance of a payload class from fields already valid (taken from a
+ * merged payload, itself made of validated venue payloads): the prototype and
+ * the fields, what the constructor builds, for a twentieth of its cost (about
+ * 100 ns against 2 us per ticker, measured on a loaded machine), as
+ * `Format.ts` does when reading.
+ */
+const instance = <A extends Trade | Ticker | BookSnapshot>(proto: A, tag: A["_tag"], fields: Omit<A, "_tag">): A => {
+  const o = Object.assign(Object.create(proto), fields)
+  o._tag = tag // a tagged class sets its tag last, as an own field
+  return o as A
+}
+
 /** The canonical payloads recorded for a merged payload emitted at `ingestTs` (epoch microseconds). */
 export const recordedPayloads = (payload: MergedPayload, ingestTs: number): ReadonlyArray<Trade | Ticker | BookSnapshot> => {
   switch (payload._tag) {
@@ -47,29 +60,29 @@ export const recordedPayloads = (payload: MergedPayload, ingestTs: number): Read
       const ask = payload.quotes.find((q) => q.provider === payload.bestAskProvider)
       // the merge names its best venues among its quotes; a payload that does not is not recorded
       if (bid === undefined || ask === undefined) return []
-      return [Ticker.make({
+      return [instance<Ticker>(Ticker.prototype, "ticker", {
         bidPrice: payload.bestBid,
         bidQty: bid.bidQty,
         askPrice: payload.bestAsk,
         askQty: ask.askQty,
         exchangeTs: Math.floor(ingestTs / 1000)
-      }, true)]
+      })]
     }
     case "merged_book":
-      return [BookSnapshot.make({
+      return [instance<BookSnapshot>(BookSnapshot.prototype, "book_snapshot", {
         bids: payload.bids.map((l) => [l.price, l.totalQty] as const),
         asks: payload.asks.map((l) => [l.price, l.totalQty] as const),
         state: "consistent"
-      }, true)]
+      })]
     case "merged_trades":
       return payload.trades.map((t) =>
-        Trade.make({
+        instance<Trade>(Trade.prototype, "trade", {
           tradeId: `${t.provider}:${t.trade.tradeId}`,
           price: t.trade.price,
           quantity: t.trade.quantity,
           side: t.trade.side,
           exchangeTs: t.trade.exchangeTs
-        }, true)
+        })
       )
   }
 }
