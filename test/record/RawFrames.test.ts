@@ -11,7 +11,7 @@ import { Effect, Queue, Schema } from "effect"
 import { copyFileSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { GatewayConfig, RecordSection } from "../../schema/Config.js"
-import { BinanceConfig } from "../../schema/ProviderConfig.js"
+import { BinanceConfig, KrakenConfig } from "../../schema/ProviderConfig.js"
 import { rawFrameOptions } from "../../layers/Application.js"
 import { layerTest, testConfig, testVenues } from "../../layers/Test.js"
 import * as Gateway from "../../src/Gateway.js"
@@ -46,6 +46,9 @@ const eventsOf = (dir: string) =>
   Effect.promise(() => openRecording(dir).readAll()).pipe(
     Effect.map((es) => es.map((e) => [e.provider, e.symbol, e.kind, e.seq, norm(e.payload)] as const))
   )
+
+/** A ticker's time is the adapter's clock when the venue sends none: compared apart from the rest. */
+const untimed = (p: object) => (p as { _tag: string })._tag === "ticker" ? norm({ ...p, exchangeTs: 0 }) : norm(p)
 
 /** The NDJSON capture's lines as checked rows, in file order. */
 const rowsOf = (file: string): Array<RawRow> =>
@@ -139,7 +142,6 @@ describe("raw frame recording", () => {
       assert.deepStrictEqual(result.skipped.map((s) => s.cause), ["unfinished_write"])
       // (a bookTicker carries no venue time: the adapter stamps it when it handles the frame, which offline is the
       // frame's receive time and live a little later; compared apart)
-      const untimed = (p: object) => (p as { _tag: string })._tag === "ticker" ? norm({ ...p, exchangeTs: 0 }) : norm(p)
       const live = rec.seen.map((s) => [s.provider, s.symbol, s.kind, s.seq, untimed(s.payload)] as const)
       const imported = yield* Effect.promise(() => openRecording(out).readAll())
       assert.deepStrictEqual(imported.map((e) => [e.provider, e.symbol, e.kind, e.seq, untimed(e.payload)] as const), live)
@@ -147,6 +149,37 @@ describe("raw frame recording", () => {
         ps.map((e) => e.payload as { _tag: string; exchangeTs: number }).filter((p) => p._tag === "ticker").map((p) => p.exchangeTs)
       const liveTimes = tickerTimes(rec.seen)
       tickerTimes(imported).forEach((t, i) => assert.isTrue(t <= liveTimes[i] && t >= liveTimes[i] - 5_000, `ticker ${i}: ${t} vs ${liveTimes[i]}`))
+    }).pipe(Effect.provide(venueLayer), Effect.scoped), 30_000)
+
+  it.live("a Kraken adapter's raw frames (a checksum mismatch and its resubscription) import to the live run's events", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const out = yield* tempDir
+      const f = readFrames("kraken-v2.frames")
+      const ws = yield* venueServer
+      const rest = yield* restServer
+      const recorder = yield* makeRawFrameRecorder({ dir, flushIntervalMs: 60_000, encodeOnWorker: false })
+      const provider = yield* Provider.make(KrakenConfig.make({ symbols: ["BTC-USD"], ...localVenue(ws, rest), bookDepth: 10, depth: 10 }))
+      const rec = yield* recordingSink
+      yield* recorder.wrap([provider])[0].run(rec.sink).pipe(Effect.forkScoped)
+      for (let i = 0; i < 3; i++) yield* within(Queue.take(ws.received))
+      yield* ws.sendAll([...f.connected, ...f.live])
+      yield* within(rec.waitFor((s) => s.kind === "ticker"))
+      yield* ws.sendAll(f["bad-checksum"])
+      yield* within(rec.waitFor(isStale))
+      for (let i = 0; i < 2; i++) yield* within(Queue.take(ws.received))
+      yield* ws.sendAll(f.resubscribed)
+      yield* within(rec.waitFor((s) => isDelta(s) && (s.payload as { checksum?: number }).checksum === 154802010))
+      yield* recorder.flush
+
+      const result = yield* importCapture({ capture: dir, out })
+      assert.deepStrictEqual([result.venue, result.name, result.symbols], ["kraken", "kraken", { "BTC-USD": "BTC/USD" }])
+      assert.deepStrictEqual([result.provider.checksumMismatches, result.provider.resyncs], [1, 1])
+      const imported = yield* Effect.promise(() => openRecording(out).readAll())
+      assert.deepStrictEqual(
+        imported.map((e) => [e.provider, e.symbol, e.kind, e.seq, untimed(e.payload)] as const),
+        rec.seen.map((s) => [s.provider, s.symbol, s.kind, s.seq, untimed(s.payload)] as const)
+      )
     }).pipe(Effect.provide(venueLayer), Effect.scoped), 30_000)
 
   it.live("a gateway with record.rawFrames writes its real venues' frames beside the recording, which still reads cleanly", () =>
