@@ -95,21 +95,16 @@ export const recordedPayloads = (payload: MergedPayload, ingestTs: number): Read
 export class MergedRecording extends Context.Tag("meltica/MergedRecording")<MergedRecording, {
   /** Records a merged event with the recorder attached (reads it, keeps nothing of it). */
   readonly record: (event: MergedEvent) => void
-  /** Sends merged events to `recorder` for the life of the scope. */
+  /** Sends merged events to `recorder` for the life of the scope (its rows count in the recorder's figures). */
   readonly attach: (recorder: Recorder) => Effect.Effect<void, never, Scope.Scope>
-  /** Merged events recorded, and rows written for them. */
-  readonly stats: () => { readonly events: number; readonly rows: number }
 }>() {
   static readonly layer: Layer.Layer<MergedRecording> = Layer.sync(MergedRecording, () => {
     let recorder: Recorder | undefined
-    let events = 0
-    let rows = 0
     // one envelope, never pooled, filled per row: the recorder copies its fields and keeps the payload
     const row = new Event()
     return {
       record: (e) => {
         if (recorder === undefined || e.payload === undefined) return
-        events++
         row.provider = e.provider
         row.symbol = e.symbol
         row.kind = e.kind
@@ -119,7 +114,6 @@ export class MergedRecording extends Context.Tag("meltica/MergedRecording")<Merg
         for (const p of recordedPayloads(e.payload, e.ingestTs)) {
           row.payload = p
           recorder.record(row)
-          rows++
         }
         row.payload = undefined
       },
@@ -132,8 +126,7 @@ export class MergedRecording extends Context.Tag("meltica/MergedRecording")<Merg
             Effect.sync(() => {
               recorder = undefined
             })
-        ),
-      stats: () => ({ events, rows })
+        )
     }
   })
 }
