@@ -78,6 +78,29 @@ describe("strategy on a worker", () => {
     }).pipe(Effect.provide(layerMain()), Effect.provide(logs.layer))
   })
 
+  it.effect("a strategy process that lets a strategy reach its own kill switch only does so on a worker too", () =>
+    Effect.gen(function*() {
+      for (const ownKillSwitchOnly of [true, false]) {
+        const b = books()
+        const sent = yield* Effect.scoped(Effect.gen(function*() {
+          yield* runIsolated({
+            module: RECORDER,
+            options: { seen: b.seenMemory, gate: b.gateMemory, killSwitchOf: "another" },
+            ownKillSwitchOnly
+          })
+          yield* until(() => b.codes().length === 1, "the kill switch's outcome", b.seen)
+          return (yield* SentCommands).map((c) => c._tag)
+        })).pipe(Effect.provide(layerMain()))
+        if (ownKillSwitchOnly) {
+          assert.deepStrictEqual(b.codes(), [3_000_001], "refused at once as an invalid command")
+          assert.notInclude(sent, "KillSwitch", "nothing sent")
+        } else {
+          assert.deepStrictEqual(b.codes(), [3_000_000])
+          assert.include(sent, "KillSwitch")
+        }
+      }
+    }), { timeout: 60_000 })
+
   it.scoped("the critical lane goes first and moves the routing version: older market data is skipped", () =>
     Effect.gen(function*() {
       const b = books()
