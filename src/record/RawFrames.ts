@@ -238,7 +238,7 @@ interface ProviderBuffer {
   chars: number
 }
 
-const ENCODER = new URL("./encodeWorker.mjs", import.meta.url)
+const ENCODER = new URL("./rawEncodeWorker.mjs", import.meta.url)
 
 /** Parquet encoding on a worker thread for the life of the scope (on this thread once the worker fails). */
 const workerEncoder: Effect.Effect<(rows: ReadonlyArray<RawRow>) => Effect.Effect<Uint8Array, string>, never, Scope.Scope> = Effect.gen(function*() {

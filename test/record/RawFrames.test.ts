@@ -158,7 +158,8 @@ describe("raw frame recording", () => {
       const f = readFrames("kraken-v2.frames")
       const ws = yield* venueServer
       const rest = yield* restServer
-      const recorder = yield* makeRawFrameRecorder({ dir, flushIntervalMs: 60_000, encodeOnWorker: false })
+      // (encoded on the worker thread here; on this thread in the Binance run above)
+      const recorder = yield* makeRawFrameRecorder({ dir, flushIntervalMs: 60_000 })
       const provider = yield* Provider.make(KrakenConfig.make({ symbols: ["BTC-USD"], ...localVenue(ws, rest), bookDepth: 10, depth: 10 }))
       const rec = yield* recordingSink
       yield* recorder.wrap([provider])[0].run(rec.sink).pipe(Effect.forkScoped)
