@@ -5,15 +5,18 @@
  * merged streams alone when asked.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, TestClock } from "effect"
+import { Context, Effect, Fiber, Layer, Scope, TestClock } from "effect"
 import { layerBacktest } from "../../layers/Application.js"
 import { layerTest, testConfig, TEST_VENUES } from "../../layers/Test.js"
 import { MergeWindowConfig, RecordSection } from "../../schema/Config.js"
 import { BookSnapshot, decimal, MergedBook, MergedLevel, MergedTicker, MergedTrades, Ticker, Trade, VenueQuote, VenueTrade } from "../../schema/Event.js"
 import { runBacktest } from "../../src/backtest/Backtest.js"
+import { Dispatcher } from "../../src/Dispatcher.js"
+import { Event, MergedEvent } from "../../src/Event.js"
 import * as Gateway from "../../src/Gateway.js"
 import { Orchestrator } from "../../src/Orchestrator.js"
-import { recordedPayloads } from "../../src/record/Merged.js"
+import { MergedRecording, recordedPayloads, withMergedTap } from "../../src/record/Merged.js"
+import { makeRecorder } from "../../src/record/Recorder.js"
 import type { RecordedEvent } from "../../src/record/Format.js"
 import { openRecording } from "../../src/replay/Reader.js"
 import * as Strategy from "../../src/strategy/index.js"
@@ -48,7 +51,55 @@ const listens = Strategy.define({
   start: (ctx) => ctx.subscribe("BTC-USDT", ["ticker"])
 })
 
+/** What a layer under the tap was given as its Dispatcher. */
+class Given extends Context.Tag("test/Given")<Given, Dispatcher>() {}
+
 describe("merged events recorded (record.merged)", () => {
+  it.scoped("the tap records a merged event, then dispatches every event unchanged, in order; nothing once detached", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const reached: Array<string> = []
+      const inner = Layer.succeed(Dispatcher, Dispatcher.make({
+        dispatch: (e: Event | MergedEvent) => Effect.sync(() => void reached.push(`${e._pool} ${e.traceId}`))
+      } as unknown as Parameters<typeof Dispatcher.make>[0]))
+      // the Orchestrator's place: a layer that takes the Dispatcher; the recording layer's: MergedRecording, one instance
+      const app = Layer.merge(withMergedTap(Layer.effect(Given, Dispatcher)), MergedRecording.layer).pipe(Layer.provide(inner))
+      const context = yield* Layer.build(app)
+      const dispatcher = Context.get(context, Given)
+      const attached = yield* Scope.make()
+      const recorder = yield* makeRecorder({ dir, encodeOnWorker: false })
+      yield* Context.get(context, MergedRecording).attach(recorder).pipe(Scope.extend(attached))
+
+      const merged = (traceId: string, ingestTs: number) => {
+        const m = new MergedEvent()
+        m.provider = "merged"
+        m.symbol = "BTC-USDT"
+        m.kind = "ticker"
+        m.traceId = traceId
+        m.ingestTs = ingestTs
+        m.payload = MergedTicker.make({
+          bestBid: d("100.5"),
+          bestBidProvider: "a",
+          bestAsk: d("100.7"),
+          bestAskProvider: "a",
+          quotes: [VenueQuote.make({ provider: "a", bidPrice: d("100.5"), bidQty: d("1"), askPrice: d("100.7"), askQty: d("2") })]
+        })
+        return m
+      }
+      const venue = new Event()
+      venue.traceId = "v1"
+      yield* dispatcher.dispatch(merged("m1", 1_700_000_000_000_000))
+      yield* dispatcher.dispatch(venue)
+      yield* Scope.close(attached, { _tag: "Success", value: undefined } as never)
+      yield* dispatcher.dispatch(merged("m2", 1_700_000_000_500_000))
+      yield* recorder.flush
+      assert.deepStrictEqual(reached, ["MergedEvent m1", "Event v1", "MergedEvent m2"])
+      const rows = yield* readAll(dir)
+      assert.deepStrictEqual<unknown>(rows.map((r) => [r.provider, r.symbol, r.kind, r.ingestTs, { ...r.payload }]), [
+        ["merged", "BTC-USDT", "ticker", 1_700_000_000_000_000, { _tag: "ticker", bidPrice: "100.5", bidQty: "1", askPrice: "100.7", askQty: "2", exchangeTs: 1_700_000_000_000 }]
+      ])
+    }))
+
   it("a merged ticker, book and trades become the canonical rows the merged stream states", () => {
     const ts = 1_700_000_000_123_456
     const ticker = MergedTicker.make({
