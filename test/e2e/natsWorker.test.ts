@@ -2,8 +2,8 @@
  * A worker-isolated strategy in a NATS strategy process, end to end: a feed
  * gateway process and a strategy gateway process (`src/main.ts`) against a
  * `nats-server` started here, the paper trader given on the command line with
- * `--strategy-isolation worker` (and the BBO follower on a worker from the
- * configuration's `strategies.modules`). Its worker gets the feed's market data, its
+ * `--strategy-isolation worker`, and a strategy that logs what it handles on
+ * a worker from the configuration's `strategies.modules`. Its worker gets the feed's market data, its
  * orders go to the feed's Control Plane and their execution reports come
  * back to its handler; every critical event is acknowledged on JetStream once
  * the worker handled it (nothing left pending when the process stops); the
@@ -44,7 +44,10 @@ const metric = (text: string, name: string, ...labels: ReadonlyArray<string>): n
   return sum
 }
 
-/** The BBO follower on a worker from the configuration (a strategy process runs at least one configured strategy). */
+/**
+ * The tick logger (`fixtures/tickLogger.ts`) on a worker from the configuration (a strategy process runs at least
+ * one configured strategy): every ticker and report it handles is in the process's log.
+ */
 const configFor = (url: string, role: "feed" | "strategy") => `
 http: { port: 0 }
 statusIntervalMs: 1000
@@ -53,10 +56,17 @@ strategies:
   bbo: { enabled: false }
   orders: { enabled: false }
 ${role === "feed" ? "" : `  modules:
-    - { module: "${resolve("examples/bboFollower.ts")}", options: { symbol: BTC-USDT }, isolation: worker }
+    - { module: "${resolve("test/e2e/fixtures/tickLogger.ts")}", options: { symbol: BTC-USDT, orders: ${LOGGER_ORDERS} }, isolation: worker }
 `}`
 
 const TRADER = "paper-trader"
+const LOGGER = "tick-logger"
+const LOGGER_ORDERS = 3
+
+/** A `field` of the annotations of each log line `message` of the strategy (relayed from its worker). */
+const logged = (g: Gateway, message: string) =>
+  g.lines.filter((l) => l.message === message && (l.annotations as Record<string, unknown>).worker === LOGGER)
+    .map((l) => l.annotations as Record<string, unknown>)
 
 describe("a worker strategy over NATS", () => {
   it.scopedLive("a strategy process runs --strategy-isolation worker: market data in, orders out, reports back, acknowledged", () =>
@@ -84,7 +94,7 @@ describe("a worker strategy over NATS", () => {
           .map((l) => (l.annotations as Record<string, unknown>).consumer_id)
         return ids.length === 2 ? ids : undefined
       }, strategy)
-      assert.sameMembers(started, [TRADER, "bbo-follower"])
+      assert.sameMembers(started, [TRADER, LOGGER])
 
       // market data reaches the worker's handler, and the reports of its orders come back to it
       const scrape = () => fetch(`${strategyUrl}/metrics`).then((r) => r.text())
@@ -92,7 +102,7 @@ describe("a worker strategy over NATS", () => {
         const t = await scrape()
         const closed = strategy.lines.filter((l) => l.message === "order closed").length
         return metric(t, "meltica_worker_ring_frames_total", `consumer="${TRADER}"`, `lane="market"`) >= 20 &&
-            metric(t, "meltica_worker_ring_frames_total", `consumer="bbo-follower"`, `lane="market"`) >= 5 &&
+            logged(strategy, "tick").length >= 30 && logged(strategy, "report").length >= 2 * LOGGER_ORDERS &&
             metric(t, "meltica_nats_critical_delivered_total", `kind="exec_report"`) >= 4 && closed >= 2
           ? t
           : undefined
@@ -110,6 +120,26 @@ describe("a worker strategy over NATS", () => {
       const annotations = closed.annotations as Record<string, unknown>
       assert.strictEqual(annotations.worker, TRADER)
       assert.strictEqual(annotations.consumer_id, TRADER)
+
+      // each venue's stream reached the worker's handler in order; each order's reports once each, in order
+      const ticks = logged(strategy, "tick")
+      const providers = new Set(ticks.map((t) => String(t.provider)))
+      assert.isAbove(providers.size, 0)
+      for (const p of providers) {
+        const mine = ticks.filter((t) => t.provider === p)
+        for (let i = 1; i < mine.length; i++) {
+          const [before, now] = [mine[i - 1]!, mine[i]!]
+          if (Number(now.seq) >= 0 && Number(before.seq) >= 0) assert.isAbove(Number(now.seq), Number(before.seq), `${p} in sequence`)
+          else assert.isAtLeast(Number(now.ingest_ts), Number(before.ingest_ts), `${p} in ingest order`)
+        }
+      }
+      const reportsOf = new Map<string, Array<number>>()
+      for (const r of logged(strategy, "report")) {
+        const id = String(r.client_order_id)
+        reportsOf.set(id, [...(reportsOf.get(id) ?? []), Number(r.report_seq)])
+      }
+      assert.strictEqual(reportsOf.size, LOGGER_ORDERS, "a report for each order")
+      for (const [id, seqs] of reportsOf) assert.deepStrictEqual(seqs, [1, 2], `${id}: new then filled, once each`)
 
       const status = (yield* Effect.promise(() => fetch(`${strategyUrl}/status.json`).then((r) => r.json()))) as StatusSnapshot
       const listed = status.strategies?.find((s) => s.id === TRADER)
@@ -131,17 +161,20 @@ describe("a worker strategy over NATS", () => {
       assert.notInclude(messages, "strategy worker did not stop in time: terminated")
 
       // ... and every critical event the worker handled was acknowledged on JetStream: none left unacknowledged
-      const info = yield* Effect.gen(function*() {
+      const infos = yield* Effect.gen(function*() {
         const { jsm } = yield* NatsConnection
-        return yield* Effect.tryPromise(() => jsm.consumers.info(CRITICAL_STREAM, criticalDurable(TRADER))).pipe(
-          Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("10 seconds")))
-        )
+        return yield* Effect.forEach([TRADER, LOGGER], (id) =>
+          Effect.tryPromise(() => jsm.consumers.info(CRITICAL_STREAM, criticalDurable(id))).pipe(
+            Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("10 seconds")))
+          ))
       }).pipe(
         Effect.provide(NatsConnection.Default.pipe(Layer.provide(NatsConfig.layer({ servers: [server.url], name: "test", manageStreams: false }))))
       )
-      assert.isAbove(info.delivered.consumer_seq, 4, "reports were delivered to the strategy process")
-      assert.strictEqual(info.num_ack_pending, 0, "each acknowledged once the worker handled it")
-      assert.strictEqual(info.num_redelivered, 0, "none redelivered for want of an acknowledgement")
+      for (const info of infos) {
+        assert.isAbove(info.delivered.consumer_seq, 4, `${info.name}: reports were delivered to the strategy process`)
+        assert.strictEqual(info.num_ack_pending, 0, `${info.name}: each acknowledged once the worker handled it`)
+        assert.strictEqual(info.num_redelivered, 0, `${info.name}: none redelivered for want of an acknowledgement`)
+      }
 
       feed.process.kill("SIGTERM")
       assert.strictEqual(yield* Deferred.await(feed.exited).pipe(Effect.timeout("60 seconds")), 0, feed.raw.join("\n").slice(-2_000))
