@@ -101,6 +101,37 @@ describe("strategy on a worker", () => {
       }
     }), { timeout: 60_000 })
 
+  it.scoped("an event's acknowledgement to where it came from waits until the worker has handled it, not its writing", () =>
+    Effect.gen(function*() {
+      const b = books()
+      const running = yield* runIsolated({
+        module: RECORDER,
+        options: { seen: b.seenMemory, gate: b.gateMemory, symbol: "ETH-USDT", blockOn: 100 }
+      })
+      const dispatcher = yield* Dispatcher
+      const pool = yield* Pool
+      const recycler = yield* Recycler
+      yield* dispatcher.dispatch(market(pool, { symbol: "ETH-USDT", seq: 1, bid: "100" }))
+      yield* until(() => Atomics.load(b.gate, 1) === 1, "the handler at the gate", b.gate, 1)
+      const acks: Array<number> = []
+      for (const n of [1, 2]) {
+        const report = execReport(pool, "recorder", n)
+        report._ack = () => acks.push(n)
+        yield* dispatcher.dispatch(report)
+      }
+      // written to the ring and recycled in the main thread, the worker held at the gate: owed, not yet given
+      yield* until(() => running.stats().sourceAcksPending === 2, "two acknowledgements owed")
+      assert.strictEqual(recycler.leakReport().total, 0)
+      assert.deepStrictEqual(acks, [])
+      b.open()
+      yield* until(() => acks.length === 2, "both acknowledged once handled")
+      assert.deepStrictEqual(acks, [1, 2])
+      assert.deepStrictEqual(b.codes(), [100, 1_000_001, 1_000_002])
+      const stats = running.stats()
+      assert.strictEqual(stats.sourceAcks, 2)
+      assert.strictEqual(stats.sourceAcksPending, 0)
+    }).pipe(Effect.provide(layerMain())))
+
   it.scoped("the critical lane goes first and moves the routing version: older market data is skipped", () =>
     Effect.gen(function*() {
       const b = books()
@@ -209,13 +240,23 @@ describe("strategy on a worker", () => {
       const pool = yield* Pool
       yield* dispatcher.dispatch(market(pool, { symbol: "ETH-USDT", seq: 1, bid: "100" }))
       yield* until(() => Atomics.load(b.gate, 1) === 1, "the handler at the gate", b.gate, 1)
-      for (const n of [1, 2, 3]) yield* dispatcher.dispatch(execReport(pool, "recorder", n))
+      // each report owes an acknowledgement to where it came from (as a JetStream message does)
+      const acks: Array<number> = []
+      for (const n of [1, 2, 3]) {
+        const report = execReport(pool, "recorder", n)
+        report._ack = () => acks.push(n)
+        yield* dispatcher.dispatch(report)
+      }
       b.open() // the worker takes the three reports, handles the first, dies on the second
       yield* until(() => running.stats().crashes === 1, "the crash")
       assert.deepStrictEqual(b.codes(), [100, 1_000_001])
+      yield* until(() => acks.length === 1, "the handled report acknowledged")
+      assert.deepStrictEqual(acks, [1], "the reports the dead worker did not handle are not acknowledged")
       yield* TestClock.adjust("100 millis") // the restart backoff
       yield* until(() => b.codes().includes(1_000_003), "the reports after the restart", b.seen)
       assert.deepStrictEqual(b.codes(), [100, 1_000_001, 1_000_002, 1_000_003])
+      yield* until(() => acks.length === 3, "the replayed reports acknowledged once handled")
+      assert.deepStrictEqual(acks, [1, 2, 3], "each acknowledged once, in order")
       const stats = running.stats()
       assert.strictEqual(stats.restarts, 1)
       assert.isAtLeast(stats.replayed, 1)
