@@ -113,24 +113,46 @@ interface RawEncodeRequest {
   readonly createdBy: string
 }
 
-const rawRequestOf = (rows: ReadonlyArray<RawRow>): RawEncodeRequest => {
-  const col = <A>(f: (r: RawRow) => A | undefined): Array<A | null> => rows.map((r) => f(r) ?? null)
-  return {
-    columnData: [
-      { name: "t", type: "STRING", data: col((r) => r.t) },
-      { name: "conn", type: "STRING", data: col((r) => r.conn) },
-      { name: "ts", type: "DOUBLE", data: col((r) => r.ts) },
-      { name: "data", type: "STRING", data: col((r) => r.data) },
-      { name: "url", type: "STRING", data: col((r) => r.url) }
-    ],
-    kvMetadata: [{ key: "meltica.raw", value: RAW_FORMAT_VERSION }],
-    createdBy: "meltica raw-frame recorder"
-  }
+/** Rows column by column, as the recorder buffers them (no object per row on the adapter's path). */
+export interface RawColumns {
+  readonly t: Array<RawRowType>
+  readonly conn: Array<string | undefined>
+  readonly ts: Array<number>
+  readonly data: Array<string | undefined>
+  readonly url: Array<string | undefined>
 }
 
+export const columnsOf = (rows: ReadonlyArray<RawRow>): RawColumns => ({
+  t: rows.map((r) => r.t),
+  conn: rows.map((r) => r.conn),
+  ts: rows.map((r) => r.ts),
+  data: rows.map((r) => r.data),
+  url: rows.map((r) => r.url)
+})
+
+const nulls = <A>(xs: ReadonlyArray<A | undefined>): Array<A | null> => xs.map((x) => x ?? null)
+
+const rawRequestOf = (c: RawColumns): RawEncodeRequest => ({
+  columnData: [
+    { name: "t", type: "STRING", data: c.t },
+    { name: "conn", type: "STRING", data: nulls(c.conn) },
+    { name: "ts", type: "DOUBLE", data: c.ts },
+    { name: "data", type: "STRING", data: nulls(c.data) },
+    { name: "url", type: "STRING", data: nulls(c.url) }
+  ],
+  kvMetadata: [{ key: "meltica.raw", value: RAW_FORMAT_VERSION }],
+  createdBy: "meltica raw-frame recorder"
+})
+
 /** A raw file's bytes, encoded on this thread. */
-export const encodeRawRows = (rows: ReadonlyArray<RawRow>): Uint8Array =>
-  new Uint8Array(parquetWriteBuffer(rawRequestOf(rows) as Parameters<typeof parquetWriteBuffer>[0]))
+export const encodeRawColumns = (columns: RawColumns): Uint8Array =>
+  new Uint8Array(parquetWriteBuffer(rawRequestOf(columns) as Parameters<typeof parquetWriteBuffer>[0]))
+
+/** A raw file's bytes, encoded on this thread. */
+export const encodeRawRows = (rows: ReadonlyArray<RawRow>): Uint8Array => encodeRawColumns(columnsOf(rows))
+
+type Encode = (columns: RawColumns) => Effect.Effect<Uint8Array, string>
+const encodeHere: Encode = (c) => Effect.try({ try: () => encodeRawColumns(c), catch: String })
 
 /** A provider's name as a directory name (anything but letters, digits, `.`, `_`, `-` becomes `_`). */
 const pathSafe = (name: string): string => name.replace(/[^A-Za-z0-9._-]/g, "_").replace(/^\.+/, "_")
@@ -163,16 +185,24 @@ export class RawWriteFailed extends Data.TaggedError("RawWriteFailed")<{
 export const writeRawFile = (
   dir: string,
   provider: string,
-  rows: ReadonlyArray<RawRow>,
+  rows: ReadonlyArray<RawRow> | RawColumns,
   counter: number,
-  encode: (rows: ReadonlyArray<RawRow>) => Effect.Effect<Uint8Array, string> = (rs) => Effect.try({ try: () => encodeRawRows(rs), catch: String })
+  encode: Encode = encodeHere
 ): Effect.Effect<{ readonly path: string; readonly bytes: number }, RawWriteFailed> =>
   Effect.gen(function*() {
-    const timed = rows.filter((r) => r.t !== "header")
-    const first = timed[0]?.ts ?? rows[0]?.ts ?? 0
-    const last = timed[timed.length - 1]?.ts ?? first
-    const encoded = yield* encode(rows).pipe(
-      Effect.mapError((reason) => new RawWriteFailed({ file: `raw/${provider}`, rows: rows.length, reason }))
+    const c = Array.isArray(rows) ? columnsOf(rows as ReadonlyArray<RawRow>) : rows as RawColumns
+    let first: number | undefined
+    let last: number | undefined
+    for (let i = 0; i < c.t.length; i++) {
+      if (c.t[i] === "header") continue
+      first ??= c.ts[i]
+      last = c.ts[i]
+    }
+    first ??= c.ts[0] ?? 0
+    last ??= first
+    const n = c.t.length
+    const encoded = yield* encode(c).pipe(
+      Effect.mapError((reason) => new RawWriteFailed({ file: `raw/${provider}`, rows: n, reason }))
     )
     const parts = rawFileName(provider, first, last, counter, checksumOf(encoded))
     const final = join(dir, ...parts)
@@ -182,7 +212,7 @@ export const writeRawFile = (
         await writeFile(`${final}.tmp`, encoded)
         await rename(`${final}.tmp`, final)
       },
-      catch: (e) => new RawWriteFailed({ file: final, rows: rows.length, reason: e instanceof Error ? e.message : String(e) })
+      catch: (e) => new RawWriteFailed({ file: final, rows: n, reason: e instanceof Error ? e.message : String(e) })
     })
     return { path: final, bytes: encoded.byteLength }
   })
@@ -230,18 +260,20 @@ export interface RawFrameRecorder {
   readonly stats: () => RawFrameStats
 }
 
-/** A provider's buffered rows; a flush takes them and leaves a new empty array. */
+/** A provider's buffered rows; a flush takes the columns and leaves new empty ones. */
 interface ProviderBuffer {
   readonly provider: string
   header: string
-  rows: Array<RawRow>
+  columns: RawColumns
   chars: number
 }
+
+const emptyColumns = (): RawColumns => ({ t: [], conn: [], ts: [], data: [], url: [] })
 
 const ENCODER = new URL("./rawEncodeWorker.mjs", import.meta.url)
 
 /** Parquet encoding on a worker thread for the life of the scope (on this thread once the worker fails). */
-const workerEncoder: Effect.Effect<(rows: ReadonlyArray<RawRow>) => Effect.Effect<Uint8Array, string>, never, Scope.Scope> = Effect.gen(function*() {
+const workerEncoder: Effect.Effect<Encode, never, Scope.Scope> = Effect.gen(function*() {
   const pending = new Map<number, (answer: Either.Either<Uint8Array, string>) => void>()
   let broken = false
   let next = 0
@@ -265,13 +297,13 @@ const workerEncoder: Effect.Effect<(rows: ReadonlyArray<RawRow>) => Effect.Effec
     }),
     (w) => Effect.promise(() => w.terminate())
   )
-  return (rows) =>
+  return (columns) =>
     broken
-      ? Effect.try({ try: () => encodeRawRows(rows), catch: String })
+      ? encodeHere(columns)
       : Effect.async<Uint8Array, string>((resume) => {
         const id = ++next
         pending.set(id, (a) => resume(Either.isRight(a) ? Effect.succeed(a.right) : Effect.fail(a.left)))
-        worker.postMessage({ id, ...rawRequestOf(rows) })
+        worker.postMessage({ id, ...rawRequestOf(columns) })
       })
 })
 
@@ -288,9 +320,7 @@ const headerOf = (run: TapRun): string => {
 export const makeRawFrameRecorder = (options: RawFrameOptions): Effect.Effect<RawFrameRecorder, never, Scope.Scope> =>
   Effect.gen(function*() {
     // acquired first, so released after the final flush
-    const encode = options.encodeOnWorker === false
-      ? (rows: ReadonlyArray<RawRow>) => Effect.try({ try: () => encodeRawRows(rows), catch: String })
-      : yield* workerEncoder
+    const encode = options.encodeOnWorker === false ? encodeHere : yield* workerEncoder
     const flushIntervalMs = options.flushIntervalMs ?? 1_000
     const maxRows = options.maxRowsPerFile ?? 100_000
     const maxChunkChars = options.maxChunkChars ?? 32 * 1024 * 1024
@@ -310,7 +340,7 @@ export const makeRawFrameRecorder = (options: RawFrameOptions): Effect.Effect<Ra
     const open = (run: TapRun): RunTap => {
       let buffer = buffers.get(run.provider)
       if (buffer === undefined) {
-        buffer = { provider: run.provider, header: "", rows: [], chars: 0 }
+        buffer = { provider: run.provider, header: "", columns: emptyColumns(), chars: 0 }
         buffers.set(run.provider, buffer)
       }
       buffer.header = headerOf(run)
@@ -326,12 +356,17 @@ export const makeRawFrameRecorder = (options: RawFrameOptions): Effect.Effect<Ra
           dropped++
           return
         }
-        b.rows.push({ t, conn: c, ts: Number(clock.unsafeCurrentTimeNanos() / 1000n) / 1e6, data, url })
+        const cs = b.columns
+        cs.t.push(t)
+        cs.conn.push(c)
+        cs.ts.push(Number(clock.unsafeCurrentTimeNanos() / 1000n) / 1e6)
+        cs.data.push(data)
+        cs.url.push(url)
         b.chars += size
         bufferedChars += size
         rows++
         buffered++
-        if (b.rows.length >= maxRows || b.chars >= maxChunkChars) Queue.unsafeOffer(wake, undefined)
+        if (cs.t.length >= maxRows || b.chars >= maxChunkChars) Queue.unsafeOffer(wake, undefined)
       }
       const address = maskUrl(run.url)
       return {
@@ -345,15 +380,22 @@ export const makeRawFrameRecorder = (options: RawFrameOptions): Effect.Effect<Ra
       }
     }
 
-    const writeOne = (b: { readonly provider: string; readonly header: string; readonly rows: ReadonlyArray<RawRow> }): Effect.Effect<void> =>
+    type Batch = { readonly provider: string; readonly header: string; readonly columns: RawColumns }
+    const writeOne = (b: Batch): Effect.Effect<void> =>
       Effect.suspend(() => {
-        const header: RawRow = { t: "header", conn: undefined, ts: b.rows[0].ts, data: b.header, url: undefined }
-        return writeRawFile(options.dir, b.provider, [header, ...b.rows], ++counter, encode)
+        const c = b.columns
+        // the header row first: each file can be imported alone
+        c.t.unshift("header")
+        c.conn.unshift(undefined)
+        c.ts.unshift(c.ts[0])
+        c.data.unshift(b.header)
+        c.url.unshift(undefined)
+        return writeRawFile(options.dir, b.provider, c, ++counter, encode)
       }).pipe(
         Effect.tap((w) =>
           Effect.sync(() => {
             files++
-            rowsWritten += b.rows.length
+            rowsWritten += b.columns.t.length - 1
             bytes += w.bytes
           })
         ),
@@ -364,11 +406,11 @@ export const makeRawFrameRecorder = (options: RawFrameOptions): Effect.Effect<Ra
     // one flush at a time; rows taken out of the buffers are always written (or counted as failed)
     const lock = yield* Effect.makeSemaphore(1)
     const flush: Effect.Effect<void> = lock.withPermits(1)(Effect.suspend(() => {
-      const batch: Array<{ readonly provider: string; readonly header: string; readonly rows: ReadonlyArray<RawRow> }> = []
+      const batch: Array<Batch> = []
       for (const b of buffers.values()) {
-        if (b.rows.length === 0) continue
-        batch.push({ provider: b.provider, header: b.header, rows: b.rows })
-        b.rows = []
+        if (b.columns.t.length === 0) continue
+        batch.push({ provider: b.provider, header: b.header, columns: b.columns })
+        b.columns = emptyColumns()
         b.chars = 0
       }
       buffered = 0
