@@ -394,6 +394,8 @@ export const runIsolated = (
     const refuseWrite = (e: AnyEvent, gen: Generation | undefined, reason: string): true => {
       writeFailures++
       Queue.unsafeOffer(failures, new RingWriteFailed({ consumerId: id, traceId: e.traceId, kind: e.kind, reason }))
+      // done with, as an event whose handler failed is: reported, and not delivered again (it would fail again)
+      e._ack?.()
       recycle(e, gen ?? generationOf(e))
       return true
     }

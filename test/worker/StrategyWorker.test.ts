@@ -11,6 +11,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, HashMap, Logger, TestClock } from "effect"
+import { ExecReportPayload } from "../../schema/Event.js"
 import { encodeEvents } from "../../src/codec/Binary.js"
 import { DataBus } from "../../src/DataBus.js"
 import { Dispatcher } from "../../src/Dispatcher.js"
@@ -131,6 +132,40 @@ describe("strategy on a worker", () => {
       assert.strictEqual(stats.sourceAcks, 2)
       assert.strictEqual(stats.sourceAcksPending, 0)
     }).pipe(Effect.provide(layerMain())))
+
+  it.scoped("an event too large for the ring is logged, counted and recycled, and done with as a failed one is; the next arrives", () => {
+    const logs = capture()
+    return Effect.gen(function*() {
+      const b = books()
+      const running = yield* runIsolated({
+        module: RECORDER,
+        options: { seen: b.seenMemory, gate: b.gateMemory, symbol: "ETH-USDT" },
+        settings: { criticalRingBytes: 1_024 }
+      })
+      const dispatcher = yield* Dispatcher
+      const pool = yield* Pool
+      const recycler = yield* Recycler
+      const acks: Array<number> = []
+      const large = execReport(pool, "recorder", 1)
+      large.payload = ExecReportPayload.make({ ...large.payload!, status: "rejected", reason: "x".repeat(1_000) })
+      large._ack = () => acks.push(1)
+      yield* dispatcher.dispatch(large)
+      const next = execReport(pool, "recorder", 2)
+      next._ack = () => acks.push(2)
+      yield* dispatcher.dispatch(next)
+      yield* until(() => b.codes().includes(1_000_002), "the report after it", b.seen)
+      assert.deepStrictEqual(b.codes(), [1_000_002])
+      yield* until(() => acks.length === 2, "both done with")
+      assert.deepStrictEqual(acks, [1, 2], "the refused one at once, the next once handled")
+      assert.strictEqual(running.stats().writeFailures, 1)
+      yield* until(() => logs.records.some((r) => r.message === "event not written to a strategy worker: recycled"), "the refusal logged")
+      const refusal = logs.records.find((r) => r.message === "event not written to a strategy worker: recycled")!
+      assert.strictEqual(refusal.annotations.consumer_id, "recorder")
+      assert.strictEqual(refusal.annotations.trace_id, "exec-recorder-1")
+      assert.strictEqual(refusal.annotations.kind, "exec_report")
+      assert.strictEqual(recycler.leakReport().total, 0)
+    }).pipe(Effect.provide(layerMain()), Effect.provide(logs.layer))
+  })
 
   it.scoped("the critical lane goes first and moves the routing version: older market data is skipped", () =>
     Effect.gen(function*() {
