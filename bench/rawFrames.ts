@@ -2,7 +2,8 @@
  * Raw frame recording benchmark (`src/record/RawFrames.ts`):
  *   - the tap's cost on the adapter's path: a frame handed to the inbox as
  *     `onFrame` does it, without a tap and with the raw-frame recorder's tap,
- *     in alternating rounds (ns per frame, and the difference);
+ *     in alternating rounds (ns per frame, and the difference), and the tap
+ *     alone;
  *   - writing: the frames as Parquet (on this thread), rows per second and
  *     bytes per frame on disk against the frames' own text;
  *   - importing the Binance capture from its NDJSON and from its raw files.
@@ -69,6 +70,14 @@ const program = Effect.gen(function*() {
     timeFrames(tapped).pipe(Effect.zipLeft(drain), Effect.zipLeft(recorder.flush))
   )
 
+  // the tap alone (no inbox): what the hook itself costs
+  const alone: Array<number> = []
+  for (let r = 0; r < rounds; r++) {
+    alone.push(yield* timeFrames(tap.received))
+    yield* recorder.flush
+  }
+  const aloneNs = alone.sort((a, b) => a - b)[Math.floor(rounds / 2)]
+
   // writing: a file of `frames` rows, encoded here
   const fileRows: Array<RawRow> = []
   let textBytes = 0
@@ -102,7 +111,8 @@ const program = Effect.gen(function*() {
   table(`The tap on the adapter's path (${frames} frames per round, median of ${rounds} alternating rounds)`, ["variant", "ns/frame"], [
     ["frame to the inbox, no tap (raw recording off)", withoutNs],
     ["frame to the inbox, with the raw-frame tap", withNs],
-    ["the tap's cost", withNs - withoutNs]
+    ["the tap's cost (difference)", withNs - withoutNs],
+    ["the tap alone, no inbox", aloneNs]
   ])
   table(`Writing ${frames} frames of the Binance capture as one Parquet file (this thread)`, ["figure", "value"], [
     ["rows/s", Math.round(frames / (encodeMs / 1000))],
@@ -119,6 +129,7 @@ const program = Effect.gen(function*() {
     bench: "rawFrames",
     frames,
     tapNsPerFrame: Number((withNs - withoutNs).toFixed(1)),
+    tapAloneNsPerFrame: Number(aloneNs.toFixed(1)),
     inboxNsPerFrame: Number(withoutNs.toFixed(1)),
     writeRowsPerSec: Math.round(frames / (encodeMs / 1000)),
     bytesPerFrameCycled: Number((bytes / frames).toFixed(2)),
