@@ -216,4 +216,6 @@ export const recorderFiles = counter("meltica_recorder_files_written", "Recordin
 export const recorderBytes = counter("meltica_recorder_bytes_written", "Bytes of the recording files written")
 export const recorderFlushFailures = counter("meltica_recorder_flush_failures", "Recording files not written (encoding or I/O failed; their rows are lost)")
 export const recorderBuffered = gauge("meltica_recorder_buffered", "Rows the recorder holds, not yet written")
+export const recorderDropped = counter("meltica_recorder_dropped", "Market-data events left out of the recording because the encoder was too far behind (memory bound)")
+export const recorderRefused = counter("meltica_recorder_refused", "Market-data events the recorder's binary codec could not hold")
 export const replayFilesSkipped = counter("meltica_replay_files_skipped", "Recording files a replay skipped, by reason (unfinished_write, bad_name, checksum, wrong_format, not_parquet, unreadable, no_directory)")

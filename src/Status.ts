@@ -116,9 +116,11 @@ import {
   type LatencyHistogram,
   recorderBuffered,
   recorderBytes,
+  recorderDropped,
   recorderEvents,
   recorderFiles,
   recorderFlushFailures,
+  recorderRefused,
   replayFilesSkipped
 } from "./Metrics.js"
 import { REJECTION_TAGS } from "../schema/Rejection.js"
@@ -511,6 +513,8 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
         count(recorderBytes, r?.bytes ?? 0)
         count(recorderFlushFailures, r?.writeFailures ?? 0)
         set(recorderBuffered, r?.buffered ?? 0)
+        count(recorderDropped, r?.dropped ?? 0)
+        count(recorderRefused, r?.refused ?? 0)
         const skipped = Option.isSome(recording) ? recording.value.skipped() : []
         for (const cause of SKIP_CAUSES) count(replayFilesSkipped, skipped.filter((e) => e.cause === cause).length, [label("reason", cause)])
       }

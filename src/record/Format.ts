@@ -27,7 +27,8 @@ import { parquetMetadata, parquetRead } from "hyparquet"
 import { parquetWriteBuffer } from "hyparquet-writer"
 import { crc32 } from "node:zlib"
 import type { EventPayload, Level, MarketKind } from "../../schema/Event.js"
-import { BookDelta, BookSnapshot, Ticker, Trade } from "../../schema/Event.js"
+import { BookDelta, BookSnapshot, isCritical, Ticker, Trade } from "../../schema/Event.js"
+import { decodeFrame, type FrameHandler, unpooled } from "../codec/Binary.js"
 
 /**
  * The format's version, in each file's key-value metadata (`meltica.recording`).
@@ -148,6 +149,69 @@ export const encodeRequestOf = (rows: StreamRows): EncodeRequest => {
   }
 }
 
+/** One file's worth of a stream, encoded: what the recorder names and writes. */
+export interface EncodedFile {
+  readonly provider: string
+  readonly symbol: string
+  readonly kind: MarketKind
+  readonly rows: number
+  readonly firstTs: number
+  readonly lastTs: number
+  readonly bytes: Uint8Array
+}
+
+/** What `encodeFrames` makes of the recorder's frames. */
+export interface EncodedFrames {
+  readonly files: ReadonlyArray<EncodedFile>
+  /** Records that did not decode (each named in `errors`, at most 16 of them). */
+  readonly refused: number
+  readonly errors: ReadonlyArray<string>
+}
+
+/**
+ * The recorder's buffered events (binary codec frames, `codec/Binary.ts`,
+ * in arrival order) as one Parquet file per stream (provider, symbol, kind),
+ * rows in arrival order. Runs on the recorder's encoder thread (or on the
+ * event loop when asked).
+ */
+export const encodeFrames = (frames: ReadonlyArray<Uint8Array>): EncodedFrames => {
+  const streams = new Map<string, { -readonly [K in keyof StreamRows]: StreamRows[K] }>()
+  let refused = 0
+  const errors: Array<string> = []
+  const handler: FrameHandler = {
+    onEvent: (e) => {
+      if (e._pool !== "Event" || e.payload === undefined || isCritical(e.kind)) return
+      const key = `${e.provider}\u0000${e.symbol}\u0000${e.kind}`
+      let rows = streams.get(key)
+      if (rows === undefined) {
+        streams.set(key, rows = { provider: e.provider, symbol: e.symbol, kind: e.kind as MarketKind, ingestTs: [], seq: [], epoch: [], payload: [] })
+      }
+      rows.ingestTs.push(e.ingestTs)
+      rows.seq.push(e.seqProvider)
+      rows.epoch.push(e.epoch)
+      rows.payload.push(e.payload as EventPayload)
+    },
+    onError: (error) => {
+      refused++
+      if (errors.length < 16) errors.push(error.message)
+    }
+  }
+  for (const frame of frames) decodeFrame(frame, unpooled, handler)
+  const files: Array<EncodedFile> = []
+  for (const rows of streams.values()) {
+    files.push({
+      provider: rows.provider,
+      symbol: rows.symbol,
+      kind: rows.kind,
+      rows: rows.ingestTs.length,
+      firstTs: rows.ingestTs[0],
+      lastTs: rows.ingestTs[rows.ingestTs.length - 1],
+      bytes: encodeRows(rows)
+    })
+  }
+  return { files, refused, errors }
+}
+
 // ---------------------------------------------------------------------------
 // File names
 // ---------------------------------------------------------------------------
@@ -170,12 +234,20 @@ const NAME = /^(\d+)-(\d+)-(\d+)\.([0-9a-f]{8})\.parquet$/
 export const dateDir = (ts: number): string => new Date(Math.floor(ts / 1000)).toISOString().slice(0, 10)
 
 /** The path of a file, relative to the recording's directory. */
-export const fileName = (rows: StreamRows, counter: number, crc: number): ReadonlyArray<string> => [
-  dateDir(rows.ingestTs[0]),
-  rows.provider,
-  rows.symbol,
-  rows.kind,
-  `${rows.ingestTs[0]}-${rows.ingestTs[rows.ingestTs.length - 1]}-${counter}.${(crc >>> 0).toString(16).padStart(8, "0")}.parquet`
+export const fileName = (rows: StreamRows, counter: number, crc: number): ReadonlyArray<string> =>
+  pathOf({ ...rows, firstTs: rows.ingestTs[0], lastTs: rows.ingestTs[rows.ingestTs.length - 1] }, counter, crc)
+
+/** The path of an encoded file, relative to the recording's directory. */
+export const pathOf = (
+  f: { readonly provider: string; readonly symbol: string; readonly kind: string; readonly firstTs: number; readonly lastTs: number },
+  counter: number,
+  crc: number
+): ReadonlyArray<string> => [
+  dateDir(f.firstTs),
+  f.provider,
+  f.symbol,
+  f.kind,
+  `${f.firstTs}-${f.lastTs}-${counter}.${(crc >>> 0).toString(16).padStart(8, "0")}.parquet`
 ]
 
 /** The file's stream and time range from its relative path parts, or undefined when it is not a recording file. */

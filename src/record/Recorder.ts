@@ -3,16 +3,23 @@
  * to Parquet files (`Format.ts`) off the hot path.
  *
  * Rules:
- * - On the hot path `record` copies five fields and a payload reference into
- *   the stream's column buffers (no allocation per event besides array
- *   growth, no I/O, no fiber); the provider's own sink runs right after.
+ * - On the hot path `record` appends the event to a binary frame
+ *   (`codec/Binary.ts`: a few hundred nanoseconds, no allocation per event, no
+ *   I/O, no fiber); the provider's own sink runs right after. Frames are
+ *   sealed at 2 MiB.
  * - A background fiber flushes every `flushIntervalMs` (on the Effect Clock),
- *   and at once when a stream holds `maxRowsPerFile` rows: each stream's
- *   buffer becomes one complete file, encoded, written under a `.tmp` name
- *   and renamed. So a crash (kill -9) loses at most what arrived since the
- *   last flush, and never leaves a half-written file under a final name.
+ *   and at once when `maxRowsPerFile` rows are buffered: the frames go to the
+ *   encoder thread (transferred, not copied), which decodes them and encodes
+ *   one Parquet file per stream; each file is written under a `.tmp` name and
+ *   renamed. So a crash (kill -9) loses at most what arrived since the last
+ *   flush, and never leaves a half-written file under a final name.
+ * - Memory is bounded: past `maxPendingBytes` of frames waiting for the
+ *   encoder (a disk or an encoder slower than the feed), events are dropped
+ *   from the recording and counted (`dropped`): the live path is never slowed
+ *   to wait for the recorder.
  * - A failed write is typed (`RecordWriteFailed`), counted and logged; the
- *   rows of that file are lost, the gateway goes on.
+ *   rows of that file are lost, the gateway goes on. An event the codec cannot
+ *   hold (a programming error upstream) is counted as `refused`.
  * - Closing the scope flushes what is buffered.
  */
 import { Context, Data, Duration, Effect, Either, Fiber, Layer, Queue } from "effect"
@@ -23,9 +30,10 @@ import { fileURLToPath } from "node:url"
 import { Worker } from "node:worker_threads"
 import type { MarketKind } from "../../schema/Event.js"
 import { isCritical } from "../../schema/Event.js"
+import { FrameWriter, MAX_FRAME_RECORDS } from "../codec/Binary.js"
 import type { Event } from "../Event.js"
 import { Providers, type ProviderShape } from "../Provider.js"
-import { checksumOf, type CorruptRecording, type EncodeRequest, encodeRequestOf, encodeRows, fileName, type StreamRows } from "./Format.js"
+import { checksumOf, type CorruptRecording, type EncodedFile, type EncodedFrames, encodeFrames, pathOf } from "./Format.js"
 
 export class RecordWriteFailed extends Data.TaggedError("RecordWriteFailed")<{
   readonly file: string
@@ -42,12 +50,14 @@ export interface RecorderOptions {
   readonly dir: string
   /** At most this much is lost on a crash (default 1,000 ms). */
   readonly flushIntervalMs?: number
-  /** A stream's buffer is flushed at once when it holds this many rows (default 100,000). */
+  /** The buffer is flushed as soon as it holds this many rows (default 100,000). */
   readonly maxRowsPerFile?: number
   /** Kinds recorded (default: all market kinds). */
   readonly kinds?: ReadonlyArray<MarketKind>
   /** Encode files on a worker thread, off the event loop (default true; on this thread when false or when the thread fails). */
   readonly encodeOnWorker?: boolean
+  /** Bytes of frames waiting for the encoder beyond which events are dropped from the recording (default 256 MiB). */
+  readonly maxPendingBytes?: number
 }
 
 export interface RecorderStats {
@@ -59,10 +69,14 @@ export interface RecorderStats {
   readonly writeFailures: number
   /** Rows buffered, not yet written. */
   readonly buffered: number
+  /** Events not recorded because the encoder was `maxPendingBytes` behind. */
+  readonly dropped: number
+  /** Events the binary codec could not hold (and records the encoder could not decode). */
+  readonly refused: number
 }
 
 export interface Recorder {
-  /** Copies the event's fields into the buffers. Does not take ownership. */
+  /** Appends the event to the buffer. Does not take ownership. */
   readonly record: (event: Event) => void
   /** Writes every buffered row now. */
   readonly flush: Effect.Effect<void>
@@ -71,60 +85,40 @@ export interface Recorder {
   readonly stats: () => RecorderStats
 }
 
-/** A stream's buffers; a flush takes the arrays and leaves new empty ones. */
-type Buffers = { -readonly [K in keyof StreamRows]: StreamRows[K] }
+/** Frames are sealed (and a new one begun) at this size. */
+const SEAL_BYTES = 2 * 1_048_576
 
-const newRows = (provider: string, symbol: string, kind: MarketKind): Buffers => ({
-  provider,
-  symbol,
-  kind,
-  ingestTs: [],
-  seq: [],
-  epoch: [],
-  payload: []
-})
+type Encoder = (frames: ReadonlyArray<Uint8Array>) => Effect.Effect<EncodedFrames, string>
 
-const ENCODER = new URL("./encodeWorker.mjs", import.meta.url)
+const encodeHere: Encoder = (frames) => Effect.try({ try: () => encodeFrames(frames), catch: String })
 
-/**
- * A request with every column of one repeated value (provider, symbol, kind,
- * and the columns of other kinds, all null) sent as that value and a length:
- * copying it to the thread costs per value, and most columns are such.
- */
-const compact = (request: EncodeRequest) => ({
-  ...request,
-  columnData: request.columnData.map((c) => {
-    const d = c.data
-    const v = d[0]
-    for (let i = 1; i < d.length; i++) if (d[i] !== v) return c
-    return { name: c.name, type: c.type, nullable: c.nullable, fill: v, length: d.length }
-  })
-})
+const BOOTSTRAP = new URL("../worker/bootstrap.mjs", import.meta.url)
+const ENCODER = new URL("./encodeWorker.ts", import.meta.url)
 
 /**
  * Parquet encoding on a worker thread for the life of the scope: the event
- * loop only lays out the columns (`encodeRequestOf`) and copies them to the
- * thread; compression, statistics and page layout (most of a flush's cost,
- * `bench/replay.ts`) run beside the gateway. If the thread fails, pending
- * files fail (counted as write failures) and later ones are encoded here.
+ * loop hands over the frames' buffers (transferred, not copied); decoding,
+ * column layout, compression, statistics and page layout run beside the
+ * gateway. If the thread fails, pending files fail (counted as write
+ * failures) and later ones are encoded here.
  */
-const workerEncoder: Effect.Effect<(rows: StreamRows) => Effect.Effect<Uint8Array, string>, never, Scope.Scope> = Effect.gen(function*() {
-  const pending = new Map<number, (answer: Either.Either<Uint8Array, string>) => void>()
+const workerEncoder: Effect.Effect<Encoder, never, Scope.Scope> = Effect.gen(function*() {
+  const pending = new Map<number, (answer: Either.Either<EncodedFrames, string>) => void>()
   let broken = false
   let next = 0
   const worker = yield* Effect.acquireRelease(
     Effect.sync(() => {
-      const w = new Worker(fileURLToPath(ENCODER))
+      const w = new Worker(fileURLToPath(BOOTSTRAP), { workerData: { entry: ENCODER.href } })
       w.unref()
       const fail = (reason: string) => {
         broken = true
         for (const k of pending.values()) k(Either.left(reason))
         pending.clear()
       }
-      w.on("message", (m: { readonly id: number; readonly bytes?: ArrayBuffer; readonly error?: string }) => {
+      w.on("message", (m: { readonly id: number; readonly result?: EncodedFrames; readonly error?: string }) => {
         const k = pending.get(m.id)
         pending.delete(m.id)
-        k?.(m.bytes !== undefined ? Either.right(new Uint8Array(m.bytes)) : Either.left(m.error ?? "no answer"))
+        k?.(m.result !== undefined ? Either.right(m.result) : Either.left(m.error ?? "no answer"))
       })
       w.on("error", (e) => fail(`the encoder thread failed: ${e.message}`))
       w.on("exit", (code) => fail(`the encoder thread exited (code ${code})`))
@@ -132,13 +126,13 @@ const workerEncoder: Effect.Effect<(rows: StreamRows) => Effect.Effect<Uint8Arra
     }),
     (w) => Effect.promise(() => w.terminate())
   )
-  return (rows) =>
+  return (frames) =>
     broken
-      ? Effect.try({ try: () => encodeRows(rows), catch: String })
-      : Effect.async<Uint8Array, string>((resume) => {
+      ? encodeHere(frames)
+      : Effect.async<EncodedFrames, string>((resume) => {
         const id = ++next
         pending.set(id, (a) => resume(Either.isRight(a) ? Effect.succeed(a.right) : Effect.fail(a.left)))
-        worker.postMessage({ id, ...compact(encodeRequestOf(rows)) })
+        worker.postMessage({ id, frames }, frames.map((f) => f.buffer as ArrayBuffer))
       })
 })
 
@@ -146,85 +140,107 @@ const workerEncoder: Effect.Effect<(rows: StreamRows) => Effect.Effect<Uint8Arra
 export const makeRecorder = (options: RecorderOptions): Effect.Effect<Recorder, never, Scope.Scope> =>
   Effect.gen(function*() {
     // acquired first, so released after the final flush
-    const encode = options.encodeOnWorker === false
-      ? (rows: StreamRows) => Effect.try({ try: () => encodeRows(rows), catch: String })
-      : yield* workerEncoder
+    const encode = options.encodeOnWorker === false ? encodeHere : yield* workerEncoder
     const flushIntervalMs = options.flushIntervalMs ?? 1_000
     const maxRows = options.maxRowsPerFile ?? 100_000
+    const maxPending = options.maxPendingBytes ?? 256 * 1_048_576
     const kinds = new Set<string>(options.kinds ?? ["trade", "ticker", "book_snapshot", "book_delta"])
-    /** Buffers by provider, symbol and kind (nested: no key string built per event); `all` in creation order. */
-    const streams = new Map<string, Map<string, Map<string, Buffers>>>()
-    const all: Array<Buffers> = []
     const wake = yield* Queue.sliding<void>(1)
+    const writer = new FrameWriter(SEAL_BYTES + 65_536)
+    let sealed: Array<Uint8Array> = []
+    let sealedBytes = 0
+    let inFlightBytes = 0
     let events = 0
     let files = 0
     let rowsWritten = 0
     let bytes = 0
     let writeFailures = 0
     let buffered = 0
+    let dropped = 0
+    let refused = 0
     let counter = 0
+
+    const seal = (): void => {
+      if (writer.records === 0) return
+      const frame = writer.finish()
+      sealed.push(frame)
+      sealedBytes += frame.byteLength
+      writer.begin()
+    }
 
     const record = (e: Event): void => {
       if (e._pool !== "Event" || isCritical(e.kind) || !kinds.has(e.kind) || e.payload === undefined) return
-      let bySymbol = streams.get(e.provider)
-      if (bySymbol === undefined) streams.set(e.provider, bySymbol = new Map())
-      let byKind = bySymbol.get(e.symbol)
-      if (byKind === undefined) bySymbol.set(e.symbol, byKind = new Map())
-      let rows = byKind.get(e.kind)
-      if (rows === undefined) {
-        byKind.set(e.kind, rows = newRows(e.provider, e.symbol, e.kind as MarketKind))
-        all.push(rows)
+      if (sealedBytes + inFlightBytes + writer.length > maxPending) {
+        dropped++
+        return
       }
-      rows.ingestTs.push(e.ingestTs)
-      rows.seq.push(e.seqProvider)
-      rows.epoch.push(e.epoch)
-      rows.payload.push(e.payload)
+      try {
+        writer.add(e)
+      } catch {
+        refused++
+        return
+      }
       events++
-      buffered++
-      if (rows.ingestTs.length === maxRows) Queue.unsafeOffer(wake, undefined)
+      if (++buffered === maxRows) Queue.unsafeOffer(wake, undefined)
+      if (writer.length >= SEAL_BYTES || writer.records === MAX_FRAME_RECORDS) seal()
     }
 
-    const writeOne = (rows: StreamRows): Effect.Effect<void> =>
+    const writeOne = (file: EncodedFile): Effect.Effect<void> =>
       Effect.gen(function*() {
-        const n = ++counter
-        const encoded = yield* encode(rows).pipe(
-          Effect.mapError((reason) => new RecordWriteFailed({ file: `${rows.provider}/${rows.symbol}/${rows.kind}`, rows: rows.ingestTs.length, reason }))
-        )
-        const parts = fileName(rows, n, checksumOf(encoded))
+        const parts = pathOf(file, ++counter, checksumOf(file.bytes))
         const dir = join(options.dir, ...parts.slice(0, -1))
         const final = join(dir, parts[parts.length - 1])
         yield* Effect.tryPromise({
           try: async () => {
             await mkdir(dir, { recursive: true })
-            await writeFile(`${final}.tmp`, encoded)
+            await writeFile(`${final}.tmp`, file.bytes)
             await rename(`${final}.tmp`, final)
           },
-          catch: (e) => new RecordWriteFailed({ file: final, rows: rows.ingestTs.length, reason: e instanceof Error ? e.message : String(e) })
+          catch: (e) => new RecordWriteFailed({ file: final, rows: file.rows, reason: e instanceof Error ? e.message : String(e) })
         })
         files++
-        rowsWritten += rows.ingestTs.length
-        bytes += encoded.byteLength
+        rowsWritten += file.rows
+        bytes += file.bytes.byteLength
       }).pipe(
         Effect.catchAll((e) =>
           Effect.sync(() => writeFailures++).pipe(Effect.zipRight(Effect.logError("recording write failed", e)))
         )
       )
 
+    const written = (result: EncodedFrames): Effect.Effect<void> =>
+      Effect.forEach(result.files, writeOne, { discard: true }).pipe(
+        Effect.zipRight(
+          result.refused === 0 ? Effect.void : Effect.sync(() => (refused += result.refused)).pipe(
+            Effect.zipRight(Effect.logError("recorded events the encoder could not decode").pipe(
+              Effect.annotateLogs({ refused: result.refused, first: result.errors[0] ?? "" })
+            ))
+          )
+        )
+      )
+
     // one flush at a time: the periodic one, a full buffer's, the final one
     const lock = yield* Effect.makeSemaphore(1)
-    // uninterruptible: rows taken out of the buffers are always written (or counted as failed)
+    // uninterruptible: rows taken out of the buffer are always written (or counted as failed)
     const flush: Effect.Effect<void> = lock.withPermits(1)(Effect.suspend(() => {
-      const batch: Array<StreamRows> = []
-      for (const r of all) {
-        if (r.ingestTs.length === 0) continue
-        batch.push({ ...r })
-        r.ingestTs = []
-        r.seq = []
-        r.epoch = []
-        r.payload = []
-      }
+      seal()
+      if (sealed.length === 0) return Effect.void
+      const frames = sealed
+      const size = sealedBytes
+      const rows = buffered
+      sealed = []
+      sealedBytes = 0
       buffered = 0
-      return Effect.forEach(batch, writeOne, { discard: true })
+      inFlightBytes += size
+      return encode(frames).pipe(
+        Effect.matchEffect({
+          onFailure: (reason) =>
+            Effect.sync(() => writeFailures++).pipe(
+              Effect.zipRight(Effect.logError("recording write failed", new RecordWriteFailed({ file: options.dir, rows, reason })))
+            ),
+          onSuccess: written
+        }),
+        Effect.ensuring(Effect.sync(() => (inFlightBytes -= size)))
+      )
     })).pipe(Effect.uninterruptible)
 
     const flusher = yield* Queue.take(wake).pipe(
@@ -251,12 +267,12 @@ export const makeRecorder = (options: RecorderOptions): Effect.Effect<Recorder, 
       record,
       flush,
       wrap,
-      stats: () => ({ events, files, rowsWritten, bytes, writeFailures, buffered })
+      stats: () => ({ events, files, rowsWritten, bytes, writeFailures, buffered, dropped, refused })
     }
   })
 
 /** A recorder's figures when nothing records. */
-export const noRecorderStats: RecorderStats = { events: 0, files: 0, rowsWritten: 0, bytes: 0, writeFailures: 0, buffered: 0 }
+export const noRecorderStats: RecorderStats = { events: 0, files: 0, rowsWritten: 0, bytes: 0, writeFailures: 0, buffered: 0, dropped: 0, refused: 0 }
 
 /**
  * The recording figures that `/metrics` exports (`Status.ts`): the recorder's

@@ -26,6 +26,39 @@ const settle = Effect.gen(function*() {
 const series = (text: string, prefix: string) => text.split("\n").filter((l) => l.startsWith(prefix))
 
 describe("recording wired into the gateway", () => {
+  it.scoped("memory is bounded: past maxPendingBytes events are left out and counted; an event the codec cannot hold is refused; the rest is written", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const recorder = yield* makeRecorder({ dir, flushIntervalMs: 3_600_000, encodeOnWorker: false, maxPendingBytes: 4_096 })
+      const e = new Event()
+      e.provider = "venue-a"
+      e.symbol = "BTC-USDT"
+      e.kind = "trade"
+      for (let i = 0; i < 500; i++) {
+        e.ingestTs = 1_000_000 + i
+        e.seqProvider = i + 1
+        e.payload = Trade.make({ tradeId: `t${i}`, price: decimal("100.5"), quantity: decimal("1"), side: "buy", exchangeTs: 1 })
+        recorder.record(e)
+      }
+      const full = recorder.stats()
+      assert.isAbove(full.dropped, 0)
+      assert.strictEqual(full.events + full.dropped, 500)
+      yield* recorder.flush
+      // room again after the flush; a sequence the codec cannot hold is refused, not written
+      e.seqProvider = -1
+      recorder.record(e)
+      e.seqProvider = 501
+      e.ingestTs = 2_000_000
+      recorder.record(e)
+      yield* recorder.flush
+      const after = recorder.stats()
+      assert.strictEqual(after.refused, 1)
+      assert.strictEqual(after.rowsWritten, full.events + 1)
+      const read = yield* Effect.promise(() => openRecording(dir).readAll())
+      assert.strictEqual(read.length, full.events + 1)
+      assert.deepStrictEqual(read.map((r) => r.seq), [...Array.from({ length: full.events }, (_, i) => i + 1), 501])
+    }))
+
   it.scoped("a gateway with record.dir writes what its providers ingest; it reads back to the same counts", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
@@ -50,7 +83,7 @@ describe("recording wired into the gateway", () => {
       for (const name of ["meltica_recorder_events_total", "meltica_recorder_files_written_total", "meltica_recorder_bytes_written_total", "meltica_recorder_flush_failures_total"]) {
         assert.strictEqual(series(first, name).length, 1, name)
       }
-      for (const name of ["meltica_recorder_files_written_total", "meltica_recorder_bytes_written_total", "meltica_recorder_flush_failures_total"]) {
+      for (const name of ["meltica_recorder_files_written_total", "meltica_recorder_bytes_written_total", "meltica_recorder_flush_failures_total", "meltica_recorder_dropped_total", "meltica_recorder_refused_total"]) {
         assert.deepStrictEqual(series(first, name).map((l) => l.split(" ").pop()), ["0"], name)
       }
       assert.strictEqual(series(first, "meltica_replay_files_skipped_total{").length, 7)
@@ -85,7 +118,7 @@ describe("recording wired into the gateway", () => {
         yield* Fiber.interrupt(fiber)
         return figures.recorder()
       }).pipe(Effect.provide(layerTest(config)))
-      assert.deepStrictEqual(stats, { events: 0, files: 0, rowsWritten: 0, bytes: 0, writeFailures: 0, buffered: 0 })
+      assert.deepStrictEqual(stats, { events: 0, files: 0, rowsWritten: 0, bytes: 0, writeFailures: 0, buffered: 0, dropped: 0, refused: 0 })
     }))
 
   it.scoped("files encoded on the worker thread are byte for byte the files encoded on the event loop", () =>
