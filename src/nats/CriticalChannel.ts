@@ -392,7 +392,7 @@ export class CriticalSubscriber extends Effect.Service<CriticalSubscriber>()("me
     }
 
     /** Runs the consumer's durable JetStream consumer into its mailbox, for the life of the scope. */
-    const attach = (consumerId: string, box: Mailbox): Effect.Effect<void, never, Scope.Scope> => {
+    const attach = (consumerId: string, box: Pick<Mailbox, "offer">): Effect.Effect<void, never, Scope.Scope> => {
       const done = new Set<string>()
       const queued = new Set<string>()
       const remember = (id: string) => {

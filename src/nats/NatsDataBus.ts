@@ -56,9 +56,21 @@ export const layerStrategy: Layer.Layer<DataBus, never, Recycler | CriticalSubsc
     const critical = yield* CriticalSubscriber
     return {
       ...memory,
-      // `endpoint`: a consumer that delivers in front of its mailbox (a strategy worker's rings) keeps it here too
+      // `endpoint`: a consumer that delivers in front of its mailbox (a strategy worker's rings) keeps it here too,
+      // and its critical events from JetStream go through it as the Dispatcher's do (into a worker's ring at once
+      // when there is room, else into the mailbox's critical lane, in order)
       register: (consumerId, options, endpoint) =>
-        memory.register(consumerId, options, endpoint).pipe(Effect.tap((box) => critical.attach(consumerId, box)))
+        memory.register(consumerId, options, endpoint).pipe(Effect.tap((box) => {
+          const at = endpoint === undefined ? undefined : memory.endpoint(consumerId)
+          return critical.attach(
+            consumerId,
+            at === undefined ? box : {
+              offer: (e) => {
+                if (!at.offer(e)) box.offer(e)
+              }
+            }
+          )
+        }))
     } satisfies DataBusShape
   })
 ).pipe(Layer.provide(DataBus.layerMemory))

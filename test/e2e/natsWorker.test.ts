@@ -102,7 +102,7 @@ describe("a worker strategy over NATS", () => {
         const t = await scrape()
         const closed = strategy.lines.filter((l) => l.message === "order closed").length
         return metric(t, "meltica_worker_ring_frames_total", `consumer="${TRADER}"`, `lane="market"`) >= 20 &&
-            logged(strategy, "tick").length >= 30 && logged(strategy, "report").length >= 2 * LOGGER_ORDERS &&
+            logged(strategy, "tick").length >= 30 && logged(strategy, "report").filter((r) => r.status === "filled").length >= LOGGER_ORDERS &&
             metric(t, "meltica_nats_critical_delivered_total", `kind="exec_report"`) >= 4 && closed >= 2
           ? t
           : undefined
@@ -121,7 +121,7 @@ describe("a worker strategy over NATS", () => {
       assert.strictEqual(annotations.worker, TRADER)
       assert.strictEqual(annotations.consumer_id, TRADER)
 
-      // each venue's stream reached the worker's handler in order; each order's reports once each, in order
+      // each venue's stream reached the worker's handler in order; each order's reports once each, in order, to the fill
       const ticks = logged(strategy, "tick")
       const providers = new Set(ticks.map((t) => String(t.provider)))
       assert.isAbove(providers.size, 0)
@@ -133,13 +133,18 @@ describe("a worker strategy over NATS", () => {
           else assert.isAtLeast(Number(now.ingest_ts), Number(before.ingest_ts), `${p} in ingest order`)
         }
       }
-      const reportsOf = new Map<string, Array<number>>()
+      const reportsOf = new Map<string, Array<{ readonly seq: number; readonly status: string }>>()
       for (const r of logged(strategy, "report")) {
         const id = String(r.client_order_id)
-        reportsOf.set(id, [...(reportsOf.get(id) ?? []), Number(r.report_seq)])
+        reportsOf.set(id, [...(reportsOf.get(id) ?? []), { seq: Number(r.report_seq), status: String(r.status) }])
       }
-      assert.strictEqual(reportsOf.size, LOGGER_ORDERS, "a report for each order")
-      for (const [id, seqs] of reportsOf) assert.deepStrictEqual(seqs, [1, 2], `${id}: new then filled, once each`)
+      assert.strictEqual(reportsOf.size, LOGGER_ORDERS, "reports for each order")
+      for (const [id, reports] of reportsOf) {
+        // new, maybe partial fills, then filled: each report once, in sequence
+        assert.deepStrictEqual(reports.map((r) => r.seq), reports.map((_, i) => i + 1), `${id}: each report once, in order`)
+        assert.strictEqual(reports[0]!.status, "new", id)
+        assert.strictEqual(reports.at(-1)!.status, "filled", id)
+      }
 
       const status = (yield* Effect.promise(() => fetch(`${strategyUrl}/status.json`).then((r) => r.json()))) as StatusSnapshot
       const listed = status.strategies?.find((s) => s.id === TRADER)
