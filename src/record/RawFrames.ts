@@ -456,11 +456,12 @@ export const layerRawFrames = (options: RawFrameOptions | undefined) =>
     if (options === undefined) {
       return Context.make(Providers, inner).pipe(Context.add(RawFrameFigures, { stats: () => noRawFrameStats }))
     }
+    // added first, so it runs after the recorder's final flush
+    let stats = () => noRawFrameStats
+    yield* Effect.addFinalizer(() => Effect.logInfo("raw frame recording closed").pipe(Effect.annotateLogs({ ...stats() })))
     const recorder = yield* makeRawFrameRecorder(options)
+    stats = recorder.stats
     yield* Effect.logInfo("recording the venues' raw frames").pipe(Effect.annotateLogs({ dir: join(options.dir, "raw") }))
-    yield* Effect.addFinalizer(() =>
-      Effect.logInfo("raw frame recording closed").pipe(Effect.annotateLogs({ ...recorder.stats() }))
-    )
     return Context.make(Providers, recorder.wrap(inner)).pipe(Context.add(RawFrameFigures, { stats: recorder.stats }))
   })).pipe(Layer.provide(providers))
 

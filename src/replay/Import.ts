@@ -433,13 +433,16 @@ const importOne = (capture: Capture, options: ImportOptions, skipped: ReadonlyAr
       let served = 0
       let reconnects = 0
       let conn: string | undefined
+      let connected = false
       const open = () => socket !== undefined && socket.readyState === 1
       for (const line of capture.lines) {
         yield* clock.advanceTo(Math.round(line.ts * 1e6))
         switch (line.t) {
           case "connect": {
-            // a new connection in the capture: the adapter's current one is lost (as it was), and it reconnects
-            if (conn !== undefined && line.conn !== conn && socket !== undefined) {
+            // a connection after the first: the adapter's current one is lost (as it was), and it reconnects (each
+            // connect row is a new connection, whatever its id: a gateway restarted in the same directory numbers
+            // its connections from 1 again)
+            if (connected && socket !== undefined) {
               const old = socket
               old.close(1006)
               reconnects++
@@ -449,6 +452,7 @@ const importOne = (capture: Capture, options: ImportOptions, skipped: ReadonlyAr
               }
             }
             conn = line.conn
+            connected = true
             break
           }
           case "recv": {

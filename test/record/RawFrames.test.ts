@@ -11,7 +11,7 @@ import { Effect, Queue, Schema } from "effect"
 import { copyFileSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { GatewayConfig, RecordSection } from "../../schema/Config.js"
-import { BinanceConfig, KrakenConfig } from "../../schema/ProviderConfig.js"
+import { BinanceConfig, KrakenConfig, ProviderConfig } from "../../schema/ProviderConfig.js"
 import { rawFrameOptions } from "../../layers/Application.js"
 import { layerTest, testConfig, testVenues } from "../../layers/Test.js"
 import * as Gateway from "../../src/Gateway.js"
@@ -234,6 +234,46 @@ describe("raw frame recording", () => {
         assert.deepStrictEqual(yield* Effect.promise(() => openRecording(fromRaw).readAll()), events)
       }), 60_000)
   }
+
+  it.scoped("a gateway restarted into the same directory (its connections numbered from 1 again) imports as a reconnection", () =>
+    Effect.gen(function*() {
+      const raw = yield* tempDir
+      const out = yield* tempDir
+      const f = readFrames("binance-spot.frames")
+      const header = JSON.stringify({
+        format: "meltica-raw",
+        exchange: "binance",
+        provider: "binance",
+        symbolMap: { "BNB-BTC": "BNBBTC" },
+        config: Schema.encodeSync(ProviderConfig)(BinanceConfig.make({ symbols: ["BNB-BTC"] }))
+      })
+      let ts = 1_700_000_000
+      const at = (t: RawRow["t"], data?: string, url?: string): RawRow => ({ t, conn: t === "http" ? "binance.http" : "binance.ws.1", ts: ts += 0.01, data, url })
+      const depth = "https://api.binance.com/api/v3/depth?symbol=BNBBTC&limit=1000"
+      const run = (snapshot: string, frames: ReadonlyArray<string>) => [
+        at("connect", undefined, "wss://stream.binance.com:9443/stream"),
+        ...frames.slice(0, 1).map((d) => at("recv", d)),
+        at("http", snapshot, depth),
+        ...frames.slice(1).map((d) => at("recv", d))
+      ]
+      const first = run(f["snapshot-157"][0], [...f.subscribed, ...f.initial, ...f.live])
+      ts += 60
+      const second = run(f["snapshot-171"][0], f.reconnected)
+      yield* writeRawFile(raw, "binance", [{ t: "header", conn: undefined, ts: first[0].ts, data: header, url: undefined }, ...first], 1)
+      yield* writeRawFile(raw, "binance", [{ t: "header", conn: undefined, ts: second[0].ts, data: header, url: undefined }, ...second], 2)
+
+      const r = yield* importCapture({ capture: raw, out })
+      assert.deepStrictEqual([r.reconnects, r.dropped, r.snapshots], [1, 0, 2])
+      assert.deepStrictEqual([r.provider.gaps, r.provider.checksumMismatches], [0, 0])
+      const events = yield* Effect.promise(() => openRecording(out).readAll())
+      const books = events.filter((e) => e.kind === "book_snapshot").map((e) => {
+        const p = e.payload as { state: string; staleReason?: string }
+        return p.state === "stale" ? `stale: ${p.staleReason?.split(":")[0]}` : p.state
+      })
+      // (the recorded configuration's periodic snapshots, every 5 s of the minute between the runs, repeat a state)
+      assert.deepStrictEqual(books.filter((b, i) => b !== books[i - 1]), ["consistent", "stale: disconnected", "consistent"])
+      assert.deepStrictEqual(events.filter((e) => e.kind === "trade").map((e) => (e.payload as { tradeId: string }).tradeId).at(-1), "12348")
+    }), 60_000)
 
   it.scoped("an unfinished (.tmp) file is skipped and what was complete imports", () =>
     Effect.gen(function*() {
