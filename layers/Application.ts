@@ -47,7 +47,7 @@ import { StrategyRegistry } from "../src/strategy/Registry.js"
 import type { StrategySpec } from "../src/strategy/Runner.js"
 import { gatewayScheduler } from "../src/internal/scheduler.js"
 import { layerRecordingWithMerged } from "../src/record/Merged.js"
-import { layerRawFrames, type RawFrameOptions } from "../src/record/RawFrames.js"
+import { layerRawFrames, RawFrameFigures, type RawFrameOptions } from "../src/record/RawFrames.js"
 import type { RecorderOptions, RecordingFigures } from "../src/record/Recorder.js"
 import { layerDebug } from "./Debug.js"
 import { layerMemory, type MemoryOptions } from "./Memory.js"
@@ -215,10 +215,14 @@ export const recorderOptions = (config: GatewayConfig): RecorderOptions | undefi
   }
 
 /** The configured venues' providers, recording what they ingest when the configuration says so, and the recording figures. */
-const recordingProviders = (config: GatewayConfig) =>
-  layerRecordingWithMerged(recorderOptions(config), recordsMerged(config))(
-    layerRawFrames(rawFrameOptions(config))(Providers.layerNode(config.venues))
+const recordingProviders = (config: GatewayConfig) => {
+  // one layer, built once: its providers go on through the recorder, its figures to /metrics
+  const raw = layerRawFrames(rawFrameOptions(config))(Providers.layerNode(config.venues))
+  return Layer.merge(
+    Layer.project(raw, RawFrameFigures, RawFrameFigures, (figures) => figures),
+    layerRecordingWithMerged(recorderOptions(config), recordsMerged(config))(raw)
   )
+}
 
 /** The configuration's raw-frame options, when `record.dir` is set and `record.rawFrames` is on (`--record-raw`). */
 export const rawFrameOptions = (config: GatewayConfig): RawFrameOptions | undefined =>

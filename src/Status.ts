@@ -121,6 +121,12 @@ import {
   recorderFiles,
   recorderFlushFailures,
   recorderRefused,
+  rawFramesBuffered,
+  rawFramesBytes,
+  rawFramesDropped,
+  rawFramesFiles,
+  rawFramesRows,
+  rawFramesWriteFailures,
   replayFilesSkipped
 } from "./Metrics.js"
 import { REJECTION_TAGS } from "../schema/Rejection.js"
@@ -128,6 +134,7 @@ import { Orchestrator, type OrchestratorStats } from "./Orchestrator.js"
 import { Pool } from "./Pool.js"
 import { Providers } from "./Provider.js"
 import { SKIP_CAUSES } from "./record/Format.js"
+import { RawFrameFigures } from "./record/RawFrames.js"
 import { RecordingFigures } from "./record/Recorder.js"
 import { Recycler } from "./Recycler.js"
 
@@ -381,6 +388,8 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
     const sampling = yield* Effect.serviceOption(StatusSampling)
     // the recorder's and the replay's figures, at 0 where nothing records or replays (`record/Recorder.ts`)
     const recording = yield* Effect.serviceOption(RecordingFigures)
+    // the raw-frame recorder's, at 0 where it is off (`record/RawFrames.ts`)
+    const rawFrames = yield* Effect.serviceOption(RawFrameFigures)
     const clock = yield* Effect.clock
     const started = clock.unsafeCurrentTimeMillis()
 
@@ -515,6 +524,13 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
         set(recorderBuffered, r?.buffered ?? 0)
         count(recorderDropped, r?.dropped ?? 0)
         count(recorderRefused, r?.refused ?? 0)
+        const raw = Option.isSome(rawFrames) ? rawFrames.value.stats() : undefined
+        count(rawFramesRows, raw?.rows ?? 0)
+        count(rawFramesFiles, raw?.files ?? 0)
+        count(rawFramesBytes, raw?.bytes ?? 0)
+        count(rawFramesWriteFailures, raw?.writeFailures ?? 0)
+        count(rawFramesDropped, raw?.dropped ?? 0)
+        set(rawFramesBuffered, raw?.buffered ?? 0)
         const skipped = Option.isSome(recording) ? recording.value.skipped() : []
         for (const cause of SKIP_CAUSES) count(replayFilesSkipped, skipped.filter((e) => e.cause === cause).length, [label("reason", cause)])
       }

@@ -15,6 +15,7 @@ import { BinanceConfig, KrakenConfig, ProviderConfig } from "../../schema/Provid
 import { rawFrameOptions } from "../../layers/Application.js"
 import { layerTest, testConfig, testVenues } from "../../layers/Test.js"
 import * as Gateway from "../../src/Gateway.js"
+import { Prometheus } from "../../src/Prometheus.js"
 import { unknownFlag } from "../../src/main.js"
 import * as Provider from "../../src/Provider.js"
 import { checksumOf } from "../../src/record/Format.js"
@@ -195,14 +196,24 @@ describe("raw frame recording", () => {
         merges: [],
         record: RecordSection.make({ dir, rawFrames: true, flushIntervalMs: 100 })
       })
-      yield* Effect.scoped(Effect.gen(function*() {
+      const scrape = yield* Effect.scoped(Effect.gen(function*() {
         yield* Gateway.run(config, { strategies: [] }).pipe(Effect.forkScoped)
         yield* within(Queue.take(ws.received))
         yield* ws.sendAll([...f.subscribed, ...f.initial, ...f.live])
         // frames and the close travel in order: once the adapter has resubscribed, it has taken every frame in
         yield* ws.drop
         yield* within(Queue.take(ws.received))
+        return yield* (yield* Prometheus).scrape
       }).pipe(Effect.provide(layerTest(config))))
+      // /metrics: every row taken in so far (frames, sends, connections, a REST body if it came)
+      const value = (name: string) => Number(scrape.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ").pop())
+      const taken = value("meltica_raw_frames_rows_total")
+      const frames = f.subscribed.length + f.initial.length + f.live.length
+      assert.isAtLeast(taken, frames + 4)
+      for (const name of ["meltica_raw_frames_files_written_total", "meltica_raw_frames_bytes_written_total", "meltica_raw_frames_write_failures_total", "meltica_raw_frames_dropped_total", "meltica_raw_frames_buffered"]) {
+        assert.isFalse(Number.isNaN(value(name)), name)
+      }
+      assert.deepStrictEqual([value("meltica_raw_frames_write_failures_total"), value("meltica_raw_frames_dropped_total")], [0, 0])
 
       const listing = listRawFrames(dir)
       assert.deepStrictEqual(listing.skipped, [])
