@@ -7,7 +7,7 @@
  * rows are refused and counted, and nothing else is lost.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Queue, Schema } from "effect"
+import { Effect, Fiber, Layer, Queue, Schema } from "effect"
 import { copyFileSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { GatewayConfig, RecordSection } from "../../schema/Config.js"
@@ -18,12 +18,18 @@ import * as Gateway from "../../src/Gateway.js"
 import { Prometheus } from "../../src/Prometheus.js"
 import { unknownFlag } from "../../src/main.js"
 import * as Provider from "../../src/Provider.js"
+import { Providers, type ProviderShape } from "../../src/Provider.js"
+import { Counters } from "../../src/providers/internal/feed.js"
+import { FrameTap } from "../../src/providers/internal/tap.js"
 import { checksumOf } from "../../src/record/Format.js"
 import {
   checkRow,
   DEFAULT_MAX_ROW_CHARS,
+  layerRawFrames,
   listRawFrames,
   makeRawFrameRecorder,
+  RawFrameFigures,
+  type RawFrameOptions,
   maskUrl,
   type RawRow,
   readRawFile,
@@ -33,6 +39,8 @@ import { importCapture } from "../../src/replay/Import.js"
 import { listRecording, openRecording } from "../../src/replay/Reader.js"
 import { isConsistent, isDelta, isStale, isTrade, localVenue, readFrames, recordingSink, venueLayer, within } from "../providers/helpers.js"
 import { restServer, venueServer } from "../providers/servers.js"
+import { eventually } from "../support/events.js"
+import { runAndCountLeftFibers } from "../support/leaks.js"
 import { tempDir } from "./support.js"
 
 const fixture = (p: string) => join(import.meta.dirname, "..", "fixtures", "venues", p)
@@ -73,7 +81,75 @@ const writeRaw = (dir: string, provider: string, rows: ReadonlyArray<RawRow>, pa
     return paths
   })
 
+/** A provider whose run receives `frames` frames of 30 characters through the run's tap, then waits. */
+const tapOnly = (frames: number): ProviderShape => {
+  const counters = new Counters()
+  return {
+    name: "fake",
+    symbols: ["BTC-USDT"],
+    run: () =>
+      Effect.gen(function*() {
+        const tap = (yield* FrameTap).open?.({
+          provider: "fake",
+          config: BinanceConfig.make({ symbols: ["BTC-USDT"] }),
+          url: "wss://stream.example.com/ws",
+          symbolMap: { "BTC-USDT": "BTCUSDT" },
+          clock: yield* Effect.clock
+        })
+        tap?.connected()
+        for (let i = 0; i < frames; i++) tap?.received(`frame ${String(i).padStart(24, "0")}`)
+        return yield* Effect.never
+      }),
+    status: Effect.succeed({ provider: "fake", connected: true, books: [], stats: counters.snapshot() }),
+    stats: () => counters.snapshot()
+  }
+}
+
+/** The raw frame layer over `tapOnly(frames)`, run until its rows are taken in, then closed: its figures and the fibers left. */
+const runRawLayer = (options: RawFrameOptions, frames: number) =>
+  runAndCountLeftFibers(
+    layerRawFrames(options)(Layer.succeed(Providers, [tapOnly(frames)])),
+    Effect.gen(function*() {
+      const [provider] = yield* Providers
+      const figures = yield* RawFrameFigures
+      const fiber = yield* provider.run(() => Effect.void).pipe(Effect.scoped, Effect.fork)
+      yield* eventually(() => figures.stats().rows + figures.stats().dropped === frames + 1, "the frames taken in")
+      yield* Fiber.interrupt(fiber)
+      return figures
+    })
+  )
+
 describe("raw frame recording", () => {
+  it.scoped("the layer's providers run with the tap; closing it writes what it holds and leaves no fiber; memory is bounded", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const { left, result } = yield* runRawLayer({ dir, encodeOnWorker: false }, 1_000)
+      assert.strictEqual(left, 0)
+      assert.deepStrictEqual(result.stats(), { rows: 1_001, files: 1, rowsWritten: 1_001, bytes: result.stats().bytes, writeFailures: 0, dropped: 0, buffered: 0 })
+      const listing = listRawFrames(dir)
+      const { rows } = yield* Effect.promise(() => readRawFile(listing.files[0]))
+      assert.deepStrictEqual(rows.map((r) => r.t).slice(0, 3), ["header", "connect", "recv"])
+      assert.strictEqual(rows.length, 1_002)
+
+      // at most 3,000 characters waiting: the connection's address (27) and 99 frames of 30 fit, the other 901 are
+      // dropped, and counted
+      const bounded = yield* tempDir
+      const b = yield* runRawLayer({ dir: bounded, encodeOnWorker: false, maxBufferedChars: 3_000 }, 1_000)
+      assert.deepStrictEqual([b.left, b.result.stats().rows, b.result.stats().dropped, b.result.stats().rowsWritten], [0, 100, 901, 100])
+    }))
+
+  it.scoped("a file that cannot be written is counted as a write failure; the run goes on", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      // a regular file where the recording's directory should be: nothing can be created under it
+      const blocked = join(dir, "not-a-directory")
+      writeFileSync(blocked, "")
+      const { left, result } = yield* runRawLayer({ dir: blocked, encodeOnWorker: false }, 10)
+      assert.strictEqual(left, 0)
+      assert.deepStrictEqual([result.stats().rows, result.stats().files, result.stats().writeFailures, result.stats().buffered], [11, 0, 1, 0])
+    }))
+
+
   it.live("a venue adapter run with the tap writes its frames, sends, REST bodies and connections; importing them gives the live events", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
