@@ -32,7 +32,7 @@ import { Data, Deferred, Effect, Either, Layer, Schema } from "effect"
 import { HttpClient } from "@effect/platform"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { WebSocketConstructor } from "@effect/platform/Socket"
-import { readFileSync } from "node:fs"
+import { readFileSync, statSync } from "node:fs"
 import { ProviderConfig, type RealVenueConfig } from "../../schema/ProviderConfig.js"
 import { DeadLetter } from "../DeadLetter.js"
 import { Pool } from "../Pool.js"
@@ -332,6 +332,9 @@ export const loadCaptures = (
 ): Effect.Effect<{ readonly captures: ReadonlyArray<Capture>; readonly skipped: ReadonlyArray<CorruptRecording> }, ImportFailed> =>
   Effect.gen(function*() {
     const maxRowChars = options.maxRowChars ?? DEFAULT_MAX_ROW_CHARS
+    if (statSync(options.capture, { throwIfNoEntry: false })?.isDirectory() === true && !hasRawFrames(options.capture)) {
+      return yield* new ImportFailed({ capture: options.capture, reason: "a directory without raw frame files (*.frames.pq): give an NDJSON capture file, or a recording made with --record-raw" })
+    }
     const loaded = hasRawFrames(options.capture)
       ? yield* readRawCaptures(options.capture, maxRowChars)
       : {

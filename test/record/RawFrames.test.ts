@@ -412,6 +412,18 @@ describe("raw frame recording", () => {
       assert.isAbove(r.recorder.rowsWritten, 0)
     }), 60_000)
 
+  it.scoped("a directory without raw frames, or with only unusable ones, fails the import with a message saying why", () =>
+    Effect.gen(function*() {
+      const empty = yield* tempDir
+      const out = yield* tempDir
+      const none = yield* Effect.flip(importCapture({ capture: empty, out }))
+      assert.match(none.message, /a directory without raw frame files/)
+      const [only] = yield* writeRaw(empty, "binance", rowsOf(BINANCE), 1)
+      renameSync(only, `${only}.tmp`)
+      const unusable = yield* Effect.flip(importCapture({ capture: empty, out }))
+      assert.match(unusable.message, /no usable frames: recording file .+\.frames\.pq\.tmp skipped: an unfinished write/)
+    }))
+
   it.scoped("hostile rows are refused and counted, and the import produces what the clean capture does", () =>
     Effect.gen(function*() {
       const raw = yield* tempDir
