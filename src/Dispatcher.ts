@@ -359,6 +359,14 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
     /** Takes ownership of `e` when the returned effect runs. */
     const dispatch = (e: AnyEvent): Effect.Effect<void> => Effect.suspend(() => dispatchNow(e))
 
+    /**
+     * Takes ownership of `e` at the call and does what can be done at once
+     * (ordering, hand-over to every mailbox); answers what is left to run
+     * (`Effect.void` when nothing is), which the caller must run. For a
+     * caller on the hot path that would otherwise build `dispatch`'s effect.
+     */
+    const unsafeDispatch = (e: AnyEvent): Effect.Effect<void> => dispatchNow(e)
+
     const routeId = (k: RouteKey) => `${k.merged ? "merged" : "raw"}|${k.symbol}|${k.kind}`
 
     const subscribe = (consumerId: string, key: RouteKey): Effect.Effect<void, UnknownConsumer> =>
@@ -420,7 +428,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
       })
     )
 
-    return { dispatch, subscribe, unsubscribe, removeConsumer, subscribersOf, stats } as const
+    return { dispatch, unsafeDispatch, subscribe, unsubscribe, removeConsumer, subscribersOf, stats } as const
   }),
   dependencies: [DispatcherConfig.Default]
 }) {}

@@ -240,6 +240,14 @@ export interface ExecutionVenueShape {
   /** Feeds the venue's view of the book. Does not take ownership: the caller recycles the event. */
   readonly onMarketData: (event: AnyEvent) => Effect.Effect<void>
   /**
+   * `onMarketData` applied at the call: answers what is left to run (the
+   * reports the event produced, handed over; `Effect.void` when none), which
+   * the caller must run before anything else of that event. Optional: the
+   * Orchestrator uses it where a venue has it, to skip building an effect per
+   * event on the hot path.
+   */
+  readonly unsafeOnMarketData?: (event: AnyEvent) => Effect.Effect<void>
+  /**
    * Where the current routing version is read: every report is stamped with
    * the version current when it was created (FR-014). The Orchestrator, which
    * owns the version, connects itself here; until then reports carry 0.

@@ -169,6 +169,11 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
       expire: (now) => Effect.suspend(() => settle(windows.expire(now)))
     })
 
+    const tapVenue = Option.isSome(venue)
+      ? (venue.value.unsafeOnMarketData ?? ((e: Event) => Effect.suspend(() => venue.value.onMarketData(e))))
+      : undefined
+
+    /** Ingests `e` now: its ownership passes at the call; answers what is left to run. */
     const ingestNow = (e: Event): Effect.Effect<void> => {
       counts.ingested++
       if (routes !== undefined && routes.get(e.symbol)?.providers.has(e.provider) !== true) {
@@ -176,8 +181,14 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
         recycle(e, generationOf(e))
         return Effect.void
       }
-      const tap = Option.isSome(venue) ? venue.value.onMarketData(e) : Effect.void
-      if (!windows.has(e.symbol, e.kind)) return Effect.zipRight(tap, forward(e))
+      // the venue sees the event first; what that produced (reports) is handed over before the event goes on
+      const tap = tapVenue === undefined ? Effect.void : tapVenue(e)
+      if (!windows.has(e.symbol, e.kind)) {
+        if (tap !== Effect.void) return Effect.zipRight(tap, forward(e))
+        e.routingVersion = version
+        counts.forwarded++
+        return dispatcher.unsafeDispatch(e)
+      }
       const fragment = pool.clone(e)
       fragments.hold(fragment)
       const settled = settle(windows.add(fragment, nowMs()))

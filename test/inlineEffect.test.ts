@@ -3,7 +3,7 @@ import { Cause, Effect, Exit, Logger, LogLevel, Option } from "effect"
 import { layerCore } from "../layers/Core.js"
 import { Consumers } from "../src/Consumer.js"
 import { Dispatcher } from "../src/Dispatcher.js"
-import { FAILED, inlineFailure, NOT_INLINE, runInline, SUCCEEDED } from "../src/internal/inlineEffect.js"
+import { FAILED, inlineFailure, NOT_INLINE, runInline, runPrefix, SUCCEEDED } from "../src/internal/inlineEffect.js"
 import { Pool } from "../src/Pool.js"
 import { eventually, market } from "./support/events.js"
 
@@ -102,4 +102,42 @@ describe("running a lambda's effect in place", () => {
       Effect.provide(layerCore()),
       Effect.provide(Logger.minimumLogLevel(LogLevel.None))
     ))
+})
+
+describe("running an effect's synchronous prefix in place (runPrefix)", () => {
+  // each case: the effect (built with a log of its steps), the steps run in place, whether a rest is left,
+  // and the whole log once the rest has run through the runtime: always the runtime's own log and exit
+  const cases: ReadonlyArray<readonly [string, (log: Array<string>) => Effect.Effect<unknown, unknown>, ReadonlyArray<string>, boolean]> = [
+    ["Effect.void", () => Effect.void, [], false],
+    ["Effect.sync", (log) => Effect.sync(() => log.push("a")), ["a"], false],
+    ["Effect.suspend of a sync", (log) => Effect.suspend(() => Effect.sync(() => log.push("a"))), ["a"], false],
+    ["zipRight chain of syncs", (log) => Effect.zipRight(Effect.sync(() => log.push("a")), Effect.zipRight(Effect.sync(() => log.push("b")), Effect.sync(() => log.push("c")))), ["a", "b", "c"], false],
+    ["flatMap passes the value on", (log) => Effect.flatMap(Effect.succeed(2), (n) => Effect.sync(() => log.push(`got ${n}`))), ["got 2"], false],
+    ["suspend inside flatMap inside suspend", (log) => Effect.suspend(() => Effect.flatMap(Effect.sync(() => log.push("a")), () => Effect.suspend(() => Effect.sync(() => log.push("b"))))), ["a", "b"], false],
+    // Effect.async registers when evaluated (as the runtime does), and the wait goes to the runtime
+    ["stops at an async step's wait; the continuations run after it", (log) =>
+      Effect.zipRight(Effect.sync(() => log.push("a")), Effect.zipRight(Effect.async<void>((resume) => { log.push("async"); resume(Effect.void) }), Effect.sync(() => log.push("c")))), ["a", "async"], true],
+    ["stops at a generator", (log) => Effect.zipRight(Effect.sync(() => log.push("a")), Effect.gen(function*() { log.push("gen") })), ["a"], true],
+    ["a failure skips what follows", (log) => Effect.zipRight(Effect.sync(() => log.push("a")), Effect.zipRight(Effect.fail("no"), Effect.sync(() => log.push("never")))), ["a"], true],
+    ["a thrown thunk is a defect and skips what follows", (log) =>
+      Effect.zipRight(Effect.sync(() => { log.push("a"); throw new Error("thrown") }), Effect.sync(() => log.push("never"))), ["a"], true],
+    ["a log step goes to the runtime", (log) => Effect.zipRight(Effect.sync(() => log.push("a")), Effect.zipRight(Effect.logDebug("x"), Effect.sync(() => log.push("c")))), ["a"], true]
+  ]
+  for (const [name, make, inPlace, restLeft] of cases) {
+    it(name, () => {
+      const log: Array<string> = []
+      const rest = runPrefix(make(log))
+      assert.deepStrictEqual(log, inPlace)
+      assert.strictEqual(rest !== undefined, restLeft)
+      const exit = Effect.runSyncExit(rest === undefined ? Effect.void : rest)
+      const alone: Array<string> = []
+      const expected = Effect.runSyncExit(make(alone))
+      assert.deepStrictEqual(log, alone, "the same steps in the same order as the runtime alone")
+      assert.strictEqual(exit._tag, expected._tag)
+      if (Exit.isFailure(exit) && Exit.isFailure(expected)) {
+        assert.strictEqual(Cause.isDie(exit.cause), Cause.isDie(expected.cause))
+        assert.deepStrictEqual(Option.getOrUndefined(Cause.failureOption(exit.cause)), Option.getOrUndefined(Cause.failureOption(expected.cause)))
+      }
+    })
+  }
 })

@@ -1283,14 +1283,14 @@ export const makePaperVenue = (
       return viewOf(o)
     })
 
-    const onMarketData = (event: AnyEvent): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (applyMarket(event)) {
-          counters.marketUpdates++
-          matchResting(event.provider, event.symbol, event.traceId)
-        }
-        return outbox.length > 0 ? flush : Effect.void
-      })
+    const unsafeOnMarketData = (event: AnyEvent): Effect.Effect<void> => {
+      if (applyMarket(event)) {
+        counters.marketUpdates++
+        matchResting(event.provider, event.symbol, event.traceId)
+      }
+      return outbox.length > 0 ? flush : Effect.void
+    }
+    const onMarketData = (event: AnyEvent): Effect.Effect<void> => Effect.suspend(() => unsafeOnMarketData(event))
 
     const markPrice = (venue: string, symbol: string): Decimal | undefined => {
       const mid = midOf(views.get(venue, symbol))
@@ -1357,6 +1357,7 @@ export const makePaperVenue = (
       cancelAll,
       query,
       onMarketData,
+      unsafeOnMarketData,
       followRoutingVersion,
       stats,
       portfolio,

@@ -18,7 +18,7 @@
  * `test/inlineEffect.test.ts` pins it, so an Effect release that changes it
  * fails the suite rather than silently sending every lambda to the runtime.
  */
-import { Cause, type Effect } from "effect"
+import { Cause, Effect } from "effect"
 
 /** The effect is not one synchronous primitive: the runtime must run it. */
 export const NOT_INLINE = 0
@@ -55,5 +55,57 @@ export const runInline = (self: Effect.Effect<unknown, unknown>): 0 | 1 | 2 => {
       return FAILED
     default:
       return NOT_INLINE
+  }
+}
+
+interface Composite extends Primitive {
+  readonly effect_instruction_i1?: unknown
+  readonly commit?: () => Effect.Effect<unknown, unknown>
+}
+
+/**
+ * Runs as much of `self` in place as is made of synchronous steps
+ * (`Success`, `Sync`, `Effect.suspend`, and `flatMap`/`zipRight` chains of
+ * them), as the runtime would, and answers what is left for the runtime:
+ * `undefined` when all of it ran and succeeded, otherwise the rest (the first
+ * step that needs the runtime, with the continuations after it; or the
+ * failure, a thrown thunk being a defect as in the runtime). For a caller that
+ * runs many small effects in an uninterruptible stretch (the replay driver's
+ * hand-overs): no step of the runtime when nothing suspends.
+ */
+export const runPrefix = (self: Effect.Effect<unknown, unknown>): Effect.Effect<unknown, unknown> | undefined => {
+  let current = self as unknown as Composite
+  let stack: Array<(a: unknown) => Effect.Effect<unknown, unknown>> | undefined
+  for (;;) {
+    let value: unknown
+    switch (current._op) {
+      case "Success":
+        value = current.effect_instruction_i0
+        break
+      case "Sync":
+        try {
+          value = (current.effect_instruction_i0 as () => unknown)()
+        } catch (defect) {
+          // the continuations are for success only: a defect skips them, as in the runtime
+          return Effect.failCause(Cause.die(defect))
+        }
+        break
+      case "Commit":
+        current = current.commit!() as unknown as Composite
+        continue
+      case "OnSuccess":
+        ;(stack ??= []).push(current.effect_instruction_i1 as (a: unknown) => Effect.Effect<unknown, unknown>)
+        current = current.effect_instruction_i0 as Composite
+        continue
+      default: {
+        // the runtime takes it from here, with the continuations still to run
+        let rest = current as unknown as Effect.Effect<unknown, unknown>
+        if (stack !== undefined) for (let i = stack.length - 1; i >= 0; i--) rest = Effect.flatMap(rest, stack[i]!)
+        return rest
+      }
+    }
+    const k = stack?.pop()
+    if (k === undefined) return undefined
+    current = k(value) as unknown as Composite
   }
 }

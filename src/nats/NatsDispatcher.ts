@@ -105,6 +105,7 @@ const makeFeed = (routingVersion: (() => number) | undefined) =>
 
     return Dispatcher.make({
       dispatch,
+      unsafeDispatch: dispatchNow,
       subscribe,
       unsubscribe,
       removeConsumer,

@@ -147,6 +147,10 @@ export const withMergedTap = <A, E, R>(orchestrator: Layer.Layer<A, E, R>): Laye
           dispatch: (e) => {
             if (e._pool === "MergedEvent") merged.record(e)
             return inner.dispatch(e)
+          },
+          unsafeDispatch: (e) => {
+            if (e._pool === "MergedEvent") merged.record(e)
+            return inner.unsafeDispatch(e)
           }
         })
       })

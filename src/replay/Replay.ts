@@ -24,6 +24,7 @@ import type { MarketKind } from "../../schema/Event.js"
 import type { Event } from "../Event.js"
 import type { ProviderShape } from "../Provider.js"
 import type { FeedServices, ProviderStats } from "../providers/internal/feed.js"
+import { runPrefix } from "../internal/inlineEffect.js"
 import { Counters } from "../providers/internal/feed.js"
 import type { CorruptRecording, RecordedEvent } from "../record/Format.js"
 import { listRecording, type RecordingListing, RecordingReader, type ReplaySelection } from "./Reader.js"
@@ -175,7 +176,10 @@ export const makeReplay = (options: ReplayOptions, services: FeedServices): Effe
         if (!clock.advanceIfNoTimerDue(r.ingestTs)) return "more"
         held = undefined
         const ev = eventOf(r)
-        if (ev !== undefined) yield* sinks.get(r.provider)!(ev)
+        if (ev === undefined) continue
+        // the hand-over's synchronous steps run here; the runtime only sees what suspends
+        const rest = runPrefix(sinks.get(r.provider)!(ev))
+        if (rest !== undefined) yield* (rest as Effect.Effect<void>)
       }
       return "more"
     }).pipe(Effect.uninterruptible)
