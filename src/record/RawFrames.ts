@@ -245,6 +245,7 @@ export interface RawFrameStats {
   readonly writeFailures: number
   /** Rows dropped because too much was waiting to be written. */
   readonly dropped: number
+  /** Rows taken in and not yet written (or failed). */
   readonly buffered: number
 }
 
@@ -407,15 +408,21 @@ export const makeRawFrameRecorder = (options: RawFrameOptions): Effect.Effect<Ra
     const lock = yield* Effect.makeSemaphore(1)
     const flush: Effect.Effect<void> = lock.withPermits(1)(Effect.suspend(() => {
       const batch: Array<Batch> = []
+      let chars = 0
+      let n = 0
       for (const b of buffers.values()) {
         if (b.columns.t.length === 0) continue
         batch.push({ provider: b.provider, header: b.header, columns: b.columns })
+        n += b.columns.t.length
+        chars += b.chars
         b.columns = emptyColumns()
         b.chars = 0
       }
-      buffered = 0
-      bufferedChars = 0
-      return Effect.forEach(batch, writeOne, { discard: true })
+      // the batch is held until written: it counts against the memory bound until then
+      return Effect.forEach(batch, writeOne, { discard: true }).pipe(Effect.ensuring(Effect.sync(() => {
+        buffered -= n
+        bufferedChars -= chars
+      })))
     })).pipe(Effect.uninterruptible)
 
     const flusher = yield* Queue.take(wake).pipe(
