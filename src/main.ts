@@ -3,12 +3,13 @@
  * application it is given (`bin/meltica.ts` gives it the composition root,
  * `layers/Application.ts`; `npm start` runs that file).
  *
- *   meltica [run] [--config <file>] [--debug] [--record <dir>]
+ *   meltica [run] [--config <file>] [--debug] [--record <dir> [--record-raw]]
  *               [--strategy <file> [--strategy-options <json>] [--strategy-isolation process|worker]]...
  *   meltica check-config [--config <file>]
  *   meltica nats-config [--config <file>] [--port <n>] [--store-dir <dir>]
  *   meltica route --config <operator file>
  *   meltica kill-switch --engage|--release [--target <consumer id>|*] [--url <gateway>] [--config <file>]
+ *   meltica import --capture <NDJSON file | raw frames> --out <dir> [--name <provider>] [--provider <raw provider>]
  *
  * Without `--config`, the embedded default runs: simulated venues, in-memory
  * buses, the paper venue, production-mode pools, the two example strategies.
