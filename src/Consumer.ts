@@ -84,7 +84,7 @@ export interface ConsumerStats {
   readonly ingestToLambda: LatencySummary
   /** Lambda run time, microseconds (over the same sample). */
   readonly processing: LatencySummary
-  /** Events delivered and not yet processed: queued in the mailbox or taken in a batch. */
+  /** Events delivered and not yet taken by the lambda: queued in the mailbox. */
   readonly lag: number
 }
 
@@ -123,7 +123,6 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       )
 
     const runLoop = <E>(spec: ConsumerSpec<E>, box: Mailbox, state: {
-      pending: () => number
       minVersion: number
       processed: number
       failures: number
@@ -136,16 +135,13 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       readonly processing: Histogram
     }): Effect.Effect<void> => {
       const batchSize = spec.batchSize ?? 256
-      const batch: Array<AnyEvent> = []
-      // the generation each batched event was received with, in step with `batch`
-      const gens: Array<Generation> = []
-      let index = 0
+      // events taken from the mailbox in this turn: after `batchSize` the loop lets other fibers run
+      let taken = 0
       // The event in flight: one at a time per consumer, so its context lives
       // here rather than in closures made per event; the interruption
-      // finalizer below recycles it.
+      // finalizer below recycles it. Events wait in the mailbox until then.
       let inFlight: AnyEvent | undefined
       let inFlightGen = 0 as Generation
-      state.pending = () => batch.length - index
       let inFlightCritical = false
       let inFlightStart = 0
       // with an event timeout: when the call in flight started (the clock's milliseconds)
@@ -176,14 +172,14 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         return Effect.zipRight(reportFailure(context, cause), processBatch)
       }
 
-      /** Starts the lambda on the next event: a critical one waiting first, else the batch's next. */
+      /** More to do in this turn: the mailbox holds an event and the turn has room. */
+      const more = (): boolean => taken < batchSize && box.size > 0
+
+      /** Starts the lambda on the mailbox's next event (a critical one first); called when `more()`. */
       const next = (): Effect.Effect<unknown, E> => {
-        let e = box.pollCritical()
-        let gen: Generation
-        if (e === undefined) {
-          gen = gens[index]!
-          e = batch[index++]!
-        } else gen = box.polledGeneration
+        const e = box.poll()!
+        const gen = box.polledGeneration
+        taken++
         const critical = isCritical(e.kind)
         if (critical) {
           if (e.kind === "control_ack") {
@@ -200,10 +196,15 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         // timed when the dispatcher sampled this event for latency
         const start = e._dispatchTs > 0 ? nowUs() : 0
         if (start > 0) {
-          state.dispatchToLambda.record(start - e._dispatchTs)
-          state.recentDispatchToLambda.record(start - e._dispatchTs, start)
-          // ingestTs is the clock's epoch microseconds
-          if (e.ingestTs > 0) state.ingestToLambda.record(Number(clock.unsafeCurrentTimeNanos() / 1000n) - e.ingestTs)
+          const sinceDispatch = start - e._dispatchTs
+          state.dispatchToLambda.record(sinceDispatch)
+          state.recentDispatchToLambda.record(sinceDispatch, start)
+          // ingestTs is the clock's epoch microseconds; the dispatcher measured the lag to the hand-over once for all subscribers
+          if (e.ingestTs > 0) {
+            state.ingestToLambda.record(
+              e._ingestLagUs >= 0 ? e._ingestLagUs + sinceDispatch : Number(clock.unsafeCurrentTimeNanos() / 1000n) - e.ingestTs
+            )
+          }
         }
         inFlight = e
         inFlightGen = gen
@@ -226,40 +227,33 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         for (;;) {
           const effect = next()
           if (inFlight === undefined) { // skipped as stale: already recycled
-            if (index < batch.length) continue
+            if (more()) continue
             return effect
           }
           const ran = runInline(effect)
           if (ran === NOT_INLINE) return effect
           if (ran === FAILED) return Effect.failCause(inlineFailure.cause as Cause.Cause<E>)
           complete()
-          if (index >= batch.length) return Effect.void
+          if (!more()) return Effect.void
         }
       }
 
-      // One loop per batch: the lambda's effect runs as the loop's body and
-      // the success bookkeeping is the loop's step, so a delivery costs no
-      // frame of its own; a synchronous lambda runs in place, with no step of
-      // the runtime at all. A failure is caught once around the loop, which
-      // then resumes with the next event. A critical event that arrives while
-      // a batch is being worked through goes ahead of the batch's remaining
-      // market data: an ack that moves the routing version is applied before
-      // the stale events behind it.
+      // One loop per turn, straight from the mailbox: the lambda's effect runs
+      // as the loop's body and the success bookkeeping is the loop's step, so
+      // a delivery costs no frame of its own; a synchronous lambda runs in
+      // place, with no step of the runtime at all. A failure is caught once
+      // around the loop, which then resumes with the next event. The mailbox
+      // gives its critical lane first, so a critical event that arrives while
+      // market data is being worked through goes ahead of it: an ack that moves
+      // the routing version is applied before the stale events behind it.
       const processBatch: Effect.Effect<void> = Effect.catchAllCause(
-        Effect.whileLoop({ while: () => index < batch.length, body: inline, step: complete }),
+        Effect.whileLoop({ while: more, body: inline, step: complete }),
         failed
       )
 
       const drain: Effect.Effect<void> = Effect.suspend(() => {
-        batch.length = 0
-        gens.length = 0
-        index = 0
-        let e: AnyEvent | undefined
-        while (batch.length < batchSize && (e = box.poll()) !== undefined) {
-          batch.push(e)
-          gens.push(box.polledGeneration)
-        }
-        return batch.length === 0 ? box.awaitEvent : processBatch
+        taken = 0
+        return box.size === 0 ? box.awaitEvent : processBatch
       })
 
       /** Completes when the call in flight has run to its deadline; sleeps meanwhile. */
@@ -277,7 +271,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
        * interrupts the child before the finalizer below recycles what it held.
        */
       const watched: Effect.Effect<void> = Effect.gen(function*() {
-        const resume = Effect.forever(Effect.suspend(() => (index < batch.length ? processBatch : drain)))
+        const resume = Effect.forever(drain)
         for (;;) {
           const loop = yield* Effect.fork(resume)
           yield* Effect.onInterrupt(watchdog, () => Fiber.interrupt(loop))
@@ -298,11 +292,9 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       return (timeoutMs > 0 ? watched : Effect.forever(drain)).pipe(
         Effect.onExit(() =>
           Effect.sync(() => {
+            // what is still queued is the mailbox's to recycle when it closes
             if (inFlight !== undefined) recycle(inFlight, inFlightGen)
             inFlight = undefined
-            for (let i = index; i < batch.length; i++) recycle(batch[i]!, gens[i]!)
-            batch.length = 0
-            gens.length = 0
           })
         ),
         Effect.asVoid
@@ -316,7 +308,6 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         const scope = yield* Scope.fork(runtimeScope, ExecutionStrategy.sequential)
         const box = yield* bus.register(spec.id, spec.mailbox).pipe(Scope.extend(scope))
         const state = {
-          pending: () => 0,
           minVersion: spec.minVersion ?? 0,
           processed: 0,
           failures: 0,
@@ -330,8 +321,8 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         }
         const fiber = yield* FiberSet.run(fibers, runLoop(spec, box, state))
         // Finalizers run last-added first: routes removed, then the fiber
-        // interrupted (it recycles its batch), then the mailbox closed (it
-        // recycles what is still queued).
+        // interrupted (it recycles the event in flight), then the mailbox
+        // closed (it recycles what is still queued).
         yield* Scope.addFinalizer(scope, Fiber.interrupt(fiber))
         yield* Scope.addFinalizer(scope, Effect.sync(() => handles.delete(spec.id)))
         yield* Scope.addFinalizer(scope, dispatcher.removeConsumer(spec.id))
@@ -349,7 +340,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
             recentDispatchToLambda: state.recentDispatchToLambda.summary(nowUs()),
             ingestToLambda: state.ingestToLambda.summary(),
             processing: state.processing.summary(),
-            lag: box.size + state.pending()
+            lag: box.size
           }),
           minVersion: () => state.minVersion,
           setMinVersion: (v) => {

@@ -226,6 +226,8 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
       }
       const t0 = ++sampled % sampleEvery === 0 ? nowUs() : 0
       e._dispatchTs = t0
+      // once per event rather than once per subscriber: ingest-to-lambda is this plus dispatch-to-lambda
+      if (t0 > 0 && e.ingestTs > 0) e._ingestLagUs = Number(clock.unsafeCurrentTimeNanos() / 1000n) - e.ingestTs
       deliveries += n
       if (n === 1) {
         const sub = subs![0]!

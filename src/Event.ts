@@ -53,6 +53,12 @@ abstract class Envelope {
   routingVersion = 0
   /** @internal monotonic microseconds at which the dispatcher handed it over (latency telemetry; not on the wire). */
   _dispatchTs = 0
+  /**
+   * @internal epoch microseconds from `ingestTs` to the hand-over, measured once
+   * per sampled event by the dispatcher (-1: not measured; a consumer then reads
+   * the clock itself). Latency telemetry; not on the wire.
+   */
+  _ingestLagUs = -1
   /** @internal acknowledges a remote delivery once the consumer's lambda has run (not on the wire, not copied). */
   _ack: (() => void) | undefined = undefined
 
@@ -65,6 +71,7 @@ abstract class Envelope {
     this.ingestTs = 0
     this.routingVersion = 0
     this._dispatchTs = 0
+    this._ingestLagUs = -1
     this._ack = undefined
   }
 
@@ -77,6 +84,7 @@ abstract class Envelope {
     this.ingestTs = src.ingestTs
     this.routingVersion = src.routingVersion
     this._dispatchTs = src._dispatchTs
+    this._ingestLagUs = src._ingestLagUs
   }
 
   protected fillEnvelope(w: WireAny): void {
