@@ -146,7 +146,7 @@ const soakGateway = async () => {
   const dir = mkdtempSync(join(tmpdir(), "meltica-soak-"))
   const file = join(dir, "soak.json")
   writeFileSync(file, JSON.stringify(soakConfig))
-  const child = spawn(process.execPath, [`--inspect=127.0.0.1:${inspectorPort}`, "--import", "./bin/register.mjs", "bin/meltica.ts", "run", "--config", file], {
+  const child = spawn(process.execPath, [`--inspect=127.0.0.1:${inspectorPort}`, "--max-semi-space-size=32", "--import", "./bin/register.mjs", "bin/meltica.ts", "run", "--config", file], {
     cwd: process.cwd(),
     stdio: ["ignore", "pipe", "pipe"]
   })

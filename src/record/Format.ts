@@ -29,6 +29,7 @@ import { crc32 } from "node:zlib"
 import type { EventPayload, Level, MarketKind } from "../../schema/Event.js"
 import { BookDelta, BookSnapshot, isCritical, Ticker, Trade } from "../../schema/Event.js"
 import { decodeFrame, type FrameHandler, unpooled } from "../codec/Binary.js"
+import type { Event } from "../Event.js"
 
 /**
  * The format's version, in each file's key-value metadata (`meltica.recording`).
@@ -370,7 +371,16 @@ export const decodeFile = async (info: FileInfo, bytes: Uint8Array): Promise<Dec
     info,
     length: n,
     ingestTs,
-    event: (i) => new Row(provider, symbol, kind, ingestTs[i], num(seq[i]), text(epoch[i]), payloadAt(i))
+    event: (i) => new Row(provider, symbol, kind, ingestTs[i], num(seq[i]), text(epoch[i]), payloadAt(i)),
+    fill: (i, e) => {
+      e.provider = provider
+      e.symbol = symbol
+      e.kind = kind
+      e.ingestTs = ingestTs[i]
+      e.seqProvider = num(seq[i])
+      e.epoch = text(epoch[i])
+      e.payload = payloadAt(i)
+    }
   }
 }
 
@@ -387,6 +397,8 @@ export interface DecodedFile {
   readonly ingestTs: Float64Array
   /** Row `i` as an event (a new object at each call). */
   readonly event: (i: number) => RecordedEvent
+  /** Row `i` written into `e`'s envelope and payload (a pooled event: no object of its own). */
+  readonly fill: (i: number, e: Event) => void
 }
 
 /** A `RecordedEvent` with one shape for every row. */

@@ -16,6 +16,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs"
 import { join, relative, sep } from "node:path"
 import type { MarketKind } from "../../schema/Event.js"
+import type { Event } from "../Event.js"
 import { CorruptRecording, type DecodedFile, decodeFile, type FileInfo, parseFileName, type RecordedEvent } from "../record/Format.js"
 
 /** Which part of a recording to replay. Times are epoch microseconds, `from` inclusive, `to` exclusive. */
@@ -146,6 +147,30 @@ export class RecordingReader {
     const top = this.heap[0]
     if (top === undefined) return undefined
     const e = top.file.event(top.index++)
+    this.advance(top)
+    return e
+  }
+
+  /** The next event's `ingestTs`, without taking it; undefined at the end (or when `needsLoad()`). */
+  peekTs(): number | undefined {
+    const top = this.heap[0]
+    return top === undefined ? undefined : top.file.ingestTs[top.index]
+  }
+
+  /** The next event's provider, without taking it (after `peekTs` answered a time). */
+  peekProvider(): string {
+    return this.heap[0]!.file.info.provider
+  }
+
+  /** Takes the next event into `e` (after `peekTs` answered a time). */
+  takeInto(e: Event): void {
+    const top = this.heap[0]!
+    top.file.fill(top.index++, e)
+    this.advance(top)
+  }
+
+  /** The merge's order after its top cursor moved. */
+  private advance(top: Cursor): void {
     if (this.settle(top)) this.down(0)
     else {
       const last = this.heap.pop()!
@@ -154,7 +179,6 @@ export class RecordingReader {
         this.down(0)
       }
     }
-    return e
   }
 
   /** Every selected event, in order (tests, small recordings). */

@@ -26,7 +26,7 @@ import type { ProviderShape } from "../Provider.js"
 import type { FeedServices, ProviderStats } from "../providers/internal/feed.js"
 import { runPrefix } from "../internal/inlineEffect.js"
 import { Counters } from "../providers/internal/feed.js"
-import type { CorruptRecording, RecordedEvent } from "../record/Format.js"
+import type { CorruptRecording } from "../record/Format.js"
 import { listRecording, type RecordingListing, RecordingReader, type ReplaySelection } from "./Reader.js"
 import { deterministicScheduler, settle, VirtualClock } from "./VirtualClock.js"
 
@@ -98,7 +98,7 @@ export const makeReplay = (options: ReplayOptions, services: FeedServices): Effe
     }
     const names = [...venues.keys()].sort()
     const counters = new Map(names.map((n) => [n, new Counters()]))
-    const sinks = new Map<string, (e: Event) => Effect.Effect<void>>()
+    let running = 0
     let events = 0
     const byKind: Record<MarketKind, number> = { trade: 0, ticker: 0, book_snapshot: 0, book_delta: 0 }
     let firstTs: number | undefined
@@ -128,58 +128,54 @@ export const makeReplay = (options: ReplayOptions, services: FeedServices): Effe
         return Effect.sync(() => clearTimeout(h))
       })
 
-    /** The pooled event of a recorded one, counted; undefined when its venue's provider is not run. */
-    const eventOf = (r: RecordedEvent): Event | undefined => {
-      if (!sinks.has(r.provider)) {
+    /** Per venue: its sink (once its provider runs) and its counters, found once per event. */
+    const routes = new Map(names.map((n) => [n, { sink: undefined as ((e: Event) => Effect.Effect<void>) | undefined, counters: counters.get(n)! }]))
+
+    /**
+     * Takes the reader's next event (its time `ts`) and hands it to its
+     * venue's sink, counted: the hand-over's synchronous steps run here and
+     * what suspends is answered for the caller to run (undefined when nothing
+     * does, or when the venue's provider is not run).
+     */
+    const handOver = (ts: number): Effect.Effect<void> | undefined => {
+      const route = routes.get(reader.peekProvider())!
+      if (route.sink === undefined) {
         unrouted++
+        reader.next()
         return undefined
       }
-      firstTs ??= r.ingestTs
-      lastTs = r.ingestTs
+      const ev = pool.acquireEvent()
+      reader.takeInto(ev)
+      firstTs ??= ts
+      lastTs = ts
       events++
-      byKind[r.kind]++
-      const c = counters.get(r.provider)!
+      byKind[ev.kind as MarketKind]++
+      const c = route.counters
       c.frames++
       c.events++
-      c.eventsByKind[r.kind]++
-      const ev = pool.acquireEvent()
-      ev.provider = r.provider
-      ev.symbol = r.symbol
-      ev.kind = r.kind
-      ev.payload = r.payload
-      ev.seqProvider = r.seq
-      ev.epoch = r.epoch
-      ev.ingestTs = r.ingestTs
-      ev.traceId = `${r.provider}-r${++trace}`
-      return ev
+      c.eventsByKind[ev.kind as MarketKind]++
+      ev.traceId = `${ev.provider}-r${++trace}`
+      return runPrefix(route.sink(ev)) as Effect.Effect<void> | undefined
     }
     let trace = 0
 
     /**
      * Up to `yieldEvery` events handed over in one uninterruptible step: an
-     * event acquired is always handed to its sink (which owns it from then
-     * on), and interruption is seen between steps. The step ends early when
-     * the next event needs a file opened, a timer due before it (then time
-     * moves through `advanceTo`, which lets the woken fibers run), or a real
-     * wait (`speed` > 0). Answers the event it stopped at, if any.
+     * event taken from the reader is always handed to its sink (which owns it
+     * from then on), and interruption is seen between steps. The first event
+     * is handed over at once (the driver has set the clock to its time); the
+     * step ends early when the next event needs a file opened, a timer due
+     * before it (then time moves through `advanceTo`, which lets the woken
+     * fibers run), or a real wait (`speed` > 0).
      */
-    let held: RecordedEvent | undefined
     const batch: Effect.Effect<"end" | "more"> = Effect.gen(function*() {
       for (let n = 0; n < yieldEvery; n++) {
-        if (held === undefined) {
-          if (reader.needsLoad()) return "more"
-          held = reader.next()
-          if (held === undefined) return "end"
-        }
-        const r = held
-        if (speed > 0 && firstTs !== undefined) return "more"
-        if (!clock.advanceIfNoTimerDue(r.ingestTs)) return "more"
-        held = undefined
-        const ev = eventOf(r)
-        if (ev === undefined) continue
-        // the hand-over's synchronous steps run here; the runtime only sees what suspends
-        const rest = runPrefix(sinks.get(r.provider)!(ev))
-        if (rest !== undefined) yield* (rest as Effect.Effect<void>)
+        if (reader.needsLoad()) return "more"
+        const ts = reader.peekTs()
+        if (ts === undefined) return "end"
+        if (n > 0 && ((speed > 0 && firstTs !== undefined) || !clock.advanceIfNoTimerDue(ts))) return "more"
+        const rest = handOver(ts)
+        if (rest !== undefined) yield* rest
       }
       return "more"
     }).pipe(Effect.uninterruptible)
@@ -190,24 +186,19 @@ export const makeReplay = (options: ReplayOptions, services: FeedServices): Effe
       let reported = reader.skipped.length
       const wallStart = performance.now()
       for (;;) {
-        if (held === undefined && reader.needsLoad()) {
+        if (reader.needsLoad()) {
           yield* Effect.promise(() => reader.load())
           for (; reported < reader.skipped.length; reported++) yield* Effect.logWarning(reader.skipped[reported].message)
+          continue
         }
-        if (held !== undefined) {
-          // the step stopped before it: wait real time (speed > 0), fire the timers due, then hand it over
-          const r = held
-          if (speed > 0 && firstTs !== undefined) {
-            const due = wallStart + (r.ingestTs - firstTs) / 1000 / speed
-            yield* realWait(due - performance.now())
-          }
-          yield* clock.advanceTo(r.ingestTs)
-          held = undefined
-          yield* Effect.uninterruptible(Effect.suspend(() => {
-            const ev = eventOf(r)
-            return ev === undefined ? Effect.void : sinks.get(r.provider)!(ev)
-          }))
+        const ts = reader.peekTs()
+        if (ts === undefined) break
+        // the next event's moment: wait real time (speed > 0), fire the timers due before it
+        if (speed > 0 && firstTs !== undefined) {
+          const due = wallStart + (ts - firstTs) / 1000 / speed
+          yield* realWait(due - performance.now())
         }
+        yield* clock.advanceTo(ts)
         const next = yield* batch
         if (next === "end") break
         yield* Effect.yieldNow()
@@ -224,8 +215,8 @@ export const makeReplay = (options: ReplayOptions, services: FeedServices): Effe
         symbols,
         run: (sink) =>
           Effect.gen(function*() {
-            sinks.set(name, sink)
-            if (sinks.size === names.length) yield* driver
+            routes.get(name)!.sink = sink
+            if (++running === names.length) yield* driver
             return yield* Effect.never
           }) as Effect.Effect<never, never, Scope.Scope>,
         status: Effect.sync(() => ({
