@@ -38,13 +38,15 @@ import { Context, Data, Duration, Effect, Either, Fiber, Layer, Queue, Schema } 
 import type { Scope } from "effect"
 import { parquetMetadata, parquetReadObjects } from "hyparquet"
 import { parquetWriteBuffer } from "hyparquet-writer"
-import { readdirSync, readFileSync, statSync } from "node:fs"
+import { readFileSync, statSync } from "node:fs"
 import { mkdir, rename, writeFile } from "node:fs/promises"
 import { basename, dirname, join, relative, sep } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Worker } from "node:worker_threads"
 import { ProviderConfig } from "../../schema/ProviderConfig.js"
+import { filesUnder } from "../internal/files.js"
 import { redactUrls } from "../internal/redact.js"
+import { workerCalls } from "../internal/workerCalls.js"
 import { Providers, type ProviderShape } from "../Provider.js"
 import { FrameTap, type RunTap, type TapRun } from "../providers/internal/tap.js"
 import { checksumOf, CorruptRecording, dateDir } from "./Format.js"
@@ -274,38 +276,12 @@ const emptyColumns = (): RawColumns => ({ t: [], conn: [], ts: [], data: [], url
 const ENCODER = new URL("./rawEncodeWorker.mjs", import.meta.url)
 
 /** Parquet encoding on a worker thread for the life of the scope (on this thread once the worker fails). */
-const workerEncoder: Effect.Effect<Encode, never, Scope.Scope> = Effect.gen(function*() {
-  const pending = new Map<number, (answer: Either.Either<Uint8Array, string>) => void>()
-  let broken = false
-  let next = 0
-  const worker = yield* Effect.acquireRelease(
-    Effect.sync(() => {
-      const w = new Worker(fileURLToPath(ENCODER))
-      w.unref()
-      const fail = (reason: string) => {
-        broken = true
-        for (const k of pending.values()) k(Either.left(reason))
-        pending.clear()
-      }
-      w.on("message", (m: { readonly id: number; readonly bytes?: ArrayBuffer; readonly error?: string }) => {
-        const k = pending.get(m.id)
-        pending.delete(m.id)
-        k?.(m.bytes !== undefined ? Either.right(new Uint8Array(m.bytes)) : Either.left(m.error ?? "no answer"))
-      })
-      w.on("error", (e) => fail(`the encoder thread failed: ${e.message}`))
-      w.on("exit", (code) => fail(`the encoder thread exited (code ${code})`))
-      return w
-    }),
-    (w) => Effect.promise(() => w.terminate())
-  )
-  return (columns) =>
-    broken
-      ? encodeHere(columns)
-      : Effect.async<Uint8Array, string>((resume) => {
-        const id = ++next
-        pending.set(id, (a) => resume(Either.isRight(a) ? Effect.succeed(a.right) : Effect.fail(a.left)))
-        worker.postMessage({ id, ...rawRequestOf(columns) })
-      })
+const workerEncoder: Effect.Effect<Encode, never, Scope.Scope> = workerCalls({
+  start: () => new Worker(fileURLToPath(ENCODER)),
+  post: (worker, id, columns: Parameters<Encode>[0]) => worker.postMessage({ id, ...rawRequestOf(columns) }),
+  answer: (m: { readonly id: number; readonly bytes?: ArrayBuffer; readonly error?: string }) =>
+    m.bytes !== undefined ? Either.right(new Uint8Array(m.bytes)) : Either.left(m.error ?? "no answer"),
+  here: encodeHere
 })
 
 const encodeConfig = Schema.encodeSync(ProviderConfig)
@@ -539,13 +515,6 @@ export interface RawListing {
   readonly skipped: ReadonlyArray<CorruptRecording>
 }
 
-const walk = (dir: string, out: Array<string>): void => {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name)
-    if (entry.isDirectory()) walk(p, out)
-    else if (entry.isFile()) out.push(p)
-  }
-}
 
 /** Whether `path` is a raw frame file or a directory holding any (an unfinished one counts). */
 export const hasRawFrames = (path: string): boolean => {
@@ -554,7 +523,7 @@ export const hasRawFrames = (path: string): boolean => {
   if (st.isFile()) return /\.frames\.pq(\.tmp)?$/.test(path)
   if (!st.isDirectory()) return false
   const all: Array<string> = []
-  walk(path, all)
+  filesUnder(path, all)
   return all.some((p) => /\.frames\.pq(\.tmp)?$/.test(p))
 }
 
@@ -563,7 +532,7 @@ export const listRawFrames = (path: string): RawListing => {
   const st = statSync(path, { throwIfNoEntry: false })
   if (st === undefined) return { files: [], skipped: [new CorruptRecording({ file: path, cause: "no_directory", reason: "no such file or directory" })] }
   const paths: Array<string> = []
-  if (st.isDirectory()) walk(path, paths)
+  if (st.isDirectory()) filesUnder(path, paths)
   else paths.push(path)
   paths.sort()
   const base = st.isDirectory() ? path : dirname(path)

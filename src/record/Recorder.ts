@@ -32,6 +32,7 @@ import type { MarketKind } from "../../schema/Event.js"
 import { isCritical } from "../../schema/Event.js"
 import { FrameWriter, MAX_FRAME_RECORDS } from "../codec/Binary.js"
 import type { Event } from "../Event.js"
+import { workerCalls } from "../internal/workerCalls.js"
 import { Providers, type ProviderShape } from "../Provider.js"
 import { checksumOf, type CorruptRecording, type EncodedFile, type EncodedFrames, encodeFrames, pathOf } from "./Format.js"
 
@@ -102,38 +103,12 @@ const ENCODER = new URL("./encodeWorker.ts", import.meta.url)
  * gateway. If the thread fails, pending files fail (counted as write
  * failures) and later ones are encoded here.
  */
-const workerEncoder: Effect.Effect<Encoder, never, Scope.Scope> = Effect.gen(function*() {
-  const pending = new Map<number, (answer: Either.Either<EncodedFrames, string>) => void>()
-  let broken = false
-  let next = 0
-  const worker = yield* Effect.acquireRelease(
-    Effect.sync(() => {
-      const w = new Worker(fileURLToPath(BOOTSTRAP), { workerData: { entry: ENCODER.href } })
-      w.unref()
-      const fail = (reason: string) => {
-        broken = true
-        for (const k of pending.values()) k(Either.left(reason))
-        pending.clear()
-      }
-      w.on("message", (m: { readonly id: number; readonly result?: EncodedFrames; readonly error?: string }) => {
-        const k = pending.get(m.id)
-        pending.delete(m.id)
-        k?.(m.result !== undefined ? Either.right(m.result) : Either.left(m.error ?? "no answer"))
-      })
-      w.on("error", (e) => fail(`the encoder thread failed: ${e.message}`))
-      w.on("exit", (code) => fail(`the encoder thread exited (code ${code})`))
-      return w
-    }),
-    (w) => Effect.promise(() => w.terminate())
-  )
-  return (frames) =>
-    broken
-      ? encodeHere(frames)
-      : Effect.async<EncodedFrames, string>((resume) => {
-        const id = ++next
-        pending.set(id, (a) => resume(Either.isRight(a) ? Effect.succeed(a.right) : Effect.fail(a.left)))
-        worker.postMessage({ id, frames }, frames.map((f) => f.buffer as ArrayBuffer))
-      })
+const workerEncoder: Effect.Effect<Encoder, never, Scope.Scope> = workerCalls({
+  start: () => new Worker(fileURLToPath(BOOTSTRAP), { workerData: { entry: ENCODER.href } }),
+  post: (worker, id, frames: ReadonlyArray<Uint8Array>) => worker.postMessage({ id, frames }, frames.map((f) => f.buffer as ArrayBuffer)),
+  answer: (m: { readonly id: number; readonly result?: EncodedFrames; readonly error?: string }) =>
+    m.result !== undefined ? Either.right(m.result) : Either.left(m.error ?? "no answer"),
+  here: encodeHere
 })
 
 /** A recorder writing under `options.dir` for the life of the scope. */

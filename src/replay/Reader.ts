@@ -13,10 +13,11 @@
  * - Bytes are read synchronously and decoded in memory: no real I/O
  *   interleaves with a replay's fibers (see `VirtualClock.ts`).
  */
-import { readdirSync, readFileSync, statSync } from "node:fs"
-import { join, relative, sep } from "node:path"
+import { readFileSync, statSync } from "node:fs"
+import { relative, sep } from "node:path"
 import type { MarketKind } from "../../schema/Event.js"
 import type { Event } from "../Event.js"
+import { filesUnder } from "../internal/files.js"
 import { CorruptRecording, type DecodedFile, decodeFile, type FileInfo, parseFileName, type RecordedEvent } from "../record/Format.js"
 
 /** Which part of a recording to replay. Times are epoch microseconds, `from` inclusive, `to` exclusive. */
@@ -33,13 +34,6 @@ export interface RecordingListing {
   readonly skipped: ReadonlyArray<CorruptRecording>
 }
 
-const walk = (dir: string, out: Array<string>): void => {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name)
-    if (entry.isDirectory()) walk(p, out)
-    else if (entry.isFile()) out.push(p)
-  }
-}
 
 /** The recording files under `dir` that the selection needs, in time order, and the unusable ones. */
 export const listRecording = (dir: string, selection: ReplaySelection = {}): RecordingListing => {
@@ -47,7 +41,7 @@ export const listRecording = (dir: string, selection: ReplaySelection = {}): Rec
   if (statSync(dir, { throwIfNoEntry: false })?.isDirectory() !== true) {
     return { files: [], skipped: [new CorruptRecording({ file: dir, cause: "no_directory", reason: "no such directory" })] }
   }
-  walk(dir, paths)
+  filesUnder(dir, paths)
   paths.sort()
   const files: Array<FileInfo> = []
   const skipped: Array<CorruptRecording> = []
