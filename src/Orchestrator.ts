@@ -169,9 +169,8 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("meltica/Orches
       expire: (now) => Effect.suspend(() => settle(windows.expire(now)))
     })
 
-    const tapVenue = Option.isSome(venue)
-      ? (venue.value.unsafeOnMarketData ?? ((e: Event) => Effect.suspend(() => venue.value.onMarketData(e))))
-      : undefined
+    // a venue without the unsafe form gives an effect that does its work when run, after the call
+    const tapVenue = Option.isSome(venue) ? (venue.value.unsafeOnMarketData ?? venue.value.onMarketData) : undefined
 
     /** Ingests `e` now: its ownership passes at the call; answers what is left to run. */
     const ingestNow = (e: Event): Effect.Effect<void> => {
