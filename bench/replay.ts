@@ -91,12 +91,12 @@ const write = Effect.gen(function*() {
   return { stats: recorder.stats(), recordNs: recordNs / events, flushNs: flushNs / events }
 }).pipe(Effect.scoped)
 
-const replay = (n: number, record?: string, recordOnEventLoop = false) =>
+const replay = (n: number, record?: string) =>
   runBacktest({
     data: dir,
     strategies: Array.from({ length: n }, (_, i) => ({ strategy: noop(i) })),
     sampleMs: 3_600_000,
-    ...(record === undefined ? {} : { record, recordOnEventLoop })
+    ...(record === undefined ? {} : { record })
   }, layerBacktest).pipe(Effect.map((r) => {
     if (record !== undefined) rmSync(record, { recursive: true, force: true })
     return r.replay.events / (r.run.wallMs / 1000)

@@ -113,7 +113,7 @@ export class Mailbox {
   // the generation each queued event was received with, in step with its lane
   private readonly marketGens = new Ring<Generation>()
   private readonly criticalGens = new Ring<Generation>()
-  /** The generation of the event the last `poll`/`pollCritical` returned: its taker keeps it to recycle with. */
+  /** The generation of the event the last `poll` returned: its taker keeps it to recycle with. */
   polledGeneration = 0 as Generation
   private waiter: ((_: Effect.Effect<void>) => void) | undefined = undefined
   private closed = false
@@ -183,13 +183,6 @@ export class Mailbox {
       this.waiter = undefined
       w(Effect.void)
     }
-  }
-
-  /** The next critical event, if one is queued (its generation in `polledGeneration`). */
-  pollCritical(): AnyEvent | undefined {
-    if (this.critical.size === 0) return undefined
-    this.polledGeneration = this.criticalGens.shift()!
-    return this.critical.shift()
   }
 
   /** The next event: critical lane first (its generation in `polledGeneration`). */
