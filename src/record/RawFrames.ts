@@ -34,7 +34,7 @@
  *   an import. An unfinished (`.tmp`), misnamed, damaged or foreign file is
  *   skipped with a `CorruptRecording` naming it and why.
  */
-import { Context, Data, Duration, Effect, Either, Fiber, Layer, Queue, Schema } from "effect"
+import { Context, Data, Effect, Either, Layer, Queue, Schema } from "effect"
 import type { Scope } from "effect"
 import { parquetMetadata, parquetReadObjects } from "hyparquet"
 import { parquetWriteBuffer } from "hyparquet-writer"
@@ -45,6 +45,7 @@ import { fileURLToPath } from "node:url"
 import { Worker } from "node:worker_threads"
 import { ProviderConfig } from "../../schema/ProviderConfig.js"
 import { filesUnder } from "../internal/files.js"
+import { flushInBackground } from "../internal/flusher.js"
 import { redactUrls } from "../internal/redact.js"
 import { workerCalls } from "../internal/workerCalls.js"
 import { Providers, type ProviderShape } from "../Provider.js"
@@ -401,15 +402,7 @@ export const makeRawFrameRecorder = (options: RawFrameOptions): Effect.Effect<Ra
       })))
     })).pipe(Effect.uninterruptible)
 
-    const flusher = yield* Queue.take(wake).pipe(
-      Effect.timeout(Duration.millis(flushIntervalMs)),
-      Effect.ignore,
-      Effect.zipRight(flush),
-      Effect.forever,
-      Effect.interruptible,
-      Effect.forkScoped
-    )
-    yield* Effect.addFinalizer(() => Fiber.interrupt(flusher).pipe(Effect.zipRight(flush)))
+    yield* flushInBackground(wake, flushIntervalMs, flush)
 
     const tap = { open }
     const wrap = (providers: ReadonlyArray<ProviderShape>): ReadonlyArray<ProviderShape> =>

@@ -22,7 +22,7 @@
  *   hold (a programming error upstream) is counted as `refused`.
  * - Closing the scope flushes what is buffered.
  */
-import { Context, Data, Duration, Effect, Either, Fiber, Layer, Queue } from "effect"
+import { Context, Data, Effect, Either, Layer, Queue } from "effect"
 import type { Scope } from "effect"
 import { mkdir, rename, writeFile } from "node:fs/promises"
 import { join } from "node:path"
@@ -32,6 +32,7 @@ import type { MarketKind } from "../../schema/Event.js"
 import { isCritical } from "../../schema/Event.js"
 import { FrameWriter, MAX_FRAME_RECORDS } from "../codec/Binary.js"
 import type { Event } from "../Event.js"
+import { flushInBackground } from "../internal/flusher.js"
 import { workerCalls } from "../internal/workerCalls.js"
 import { Providers, type ProviderShape } from "../Provider.js"
 import { checksumOf, type CorruptRecording, type EncodedFile, type EncodedFrames, encodeFrames, pathOf } from "./Format.js"
@@ -218,15 +219,7 @@ export const makeRecorder = (options: RecorderOptions): Effect.Effect<Recorder, 
       )
     })).pipe(Effect.uninterruptible)
 
-    const flusher = yield* Queue.take(wake).pipe(
-      Effect.timeout(Duration.millis(flushIntervalMs)),
-      Effect.ignore,
-      Effect.zipRight(flush),
-      Effect.forever,
-      Effect.interruptible,
-      Effect.forkScoped
-    )
-    yield* Effect.addFinalizer(() => Fiber.interrupt(flusher).pipe(Effect.zipRight(flush)))
+    yield* flushInBackground(wake, flushIntervalMs, flush)
 
     const wrap = (providers: ReadonlyArray<ProviderShape>): ReadonlyArray<ProviderShape> =>
       providers.map((p) => ({

@@ -12,7 +12,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect } from "effect"
 import type { StatusSnapshot } from "../../src/Status.js"
 import { natsServer } from "../nats/support/server.js"
-import { type GatewayProcess as Gateway, startGateway, until } from "./support.js"
+import { endpointsUrl, type GatewayProcess as Gateway, startGateway, until } from "./support.js"
 
 /**
  * How long a condition is polled for, in seconds: generous, because two
@@ -26,10 +26,7 @@ const tempDir = Effect.acquireRelease(
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
 
-const httpUrl = (g: Gateway) =>
-  until(`${g.name}: the endpoints' address in the log`, WAIT_S, async () =>
-    (g.lines.find((l) => (l.annotations as Record<string, unknown> | undefined)?.http_url !== undefined)
-      ?.annotations as { http_url: string } | undefined)?.http_url, g)
+const httpUrl = (g: Gateway) => endpointsUrl(g, WAIT_S)
 
 /** The value of every sample of a counter, summed over its tags (or those matching `tag`). */
 const counter = (text: string, name: string, tag = ""): number => {

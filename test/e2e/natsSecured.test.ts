@@ -14,7 +14,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect } from "effect"
 import { deploymentRoles, passwordVariable, serverConfig } from "../../src/nats/Permissions.js"
 import { natsServerWith } from "../nats/support/server.js"
-import { type GatewayProcess as Gateway, startGateway, until } from "./support.js"
+import { endpointsUrl, type GatewayProcess as Gateway, startGateway, until } from "./support.js"
 import { TS_NODE } from "../support/tsNode.js"
 
 const WAIT_S = 90
@@ -24,10 +24,7 @@ const tempDir = Effect.acquireRelease(
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
 
-const httpUrl = (g: Gateway) =>
-  until(`${g.name}: the endpoints' address in the log`, WAIT_S, async () =>
-    (g.lines.find((l) => (l.annotations as Record<string, unknown> | undefined)?.http_url !== undefined)
-      ?.annotations as { http_url: string } | undefined)?.http_url, g)
+const httpUrl = (g: Gateway) => endpointsUrl(g, WAIT_S)
 
 const sample = (text: string, name: string, tag = ""): number | undefined => {
   for (const line of text.split("\n")) {

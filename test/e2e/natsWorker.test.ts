@@ -18,7 +18,7 @@ import { NatsConfig, NatsConnection } from "../../src/nats/Connection.js"
 import { CRITICAL_STREAM, criticalDurable } from "../../src/nats/Subjects.js"
 import type { StatusSnapshot } from "../../src/Status.js"
 import { natsServer } from "../nats/support/server.js"
-import { type GatewayProcess as Gateway, startGateway, until } from "./support.js"
+import { endpointsUrl, type GatewayProcess as Gateway, startGateway, until } from "./support.js"
 
 /** Generous: three processes and a worker thread start slowly on a loaded machine; the bound only ends a broken run. */
 const WAIT_S = 90
@@ -28,10 +28,7 @@ const tempDir = Effect.acquireRelease(
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
 
-const httpUrl = (g: Gateway) =>
-  until(`${g.name}: the endpoints' address in the log`, WAIT_S, async () =>
-    (g.lines.find((l) => (l.annotations as Record<string, unknown> | undefined)?.http_url !== undefined)
-      ?.annotations as { http_url: string } | undefined)?.http_url, g)
+const httpUrl = (g: Gateway) => endpointsUrl(g, WAIT_S)
 
 /** The value of a sample of `name` whose labels include every one of `labels`, summed. */
 const metric = (text: string, name: string, ...labels: ReadonlyArray<string>): number => {

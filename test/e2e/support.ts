@@ -84,3 +84,9 @@ export const until = <A>(what: string, seconds: number, f: () => Promise<A | und
       Effect.sync(() => g !== undefined && console.error(`${g.name}:\n${g.raw.join("\n").slice(-3_000)}`))
     )
   )
+
+/** The operator endpoints' URL a gateway logs once they listen (`http_url`), polled for up to `seconds`. */
+export const endpointsUrl = (g: GatewayProcess, seconds: number) =>
+  until(`${g.name}: the endpoints' address in the log`, seconds, async () =>
+    (g.lines.find((l) => (l.annotations as Record<string, unknown> | undefined)?.http_url !== undefined)
+      ?.annotations as { http_url: string } | undefined)?.http_url, g)
