@@ -29,6 +29,7 @@ import * as Config from "../src/Config.js"
 import * as Gateway from "../src/Gateway.js"
 import * as Http from "../src/Http.js"
 import { DeadLetter } from "../src/DeadLetter.js"
+import type { DispatcherSettings } from "../src/Dispatcher.js"
 import { CommandPublisher } from "../src/nats/Commands.js"
 import { NatsConfig, NatsConnection } from "../src/nats/Connection.js"
 import { stageAndFlip } from "../src/nats/Operator.js"
@@ -63,18 +64,15 @@ export const PACKAGE_ROOT = dirname(dirname(fileURLToPath(import.meta.url)))
 /** Merged events are recorded: `record.merged` with a recording directory. */
 const recordsMerged = (config: GatewayConfig): boolean => config.record.dir !== undefined && config.record.merged
 
+/** The Dispatcher's settings from the configuration (both buses). */
+const dispatcherOptions = (config: GatewayConfig): Partial<DispatcherSettings> => ({ ...config.dispatcher })
+
 /** What the configuration asks of the in-memory application layer. */
 export const memoryOptions = (config: GatewayConfig, live = false): MemoryOptions => ({
   symbols: [...new Set(config.venues.flatMap((v) => v.symbols))],
   providers: config.venues.map((v) => v.name ?? v._tag),
   pool: { capacity: config.pool.capacity, prewarm: config.pool.prewarm, debug: config.debug },
-  dispatcher: {
-    latenessMs: config.dispatcher.latenessMs,
-    reorderBuffer: config.dispatcher.reorderBuffer,
-    fanoutConcurrency: config.dispatcher.fanoutConcurrency,
-    jumpWindow: config.dispatcher.jumpWindow,
-    resyncAfter: config.dispatcher.resyncAfter
-  },
+  dispatcher: dispatcherOptions(config),
   paperStateFile: config.paper.stateFile,
   paperRetainClosed: config.paper.retainClosed,
   paperVenues: paperVenues(config),
@@ -124,13 +122,7 @@ export const paperVenues = (config: GatewayConfig): Record<string, PaperVenueCon
 /** The NATS settings of a `bus: nats` configuration. */
 export const natsOptions = (config: GatewayConfig): NatsOptions => ({
   pool: { capacity: config.pool.capacity, prewarm: config.pool.prewarm, debug: config.debug },
-  dispatcher: {
-    latenessMs: config.dispatcher.latenessMs,
-    reorderBuffer: config.dispatcher.reorderBuffer,
-    fanoutConcurrency: config.dispatcher.fanoutConcurrency,
-    jumpWindow: config.dispatcher.jumpWindow,
-    resyncAfter: config.dispatcher.resyncAfter
-  },
+  dispatcher: dispatcherOptions(config),
   ...(config.bus._tag === "nats"
     ? {
       nats: {

@@ -99,7 +99,9 @@ export class DispatcherSection extends Schema.Class<DispatcherSection>("Dispatch
   /** A sequence further than this from the next expected one is suspect (dropped and counted). */
   jumpWindow: Schema.optionalWith(IntIn("jumpWindow", 1, 1_000_000_000), { default: () => 100_000 }),
   /** Consistent suspects in a row that move a stream to a new numbering. */
-  resyncAfter: Schema.optionalWith(IntIn("resyncAfter", 1, 1_000), { default: () => 4 })
+  resyncAfter: Schema.optionalWith(IntIn("resyncAfter", 1, 1_000), { default: () => 4 }),
+  /** Events timed per second for the dispatch-to-lambda and processing figures (0: one in every event). */
+  latencySamplesPerSecond: Schema.optionalWith(IntIn("latencySamplesPerSecond", 0, 1_000_000), { default: () => 2_000 })
 }) {}
 
 export class HttpSection extends Schema.Class<HttpSection>("HttpSection")({

@@ -29,6 +29,7 @@
  * timer per timeout period; `npm run bench:timeout` measures it).
  */
 import { Cause, Data, Duration, Effect, ExecutionStrategy, Exit, Fiber, FiberSet, Scope } from "effect"
+import { constTrue, constVoid } from "effect/Function"
 import type { EventKind } from "../schema/Event.js"
 import { isCritical } from "../schema/Event.js"
 import { DataBus, type Mailbox, type MailboxOptions } from "./DataBus.js"
@@ -251,10 +252,24 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         failed
       )
 
-      const drain: Effect.Effect<void> = Effect.suspend(() => {
+      // Between turns: wait for an event when the mailbox is empty, or let
+      // other fibers run after a full batch; either way a new turn starts.
+      const betweenTurns: Effect.Effect<void> = Effect.suspend(() => {
         taken = 0
-        return box.size === 0 ? box.awaitEvent : processBatch
+        return box.size === 0 ? box.awaitEvent : Effect.yieldNow()
       })
+
+      const drain: Effect.Effect<void> = Effect.suspend(() =>
+        box.size === 0 || taken >= batchSize ? betweenTurns : processBatch
+      )
+
+      // The loop yields only where `betweenTurns` does (`Effect.forever` would
+      // add a yield, a scheduler round trip, after every step).
+      const drainForever: Effect.Effect<never> = Effect.whileLoop({
+        while: constTrue,
+        body: () => drain,
+        step: constVoid
+      }) as Effect.Effect<never>
 
       /** Completes when the call in flight has run to its deadline; sleeps meanwhile. */
       const watchdog: Effect.Effect<void> = Effect.suspend(() => {
@@ -271,7 +286,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
        * interrupts the child before the finalizer below recycles what it held.
        */
       const watched: Effect.Effect<void> = Effect.gen(function*() {
-        const resume = Effect.forever(drain)
+        const resume = drainForever
         for (;;) {
           const loop = yield* Effect.fork(resume)
           yield* Effect.onInterrupt(watchdog, () => Fiber.interrupt(loop))
@@ -289,7 +304,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         }
       })
 
-      return (timeoutMs > 0 ? watched : Effect.forever(drain)).pipe(
+      return (timeoutMs > 0 ? watched : drainForever).pipe(
         Effect.onExit(() =>
           Effect.sync(() => {
             // what is still queued is the mailbox's to recycle when it closes

@@ -200,15 +200,16 @@ export class Mailbox {
     return this.critical.size + this.market.size
   }
 
-  private readonly cancelWait: Effect.Effect<void> = Effect.sync(() => {
-    this.waiter = undefined
-  })
-
-  /** Completes when the mailbox holds an event (at once if it already does). One waiter at a time: its consumer. */
+  /**
+   * Completes when the mailbox holds an event (at once if it already does).
+   * One waiter at a time: its consumer. No canceler: a waiter whose fiber was
+   * interrupted stays until the next wait replaces it or an offer calls it,
+   * and the runtime ignores a resume of an interrupted wait (a canceler would
+   * cost the wait an interruption handler: a third of a wake-up's time).
+   */
   readonly awaitEvent: Effect.Effect<void> = Effect.async<void>((resume) => {
-    if (this.size > 0 || this.closed) return resume(Effect.void)
-    this.waiter = resume
-    return this.cancelWait
+    if (this.size > 0 || this.closed) resume(Effect.void)
+    else this.waiter = resume
   })
 
   /** Refuses further offers and recycles everything still queued. */

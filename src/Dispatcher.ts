@@ -32,6 +32,7 @@ import { type DeliveryError, type DeliveryFailure, FanoutFailed, UnknownConsumer
 import type { AnyEvent } from "./Event.js"
 import { Histogram, nowUs } from "./internal/histogram.js"
 import { makeDeadlineTimer } from "./internal/deadlineTimer.js"
+import { LatencySampler } from "./internal/latencySampler.js"
 import { type OrderingNotice, StreamOrdering } from "./internal/ordering.js"
 import { Pool } from "./Pool.js"
 import { type Generation, generationOf, Holdings, Recycler } from "./Recycler.js"
@@ -51,11 +52,18 @@ export interface DispatcherSettings {
   /** Hand-overs of one fan-out in flight at once (matters only where a hand-over can suspend). */
   readonly fanoutConcurrency: number
   /**
-   * One event in this many carries a dispatch timestamp, from which the
-   * consumers measure dispatch-to-lambda latency and their processing time
-   * (1: every event). Critical events are always timed.
+   * At least one event in this many carries a dispatch timestamp, from which
+   * the consumers measure dispatch-to-lambda latency and their processing time
+   * (1: every event, while `latencySamplesPerSecond` allows). Critical events
+   * are always timed.
    */
   readonly latencySampleEvery: number
+  /**
+   * Timed events wanted per second: every 100 ms the share of timed events is
+   * set from the event rate so that about this many are timed
+   * (`internal/latencySampler.ts`); 0 keeps one in `latencySampleEvery`.
+   */
+  readonly latencySamplesPerSecond: number
   /**
    * A fan-out to N > 1 subscribers shares one read-only event among them
    * (true, the default) rather than handing each a clone.
@@ -69,7 +77,8 @@ const defaultDispatcherSettings: DispatcherSettings = {
   jumpWindow: 100_000,
   resyncAfter: 4,
   fanoutConcurrency: 1,
-  latencySampleEvery: 8,
+  latencySampleEvery: 1,
+  latencySamplesPerSecond: 2_000,
   shareFanout: true
 }
 
@@ -113,6 +122,9 @@ interface Delivery {
   readonly endpoint: Endpoint
   readonly dup: AnyEvent
 }
+
+/** How often the share of timed events follows the event rate. */
+const SAMPLER_PERIOD_MS = 100
 
 const deliverOne = (d: Delivery): Effect.Effect<Exit.Exit<void, DeliveryError>> => Effect.exit(d.endpoint.deliver(d.dup))
 
@@ -193,8 +205,24 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
     const merged: Routes = new Map()
     const subscriptions = new Map<string, Set<string>>() // consumer -> route ids, for removal
     let rotation = 0
-    let sampled = 0
-    const sampleEvery = Math.max(1, Math.floor(settings.latencySampleEvery))
+    const sampler = new LatencySampler(settings.latencySampleEvery, settings.latencySamplesPerSecond)
+    // The share of timed events follows the event rate in real time, like the
+    // latencies it times: a Node timer rather than the Effect clock, which a
+    // test or a replay moves in leaps (a day of recorded time would be 864,000
+    // periods). Unreferenced: it never keeps the process alive.
+    if (settings.latencySamplesPerSecond > 0) {
+      yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          let periodStart = performance.now()
+          return setInterval(() => {
+            const now = performance.now()
+            sampler.adapt(now - periodStart)
+            periodStart = now
+          }, SAMPLER_PERIOD_MS).unref()
+        }),
+        (timer) => Effect.sync(() => clearInterval(timer))
+      )
+    }
     let dispatched = 0
     let deliveries = 0
     let noSubscriber = 0
@@ -224,7 +252,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
         recycle(e, gen)
         return Effect.void
       }
-      const t0 = ++sampled % sampleEvery === 0 ? nowUs() : 0
+      const t0 = sampler.take() ? nowUs() : 0
       e._dispatchTs = t0
       // once per event rather than once per subscriber: ingest-to-lambda is this plus dispatch-to-lambda
       if (t0 > 0 && e.ingestTs > 0) e._ingestLagUs = Number(clock.unsafeCurrentTimeNanos() / 1000n) - e.ingestTs

@@ -108,6 +108,9 @@ const hostileValues: ReadonlyArray<readonly [what: string, text: string, expecte
     "dispatcher.jumpWindow: jumpWindow must be an integer in 1..1000000000 (got 0)",
     "dispatcher.resyncAfter: resyncAfter must be an integer in 1..1000 (got 0)"
   ]],
+  ["a latency sampling target of a billion a second", isolated(sim, "dispatcher: { latencySamplesPerSecond: 1000000000 }"), [
+    "dispatcher.latencySamplesPerSecond: latencySamplesPerSecond must be an integer in 0..1000000 (got 1000000000)"
+  ]],
   ["a paper venue that remembers no closed order", isolated(sim, "paper: { retainClosed: 0 }"), [
     "paper.retainClosed: retainClosed must be an integer in 1..10000000 (got 0)"
   ]],

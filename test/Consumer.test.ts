@@ -268,7 +268,16 @@ describe("Consumer runtime", () => {
       assert.isAtLeast(s.dispatchToLambda.p99, s.dispatchToLambda.p50)
     }).pipe(Effect.provide(layerCore({ dispatcher: { latencySampleEvery: 1 } }))))
 
-  it.scoped("latency telemetry samples one event in N by default", () =>
+  it.scoped("latency telemetry times every event at a low rate by default", () =>
+    Effect.gen(function*() {
+      const { pool, dispatcher, consumers } = yield* services
+      const h = yield* consumers.start({ id: "t", subscriptions: [btc], handle: () => Effect.void })
+      for (let seq = 1; seq <= 20; seq++) yield* dispatcher.dispatch(market(pool, { seq }))
+      yield* eventually(() => h.stats().processed === 20)
+      assert.strictEqual(h.stats().dispatchToLambda.count, 20)
+    }).pipe(Effect.provide(layerCore())))
+
+  it.scoped("latency telemetry with a fixed share times one event in N", () =>
     Effect.gen(function*() {
       const { pool, dispatcher, consumers } = yield* services
       const h = yield* consumers.start({ id: "t", subscriptions: [btc], handle: () => Effect.void })
@@ -276,7 +285,7 @@ describe("Consumer runtime", () => {
       yield* eventually(() => h.stats().processed === 80)
       assert.strictEqual(h.stats().dispatchToLambda.count, 10)
       assert.strictEqual(h.stats().processing.count, 10)
-    }).pipe(Effect.provide(layerCore({ dispatcher: { latencySampleEvery: 8 } }))))
+    }).pipe(Effect.provide(layerCore({ dispatcher: { latencySampleEvery: 8, latencySamplesPerSecond: 0 } }))))
 
   it.effect("a stopped consumer leaves no fiber behind", () =>
     Effect.gen(function*() {
