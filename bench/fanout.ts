@@ -9,6 +9,10 @@
  * pace 20,000 events/s and record dispatch-to-lambda-start per delivery and the
  * spread of lambda starts across the subscribers of each event.
  *
+ * Our path runs on one core (pool, recycler, dispatcher) built once for the
+ * whole run, as the gateway builds its own; each round starts its consumers on
+ * it and stops them.
+ *
  * Our path also runs with every hand-over forced through `Effect.forEach`
  * (sequential, and at concurrency N): the shape a remote bus takes.
  *
@@ -19,7 +23,7 @@
  * same driver: its PubSub, and a minimal mailbox-plus-consumer-loop of our
  * shape on each version (`internal/runtimes.ts`).
  */
-import { Chunk, Effect, Layer, Logger, LogLevel, PubSub, Queue, Scheduler } from "effect"
+import { Chunk, Context, Effect, Layer, Logger, LogLevel, PubSub, Queue, Scheduler } from "effect"
 import { EventEmitter } from "node:events"
 import { Subject } from "rxjs"
 import { layerCore, pipeline } from "../layers/Core.js"
@@ -271,7 +275,13 @@ type Shape =
   | { readonly _tag: "InPlace"; readonly share: boolean }
   | { readonly _tag: "ForEach"; readonly concurrency: number }
 
-const runOurs = (n: number, shape: Shape = { _tag: "InPlace", share: true }) =>
+/**
+ * Our path's services, built once for the whole run as the gateway builds its
+ * core once; each round starts its consumers on it and stops them.
+ */
+type Core = Context.Context<Layer.Layer.Success<ReturnType<typeof layerCore>>>
+
+const runOurs = (n: number, shape: Shape = { _tag: "InPlace", share: true }, core?: Core) =>
   Effect.gen(function*() {
     // forking a fiber per hand-over is two orders of magnitude slower: fewer deliveries keep the run short
     const deliveries = shape._tag === "InPlace"
@@ -296,7 +306,7 @@ const runOurs = (n: number, shape: Shape = { _tag: "InPlace", share: true }) =>
     }
     const make = (i: number) => {
       const e = pool.acquireEvent()
-      e.provider = "bench"
+      e.provider = provider
       e.symbol = "BTC-USDT"
       e.kind = "ticker"
       e.payload = payload
@@ -306,6 +316,8 @@ const runOurs = (n: number, shape: Shape = { _tag: "InPlace", share: true }) =>
       return e
     }
     let seq = 1
+    // a stream of its own per run: the core's ordering state outlives the run
+    const provider = `bench-${++runs}`
     const warm = Math.min(events, 100_000)
     yield* flood(warm, (i) => dispatcher.dispatch(make(i)), () => count >= warm * n)
     count = 0
@@ -327,11 +339,17 @@ const runOurs = (n: number, shape: Shape = { _tag: "InPlace", share: true }) =>
   }).pipe(
     Effect.scoped,
     Effect.provide(
-      shape._tag === "InPlace"
-        ? layerCore({ pool: poolSettings, dispatcher: { shareFanout: shape.share } })
+      core !== undefined
+        ? Layer.succeedContext(core)
+        : shape._tag === "InPlace"
+        ? inPlaceCore(shape.share)
         : pipeline(forEachBus, { pool: poolSettings, dispatcher: { fanoutConcurrency: shape.concurrency } })
     )
   )
+
+let runs = 0
+
+const inPlaceCore = (share: boolean) => layerCore({ pool: poolSettings, dispatcher: { shareFanout: share } })
 
 const poolSettings = { capacity: { Event: 1 << 16, MergedEvent: 1024, ExecReport: 1024 } }
 
@@ -367,6 +385,8 @@ const median = <R extends { readonly throughput: Throughput }>(rounds: ReadonlyA
 const main = Effect.gen(function*() {
   const rows: Array<Array<string | number>> = []
   const json: Record<string, unknown> = {}
+  const shared = yield* Layer.build(inPlaceCore(true))
+  const cloned = yield* Layer.build(inPlaceCore(false))
   for (const n of SIZES) {
     const loop = runSync(loopVariant, n)
     const ee = runSync(emitterVariant, n)
@@ -378,8 +398,8 @@ const main = Effect.gen(function*() {
     const cloneRounds: Array<Effect.Effect.Success<ReturnType<typeof runOurs>>> = []
     for (let r = 0; r < ROUNDS; r++) {
       psRounds.push(yield* runPubSub(n))
-      ourRounds.push(yield* runOurs(n))
-      if (n > 1) cloneRounds.push(yield* runOurs(n, { _tag: "InPlace", share: false }))
+      ourRounds.push(yield* runOurs(n, { _tag: "InPlace", share: true }, shared))
+      if (n > 1) cloneRounds.push(yield* runOurs(n, { _tag: "InPlace", share: false }, cloned))
     }
     const ps = median(psRounds)
     const ours = median(ourRounds)
@@ -485,4 +505,4 @@ const scheduler = SCHEDULER === "default"
   ? new Scheduler.MixedScheduler(Number.MAX_SAFE_INTEGER)
   : gatewayScheduler
 
-Effect.runPromise(main.pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)), Effect.withScheduler(scheduler)))
+Effect.runPromise(main.pipe(Effect.scoped, Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)), Effect.withScheduler(scheduler)))

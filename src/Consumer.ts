@@ -29,7 +29,7 @@
  * timer per timeout period; `npm run bench:timeout` measures it).
  */
 import { Cause, Data, Duration, Effect, ExecutionStrategy, Exit, Fiber, FiberSet, Scope } from "effect"
-import { constTrue, constVoid } from "effect/Function"
+import { constTrue } from "effect/Function"
 import type { EventKind } from "../schema/Event.js"
 import { isCritical } from "../schema/Event.js"
 import { DataBus, type Mailbox, type MailboxOptions } from "./DataBus.js"
@@ -161,7 +161,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         if (inFlightStart > 0) state.processing.record(nowUs() - inFlightStart)
       }
 
-      /** The in-flight event's lambda failed or died: recycle, count, report, go on. */
+      /** The in-flight event's lambda failed or died: recycle, count; the report is for the loop to run. */
       const failed = (cause: Cause.Cause<E>): Effect.Effect<void> => {
         const e = inFlight!
         inFlight = undefined
@@ -170,7 +170,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         recycle(e, inFlightGen)
         state.failures++
         if (inFlightCritical) state.criticalProcessed++
-        return Effect.zipRight(reportFailure(context, cause), processBatch)
+        return reportFailure(context, cause)
       }
 
       /** More to do in this turn: the mailbox holds an event and the turn has room. */
@@ -220,55 +220,49 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       }
 
       /**
-       * The loop's body: runs lambdas whose effect is one synchronous step in
-       * place, one after another (`internal/inlineEffect.ts`), and returns the
-       * first effect that needs the runtime (or a failure) for the loop to run.
+       * One step of the consumer's loop. With the mailbox empty, it waits for
+       * an event; after a full batch, it lets other fibers run; otherwise it
+       * runs lambdas whose effect is one synchronous step in place, one after
+       * another (`internal/inlineEffect.ts`), and hands the runtime the first
+       * effect that needs it (its failure caught) or the report of a failure.
+       * The loop's step completes the event in flight (success bookkeeping).
        */
-      const inline = (): Effect.Effect<unknown, E> => {
+      const body = (): Effect.Effect<unknown> => {
+        if (box.size === 0) {
+          taken = 0
+          return box.awaitEvent
+        }
+        if (taken >= batchSize) {
+          taken = 0
+          return Effect.yieldNow()
+        }
         for (;;) {
           const effect = next()
           if (inFlight === undefined) { // skipped as stale: already recycled
             if (more()) continue
-            return effect
+            return Effect.void
           }
           const ran = runInline(effect)
-          if (ran === NOT_INLINE) return effect
-          if (ran === FAILED) return Effect.failCause(inlineFailure.cause as Cause.Cause<E>)
+          if (ran === NOT_INLINE) return Effect.catchAllCause(effect, failed)
+          if (ran === FAILED) return failed(inlineFailure.cause as Cause.Cause<E>)
           complete()
           if (!more()) return Effect.void
         }
       }
 
-      // One loop per turn, straight from the mailbox: the lambda's effect runs
-      // as the loop's body and the success bookkeeping is the loop's step, so
-      // a delivery costs no frame of its own; a synchronous lambda runs in
-      // place, with no step of the runtime at all. A failure is caught once
-      // around the loop, which then resumes with the next event. The mailbox
+      // One loop for the consumer's life, straight from the mailbox: a
+      // synchronous lambda runs in place, with no step of the runtime at all;
+      // any other lambda's effect is the loop's body, and the success
+      // bookkeeping its step, so a delivery costs no frame of its own. Between
+      // turns the loop waits or yields, nothing else (`Effect.forever` would
+      // add a yield, a scheduler round trip, after every step). The mailbox
       // gives its critical lane first, so a critical event that arrives while
       // market data is being worked through goes ahead of it: an ack that moves
       // the routing version is applied before the stale events behind it.
-      const processBatch: Effect.Effect<void> = Effect.catchAllCause(
-        Effect.whileLoop({ while: more, body: inline, step: complete }),
-        failed
-      )
-
-      // Between turns: wait for an event when the mailbox is empty, or let
-      // other fibers run after a full batch; either way a new turn starts.
-      const betweenTurns: Effect.Effect<void> = Effect.suspend(() => {
-        taken = 0
-        return box.size === 0 ? box.awaitEvent : Effect.yieldNow()
-      })
-
-      const drain: Effect.Effect<void> = Effect.suspend(() =>
-        box.size === 0 || taken >= batchSize ? betweenTurns : processBatch
-      )
-
-      // The loop yields only where `betweenTurns` does (`Effect.forever` would
-      // add a yield, a scheduler round trip, after every step).
       const drainForever: Effect.Effect<never> = Effect.whileLoop({
         while: constTrue,
-        body: () => drain,
-        step: constVoid
+        body,
+        step: complete
       }) as Effect.Effect<never>
 
       /** Completes when the call in flight has run to its deadline; sleeps meanwhile. */

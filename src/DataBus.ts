@@ -58,45 +58,71 @@ export interface MailboxStats {
   readonly criticalRefused?: number
 }
 
-/** A simple growable FIFO ring: O(1) push and shift, no per-element allocation. */
-class Ring<A> {
-  private items: Array<A | undefined>
+/**
+ * A growable FIFO ring of events, each with the generation it was received
+ * with: O(1) push and shift, no allocation per element (a power-of-two size,
+ * indexed by mask).
+ */
+class Lane {
+  private items: Array<AnyEvent | undefined>
+  private gens: Array<number>
   private head = 0
+  private mask: number
   size = 0
+  /** The generation of the event the last `shift` returned. */
+  shiftedGen = 0 as Generation
   constructor(initial = 64) {
-    this.items = new Array(initial)
+    this.items = new Array(initial).fill(undefined)
+    this.gens = new Array(initial).fill(0)
+    this.mask = initial - 1
   }
-  push(a: A): void {
+  push(e: AnyEvent, gen: Generation): void {
     if (this.size === this.items.length) this.grow()
-    this.items[(this.head + this.size) % this.items.length] = a
+    const i = (this.head + this.size) & this.mask
+    this.items[i] = e
+    this.gens[i] = gen
     this.size++
   }
-  shift(): A | undefined {
-    if (this.size === 0) return undefined
-    const a = this.items[this.head]
-    this.items[this.head] = undefined
-    this.head = (this.head + 1) % this.items.length
+  /** The oldest event (its generation in `shiftedGen`); the lane must not be empty. */
+  shift(): AnyEvent {
+    const i = this.head
+    const e = this.items[i]!
+    this.items[i] = undefined
+    this.shiftedGen = this.gens[i]! as Generation
+    this.head = (i + 1) & this.mask
     this.size--
-    return a
+    return e
   }
-  /** Index of the last element satisfying `f`, searching from the tail. */
-  findLastIndex(f: (a: A) => boolean): number {
+  /** Position (from the oldest) of the newest event satisfying `f`, or -1. */
+  findLastIndex(f: (e: AnyEvent) => boolean): number {
     for (let i = this.size - 1; i >= 0; i--) {
-      if (f(this.items[(this.head + i) % this.items.length]!)) return i
+      if (f(this.items[(this.head + i) & this.mask]!)) return i
     }
     return -1
   }
-  at(i: number): A {
-    return this.items[(this.head + i) % this.items.length]!
+  at(i: number): AnyEvent {
+    return this.items[(this.head + i) & this.mask]!
   }
-  set(i: number, a: A): void {
-    this.items[(this.head + i) % this.items.length] = a
+  genAt(i: number): Generation {
+    return this.gens[(this.head + i) & this.mask]! as Generation
+  }
+  set(i: number, e: AnyEvent, gen: Generation): void {
+    const j = (this.head + i) & this.mask
+    this.items[j] = e
+    this.gens[j] = gen
   }
   private grow(): void {
-    const next = new Array<A | undefined>(this.items.length * 2)
-    for (let i = 0; i < this.size; i++) next[i] = this.items[(this.head + i) % this.items.length]
-    this.items = next
+    const n = this.items.length
+    const items = new Array<AnyEvent | undefined>(n * 2).fill(undefined)
+    const gens = new Array<number>(n * 2).fill(0)
+    for (let i = 0; i < this.size; i++) {
+      items[i] = this.items[(this.head + i) & this.mask]
+      gens[i] = this.gens[(this.head + i) & this.mask]!
+    }
+    this.items = items
+    this.gens = gens
     this.head = 0
+    this.mask = n * 2 - 1
   }
 }
 
@@ -108,11 +134,8 @@ const sameStream = (a: AnyEvent, b: AnyEvent): boolean =>
  * producer (the dispatcher) is never held up by a slow consumer.
  */
 export class Mailbox {
-  private readonly market = new Ring<AnyEvent>()
-  private readonly critical = new Ring<AnyEvent>()
-  // the generation each queued event was received with, in step with its lane
-  private readonly marketGens = new Ring<Generation>()
-  private readonly criticalGens = new Ring<Generation>()
+  private readonly market = new Lane()
+  private readonly critical = new Lane()
   /** The generation of the event the last `poll` returned: its taker keeps it to recycle with. */
   polledGeneration = 0 as Generation
   private waiter: ((_: Effect.Effect<void>) => void) | undefined = undefined
@@ -149,8 +172,7 @@ export class Mailbox {
         this.recycle(e, gen)
         return
       }
-      this.critical.push(e)
-      this.criticalGens.push(gen)
+      this.critical.push(e, gen)
       const depth = this.critical.size
       if (depth > this.criticalHighWaterMark) this.criticalHighWaterMark = depth
       if (depth >= this.options.criticalHighWater && !this.highWaterWarned) {
@@ -167,16 +189,14 @@ export class Mailbox {
         const i = this.market.findLastIndex((q) => sameStream(q, e))
         if (i >= 0) {
           const replaced = this.market.at(i)
-          const replacedGen = this.marketGens.at(i)
-          this.market.set(i, e)
-          this.marketGens.set(i, gen)
+          const replacedGen = this.market.genAt(i)
+          this.market.set(i, e, gen)
           this.coalesced++
           this.recycle(replaced, replacedGen)
           return
         }
       }
-      this.market.push(e)
-      this.marketGens.push(gen)
+      this.market.push(e, gen)
     }
     const w = this.waiter
     if (w !== undefined) {
@@ -188,12 +208,14 @@ export class Mailbox {
   /** The next event: critical lane first (its generation in `polledGeneration`). */
   poll(): AnyEvent | undefined {
     if (this.critical.size > 0) {
-      this.polledGeneration = this.criticalGens.shift()!
-      return this.critical.shift()
+      const e = this.critical.shift()
+      this.polledGeneration = this.critical.shiftedGen
+      return e
     }
     if (this.market.size === 0) return undefined
-    this.polledGeneration = this.marketGens.shift()!
-    return this.market.shift()
+    const e = this.market.shift()
+    this.polledGeneration = this.market.shiftedGen
+    return e
   }
 
   get size(): number {

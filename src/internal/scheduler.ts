@@ -55,7 +55,8 @@ export class ImmediateFallbackScheduler implements Scheduler.Scheduler {
   ) {}
 
   shouldYield(fiber: Parameters<Scheduler.Scheduler["shouldYield"]>[0]): number | false {
-    return fiber.currentOpCount > fiber.getFiberRef(FiberRef.currentMaxOpsBeforeYield)
+    const ops = fiber.currentOpCount
+    return (ops & 63) === 0 && ops > fiber.getFiberRef(FiberRef.currentMaxOpsBeforeYield)
       ? fiber.getFiberRef(FiberRef.currentSchedulingPriority)
       : false
   }
