@@ -266,20 +266,25 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
       // Every subscriber gets its hold (or clone) before any consumer runs;
       // the start rotates so that no subscriber is always first.
       const start = rotation++ % n
+      if (rotation === 0x40000000) rotation = 0
       const traceId = e.traceId
       const kind = e.kind
       let pending: Array<Delivery> | undefined
+      // subscriber k, from `start` round to it (no division per hand-over)
+      let k = start
       if (share) {
         const shared = recycler.unsafeShare(e, gen, n)
         if (shared === undefined) return Effect.void // refused and reported: not ours to deliver
         for (let i = 0; i < n; i++) {
-          const sub = subs![(start + i) % n]!
+          const sub = subs![k]!
+          if (++k === n) k = 0
           const dup = recycler.holderOf(shared)
           if (!sub.offer(dup)) (pending ??= []).push({ endpoint: sub, dup })
         }
       } else {
         for (let i = 0; i < n; i++) {
-          const sub = subs![(start + i) % n]!
+          const sub = subs![k]!
+          if (++k === n) k = 0
           const dup = pool.clone(e)
           if (!sub.offer(dup)) (pending ??= []).push({ endpoint: sub, dup })
         }

@@ -118,7 +118,24 @@ export class StreamOrdering {
     this.ingestWindowUs = options.ingestWindowUs ?? 60_000_000
   }
 
+  // the stream of the last event: a run of one stream's events skips the three lookups
+  private lastProvider = ""
+  private lastSymbol = ""
+  private lastKind = ""
+  private lastState: StreamState | undefined
+
   private state(e: AnyEvent): StreamState {
+    const last = this.lastState
+    if (last !== undefined && e.kind === this.lastKind && e.symbol === this.lastSymbol && e.provider === this.lastProvider) return last
+    const s = this.lookup(e)
+    this.lastProvider = e.provider
+    this.lastSymbol = e.symbol
+    this.lastKind = e.kind
+    this.lastState = s
+    return s
+  }
+
+  private lookup(e: AnyEvent): StreamState {
     let bySymbol = this.streams.get(e.provider)
     if (bySymbol === undefined) this.streams.set(e.provider, bySymbol = new Map())
     let byKind = bySymbol.get(e.symbol)
