@@ -40,6 +40,9 @@ import { Histogram, type LatencySummary, nowUs, WindowedHistogram } from "./inte
 import { FAILED, inlineFailure, NOT_INLINE, runInline } from "./internal/inlineEffect.js"
 import { type Generation, Recycler } from "./Recycler.js"
 
+/** Lets other fibers run after a full batch. */
+const yieldTurn = Effect.yieldNow()
+
 /** The period of the recent-latency window: a summary covers one to two of them. */
 const RECENT_PERIOD_US = 10_000_000
 
@@ -234,7 +237,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
         }
         if (taken >= batchSize) {
           taken = 0
-          return Effect.yieldNow()
+          return yieldTurn
         }
         for (;;) {
           const effect = next()
