@@ -348,6 +348,16 @@ export const runGateway = (run: GatewayRun) =>
         )
       )
     }
+    if (strategies.length === 0) {
+      // the configuration's strategies and the command line's together: either may be empty
+      return yield* new InvalidConfig({
+        source: run.base ?? "configuration",
+        issues: [ConfigIssue.make({
+          path: "bus.role",
+          message: "a strategy process runs strategies: enable one in the configuration (strategies) or give --strategy"
+        })]
+      })
+    }
     return yield* runOn(config, applicationNatsStrategy(config), Gateway.runStrategies(config, options))
   }).pipe(Effect.withScheduler(gatewayScheduler)) // src/internal/scheduler.ts: setImmediate, not a 1 ms timer, past Effect's bound
 

@@ -557,11 +557,5 @@ export const crossCheck = (config: GatewayConfig): ReadonlyArray<CrossIssue> => 
       issues.push({ path: `live.venues.${venue}`, message: `venue ${JSON.stringify(venue)} is simulated: it trades on paper only` })
     }
   }
-  if (
-    config.bus._tag === "nats" && config.bus.role === "strategy" && !strategies.bbo.enabled && !strategies.orders.enabled &&
-    strategies.modules.length === 0
-  ) {
-    issues.push({ path: "bus.role", message: "a strategy process runs the configured strategies: enable at least one" })
-  }
   return issues
 }

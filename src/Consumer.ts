@@ -37,7 +37,7 @@ import { Dispatcher, type RouteKey } from "./Dispatcher.js"
 import type { UnknownConsumer } from "./Errors.js"
 import type { AnyEvent } from "./Event.js"
 import { Histogram, type LatencySummary, nowUs, WindowedHistogram } from "./internal/histogram.js"
-import { FAILED, inlineFailure, NOT_INLINE, runInline } from "./internal/inlineEffect.js"
+import { FAILED, inlineFailure, runInline, SUCCEEDED } from "./internal/inlineEffect.js"
 import { type Generation, Recycler } from "./Recycler.js"
 
 /** Lets other fibers run after a full batch. */
@@ -152,16 +152,21 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       const timeoutMs = spec.eventTimeout === undefined ? 0 : Duration.toMillis(Duration.decode(spec.eventTimeout))
       let callStartMs = 0
 
-      /** The in-flight event's lambda succeeded (called by the loop with its result). */
+      /** Success bookkeeping of one event: acknowledged, recycled, counted, timed. */
+      const done = (e: AnyEvent, gen: Generation, critical: boolean, start: number): void => {
+        e._ack?.()
+        recycle(e, gen)
+        state.processed++
+        if (critical) state.criticalProcessed++
+        if (start > 0) state.processing.record(nowUs() - start)
+      }
+
+      /** The in-flight event's lambda succeeded (the loop's step, with its result). */
       const complete = (): void => {
         const e = inFlight
-        if (e === undefined) return // a skipped event: already recycled
+        if (e === undefined) return // nothing was in flight: a wait, a yield, a turn done in place
         inFlight = undefined
-        e._ack?.()
-        recycle(e, inFlightGen)
-        state.processed++
-        if (inFlightCritical) state.criticalProcessed++
-        if (inFlightStart > 0) state.processing.record(nowUs() - inFlightStart)
+        done(e, inFlightGen, inFlightCritical, inFlightStart)
       }
 
       /** The in-flight event's lambda failed or died: recycle, count; the report is for the loop to run. */
@@ -179,56 +184,30 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       /** More to do in this turn: the mailbox holds an event and the turn has room. */
       const more = (): boolean => taken < batchSize && box.size > 0
 
-      /** Starts the lambda on the mailbox's next event (a critical one first); called when `more()`. */
-      const next = (): Effect.Effect<unknown, E> => {
-        const e = box.poll()!
-        const gen = box.polledGeneration
-        taken++
-        const critical = isCritical(e.kind)
-        if (critical) {
-          if (e.kind === "control_ack") {
-            const ack = e.payload as { readonly consumerId: string; readonly appliesToVersion: number }
-            if (ack.consumerId === spec.id && ack.appliesToVersion > state.minVersion) {
-              state.minVersion = ack.appliesToVersion
-            }
-          }
-        } else if (e.routingVersion < state.minVersion) {
-          state.skippedStale++
-          recycle(e, gen)
-          return Effect.void
+      /** Records the latencies of an event the dispatcher sampled; answers when its lambda starts. */
+      const timed = (e: AnyEvent): number => {
+        const start = nowUs()
+        const sinceDispatch = start - e._dispatchTs
+        state.dispatchToLambda.record(sinceDispatch)
+        state.recentDispatchToLambda.record(sinceDispatch, start)
+        // ingestTs is the clock's epoch microseconds; the dispatcher measured the lag to the hand-over once for all subscribers
+        if (e.ingestTs > 0) {
+          state.ingestToLambda.record(
+            e._ingestLagUs >= 0 ? e._ingestLagUs + sinceDispatch : Number(clock.unsafeCurrentTimeNanos() / 1000n) - e.ingestTs
+          )
         }
-        // timed when the dispatcher sampled this event for latency
-        const start = e._dispatchTs > 0 ? nowUs() : 0
-        if (start > 0) {
-          const sinceDispatch = start - e._dispatchTs
-          state.dispatchToLambda.record(sinceDispatch)
-          state.recentDispatchToLambda.record(sinceDispatch, start)
-          // ingestTs is the clock's epoch microseconds; the dispatcher measured the lag to the hand-over once for all subscribers
-          if (e.ingestTs > 0) {
-            state.ingestToLambda.record(
-              e._ingestLagUs >= 0 ? e._ingestLagUs + sinceDispatch : Number(clock.unsafeCurrentTimeNanos() / 1000n) - e.ingestTs
-            )
-          }
-        }
-        inFlight = e
-        inFlightGen = gen
-        inFlightCritical = critical
-        inFlightStart = start
-        if (timeoutMs > 0) callStartMs = clock.unsafeCurrentTimeMillis()
-        try {
-          return spec.handle(e)
-        } catch (defect) {
-          return Effect.die(defect)
-        }
+        return start
       }
 
       /**
        * One step of the consumer's loop. With the mailbox empty, it waits for
        * an event; after a full batch, it lets other fibers run; otherwise it
-       * runs lambdas whose effect is one synchronous step in place, one after
-       * another (`internal/inlineEffect.ts`), and hands the runtime the first
-       * effect that needs it (its failure caught) or the report of a failure.
-       * The loop's step completes the event in flight (success bookkeeping).
+       * takes events from the mailbox (a critical one first) and runs the
+       * lambdas whose effect is one synchronous step in place, one after
+       * another (`internal/inlineEffect.ts`): nothing can interrupt them, so
+       * their event is never in flight. The first effect that needs the
+       * runtime is handed to it with its event in flight (its failure caught),
+       * and the loop's step completes that event (success bookkeeping).
        */
       const body = (): Effect.Effect<unknown> => {
         if (box.size === 0) {
@@ -240,16 +219,44 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
           return yieldTurn
         }
         for (;;) {
-          const effect = next()
-          if (inFlight === undefined) { // skipped as stale: already recycled
+          const e = box.poll()!
+          const gen = box.polledGeneration
+          taken++
+          const critical = isCritical(e.kind)
+          if (critical) {
+            if (e.kind === "control_ack") {
+              const ack = e.payload as { readonly consumerId: string; readonly appliesToVersion: number }
+              if (ack.consumerId === spec.id && ack.appliesToVersion > state.minVersion) {
+                state.minVersion = ack.appliesToVersion
+              }
+            }
+          } else if (e.routingVersion < state.minVersion) {
+            state.skippedStale++
+            recycle(e, gen)
             if (more()) continue
             return Effect.void
           }
+          // timed when the dispatcher sampled this event for latency
+          const start = e._dispatchTs > 0 ? timed(e) : 0
+          if (timeoutMs > 0) callStartMs = clock.unsafeCurrentTimeMillis()
+          let effect: Effect.Effect<unknown, E>
+          try {
+            effect = spec.handle(e)
+          } catch (defect) {
+            effect = Effect.die(defect)
+          }
           const ran = runInline(effect)
-          if (ran === NOT_INLINE) return Effect.catchAllCause(effect, failed)
+          if (ran === SUCCEEDED) {
+            done(e, gen, critical, start)
+            if (more()) continue
+            return Effect.void
+          }
+          inFlight = e
+          inFlightGen = gen
+          inFlightCritical = critical
+          inFlightStart = start
           if (ran === FAILED) return failed(inlineFailure.cause as Cause.Cause<E>)
-          complete()
-          if (!more()) return Effect.void
+          return Effect.catchAllCause(effect, failed)
         }
       }
 

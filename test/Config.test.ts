@@ -4,6 +4,8 @@ import { join } from "node:path"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Layer } from "effect"
+import { runGateway } from "../layers/Application.js"
+import { InvalidConfig } from "../schema/Errors.js"
 import * as Config from "../src/Config.js"
 
 const dir = "test/fixtures/config"
@@ -25,7 +27,6 @@ const badFiles: ReadonlyArray<readonly [file: string, expected: ReadonlyArray<st
   ["empty-venues.json", ["venues: at least one venue is required"]],
   ["nats-without-url.yaml", ["bus.url: is missing", "bus.role: is missing"]],
   ["nats-bad-role.yaml", [`bus.role: role must be feed, strategy or operator (got "both")`]],
-  ["nats-strategy-without-strategies.yaml", ["bus.role: a strategy process runs the configured strategies: enable at least one"]],
   ["many-problems.yaml", [
     `colour: is unexpected, expected: "venues" | "merges" | "pool" | "mailbox" | "dispatcher" | "http" | "bus" | "debug" | "statusIntervalMs" | "strategies" | "paper" | "risk" | "live" | "record"`,
     "venues[0].symbols[0]: a canonical symbol is BASE-QUOTE, e.g. BTC-USDT",
@@ -280,4 +281,16 @@ describe("Config", () => {
     const r = Config.parseText("a: [1, 2", "inline")
     assert.isTrue(Either.isLeft(r))
   })
+})
+
+describe("a NATS strategy process without strategies", () => {
+  it.effect("its configuration loads (the command line may bring them); run with none from either, it is refused before connecting", () =>
+    Effect.gen(function*() {
+      const config = yield* Config.load({ file: `${dir}/nats-strategy-without-strategies.yaml` }).pipe(Effect.provide(noEnv))
+      const refused = yield* runGateway({ config, strategies: [] }).pipe(Effect.flip)
+      assert.instanceOf(refused, InvalidConfig)
+      assert.deepStrictEqual(refused.issues.map((i) => `${i.path}: ${i.message}`), [
+        "bus.role: a strategy process runs strategies: enable one in the configuration (strategies) or give --strategy"
+      ])
+    }))
 })

@@ -3,7 +3,8 @@
  * gateway process and a strategy gateway process (`src/main.ts`) against a
  * `nats-server` started here, the paper trader given on the command line with
  * `--strategy-isolation worker`, and a strategy that logs what it handles on
- * a worker from the configuration's `strategies.modules`. Its worker gets the feed's market data, its
+ * a worker, also from the command line (the configuration enables no
+ * strategy). Its worker gets the feed's market data, its
  * orders go to the feed's Control Plane and their execution reports come
  * back to its handler; every critical event is acknowledged on JetStream once
  * the worker handled it (nothing left pending when the process stops); the
@@ -41,10 +42,7 @@ const metric = (text: string, name: string, ...labels: ReadonlyArray<string>): n
   return sum
 }
 
-/**
- * The tick logger (`fixtures/tickLogger.ts`) on a worker from the configuration (a strategy process runs at least
- * one configured strategy): every ticker and report it handles is in the process's log.
- */
+/** Both processes' configuration: no strategy enabled (the strategy process takes its strategies from the command line). */
 const configFor = (url: string, role: "feed" | "strategy") => `
 http: { port: 0 }
 statusIntervalMs: 1000
@@ -52,9 +50,7 @@ bus: { type: nats, url: "${url}", role: ${role} }
 strategies:
   bbo: { enabled: false }
   orders: { enabled: false }
-${role === "feed" ? "" : `  modules:
-    - { module: "${resolve("test/e2e/fixtures/tickLogger.ts")}", options: { symbol: BTC-USDT, orders: ${LOGGER_ORDERS} }, isolation: worker }
-`}`
+`
 
 const TRADER = "paper-trader"
 const LOGGER = "tick-logger"
@@ -81,6 +77,13 @@ describe("a worker strategy over NATS", () => {
         "examples/paperTrader.ts",
         "--strategy-options",
         `{"intervalMs":100}`,
+        "--strategy-isolation",
+        "worker",
+        // the tick logger (`fixtures/tickLogger.ts`): every ticker and report it handles is in the process's log
+        "--strategy",
+        resolve("test/e2e/fixtures/tickLogger.ts"),
+        "--strategy-options",
+        JSON.stringify({ symbol: "BTC-USDT", orders: LOGGER_ORDERS }),
         "--strategy-isolation",
         "worker"
       ])
