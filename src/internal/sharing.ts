@@ -35,7 +35,7 @@ export class SharedHolders {
   begin(base: number, n: number): void {
     const words = (n + 31) >>> 5
     if (words > this.released.length) this.released = new Uint32Array(Math.max(words, this.released.length * 2))
-    else this.released.fill(0, 0, words)
+    else for (let w = 0; w < words; w++) this.released[w] = 0 // one or two words: cheaper than a call to fill
     this.refs = n
     this.first = base + 1
     this.last = base + n
