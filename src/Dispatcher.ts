@@ -205,21 +205,16 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
     const merged: Routes = new Map()
     const subscriptions = new Map<string, Set<string>>() // consumer -> route ids, for removal
     let rotation = 0
-    const sampler = new LatencySampler(settings.latencySampleEvery, settings.latencySamplesPerSecond)
+    const sampler = new LatencySampler(settings.latencySampleEvery, settings.latencySamplesPerSecond, 1 << 20, SAMPLER_PERIOD_MS)
     // The share of timed events follows the event rate in real time, like the
-    // latencies it times: a Node timer rather than the Effect clock, which a
-    // test or a replay moves in leaps (a day of recorded time would be 864,000
-    // periods). Unreferenced: it never keeps the process alive.
+    // latencies it times: the timed events' own clock reads, and a Node timer
+    // rather than the Effect clock, which a test or a replay moves in leaps (a
+    // day of recorded time would be 864,000 periods). Unreferenced: it never
+    // keeps the process alive.
     if (settings.latencySamplesPerSecond > 0) {
+      sampler.periodEnded(performance.now())
       yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          let periodStart = performance.now()
-          return setInterval(() => {
-            const now = performance.now()
-            sampler.adapt(now - periodStart)
-            periodStart = now
-          }, SAMPLER_PERIOD_MS).unref()
-        }),
+        Effect.sync(() => setInterval(() => sampler.periodEnded(performance.now()), SAMPLER_PERIOD_MS).unref()),
         (timer) => Effect.sync(() => clearInterval(timer))
       )
     }
@@ -253,6 +248,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
         return Effect.void
       }
       const t0 = sampler.take() ? nowUs() : 0
+      if (t0 > 0) sampler.timedAt(t0 / 1000)
       e._dispatchTs = t0
       // once per event rather than once per subscriber: ingest-to-lambda is this plus dispatch-to-lambda
       if (t0 > 0 && e.ingestTs > 0) e._ingestLagUs = Number(clock.unsafeCurrentTimeNanos() / 1000n) - e.ingestTs

@@ -66,4 +66,37 @@ describe("LatencySampler", () => {
     idle.adapt(0) // a period of no length changes nothing
     assert.strictEqual(idle.step, 1)
   })
+
+  it("a flood that never lets a timer run adapts at its own timed events", () => {
+    const s = new LatencySampler(1, 2_000, 1 << 20, 100)
+    s.periodEnded(0)
+    let now = 0
+    let timed = 0
+    // 1,000,000 events/s for a second, 1 us apart, with no timer: each timed event reports its time
+    for (let i = 0; i < 1_000_000; i++) {
+      now += 0.001
+      if (s.take()) {
+        timed++
+        s.timedAt(now)
+      }
+    }
+    // every event in the first 100 ms, then the target rate
+    assert.isAtMost(timed, 100_000 + 2_000)
+    assert.isAtLeast(timed, 100_000)
+    assert.isAtLeast(s.step, 490)
+    assert.isAtMost(s.step, 510)
+  })
+
+  it("the timer ends a period the timed events did not (a rate that drops after a flood)", () => {
+    const s = new LatencySampler(1, 2_000, 1 << 20, 100)
+    s.periodEnded(0)
+    period(s, 100_000)
+    s.timedAt(100)
+    assert.strictEqual(s.step, 500)
+    period(s, 5) // then the rate drops: no timed event for long
+    s.periodEnded(200)
+    assert.strictEqual(s.step, 1)
+    s.timedAt(250) // half a period: nothing changes
+    assert.strictEqual(s.step, 1)
+  })
 })

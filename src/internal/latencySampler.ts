@@ -12,8 +12,11 @@
  * One event in `step` is timed. At the end of each period the step is set from
  * the period's event count so that about `perSecond` events a second are
  * timed: every event (`minEvery`) while fewer arrive, one in thousands under a
- * flood. The hot path pays a counter and a countdown per event; the owner calls
- * `adapt` once per period from a timer.
+ * flood. The hot path pays a counter and a countdown per event. A period ends
+ * at the first timed event past it (`timedAt`, with the time already read for
+ * that event: a flood that never lets the event loop in, like a replay, still
+ * adapts) or at the owner's timer (`periodEnded`: a rate that drops after a
+ * flood is followed without waiting for the next of few timed events).
  */
 export class LatencySampler {
   /** Timed events are one in `step`. */
@@ -21,6 +24,8 @@ export class LatencySampler {
   private countdown: number
   /** Events seen since the last `adapt`. */
   private events = 0
+  /** When the current period began (milliseconds, the caller's monotonic clock); NaN before the first. */
+  private periodStart = Number.NaN
 
   constructor(
     /** The smallest step: 1 times every event while the rate allows it. */
@@ -28,7 +33,9 @@ export class LatencySampler {
     /** Timed events wanted per second; 0 keeps the step at `minEvery`. */
     readonly perSecond: number,
     /** The largest step, however high the rate. */
-    readonly maxEvery: number = 1 << 20
+    readonly maxEvery: number = 1 << 20,
+    /** The length of a period, milliseconds. */
+    readonly periodMs: number = 100
   ) {
     this.step = Math.max(1, Math.floor(minEvery))
     this.countdown = this.step
@@ -40,6 +47,18 @@ export class LatencySampler {
     if (--this.countdown > 0) return false
     this.countdown = this.step
     return true
+  }
+
+  /** A timed event at `nowMs`: ends the period if it has run its length. */
+  timedAt(nowMs: number): void {
+    if (nowMs - this.periodStart >= this.periodMs) this.periodEnded(nowMs)
+  }
+
+  /** The owner's timer at `nowMs`: ends the current period (the first call starts one). */
+  periodEnded(nowMs: number): void {
+    if (!Number.isNaN(this.periodStart)) this.adapt(nowMs - this.periodStart)
+    else this.events = 0
+    this.periodStart = nowMs
   }
 
   /** The period that ended lasted `periodMs`: sets the step from its event count. */
