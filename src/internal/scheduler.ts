@@ -22,39 +22,30 @@
  * rather than a 1 ms timer. `npm run bench:fanout -- --scheduler default` measures against the
  * default; `npm run bench:gateway` shows the latency under load.
  *
- * Drains are not all alike: under a flood through ten consumers one drain is
- * a burst of events (about 160 us), and 2,048 of them held the event loop for
- * a third of a second, during which no socket was read and no timer fired. The
- * gateway's scheduler also yields once a chain of drains has run 5 ms (a clock
- * read per drain), so that sockets and timers get a turn at least every 5 ms
- * of work, at a cost under one percent of a flood's throughput.
+ * Drains are not all alike: under a flood through ten consumers one drain is a
+ * burst of events (about 160 us), and 2,048 of them hold the event loop for a
+ * third of a second. A bound in time as well (5 ms of drains, then
+ * `setImmediate`) was measured: it doubled the gateway's p99 dispatch-to-lambda
+ * at 50,000 events/s (`bench:gateway`, BENCHMARKS.md), so the bound stays in
+ * drains. A flood that long comes from a replay or a benchmark; a live feed
+ * arrives through the event loop.
  */
 import { FiberRef, Scheduler } from "effect"
 
 export class ImmediateFallbackScheduler implements Scheduler.Scheduler {
-  // when the current chain of microtask drains began (the clock's milliseconds)
-  private sliceStart = 0
   // One runner for every fiber: the fibers woken so far run together in each
   // drain, and past the bound they all yield to the event loop together.
   private readonly runner = new Scheduler.SchedulerRunner((depth, drain) => {
-    if (depth === 0) {
-      // a new chain: after the event loop's turn, or after every fiber waited
-      if (this.maxSliceMs !== Infinity) this.sliceStart = this.now()
-      queueMicrotask(() => drain(1))
-    } else if (depth >= this.maxDrainsBeforeYield || (this.maxSliceMs !== Infinity && this.now() - this.sliceStart >= this.maxSliceMs)) {
-      setImmediate(() => drain(0))
-    } else queueMicrotask(() => drain(depth + 1))
+    if (depth >= this.maxDrainsBeforeYield) setImmediate(() => drain(0))
+    else queueMicrotask(() => drain(depth + 1))
   })
 
-  constructor(
-    /** Consecutive microtask drains before the fibers yield to the event loop. */
-    readonly maxDrainsBeforeYield: number,
-    /** The longest a chain of drains holds the event loop, milliseconds (checked between drains). */
-    readonly maxSliceMs: number = Infinity,
-    private readonly now: () => number = () => performance.now()
-  ) {}
+  /** `maxDrainsBeforeYield`: consecutive microtask drains of one fiber before it yields to the event loop. */
+  constructor(readonly maxDrainsBeforeYield: number) {}
 
   shouldYield(fiber: Parameters<Scheduler.Scheduler["shouldYield"]>[0]): number | false {
+    // the bound is read every 64 ops rather than at every op (a fiber-ref lookup
+    // per step of every fiber); a fiber yields at most 63 ops past it
     const ops = fiber.currentOpCount
     return (ops & 63) === 0 && ops > fiber.getFiberRef(FiberRef.currentMaxOpsBeforeYield)
       ? fiber.getFiberRef(FiberRef.currentSchedulingPriority)
@@ -66,8 +57,5 @@ export class ImmediateFallbackScheduler implements Scheduler.Scheduler {
   }
 }
 
-/**
- * The gateway's scheduler: Effect's bound of 2,048 drains, and at most 5 ms
- * of drains in a row, with `setImmediate` rather than a 1 ms timer past either.
- */
-export const gatewayScheduler: Scheduler.Scheduler = new ImmediateFallbackScheduler(2_048, 5)
+/** The gateway's scheduler: Effect's bound of 2,048 drains, with `setImmediate` rather than a 1 ms timer past it. */
+export const gatewayScheduler: Scheduler.Scheduler = new ImmediateFallbackScheduler(2_048)
