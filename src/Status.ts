@@ -168,6 +168,13 @@ export interface ConsumerStatusView {
   readonly processingP99Us: number | null
 }
 
+/**
+ * A consumer whose figures come from elsewhere (a strategy on a worker
+ * thread, `worker/Isolation.ts`): its status line but for its mailbox in this
+ * process, which the sampler reads itself (and adds to `lag`).
+ */
+export type ContributedConsumer = Omit<ConsumerStatusView, "marketDepth" | "criticalDepth" | "coalesced">
+
 export interface PoolStatusView {
   readonly pool: PoolType
   readonly capacity: number
@@ -500,6 +507,8 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
     if (Option.isSome(nats)) nats.value.init(sink)
     /** Figures of layers built over this one (the endpoints' `/kill-switch`), published at every sample. */
     const contributed: Array<(sink: MetricSink) => void> = []
+    /** Consumers of layers built over this one (worker strategies), listed at every sample. */
+    const contributedConsumers: Array<() => ReadonlyArray<ContributedConsumer>> = []
 
     // a pool that falls back to the heap in every periodic sample for 5 s is too
     // small for its load: warned at most once a minute per pool type
@@ -637,6 +646,20 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
           maxUs: figure(recent, (r) => r.max),
           processingP99Us: figure(s.processing, (r) => r.p99)
         })
+      }
+      for (const list of contributedConsumers) {
+        for (const c of list()) {
+          const box = boxes.get(c.id)
+          if (c.p99Us !== null && (worstP99 === null || c.p99Us > worstP99)) worstP99 = c.p99Us
+          skipped += c.skippedStale
+          consumerViews.push({
+            ...c,
+            lag: c.lag + (box === undefined ? 0 : box.marketDepth + box.criticalDepth),
+            marketDepth: box?.marketDepth ?? 0,
+            criticalDepth: box?.criticalDepth ?? 0,
+            coalesced: box?.coalesced ?? 0
+          })
+        }
       }
 
       const ps = pool.stats()
@@ -816,6 +839,10 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
       contribute: (publish: (sink: MetricSink) => void): void => {
         contributed.push(publish)
         publish(sink)
+      },
+      /** A layer built over this one lists consumers of its own in every snapshot's `consumers`. */
+      contributeConsumers: (list: () => ReadonlyArray<ContributedConsumer>): void => {
+        contributedConsumers.push(list)
       }
     } as const
   })

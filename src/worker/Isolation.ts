@@ -38,7 +38,7 @@ import {
   workerWriteFailures
 } from "../Metrics.js"
 import type { Recycler } from "../Recycler.js"
-import { type MetricSink, Status } from "../Status.js"
+import { type ContributedConsumer, type MetricSink, Status } from "../Status.js"
 import { idOfFile } from "../strategy/Loader.js"
 import { StrategyRegistry } from "../strategy/Registry.js"
 import type { Topology } from "../strategy/Strategy.js"
@@ -100,6 +100,24 @@ export const publishWorkerFigures = (sink: MetricSink, s: WorkerStats): void => 
   }
 }
 
+/** A worker strategy's consumer as the status page lists it (its figures as the worker last published them). */
+export const workerConsumer = (s: WorkerStats): ContributedConsumer => {
+  const recent = s.recentDispatchToLambda
+  return {
+    id: s.consumerId,
+    processed: s.processed,
+    failures: s.failures,
+    skippedStale: s.skippedStale,
+    lag: s.lag,
+    criticalProcessed: s.criticalProcessed,
+    minVersion: s.minVersion,
+    p50Us: recent.count > 0 ? recent.p50 : null,
+    p99Us: recent.count > 0 ? recent.p99 : null,
+    maxUs: recent.count > 0 ? recent.max : null,
+    processingP99Us: s.processingP99 > 0 ? s.processingP99 : null
+  }
+}
+
 /**
  * Starts every worker strategy, their figures published with every status
  * sample from then on; never fails: what did not start is reported and marked.
@@ -148,6 +166,9 @@ export const startIsolatedStrategies = (
       ), { concurrency: "unbounded" })
     const running = started.flatMap((o) => (o._tag === "Some" ? [o.value] : []))
     // a stopped worker's last figures stay published (its counters do not go back)
-    if (running.length > 0) status.contribute((sink) => running.forEach((w) => publishWorkerFigures(sink, w.stats())))
+    if (running.length > 0) {
+      status.contribute((sink) => running.forEach((w) => publishWorkerFigures(sink, w.stats())))
+      status.contributeConsumers(() => running.map((w) => workerConsumer(w.stats())))
+    }
     return running
   })

@@ -84,6 +84,13 @@ import {
   STAT_BAD_FRAMES,
   STAT_CRITICAL_PROCESSED,
   STAT_D2L_COUNT,
+  STAT_LAG,
+  STAT_MIN_VERSION,
+  STAT_PROCESSING_P99,
+  STAT_RECENT_COUNT,
+  STAT_RECENT_MAX,
+  STAT_RECENT_P50,
+  STAT_RECENT_P99,
   STAT_D2L_MAX,
   STAT_D2L_P50,
   STAT_D2L_P99,
@@ -174,6 +181,14 @@ export interface WorkerStats {
   /** Ring frames the worker has taken (decoded or refused). */
   readonly framesRead: number
   readonly dispatchToLambda: { readonly count: number; readonly p50: number; readonly p99: number; readonly max: number }
+  /** The same over the last 10 to 20 s. */
+  readonly recentDispatchToLambda: { readonly count: number; readonly p50: number; readonly p99: number; readonly max: number }
+  /** The lambda's own time, p99 microseconds (0 before the first timed event). */
+  readonly processingP99: number
+  /** The worker's consumer's minimum accepted routing version. */
+  readonly minVersion: number
+  /** Events on their way to the worker's lambda: frames in the rings not read yet, and events in the worker's mailbox. */
+  readonly lag: number
 }
 
 export interface RunningWorker {
@@ -771,7 +786,16 @@ export const runIsolated = (
             p50: read(STAT_D2L_P50),
             p99: read(STAT_D2L_P99),
             max: read(STAT_D2L_MAX)
-          }
+          },
+          recentDispatchToLambda: {
+            count: read(STAT_RECENT_COUNT),
+            p50: read(STAT_RECENT_P50),
+            p99: read(STAT_RECENT_P99),
+            max: read(STAT_RECENT_MAX)
+          },
+          processingP99: read(STAT_PROCESSING_P99),
+          minVersion: read(STAT_MIN_VERSION),
+          lag: Math.max(0, market.framesWritten + critical.framesWritten - read(STAT_FRAMES_READ)) + read(STAT_LAG)
         }
       }
     } satisfies RunningWorker

@@ -53,6 +53,13 @@ import {
   STAT_BAD_FRAMES,
   STAT_CRITICAL_PROCESSED,
   STAT_D2L_COUNT,
+  STAT_LAG,
+  STAT_MIN_VERSION,
+  STAT_PROCESSING_P99,
+  STAT_RECENT_COUNT,
+  STAT_RECENT_MAX,
+  STAT_RECENT_P50,
+  STAT_RECENT_P99,
   STAT_D2L_MAX,
   STAT_D2L_P50,
   STAT_D2L_P99,
@@ -252,6 +259,13 @@ const program = Effect.gen(function*() {
     stats[STAT_D2L_P99] = s.dispatchToLambda.p99
     stats[STAT_D2L_MAX] = s.dispatchToLambda.max
     stats[STAT_D2L_COUNT] = s.dispatchToLambda.count
+    stats[STAT_RECENT_P50] = s.recentDispatchToLambda.p50
+    stats[STAT_RECENT_P99] = s.recentDispatchToLambda.p99
+    stats[STAT_RECENT_MAX] = s.recentDispatchToLambda.max
+    stats[STAT_RECENT_COUNT] = s.recentDispatchToLambda.count
+    stats[STAT_PROCESSING_P99] = s.processing.count === 0 ? 0 : s.processing.p99
+    stats[STAT_MIN_VERSION] = s.minVersion
+    stats[STAT_LAG] = s.lag
   }
 
   const criticalInHand = () => bus.mailboxes().find((m) => m.consumerId === id)?.criticalDepth ?? 0

@@ -44,7 +44,17 @@ export const STAT_D2L_P99 = 8
 export const STAT_D2L_P999 = 9
 export const STAT_D2L_MAX = 10
 export const STAT_D2L_COUNT = 11
-export const STAT_SLOTS = 16
+/** The same over the last 10 to 20 s (the status page's figures): p50/p99/max microseconds and the count. */
+export const STAT_RECENT_P50 = 12
+export const STAT_RECENT_P99 = 13
+export const STAT_RECENT_MAX = 14
+export const STAT_RECENT_COUNT = 15
+/** The lambda's own time, p99 microseconds (0 before the first timed event). */
+export const STAT_PROCESSING_P99 = 16
+/** The worker's consumer: its minimum accepted routing version, and the events in its own mailbox. */
+export const STAT_MIN_VERSION = 17
+export const STAT_LAG = 18
+export const STAT_SLOTS = 20
 
 /** What a worker is started with (its `workerData`). */
 export interface WorkerInit {

@@ -13,6 +13,7 @@ import { HttpSection, OrdersStrategyConfig, StrategiesSection, StrategyModuleCon
 import * as Gateway from "../../src/Gateway.js"
 import { definedCounters } from "../../src/Metrics.js"
 import { Prometheus } from "../../src/Prometheus.js"
+import { Status } from "../../src/Status.js"
 import { books, changeOf } from "./support.js"
 
 /** Each sample of a metric (`name{labels} value` lines), with its labels as text. */
@@ -90,8 +91,9 @@ describe("worker figures in /metrics", () => {
         options: { seen: b.seenMemory, gate: b.gateMemory, symbol: "BTC-USDT" },
         isolation: "worker" as const
       }
-      const text = yield* Effect.gen(function*() {
+      const { snapshot, text } = yield* Effect.gen(function*() {
         const metrics = yield* Prometheus
+        const status = yield* Status
         const fiber = yield* Gateway.run(config, { strategies: [spec] }).pipe(Effect.scoped, Effect.fork)
         // the worker runs in real time; the venues move with the test clock; a scrape samples now
         let scraped = ""
@@ -102,9 +104,20 @@ describe("worker figures in /metrics", () => {
           yield* TestClock.adjust("10 millis")
           yield* changeOf(b.seen, 0, 10)
         }
+        const snapshot = yield* status.snapshot
         yield* Fiber.interrupt(fiber)
-        return scraped
+        return { snapshot, text: scraped }
       }).pipe(Effect.provide(layerTest(config)))
+
+      // the worker's consumer is on the status page's consumer list, as any consumer
+      const listed = snapshot.consumers.find((c) => c.id === "recorder")
+      assert.isDefined(listed, "the worker's consumer is listed")
+      assert.isAtLeast(listed!.processed, 7)
+      assert.strictEqual(listed!.failures, 0)
+      assert.isAtLeast(listed!.criticalProcessed, 2, "the Subscribe's ack and result")
+      assert.isAtLeast(listed!.lag, 0)
+      assert.isNotNull(listed!.p99Us, "its recent dispatch-to-lambda, timed in the worker")
+      assert.isAtLeast(listed!.maxUs!, listed!.p50Us!)
 
       assert.isAtLeast(recorderValue(text, "meltica_consumer_processed_total"), 7, "the worker's consumer, as any consumer")
       assert.isAtLeast(recorderValue(text, "meltica_worker_ring_frames_total", `lane="market"`), 5)
