@@ -14,6 +14,7 @@ import { encodeControlJson, envelope, QueryOrder } from "../../schema/Control.js
 import { ControlResultPayload, decimal, encodeWireJson, ExecReportPayload } from "../../schema/Event.js"
 import { unpooled } from "../../src/codec/Binary.js"
 import { decodeMessage } from "../../src/nats/internal/frames.js"
+import type { JsMsg } from "@nats-io/jetstream"
 import { DeadLetter } from "../../src/DeadLetter.js"
 import { Dispatcher } from "../../src/Dispatcher.js"
 import type { AnyEvent } from "../../src/Event.js"
@@ -229,6 +230,52 @@ describe("NATS integrity", { sequential: true }, () => {
         assert.strictEqual(poisoned.count, 1)
       }).pipe(
         Effect.provide(NatsConnection.Default.pipe(Layer.provide(NatsConfig.layer({ servers: [server.url], name: "dies" })))),
+        Effect.provide(quiet)
+      )
+    }), TIMEOUT)
+
+  it.scopedLive("a durable consumer that stops gives back what it pulled and did not hand over: the next one gets it at once", () =>
+    Effect.gen(function*() {
+      const server = yield* natsServer
+      yield* Effect.gen(function*() {
+        const { js, jsm } = yield* NatsConnection
+        yield* ensureStream(criticalStream)
+        const subject = criticalSubject("handback")
+        const bodies = ["one", "two", "three", "four"]
+        for (const body of bodies) {
+          yield* Effect.promise(() => js.publish(subject, body, { msgID: `handback-${body}` }))
+        }
+        const spec = (onMessage: (body: string, msg: JsMsg) => Effect.Effect<void>) => ({
+          stream: CRITICAL_STREAM,
+          durable: "handback-test",
+          filterSubject: subject,
+          onMessage: (msg: JsMsg) => Effect.suspend(() => onMessage(new TextDecoder().decode(msg.data), msg))
+        })
+        // the first consumer takes "one" and never finishes it; the rest waits in its inbox
+        const taken: Array<string> = []
+        yield* Effect.scoped(Effect.gen(function*() {
+          yield* runDurable(spec((body) => Effect.zipRight(Effect.sync(() => taken.push(body)), Effect.never)))
+          yield* waitUntil(() => taken.length === 1, "the first message taken", undefined, LONG)
+          yield* eventually(
+            "every message pulled",
+            Effect.tryPromise(() => jsm.consumers.info(CRITICAL_STREAM, "handback-test")).pipe(
+              Effect.filterOrFail((i) => i.num_ack_pending === bodies.length)
+            )
+          )
+        }))
+        // the next consumer on the durable gets the three given back long before the ack wait (60 s)
+        const handled: Array<string> = []
+        yield* runDurable(spec((body, msg) => Effect.sync(() => {
+          handled.push(body)
+          msg.ack()
+        })))
+        yield* waitUntil(() => handled.length === 3, "the messages given back, well before the ack wait", undefined, "30 seconds")
+        assert.sameMembers(handled, ["two", "three", "four"])
+        assert.deepStrictEqual(taken, ["one"])
+      }).pipe(
+        Effect.provide(
+          NatsConnection.Default.pipe(Layer.provide(NatsConfig.layer({ servers: [server.url], name: "handback", ackWaitMs: 60_000 })))
+        ),
         Effect.provide(quiet)
       )
     }), TIMEOUT)

@@ -10,7 +10,10 @@
  * and hold one of the consumer's ack-pending slots for ever, so it is
  * terminated (`term`), counted in `poisoned` and logged with a bounded
  * description of the defect (never the formatted cause of a hostile input).
- * Every message taken thus ends acknowledged or terminated. Should the
+ * Every message taken thus ends acknowledged or terminated. Messages pulled
+ * but not yet handed to `onMessage` when the scope closes are given back
+ * (`nak`): the server redelivers them at once (to the next process on the same
+ * durable) rather than after `ackWaitMs`. Should the
  * pull session end (the consumer deleted, the stream recreated), the durable
  * consumer is set up again and the session restarted, with backoff.
  */
@@ -53,7 +56,23 @@ export const runDurable = (spec: DurableSpec): Effect.Effect<void, never, NatsCo
   Effect.gen(function*() {
     const { js, jsm, settings } = yield* NatsConnection
     const inbox = yield* Queue.unbounded<JsMsg>()
-    yield* Effect.addFinalizer(() => Queue.shutdown(inbox))
+    // runs last, once the session and the handling fiber have stopped: nothing more arrives
+    yield* Effect.addFinalizer(() =>
+      Queue.takeAll(inbox).pipe(
+        Effect.flatMap((left) =>
+          Effect.sync(() => {
+            for (const msg of left) {
+              try {
+                msg.nak()
+              } catch {
+                // connection closed: redelivered after the ack wait instead
+              }
+            }
+          })
+        ),
+        Effect.zipRight(Queue.shutdown(inbox))
+      )
+    )
     yield* Queue.take(inbox).pipe(
       Effect.flatMap((msg) =>
         spec.onMessage(msg).pipe(
