@@ -82,24 +82,10 @@ import {
   HEADER_DISPATCH_TS,
   HEADER_SEQ,
   STAT_BAD_FRAMES,
-  STAT_CRITICAL_PROCESSED,
-  STAT_D2L_COUNT,
-  STAT_LAG,
-  STAT_MIN_VERSION,
-  STAT_PROCESSING_P99,
-  STAT_RECENT_COUNT,
-  STAT_RECENT_MAX,
-  STAT_RECENT_P50,
-  STAT_RECENT_P99,
-  STAT_D2L_MAX,
-  STAT_D2L_P50,
-  STAT_D2L_P99,
-  STAT_FAILURES,
   STAT_FRAMES_READ,
-  STAT_PROCESSED,
-  STAT_SKIPPED_STALE,
+  type ConsumerFigures,
+  readConsumerFigures,
   STAT_SLOTS,
-  STAT_TIMEOUTS,
   type ToWorker,
   type WorkerInit,
   type WorkerLog
@@ -146,7 +132,8 @@ export interface IsolatedStrategySpec {
   readonly settings?: Partial<WorkerSettings>
 }
 
-export interface WorkerStats {
+/** A worker's figures: the main thread's side, and its consumer's books as the worker last published them. */
+export interface WorkerStats extends ConsumerFigures {
   readonly consumerId: string
   readonly running: boolean
   readonly crashes: number
@@ -171,22 +158,9 @@ export interface WorkerStats {
   readonly writeFailures: number
   readonly commands: number
   readonly foreignCommands: number
-  /** The worker's consumer: its books, as last published. */
-  readonly processed: number
-  readonly failures: number
-  readonly timeouts: number
-  readonly skippedStale: number
-  readonly criticalProcessed: number
   readonly badFrames: number
   /** Ring frames the worker has taken (decoded or refused). */
   readonly framesRead: number
-  readonly dispatchToLambda: { readonly count: number; readonly p50: number; readonly p99: number; readonly max: number }
-  /** The same over the last 10 to 20 s. */
-  readonly recentDispatchToLambda: { readonly count: number; readonly p50: number; readonly p99: number; readonly max: number }
-  /** The lambda's own time, p99 microseconds (0 before the first timed event). */
-  readonly processingP99: number
-  /** The worker's consumer's minimum accepted routing version. */
-  readonly minVersion: number
   /** Events on their way to the worker's lambda: frames in the rings not read yet, and events in the worker's mailbox. */
   readonly lag: number
 }
@@ -755,6 +729,7 @@ export const runIsolated = (
       },
       stats: (): WorkerStats => {
         trimAcked()
+        const figures = readConsumerFigures(workerStats)
         return {
           consumerId: id,
           running,
@@ -774,28 +749,10 @@ export const runIsolated = (
           writeFailures,
           commands,
           foreignCommands,
-          processed: read(STAT_PROCESSED),
-          failures: read(STAT_FAILURES),
-          timeouts: read(STAT_TIMEOUTS),
-          skippedStale: read(STAT_SKIPPED_STALE),
-          criticalProcessed: read(STAT_CRITICAL_PROCESSED),
+          ...figures,
           badFrames: read(STAT_BAD_FRAMES),
           framesRead: read(STAT_FRAMES_READ),
-          dispatchToLambda: {
-            count: read(STAT_D2L_COUNT),
-            p50: read(STAT_D2L_P50),
-            p99: read(STAT_D2L_P99),
-            max: read(STAT_D2L_MAX)
-          },
-          recentDispatchToLambda: {
-            count: read(STAT_RECENT_COUNT),
-            p50: read(STAT_RECENT_P50),
-            p99: read(STAT_RECENT_P99),
-            max: read(STAT_RECENT_MAX)
-          },
-          processingP99: read(STAT_PROCESSING_P99),
-          minVersion: read(STAT_MIN_VERSION),
-          lag: Math.max(0, market.framesWritten + critical.framesWritten - read(STAT_FRAMES_READ)) + read(STAT_LAG)
+          lag: Math.max(0, market.framesWritten + critical.framesWritten - read(STAT_FRAMES_READ)) + figures.lag
         }
       }
     } satisfies RunningWorker

@@ -51,25 +51,10 @@ import {
   HEADER_DISPATCH_TS,
   HEADER_SEQ,
   STAT_BAD_FRAMES,
-  STAT_CRITICAL_PROCESSED,
-  STAT_D2L_COUNT,
-  STAT_LAG,
-  STAT_MIN_VERSION,
-  STAT_PROCESSING_P99,
-  STAT_RECENT_COUNT,
-  STAT_RECENT_MAX,
-  STAT_RECENT_P50,
-  STAT_RECENT_P99,
-  STAT_D2L_MAX,
-  STAT_D2L_P50,
-  STAT_D2L_P99,
-  STAT_FAILURES,
   STAT_FRAMES_READ,
-  STAT_PROCESSED,
-  STAT_SKIPPED_STALE,
-  STAT_TIMEOUTS,
   type ToWorker,
-  type WorkerInit
+  type WorkerInit,
+  writeConsumerFigures
 } from "./protocol.js"
 import { Bell, RingReader } from "./Ring.js"
 
@@ -249,23 +234,7 @@ const program = Effect.gen(function*() {
     stats[STAT_BAD_FRAMES] = badFrames
     stats[STAT_FRAMES_READ] = critical.framesRead + market.framesRead
     if (handle === undefined) return
-    const s = handle.stats()
-    stats[STAT_PROCESSED] = s.processed
-    stats[STAT_FAILURES] = s.failures
-    stats[STAT_TIMEOUTS] = s.timeouts
-    stats[STAT_SKIPPED_STALE] = s.skippedStale
-    stats[STAT_CRITICAL_PROCESSED] = s.criticalProcessed
-    stats[STAT_D2L_P50] = s.dispatchToLambda.p50
-    stats[STAT_D2L_P99] = s.dispatchToLambda.p99
-    stats[STAT_D2L_MAX] = s.dispatchToLambda.max
-    stats[STAT_D2L_COUNT] = s.dispatchToLambda.count
-    stats[STAT_RECENT_P50] = s.recentDispatchToLambda.p50
-    stats[STAT_RECENT_P99] = s.recentDispatchToLambda.p99
-    stats[STAT_RECENT_MAX] = s.recentDispatchToLambda.max
-    stats[STAT_RECENT_COUNT] = s.recentDispatchToLambda.count
-    stats[STAT_PROCESSING_P99] = s.processing.count === 0 ? 0 : s.processing.p99
-    stats[STAT_MIN_VERSION] = s.minVersion
-    stats[STAT_LAG] = s.lag
+    writeConsumerFigures(stats, handle.stats())
   }
 
   const criticalInHand = () => bus.mailboxes().find((m) => m.consumerId === id)?.criticalDepth ?? 0

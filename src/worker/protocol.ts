@@ -15,6 +15,7 @@
  * round trip): a second ring would add a reader in the main thread for no
  * measurable gain.
  */
+import type { ConsumerStats } from "../Consumer.js"
 import type { MailboxOptions } from "../DataBus.js"
 import type { Topology } from "../strategy/Strategy.js"
 import type { RingMemory } from "./Ring.js"
@@ -55,6 +56,74 @@ export const STAT_PROCESSING_P99 = 16
 export const STAT_MIN_VERSION = 17
 export const STAT_LAG = 18
 export const STAT_SLOTS = 20
+
+interface Quantiles {
+  readonly count: number
+  readonly p50: number
+  readonly p99: number
+  readonly max: number
+}
+
+/** The worker's consumer's books, as the main thread reads them from the slots. */
+export interface ConsumerFigures {
+  readonly processed: number
+  readonly failures: number
+  readonly timeouts: number
+  readonly skippedStale: number
+  readonly criticalProcessed: number
+  readonly dispatchToLambda: Quantiles
+  /** The same over the last 10 to 20 s. */
+  readonly recentDispatchToLambda: Quantiles
+  /** The lambda's own time, p99 microseconds (0 before the first timed event). */
+  readonly processingP99: number
+  readonly minVersion: number
+  /** Events in the worker's own mailbox. */
+  readonly lag: number
+}
+
+/** The worker publishes its consumer's books (one writer: the worker thread). */
+export const writeConsumerFigures = (slots: Float64Array, s: ConsumerStats): void => {
+  slots[STAT_PROCESSED] = s.processed
+  slots[STAT_FAILURES] = s.failures
+  slots[STAT_TIMEOUTS] = s.timeouts
+  slots[STAT_SKIPPED_STALE] = s.skippedStale
+  slots[STAT_CRITICAL_PROCESSED] = s.criticalProcessed
+  slots[STAT_D2L_P50] = s.dispatchToLambda.p50
+  slots[STAT_D2L_P99] = s.dispatchToLambda.p99
+  slots[STAT_D2L_MAX] = s.dispatchToLambda.max
+  slots[STAT_D2L_COUNT] = s.dispatchToLambda.count
+  slots[STAT_RECENT_P50] = s.recentDispatchToLambda.p50
+  slots[STAT_RECENT_P99] = s.recentDispatchToLambda.p99
+  slots[STAT_RECENT_MAX] = s.recentDispatchToLambda.max
+  slots[STAT_RECENT_COUNT] = s.recentDispatchToLambda.count
+  slots[STAT_PROCESSING_P99] = s.processing.count === 0 ? 0 : s.processing.p99
+  slots[STAT_MIN_VERSION] = s.minVersion
+  slots[STAT_LAG] = s.lag
+}
+
+/** The main thread reads what the worker last published. */
+export const readConsumerFigures = (slots: Float64Array): ConsumerFigures => ({
+  processed: slots[STAT_PROCESSED]!,
+  failures: slots[STAT_FAILURES]!,
+  timeouts: slots[STAT_TIMEOUTS]!,
+  skippedStale: slots[STAT_SKIPPED_STALE]!,
+  criticalProcessed: slots[STAT_CRITICAL_PROCESSED]!,
+  dispatchToLambda: {
+    count: slots[STAT_D2L_COUNT]!,
+    p50: slots[STAT_D2L_P50]!,
+    p99: slots[STAT_D2L_P99]!,
+    max: slots[STAT_D2L_MAX]!
+  },
+  recentDispatchToLambda: {
+    count: slots[STAT_RECENT_COUNT]!,
+    p50: slots[STAT_RECENT_P50]!,
+    p99: slots[STAT_RECENT_P99]!,
+    max: slots[STAT_RECENT_MAX]!
+  },
+  processingP99: slots[STAT_PROCESSING_P99]!,
+  minVersion: slots[STAT_MIN_VERSION]!,
+  lag: slots[STAT_LAG]!
+})
 
 /** What a worker is started with (its `workerData`). */
 export interface WorkerInit {
