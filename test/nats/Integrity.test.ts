@@ -270,7 +270,13 @@ describe("NATS integrity", { sequential: true }, () => {
           msg.ack()
         })))
         yield* waitUntil(() => handled.length === 3, "the messages given back, well before the ack wait", undefined, "30 seconds")
-        assert.sameMembers(handled, ["two", "three", "four"])
+        yield* eventually(
+          "only the first one still unacknowledged",
+          Effect.tryPromise(() => jsm.consumers.info(CRITICAL_STREAM, "handback-test")).pipe(
+            Effect.filterOrFail((i) => i.num_ack_pending === 1 && i.num_pending === 0)
+          )
+        )
+        assert.deepStrictEqual(handled, ["two", "three", "four"], "given back once each, in their order")
         assert.deepStrictEqual(taken, ["one"])
       }).pipe(
         Effect.provide(

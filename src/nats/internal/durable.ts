@@ -61,9 +61,12 @@ export const runDurable = (spec: DurableSpec): Effect.Effect<void, never, NatsCo
       Queue.takeAll(inbox).pipe(
         Effect.flatMap((left) =>
           Effect.sync(() => {
+            // a nak with a delay goes the way of an expired ack wait: redelivered in stream order.
+            // An immediate nak with no pull waiting (nats-server 2.9) drops the message from the
+            // redelivery queue until its ack wait and can deliver another one twice.
             for (const msg of left) {
               try {
-                msg.nak()
+                msg.nak(1)
               } catch {
                 // connection closed: redelivered after the ack wait instead
               }
