@@ -184,6 +184,17 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       /** More to do in this turn: the mailbox holds an event and the turn has room. */
       const more = (): boolean => taken < batchSize && box.size > 0
 
+      /**
+       * What follows a turn done in place: the wait, at once, when it emptied
+       * the mailbox (one step of the runtime fewer per wake-up); otherwise the
+       * loop comes round (to yield after a full batch).
+       */
+      const next = (): Effect.Effect<unknown> => {
+        if (box.size > 0) return Effect.void
+        taken = 0
+        return box.awaitEvent
+      }
+
       /** Records the latencies of an event the dispatcher sampled; answers when its lambda starts. */
       const timed = (e: AnyEvent): number => {
         const start = nowUs()
@@ -234,7 +245,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
             state.skippedStale++
             recycle(e, gen)
             if (more()) continue
-            return Effect.void
+            return next()
           }
           // timed when the dispatcher sampled this event for latency
           const start = e._dispatchTs > 0 ? timed(e) : 0
@@ -249,7 +260,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
           if (ran === SUCCEEDED) {
             done(e, gen, critical, start)
             if (more()) continue
-            return Effect.void
+            return next()
           }
           inFlight = e
           inFlightGen = gen

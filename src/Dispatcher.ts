@@ -24,7 +24,7 @@
  * Critical events (ExecReport, ControlAck, ControlResult) are not ordered or
  * routed by subscription: they go to the consumer named in their payload.
  */
-import { Cause, Context, Effect, type Exit, FiberSet, Layer } from "effect"
+import { Cause, Context, Effect, Effectable, type Exit, FiberSet, Layer } from "effect"
 import type { EventKind, MarketKind } from "../schema/Event.js"
 import { isCritical } from "../schema/Event.js"
 import { DataBus, type Endpoint } from "./DataBus.js"
@@ -226,8 +226,27 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
     let maxParallelism = 0
     const fanoutDuration = new Histogram()
 
-    const routesOf = (e: AnyEvent): ReadonlyArray<Endpoint> | undefined =>
-      (e._pool === "MergedEvent" ? merged : raw).get(e.symbol)?.get(e.kind)
+    // the route of the last event: a run of one stream's events skips the two
+    // lookups; any change of the routing table forgets it
+    let lastMerged = false
+    let lastSymbol = ""
+    let lastKind = ""
+    let lastRoutes: ReadonlyArray<Endpoint> | undefined
+    let lastKnown = false
+    const routesChanged = (): void => {
+      lastKnown = false
+      lastRoutes = undefined
+    }
+    const routesOf = (e: AnyEvent): ReadonlyArray<Endpoint> | undefined => {
+      const isMerged = e._pool === "MergedEvent"
+      if (lastKnown && e.kind === lastKind && e.symbol === lastSymbol && isMerged === lastMerged) return lastRoutes
+      lastRoutes = (isMerged ? merged : raw).get(e.symbol)?.get(e.kind)
+      lastMerged = isMerged
+      lastSymbol = e.symbol
+      lastKind = e.kind
+      lastKnown = true
+      return lastRoutes
+    }
 
     const reportFailures = (failures: ReadonlyArray<DeliveryFailure>) =>
       Effect.logError("fan-out deliveries failed", new FanoutFailed({ failures })).pipe(
@@ -387,8 +406,22 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
       return notice === undefined ? armed : Effect.zipRight(logNotice(), armed)
     }
 
+    /**
+     * The effect `dispatch` answers: one object per event (where
+     * `Effect.suspend` would make a closure and a primitive), whose step runs
+     * `dispatchNow` as the runtime reaches it.
+     */
+    class Dispatch extends Effectable.Class<void> {
+      constructor(readonly event: AnyEvent) {
+        super()
+      }
+      commit(): Effect.Effect<void> {
+        return dispatchNow(this.event)
+      }
+    }
+
     /** Takes ownership of `e` when the returned effect runs. */
-    const dispatch = (e: AnyEvent): Effect.Effect<void> => Effect.suspend(() => dispatchNow(e))
+    const dispatch = (e: AnyEvent): Effect.Effect<void> => new Dispatch(e)
 
     /**
      * Takes ownership of `e` at the call and does what can be done at once
@@ -409,6 +442,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
         if (byKind === undefined) table.set(key.symbol, byKind = new Map())
         const current = byKind.get(key.kind) ?? []
         if (!current.some((s) => s.consumerId === consumerId)) byKind.set(key.kind, [...current, endpoint])
+        routesChanged()
         let mine = subscriptions.get(consumerId)
         if (mine === undefined) subscriptions.set(consumerId, mine = new Set())
         mine.add(routeId(key))
@@ -422,6 +456,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
         if (byKind !== undefined && current !== undefined) {
           byKind.set(key.kind, current.filter((s) => s.consumerId !== consumerId))
         }
+        routesChanged()
         subscriptions.get(consumerId)?.delete(routeId(key))
       })
 

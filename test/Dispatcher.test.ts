@@ -95,6 +95,42 @@ describe("Dispatcher", () => {
       assert.strictEqual(pool.stats().Event.acquired, acquiredBefore, "no clone for a single subscriber")
     }).pipe(Effect.provide(layerCore())))
 
+  it.scoped("a run of one stream's events follows every change of its routes: subscribe, unsubscribe, a consumer stopped", () =>
+    Effect.gen(function*() {
+      const { pool, dispatcher, consumers } = yield* services
+      const seen = new Map<string, Array<number>>()
+      const start = (id: string, subscriptions: ReadonlyArray<typeof btc> = [btc]) =>
+        consumers.start({
+          id,
+          handle: (e) => Effect.sync(() => seen.set(id, [...(seen.get(id) ?? []), e.seqProvider!])),
+          subscriptions
+        })
+      const a = yield* start("a")
+      let seq = 0
+      const send = Effect.suspend(() => dispatcher.dispatch(market(pool, { seq: ++seq })))
+      const merged = { ...btc, merged: true } as const
+      yield* send // 1: a
+      const b = yield* start("b")
+      yield* send // 2: a, b
+      yield* a.unsubscribe(btc)
+      yield* send // 3: b
+      yield* b.subscribe(merged) // another route of the same symbol and kind
+      yield* send // 4: b
+      yield* start("c")
+      yield* send // 5: b, c
+      yield* eventually(() => seen.get("b")?.length === 4) // what b was handed before it stops
+      yield* b.stop
+      yield* send // 6: c
+      yield* a.subscribe(btc)
+      yield* send // 7: c, a
+      yield* eventually(() => (seen.get("a")?.length ?? 0) === 3 && (seen.get("c")?.length ?? 0) === 3)
+      assert.deepStrictEqual(seen.get("a"), [1, 2, 7])
+      assert.deepStrictEqual(seen.get("b"), [2, 3, 4, 5])
+      assert.deepStrictEqual(seen.get("c"), [5, 6, 7])
+      assert.strictEqual(dispatcher.stats().noSubscriber, 0)
+      assert.strictEqual(pool.stats().Event.outstanding, 0)
+    }).pipe(Effect.provide(layerCore())))
+
   it.scoped("every subscriber has its event before any consumer runs", () =>
     Effect.gen(function*() {
       const { pool, dispatcher, consumers } = yield* services
