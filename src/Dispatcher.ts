@@ -145,6 +145,8 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
     const timers = yield* FiberSet.make<void>()
     const recycle = recycler.unsafeRecycle
     const share = settings.shareFanout
+    // debug mode: each holder of a shared event takes a read-only view of its own
+    const views = recycler.debugViews
     // Events the ordering engine holds behind gaps, with the generation each was
     // received with; `dispatching` is the one being accepted right now (held
     // only if the engine buffers it, so the in-order fast path costs nothing).
@@ -293,7 +295,7 @@ export class Dispatcher extends Effect.Service<Dispatcher>()("meltica/Dispatcher
         for (let i = 0; i < n; i++) {
           const sub = subs![k]!
           if (++k === n) k = 0
-          const dup = recycler.holderOf(shared)
+          const dup = views ? recycler.holderOf(shared) : shared
           if (!sub.offer(dup)) (pending ??= []).push({ endpoint: sub, dup })
         }
       } else {

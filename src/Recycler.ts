@@ -279,6 +279,8 @@ export class Recycler extends Effect.Service<Recycler>()("meltica/Recycler", {
       unsafeRecycleMany,
       unsafeShare,
       holderOf,
+      /** Debug mode: holders take views of the pooled objects, revoked when they recycle. */
+      debugViews: views !== undefined,
       recycle: (obj: AnyEvent, gen: Generation): Effect.Effect<boolean> => Effect.sync(() => unsafeRecycle(obj, gen)),
       recycleMany: (objs: ReadonlyArray<AnyEvent>, gens: ReadonlyArray<Generation>): Effect.Effect<void> =>
         Effect.sync(() => unsafeRecycleMany(objs, gens)),
