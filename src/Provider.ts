@@ -9,57 +9,24 @@
  * snapshot that is consistent or explicitly stale, never a silently wrong one.
  * Refused frames go to the `DeadLetter` queue.
  */
-import type { Scope } from "effect"
 import { Context, Effect, Layer } from "effect"
 import type { HttpClient } from "@effect/platform/HttpClient"
 import type { WebSocketConstructor } from "@effect/platform/Socket"
 import { NodeHttpClient, NodeSocket } from "@effect/platform-node"
 import type { ProviderConfig, RealVenueConfig, SimulatedVenueConfig } from "../schema/ProviderConfig.js"
 import { defaultSimulatedVenues } from "../schema/ProviderConfig.js"
-import type { Fault } from "../schema/ProviderConfig.js"
 import { DeadLetter } from "./DeadLetter.js"
-import type { Event } from "./Event.js"
 import { Pool } from "./Pool.js"
 import { makeBinance } from "./providers/Binance.js"
 import { makeCoinbase } from "./providers/Coinbase.js"
-import type { FeedServices, ProviderStats } from "./providers/internal/feed.js"
+import type { FeedServices, ProviderShape } from "./providers/internal/feed.js"
 import { makeKraken } from "./providers/Kraken.js"
 import { makeOkx } from "./providers/Okx.js"
 import { makeSimulated } from "./providers/Simulated.js"
 import { Recycler } from "./Recycler.js"
 
-export type { ProviderStats } from "./providers/internal/feed.js"
+export type { BookStatus, ProviderShape, ProviderStats, ProviderStatus } from "./providers/internal/feed.js"
 export type { SimulatedProvider } from "./providers/Simulated.js"
-
-export interface BookStatus {
-  readonly symbol: string
-  readonly state: "consistent" | "stale"
-  readonly reason?: string
-}
-
-export interface ProviderStatus {
-  readonly provider: string
-  readonly connected: boolean
-  readonly books: ReadonlyArray<BookStatus>
-  readonly stats: ProviderStats
-}
-
-export interface ProviderShape {
-  /** e.g. "binance", "sim-a" */
-  readonly name: string
-  /** Canonical symbols, e.g. "BTC-USDT". */
-  readonly symbols: ReadonlyArray<string>
-  /**
-   * Runs the feed until interrupted. Each event is acquired from the Pool,
-   * filled, and handed to `sink`; from then on the sink owns it (never touch
-   * it again).
-   */
-  readonly run: (sink: (event: Event) => Effect.Effect<void>) => Effect.Effect<never, never, Scope.Scope>
-  readonly status: Effect.Effect<ProviderStatus>
-  readonly stats: () => ProviderStats
-  /** Fault injection, where the provider supports it (simulated venues). */
-  readonly inject?: (fault: Fault, symbol?: string) => Effect.Effect<void>
-}
 
 /** What the real venue adapters need from the platform. */
 export type PlatformServices = HttpClient | WebSocketConstructor

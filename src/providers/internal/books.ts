@@ -8,7 +8,7 @@ import type { Either, ParseResult } from "effect"
 import { Effect } from "effect"
 import type { BookIntegrityError, BookLevel } from "../../OrderBook.js"
 import { deltaPayload, OrderBook, staleReason, staleSnapshot } from "../../OrderBook.js"
-import type { ProviderStatus } from "../../Provider.js"
+import type { ProviderStatus } from "./feed.js"
 import type { Counters } from "./feed.js"
 import type { VenueRuntime } from "./venue.js"
 

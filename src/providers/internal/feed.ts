@@ -1,5 +1,6 @@
 /**
- * What every provider shares: turning venue data into pooled canonical events
+ * What every provider shares: the contract it meets (`ProviderShape`, which
+ * `Provider.ts` exports with the port), turning venue data into pooled canonical events
  * (per-stream contiguous `seqProvider`, `ingestTs` from the Clock, a cheap
  * unique `traceId`), the plain-number counters of `stats()`, and the handling
  * of refused frames (typed error, counter per reason, dead-letter entry, a
@@ -11,17 +12,48 @@
  * that a JSON number holds exactly (`SafeInteger`: a sequence number beyond
  * 2^53 - 1 would silently round, and an adapter would chain on a wrong value).
  */
-import type { Clock } from "effect"
+import type { Clock, Scope } from "effect"
 import { Effect, Schema } from "effect"
 import { jsonNestedDeeperThan } from "../../../schema/Bounds.js"
 import { MalformedFrame } from "../../../schema/Errors.js"
 import type { EventPayload, MarketKind } from "../../../schema/Event.js"
+import type { Fault } from "../../../schema/ProviderConfig.js"
 import type { DeadLetter } from "../../DeadLetter.js"
 import type { Event } from "../../Event.js"
 import { generationOf, type Pool } from "../../Pool.js"
 import type { Recycler } from "../../Recycler.js"
 
 export type Sink = (event: Event) => Effect.Effect<void>
+
+export interface BookStatus {
+  readonly symbol: string
+  readonly state: "consistent" | "stale"
+  readonly reason?: string
+}
+
+export interface ProviderStatus {
+  readonly provider: string
+  readonly connected: boolean
+  readonly books: ReadonlyArray<BookStatus>
+  readonly stats: ProviderStats
+}
+
+export interface ProviderShape {
+  /** e.g. "binance", "sim-a" */
+  readonly name: string
+  /** Canonical symbols, e.g. "BTC-USDT". */
+  readonly symbols: ReadonlyArray<string>
+  /**
+   * Runs the feed until interrupted. Each event is acquired from the Pool,
+   * filled, and handed to `sink`; from then on the sink owns it (never touch
+   * it again).
+   */
+  readonly run: (sink: Sink) => Effect.Effect<never, never, Scope.Scope>
+  readonly status: Effect.Effect<ProviderStatus>
+  readonly stats: () => ProviderStats
+  /** Fault injection, where the provider supports it (simulated venues). */
+  readonly inject?: (fault: Fault, symbol?: string) => Effect.Effect<void>
+}
 
 /** A non-negative integer that a JSON number holds exactly (at most 2^53 - 1). */
 export const SafeInteger = Schema.Number.pipe(
