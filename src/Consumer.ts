@@ -322,8 +322,13 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       return (timeoutMs > 0 ? watched : drainForever).pipe(
         Effect.onExit(() =>
           Effect.sync(() => {
-            // what is still queued is the mailbox's to recycle when it closes
-            if (inFlight !== undefined) recycle(inFlight, inFlightGen)
+            // what is still queued is the mailbox's to recycle when it closes; the
+            // event whose lambda was interrupted goes back to its source then, if remote
+            if (inFlight !== undefined) {
+              const giveBack = inFlight._giveBack
+              if (giveBack !== undefined) box.giveBackOnClose(giveBack)
+              recycle(inFlight, inFlightGen)
+            }
             inFlight = undefined
           })
         ),

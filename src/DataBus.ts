@@ -140,6 +140,8 @@ export class Mailbox {
   polledGeneration = 0 as Generation
   private waiter: ((_: Effect.Effect<void>) => void) | undefined = undefined
   private closed = false
+  /** Remote deliveries taken by the consumer and dropped unrun, to give back when the mailbox closes. */
+  private givingBack: Array<() => void> | undefined = undefined
   private highWaterWarned = false
   offered = 0
   coalesced = 0
@@ -161,6 +163,7 @@ export class Mailbox {
     const gen = generationOf(e)
     if (this.closed) {
       this.refused(e, "closed")
+      e._giveBack?.()
       this.recycle(e, gen)
       return
     }
@@ -234,11 +237,32 @@ export class Mailbox {
     else this.waiter = resume
   })
 
-  /** Refuses further offers and recycles everything still queued. */
+  /**
+   * Gives a remote delivery back to its source when the mailbox closes (at
+   * once if it has): its consumer took it from here and stopped before its
+   * lambda ran to the end. Not earlier: until the mailbox closes, the source
+   * may still be delivering, and would hand it straight back to this mailbox.
+   */
+  giveBackOnClose(giveBack: () => void): void {
+    if (this.closed) giveBack()
+    else (this.givingBack ??= []).push(giveBack)
+  }
+
+  /**
+   * Refuses further offers and recycles everything still queued; remote
+   * deliveries are given back to their source first (`_giveBack`), the one
+   * its consumer had taken before those still queued.
+   */
   close(): void {
     this.closed = true
+    const taken = this.givingBack
+    this.givingBack = undefined
+    if (taken !== undefined) for (const giveBack of taken) giveBack()
     let e: AnyEvent | undefined
-    while ((e = this.poll()) !== undefined) this.recycle(e, this.polledGeneration)
+    while ((e = this.poll()) !== undefined) {
+      e._giveBack?.()
+      this.recycle(e, this.polledGeneration)
+    }
   }
 
   stats(): MailboxStats {

@@ -61,6 +61,12 @@ abstract class Envelope {
   _ingestLagUs = -1
   /** @internal acknowledges a remote delivery once the consumer's lambda has run (not on the wire, not copied). */
   _ack: (() => void) | undefined = undefined
+  /**
+   * @internal gives a remote delivery back to its source, for redelivery now
+   * rather than after its ack wait, when the event is dropped without its
+   * lambda having run to the end: its consumer stopped (not on the wire, not copied).
+   */
+  _giveBack: (() => void) | undefined = undefined
 
   protected resetEnvelope(): void {
     this.traceId = ""
@@ -73,6 +79,7 @@ abstract class Envelope {
     this._dispatchTs = 0
     this._ingestLagUs = -1
     this._ack = undefined
+    this._giveBack = undefined
   }
 
   protected copyEnvelope(src: Envelope): void {

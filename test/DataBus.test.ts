@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger } from "effect"
 import { layerCore } from "../layers/Core.js"
-import { DataBus } from "../src/DataBus.js"
+import { DataBus, type Mailbox } from "../src/DataBus.js"
 import { Pool } from "../src/Pool.js"
+import { Recycler } from "../src/Recycler.js"
 import { eventually, execReport, market } from "./support/events.js"
 
 describe("DataBus (in memory)", () => {
@@ -120,5 +121,35 @@ describe("DataBus (in memory)", () => {
       }))
       assert.strictEqual(pool.stats().Event.outstanding, 0)
       assert.isUndefined(bus.endpoint("c"))
+    }).pipe(Effect.provide(layerCore())))
+
+  it.scoped("closing a mailbox gives remote deliveries back to their source: the one its consumer had taken, then those queued", () =>
+    Effect.gen(function*() {
+      const bus = yield* DataBus
+      const pool = yield* Pool
+      const recycler = yield* Recycler
+      const givenBack: Array<number> = []
+      const remote = (seq: number) => {
+        const r = execReport(pool, "c", seq)
+        r._giveBack = () => givenBack.push(seq)
+        return r
+      }
+      let box: Mailbox | undefined
+      yield* Effect.scoped(Effect.gen(function*() {
+        box = yield* bus.register("c")
+        for (let seq = 1; seq <= 3; seq++) yield* bus.publish("c", remote(seq))
+        yield* bus.publish("c", market(pool, { seq: 1 })) // delivered in process: nothing to give back
+        const taken = box.poll()!
+        const gen = box.polledGeneration
+        box.giveBackOnClose(taken._giveBack!) // its consumer stopped while its lambda ran
+        recycler.unsafeRecycle(taken, gen)
+        assert.deepStrictEqual(givenBack, [], "nothing given back while the mailbox is open")
+      }))
+      assert.deepStrictEqual(givenBack, [1, 2, 3])
+      box!.offer(remote(4)) // refused by the closed mailbox
+      assert.deepStrictEqual(givenBack, [1, 2, 3, 4])
+      box!.giveBackOnClose(() => givenBack.push(5)) // already closed: at once
+      assert.deepStrictEqual(givenBack, [1, 2, 3, 4, 5])
+      assert.strictEqual(pool.stats().Event.outstanding + pool.stats().ExecReport.outstanding, 0)
     }).pipe(Effect.provide(layerCore())))
 })

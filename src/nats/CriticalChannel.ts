@@ -19,8 +19,11 @@
  * is decoded into an event from this process's pool and put in the consumer's
  * critical lane with an `_ack` hook; the consumer runtime calls the hook when
  * the lambda has run (succeeded, failed or died), so a message is acknowledged
- * only then. A crash or an interruption leaves it unacknowledged, and the
- * server redelivers it. Redeliveries of a message that already ran (its ack
+ * only then. A crash leaves it unacknowledged, and the server redelivers it
+ * after the ack wait. A consumer that stops gives back (`_giveBack`, a delayed
+ * `nak`) what its mailbox still held and the event whose lambda it interrupted:
+ * the server redelivers those at once, in order, to the next process on the
+ * durable. Redeliveries of a message that already ran (its ack
  * lost in a server restart) or that is still queued are dropped by id here, so
  * within a process every critical event reaches the lambda exactly once.
  */
@@ -360,6 +363,8 @@ export interface CriticalSubscriberStats {
   readonly redeliveriesDropped: number
   readonly acked: number
   readonly ackFailures: number
+  /** Messages given back for redelivery at once: an event of theirs was dropped unrun (its consumer stopped). */
+  readonly givenBack: number
   readonly malformed: number
 }
 
@@ -380,11 +385,18 @@ export class CriticalSubscriber extends Effect.Service<CriticalSubscriber>()("me
     let redeliveriesDropped = 0
     let acked = 0
     let ackFailures = 0
+    let givenBack = 0
 
-    const settle = (msg: JsMsg, how: "ack" | "term"): void => {
+    const settle = (msg: JsMsg, how: "ack" | "term" | "nak"): void => {
       try {
         if (how === "ack") msg.ack()
-        else msg.term()
+        else if (how === "term") msg.term()
+        else {
+          // delayed, as the durable consumer gives back (`internal/durable.ts`): redelivered in stream order
+          msg.nak(1)
+          givenBack++
+          return
+        }
         acked++
       } catch {
         ackFailures++
@@ -415,13 +427,22 @@ export class CriticalSubscriber extends Effect.Service<CriticalSubscriber>()("me
             settle(msg, "term")
             return letters
           }
-          // the message is acknowledged once each of its events not run before has run
+          // the message is acknowledged once each of its events not run before has run;
+          // given back (at once, for all of them) if one is dropped unrun: its consumer stopped
           let remaining = 0
+          let settled = false
           const finish = () => {
-            if (--remaining === 0) {
+            if (--remaining === 0 && !settled) {
+              settled = true
               queued.delete(msgId)
               settle(msg, "ack")
             }
+          }
+          const giveBack = () => {
+            if (settled) return
+            settled = true
+            queued.delete(msgId)
+            settle(msg, "nak")
           }
           const fresh: Array<AnyEvent> = []
           for (let i = 0; i < events.length; i++) {
@@ -439,6 +460,10 @@ export class CriticalSubscriber extends Effect.Service<CriticalSubscriber>()("me
               queued.delete(id)
               remember(id)
               finish()
+            }
+            e._giveBack = () => {
+              queued.delete(id)
+              giveBack()
             }
             fresh.push(e)
           }
@@ -482,6 +507,7 @@ export class CriticalSubscriber extends Effect.Service<CriticalSubscriber>()("me
         redeliveriesDropped,
         acked,
         ackFailures,
+        givenBack,
         malformed: malformed.count
       })
     } as const

@@ -171,6 +171,53 @@ describe("NATS buses", { sequential: true }, () => {
       assert.strictEqual(b.length, 2 * N - a.length + again.length, "the second run starts where the first stopped")
     }), TIMEOUT)
 
+  it.scopedLive("a consumer that stops gives back the reports it held and the one it was running: the next one on the durable gets them at once, in order", () =>
+    Effect.gen(function*() {
+      const server = yield* natsServer
+      // an ack wait far beyond the test's wait: only a give-back brings the reports again in time
+      const layer = layerNatsStrategy({ nats: { servers: [server.url], ackWaitMs: 60_000, name: "give-back" } })
+      const { left, result } = yield* runAndCountLeftFibers(
+        layer,
+        Effect.gen(function*() {
+          const connection = yield* NatsConnection
+          const pool = yield* Pool
+          const recycler = yield* Recycler
+          const consumers = yield* NatsConsumers
+          const criticalIn = yield* CriticalSubscriber
+          const reportSeq = (e: AnyEvent) => (e.payload as { readonly reportSeq: number }).reportSeq
+          const started: Array<number> = []
+          // the first consumer starts on report 1 and never finishes it; 2 to 4 wait in its mailbox
+          const first = yield* consumers.start({
+            id: "giveback",
+            handle: (e: AnyEvent) =>
+              Effect.zipRight(Effect.sync(() => started.push(reportSeq(e))), Effect.never)
+          })
+          for (let seq = 1; seq <= 4; seq++) {
+            const r = execReport(pool, "giveback", seq)
+            const gen = generationOf(r)
+            const text = encodeWireJson(r.toWire())
+            recycler.unsafeRecycle(r, gen)
+            yield* Effect.promise(() => connection.js.publish(criticalSubject("giveback"), text, { msgID: `giveback-${seq}` }))
+          }
+          yield* waitUntil(() => started.length === 1 && first.stats().lag === 3, "report 1 running, 2 to 4 queued")
+          yield* first.stop
+          const seen: Array<number> = []
+          yield* consumers.start({
+            id: "giveback",
+            handle: (e: AnyEvent) => Effect.sync(() => seen.push(reportSeq(e)))
+          })
+          yield* waitUntil(() => seen.length === 4, "the reports given back, well before the ack wait", undefined, "30 seconds")
+          yield* drained(connection, "giveback")
+          assert.deepStrictEqual(started, [1])
+          assert.deepStrictEqual(seen, [1, 2, 3, 4], "each once, in order")
+          assert.strictEqual(criticalIn.stats().givenBack, 4)
+          return pool
+        })
+      )
+      assert.strictEqual(result.stats().Event.outstanding + result.stats().ExecReport.outstanding, 0, "all recycled")
+      assert.strictEqual(left, 0, "no fiber left once the strategy layer's scope closed")
+    }), TIMEOUT)
+
   it.scopedLive("a bad frame is a typed error, counted and dead-lettered; nothing else is lost", () =>
     Effect.gen(function*() {
       const server = yield* natsServer
