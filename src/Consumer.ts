@@ -148,6 +148,8 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       let inFlightGen = 0 as Generation
       let inFlightCritical = false
       let inFlightStart = 0
+      // a remote critical delivery's way back to its source, should its lambda be interrupted
+      let inFlightGiveBack: (() => void) | undefined
       // with an event timeout: when the call in flight started (the clock's milliseconds)
       const timeoutMs = spec.eventTimeout === undefined ? 0 : Duration.toMillis(Duration.decode(spec.eventTimeout))
       let callStartMs = 0
@@ -265,6 +267,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
           inFlight = e
           inFlightGen = gen
           inFlightCritical = critical
+          inFlightGiveBack = critical ? box.polledGiveBack : undefined
           inFlightStart = start
           if (ran === FAILED) return failed(inlineFailure.cause as Cause.Cause<E>)
           return Effect.catchAllCause(effect, failed)
@@ -325,8 +328,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
             // what is still queued is the mailbox's to recycle when it closes; the
             // event whose lambda was interrupted goes back to its source then, if remote
             if (inFlight !== undefined) {
-              const giveBack = inFlight._giveBack
-              if (giveBack !== undefined) box.giveBackOnClose(giveBack)
+              if (inFlightGiveBack !== undefined) box.giveBackOnClose(inFlightGiveBack)
               recycle(inFlight, inFlightGen)
             }
             inFlight = undefined

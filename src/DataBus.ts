@@ -138,6 +138,14 @@ export class Mailbox {
   private readonly critical = new Lane()
   /** The generation of the event the last `poll` returned: its taker keeps it to recycle with. */
   polledGeneration = 0 as Generation
+  /** How to give back the critical event the last `poll` returned, if it is a remote delivery (see `close`). */
+  polledGiveBack: (() => void) | undefined = undefined
+  /**
+   * The give-backs of the remote deliveries in the critical lane, read at the
+   * hand-over: by the time the mailbox closes, an event's fields may no longer
+   * be its holder's to read.
+   */
+  private giveBacks: Map<AnyEvent, () => void> | undefined = undefined
   private waiter: ((_: Effect.Effect<void>) => void) | undefined = undefined
   private closed = false
   /** Remote deliveries taken by the consumer and dropped unrun, to give back when the mailbox closes. */
@@ -176,6 +184,8 @@ export class Mailbox {
         return
       }
       this.critical.push(e, gen)
+      const giveBack = e._giveBack
+      if (giveBack !== undefined) (this.giveBacks ??= new Map()).set(e, giveBack)
       const depth = this.critical.size
       if (depth > this.criticalHighWaterMark) this.criticalHighWaterMark = depth
       if (depth >= this.options.criticalHighWater && !this.highWaterWarned) {
@@ -213,6 +223,11 @@ export class Mailbox {
     if (this.critical.size > 0) {
       const e = this.critical.shift()
       this.polledGeneration = this.critical.shiftedGen
+      const backs = this.giveBacks
+      if (backs !== undefined && backs.size > 0) {
+        this.polledGiveBack = backs.get(e)
+        backs.delete(e)
+      } else this.polledGiveBack = undefined
       return e
     }
     if (this.market.size === 0) return undefined
@@ -250,8 +265,8 @@ export class Mailbox {
 
   /**
    * Refuses further offers and recycles everything still queued; remote
-   * deliveries are given back to their source first (`_giveBack`), the one
-   * its consumer had taken before those still queued.
+   * deliveries are given back to their source first (`_giveBack`, kept from
+   * the hand-over), the one its consumer had taken before those still queued.
    */
   close(): void {
     this.closed = true
@@ -260,7 +275,8 @@ export class Mailbox {
     if (taken !== undefined) for (const giveBack of taken) giveBack()
     let e: AnyEvent | undefined
     while ((e = this.poll()) !== undefined) {
-      e._giveBack?.()
+      this.polledGiveBack?.()
+      this.polledGiveBack = undefined
       this.recycle(e, this.polledGeneration)
     }
   }

@@ -141,7 +141,7 @@ describe("DataBus (in memory)", () => {
         yield* bus.publish("c", market(pool, { seq: 1 })) // delivered in process: nothing to give back
         const taken = box.poll()!
         const gen = box.polledGeneration
-        box.giveBackOnClose(taken._giveBack!) // its consumer stopped while its lambda ran
+        box.giveBackOnClose(box.polledGiveBack!) // its consumer stopped while its lambda ran
         recycler.unsafeRecycle(taken, gen)
         assert.deepStrictEqual(givenBack, [], "nothing given back while the mailbox is open")
       }))
