@@ -39,7 +39,7 @@ import { Pool } from "../Pool.js"
 import { generationOf, Recycler } from "../Recycler.js"
 import { NatsConnection } from "./Connection.js"
 import { NatsPublishFailed, reasonOf } from "./Errors.js"
-import { runDurable } from "./internal/durable.js"
+import { giveBack, runDurable } from "./internal/durable.js"
 import { digestId } from "./internal/ids.js"
 import { decodeMessage, encodeEvent, MalformedFrames } from "./internal/frames.js"
 import { criticalStream, ensureStream, untilReady } from "./Streams.js"
@@ -392,8 +392,7 @@ export class CriticalSubscriber extends Effect.Service<CriticalSubscriber>()("me
         if (how === "ack") msg.ack()
         else if (how === "term") msg.term()
         else {
-          // delayed, as the durable consumer gives back (`internal/durable.ts`): redelivered in stream order
-          msg.nak(1)
+          giveBack(msg)
           givenBack++
           return
         }
@@ -438,7 +437,7 @@ export class CriticalSubscriber extends Effect.Service<CriticalSubscriber>()("me
               settle(msg, "ack")
             }
           }
-          const giveBack = () => {
+          const giveBackMessage = () => {
             if (settled) return
             settled = true
             queued.delete(msgId)
@@ -463,7 +462,7 @@ export class CriticalSubscriber extends Effect.Service<CriticalSubscriber>()("me
             }
             e._giveBack = () => {
               queued.delete(id)
-              giveBack()
+              giveBackMessage()
             }
             fresh.push(e)
           }

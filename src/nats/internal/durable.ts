@@ -52,6 +52,15 @@ const describeDefect = (cause: Cause.Cause<unknown>): string => {
   return text.length > 300 ? `${text.slice(0, 300)}...` : text
 }
 
+/**
+ * Gives a message back for redelivery now rather than after its ack wait. A
+ * nak with a delay goes the way of an expired ack wait: redelivered in stream
+ * order. An immediate nak with no pull waiting (nats-server 2.9) drops the
+ * message from the redelivery queue until its ack wait and can deliver
+ * another one twice. Throws when the connection is closed.
+ */
+export const giveBack = (msg: JsMsg): void => msg.nak(1)
+
 export const runDurable = (spec: DurableSpec): Effect.Effect<void, never, NatsConnection | Scope.Scope> =>
   Effect.gen(function*() {
     const { js, jsm, settings } = yield* NatsConnection
@@ -61,12 +70,9 @@ export const runDurable = (spec: DurableSpec): Effect.Effect<void, never, NatsCo
       Queue.takeAll(inbox).pipe(
         Effect.flatMap((left) =>
           Effect.sync(() => {
-            // a nak with a delay goes the way of an expired ack wait: redelivered in stream order.
-            // An immediate nak with no pull waiting (nats-server 2.9) drops the message from the
-            // redelivery queue until its ack wait and can deliver another one twice.
             for (const msg of left) {
               try {
-                msg.nak(1)
+                giveBack(msg)
               } catch {
                 // connection closed: redelivered after the ack wait instead
               }
