@@ -29,6 +29,7 @@ import { isCritical } from "../schema/Event.js"
 import { DEFAULT_CRITICAL_CAPACITY, DEFAULT_CRITICAL_HIGH_WATER, DEFAULT_MARKET_LANE } from "../schema/Sizing.js"
 import type { DeliveryError } from "./Errors.js"
 import type { AnyEvent } from "./Event.js"
+import { reusableWait } from "./internal/inlineEffect.js"
 import { type Generation, generationOf, Recycler } from "./Recycler.js"
 
 export interface MailboxOptions {
@@ -220,19 +221,22 @@ export class Mailbox {
 
   /** The next event: critical lane first (its generation in `polledGeneration`). */
   poll(): AnyEvent | undefined {
-    if (this.critical.size > 0) {
-      const e = this.critical.shift()
-      this.polledGeneration = this.critical.shiftedGen
-      const backs = this.giveBacks
-      if (backs !== undefined && backs.size > 0) {
-        this.polledGiveBack = backs.get(e)
-        backs.delete(e)
-      } else this.polledGiveBack = undefined
-      return e
-    }
+    if (this.critical.size > 0) return this.pollCritical()
     if (this.market.size === 0) return undefined
     const e = this.market.shift()
     this.polledGeneration = this.market.shiftedGen
+    return e
+  }
+
+  /** The next critical event (the lane must not be empty), with its give-back if it is remote. */
+  private pollCritical(): AnyEvent {
+    const e = this.critical.shift()
+    this.polledGeneration = this.critical.shiftedGen
+    const backs = this.giveBacks
+    if (backs !== undefined && backs.size > 0) {
+      this.polledGiveBack = backs.get(e)
+      backs.delete(e)
+    } else this.polledGiveBack = undefined
     return e
   }
 
@@ -247,7 +251,7 @@ export class Mailbox {
    * and the runtime ignores a resume of an interrupted wait (a canceler would
    * cost the wait an interruption handler: a third of a wake-up's time).
    */
-  readonly awaitEvent: Effect.Effect<void> = Effect.async<void>((resume) => {
+  readonly awaitEvent: Effect.Effect<void> = reusableWait((resume) => {
     if (this.size > 0 || this.closed) resume(Effect.void)
     else this.waiter = resume
   })

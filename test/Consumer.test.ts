@@ -268,6 +268,34 @@ describe("Consumer runtime", () => {
       assert.isAtLeast(s.dispatchToLambda.p99, s.dispatchToLambda.p50)
     }).pipe(Effect.provide(layerCore({ dispatcher: { latencySampleEvery: 1 } }))))
 
+  it.scoped("latency telemetry: a read while a timed lambda runs, and more timed events than are kept between reads", () =>
+    Effect.gen(function*() {
+      const { pool, dispatcher, consumers } = yield* services
+      const gate = yield* Deferred.make<void>()
+      let started = 0
+      const h = yield* consumers.start({
+        id: "t",
+        subscriptions: [btc],
+        handle: (e) => e.seqProvider === 1 ? Effect.zipRight(Effect.sync(() => started++), Deferred.await(gate)) : Effect.void
+      })
+      yield* dispatcher.dispatch(market(pool, { seq: 1 }))
+      yield* eventually(() => started === 1)
+      const during = h.stats()
+      assert.strictEqual(during.dispatchToLambda.count, 1, "the lambda in flight has started")
+      assert.strictEqual(during.processing.count, 0, "and has not ended")
+      yield* Deferred.succeed(gate, undefined)
+      yield* eventually(() => h.stats().processed === 1)
+      assert.strictEqual(h.stats().processing.count, 1, "its processing time counted once it ended")
+      // 300 timed events with no read between them: more than the samples kept before they are recorded
+      for (let seq = 2; seq <= 301; seq++) yield* dispatcher.dispatch(market(pool, { seq, ingestTs: 1 }))
+      yield* eventually(() => h.stats().processed === 301)
+      const s = h.stats()
+      assert.strictEqual(s.dispatchToLambda.count, 301)
+      assert.strictEqual(s.recentDispatchToLambda.count, 301)
+      assert.strictEqual(s.processing.count, 301)
+      assert.strictEqual(s.ingestToLambda.count, 300, "the events with an ingest time")
+    }).pipe(Effect.provide(layerCore({ dispatcher: { latencySampleEvery: 1 } }))))
+
   it.scoped("latency telemetry times every event at a low rate by default", () =>
     Effect.gen(function*() {
       const { pool, dispatcher, consumers } = yield* services

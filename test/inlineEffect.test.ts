@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Logger, LogLevel, Option } from "effect"
+import { Cause, Effect, Exit, Fiber, Logger, LogLevel, Option } from "effect"
 import { layerCore } from "../layers/Core.js"
 import { Consumers } from "../src/Consumer.js"
 import { Dispatcher } from "../src/Dispatcher.js"
-import { FAILED, inlineFailure, NOT_INLINE, runInline, runPrefix, SUCCEEDED } from "../src/internal/inlineEffect.js"
+import { FAILED, inlineFailure, NOT_INLINE, reusableWait, runInline, runPrefix, SUCCEEDED } from "../src/internal/inlineEffect.js"
 import { Pool } from "../src/Pool.js"
 import { eventually, market } from "./support/events.js"
 
@@ -140,4 +140,50 @@ describe("running an effect's synchronous prefix in place (runPrefix)", () => {
       }
     })
   }
+})
+
+describe("a wait made once and run many times (reusableWait)", () => {
+  // Pins Effect 3's `Async` primitive: if a release changes it, the wait no longer waits or resumes here.
+  it.effect("waits until resumed, each time it runs; a resume at registration goes on at once", () =>
+    Effect.gen(function*() {
+      let resume: ((effect: Effect.Effect<void>) => void) | undefined
+      let ready = false
+      const wait = reusableWait((r) => {
+        if (ready) r(Effect.void)
+        else resume = r
+      })
+      let passed = 0
+      const fiber = yield* Effect.fork(Effect.forever(Effect.zipRight(wait, Effect.sync(() => passed++))))
+      for (let round = 1; round <= 3; round++) {
+        yield* Effect.yieldNow()
+        assert.strictEqual(passed, round - 1, "waiting until resumed")
+        const r = resume!
+        resume = undefined
+        r(Effect.void)
+        yield* Effect.yieldNow()
+        assert.strictEqual(passed, round, "resumed once")
+      }
+      yield* Fiber.interrupt(fiber)
+      // a register that resumes at once: the wait goes straight on, each time
+      ready = true
+      yield* Effect.forEach([1, 2, 3, 4, 5], () => Effect.zipRight(wait, Effect.sync(() => passed++)), { discard: true })
+      assert.strictEqual(passed, 8)
+    }))
+
+  it.effect("a waiting fiber is interrupted; a resume after that is ignored", () =>
+    Effect.gen(function*() {
+      let resume: ((effect: Effect.Effect<void>) => void) | undefined
+      let after = false
+      const wait = reusableWait((r) => {
+        resume = r
+      })
+      const fiber = yield* Effect.fork(Effect.zipRight(wait, Effect.sync(() => (after = true))))
+      yield* Effect.yieldNow()
+      assert.isDefined(resume)
+      const exit = yield* Fiber.interrupt(fiber)
+      assert.isTrue(Exit.isInterrupted(exit))
+      resume!(Effect.void)
+      yield* Effect.yieldNow()
+      assert.isFalse(after, "nothing after the wait ran")
+    }))
 })

@@ -18,7 +18,7 @@
  * `test/inlineEffect.test.ts` pins it, so an Effect release that changes it
  * fails the suite rather than silently sending every lambda to the runtime.
  */
-import { Cause, Effect } from "effect"
+import { Cause, Effect, FiberId } from "effect"
 
 /** The effect is not one synchronous primitive: the runtime must run it. */
 export const NOT_INLINE = 0
@@ -108,4 +108,25 @@ export const runPrefix = (self: Effect.Effect<unknown, unknown>): Effect.Effect<
     if (k === undefined) return undefined
     current = k(value) as unknown as Composite
   }
+}
+
+/** Effect 3's primitive class (`Effect.yieldNow()` is one of its instances). */
+const Primitive = Object.getPrototypeOf(Effect.yieldNow()).constructor as new(op: string) => {
+  effect_instruction_i0: unknown
+  effect_instruction_i1: unknown
+}
+
+/**
+ * A wait made once and run any number of times: the runtime's own `Async`
+ * primitive, with `register` called at each run with the fiber's resume (what
+ * `Effect.async` does after a step of its own that makes a fresh primitive,
+ * three closures and a pending-resume slot per wait). No canceler: an
+ * interrupted wait is abandoned, and the runtime ignores its later resume.
+ * For a loop that waits between bursts (a consumer on its mailbox).
+ */
+export const reusableWait = (register: (resume: (effect: Effect.Effect<void>) => void) => void): Effect.Effect<void> => {
+  const wait = new Primitive("Async")
+  wait.effect_instruction_i0 = register
+  wait.effect_instruction_i1 = FiberId.none
+  return wait as unknown as Effect.Effect<void>
 }
