@@ -132,10 +132,9 @@ const sameStream = (a: AnyEvent, b: AnyEvent): boolean =>
 
 /**
  * A consumer's mailbox. `offer` is synchronous and never suspends: the
- * producer (the dispatcher) is never held up by a slow consumer. It is its
- * consumer's endpoint when nothing stands in front of it.
+ * producer (the dispatcher) is never held up by a slow consumer.
  */
-export class Mailbox implements Endpoint {
+export class Mailbox {
   private readonly market = new Lane()
   private readonly critical = new Lane()
   /** The generation of the event the last `poll` returned: its taker keeps it to recycle with. */
@@ -168,14 +167,14 @@ export class Mailbox implements Endpoint {
     private readonly refused: (e: AnyEvent, reason: "closed" | "critical_lane_full") => void = () => {}
   ) {}
 
-  /** Takes ownership of `e` (in the ownership period it has now), always: true. */
-  offer(e: AnyEvent): true {
+  /** Takes ownership of `e` (in the ownership period it has now). */
+  offer(e: AnyEvent): void {
     const gen = generationOf(e)
     if (this.closed) {
       this.refused(e, "closed")
       e._giveBack?.()
       this.recycle(e, gen)
-      return true
+      return
     }
     if (isCritical(e.kind)) {
       this.criticalOffered++
@@ -183,7 +182,7 @@ export class Mailbox implements Endpoint {
         this.criticalRefused++
         this.refused(e, "critical_lane_full")
         this.recycle(e, gen)
-        return true
+        return
       }
       this.critical.push(e, gen)
       const giveBack = e._giveBack
@@ -208,7 +207,7 @@ export class Mailbox implements Endpoint {
           this.market.set(i, e, gen)
           this.coalesced++
           this.recycle(replaced, replacedGen)
-          return true
+          return
         }
       }
       this.market.push(e, gen)
@@ -218,12 +217,6 @@ export class Mailbox implements Endpoint {
       this.waiter = undefined
       w(Effect.void)
     }
-    return true
-  }
-
-  /** `offer` as an effect (it never suspends). */
-  deliver(e: AnyEvent): Effect.Effect<void> {
-    return Effect.sync(() => this.offer(e))
   }
 
   /** The next event: critical lane first (its generation in `polledGeneration`). */
@@ -394,7 +387,14 @@ export class DataBus extends Context.Tag("meltica/DataBus")<DataBus, DataBusShap
               refused(consumerId)
             )
             boxes.set(consumerId, box)
-            endpoints.set(consumerId, endpoint !== undefined ? endpoint(box) : box)
+            endpoints.set(consumerId, endpoint !== undefined ? endpoint(box) : {
+              consumerId,
+              offer: (e) => {
+                box.offer(e)
+                return true
+              },
+              deliver: (e) => Effect.sync(() => box.offer(e))
+            })
             return box
           }),
           (box) =>

@@ -65,7 +65,9 @@ export const layerStrategy: Layer.Layer<DataBus, never, Recycler | CriticalSubsc
           return critical.attach(
             consumerId,
             at === undefined ? box : {
-              offer: (e) => at.offer(e) || box.offer(e)
+              offer: (e) => {
+                if (!at.offer(e)) box.offer(e)
+              }
             }
           )
         }))
