@@ -266,7 +266,9 @@ const forEachBus = Layer.effect(
     ...memory,
     endpoint: (id: string) => {
       const inner = memory.endpoint(id)
-      return inner === undefined ? undefined : { ...inner, offer: () => false }
+      return inner === undefined
+        ? undefined
+        : { consumerId: inner.consumerId, offer: () => false, deliver: (e: AnyEvent) => inner.deliver(e) }
     }
   }))
 ).pipe(Layer.provide(DataBus.layerMemory))
