@@ -260,28 +260,73 @@ const runAt = (rate: number, session: Session) =>
  */
 const runDemo = Effect.gen(function*() {
   const config = GatewayConfig.make({ statusIntervalMs: 3_600_000 })
-  return yield* Effect.gen(function*() {
+  // the collector's pauses, on the clock the dispatcher stamps events with (performance.now)
+  const pauses: Array<{ readonly start: number; readonly end: number; readonly kind: string }> = []
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind
+      pauses.push({ start: e.startTime * 1000, end: (e.startTime + e.duration) * 1000, kind: kind === 1 ? "scavenge" : "mark-compact" })
+    }
+  })
+  observer.observe({ entryTypes: ["gc"] })
+  // a probe beside the paper trader, on the same streams: when each timed event was dispatched and reached it
+  const probe: Array<{ readonly dispatchedUs: number; readonly startUs: number }> = []
+  const stats = yield* Effect.gen(function*() {
     const consumers = yield* Consumers
     yield* Effect.forkScoped(Gateway.run(config, { strategies: configuredStrategies(config) }))
+    yield* consumers.start({
+      id: "probe",
+      subscriptions: [{ symbol: config.strategies.orders.symbol, kind: "ticker", merged: false }],
+      handle: (e) =>
+        Effect.sync(() => {
+          if (e._dispatchTs > 0) probe.push({ dispatchedUs: e._dispatchTs, startUs: performance.now() * 1000 })
+        })
+    })
     yield* Effect.sleep(`${SECONDS * 1000} millis`)
     return consumers.list().map((c) => c.stats())
   }).pipe(Effect.provide(layerOn(config, layerMemory(memoryOptions(config)))), Effect.scoped)
+  observer.disconnect()
+  return { stats, probe, pauses }
 })
 
 const demo = Effect.gen(function*() {
-  const stats = yield* runDemo
+  const { pauses, probe, stats } = yield* runDemo
   console.log(`demo gateway (default configuration) for ${SECONDS} s: ${machine()}; scheduler: ${SCHEDULER}`)
   const rows: Array<Array<string | number>> = []
   for (const s of stats) {
     const line = (what: string, q: LatencySummary) => [s.id, what, q.p50, q.p99, q.p999, q.max, q.count]
     rows.push(
       line("dispatch-to-lambda", s.dispatchToLambda),
+      line("  of it, the critical lane", s.criticalDispatchToLambda),
       line("ingest-to-lambda", s.ingestToLambda),
       line("lambda's own time", s.processing)
     )
   }
   table("latency, microseconds", ["strategy", "latency", "p50", "p99", "p99.9", "max", "samples"], rows)
-  emitJson(Object.fromEntries(stats.map((s) => [s.id, { dispatchToLambda: s.dispatchToLambda, processing: s.processing }])))
+  const slowUs = 500
+  const slow = probe.filter((p) => p.startUs - p.dispatchedUs > slowUs)
+  const during = (p: { readonly dispatchedUs: number; readonly startUs: number }) =>
+    pauses.find((g) => g.start < p.startUs && g.end > p.dispatchedUs)
+  const inPause = slow.filter((p) => during(p) !== undefined)
+  const rest = slow.filter((p) => during(p) === undefined)
+  const pauseUs = pauses.map((g) => g.end - g.start).sort((a, b) => a - b)
+  table("the probe's slow deliveries (dispatch-to-lambda above 0.5 ms) and the collector", ["figure", "value"], [
+    ["probe's timed deliveries", probe.length],
+    [`above ${slowUs} us`, slow.length],
+    ["  of which a collector pause overlapped", inPause.length],
+    ["  the others, dispatch-to-lambda us", rest.map((p) => Math.round(p.startUs - p.dispatchedUs)).join(", ") || "-"],
+    ["collector pauses (scavenge / mark-compact)", `${pauses.filter((g) => g.kind === "scavenge").length} / ${pauses.filter((g) => g.kind !== "scavenge").length}`],
+    ["pause us p50 / max", pauseUs.length === 0 ? "-" : `${Math.round(pauseUs[Math.floor(pauseUs.length / 2)]!)} / ${Math.round(pauseUs[pauseUs.length - 1]!)}`]
+  ])
+  emitJson({
+    ...Object.fromEntries(stats.map((s) => [s.id, {
+      dispatchToLambda: s.dispatchToLambda,
+      criticalDispatchToLambda: s.criticalDispatchToLambda,
+      processing: s.processing
+    }])),
+    probeSlow: slow.length,
+    probeSlowInCollectorPause: inPause.length
+  })
 })
 
 const main = Effect.gen(function*() {

@@ -82,6 +82,12 @@ export interface ConsumerStats {
   readonly criticalProcessed: number
   /** Dispatch hand-over to lambda start, microseconds (over the dispatcher's latency sample), since start. */
   readonly dispatchToLambda: LatencySummary
+  /**
+   * Of `dispatchToLambda`, the critical lane's events (execution reports, control acks and results): a strategy's
+   * own command's ack and reports are handed over while the command is still being processed, and wait for the
+   * rest of it.
+   */
+  readonly criticalDispatchToLambda: LatencySummary
   /** The same over the last 10 to 20 seconds. */
   readonly recentDispatchToLambda: LatencySummary
   /** The venue adapter's ingest (`ingestTs`) to lambda start, microseconds (over the same sample), since start. */
@@ -103,12 +109,12 @@ export interface ConsumerHandle {
   readonly stop: Effect.Effect<void>
 }
 
-/** Sampled events whose times are kept before they are recorded in bulk. */
+/** Timed events whose figures are kept before they are recorded in bulk. */
 const SAMPLE_SLOTS = 64
 
 /**
- * A consumer's latency figures. The drain loop keeps a sampled event's times
- * as four numbers (`started`, `finished`) and they reach the histograms in
+ * A consumer's latency figures. The drain loop keeps a timed event's figures
+ * as five numbers (`started`, `finished`) and they reach the histograms in
  * bulk: when the slots are full, and before every read (`flush`). The loop
  * then stays small enough for the JIT to compile the strategy's own effect
  * into it; with the histograms' code in it, the compiler's inlining budget ran
@@ -116,35 +122,41 @@ const SAMPLE_SLOTS = 64
  */
 class ConsumerLatency {
   readonly dispatchToLambda = new Histogram()
+  readonly criticalDispatchToLambda = new Histogram()
   readonly recentDispatchToLambda = new WindowedHistogram(RECENT_PERIOD_US)
   readonly ingestToLambda = new Histogram()
   readonly processing = new Histogram()
-  /** Per slot: lambda start, dispatch-to-lambda, ingest-to-lambda (NaN: none), processing (NaN: not yet); microseconds. */
-  private readonly slots = new Float64Array(SAMPLE_SLOTS * 4)
+  /**
+   * Per slot: lambda start, dispatch-to-lambda, ingest-to-lambda (NaN: none), processing (NaN: not yet), in
+   * microseconds; and 1 for a critical event, else 0.
+   */
+  private readonly slots = new Float64Array(SAMPLE_SLOTS * 5)
   private used = 0
 
   /** A sampled event's lambda starts at `start`. */
-  started(start: number, sinceDispatch: number, ingest: number): void {
+  started(start: number, sinceDispatch: number, ingest: number, critical: boolean): void {
     if (this.used === SAMPLE_SLOTS) this.flush()
-    const i = this.used++ * 4
+    const i = this.used++ * 5
     this.slots[i] = start
     this.slots[i + 1] = sinceDispatch
     this.slots[i + 2] = ingest
     this.slots[i + 3] = Number.NaN
+    this.slots[i + 4] = critical ? 1 : 0
   }
 
   /** The last sampled event's lambda ended after `us` (one lambda at a time per consumer). */
   finished(us: number): void {
     // no slot used: a read flushed them while the lambda ran
     if (this.used === 0) this.processing.record(us)
-    else this.slots[this.used * 4 - 1] = us
+    else this.slots[this.used * 5 - 2] = us
   }
 
   /** Records the kept samples; answers this. */
   flush(): this {
     const slots = this.slots
-    for (let i = 0; i < this.used * 4; i += 4) {
+    for (let i = 0; i < this.used * 5; i += 5) {
       this.dispatchToLambda.record(slots[i + 1]!)
+      if (slots[i + 4] === 1) this.criticalDispatchToLambda.record(slots[i + 1]!)
       this.recentDispatchToLambda.record(slots[i + 1]!, slots[i]!)
       const ingest = slots[i + 2]!
       if (ingest === ingest) this.ingestToLambda.record(ingest) // not NaN
@@ -248,7 +260,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
       }
 
       /** Takes the latencies of an event the dispatcher sampled; answers when its lambda starts. */
-      const timed = (e: AnyEvent): number => {
+      const timed = (e: AnyEvent, critical: boolean): number => {
         const start = nowUs()
         const sinceDispatch = start - e._dispatchTs
         // ingestTs is the clock's epoch microseconds; the dispatcher measured the lag to the hand-over once for all subscribers
@@ -257,7 +269,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
           : e._ingestLagUs >= 0
           ? e._ingestLagUs + sinceDispatch
           : Number(clock.unsafeCurrentTimeNanos() / 1000n) - e.ingestTs
-        state.latency.started(start, sinceDispatch, ingest)
+        state.latency.started(start, sinceDispatch, ingest, critical)
         return start
       }
 
@@ -299,7 +311,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
             return next()
           }
           // timed when the dispatcher sampled this event for latency
-          const start = e._dispatchTs > 0 ? timed(e) : 0
+          const start = e._dispatchTs > 0 ? timed(e, critical) : 0
           if (timeoutMs > 0) callStartMs = clock.unsafeCurrentTimeMillis()
           let effect: Effect.Effect<unknown, E>
           try {
@@ -422,6 +434,7 @@ export class Consumers extends Effect.Service<Consumers>()("meltica/Consumers", 
               skippedStale: state.skippedStale,
               criticalProcessed: state.criticalProcessed,
               dispatchToLambda: latency.dispatchToLambda.summary(),
+              criticalDispatchToLambda: latency.criticalDispatchToLambda.summary(),
               recentDispatchToLambda: latency.recentDispatchToLambda.summary(nowUs()),
               ingestToLambda: latency.ingestToLambda.summary(),
               processing: latency.processing.summary(),

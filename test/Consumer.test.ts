@@ -294,6 +294,12 @@ describe("Consumer runtime", () => {
       assert.strictEqual(s.recentDispatchToLambda.count, 301)
       assert.strictEqual(s.processing.count, 301)
       assert.strictEqual(s.ingestToLambda.count, 300, "the events with an ingest time")
+      assert.strictEqual(s.criticalDispatchToLambda.count, 0)
+      // the critical lane's events are counted in both figures
+      for (let seq = 1; seq <= 3; seq++) yield* dispatcher.dispatch(execReport(pool, "t", seq))
+      yield* eventually(() => h.stats().processed === 304)
+      assert.strictEqual(h.stats().dispatchToLambda.count, 304)
+      assert.strictEqual(h.stats().criticalDispatchToLambda.count, 3)
     }).pipe(Effect.provide(layerCore({ dispatcher: { latencySampleEvery: 1 } }))))
 
   it.scoped("latency telemetry times every event at a low rate by default", () =>
