@@ -96,6 +96,10 @@ export const consumerProcessed = counter("meltica_consumer_processed", "Events a
 export const consumerFailures = counter("meltica_consumer_failures", "Lambda failures and defects")
 export const consumerSkippedStale = counter("meltica_consumer_skipped_stale", "Market data skipped for an older routing version")
 export const consumerLatency = histogram("meltica_consumer_dispatch_to_lambda_seconds", "Dispatch hand-over to lambda start, sampled events, by consumer")
+export const consumerCriticalLatency = histogram(
+  "meltica_consumer_critical_dispatch_to_lambda_seconds",
+  "Of the dispatch-to-lambda figure, the critical lane's events (execution reports, control acks and results), by consumer"
+)
 export const consumerProcessing = histogram("meltica_consumer_processing_seconds", "Lambda run time, sampled events, by consumer")
 export const consumerLag = gauge("meltica_consumer_lag", "Events waiting in the consumer's mailbox")
 

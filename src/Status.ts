@@ -22,6 +22,7 @@ import { HeapFallbackWatch, type HeapFallbackWarning } from "./internal/heapFall
 import type { LatencySummary } from "./internal/histogram.js"
 import {
   bookConsistent,
+  consumerCriticalLatency,
   consumerFailures,
   consumerLag,
   consumerLatency,
@@ -624,6 +625,7 @@ export class Status extends Effect.Service<Status>()("meltica/Status", {
         count(consumerTimeouts, s.timeouts, tags)
         count(consumerSkippedStale, s.skippedStale, tags)
         observe(consumerLatency, s.dispatchToLambda, tags)
+        observe(consumerCriticalLatency, s.criticalDispatchToLambda, tags)
         observe(consumerProcessing, s.processing, tags)
         set(consumerLag, s.lag, tags)
         skipped += s.skippedStale

@@ -122,6 +122,12 @@ describe("telemetry", () => {
         assert.strictEqual(buckets[19]!.value, count!.value, `${name}: +Inf equals _count`)
         assert.isAtLeast(samples(text, `${name}_sum`).find((s) => s.labels.includes(labels))!.value, 0)
       }
+      // the critical lane's part of a consumer's dispatch-to-lambda, as a histogram of its own
+      const critical = samples(text, "meltica_consumer_critical_dispatch_to_lambda_seconds_count")
+        .find((s) => s.labels.includes(`consumer="bbo-a"`))
+      assert.isDefined(critical)
+      assert.isAtMost(critical!.value, samples(text, "meltica_consumer_dispatch_to_lambda_seconds_count")
+        .find((s) => s.labels.includes(`consumer="bbo-a"`))!.value)
       // both followers take the merged quotes: one fan-out to two subscribers per merged event
       assert.strictEqual(samples(text, "meltica_dispatcher_fanout_max_parallelism")[0]!.value, 2)
       assert.isAbove(samples(text, "meltica_dispatcher_fanouts_total")[0]!.value, 0)
